@@ -1,0 +1,30 @@
+"""salesnb: coaching and planning workbooks for sales teams.
+
+Submodules are imported lazily so that ``import salesnb`` stays cheap (batch
+workers and the CLI pay only for what they use).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+_SUBMODULES = {
+    "errors", "config", "schema", "model", "io", "profiles", "validation", "sample", "kpis",
+    "pipeline", "goals", "forecast", "coaching", "charts", "apps", "batch", "executor", "render",
+    "params", "cli", "store",
+}
+_FUNCTIONS = {"load": "io"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f"salesnb.{name}")
+    if name in _FUNCTIONS:
+        return getattr(importlib.import_module(f"salesnb.{_FUNCTIONS[name]}"), name)
+    raise AttributeError(f"module 'salesnb' has no attribute {name!r}")
+
+
+__all__ = ["__version__", "load", *sorted(_SUBMODULES)]

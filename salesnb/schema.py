@@ -1,0 +1,105 @@
+"""The canonical data model: five tables, their columns, types and meanings.
+
+Every loader produces these tables with exactly these column names and dtypes,
+whatever the source (a folder of CSVs, a CRM export through an import profile,
+a database). Analytics code reads only these names.
+
+Types: ``str`` (text), ``date`` (naive ``datetime64``, day precision), ``float``
+(currency units or counts), ``int``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+ColumnKind = Literal["str", "date", "float", "int"]
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    kind: ColumnKind
+    required: bool
+    description: str
+    choices: tuple[str, ...] | None = None
+
+
+OUTCOMES = ("open", "won", "lost")
+FORECAST_CATEGORIES = ("pipeline", "best_case", "commit", "omitted")
+ACTIVITY_TYPES = ("call", "email", "meeting", "demo")
+
+TABLES: dict[str, tuple[Column, ...]] = {
+    "reps": (
+        Column("rep_id", "str", True, "Unique id of the sales rep."),
+        Column("name", "str", True, "Display name of the rep."),
+        Column("manager", "str", True, "Name of the rep's manager."),
+        Column("region", "str", True, "Region or regional office."),
+        Column("team", "str", False, "Team within the region (defaults to the region)."),
+        Column("start_date", "date", False, "Date the rep started; drives the tenure ramp."),
+    ),
+    "opportunities": (
+        Column("opp_id", "str", True, "Unique id of the opportunity (deal)."),
+        Column("rep_id", "str", True, "Owner of the deal; must exist in reps."),
+        Column("account", "str", False, "Customer account name (blank allowed for early deals)."),
+        Column("product", "str", False, "Product or product line."),
+        Column("stage", "str", True, "Current stage; one of the stage catalogue's names."),
+        Column("amount", "float", True, "Deal value in the data set's currency (>= 0)."),
+        Column("created_date", "date", True, "Date the deal was created (or first engaged)."),
+        Column(
+            "close_date", "date", False,
+            "Actual close date for won/lost deals; expected close date for open deals.",
+        ),
+        Column("outcome", "str", True, "open, won or lost; derived from the stage.", OUTCOMES),
+        Column(
+            "forecast_category", "str", False,
+            "pipeline, best_case, commit or omitted (rep's own call).", FORECAST_CATEGORIES,
+        ),
+        Column("source", "str", False, "Lead source, e.g. inbound, outbound, partner."),
+        Column(
+            "furthest_stage", "str", False,
+            "The furthest open stage the deal reached (for lost deals: the stage it was lost at).",
+        ),
+        Column("last_activity_date", "date", False, "Last time anything changed on the deal."),
+    ),
+    "targets": (
+        Column("rep_id", "str", False, "Rep the target belongs to (blank for a region target)."),
+        Column("region", "str", False, "Region the target belongs to (blank for a rep target)."),
+        Column("month", "date", True, "First day of the target's month."),
+        Column("amount", "float", True, "Bookings target for that month, in currency (>= 0)."),
+    ),
+    "activities": (
+        Column("rep_id", "str", True, "Rep who did the activity."),
+        Column("date", "date", True, "Day (or first day of the week) of the activity."),
+        Column("type", "str", True, "call, email, meeting or demo.", ACTIVITY_TYPES),
+        Column("count", "int", True, "Number of activities of that type (>= 0)."),
+    ),
+    "snapshots": (
+        Column("as_of", "date", True, "Date the snapshot was taken (weekly)."),
+        Column("opp_id", "str", True, "Opportunity id; matches opportunities.opp_id."),
+        Column("rep_id", "str", False, "Owner at snapshot time."),
+        Column("stage", "str", True, "Stage at snapshot time."),
+        Column("amount", "float", True, "Amount at snapshot time, in currency."),
+        Column("close_date", "date", True, "Expected close date at snapshot time."),
+        Column("forecast_category", "str", False, "Forecast category at snapshot time.",
+               FORECAST_CATEGORIES),
+    ),
+}
+
+#: Tables a data set must have; the others may be absent (empty).
+REQUIRED_TABLES = ("reps", "opportunities")
+
+
+def columns(table: str) -> list[str]:
+    """Canonical column names of ``table`` in order.
+
+    Examples
+    --------
+    >>> columns("targets")
+    ['rep_id', 'region', 'month', 'amount']
+    """
+    return [c.name for c in TABLES[table]]
+
+
+def required_columns(table: str) -> list[str]:
+    return [c.name for c in TABLES[table] if c.required]
