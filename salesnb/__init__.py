@@ -12,9 +12,27 @@ from typing import Any
 __version__ = "0.1.0"
 
 _SUBMODULES = {
-    "errors", "config", "schema", "model", "io", "profiles", "validation", "sample", "kpis",
-    "pipeline", "goals", "forecast", "coaching", "charts", "apps", "batch", "executor", "render",
-    "params", "cli", "store",
+    "errors",
+    "config",
+    "schema",
+    "model",
+    "io",
+    "profiles",
+    "validation",
+    "sample",
+    "kpis",
+    "pipeline",
+    "goals",
+    "forecast",
+    "coaching",
+    "charts",
+    "apps",
+    "batch",
+    "executor",
+    "render",
+    "params",
+    "cli",
+    "store",
 }
 _FUNCTIONS = {"load": "io"}
 
@@ -27,4 +45,4 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'salesnb' has no attribute {name!r}")
 
 
-__all__ = ["__version__", "load", *sorted(_SUBMODULES)]
+__all__ = ["__version__", "load"]

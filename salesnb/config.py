@@ -46,7 +46,9 @@ class StageCatalogue:
     def __post_init__(self) -> None:
         names = [s.name for s in self.stages]
         if len(set(names)) != len(names):
-            raise ConfigError(f"Stage names must be unique, got {names!r}. Fix: rename the duplicates.")
+            raise ConfigError(
+                f"Stage names must be unique, got {names!r}. Fix: rename the duplicates."
+            )
         for s in self.stages:
             if s.kind not in ("open", "won", "lost"):
                 raise ConfigError(
@@ -219,7 +221,9 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: cannot be read ({exc.strerror}).") from None
 
 
-def load_config(folder: str | Path | None = None, overrides: dict[str, Any] | None = None) -> Config:
+def load_config(
+    folder: str | Path | None = None, overrides: dict[str, Any] | None = None
+) -> Config:
     """Load the default configuration, overridden by ``folder/salesnb.toml`` and ``overrides``.
 
     Parameters

@@ -1,0 +1,137 @@
+"""The ``salesnb`` command: a thin layer over the Python API.
+
+Subcommands are imported only when invoked, so ``salesnb --help`` and the
+batch command do not pay for pandas, altair or statsmodels they do not use.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from salesnb import __version__
+from salesnb.errors import DataValidationError, ParameterError, SalesnbError
+
+# name -> "module:attribute" of a click command
+_LAZY = {
+    "sample": "salesnb.cli:sample_cmd",
+    "validate": "salesnb.cli:validate_cmd",
+    "kpis": "salesnb.cli:kpis_cmd",
+    "batch": "salesnb.cli_batch:batch",
+    "workshop": "salesnb.cli_workshop:workshop",
+    "snapshot": "salesnb.cli_snapshot:snapshot",
+}
+
+
+class _LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(name for name in _LAZY if self._importable(name))
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        target = _LAZY.get(name)
+        if target is None:
+            return None
+        module, _, attr = target.partition(":")
+        try:
+            return getattr(importlib.import_module(module), attr)
+        except ModuleNotFoundError:
+            return None
+
+    @staticmethod
+    def _importable(name: str) -> bool:
+        module = _LAZY[name].partition(":")[0]
+        return importlib.util.find_spec(module) is not None
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="salesnb")
+def main() -> None:
+    """Coaching and planning workbooks for sales teams."""
+
+
+def fail(exc: SalesnbError) -> None:
+    """Print a salesnb error for a person (no traceback) and exit non-zero."""
+    click.secho("error: ", fg="red", err=True, nl=False)
+    click.echo(str(exc), err=True)
+    sys.exit(2 if isinstance(exc, ParameterError) else 1)
+
+
+@click.command("sample")
+@click.option("--out", default="data/sample", show_default=True, help="Folder to write into.")
+@click.option(
+    "--seed", default=2026, show_default=True, help="Random seed (same seed, same bytes)."
+)
+def sample_cmd(out: str, seed: int) -> None:
+    """Generate the deterministic sample data set (one CSV per canonical table)."""
+    from salesnb import sample
+
+    try:
+        paths = sample.write(out, seed=seed)
+    except SalesnbError as exc:
+        fail(exc)
+    click.echo(f"wrote {len(paths)} files to {out}")
+
+
+@click.command("validate")
+@click.argument("data")
+@click.option("--profile", default=None, help="Import profile: a built-in name or a .toml path.")
+def validate_cmd(data: str, profile: str | None) -> None:
+    """Check a data folder or export; print every problem and exit non-zero if any is an error."""
+    from salesnb import io
+
+    try:
+        wb = io.load(data, profile=profile)
+    except DataValidationError as exc:
+        for p in exc.problems + exc.warnings:
+            colour = "red" if p.severity == "error" else "yellow"
+            click.secho(f"{p.severity}: ", fg=colour, nl=False)
+            click.echo(str(p))
+        n = len(exc.problems)
+        click.echo(f"{n} error{'s' if n != 1 else ''}, {len(exc.warnings)} warning(s)")
+        sys.exit(1)
+    except SalesnbError as exc:
+        fail(exc)
+    for p in wb.warnings:
+        click.secho("warning: ", fg="yellow", nl=False)
+        click.echo(str(p))
+    click.echo(
+        f"ok: {len(wb.reps)} reps, {len(wb.opportunities)} opportunities, {len(wb.targets)} "
+        f"targets, {len(wb.activities)} activity rows, {len(wb.snapshots)} snapshot rows; "
+        f"as of {wb.as_of:%Y-%m-%d}; {len(wb.warnings)} warning(s)"
+    )
+
+
+@click.command("kpis")
+@click.argument("data")
+@click.option("--profile", default=None, help="Import profile: a built-in name or a .toml path.")
+@click.option(
+    "--by",
+    type=click.Choice(["rep", "region", "manager", "team", "all"]),
+    default="rep",
+    show_default=True,
+)
+@click.option(
+    "--period", default=None, help="'FY2026-Q3', '2026-09' or 'FY2026'; default: current quarter."
+)
+@click.option("--csv", "as_csv", is_flag=True, help="Write CSV to stdout (for machines).")
+def kpis_cmd(data: str, profile: str | None, by: str, period: str | None, as_csv: bool) -> None:
+    """Print the KPI scorecard for a period, grouped by rep, region, manager or team."""
+    from salesnb import io, kpis
+
+    try:
+        wb = io.load(data, profile=profile)
+        table = kpis.scorecard(wb, by=None if by == "all" else by, period=period)
+    except SalesnbError as exc:
+        fail(exc)
+    if as_csv:
+        from salesnb.safecsv import to_safe_csv
+
+        click.echo(to_safe_csv(table), nl=False)
+    else:
+        click.echo(kpis.format_scorecard(table, currency=wb.config.currency))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
