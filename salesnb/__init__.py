@@ -33,6 +33,12 @@ _SUBMODULES = {
     "params",
     "cli",
     "store",
+    "subject",
+    "record",
+    "safecsv",
+    "backtest",
+    "chartrender",
+    "workbooks",
 }
 _FUNCTIONS = {"load": "io"}
 
