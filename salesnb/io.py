@@ -1,0 +1,611 @@
+"""Load a team's CRM data into a :class:`~salesnb.model.Workbook`, and write it back.
+
+:func:`load` finds the files an import profile names (the canonical layout by
+default), reads each one as text (detecting encoding and separator), hands the
+raw frames to :func:`salesnb.validation.validate`, and raises one
+:class:`~salesnb.errors.DataValidationError` listing every problem found.
+:func:`write` writes the canonical CSVs that :func:`load` reads back unchanged.
+"""
+
+from __future__ import annotations
+
+import csv
+import fnmatch
+import re
+import warnings
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from salesnb.config import Config, _merge, load_config, read_toml
+from salesnb.errors import DataValidationError, Problem, SalesnbError
+from salesnb.model import Workbook
+from salesnb.profiles import Profile, ReadOptions, TableSpec, list_profiles, load_profile
+from salesnb.schema import TABLES, columns
+
+#: Columns :func:`read_table` adds to every raw frame: source file index and file line.
+SRC, LINE = "__src__", "__line__"
+_SEPARATORS = (",", ";", "\t", "|")
+_SUFFIXES = (".csv", ".txt", ".tsv", ".parquet", ".xlsx", ".xlsm")
+_NA = [""]
+_SKIP_RE = re.compile(r"Skipping line (\d+): expected (\d+) fields, saw (\d+)")
+_FORMULA = r"^[=+\-@\t\r]"
+
+
+@dataclass
+class RawTable:
+    """One table as read from its file(s): every cell text (CSV, Excel) or as typed (Parquet).
+
+    ``frame`` keeps the user's column names plus ``__src__`` (index into ``files``)
+    and ``__line__`` (the line a spreadsheet or editor shows; header = line 1).
+    """
+
+    table: str
+    frame: pd.DataFrame
+    files: list[str]
+    spec: TableSpec
+    sep: str = ","
+    kind: str = "csv"
+    sheets: dict[str, list[str]] = field(default_factory=dict)
+    sheet: str | None = None
+
+
+def _p(message: str, fix: str, file: Path | str, code: str, **kw: Any) -> Problem:
+    return Problem(message, fix, file=str(file), code=code, **kw)
+
+
+# --------------------------------------------------------------------------- text files
+
+
+def _detect_encoding(path: Path, head: bytes, wanted: str) -> tuple[str, list[Problem]]:
+    if wanted != "auto":
+        return wanted, []
+    if head.startswith(b"\xef\xbb\xbf"):
+        return "utf-8-sig", []
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "utf-16", []
+    try:
+        head.decode("utf-8")
+        return "utf-8", []
+    except UnicodeDecodeError as exc:
+        # A multi-byte character cut by the sample's end is not an encoding problem.
+        if exc.start >= len(head) - 3 and exc.reason == "unexpected end of data":
+            return "utf-8", []
+    return _fallback_encoding(path, head)
+
+
+def _fallback_encoding(path: Path, head: bytes) -> tuple[str, list[Problem]]:
+    try:
+        head.decode("cp1252")
+        enc, label = "cp1252", "Windows-1252 (Latin-1)"
+    except UnicodeDecodeError:
+        enc, label = "latin-1", "Latin-1 (ISO-8859-1)"
+    msg = f"The file is not UTF-8; it was read as {label}."
+    fix = "Check accented names (e.g. 'José') look right; save the file as UTF-8 to be sure."
+    return enc, [_p(msg, fix, path, "encoding", severity="warning")]
+
+
+def _sniff_sep(header: str) -> str:
+    counts = {s: len(re.sub(r'"[^"]*"', "", header).split(s)) - 1 for s in _SEPARATORS}
+    best = max(counts, key=counts.get)
+    return best if counts[best] > 0 else ","
+
+
+def _line_numbers(n: int, skipped: list[int]) -> np.ndarray:
+    lines = np.arange(n, dtype=np.int64) + 2
+    for s in sorted(skipped):  # one pass per bad line, never per row
+        lines[lines >= s] += 1
+    return lines
+
+
+def _truncated_tail(path: Path, enc: str, sep: str, n_header: int) -> Problem | None:
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+        fh.seek(max(0, size - 65536))
+        tail = fh.read()
+    if tail.endswith((b"\n", b"\r")):
+        return None
+    text = tail.decode(enc if enc != "utf-8-sig" else "utf-8", errors="replace")
+    last = text.splitlines()[-1] if text.splitlines() else ""
+    fields = next(csv.reader([last], delimiter=sep), [])
+    if len(fields) >= n_header:
+        return None
+    with open(path, "rb") as fh:
+        line_no = sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 20), b"")) + 1
+    msg = (
+        f"The last line is cut short: it has {len(fields)} of {n_header} fields and the file "
+        f"ends mid-line ({last[-40:]!r})."
+    )
+    fix = "The file was truncated (an interrupted download or copy): export or copy it again."
+    return _p(msg, fix, path, "truncated", rows=(line_no,))
+
+
+def _read_text(path: Path, opts: ReadOptions) -> tuple[pd.DataFrame | None, str, list[Problem]]:
+    with open(path, "rb") as fh:
+        head = fh.read(1 << 20)
+    if not head.strip():
+        msg = "The file is empty (no header, no rows)."
+        fix = "Export the data again, or delete the file if the table is not needed."
+        return None, ",", [_p(msg, fix, path, "empty-file")]
+    enc, problems = _detect_encoding(path, head, opts.encoding)
+    text = head.decode(enc, errors="replace")
+    header_line = text.lstrip("\ufeff").splitlines()[0] if text.splitlines() else ""
+    sep = opts.sep if opts.sep != "auto" else _sniff_sep(header_line)
+    header = next(csv.reader([header_line], delimiter=sep), [])
+    dupes = sorted({h for h in header if header.count(h) > 1 and h.strip()})
+    if dupes:
+        msg = f"Column {dupes[0]!r} appears more than once in the header."
+        fix = "Rename or delete the repeated column so that every column name is unique."
+        problems.append(_p(msg, fix, path, "duplicate-column", rows=(1,), column=dupes[0]))
+        return None, sep, problems
+    frame, skipped = None, []
+    if _fast_ok(path, opts, enc):
+        frame = _read_fast(path, sep, enc)
+    for attempt in (enc, "cp1252") if frame is None else ():
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                frame = pd.read_csv(
+                    path, sep=sep, dtype=str, keep_default_na=False, na_values=_NA,
+                    encoding=attempt, skip_blank_lines=False, on_bad_lines="warn", engine="c",
+                )  # fmt: skip
+            skipped = _bad_lines(caught, path, sep, problems)
+            break
+        except UnicodeDecodeError:
+            if attempt == "cp1252":
+                raise
+            problems += _fallback_encoding(path, b"")[1]
+        except pd.errors.EmptyDataError:
+            msg = "The file is empty (no header, no rows)."
+            return None, sep, [_p(msg, "Export the data again.", path, "empty-file")]
+        except pd.errors.ParserError as exc:
+            return None, sep, problems + [_parser_problem(path, exc)]
+    assert frame is not None
+    frame.columns = [str(c).strip() for c in frame.columns]
+    frame[LINE] = _line_numbers(len(frame), skipped)
+    blank = frame.drop(columns=LINE).isna().all(axis=1)
+    if blank.any():
+        frame = frame.loc[~blank]
+    tail = _truncated_tail(path, enc, sep, len(header)) if len(frame) else None
+    if tail is not None:
+        problems.append(tail)
+    return frame.reset_index(drop=True), sep, problems
+
+
+def _fast_ok(path: Path, opts: ReadOptions, enc: str) -> bool:
+    """Whether the multi-threaded pyarrow reader keeps line numbers right: no blank lines."""
+    if enc not in ("utf-8", "utf-8-sig") or path.stat().st_size < (1 << 20):
+        return False
+    prev = b""
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 23), b""):
+            block = prev + chunk
+            # Any blank line (even a trailing one) sends the file to the exact reader.
+            if b"\n\n" in block or b"\n\r\n" in block:
+                return False
+            prev = chunk[-2:]
+    return True
+
+
+def _read_fast(path: Path, sep: str, enc: str) -> pd.DataFrame | None:
+    """pyarrow's reader (several times faster); None on any trouble, so that the C reader
+    runs instead and explains the problem line by line."""
+    try:
+        return pd.read_csv(
+            path, sep=sep, dtype=str, keep_default_na=False, na_values=_NA,
+            encoding="utf-8" if enc == "utf-8-sig" else enc, engine="pyarrow",
+        )  # fmt: skip
+    except Exception:  # noqa: BLE001 - any failure: the exact reader below reports it
+        return None
+
+
+def _bad_lines(caught, path: Path, sep: str, problems: list[Problem]) -> list[int]:
+    skipped = []
+    for w in caught:
+        for m in _SKIP_RE.finditer(str(w.message)):
+            line, want, saw = (int(g) for g in m.groups())
+            skipped.append(line)
+            msg = f"This line has {saw} fields but the header has {want}."
+            fix = (
+                f"A value probably contains the separator {sep!r}: put it in double quotes, "
+                "or remove the extra separator."
+            )
+            problems.append(_p(msg, fix, path, "bad-line", rows=(line,)))
+    return skipped
+
+
+def _parser_problem(path: Path, exc: Exception) -> Problem:
+    text = str(exc)
+    m = re.search(r"row (\d+)", text)
+    rows = (int(m.group(1)) + 1,) if m else ()
+    if "EOF inside string" in text:
+        msg = "A quoted value starts here and is never closed, up to the end of the file."
+        fix = 'Close the quote (") or, if the file was cut short, export or copy it again.'
+    else:
+        msg = f"The file cannot be parsed as CSV ({text.split('. ')[-1]})."
+        fix = "Open it in a text editor to check the separator and the quotes."
+    return _p(msg, fix, path, "unparseable-file", rows=rows)
+
+
+# --------------------------------------------------------------------------- binary files
+
+
+def _read_parquet(path: Path) -> tuple[pd.DataFrame | None, list[Problem]]:
+    try:
+        frame = pd.read_parquet(path)
+    except Exception as exc:  # noqa: BLE001 - pyarrow raises many types; none may escape
+        msg = f"The file cannot be read as Parquet ({type(exc).__name__}: {exc})."
+        return None, [_p(msg, "Write it again, or export the table as CSV.", path, "unreadable")]
+    frame.columns = [str(c).strip() for c in frame.columns]
+    frame = frame.reset_index(drop=True)
+    frame[LINE] = np.arange(len(frame), dtype=np.int64) + 2
+    return frame, []
+
+
+def _cell(v: Any) -> Any:
+    if v is None or (isinstance(v, float) and np.isnan(v)):
+        return None
+    if isinstance(v, pd.Timestamp | np.datetime64) or hasattr(v, "isoformat"):
+        ts = pd.Timestamp(v)
+        return ts.strftime("%Y-%m-%d") if ts == ts.normalize() else ts.strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return str(v).strip() or None
+
+
+def excel_sheets(path: Path) -> dict[str, list[str]]:
+    """The header row of every sheet of an ``.xlsx`` file (sheet name -> column names)."""
+    import openpyxl
+
+    book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    try:
+        return {
+            ws.title: [
+                str(c).strip() for c in next(ws.iter_rows(max_row=1, values_only=True), ()) if c
+            ]
+            for ws in book.worksheets
+        }
+    finally:
+        book.close()
+
+
+def _read_excel(
+    path: Path, sheet: str | int | None
+) -> tuple[pd.DataFrame | None, dict, list[Problem]]:
+    try:
+        sheets = excel_sheets(path)
+    except (zipfile.BadZipFile, OSError, KeyError, ValueError) as exc:
+        msg = f"The file cannot be read as an Excel workbook ({type(exc).__name__}: {exc})."
+        fix = "Open and save it as .xlsx in Excel, or export the sheet as CSV."
+        return None, {}, [_p(msg, fix, path, "unreadable")]
+    names = list(sheets)
+    if isinstance(sheet, str) and sheet not in sheets:
+        msg = f"The workbook has no sheet {sheet!r}; its sheets are {names!r}."
+        return (
+            None,
+            sheets,
+            [_p(msg, "Set sheet = ... in the profile to one of them.", path, "sheet")],
+        )
+    if isinstance(sheet, int) and not 0 <= sheet < len(names):
+        msg = f"The workbook has no sheet number {sheet}; its sheets are {names!r}."
+        return (
+            None,
+            sheets,
+            [_p(msg, "Set sheet = ... in the profile to one of them.", path, "sheet")],
+        )
+    try:
+        raw = pd.read_excel(path, sheet_name=sheet if sheet is not None else 0, dtype=object)
+    except Exception as exc:  # noqa: BLE001 - openpyxl raises many types; none may escape
+        msg = f"The sheet cannot be read ({type(exc).__name__}: {exc})."
+        return None, sheets, [_p(msg, "Export the sheet as CSV and load that.", path, "unreadable")]
+    frame = pd.DataFrame(
+        {str(c).strip(): pd.Series(raw[c].map(_cell), dtype="str") for c in raw.columns}
+    )
+    frame[LINE] = np.arange(len(frame), dtype=np.int64) + 2
+    blank = frame.drop(columns=LINE).isna().all(axis=1)
+    return frame.loc[~blank].reset_index(drop=True), sheets, []
+
+
+def read_file(
+    path: Path, spec: TableSpec
+) -> tuple[pd.DataFrame | None, dict[str, Any], list[Problem]]:
+    """Read one file as a raw frame: text cells for CSV and Excel, typed columns for Parquet.
+
+    Returns ``(frame or None, info, problems)``; ``info`` holds ``sep``, ``kind``, ``sheets``.
+    No exception escapes for a bad file: it becomes a problem naming the file.
+
+    Examples
+    --------
+    >>> frame, info, problems = read_file(Path("data/sample/reps.csv"), TableSpec())  # doctest: +SKIP
+    """
+    suffix = path.suffix.lower()
+    info: dict[str, Any] = {"sep": ",", "kind": "csv", "sheets": {}}
+    try:
+        if suffix == ".parquet":
+            info["kind"] = "parquet"
+            frame, problems = _read_parquet(path)
+        elif suffix in (".xlsx", ".xlsm"):
+            info["kind"] = "excel"
+            frame, info["sheets"], problems = _read_excel(path, spec.sheet)
+        elif suffix == ".xls":
+            msg = "Old-style .xls workbooks are not supported."
+            return None, info, [_p(msg, "Save it as .xlsx (or CSV) and load that.", path, "format")]
+        else:
+            frame, info["sep"], problems = _read_text(path, spec.read)
+    except PermissionError:
+        msg = "The file cannot be opened: permission denied."
+        fix = "Give your user read access to the file (or copy it somewhere you can read)."
+        return None, info, [_p(msg, fix, path, "unreadable")]
+    except (OSError, UnicodeError, LookupError) as exc:
+        msg = f"The file cannot be read ({type(exc).__name__}: {exc})."
+        fix = (
+            "Check the file is a CSV, Parquet or .xlsx file; set encoding in the profile if needed."
+        )
+        return None, info, [_p(msg, fix, path, "unreadable")]
+    return frame, info, problems
+
+
+# --------------------------------------------------------------------------- finding files
+
+
+def _match(folder: Path, patterns: tuple[str, ...]) -> list[Path]:
+    try:
+        names = sorted(p for p in folder.iterdir() if p.is_file())
+    except OSError:
+        return []
+    for pattern in patterns:  # the first pattern that matches anything wins
+        hits = [p for p in names if fnmatch.fnmatch(p.name.lower(), pattern.lower())]
+        if hits:
+            return hits
+    return []
+
+
+def _missing_file_problem(folder: Path, table: str, spec: TableSpec, profile: Profile) -> Problem:
+    present = sorted(p.name for p in folder.iterdir() if p.suffix.lower() in _SUFFIXES)
+    import difflib
+
+    close = difflib.get_close_matches(spec.files[0], present, n=1, cutoff=0.6)
+    hint = f" Did you mean {close[0]!r}? Rename it to {spec.files[0]!r}." if close else ""
+    others = [
+        n for n in list_profiles() if n != profile.name
+        and _match(folder, load_profile(n).tables["opportunities"].files)
+    ]  # fmt: skip
+    if others and not close:
+        hint += f" The files look like a {others[0]!r} export: load with profile={others[0]!r}."
+    msg = f"No {table} file: expected {' or '.join(repr(f) for f in spec.files)}."
+    fix = f"Add the file (present: {present!r}).{hint}"
+    return _p(msg, fix, folder, "missing-file")
+
+
+def read_tables(
+    source: Path, profile: Profile
+) -> tuple[dict[str, RawTable], dict[str, RawTable], list[Problem]]:
+    """Read every table (and lookup file) the profile names from ``source``.
+
+    ``source`` is a folder, or a single file read as the opportunities table.
+    Returns ``(tables, lookups, problems)``.
+    """
+    folder = source if source.is_dir() else source.parent
+    raws: dict[str, RawTable] = {}
+    problems: list[Problem] = []
+    for table, spec in profile.tables.items():
+        if source.is_file():
+            paths = [source] if table == "opportunities" else []
+        else:
+            paths = _match(folder, spec.files) if spec.files else []
+        if not paths:
+            derived = spec.derive is not None
+            if table in ("reps", "opportunities") and not derived and spec.files:
+                problems.append(_missing_file_problem(folder, table, spec, profile))
+            continue
+        raw = _read_many(table, paths, spec, problems)
+        if raw is not None:
+            raws[table] = raw
+    lookups: dict[str, RawTable] = {}
+    for spec in profile.tables.values():
+        for fill in spec.fills:
+            if fill.lookup and fill.lookup["file"] not in lookups:
+                path = folder / fill.lookup["file"]
+                if not path.is_file():
+                    msg = f"The lookup file {fill.lookup['file']!r} of the profile is missing."
+                    fix = f"Put it beside the data, or remove the fill of {fill.column!r}."
+                    problems.append(_p(msg, fix, path, "missing-file"))
+                    continue
+                lk = _read_many("lookup", [path], TableSpec(read=spec.read), problems)
+                if lk is not None:
+                    lookups[fill.lookup["file"]] = lk
+    return raws, lookups, problems
+
+
+def _read_many(
+    table: str, paths: list[Path], spec: TableSpec, problems: list[Problem]
+) -> RawTable | None:
+    frames, files, info0 = [], [], None
+    for path in paths:
+        frame, info, found = read_file(path, spec)
+        problems.extend(found)
+        if frame is None:
+            continue
+        if frame.drop(columns=LINE).shape[1] and len(frame) == 0:
+            msg = f"The file has a header but no data rows, so {table} is empty."
+            severity = "error" if table in ("reps", "opportunities") else "warning"
+            fix = "Export the data again with its rows, or delete the file if the table is not needed."
+            problems.append(_p(msg, fix, path, "header-only", rows=(1,), severity=severity))
+            if severity == "error":
+                continue
+        frame[SRC] = np.int16(len(files))
+        frames.append(frame)
+        files.append(str(path))
+        info0 = info0 or info
+    if not frames:
+        return None
+    frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+    if len(frames) > 1:
+        msg = f"{len(frames)} files were stacked into {table}: {[Path(f).name for f in files]!r}."
+        problems.append(Problem(msg, "Remove any file that is not part of it.", file=files[0],
+                                severity="warning", code="many-files"))  # fmt: skip
+    return RawTable(table, frame, files, spec, info0["sep"], info0["kind"], info0["sheets"])
+
+
+# --------------------------------------------------------------------------- load / write
+
+
+def _config(folder: Path, profile: Profile, as_of: Any, overrides: dict | None) -> Config:
+    base: dict[str, Any] = {}
+    if profile.stages:
+        base["stages"] = [dict(s) for s in profile.stages]
+    if profile.currency:
+        base["currency"] = profile.currency
+    local = folder / "salesnb.toml"
+    if local.is_file():
+        base = _merge(base, read_toml(local))  # the folder's own file beats the profile
+    if overrides:
+        base = _merge(base, overrides)
+    if as_of is not None:
+        base["as_of"] = str(pd.Timestamp(as_of).date())
+    try:
+        return load_config(folder, base)
+    except (ValueError, TypeError) as exc:
+        msg = f"The configuration of {str(folder)!r} is invalid ({exc}). Fix: check salesnb.toml."
+        raise SalesnbError(msg) from None
+
+
+def load(
+    source: str | Path,
+    profile: str | Path | Profile | None = None,
+    *,
+    as_of: Any = None,
+    config_overrides: dict[str, Any] | None = None,
+) -> Workbook:
+    """Load, check and type a team's CRM data.
+
+    Parameters
+    ----------
+    source : path
+        A folder of files (one per canonical table, or those the profile names), or a
+        single CRM export file (read as the opportunities table through ``profile``).
+    profile : str or path, optional
+        A built-in profile name (:func:`salesnb.profiles.list_profiles`) or a ``.toml``
+        path; default ``"canonical"``.
+    as_of : date-like, optional
+        The data's "today"; overrides ``salesnb.toml`` and the profile.
+    config_overrides : dict, optional
+        Configuration keys in the shape of ``salesnb.toml``.
+
+    Returns
+    -------
+    Workbook
+        Typed canonical tables; non-fatal findings in ``wb.warnings``.
+
+    Raises
+    ------
+    DataValidationError
+        Listing every problem found (file, lines, column, fix), not just the first.
+
+    Examples
+    --------
+    >>> wb = load("data/sample")                             # doctest: +SKIP
+    >>> wb = load("report.csv", profile="salesforce")        # doctest: +SKIP
+    """
+    from salesnb.validation import validate
+
+    src = Path(source).expanduser()
+    if not src.exists():
+        parent = src.parent
+        hint = f" ({str(parent)!r} exists)" if parent.is_dir() else ""
+        msg = f"{str(src)!r} does not exist{hint}."
+        fix = "Check the path; give a data folder or an export file."
+        raise DataValidationError([Problem(msg, fix, file=str(src), code="missing-file")], str(src))
+    if src.is_file() and profile is None:
+        msg = "A single file needs an import profile to say what it holds."
+        fix = (
+            f"Pass profile= one of {list_profiles()!r} (or your own .toml); for canonical "
+            "CSVs pass their folder instead."
+        )
+        raise DataValidationError([Problem(msg, fix, file=str(src), code="profile")], str(src))
+    prof = load_profile(profile if profile is not None else "canonical")
+    folder = src if src.is_dir() else src.parent
+    config = _config(folder, prof, as_of, config_overrides)
+    raws, lookups, problems = read_tables(src, prof)
+    tables, config, found = validate(raws, prof, config, lookups=lookups, source=str(src))
+    problems += found
+    errors = [p for p in problems if p.severity == "error"]
+    if errors:
+        raise DataValidationError(problems, str(src))
+    return Workbook(
+        reps=tables["reps"],
+        opportunities=tables["opportunities"],
+        targets=tables["targets"],
+        activities=tables["activities"],
+        snapshots=tables["snapshots"],
+        config=config,
+        source=str(src),
+        warnings=[p for p in problems if p.severity == "warning"],
+    )
+
+
+def _neutralise(s: pd.Series) -> pd.Series:
+    # Spreadsheets run cells starting with = + - @ as formulas; load() strips the "'" again.
+    s = s.astype("str")
+    return s.where(~s.str.match(_FORMULA, na=False), "'" + s)
+
+
+def _config_toml(config: Config) -> str:
+    def q(v: str) -> str:
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+    lines = [f"currency = {q(config.currency)}"]
+    if config.as_of is not None:
+        lines.append(f"as_of = {pd.Timestamp(config.as_of).date().isoformat()}")
+    lines += [
+        "", "[calendar]", f"fiscal_year_start_month = {config.calendar.start_month}",
+        "", "[hygiene]", f"stale_after_days = {config.stale_after_days}",
+        f"old_age_multiple = {config.old_age_multiple!r}",
+    ]  # fmt: skip
+    for s in config.stages.stages:
+        lines += ["", "[[stages]]", f"name = {q(s.name)}", f"kind = {q(s.kind)}"]
+        lines.append(f"probability = {s.probability!r}")
+    return "\n".join(lines) + "\n"
+
+
+def write(wb: Workbook, folder: str | Path) -> list[Path]:
+    """Write ``wb`` as canonical CSVs (plus its ``salesnb.toml``) that :func:`load` reads back.
+
+    Deterministic: canonical column order, ISO dates, no index, ``\\n`` line ends,
+    UTF-8, floats written exactly. Empty optional tables are not written. Text that a
+    spreadsheet would run as a formula is prefixed with ``'`` (stripped again on load).
+
+    Returns the paths written.
+
+    Examples
+    --------
+    >>> paths = write(load("data/sample"), "/tmp/copy")      # doctest: +SKIP
+    """
+    out = Path(folder)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SalesnbError(
+            f"Cannot create {str(out)!r} ({exc.strerror}). Fix: choose a writable folder."
+        ) from None
+    written = []
+    for table in Workbook.TABLE_NAMES:
+        df = wb.table(table)
+        if len(df) == 0 and table not in ("reps", "opportunities"):
+            continue
+        df = df[columns(table)].copy()
+        for col in TABLES[table]:
+            if col.kind == "date":
+                df[col.name] = pd.to_datetime(df[col.name]).dt.strftime("%Y-%m-%d")
+            elif col.kind == "str":
+                df[col.name] = _neutralise(df[col.name])
+        path = out / f"{table}.csv"
+        df.to_csv(path, index=False, lineterminator="\n", encoding="utf-8")
+        written.append(path)
+    cfg = out / "salesnb.toml"
+    cfg.write_text(_config_toml(wb.config), encoding="utf-8", newline="\n")
+    return written + [cfg]

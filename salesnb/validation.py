@@ -1,0 +1,870 @@
+"""Turn raw (text) frames into typed canonical tables, collecting every problem at once.
+
+:func:`validate` is the one entry point; the parsers (:func:`parse_dates`,
+:func:`parse_numbers`) and checks are vectorised: they work on whole columns and
+look at distinct bad values only to explain them, so a million-row file costs a
+few column operations, not a million Python calls.
+
+Every finding is a :class:`~salesnb.errors.Problem` naming the file, the file's
+line numbers (header = line 1), the column as the user's file names it, and a fix.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from salesnb.config import Config
+from salesnb.errors import Problem
+from salesnb.io import LINE, SRC, RawTable
+from salesnb.model import empty_table
+from salesnb.profiles import Profile, ReadOptions, TableSpec
+from salesnb.schema import TABLES, Column
+
+_MAX_ROWS = 10_000
+_NA_WORDS = {"nan", "na", "n/a", "null", "none", "#n/a", "-", "#value!"}
+_CURRENCY = r"[$€£¥₹]|\b(?:USD|EUR|GBP|CAD|AUD|CHF|JPY|INR)\b"
+_DATE_CANDIDATES = {
+    "%Y-%m-%d": "YYYY-MM-DD",
+    "%Y-%m-%d %H:%M:%S": "YYYY-MM-DD HH:MM:SS",
+    "%Y-%m-%d %H:%M": "YYYY-MM-DD HH:MM",
+    "%Y-%m-%dT%H:%M:%S": "YYYY-MM-DDTHH:MM:SS",
+    "%m/%d/%Y": "MM/DD/YYYY",
+    "%d/%m/%Y": "DD/MM/YYYY",
+    "%m/%d/%y": "MM/DD/YY",
+    "%d/%m/%y": "DD/MM/YY",
+    "%d.%m.%Y": "DD.MM.YYYY",
+    "%Y/%m/%d": "YYYY/MM/DD",
+    "%d-%m-%Y": "DD-MM-YYYY",
+    "%m-%d-%Y": "MM-DD-YYYY",
+    "%d %b %Y": "D Mon YYYY",
+    "%b %d, %Y": "Mon D, YYYY",
+    "%Y%m%d": "YYYYMMDD",
+    "%Y-%m": "YYYY-MM",
+}
+_DAYFIRST = ("%d/%m/%Y", "%d/%m/%y", "%d.%m.%Y", "%d-%m-%Y")
+_MONTHFIRST = ("%m/%d/%Y", "%m/%d/%y", "%m-%d-%Y")
+_SWAPS = {"%m/%d/%Y": "%d/%m/%Y", "%m/%d/%y": "%d/%m/%y", "%m-%d-%Y": "%d-%m-%Y"}
+
+# An issue found by a parser: (code, row mask, message, fix, severity).
+Issue = tuple[str, np.ndarray, str, str, str]
+
+
+def _label(fmt: str) -> str:
+    return _DATE_CANDIDATES.get(fmt, fmt)
+
+
+def _norm(name: str) -> str:
+    return " ".join(str(name).replace("\ufeff", "").split()).casefold()
+
+
+def _examples(values: pd.Series, n: int = 3) -> str:
+    return ", ".join(repr(v) for v in pd.unique(values.dropna())[:n])
+
+
+def _closest(value: str, options: list[str]) -> str:
+    by_low = {o.lower(): o for o in options}
+    hit = difflib.get_close_matches(str(value).lower(), list(by_low), n=1, cutoff=0.6)
+    return f" Did you mean {by_low[hit[0]]!r}?" if hit else ""
+
+
+# --------------------------------------------------------------------------- parsers
+
+
+def parse_dates(
+    values: pd.Series, opts: ReadOptions, canonical: bool = True
+) -> tuple[pd.Series, list[Issue]]:
+    """Parse a text column into naive dates at midnight, explaining every value that fails.
+
+    Accepts ``opts.date_formats`` (plus ISO ``YYYY-MM-DD``, which is never ambiguous);
+    ``opts.dayfirst`` adds the usual day-first (or month-first) spellings. Excel serial
+    numbers (e.g. ``'45321'``) are converted with a warning. Failures are classified:
+    day-first, ambiguous day/month order, another known format, mixed formats, unparseable.
+
+    Examples
+    --------
+    >>> d, issues = parse_dates(pd.Series(["2026-03-01", "25/03/2026"]), ReadOptions())
+    >>> d.iloc[0], issues[0][0], issues[0][2][:40]
+    (Timestamp('2026-03-01 00:00:00'), 'dayfirst-date', 'Mixed date formats: dates are written da')
+    """
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return values.dt.tz_localize(None).dt.normalize().astype("datetime64[ns]") if getattr(
+            values.dt, "tz", None
+        ) else values.dt.normalize().astype("datetime64[ns]"), []
+    txt = values.astype("str").str.strip()
+    blank = (txt.isna() | (txt == "")).to_numpy()
+    formats = list(opts.date_formats)
+    if opts.dayfirst is True:
+        formats += list(_DAYFIRST)
+    elif opts.dayfirst is False:
+        formats += list(_MONTHFIRST)
+    formats += [f for f in ("%Y-%m-%d", "%Y-%m-%d %H:%M:%S") if f not in formats]
+    out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
+    for fmt in formats:
+        todo = ~blank & out.isna().to_numpy()
+        if not todo.any():
+            break
+        if todo.all():
+            out = _to_dates(txt, fmt).astype("datetime64[ns]")
+        else:
+            out[todo] = _to_dates(txt[todo], fmt)
+    bad = ~blank & out.isna().to_numpy()
+    issues: list[Issue] = []
+    if bad.any():
+        issues = _explain_dates(txt, bad, out, formats, canonical, opts.date_formats)
+    return out.dt.normalize(), issues
+
+
+def _to_dates(txt: pd.Series, fmt: str) -> pd.Series:
+    arr = _arrow(txt)
+    if arr is not None and fmt == "%Y-%m-%d":
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        try:
+            d = pc.strptime(arr, format=fmt, unit="s", error_is_null=True)
+            vals = pc.cast(d, pa.timestamp("ns")).to_numpy(zero_copy_only=False)
+            # arrow's %Y accepts 1-digit months/days and years below 1000; keep to strict ISO.
+            strict = txt.str.len().to_numpy() == 10
+            return pd.Series(np.where(strict, vals, np.datetime64("NaT")), index=txt.index)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError, TypeError):
+            return pd.to_datetime(txt, format=fmt, errors="coerce")  # arrow differs: use pandas
+    return pd.to_datetime(txt, format=fmt, errors="coerce")
+
+
+def _explain_dates(
+    txt: pd.Series,
+    bad: np.ndarray,
+    out: pd.Series,
+    formats: list[str],
+    canonical: bool,
+    declared: tuple[str, ...] = (),
+) -> list[Issue]:
+    issues: list[Issue] = []
+    bad_vals = txt[bad]
+    num = pd.to_numeric(bad_vals, errors="coerce")
+    serial = (num >= 20000) & (num <= 80000) & bad_vals.str.fullmatch(r"\d{5}(\.\d+)?")
+    if serial.any():
+        idx = serial[serial].index
+        days = np.floor(num[idx].astype(float))
+        out[idx] = pd.Timestamp("1899-12-30") + pd.to_timedelta(days, unit="D")
+        first = bad_vals[idx].iloc[0]
+        mask = txt.index.isin(idx)
+        msg = (
+            f"{len(idx):,} values are Excel serial day numbers (e.g. {first!r}, read as "
+            f"{out[idx[0]].date().isoformat()})."
+        )
+        fix = "Check the dates look right; format the column as dates in Excel before exporting."
+        issues.append(("excel-serial-date", mask, msg, fix, "warning"))
+        bad = bad & ~mask
+        bad_vals = txt[bad]
+    if not bad.any():
+        return issues
+    want = " or ".join(
+        dict.fromkeys(
+            _label(f) for f in formats if f not in _MONTHFIRST + _DAYFIRST or f in declared
+        )
+    )
+    uniq = pd.Series(pd.unique(bad_vals)[:20_000])
+    hits = {
+        f: pd.to_datetime(uniq, format=f, errors="coerce").notna().to_numpy()
+        for f in _DATE_CANDIDATES
+        if f not in formats
+    }
+    dayfirst_only = np.zeros(len(uniq), bool)
+    monthfirst_only = np.zeros(len(uniq), bool)
+    both = np.zeros(len(uniq), bool)
+    zeros = np.zeros(len(uniq), bool)
+    for mf, df in _SWAPS.items():
+        # A format already tried (e.g. the profile's month-first one) is absent from hits.
+        mp, d = hits.get(mf, zeros), hits.get(df, zeros)
+        dayfirst_only |= d & ~mp
+        monthfirst_only |= mp & ~d
+        both |= d & mp
+    other = np.zeros(len(uniq), bool)
+    other_fmt = {}
+    for f, h in hits.items():
+        if f in _SWAPS or f in _SWAPS.values():
+            continue
+        new = h & ~other & ~dayfirst_only & ~monthfirst_only & ~both
+        for v in uniq[new]:
+            other_fmt[v] = f
+        other |= new
+    none = ~(dayfirst_only | monthfirst_only | both | other)
+    some_ok = bool(out.notna().any())
+    prefix = "Mixed date formats: " if some_ok else ""
+    code = "mixed-date-formats" if some_ok else "date-format"
+    where_fix = (
+        "or load the file through a profile"
+        if canonical
+        else "or change date_formats in the profile"
+    )
+
+    def rows(vals: pd.Series) -> np.ndarray:
+        return bad & _isin(txt, vals)
+
+    if dayfirst_only.any() or both.any():
+        d_ex = _examples(uniq[dayfirst_only])
+        if dayfirst_only.any() and monthfirst_only.any():
+            m_ex = _examples(uniq[monthfirst_only])
+            msg = f"{prefix}some dates are day-first ({d_ex}) and some month-first ({m_ex})."
+            vals = uniq[dayfirst_only | monthfirst_only | both]
+            fix = "Use one order in the whole column, best YYYY-MM-DD."
+            issues.append(("mixed-date-formats", rows(vals), msg, fix, "error"))
+        elif dayfirst_only.any():
+            vals = uniq[dayfirst_only | both]
+            msg = f"{prefix}dates are written day-first (DD/MM/YYYY, e.g. {d_ex}); expected {want}."
+            fix = f"Write them as YYYY-MM-DD, {where_fix} with dayfirst = true."
+            issues.append(("dayfirst-date", rows(vals), msg, fix, "error"))
+        else:
+            vals = uniq[both]
+            msg = (
+                f"{prefix}dates such as {_examples(vals)} could be day-first (DD/MM/YYYY) or "
+                f"month-first (MM/DD/YYYY): no value has a day above 12 to tell; expected {want}."
+            )
+            fix = f"Write them as YYYY-MM-DD, {where_fix} with dayfirst = true or false."
+            issues.append(("ambiguous-date", rows(vals), msg, fix, "error"))
+    if monthfirst_only.any() and not dayfirst_only.any():
+        vals = uniq[monthfirst_only]
+        msg = f"{prefix}dates are written month-first (MM/DD/YYYY, e.g. {_examples(vals)}); expected {want}."
+        fix = f"Write them as YYYY-MM-DD, {where_fix} with dayfirst = false."
+        issues.append(("date-format", rows(vals), msg, fix, "error"))
+    if other.any():
+        vals = uniq[other]
+        labels = sorted({_label(other_fmt[v]) for v in vals})
+        msg = f"{prefix}dates are written as {' / '.join(labels)} (e.g. {_examples(vals)}); expected {want}."
+        fix = f"Write them as YYYY-MM-DD, {where_fix} that lists their format in date_formats."
+        issues.append((code, rows(vals), msg, fix, "error"))
+    if none.any():
+        vals = uniq[none]
+        msg = f"Unparseable dates: {_examples(vals, 5)}; expected {want}."
+        fix = "Correct or blank these values (a date such as 2026-03-31)."
+        issues.append(("bad-date", rows(vals), msg, fix, "error"))
+    return issues
+
+
+def parse_numbers(
+    values: pd.Series, opts: ReadOptions, sep: str = ","
+) -> tuple[pd.Series, np.ndarray, list[Issue]]:
+    """Parse a text column into float64, explaining symbols and separators it cannot accept.
+
+    Returns ``(numbers, na_word_mask, issues)``; blanks and words such as ``'NaN'`` or
+    ``'N/A'`` become NaN (the mask marks the words so that a required column can quote
+    them). Currency symbols and thousands separators are accepted only when ``opts``
+    says so; ``decimal = "auto"`` reads decimal commas in a ``;``-separated file.
+
+    Examples
+    --------
+    >>> n, _, issues = parse_numbers(pd.Series(["1,200.50", "$3"]), ReadOptions(thousands=",",
+    ...     currency_symbols=True))
+    >>> n.tolist(), issues
+    ([1200.5, 3.0], [])
+    """
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        return values.astype("float64"), np.zeros(len(values), bool), []
+    fast = _arrow_floats(values)
+    if fast is not None:
+        return fast, np.zeros(len(values), bool), []
+    txt = values.astype("str").str.strip()
+    blank = (txt.isna() | (txt == "")).to_numpy()
+    na_word = txt.str.lower().isin(_NA_WORDS).to_numpy()
+    decimal, thousands = opts.decimal, opts.thousands
+    issues: list[Issue] = []
+    if decimal == "auto":
+        comma = sep != "," and bool(txt.str.contains(r"^-?[\d.\s]*\d,\d+$", na=False).any())
+        decimal = "," if comma else "."
+        if comma and thousands is None:
+            thousands = "."
+    clean = txt
+    if opts.currency_symbols:
+        clean = clean.str.replace(_CURRENCY, "", regex=True).str.strip()
+        neg = clean.str.fullmatch(r"\(.*\)", na=False)
+        if neg.any():
+            clean = clean.where(~neg, "-" + clean.str.strip("()"))
+    if thousands:
+        clean = clean.str.replace(thousands, "", regex=False)
+    if decimal == ",":
+        clean = clean.str.replace(",", ".", regex=False)
+    nums = pd.to_numeric(clean.where(~(blank | na_word)), errors="coerce").astype("float64")
+    bad = ~blank & ~na_word & (nums.isna().to_numpy() | ~np.isfinite(nums.fillna(0).to_numpy()))
+    if bad.any():
+        nums[bad] = np.nan
+        issues = _explain_numbers(txt, bad, opts, decimal, thousands)
+    return nums, na_word, issues
+
+
+def _arrow(values: pd.Series):
+    arr = getattr(values.array, "_pa_array", None)
+    return arr if getattr(values.dtype, "storage", None) == "pyarrow" else None
+
+
+def _arrow_floats(values: pd.Series) -> pd.Series | None:
+    """Plain numbers in a pyarrow-backed column, cast in one C call; None if any is not plain."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    arr = _arrow(values)
+    if arr is None:
+        return None
+    try:
+        nums = pc.cast(arr, pa.float64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    out = pd.Series(nums.to_numpy(zero_copy_only=False), index=values.index, dtype="float64")
+    if (np.isnan(out.to_numpy()) != values.isna().to_numpy()).any() or np.isinf(out).any():
+        return None  # "NaN" or "inf" written out: the slow path quotes them
+    return out
+
+
+def _explain_numbers(
+    txt: pd.Series, bad: np.ndarray, opts: ReadOptions, decimal: str, thousands: str | None
+) -> list[Issue]:
+    issues: list[Issue] = []
+    vals = txt.where(bad)
+    cur = vals.str.contains(_CURRENCY, na=False).to_numpy() & bad
+    if cur.any() and not opts.currency_symbols:
+        msg = f"Amounts carry currency symbols (e.g. {_examples(txt[cur])})."
+        fix = (
+            "Remove the symbols and keep the number, or use a profile with currency_symbols = true."
+        )
+        issues.append(("currency-symbol", cur, msg, fix, "error"))
+    rest = bad & ~cur
+    thou = vals.str.fullmatch(r"-?\d{1,3}([,.' ]\d{3})+([.,]\d+)?", na=False).to_numpy() & rest
+    if thou.any():
+        msg = f"Amounts use thousands separators (e.g. {_examples(txt[thou])})."
+        fix = "Write plain numbers (1200.50), or set thousands = ',' (and decimal) in a profile."
+        issues.append(("thousands-separator", thou, msg, fix, "error"))
+    rest &= ~thou
+    dec = vals.str.fullmatch(r"-?\d+,\d+", na=False).to_numpy() & rest
+    if dec.any() and decimal != ",":
+        msg = f"Amounts use a decimal comma (e.g. {_examples(txt[dec])})."
+        fix = "Use '.' as the decimal point, or set decimal = ',' in a profile."
+        issues.append(("decimal-comma", dec, msg, fix, "error"))
+        rest &= ~dec
+    if rest.any():
+        msg = f"Not a number: {_examples(txt[rest], 5)}."
+        fix = "Write a number such as 1200.50 (no text, no units)."
+        issues.append(("not-a-number", rest, msg, fix, "error"))
+    return issues
+
+
+# --------------------------------------------------------------------------- one table
+
+
+class _Table:
+    """Typing state of one table: typed columns, the user's column names, and problems."""
+
+    def __init__(self, raw: RawTable, profile: Profile, problems: list[Problem]):
+        self.raw, self.name, self.spec = raw, raw.table, raw.spec
+        self.frame = raw.frame
+        self.lines = raw.frame[LINE].to_numpy()
+        self.srcs = (
+            raw.frame[SRC].to_numpy() if SRC in raw.frame else np.zeros(len(self.lines), int)
+        )
+        self.profile, self.problems = profile, problems
+        self.src: dict[str, str] = {}
+        self.out: dict[str, pd.Series] = {}
+        self.bad: dict[str, np.ndarray] = {}  # rows whose value could not be read, per column
+
+    def col_name(self, canonical: str) -> str:
+        return self.src.get(canonical, canonical)
+
+    def emit(self, mask: Any, column: str | None, code: str, msg: str, fix: str,
+             severity: str = "error") -> None:  # fmt: skip
+        mask = np.asarray(mask, bool)
+        name = self.col_name(column) if column else None
+        for i, f in enumerate(self.raw.files):
+            sel = mask & (self.srcs == i) if len(self.raw.files) > 1 else mask
+            if sel.any():
+                rows = tuple(int(x) for x in self.lines[sel][:_MAX_ROWS])
+                n = int(sel.sum())
+                text = msg if n == 1 else f"{msg} ({n:,} rows)"
+                self.problems.append(Problem(text, fix, f, rows, name, severity, code))
+
+    def file_problem(self, code: str, msg: str, fix: str, column: str | None = None,
+                     severity: str = "error") -> None:  # fmt: skip
+        self.problems.append(Problem(msg, fix, self.raw.files[0], (1,), column, severity, code))
+
+
+def _derivable(table: str, col: str, spec: TableSpec) -> bool:
+    if table == "opportunities" and col in ("outcome", "furthest_stage"):
+        return True
+    if table == "reps" and col == "team":
+        return True
+    if col in spec.generate:
+        return True
+    return any(f.column == col and f.when != "zero" and not f.stages for f in spec.fills)
+
+
+def _map_columns(t: _Table) -> bool:
+    headers = [c for c in t.frame.columns if c not in (SRC, LINE)]
+    by_norm = {_norm(h): h for h in headers}
+    used: set[str] = set()
+    missing: list[tuple[str, str]] = []
+    for col in TABLES[t.name]:
+        names = t.spec.source_names(col.name)
+        hit = next((by_norm[_norm(n)] for n in names if _norm(n) in by_norm), None)
+        if hit is not None:
+            t.src[col.name] = hit
+            used.add(hit)
+        elif col.required and not _derivable(t.name, col.name, t.spec):
+            missing.append((col.name, names[0]))
+    unused = [h for h in headers if h not in used]
+    suggested: set[str] = set()
+    for canonical, expected in missing:
+        near = _closest(expected, unused)
+        if near:
+            suggested.add(near.split("'")[1])
+        else:
+            near = _other_sheet_hint(t, expected)
+        msg = f"Required column {expected!r} is missing." + (
+            f" It holds {canonical} (see docs/data-model.md)." if expected != canonical else ""
+        )
+        fix = (
+            f"{near.strip()} Rename the column, or add it."
+            if near
+            else (f"Add a column {expected!r}; the file has {headers!r}.")
+        )
+        t.file_problem("missing-column", msg, fix, expected)
+    known = {n for c in TABLES[t.name] for n in t.spec.source_names(c.name)} - set(t.src.values())
+    for h in unused:
+        if h in suggested:
+            continue
+        near = difflib.get_close_matches(_norm(h), [_norm(k) for k in known], n=1, cutoff=0.8)
+        if near:
+            real = next(k for k in known if _norm(k) == near[0])
+            msg = f"Column {h!r} is not used; it looks like a misspelling of {real!r}."
+            t.file_problem("extra-column", msg, f"Rename it to {real!r} if that is what it holds.",
+                           h, "warning")  # fmt: skip
+    return not missing
+
+
+def _other_sheet_hint(t: _Table, expected: str) -> str:
+    if not t.raw.sheets:
+        return ""
+    names = list(t.raw.sheets)
+    for sheet, cols in t.raw.sheets.items():
+        if sheet != (t.raw.sheet or names[0]) and _norm(expected) in {_norm(c) for c in cols}:
+            return (
+                f"The columns are on sheet {sheet!r}, not on the first sheet {names[0]!r} "
+                f"(sheets: {names!r}): set sheet = {sheet!r} in the profile, or move that sheet first."
+            )
+    return f"The sheet read was {names[0]!r}; the workbook's sheets are {names!r}."
+
+
+def _type_columns(t: _Table) -> None:
+    opts, canonical = t.spec.read, t.profile.is_canonical
+    for col in TABLES[t.name]:
+        if col.name not in t.src:
+            continue
+        raw = t.frame[t.src[col.name]]
+        if col.kind == "date":
+            vals, issues = parse_dates(raw, opts, canonical)
+        elif col.kind in ("float", "int"):
+            vals, na_word, issues = parse_numbers(raw, opts, t.raw.sep)
+            if na_word.any():
+                t.out[f"__naword__{col.name}"] = pd.Series(na_word, index=raw.index)
+        else:
+            vals, issues = _text(t, col, raw), []
+        bad = np.zeros(len(raw), bool)
+        for code, mask, msg, fix, sev in issues:
+            t.emit(mask, col.name, code, msg, fix, sev)
+            if sev == "error":
+                bad |= mask
+        t.bad[col.name] = bad
+        t.out[col.name] = vals
+
+
+def _text(t: _Table, col: Column, raw: pd.Series) -> pd.Series:
+    s = raw.astype("str").str.strip()
+    s = s.where(s != "")
+    quoted = s.str.startswith("'", na=False)
+    if quoted.any():  # undo write()'s guard against spreadsheet formulas
+        s = s.where(~quoted, s.str.replace(r"^'(?=[=+\-@\t\r])", "", regex=True))
+    for mapping, report in ((t.spec.values.get(col.name), False),
+                            (t.spec.corrections.get(col.name), True)):  # fmt: skip
+        if not mapping:
+            continue
+        hit = s.isin(list(mapping)).to_numpy()
+        if hit.any():
+            if report:
+                for old, new in mapping.items():
+                    m = (s == old).fillna(False).to_numpy()
+                    if m.any():
+                        msg = f"{old!r} was read as {new!r}."
+                        fix = "Correct the spelling in the CRM; the profile corrects it meanwhile."
+                        t.emit(m, col.name, "corrected-value", msg, fix, "warning")
+            s = s.where(~hit, s.map(mapping)).replace("", np.nan)
+    if col.choices:
+        s = _choices(t, col, s)
+    return s.astype("str")
+
+
+def _isin(s: pd.Series, values: Any) -> np.ndarray:
+    """``s.isin(values)`` through a hash index: pandas' own isin on arrow strings converts
+    every value of a large ``values`` one by one."""
+    index = pd.Index(pd.unique(pd.Series(values).dropna().astype("str")))
+    return index.get_indexer(s.astype("str")) >= 0
+
+
+def _map_unique(s: pd.Series, func) -> pd.Series:
+    """Apply a Python function to each distinct value only, then spread the results."""
+    codes, uniques = pd.factorize(s)
+    mapped = np.array([func(u) for u in uniques] + [None], dtype=object)
+    return pd.Series(mapped[codes], index=s.index, dtype="str")
+
+
+def _choices(t: _Table, col: Column, s: pd.Series) -> pd.Series:
+    norm = _map_unique(s, lambda v: re.sub(r"[\s\-]+", "_", v.strip().lower()))
+    bad = (norm.notna() & ~norm.isin(col.choices)).to_numpy()
+    if bad.any():
+        for v in pd.unique(s[bad])[:20]:
+            m = (s == v).fillna(False).to_numpy()
+            msg = f"Unknown {col.name} {v!r}.{_closest(v, list(col.choices))}"
+            fix = f"Use one of {list(col.choices)!r}" + (
+                "." if t.profile.is_canonical else ", or map it under [values] in the profile."
+            )
+            t.emit(m, col.name, "unknown-value", msg, fix)
+    return norm.where(~bad)
+
+
+def _required(t: _Table, skip: set[str] = frozenset()) -> None:
+    for col in TABLES[t.name]:
+        if not col.required or col.name not in t.out or col.name in skip:
+            continue
+        if col.name not in t.src:  # derived: a failure is reported where it comes from
+            continue
+        v = t.out[col.name]
+        blank = v.isna().to_numpy() & ~t.bad.get(col.name, False)
+        if blank.any():
+            words = t.out.get(f"__naword__{col.name}")
+            if words is not None and (words.to_numpy() & blank).any():
+                wm = words.to_numpy() & blank
+                msg = f"No {col.name}: the value is {_examples(t.frame.loc[wm, t.src[col.name]])}."
+                t.emit(wm, col.name, "nan-value", msg, f"Enter the {col.name}; it is required.")
+                blank &= ~wm
+            if blank.any():
+                msg = f"Required value missing (blank {col.name})."
+                t.emit(blank, col.name, "blank", msg, f"Fill in the {col.name}, or drop the row.")
+
+
+def _duplicates(t: _Table, keys: list[str], what: str, column: str | None = None) -> None:
+    if not all(k in t.out for k in keys):
+        return
+    if len(keys) == 1:
+        df = t.out[keys[0]].to_frame()
+        dup = (df.iloc[:, 0].duplicated(keep=False) & df.iloc[:, 0].notna()).to_numpy()
+    else:
+        df = pd.DataFrame({k: t.out[k] for k in keys})
+        dup = df.duplicated(keep=False).to_numpy() & df.notna().all(axis=1).to_numpy()
+    if dup.any():
+        ex = _examples(df.loc[dup, keys[0]])
+        msg = f"Duplicate {what}: {ex} appear more than once."
+        fix = f"Keep one row per {what} (delete or merge the repeats)."
+        t.emit(dup, column or keys[0], "duplicate-id", msg, fix)
+
+
+def _non_negative(t: _Table, col: str) -> None:
+    if col in t.out:
+        neg = (t.out[col] < 0).to_numpy()
+        if neg.any():
+            ex = _examples(t.frame.loc[neg, t.src[col]])
+            msg = f"Negative {col}: {ex}."
+            fix = f"Enter the {col} as a positive number (refunds and credits do not belong here)."
+            t.emit(neg, col, "negative", msg, fix)
+
+
+def _unknown_ref(t: _Table, col: str, known: pd.Series, what: str, table: str, sev="error") -> None:
+    if col not in t.out or known is None:
+        return
+    v = t.out[col]
+    bad = v.notna().to_numpy() & ~_isin(v, known)
+    if not bad.any():
+        return
+    options = sorted(set(known.dropna()))
+    for val in pd.unique(v[bad])[:20]:
+        m = (v == val).fillna(False).to_numpy()
+        msg = f"Unknown {what} {val!r}: it is not in {table}.{_closest(val, options)}"
+        fix = f"Add {val!r} to {table}, or correct the value."
+        t.emit(m, col, f"unknown-{what.replace(' ', '-')}", msg, fix, sev)
+    if len(pd.unique(v[bad])) > 20:
+        t.emit(bad, col, "unknown-ref", f"More unknown {what} values.", "See above.", sev)
+
+
+def _finish(t: _Table) -> pd.DataFrame:
+    n = len(t.frame)
+    data = {}
+    empty = empty_table(t.name)
+    for col in TABLES[t.name]:
+        v = t.out.get(col.name)
+        if v is None:
+            v = pd.Series(np.nan, index=range(n), dtype=empty[col.name].dtype)
+        v = v.reset_index(drop=True)
+        if col.kind == "date":
+            v = v.astype("datetime64[ns]")
+        elif col.kind == "float":
+            v = v.astype("float64")
+        elif col.kind == "int":
+            v = v.fillna(0).round().astype("int64")
+        else:
+            v = v.astype("str")
+        data[col.name] = v
+    return pd.DataFrame(data)
+
+
+# --------------------------------------------------------------------------- table rules
+
+
+def _stages(t: _Table, col: str, config: Config) -> None:
+    if col not in t.out:
+        return
+    s = t.out[col]
+    names = config.stages.names
+    lookup = {k.casefold(): v for k, v in t.profile.stage_map.items()}
+    lookup.update({n.casefold(): n for n in names})
+    mapped = _map_unique(s, lambda v: lookup.get(v.casefold()))
+    bad = (s.notna() & mapped.isna()).to_numpy()
+    if bad.any():
+        for v in pd.unique(s[bad])[:20]:
+            m = (s == v).fillna(False).to_numpy()
+            msg = f"Unknown stage {v!r}.{_closest(v, names + list(t.profile.stage_map))}"
+            fix = (
+                f"Use one of {names!r}, or map it in [stage_map] of a profile / add it to "
+                "[[stages]] in salesnb.toml."
+            )
+            t.emit(m, col, "unknown-stage", msg, fix)
+    t.out[col] = mapped.where(~pd.Series(bad, index=s.index), s).astype("str")
+
+
+def _opportunities(t: _Table, config: Config) -> None:
+    if "opp_id" not in t.src and t.spec.generate.get("opp_id") == "line":
+        names = np.array([f.rsplit("/", 1)[-1] for f in t.raw.files])
+        ids = pd.Series(names[t.srcs], dtype="str") + ":" + pd.Series(t.lines).astype("str")
+        t.out["opp_id"] = ids.set_axis(t.frame.index)
+        msg = "The export has no opportunity id column: ids were made from the file and line."
+        fix = "Add 'Opportunity ID' (or the profile's id column) to the export for stable ids."
+        t.file_problem("generated-id", msg, fix, severity="warning")
+    _stages(t, "stage", config)
+    kind = t.out["stage"].map(config.stages.kind_of()) if "stage" in t.out else None
+    if "outcome" in t.out and kind is not None:
+        clash = (t.out["outcome"].notna() & kind.notna() & (t.out["outcome"] != kind)).to_numpy()
+        if clash.any():
+            ex = t.frame.loc[clash, [t.src["stage"], t.src["outcome"]]].drop_duplicates().head(3)
+            pairs = ", ".join(f"{a!r} with {b!r}" for a, b in ex.itertuples(index=False))
+            msg = f"Outcome contradicts the stage: {pairs}."
+            fix = "Make the outcome match the stage's kind (open/won/lost), or leave outcome blank."
+            t.emit(clash, "outcome", "outcome-stage", msg, fix)
+        t.out["outcome"] = t.out["outcome"].fillna(kind).astype("str")
+    elif kind is not None:
+        t.out["outcome"] = kind.astype("str")
+    if kind is not None:
+        # Defaults: an open deal is at its furthest stage; a won deal passed every open
+        # stage; a lost deal's furthest stage is unknown unless the data says.
+        default = (
+            t.out["stage"].where(kind == "open").mask(kind == "won", config.stages.open_names[-1])
+        )
+        if "furthest_stage" in t.out:
+            _stages(t, "furthest_stage", config)
+            default = t.out["furthest_stage"].fillna(default)
+        t.out["furthest_stage"] = default.astype("str")
+
+
+def _check_opportunities(t: _Table) -> None:
+    _duplicates(t, ["opp_id"], "opportunity id")
+    _non_negative(t, "amount")
+    o = t.out
+    if "created_date" in o and "close_date" in o:
+        before = (o["close_date"] < o["created_date"]).to_numpy()
+        if before.any():
+            cols = [t.src["created_date"], t.src["close_date"]]
+            ex = t.frame.loc[before, cols].head(1).itertuples(index=False)
+            a, b = next(ex)
+            msg = f"Close date is before the created date (e.g. closed {b!r}, created {a!r})."
+            fix = "Correct either date; a deal cannot close before it was created."
+            t.emit(before, "close_date", "close-before-created", msg, fix)
+    if "close_date" in o and "outcome" in o:
+        no_close = (o["outcome"].isin(["won", "lost"]) & o["close_date"].isna()).to_numpy()
+        no_close = no_close & ~t.bad.get("close_date", False)
+        if no_close.any():
+            msg = "A won or lost deal has no close date."
+            t.emit(no_close, "close_date", "blank", msg, "Enter the date the deal closed.")
+
+
+def _targets(t: _Table, reps: pd.DataFrame | None) -> None:
+    o = t.out
+    rep = o.get("rep_id", pd.Series(np.nan, index=t.frame.index, dtype="str"))
+    reg = o.get("region", pd.Series(np.nan, index=t.frame.index, dtype="str"))
+    both, neither = (rep.notna() & reg.notna()).to_numpy(), (rep.isna() & reg.isna()).to_numpy()
+    for m, what in ((both, "both a rep_id and a region"), (neither, "neither rep_id nor region")):
+        if m.any():
+            fix = "Give each target row exactly one of rep_id (a rep target) or region."
+            t.emit(m, "rep_id", "target-owner", f"A target row has {what}.", fix)
+    if "month" in o:
+        month = o["month"]
+        off = (month.notna() & (month.dt.day != 1)).to_numpy()
+        if off.any():
+            msg = "A target month is not the first day of a month; it was moved to the 1st."
+            fix = "Write months as YYYY-MM or the month's first day (YYYY-MM-01)."
+            t.emit(off, "month", "month-start", msg, fix, "warning")
+        o["month"] = month.dt.to_period("M").dt.to_timestamp()
+    _non_negative(t, "amount")
+    if reps is not None:
+        _unknown_ref(t, "rep_id", reps["rep_id"], "rep", "reps")
+        _unknown_ref(t, "region", reps["region"], "region", "reps (column region)")
+    key = pd.Series(rep.fillna("") + "|" + reg.fillna(""), index=t.frame.index)
+    o["__key__"] = key
+    _duplicates(t, ["__key__", "month"], "target (same rep or region and month)", "month")
+
+
+def _activities(t: _Table) -> None:
+    _non_negative(t, "count")
+    if "count" in t.out:
+        c = t.out["count"]
+        frac = (c.notna() & (c != np.floor(c))).to_numpy()
+        if frac.any():
+            msg = f"Activity counts must be whole numbers: {_examples(t.frame.loc[frac, t.src['count']])}."
+            t.emit(frac, "count", "not-integer", msg, "Write counts as 0, 1, 2 ...")
+
+
+# --------------------------------------------------------------------------- validate
+
+
+def validate(
+    raws: dict[str, RawTable],
+    profile: Profile,
+    config: Config,
+    *,
+    lookups: dict[str, RawTable] | None = None,
+    source: str = "",
+) -> tuple[dict[str, pd.DataFrame], Config, list[Problem]]:
+    """Type and check every raw table; derive what the profile says to derive.
+
+    Parameters
+    ----------
+    raws : dict of RawTable
+        Tables as read by :func:`salesnb.io.read_tables` (absent tables omitted).
+    profile : Profile
+        Column, stage and value mappings, fills and derivations.
+    config : Config
+        Stage catalogue and as-of date; the profile's ``as_of = "latest"`` fills it in.
+    lookups : dict of RawTable, optional
+        Side files the profile's fills look values up in.
+
+    Returns
+    -------
+    tables, config, problems
+        Typed canonical tables (absent ones empty), the config with ``as_of`` resolved,
+        and every problem (errors and warnings) found.
+
+    Examples
+    --------
+    >>> tables, cfg, problems = validate(raws, load_profile("canonical"), cfg)  # doctest: +SKIP
+    """
+    from salesnb.profiles import apply_fills, derive_reps, derive_targets, warn_blanks
+
+    problems: list[Problem] = []
+    typed: dict[str, _Table] = {}
+    for name in ("reps", "opportunities", "targets", "activities", "snapshots"):
+        raw = raws.get(name)
+        if raw is None:
+            continue
+        t = _Table(raw, profile, problems)
+        if _map_columns(t):
+            _type_columns(t)
+            typed[name] = t
+    opp = typed.get("opportunities")
+    if opp is not None:
+        _opportunities(opp, config)
+    as_of = config.as_of
+    if as_of is None and profile.as_of:
+        as_of = _latest(typed) if profile.as_of == "latest" else pd.Timestamp(profile.as_of)
+        config = replace(config, as_of=as_of)
+    if opp is not None:
+        apply_fills(opp, lookups or {}, as_of if as_of is not None else _latest(typed))
+        warn_blanks(opp)
+        _required(opp)
+        _check_opportunities(opp)
+    tables = {name: _finish(t) for name, t in typed.items() if name != "targets"}
+    reps_t = typed.get("reps")
+    if reps_t is not None:
+        _required(reps_t, {"team"})
+        _duplicates(reps_t, ["rep_id"], "rep id")
+        tables["reps"] = _finish(reps_t)
+        tables["reps"]["team"] = tables["reps"]["team"].fillna(tables["reps"]["region"])
+    elif opp is not None and profile.tables["reps"].derive == "owners":
+        tables["reps"] = derive_reps(tables["opportunities"], profile.tables["reps"], opp, problems)
+    reps = tables.get("reps")
+    if opp is not None and reps is not None:
+        _unknown_ref(opp, "rep_id", reps["rep_id"], "rep", "reps")
+    for name, t in typed.items():
+        if name == "targets":
+            _targets(t, reps)
+            _required(t)
+            tables["targets"] = _finish(t)
+        elif name == "activities":
+            _required(t)
+            _activities(t)
+            if reps is not None:
+                _unknown_ref(t, "rep_id", reps["rep_id"], "rep", "reps")
+            _duplicates(t, ["rep_id", "date", "type"], "activity (same rep, date and type)")
+            tables["activities"] = _finish(t)
+        elif name == "snapshots":
+            _stages(t, "stage", config)
+            _required(t)
+            _non_negative(t, "amount")
+            _duplicates(t, ["opp_id", "as_of"], "snapshot (same opportunity and as_of)")
+            if opp is not None:
+                known = tables["opportunities"]["opp_id"]
+                _unknown_ref(t, "opp_id", known, "opportunity", "opportunities", "warning")
+            tables["snapshots"] = _finish(t)
+    if (
+        "targets" not in raws
+        and profile.tables["targets"].derive == "history"
+        and "opportunities" in tables
+        and reps is not None
+    ):
+        tables["targets"] = derive_targets(
+            tables["opportunities"], reps, profile.tables["targets"], config,
+            as_of if as_of is not None else _latest(typed), problems,
+        )  # fmt: skip
+    for name in TABLES:
+        tables.setdefault(name, empty_table(name))
+    if reps is not None and "opportunities" in typed:
+        _reps_without_data(tables, reps_t or opp, problems)
+    return tables, config, problems
+
+
+def _latest(typed: dict[str, _Table]) -> pd.Timestamp:
+    """The latest date the data holds: deals created, deals closed, snapshots, activities."""
+    found = []
+    opp = typed.get("opportunities")
+    if opp is not None:
+        found.append(opp.out.get("created_date", pd.Series(dtype="datetime64[ns]")).max())
+        if "close_date" in opp.out and "outcome" in opp.out:
+            found.append(opp.out["close_date"][opp.out["outcome"] != "open"].max())
+    for name, col in (("snapshots", "as_of"), ("activities", "date")):
+        if name in typed and col in typed[name].out:
+            found.append(typed[name].out[col].max())
+    found = [f for f in found if pd.notna(f)]
+    return max(found) if found else pd.Timestamp.today().normalize()
+
+
+def _reps_without_data(tables: dict[str, pd.DataFrame], t: _Table, problems: list[Problem]) -> None:
+    reps = tables["reps"]
+    active = set(tables["opportunities"]["rep_id"].unique())
+    active |= set(tables["activities"]["rep_id"].unique())
+    idle = reps.loc[~reps["rep_id"].isin(active), "rep_id"]
+    if len(idle):
+        rows = ()
+        file = None
+        if t is not None and t.name == "reps":
+            pos = np.flatnonzero(~reps["rep_id"].isin(active).to_numpy())
+            rows, file = tuple(int(x) for x in t.lines[pos]), t.raw.files[0]
+        msg = f"{len(idle)} reps have no opportunities and no activities: {list(idle)!r}."
+        fix = "Nothing to do if they are new or have left; otherwise check their deals' rep_id."
+        problems.append(Problem(msg, fix, file, rows, None, "warning", "rep-without-data"))

@@ -1,0 +1,131 @@
+"""Loading canonical folders (CSV, Parquet, Excel), writing them back, and speed on the sample."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from salesnb.errors import DataValidationError
+from salesnb.io import load, write
+from salesnb.model import Workbook
+
+FIXTURE = Path(__file__).parent / "data" / "canonical"
+SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
+
+
+def assert_same(a: Workbook, b: Workbook) -> None:
+    for name in Workbook.TABLE_NAMES:
+        pd.testing.assert_frame_equal(a.table(name), b.table(name), check_like=False)
+    assert a.config == b.config
+    assert a.fingerprint() == b.fingerprint()
+
+
+def test_fixture_loads_typed():
+    wb = load(FIXTURE)
+    o = wb.opportunities
+    assert str(o["amount"].dtype) == "float64" and str(o["created_date"].dtype) == "datetime64[ns]"
+    assert str(o["opp_id"].dtype) == "str" and str(wb.activities["count"].dtype) == "int64"
+    # salesnb.toml in the folder sets as_of and currency.
+    assert wb.as_of == pd.Timestamp("2024-03-29") and wb.config.currency == "EUR"
+    # o8 has a blank outcome: derived from its stage (Demo is open).
+    assert o.set_index("opp_id").loc["o8", "outcome"] == "open"
+    # furthest_stage defaults: open -> its stage; won -> last open stage; lost -> blank.
+    fs = o.set_index("opp_id")["furthest_stage"]
+    assert fs["o8"] == "Demo" and fs["o5"] == "Negotiation" and fs["o2"] == "Demo"
+    # team defaults to region; a month written 2024-01 is its first day.
+    assert wb.reps.set_index("rep_id").loc["r2", "team"] == "East"
+    assert wb.targets["month"].tolist()[0] == pd.Timestamp("2024-01-01")
+    assert wb.warnings == []
+
+
+def test_round_trip_is_equal_and_deterministic(tmp_path):
+    wb = load(FIXTURE)
+    paths = write(wb, tmp_path / "a")
+    write(wb, tmp_path / "b")
+    assert [p.name for p in paths] == [
+        "reps.csv", "opportunities.csv", "targets.csv", "activities.csv", "snapshots.csv",
+        "salesnb.toml",
+    ]  # fmt: skip
+    for p in paths:
+        data = p.read_bytes()
+        assert data == (tmp_path / "b" / p.name).read_bytes()
+        assert b"\r\n" not in data
+    assert "2024-01-05" in (tmp_path / "a" / "opportunities.csv").read_text()
+    assert_same(wb, load(tmp_path / "a"))
+
+
+def test_round_trip_neutralises_formulas(tmp_path):
+    wb = load(FIXTURE)
+    wb.opportunities.loc[0, "account"] = '=HYPERLINK("x")'
+    wb.reps.loc[0, "name"] = "+Zoë"
+    write(wb, tmp_path)
+    text = (tmp_path / "opportunities.csv").read_text()
+    assert "'=HYPERLINK" in text
+    assert_same(wb, load(tmp_path))
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "xlsx"])
+def test_parquet_and_excel_give_the_same_workbook(tmp_path, fmt):
+    wb = load(FIXTURE)
+    shutil.copy(FIXTURE / "salesnb.toml", tmp_path)
+    for name in Workbook.TABLE_NAMES:
+        df = wb.table(name)
+        if fmt == "parquet":
+            df.to_parquet(tmp_path / f"{name}.parquet", index=False)
+        else:
+            df.to_excel(tmp_path / f"{name}.xlsx", index=False)
+    assert_same(wb, load(tmp_path))
+
+
+def test_single_file_needs_a_profile():
+    with pytest.raises(DataValidationError) as info:
+        load(FIXTURE / "opportunities.csv")
+    assert "profile" in info.value.problems[0].fix
+
+
+def test_folder_of_another_export_suggests_its_profile(tmp_path):
+    shutil.copy(
+        Path(__file__).parent / "data" / "hubspot" / "hubspot-crm-exports-all-deals-2024-03-29.csv",
+        tmp_path,
+    )
+    with pytest.raises(DataValidationError) as info:
+        load(tmp_path)
+    assert "profile='hubspot'" in str(info.value)
+
+
+def test_config_overrides_and_as_of_parameter():
+    wb = load(FIXTURE, as_of="2024-02-15", config_overrides={"currency": "GBP"})
+    assert wb.as_of == pd.Timestamp("2024-02-15") and wb.config.currency == "GBP"
+
+
+def test_stacks_several_files_with_their_own_line_numbers(tmp_path):
+    shutil.copy(Path(__file__).parent / "data" / "hubspot" / "hubspot-crm-exports-all-deals-2024-03-29.csv",
+                tmp_path / "deals-q1.csv")  # fmt: skip
+    (tmp_path / "deals-q2.csv").write_text(
+        "Record ID,Deal owner,Deal Stage,Amount,Close Date,Create Date\n"
+        "9001,Marcus Lee,Contract Sent,1000,2024-06-01,2024-04-01\n"
+        "9002,Marcus Lee,Contract Snet,1000,2024-06-01,2024-04-01\n"
+    )
+    with pytest.raises(DataValidationError) as info:
+        load(tmp_path, profile="hubspot")
+    (p,) = info.value.problems
+    assert p.file.endswith("deals-q2.csv") and p.rows == (3,) and p.code == "unknown-stage"
+
+
+@pytest.mark.skipif(
+    not (SAMPLE / "opportunities.csv").is_file(), reason="data/sample not generated"
+)
+def test_sample_loads_fast_and_round_trips(tmp_path):
+    load(SAMPLE)  # warm imports
+    t0 = time.perf_counter()
+    wb = load(SAMPLE)
+    elapsed = time.perf_counter() - t0
+    # ~0.3 s on an idle laptop; the bound is loose because CI machines are shared.
+    assert elapsed < 3.0, f"load took {elapsed:.2f} s"
+    assert not [w for w in wb.warnings if w.code not in ("rep-without-data",)], wb.warnings
+    write(wb, tmp_path)
+    assert_same(wb, load(tmp_path))

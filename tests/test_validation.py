@@ -1,0 +1,380 @@
+"""Every bad-input case gets a specific problem naming the file, the lines, the column and a fix."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import hypothesis.strategies as st
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+
+from salesnb.errors import DataValidationError, Problem
+from salesnb.io import load
+from salesnb.profiles import ReadOptions
+from salesnb.validation import parse_dates, parse_numbers
+
+FIXTURE = Path(__file__).parent / "data" / "canonical"
+OPP_HEADER = (
+    "opp_id,rep_id,account,product,stage,amount,created_date,close_date,outcome,"
+    "forecast_category,source,furthest_stage,last_activity_date"
+)
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    """A valid canonical folder (the fixture) that a test then breaks."""
+    out = tmp_path / "data"
+    shutil.copytree(FIXTURE, out)
+    return out
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text("utf-8")
+    assert old in text, f"{old!r} not in {path.name}"
+    path.write_text(text.replace(old, new, 1), "utf-8")
+
+
+def problems_of(folder: Path, **kw) -> list[Problem]:
+    with pytest.raises(DataValidationError) as info:
+        load(folder, **kw)
+    err = info.value
+    assert "Traceback" not in str(err)
+    return err.problems + err.warnings
+
+
+def one(problems: list[Problem], code: str) -> Problem:
+    hits = [p for p in problems if p.code == code]
+    assert len(hits) == 1, f"expected one {code!r} in {[str(p) for p in problems]}"
+    return hits[0]
+
+
+def check(p: Problem, file: str, rows: tuple[int, ...], column: str | None, fix_word: str):
+    assert p.file is not None and p.file.endswith(file), p
+    assert p.rows == rows, p
+    assert p.column == column, p
+    assert fix_word.lower() in p.fix.lower(), p
+    assert file in str(p) and "Fix:" in str(p)
+
+
+# ------------------------------------------------------------------- columns
+
+
+def test_missing_column_suggests_closest_name(folder):
+    edit(folder / "opportunities.csv", "amount,", "amout,")
+    p = one(problems_of(folder), "missing-column")
+    check(p, "opportunities.csv", (1,), "amount", "did you mean 'amout'")
+
+
+@pytest.mark.parametrize("col", ["opp_id", "rep_id", "stage", "amount", "created_date"])
+def test_each_required_opportunity_column_missing(folder, col):
+    path = folder / "opportunities.csv"
+    df = pd.read_csv(path, dtype=str, keep_default_na=False).drop(columns=[col])
+    df.to_csv(path, index=False)
+    p = one(problems_of(folder), "missing-column")
+    check(p, "opportunities.csv", (1,), col, "add")
+
+
+def test_misspelled_optional_column_is_a_warning(folder):
+    edit(folder / "opportunities.csv", "close_date,", "clse_date,")
+    edit(folder / "reps.csv", "r2,", "r2,")  # keep the rest valid
+    wb = load(folder)
+    p = one(wb.warnings, "extra-column")
+    check(p, "opportunities.csv", (1,), "clse_date", "rename it to 'close_date'")
+    assert wb.opportunities["close_date"].isna().all()
+
+
+def test_unrelated_extra_column_is_ignored_silently(folder):
+    edit(folder / "opportunities.csv", "last_activity_date\n", "last_activity_date,notes\n")
+    wb = load(folder)
+    assert not [w for w in wb.warnings if w.code == "extra-column"]
+
+
+# ------------------------------------------------------------------- dates
+
+
+def test_unparseable_date_is_quoted(folder):
+    edit(folder / "opportunities.csv", "o2,r1,Globex,Core,Closed Lost,8000.5,2024-01-10",
+         "o2,r1,Globex,Core,Closed Lost,8000.5,2024-13-45")  # fmt: skip
+    p = one(problems_of(folder), "bad-date")
+    check(p, "opportunities.csv", (3,), "created_date", "2026-03-31")
+    assert "'2024-13-45'" in p.message
+
+
+def test_mixed_date_formats(folder):
+    # o3 is on line 4 (header = line 1, o1 = line 2).
+    edit(folder / "opportunities.csv", "2024-02-01,2024-04-30", "02/01/2024,2024-04-30")
+    p = one(problems_of(folder), "ambiguous-date")
+    assert p.message.startswith("Mixed date formats")
+    check(p, "opportunities.csv", (4,), "created_date", "dayfirst")
+
+
+def test_dayfirst_dates_are_detected(folder):
+    edit(folder / "opportunities.csv", "2024-02-01,2024-04-30", "01/02/2024,30/04/2024")
+    p = one(problems_of(folder), "dayfirst-date")
+    check(p, "opportunities.csv", (4,), "close_date", "dayfirst = true")
+    assert "'30/04/2024'" in p.message
+
+
+def test_ambiguous_day_month_order_is_explained():
+    d, issues = parse_dates(pd.Series(["03/04/2024", "05/06/2024"]), ReadOptions())
+    code, mask, msg, fix, _ = issues[0]
+    assert code == "ambiguous-date" and mask.tolist() == [True, True]
+    assert "day above 12" in msg and "dayfirst" in fix
+    assert d.isna().all()
+
+
+def test_month_first_in_a_dayfirst_profile_column():
+    # 12/31 is only valid month-first; 13/01 only day-first: the column mixes both orders.
+    _, issues = parse_dates(pd.Series(["12/31/2024", "13/01/2024"]), ReadOptions())
+    assert issues[0][0] == "mixed-date-formats" and "day-first" in issues[0][2]
+
+
+def test_excel_serial_dates_are_converted_with_warning(folder):
+    # 45351 days after 1899-12-30 = 2024-03-01 (Excel's 1900 date system).
+    edit(folder / "opportunities.csv", "o2,r1,Globex,Core,Closed Lost,8000.5,2024-01-10,2024-03-01",
+         "o2,r1,Globex,Core,Closed Lost,8000.5,2024-01-10,45352")  # fmt: skip
+    wb = load(folder)
+    p = one(wb.warnings, "excel-serial-date")
+    check(p, "opportunities.csv", (3,), "close_date", "format the column as dates")
+    assert wb.opportunities.loc[1, "close_date"] == pd.Timestamp("2024-03-01")
+
+
+def test_close_before_created(folder):
+    edit(folder / "opportunities.csv", "2024-03-10,2024-05-31", "2024-03-10,2024-02-29")
+    p = one(problems_of(folder), "close-before-created")
+    check(p, "opportunities.csv", (9,), "close_date", "correct either date")
+    assert "'2024-02-29'" in p.message and "'2024-03-10'" in p.message
+
+
+# ------------------------------------------------------------------- amounts
+
+
+@pytest.mark.parametrize(
+    ("bad", "code", "fix"),
+    [
+        ("-7000", "negative", "positive"),
+        ("NaN", "nan-value", "required"),
+        ("TBD", "not-a-number", "write a number"),
+        ('"7,000"', "thousands-separator", "thousands = ','"),
+        ("$7000", "currency-symbol", "currency_symbols = true"),
+        ('"7000,50"', "decimal-comma", "decimal = ','"),
+        ("", "blank", "fill in the amount"),
+    ],
+)
+def test_bad_amounts(folder, bad, code, fix):
+    edit(folder / "opportunities.csv", "Demo,7000,", f"Demo,{bad},")
+    p = one(problems_of(folder), code)
+    check(p, "opportunities.csv", (9,), "amount", fix)
+
+
+def test_thousands_and_currency_accepted_when_profile_says(tmp_path, folder):
+    edit(folder / "opportunities.csv", "Demo,7000,", 'Demo,"$7,000.25",')
+    prof = tmp_path / "mine.toml"
+    prof.write_text(
+        '[read]\nthousands = ","\ncurrency_symbols = true\n'
+        '[reps]\nfiles = ["reps.csv"]\n[opportunities]\nfiles = ["opportunities.csv"]\n'
+    )
+    wb = load(folder, profile=prof)
+    assert wb.opportunities.loc[7, "amount"] == 7000.25
+
+
+def test_semicolon_file_with_decimal_commas_is_read(folder):
+    path = folder / "opportunities.csv"
+    df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    df["amount"] = df["amount"].str.replace(".", ",")  # 8000.5 -> 8000,5
+    df.to_csv(path, sep=";", index=False)
+    wb = load(folder)
+    assert wb.opportunities["amount"].tolist()[:2] == [12000.0, 8000.5]
+
+
+# ------------------------------------------------------------------- stages, outcomes, ids
+
+
+def test_unknown_stage_lists_valid_and_closest(folder):
+    edit(folder / "opportunities.csv", ",Negotiation,22000", ",Negotation,22000")
+    p = one(problems_of(folder), "unknown-stage")
+    check(p, "opportunities.csv", (5,), "stage", "'Closed Won'")
+    assert "Did you mean 'Negotiation'" in p.message
+
+
+def test_stage_match_ignores_case(folder):
+    edit(folder / "opportunities.csv", ",Negotiation,22000", ",negotiation,22000")
+    assert load(folder).opportunities.loc[3, "stage"] == "Negotiation"
+
+
+def test_outcome_inconsistent_with_stage(folder):
+    edit(folder / "opportunities.csv", "Closed Won,12000,2024-01-05,2024-02-20,won",
+         "Closed Won,12000,2024-01-05,2024-02-20,lost")  # fmt: skip
+    p = one(problems_of(folder), "outcome-stage")
+    check(p, "opportunities.csv", (2,), "outcome", "leave outcome blank")
+
+
+def test_duplicate_opportunity_ids(folder):
+    edit(folder / "opportunities.csv", "o6,r3", "o5,r3")
+    p = one(problems_of(folder), "duplicate-id")
+    check(p, "opportunities.csv", (6, 7), "opp_id", "one row per")
+
+
+def test_duplicate_rep_ids(folder):
+    edit(folder / "reps.csv", "r4,Priya", "r3,Priya")
+    p = next(x for x in problems_of(folder) if x.code == "duplicate-id")
+    check(p, "reps.csv", (4, 5), "rep_id", "one row per")
+
+
+def test_opportunity_of_unknown_rep(folder):
+    edit(folder / "opportunities.csv", "o6,r3", "o6,r33")
+    p = one(problems_of(folder), "unknown-rep")
+    check(p, "opportunities.csv", (7,), "rep_id", "add 'r33' to reps")
+    assert "Did you mean 'r3'" in p.message
+
+
+def test_rep_without_data_is_a_warning(folder):
+    (folder / "activities.csv").unlink()
+    wb = load(folder)
+    p = one(wb.warnings, "rep-without-data")
+    check(p, "reps.csv", (5,), None, "nothing to do")
+    assert "'r4'" in p.message
+
+
+def test_target_with_both_rep_and_region(folder):
+    edit(folder / "targets.csv", ",West,2024-01", "r3,West,2024-01")
+    p = one(problems_of(folder), "target-owner")
+    check(p, "targets.csv", (5,), "rep_id", "exactly one")
+
+
+def test_every_problem_is_reported_at_once(folder):
+    edit(folder / "opportunities.csv", "Demo,7000,", "Demo,-1,")
+    edit(folder / "opportunities.csv", ",Negotiation,22000", ",Negotation,22000")
+    edit(folder / "opportunities.csv", "o6,r3", "o6,r33")
+    edit(folder / "reps.csv", "r4,Priya", "r3,Priya")
+    codes = {p.code for p in problems_of(folder)}
+    assert {"negative", "unknown-stage", "unknown-rep", "duplicate-id"} <= codes
+
+
+# ------------------------------------------------------------------- files
+
+
+def test_empty_file(folder):
+    (folder / "opportunities.csv").write_bytes(b"")
+    p = one(problems_of(folder), "empty-file")
+    check(p, "opportunities.csv", (), None, "export the data again")
+
+
+def test_header_only_file(folder):
+    (folder / "opportunities.csv").write_text(OPP_HEADER + "\n")
+    p = one(problems_of(folder), "header-only")
+    check(p, "opportunities.csv", (1,), None, "with its rows")
+
+
+def test_header_only_optional_table_is_a_warning(folder):
+    (folder / "targets.csv").write_text("rep_id,region,month,amount\n")
+    wb = load(folder)
+    check(one(wb.warnings, "header-only"), "targets.csv", (1,), None, "delete the file")
+    assert wb.targets.empty
+
+
+def test_utf8_bom_is_read(folder):
+    path = folder / "reps.csv"
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    wb = load(folder)
+    assert wb.reps.loc[0, "name"] == "Zoë O'Brien"
+    assert not [w for w in wb.warnings if w.code == "encoding"]
+
+
+def test_latin1_is_detected_and_read(folder):
+    path = folder / "reps.csv"
+    path.write_bytes(path.read_text("utf-8").encode("latin-1"))
+    wb = load(folder)
+    assert wb.reps.loc[1, "name"] == "José Nuñez-García"
+    check(one(wb.warnings, "encoding"), "reps.csv", (), None, "save the file as utf-8")
+
+
+def test_truncated_last_line(folder):
+    path = folder / "opportunities.csv"
+    text = path.read_text("utf-8").rstrip("\n")
+    path.write_text(text[: text.rfind(",Soylent") + 5])  # "...,o8,r3,Soy"
+    p = one(problems_of(folder), "truncated")
+    check(p, "opportunities.csv", (9,), None, "export or copy it again")
+
+
+def test_line_with_too_many_fields(folder):
+    edit(folder / "opportunities.csv", "Wayne Enterprises,", "Wayne, Enterprises,")
+    p = one(problems_of(folder), "bad-line")
+    check(p, "opportunities.csv", (7,), None, "double quotes")
+
+
+def test_unclosed_quote(folder):
+    edit(folder / "opportunities.csv", "Hooli,", '"Hooli,')
+    p = one(problems_of(folder), "unparseable-file")
+    check(p, "opportunities.csv", (8,), None, "close the quote")
+
+
+def test_missing_required_file_suggests_rename(folder):
+    (folder / "opportunities.csv").rename(folder / "opportunity.csv")
+    p = one(problems_of(folder), "missing-file")
+    assert p.file == str(folder) and "'opportunity.csv'" in p.fix
+
+
+def test_missing_folder():
+    with pytest.raises(DataValidationError, match="does not exist"):
+        load("/nonexistent/salesnb-data")
+
+
+def test_corrupt_excel_and_parquet_are_reported(folder):
+    (folder / "opportunities.csv").unlink()
+    (folder / "opportunities.xlsx").write_bytes(b"not a zip")
+    p = one(problems_of(folder), "unreadable")
+    check(p, "opportunities.xlsx", (), None, "export the sheet as csv")
+    (folder / "opportunities.xlsx").unlink()
+    (folder / "opportunities.parquet").write_bytes(b"PAR1 garbage")
+    p = one(problems_of(folder), "unreadable")
+    check(p, "opportunities.parquet", (), None, "csv")
+
+
+def test_excel_data_on_second_sheet(folder, tmp_path):
+    opps = pd.read_csv(folder / "opportunities.csv", dtype=str, keep_default_na=False)
+    (folder / "opportunities.csv").unlink()
+    with pd.ExcelWriter(folder / "opportunities.xlsx") as xw:
+        pd.DataFrame({"About": ["exported 2024-03-29"]}).to_excel(
+            xw, sheet_name="Summary", index=False
+        )
+        opps.to_excel(xw, sheet_name="Deals", index=False)
+    probs = problems_of(folder)
+    p = next(x for x in probs if x.code == "missing-column")
+    assert p.file.endswith("opportunities.xlsx") and "sheet = 'Deals'" in p.fix
+    assert "['Summary', 'Deals']" in p.fix
+    prof = tmp_path / "xl.toml"
+    prof.write_text(
+        '[reps]\nfiles = ["reps.csv"]\n'
+        '[opportunities]\nfiles = ["opportunities.xlsx"]\nsheet = "Deals"\n'
+    )
+    wb = load(folder, profile=prof)
+    assert (
+        wb.opportunities["amount"].sum() == 108500.5
+    )  # 12000+8000.5+15000+22000+30500+5000+9000+7000
+
+
+# ------------------------------------------------------------------- parsers (properties)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.floats(min_value=0, max_value=1e12, allow_nan=False).map(lambda x: round(x, 2)))
+def test_numbers_with_symbols_and_separators_round_trip(x):
+    opts = ReadOptions(thousands=",", currency_symbols=True)
+    text = pd.Series([f"${x:,.2f}", f"{x:.2f}", f"USD {x:,.2f}"])
+    nums, _, issues = parse_numbers(text, opts)
+    assert not issues and np.allclose(nums, x, rtol=0, atol=0.005)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    st.dates(
+        min_value=pd.Timestamp("1990-01-01").date(), max_value=pd.Timestamp("2100-12-31").date()
+    )
+)
+def test_iso_dates_round_trip(d):
+    out, issues = parse_dates(pd.Series([d.isoformat()]), ReadOptions())
+    assert not issues and out.iloc[0] == pd.Timestamp(d)
