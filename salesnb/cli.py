@@ -130,7 +130,68 @@ def kpis_cmd(data: str, profile: str | None, by: str, period: str | None, as_csv
 
         click.echo(to_safe_csv(table), nl=False)
     else:
-        click.echo(kpis.format_scorecard(table, currency=wb.config.currency))
+        click.echo(_format_scorecard(table, wb.config.currency))
+
+
+_SCORECARD_COLUMNS = {
+    "target": ("target", "money"),
+    "bookings": ("bookings", "money"),
+    "attainment": ("attain.", "pct"),
+    "win_rate": ("win rate", "pct"),
+    "avg_deal_size": ("avg deal", "money"),
+    "median_cycle_days": ("cycle d", "num"),
+    "pipeline": ("pipeline", "money"),
+    "coverage": ("coverage", "x"),
+    "stale_deals": ("stale", "num"),
+    "past_due_deals": ("past due", "num"),
+}
+
+
+def _format_scorecard(table, currency: str) -> str:
+    """A fixed-width table for a terminal: money in thousands, rates in per cent."""
+    import math
+
+    from salesnb.charts import currency_symbol
+
+    sym = currency_symbol(currency)
+
+    def cell(value, kind: str) -> str:
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return "-"
+        if kind == "money":
+            return f"{sym}{value / 1000:,.0f}k"
+        if kind == "pct":
+            return f"{value:.0%}"
+        if kind == "x":
+            return f"{value:.1f}x"
+        return f"{value:,.0f}"
+
+    keys = [c for c in ("rep_id", "name", "region", "manager", "team") if c in table.columns]
+    cols = [c for c in _SCORECARD_COLUMNS if c in table.columns]
+    head = keys + [_SCORECARD_COLUMNS[c][0] for c in cols]
+    rows = [
+        [str(r[k]) for k in keys] + [cell(r[c], _SCORECARD_COLUMNS[c][1]) for c in cols]
+        for r in table.to_dict("records")
+    ]
+    widths = [
+        max(len(h), *(len(row[i]) for row in rows)) if rows else len(h) for i, h in enumerate(head)
+    ]
+    period = table["period"].iloc[0] if "period" in table.columns and len(table) else ""
+    lines = [f"KPI scorecard {period}".rstrip()]
+    lines.append(
+        "  ".join(
+            h.ljust(w) if i < len(keys) else h.rjust(w)
+            for i, (h, w) in enumerate(zip(head, widths, strict=True))
+        )
+    )
+    for row in rows:
+        lines.append(
+            "  ".join(
+                v.ljust(w) if i < len(keys) else v.rjust(w)
+                for i, (v, w) in enumerate(zip(row, widths, strict=True))
+            )
+        )
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":  # pragma: no cover
