@@ -1,0 +1,287 @@
+"""Review documents from executed notebooks: offline HTML, and PDF through headless Chromium.
+
+A review document shows the notebook's prose and results, never its code: no
+code cells, no injected-parameters cell, no stderr or warnings, no error
+tracebacks. It opens with a title block (subject, period, as-of date, data
+fingerprint, kit version) and references nothing outside itself: charts are
+inline SVG, styles are inline, there is no script. The nbconvert template is
+``templates/review``; the batch index template is ``templates/batch_index.html.j2``.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Mapping
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from salesnb.errors import RenderError
+from salesnb.record import MIMETYPES, collect
+
+TEMPLATES = Path(
+    os.environ.get("SALESNB_TEMPLATES", Path(__file__).resolve().parents[1] / "templates")
+)
+
+#: Output mimetypes a document shows, best first. SVG beats the Vega-Lite/JS
+#: renderings of a chart (which need scripts); HTML tables beat plain text.
+DISPLAY_PRIORITY = (
+    "image/svg+xml",
+    "image/png",
+    "image/jpeg",
+    "text/html",
+    "text/markdown",
+    "text/latex",
+    "text/plain",
+)
+#: Cell tags whose cell (or output) documents drop.
+REMOVE_CELL_TAGS = {"injected-parameters", "parameters", "remove-cell", "remove_cell", "hide"}
+REMOVE_OUTPUT_TAGS = {"remove-output", "remove_output", "hide-output"}
+_URL_ATTRS = ("src", "href", "srcset", "xlink:href", "action", "poster")
+_EXTERNAL = re.compile(r"""(?:https?:)?//""", re.IGNORECASE)
+
+
+def document_notebook(nb: Mapping[str, Any]) -> Any:
+    """A copy of ``nb`` holding only what a review document shows.
+
+    Drops code sources, the parameters and injected-parameters cells, papermill's
+    error banners, stderr streams, errors, widget and script outputs and the
+    salesnb record outputs; reduces each rich output to its one best mimetype
+    (:data:`DISPLAY_PRIORITY`).
+
+    Examples
+    --------
+    >>> import nbformat
+    >>> nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1/0")])
+    >>> nb.cells[0].outputs = [nbformat.v4.new_output("stream", name="stderr", text="warn")]
+    >>> document_notebook(nb).cells[0].outputs
+    []
+    """
+    out = copy.deepcopy(nb)
+    cells = []
+    for cell in out["cells"]:
+        tags = set(cell.get("metadata", {}).get("tags", []))
+        if tags & REMOVE_CELL_TAGS or "papermill-error-cell-tag" in tags:
+            continue
+        if cell["cell_type"] == "code":
+            cell["source"] = ""
+            kept = []
+            for o in [] if tags & REMOVE_OUTPUT_TAGS else cell.get("outputs", []):
+                if o["output_type"] == "stream":
+                    if o.get("name") == "stdout" and o.get("text"):
+                        kept.append(o)
+                elif o["output_type"] in ("display_data", "execute_result"):
+                    data = o.get("data", {})
+                    if any(m in data for m in MIMETYPES):
+                        continue
+                    best = next((m for m in DISPLAY_PRIORITY if m in data), None)
+                    if best is not None:
+                        o["data"] = {best: data[best]}
+                        kept.append(o)
+            cell["outputs"] = kept
+            if not kept:
+                continue
+        cells.append(cell)
+    out["cells"] = cells
+    return out
+
+
+@lru_cache(maxsize=4)
+def _exporter(template_dir: str) -> Any:
+    from nbconvert import HTMLExporter
+
+    exporter = HTMLExporter(
+        extra_template_basedirs=[template_dir], template_name="review", exclude_input=True
+    )
+    exporter.register_filter("offline", offline_html)
+    return exporter
+
+
+def offline_html(fragment: str) -> str:
+    """Remove scripts, event handlers and external references from an HTML fragment.
+
+    Documents must open with no network and run no code; a notebook output that
+    embeds a CDN script (a Vega-Embed chart, a widget) loses it here.
+
+    Examples
+    --------
+    >>> offline_html('<p onclick="x()">a</p><script src="https://cdn/x.js"></script>')
+    '<p>a</p>'
+    """
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(fragment, "html.parser")
+    for tag in soup.find_all(["script", "iframe", "object", "embed", "base"]):
+        tag.decompose()
+    for tag in soup.find_all(True):
+        for attr in list(tag.attrs):
+            value = tag.attrs[attr]
+            text = (" ".join(value) if isinstance(value, list) else str(value)).strip()
+            remote = _EXTERNAL.match(text) or text.lower().startswith("javascript:")
+            if attr.lower().startswith("on") or (attr.lower() in _URL_ATTRS and remote):
+                del tag.attrs[attr]
+        if tag.name == "link":
+            tag.decompose()
+    for style in soup.find_all("style"):
+        style.string = re.sub(
+            r"@import[^;]*;?|url\(\s*['\"]?(?:https?:)?//[^)]*\)", "", style.get_text()
+        )
+    return str(soup)
+
+
+def external_references(html: str) -> list[str]:
+    """Every reference in ``html`` that would reach the network (empty for an offline document).
+
+    Looks at ``src``/``href`` of script, link, img, iframe, source, audio and video
+    elements and at CSS ``url()`` and ``@import``.
+
+    Examples
+    --------
+    >>> external_references('<img src="http://x/a.png"><a href="https://ok.example">ok</a>')
+    ['<img src=http://x/a.png>']
+    """
+    found = []
+    pat = re.compile(
+        r"<(script|link|img|iframe|source|audio|video|embed|object)\b[^>]*?"
+        r"\b(src|href|data|srcset)\s*=\s*[\"']?((?:https?:)?//[^\"'\s>]+)",
+        re.IGNORECASE,
+    )
+    found += [f"<{m.group(1)} {m.group(2)}={m.group(3)}>" for m in pat.finditer(html)]
+    found += re.findall(r"url\(\s*['\"]?(?:https?:)?//[^)]*\)", html, flags=re.IGNORECASE)
+    found += re.findall(r"@import\s+[^;]+;", html, flags=re.IGNORECASE)
+    found += re.findall(r"<script\b[^>]*\bsrc\s*=", html, flags=re.IGNORECASE)
+    return found
+
+
+def to_html(
+    nb: Mapping[str, Any],
+    *,
+    document_title: str = "Review",
+    subject_name: str | None = None,
+    template_dir: str | Path | None = None,
+) -> str:
+    """Render an executed notebook as a self-contained review document (HTML text).
+
+    Parameters
+    ----------
+    nb : notebook node
+        An executed notebook (papermill output).
+    document_title : str
+        The kind of document, e.g. ``"Pipeline review"``.
+    subject_name : str, optional
+        Used when the notebook did not call :func:`salesnb.record.title`.
+    template_dir : path, optional
+        A folder holding a ``review`` nbconvert template (default: ``templates/``).
+
+    Examples
+    --------
+    >>> html = to_html(executed_nb, document_title="Pipeline review")  # doctest: +SKIP
+    """
+    import nbformat
+
+    from salesnb import __version__
+
+    headline, title = collect(nb)
+    title = {"subject_name": subject_name, "salesnb_version": __version__, **title}
+    doc = nbformat.from_dict(document_notebook(nb))
+    resources = {"salesnb": {"title": title, "headline": headline, "heading": document_title}}
+    exporter = _exporter(str(template_dir or TEMPLATES))
+    try:
+        html, _ = exporter.from_notebook_node(doc, resources=resources)
+    except Exception as exc:  # nbconvert/jinja errors: say which template broke
+        msg = (
+            f"Rendering HTML with the template in {str(template_dir or TEMPLATES)!r} failed: "
+            f"{type(exc).__name__}: {exc}. Fix: check the template files."
+        )
+        raise RenderError(msg) from exc
+    bad = external_references(html)
+    if bad:  # a template change must never make documents reach the network
+        msg = (
+            f"The rendered document references external resources {bad[:3]!r}. "
+            "Fix: remove them from the template in templates/review."
+        )
+        raise RenderError(msg)
+    return html
+
+
+def find_chromium() -> str | None:
+    """Path of a headless-capable Chromium, or None. ``SALESNB_CHROMIUM`` overrides."""
+    env = os.environ.get("SALESNB_CHROMIUM")
+    if env:
+        return env if Path(env).exists() or shutil.which(env) else None
+    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+def require_chromium() -> str:
+    """Path of Chromium, or a :class:`RenderError` explaining how to install it."""
+    path = find_chromium()
+    if path is None:
+        msg = (
+            "PDF output needs a headless Chromium browser, and none was found on PATH "
+            "(looked for chromium, chromium-browser, google-chrome). Fix: on Debian/Ubuntu run "
+            "`sudo apt-get update && sudo apt-get install -y chromium`, or set SALESNB_CHROMIUM "
+            "to the browser's path, or drop --format pdf."
+        )
+        raise RenderError(msg)
+    return path
+
+
+def html_to_pdf(html_path: str | Path, pdf_path: str | Path, *, timeout: float = 120.0) -> Path:
+    """Print an HTML file to PDF with headless Chromium (no network, throw-away profile).
+
+    Parameters
+    ----------
+    html_path, pdf_path : path
+        Input HTML file and the PDF to write (written by Chromium; callers that
+        need atomicity pass a temporary name and rename it).
+    timeout : float
+        Seconds before the browser is killed.
+
+    Examples
+    --------
+    >>> html_to_pdf("reports/r01.html", "reports/r01.pdf")  # doctest: +SKIP
+    """
+    browser = require_chromium()
+    pdf_path = Path(pdf_path).resolve()
+    with tempfile.TemporaryDirectory(prefix="salesnb-chromium-") as profile:
+        cmd = [
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-extensions",
+            "--disable-dev-shm-usage",
+            "--no-pdf-header-footer",
+            f"--user-data-dir={profile}",
+            f"--print-to-pdf={pdf_path}",
+            Path(html_path).resolve().as_uri(),
+        ]
+        try:
+            proc = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            msg = (
+                f"Chromium did not finish printing {str(html_path)!r} within {timeout:.0f} s. "
+                "Fix: retry, or raise the timeout."
+            )
+            raise RenderError(msg) from None
+    if proc.returncode != 0 or not pdf_path.exists() or pdf_path.stat().st_size == 0:
+        tail = (proc.stderr or "").strip().splitlines()[-3:]
+        msg = (
+            f"Chromium failed to print {str(html_path)!r} to PDF (exit {proc.returncode}): "
+            f"{' | '.join(tail)!r}. Fix: check that `{browser} --headless` runs on this machine."
+        )
+        raise RenderError(msg)
+    return pdf_path

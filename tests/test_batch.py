@@ -1,0 +1,418 @@
+"""salesnb batch: documents per subject, failure isolation, resume after SIGKILL, Dask, names."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from salesnb import batch, executor, render
+
+ROOT = Path(__file__).resolve().parents[1]
+NB = ROOT / "tests" / "notebooks"
+DATA = ROOT / "tests" / "data" / "batch"
+# R02 raises in a cell, R04's kernel dies (os._exit); R01 and R03 succeed.
+PARAMS = {"fail_for": "R02", "die_for": "R04"}
+EVIL = "<script>alert(1)</script>"
+
+
+# --------------------------------------------------------------------------- names
+
+
+@pytest.mark.parametrize(
+    ("name", "slug"),
+    [
+        ("Zoë O'Brien", "zoe-obrien"),
+        ("José Nuñez-García", "jose-nunez-garcia"),
+        ("a/b", "a-b"),
+        ("../../etc", "etc"),
+        ("CON", "con"),
+        ("", "subject"),
+        ("東京", "subject"),
+        (EVIL, "script-alert-1-script"),
+    ],
+)
+def test_slugify(name, slug):
+    assert batch.slugify(name) == slug
+
+
+def test_assign_slugs_disambiguates_collisions_and_reserved_names_deterministically():
+    labels = {"sp1": "São Paulo", "sp2": "Sao Paulo", "x": "CON", "i": "Index", "a": "a/b"}
+    got = batch.assign_slugs(labels)
+    assert re.fullmatch(r"sao-paulo-[0-9a-f]{6}", got["sp1"])
+    assert re.fullmatch(r"sao-paulo-[0-9a-f]{6}", got["sp2"]) and got["sp1"] != got["sp2"]
+    assert re.fullmatch(r"con-[0-9a-f]{6}", got["x"]) and re.fullmatch(
+        r"index-[0-9a-f]{6}", got["i"]
+    )
+    assert got["a"] == "a-b"
+    # a subject's name does not depend on which others are in the run, nor on order
+    assert batch.assign_slugs(dict(reversed(list(labels.items())))) == got
+
+
+@given(st.dictionaries(st.text(min_size=1, max_size=8), st.text(max_size=30), max_size=12))
+def test_slugs_are_always_safe_and_unique(labels):
+    got = batch.assign_slugs(labels)
+    assert len(set(got.values())) == len(got)
+    for s in got.values():
+        assert re.fullmatch(r"[a-z0-9][a-z0-9-]*", s) and len(s) <= 80
+        assert s not in {"index", "manifest", "con", "nul"}
+
+
+def test_atomic_write_leaves_no_temp_file(tmp_path):
+    target = tmp_path / "a.json"
+    batch.atomic_write(target, b"{}")
+    batch.atomic_write(target, b'{"b": 1}')
+    assert target.read_bytes() == b'{"b": 1}'
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json"]
+
+
+# --------------------------------------------------------------------------- one job
+
+
+def _job(nb: str, timeout: float | None = 60) -> executor.Job:
+    return executor.Job(
+        key="R01",
+        notebook=str(NB / nb),
+        timeout=timeout,
+        parameters={"data": str(DATA), "subject_type": "rep", "subject": "R01"},
+        document_title="T",
+        subject_name="Zoë",
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("nb", "kind", "first_line"),
+    [
+        ("raises.ipynb", "error", "ValueError: boom in cell 2"),
+        ("sys_exit.ipynb", "error", "SystemExit: 3"),
+        ("dies.ipynb", "kernel-died", "DeadKernelError"),
+        ("hangs.ipynb", "timeout", "Timeout: the document did not finish within 3 s"),
+    ],
+)
+def test_a_failing_notebook_is_saved_partial_with_an_error_banner(nb, kind, first_line):
+    t0 = time.monotonic()
+    r = executor.run_job(_job(nb, timeout=3))
+    assert r.status == "failed" and r.error["kind"] == kind
+    assert r.error["lines"][0].startswith(first_line)
+    assert "html" not in r.files  # a failed run never yields a document
+    partial = nbformat.reads(r.files["ipynb"].decode(), as_version=4)
+    banner = partial.cells[0]
+    assert "papermill-error-cell-tag" in banner.metadata["tags"]
+    assert (
+        any(
+            c.source.startswith("never") and not c.get("outputs")
+            for c in partial.cells
+            if c.cell_type == "code"
+        )
+        or nb == "hangs.ipynb"
+    )
+    assert time.monotonic() - t0 < 40  # the hang was stopped by the timeout
+
+
+# --------------------------------------------------------------------------- a whole batch
+
+
+def _normalised_nb(path: Path) -> dict:
+    """A notebook without run timestamps, durations and stderr (warnings name the kernel's pid)."""
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    nb["metadata"].pop("papermill", None)
+    for c in nb["cells"]:
+        c.get("metadata", {}).pop("papermill", None)
+        c.get("metadata", {}).pop("execution", None)
+        c["outputs"] = [o for o in c.get("outputs", []) if o.get("name") != "stderr"]
+    return nb
+
+
+def _documents(out: Path) -> dict[str, object]:
+    """Every output of a batch folder, comparable across runs (timestamps removed)."""
+    docs: dict[str, object] = {}
+    for p in sorted(out.iterdir()):
+        if p.suffix == ".html" and p.name != "index.html":
+            docs[p.name] = p.read_text(encoding="utf-8")
+        elif p.name.endswith(".failed.ipynb"):
+            # what a dying kernel flushed before it died is a race: compare the cells only
+            docs[p.name] = [(c["id"], c["source"]) for c in _normalised_nb(p)["cells"]]
+        elif p.suffix == ".ipynb":
+            docs[p.name] = _normalised_nb(p)
+    m = json.loads((out / "manifest.json").read_text())
+    docs["manifest"] = [
+        (s["key"], s["status"], (s["error"] or {}).get("lines"), s["headline"],
+         {f: o["path"] if f == "ipynb" else o for f, o in s["outputs"].items()})
+        for s in m["subjects"]
+    ]  # fmt: skip
+    return docs
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    out = tmp_path_factory.mktemp("reference")
+    manifest = batch.run(
+        NB / "ok.ipynb",
+        by="rep",
+        data=DATA,
+        out=out,
+        params=PARAMS,
+        workers=2,
+        timeout=120,
+        progress=False,
+    )
+    return out, manifest
+
+
+@pytest.mark.slow
+def test_batch_writes_documents_index_and_manifest(reference):
+    out, m = reference
+    assert m["summary"] == {
+        "ok": 2,
+        "failed": 2,
+        "pending": 0,
+        "interrupted": 0,
+        "skipped": 0,
+        "total": 4,
+    }
+    assert json.loads((out / "manifest.json").read_text()) == json.loads(json.dumps(m))
+    by_key = {s["key"]: s for s in m["subjects"]}
+    # R01 won 1000 (O1) and has 2500 open (O2) in tests/data/batch
+    assert by_key["R01"]["headline"] == {
+        "won": 1000.0,
+        "open_pipeline": 2500.0,
+        "deals": 2,
+        "flags": ["ok"],
+    }
+    assert by_key["R01"]["title"]["period"] == "FY2026-Q3"
+    assert m["data"]["fingerprint"] == by_key["R01"]["title"]["data_fingerprint"]
+    assert m["packages"]["papermill"] and m["engine"] == "papermill"
+    for s in m["subjects"]:
+        for fmt, entry in s["outputs"].items():
+            assert batch.sha256_file(out / entry["path"]) == entry["sha256"], (s["key"], fmt)
+    assert by_key["R02"]["error"]["lines"][0] == "ValueError: deliberate failure for R02"
+    assert by_key["R04"]["error"]["kind"] == "kernel-died"
+    names = sorted(p.name for p in out.iterdir() if not p.name.startswith("."))
+    assert names == [
+        "index.html",
+        "manifest.json",
+        "r01-zoe-obrien.html",
+        "r01-zoe-obrien.ipynb",
+        "r02-jose-nunez-garcia.failed.ipynb",
+        "r03-script-alert-1-script.html",
+        "r03-script-alert-1-script.ipynb",
+        "r04-ana-silva.failed.ipynb",
+    ]
+    for page in out.glob("*.html"):
+        html = page.read_text(encoding="utf-8")
+        assert "<script src" not in html.lower(), page
+        assert render.external_references(html) == [], page
+        assert "<script>alert(1)" not in html, page
+    doc = (out / "r03-script-alert-1-script.html").read_text(encoding="utf-8")
+    assert '<h1 class="subject">&lt;script&gt;alert(1)&lt;/script&gt;</h1>' in doc
+    assert "deliberate" not in doc and "stderr noise" not in doc and "must not reach" not in doc
+    assert "fail_for" not in doc  # no code, no injected-parameters cell
+
+
+@pytest.mark.slow
+def test_index_lists_every_subject_with_status_and_figures(reference):
+    out, m = reference
+    index = (out / "index.html").read_text(encoding="utf-8")
+    for s in m["subjects"]:
+        assert f'<td data-sort="{s["key"]}">{s["key"]}</td>' in index
+    assert '<a href="r01-zoe-obrien.html">Zoë O&#39;Brien</a>' in index
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in index
+    assert "ValueError: deliberate failure for R02" in index
+    assert 'data-sort="2500.0">2,500</td>' in index  # R01's open pipeline, O2 = 2500
+    assert index.count('class="status-failed"') == 2
+
+
+@pytest.mark.slow
+def test_timeout_fails_only_its_subject(tmp_path):
+    m = batch.run(
+        NB / "ok.ipynb",
+        data=DATA,
+        out=tmp_path,
+        only=["R01", "R03"],
+        workers=2,
+        params={"hang_for": "R03"},
+        timeout=8,
+        progress=False,
+    )
+    status = {s["key"]: (s["status"], (s["error"] or {}).get("kind")) for s in m["subjects"]}
+    assert status == {"R01": ("ok", None), "R03": ("failed", "timeout")}
+
+
+@pytest.mark.slow
+def test_resume_after_sigkill_completes_and_matches_an_uninterrupted_run(reference, tmp_path):
+    ref_out, _ = reference
+    out = tmp_path / "killed"
+    cmd = [
+        sys.executable,
+        "-m",
+        "salesnb.cli",
+        "batch",
+        str(NB / "ok.ipynb"),
+        "--data",
+        str(DATA),
+        "--out",
+        str(out),
+        "--workers",
+        "2",
+        "--timeout",
+        "120",
+        "--no-progress",
+        "--param",
+        "fail_for=R02",
+        "--param",
+        "die_for=R04",
+    ]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:  # kill -9 as soon as one document is complete
+        try:
+            m = json.loads((out / "manifest.json").read_text())
+            if any(s["status"] == "ok" for s in m["subjects"]):
+                break
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(10)
+    m = json.loads((out / "manifest.json").read_text())  # still valid JSON
+    assert m["status"] == "running" and any(s["status"] == "pending" for s in m["subjects"])
+    ok_before = sum(s["status"] == "ok" for s in m["subjects"])
+    for p in out.iterdir():  # whatever sits under a final name is complete
+        if p.suffix == ".html":
+            assert p.read_text(encoding="utf-8").rstrip().endswith("</html>")
+        elif p.suffix == ".ipynb":
+            nbformat.validate(nbformat.read(p, as_version=4))
+
+    done = subprocess.run(
+        [*cmd, "--resume"], check=False, cwd=ROOT, capture_output=True, text=True, timeout=180
+    )
+    assert done.returncode == 1, done.stderr  # R02 and R04 fail again, by design
+    assert "2 ok, 2 failed" in done.stdout
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["status"] == "failed" and m["summary"]["pending"] == 0
+    assert m["summary"]["skipped"] == ok_before >= 1  # finished before the kill: not re-run
+    assert not list(out.glob(".*.tmp"))
+    assert _documents(out) == _documents(ref_out)
+
+
+@pytest.mark.slow
+def test_resume_reruns_changed_inputs_only(reference, tmp_path):
+    out = tmp_path / "r"
+    kw = {"data": DATA, "out": out, "only": ["R01", "R03"], "workers": 2, "progress": False}
+    batch.run(NB / "ok.ipynb", **kw)
+    again = batch.run(NB / "ok.ipynb", resume=True, **kw)
+    assert again["summary"]["skipped"] == 2
+    (out / "r03-script-alert-1-script.html").write_text("tampered")
+    changed = batch.run(NB / "ok.ipynb", resume=True, params={"scale": 2.0}, **kw)
+    assert changed["summary"]["skipped"] == 0  # new parameters: both re-run
+    r01 = next(s for s in changed["subjects"] if s["key"] == "R01")
+    assert r01["headline"]["won"] == 2000.0  # 1000 won x scale 2
+    assert (out / "r03-script-alert-1-script.html").read_text().rstrip().endswith("</html>")
+
+
+@pytest.mark.slow
+def test_dask_cluster_on_loopback_gives_the_same_documents(reference, tmp_path):
+    pytest.importorskip("distributed")
+    ref_out, _ = reference
+    m = batch.run(
+        NB / "ok.ipynb",
+        data=DATA,
+        out=tmp_path,
+        params=PARAMS,
+        scheduler="local:2",
+        timeout=120,
+        progress=False,
+    )
+    assert m["scheduler"] == "local:2"
+    workers = {s.get("worker", "").split(":")[-1] for s in m["subjects"]}
+    assert str(os.getpid()) not in workers  # ran in the cluster's worker processes
+    assert _documents(tmp_path) == _documents(ref_out)
+
+
+@pytest.mark.slow
+def test_dask_scheduler_address(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+    ) as cluster:
+        m = batch.run(
+            NB / "ok.ipynb",
+            data=DATA,
+            out=tmp_path,
+            only=["R01"],
+            scheduler=cluster.scheduler_address,
+            progress=False,
+        )
+    assert m["summary"]["ok"] == 1 and (tmp_path / "r01-zoe-obrien.html").exists()
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_cleanly_and_resume_finishes(tmp_path):
+    import threading
+
+    def interrupt_after_first_document():
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            try:
+                m = json.loads((tmp_path / "manifest.json").read_text())
+                if any(s["status"] == "ok" for s in m["subjects"]):
+                    break
+            except (OSError, ValueError):
+                pass
+            time.sleep(0.05)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    kw = {"data": DATA, "out": tmp_path, "workers": 2, "progress": False}
+    threading.Thread(target=interrupt_after_first_document, daemon=True).start()
+    with pytest.raises(KeyboardInterrupt):
+        batch.run(NB / "ok.ipynb", params={"hang_for": "R03,R04"}, **kw)
+    m = json.loads((tmp_path / "manifest.json").read_text())
+    assert m["status"] == "interrupted"
+    statuses = {s["key"]: s["status"] for s in m["subjects"]}
+    assert set(statuses.values()) <= {"ok", "interrupted"} and "interrupted" in statuses.values()
+    assert not list(tmp_path.glob(".*.tmp"))
+    for key, status in statuses.items():  # no document for what did not finish
+        slug = next(s["slug"] for s in m["subjects"] if s["key"] == key)
+        assert (tmp_path / f"{slug}.html").exists() == (status == "ok")
+    done = batch.run(NB / "ok.ipynb", resume=True, **kw)  # without the hang: new inputs
+    assert done["summary"]["ok"] == 4 and done["status"] == "complete"
+
+
+def fake_engine(notebook, parameters, output_path, timeout, *, cwd=None):
+    """A kernel-less engine: the notebook unchanged plus a headline naming subject and process."""
+    from salesnb import record
+
+    nb = nbformat.read(notebook, as_version=4)
+    cell = nbformat.v4.new_code_cell("")
+    figures = {"subject": parameters["subject"], "pid": os.getpid()}
+    cell.outputs = [
+        nbformat.v4.new_output(
+            "display_data", data={record.HEADLINE_MIME: figures, "text/plain": "x"}
+        )
+    ]
+    nb.cells.append(cell)
+    nbformat.write(nb, output_path)
+    headline, title = record.collect(nb)
+    return executor.Execution("ok", 0.0, None, headline, title, nb)
+
+
+def test_a_registered_engine_plugs_in_without_changes_to_the_batch(tmp_path):
+    executor.register_engine("fake-test", fake_engine)
+    m = batch.run(NB / "ok.ipynb", data=DATA, out=tmp_path, engine="fake-test", progress=False)
+    assert m["engine"] == "fake-test" and m["summary"]["ok"] == 4
+    assert {s["key"]: s["headline"]["subject"] for s in m["subjects"]} == {
+        "R01": "R01", "R02": "R02", "R03": "R03", "R04": "R04"
+    }  # fmt: skip
+    assert all(s["headline"]["pid"] != os.getpid() for s in m["subjects"])  # in the workers
+    assert (tmp_path / "r01-zoe-obrien.html").read_text().rstrip().endswith("</html>")

@@ -1,0 +1,143 @@
+"""Review documents: no code, no stderr, title block, nothing external, escaped names, PDF."""
+
+from __future__ import annotations
+
+import re
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
+
+from salesnb import record, render
+from salesnb.errors import RenderError
+
+EVIL = "<script>alert(1)</script>"
+
+
+def _executed_notebook(name: str = EVIL) -> nbformat.NotebookNode:
+    params = new_code_cell('subject = "R01"')
+    params.metadata["tags"] = ["parameters"]
+    injected = new_code_cell('subject = "R03"  # SECRET_INJECTED')
+    injected.metadata["tags"] = ["injected-parameters"]
+    work = new_code_cell("import warnings\nSECRET_CODE = 1")
+    work.outputs = [
+        new_output("stream", name="stderr", text="UserWarning: SECRET_WARNING\n"),
+        new_output("stream", name="stdout", text="printed <b>not bold</b>\n"),
+        new_output(
+            "display_data",
+            data={
+                record.TITLE_MIME: {
+                    "subject_name": name,
+                    "period": "FY2026-Q3",
+                    "as_of": "2026-09-30",
+                    "data_fingerprint": "0123abcd",
+                    "salesnb_version": "9.9.9",
+                },
+                "text/plain": "SECRET_TITLE_FALLBACK",
+            },
+        ),
+        new_output(
+            "display_data",
+            data={record.HEADLINE_MIME: {"won": 1.0}, "text/plain": "SECRET_HEADLINE_FALLBACK"},
+        ),
+        new_output(
+            "display_data",
+            data={
+                "image/svg+xml": '<svg xmlns="http://www.w3.org/2000/svg"><rect id="the-bar"/></svg>',
+                "application/vnd.vegalite.v5+json": {"mark": "bar"},
+                "text/html": '<script src="https://cdn.example/vega.js"></script>',
+                "text/plain": "SECRET_CHART_TEXT",
+            },
+        ),
+        new_output(
+            "execute_result",
+            execution_count=1,
+            data={
+                "text/html": '<table><tr><td>Acme</td></tr></table><img src="https://x/y.png">'
+                '<script>steal()</script><p onclick="x()">ok</p>',
+                "text/plain": "SECRET_TABLE_TEXT",
+            },
+        ),
+        new_output("error", ename="ValueError", evalue="SECRET_ERROR", traceback=[]),
+    ]
+    hidden = new_code_cell("x = 2")
+    hidden.metadata["tags"] = ["remove-cell"]
+    hidden.outputs = [new_output("stream", name="stdout", text="SECRET_REMOVED\n")]
+    nb = new_notebook(
+        cells=[params, injected, new_markdown_cell("## Pipeline\nText."), work, hidden]
+    )
+    nb.metadata["language_info"] = {"name": "python"}
+    return nb
+
+
+def test_document_notebook_keeps_only_what_a_reader_sees():
+    doc = render.document_notebook(_executed_notebook())
+    kinds = [c.cell_type for c in doc.cells]
+    assert kinds == ["markdown", "code"]  # parameters, injected and remove-cell cells gone
+    code = doc.cells[1]
+    assert code.source == ""
+    # stdout, the SVG (not the Vega-Lite spec or its CDN html) and the table remain
+    assert [list(o.get("data", {"stream": 0})) for o in code.outputs] == [
+        ["stream"],
+        ["image/svg+xml"],
+        ["text/html"],
+    ]
+
+
+def test_html_document_is_offline_escaped_and_has_no_code():
+    html = render.to_html(_executed_notebook(), document_title="Pipeline review")
+    assert "SECRET" not in html  # no code, injected params, stderr, fallbacks, errors
+    assert render.external_references(html) == []
+    assert "<script" not in html.lower() and "onclick" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert re.search(r'<h1 class="subject">&lt;script&gt;', html)
+    for shown in (
+        "FY2026-Q3",
+        "2026-09-30",
+        "0123abcd",
+        "salesnb 9.9.9",
+        "Pipeline review",
+        'id="the-bar"',
+        "<td>Acme</td>",
+        "printed &lt;b&gt;not bold&lt;/b&gt;",
+    ):
+        assert shown in html, shown
+    assert "@media print" in html and "@page" in html
+
+
+def test_title_falls_back_to_the_subject_name():
+    nb = new_notebook(cells=[new_markdown_cell("Hello")])
+    html = render.to_html(nb, document_title="Review", subject_name="Zoë O'Brien")
+    assert '<h1 class="subject">Zoë O\'Brien</h1>' in html
+
+
+def test_external_references_finds_every_kind():
+    page = (
+        '<link rel="stylesheet" href="https://fonts.example/a.css">'
+        '<script src="//cdn.example/x.js"></script><img src="http://x/a.png">'
+        "<style>@import url(https://x/y.css); .a{background:url('http://x/b.png')}</style>"
+        '<a href="https://example.org">a plain link is fine</a>'
+    )
+    found = render.external_references(page)
+    assert len(found) >= 5
+    assert render.external_references(render.offline_html(page)) == []
+
+
+def test_missing_chromium_explains_the_install(monkeypatch):
+    monkeypatch.setenv("SALESNB_CHROMIUM", "/nonexistent/chromium")
+    with pytest.raises(RenderError, match=r"apt-get install -y chromium"):
+        render.require_chromium()
+
+
+@pytest.mark.slow
+def test_pdf_is_printed_by_headless_chromium(tmp_path):
+    if render.find_chromium() is None:
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    page = tmp_path / "doc.html"
+    page.write_text(
+        render.to_html(_executed_notebook("Zoë"), document_title="Review"), encoding="utf-8"
+    )
+    pdf = render.html_to_pdf(page, tmp_path / "doc.pdf")
+    data = pdf.read_bytes()
+    assert data.startswith(b"%PDF-") and b"%%EOF" in data[-64:]
+    assert len(data) > 2000
