@@ -25,7 +25,7 @@ VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PY = BIN / "python"
 # Debian package -> a command that proves it is installed
-SYSTEM_PACKAGES = {"chromium": "chromium"}
+SYSTEM_PACKAGES = {"chromium": "chromium", "postgresql": "/usr/lib/postgresql"}
 
 
 def run(cmd: list[str], **kw) -> None:
@@ -87,9 +87,21 @@ def ensure_system_packages() -> None:
     )
 
 
-def up() -> None:
+def up() -> int:
     ensure_venv()
-    run([BIN / "salesnb", "kpis", ROOT / "data" / "sample", "--by", "rep"])
+    out = ROOT / "reports" / "sample"
+    cmd = [
+        BIN / "salesnb",
+        "batch",
+        "pipeline_review",
+        "--by",
+        "rep",
+        "--data",
+        ROOT / "data" / "sample",
+    ]
+    code = subprocess.run([str(c) for c in [*cmd, "--out", out]], check=False, cwd=ROOT).returncode
+    print(f"\nreview documents: {out / 'index.html'}" if code == 0 else f"\nbatch exit code {code}")
+    return code
 
 
 def test(extra: list[str]) -> int:
@@ -105,8 +117,7 @@ def main(argv: list[str]) -> int:
         print(__doc__)
         return 2
     if argv[0] == "up":
-        up()
-        return 0
+        return up()
     return test(argv[1:])
 
 

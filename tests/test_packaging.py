@@ -24,6 +24,8 @@ def test_environment_yml_agrees_with_pyproject():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     conda = [d for d in env["dependencies"] if isinstance(d, str)]
+    pip = next((d["pip"] for d in env["dependencies"] if isinstance(d, dict)), [])
+    conda += [d for d in pip if not d.startswith("-")]
     conda = {_name(d): d.replace(" ", "") for d in conda if _name(d) not in {"python", "pip"}}
     pyproj = {_name(d): d.replace(" ", "") for d in project["dependencies"]}
     assert set(conda) == set(pyproj), (
