@@ -39,6 +39,9 @@ _SUBMODULES = {
     "backtest",
     "chartrender",
     "workbooks",
+    "facts",
+    "fastengine",
+    "sql",
 }
 _FUNCTIONS = {"load": "io"}
 

@@ -1,0 +1,738 @@
+"""Per-subject views for the workbooks: the adapter between the KPI modules and the notebooks.
+
+A workbook resolves one :class:`Context` (data, subject, period, as-of date) and asks this
+module for tidy tables in the shape each chart builder of :mod:`salesnb.charts` expects, and
+for the :class:`~salesnb.coaching.RepFacts` the coaching rules read. All logic lives here, so
+a notebook is parameters, calls, charts and prose.
+
+Privacy (a rep's document is shared with that rep): every function returns only the
+subject's own deals; peers appear only as anonymised aggregates (median, quartiles, the
+subject's percentile), and not at all when fewer than :data:`MIN_PEERS` peers remain.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from salesnb import kpis
+from salesnb import pipeline as pipe
+from salesnb import subject as subj
+from salesnb.coaching import METRICS as COACHING_METRICS
+from salesnb.coaching import DealRef, RepFacts
+from salesnb.errors import NotEnoughDataError, ParameterError
+from salesnb.model import Workbook
+
+#: Fewer peers than this (the subject excluded) and no peer figure is shown: with two
+#: peers a median is one of them.
+MIN_PEERS = 3
+#: Days of deal history behind stage conversion and the funnel.
+LOOKBACK_DAYS = 365
+#: Metrics of the scorecard, in display order, with the column of the per-unit table.
+SCORECARD_METRICS: dict[str, str] = {
+    "attainment": "attainment", "bookings": "bookings", "win_rate": "win_rate",
+    "win_rate_value": "win_rate_value", "avg_deal_size": "avg_deal_size",
+    "sales_cycle_days": "median_cycle_days", "coverage_current": "coverage",
+    "coverage_next": "coverage_next", "weighted_pipeline": "weighted_pipeline",
+    "velocity": "velocity", "open_deals": "open_deals_all", "stale_deals": "stale_deals",
+    "past_due_deals": "past_due_deals", "slipped_deals": "slipped_deals",
+    "slipped_amount": "slipped_amount", "concentration_top_deal": "top_deal_share",
+    "activities": "activities", "activity_to_opp": "opportunities_per_activity",
+    "bookings_growth": "growth",
+}  # fmt: skip
+
+
+# --------------------------------------------------------------------------- data location
+def locate_data(path: str | Path) -> Path:
+    """Find a data folder or file given relative to the working directory or the repo root.
+
+    Notebooks run with their own folder as working directory (JupyterLab, papermill), so
+    ``data/sample`` is tried as given, then against each parent of the working directory.
+
+    Raises
+    ------
+    ParameterError
+        When no candidate exists; the message lists where it looked.
+
+    Examples
+    --------
+    >>> locate_data("data/sample").name  # doctest: +SKIP
+    'sample'
+    """
+    p = Path(str(path)).expanduser()
+    if p.is_absolute():
+        candidates = [p]
+    else:
+        cwd = Path.cwd()
+        candidates = [cwd / p, *(parent / p for parent in cwd.parents)]
+        candidates.append(Path(__file__).resolve().parents[1] / p)
+    for c in candidates:
+        if c.exists():
+            return c.resolve()
+    shown = ", ".join(str(c) for c in candidates[:3])
+    msg = (
+        f"Data {str(path)!r} was not found (looked in {shown} and parent folders). "
+        "Fix: set the `data` parameter to the folder of your CSV files (absolute, or "
+        "relative to the project folder)."
+    )
+    raise ParameterError(msg)
+
+
+# --------------------------------------------------------------------------- context
+@dataclass(frozen=True)
+class Context:
+    """Who a document is about, for which period, as of when, on which data.
+
+    ``period``/``start``/``end`` is the period under review (fiscal label and first and last
+    day); ``next_*`` the period after it. Amounts are in ``currency``.
+    """
+
+    wb: Workbook
+    subject: subj.Subject
+    as_of: pd.Timestamp
+    period: str
+    start: pd.Timestamp
+    end: pd.Timestamp
+    next_period: str
+    next_start: pd.Timestamp
+    next_end: pd.Timestamp
+
+    @property
+    def currency(self) -> str:
+        return self.wb.config.currency
+
+    @property
+    def is_rep(self) -> bool:
+        return self.subject.is_rep
+
+    @property
+    def rep_ids(self) -> list[str]:
+        return list(self.subject.rep_ids)
+
+    @property
+    def by(self) -> str | None:
+        """The kpis grouping whose rows are this subject and its peers."""
+        return None if self.subject.type == "all" else self.subject.type
+
+    @property
+    def key(self) -> str | None:
+        """Column of the per-unit tables holding the subject's key."""
+        return {"rep": "rep_id", "all": None}.get(self.subject.type, self.subject.type)
+
+    def title(self, heading: str, **extra: Any) -> dict[str, Any]:
+        """Keyword arguments for :func:`salesnb.record.title`."""
+        return {
+            "subject_name": self.subject.name,
+            "period": self.period,
+            "as_of": self.as_of.date(),
+            "data_fingerprint": self.wb.fingerprint(),
+            "heading": heading,
+            "subject_type": self.subject.type,
+            **extra,
+        }
+
+
+def _freq(label: str) -> str:
+    return "Q" if "-Q" in label else "Y" if label.startswith("FY") else "M"
+
+
+def context(
+    wb: Workbook,
+    subject_type: str = "rep",
+    subject: str | None = None,
+    period: str | None = None,
+    as_of: Any = None,
+    *,
+    forward: bool = False,
+) -> Context:
+    """Resolve subject, as-of date and period against ``wb``.
+
+    Parameters
+    ----------
+    subject : str, optional
+        None picks the first subject of that type in the data (sorted by key).
+    forward : bool
+        Default period: False = the fiscal quarter holding as-of (a review of results);
+        True = the quarter still in play (on a quarter's last day, the next one), for
+        forward-looking documents such as forecasts.
+
+    Examples
+    --------
+    >>> ctx = context(wb, "rep", "R01")   # doctest: +SKIP
+    >>> ctx.period, ctx.next_period      # doctest: +SKIP
+    ('FY2026-Q3', 'FY2026-Q4')
+    """
+    if subject is None or not str(subject).strip():
+        # No default names a real rep: a rep's document must not carry another rep's id.
+        options = subj.subjects(wb, subject_type)  # type: ignore[arg-type]
+        subject = options[0][0] if options else subject
+    s = subj.resolve(wb, subject_type, subject)  # type: ignore[arg-type]
+    when = subj.resolve_as_of(wb, as_of)
+    if (period is None or not str(period).strip()) and forward:
+        cal = wb.config.calendar
+        period = cal.period_of(pd.Series([when + pd.Timedelta(days=1)]), "Q").iloc[0]
+    label, start, end = subj.resolve_period(wb, period, when)
+    cal = wb.config.calendar
+    nxt = cal.period_of(pd.Series([end + pd.Timedelta(days=1)]), _freq(label)).iloc[0]
+    n_start, n_end = cal.period_bounds(nxt)
+    return Context(wb, s, when, label, start, end, str(nxt), n_start, n_end)
+
+
+def open_context(
+    data: str | Path,
+    profile: str | None = None,
+    subject_type: str = "rep",
+    subject: str | None = None,
+    period: str | None = None,
+    as_of: Any = None,
+    *,
+    forward: bool = False,
+) -> Context:
+    """Load the data (see :func:`locate_data`) and resolve the context: a notebook's first call.
+
+    Examples
+    --------
+    >>> ctx = open_context("data/sample", None, "rep", "R01")   # doctest: +SKIP
+    """
+    from salesnb.io import load
+
+    wb = load(locate_data(data), profile=profile or None)
+    return context(wb, subject_type, subject, period, as_of, forward=forward)
+
+
+def previous_period(ctx: Context) -> str:
+    """Label of the period before ``ctx.period`` (same length)."""
+    cal = ctx.wb.config.calendar
+    return str(
+        cal.period_of(pd.Series([ctx.start - pd.Timedelta(days=1)]), _freq(ctx.period)).iloc[0]
+    )
+
+
+def subject_name_map(ctx: Context) -> dict[str, str]:
+    """rep_id -> display name of the subject's own reps (only those)."""
+    reps = ctx.wb.reps[ctx.wb.reps["rep_id"].isin(ctx.rep_ids)]
+    return dict(zip(reps["rep_id"], reps["name"], strict=True))
+
+
+# --------------------------------------------------------------------------- per-unit KPIs
+def _slipped(ctx: Context, by: str | None) -> pd.DataFrame | None:
+    dates = pipe.snapshot_dates(ctx.wb)
+    dates = [d for d in dates if d <= ctx.as_of]
+    if len(dates) < 2:
+        return None
+    before = max(d for d in dates if d <= max(dates[0], ctx.as_of - pd.Timedelta(days=28)))
+    s = kpis.slipped(ctx.wb, before, dates[-1])
+    col = "rep_id" if by in (None, "rep") else by
+    if col != "rep_id":
+        s = s.merge(ctx.wb.reps[["rep_id", col]], on="rep_id", how="left")
+    if by is None:
+        return pd.DataFrame({"slipped_deals": [len(s)], "slipped_amount": [s["amount"].sum()]})
+    g = s.groupby(col)["amount"].agg(["size", "sum"])
+    return g.rename(columns={"size": "slipped_deals", "sum": "slipped_amount"}).reset_index()
+
+
+def unit_table(ctx: Context, period: str | None = None) -> pd.DataFrame:
+    """One row per unit of the subject's kind (every rep, or every region...) with its KPIs.
+
+    Columns: the key (``rep_id``, ``region``, ``manager``, ``team``; none for ``all``) and
+    the :func:`salesnb.kpis.scorecard` columns for ``period`` (default ``ctx.period``), plus
+    ``coverage_next`` and ``pipeline_next`` (the following period), ``open_deals_all`` and
+    ``top_deal_share`` (whole open pipeline), ``activities`` and
+    ``opportunities_per_activity`` (the period), ``slipped_deals``/``slipped_amount`` (last
+    four weeks of snapshots; 0 without snapshots would mislead, so NaN) and ``previous_*``
+    of attainment, bookings and win rate. Internal: never display it in a rep's document.
+    """
+    wb, by, when = ctx.wb, ctx.by, ctx.as_of
+    label = period or ctx.period
+    cal = wb.config.calendar
+    start, end = cal.period_bounds(label)
+    nxt = cal.period_of(pd.Series([end + pd.Timedelta(days=1)]), _freq(label)).iloc[0]
+    prev = cal.period_of(pd.Series([start - pd.Timedelta(days=1)]), _freq(label)).iloc[0]
+    keys = [ctx.key] if ctx.key else []
+    sc = kpis.scorecard(wb, by, period=label, as_of=when)
+    parts = [
+        kpis.coverage(wb, by, period=str(nxt), as_of=when)[keys + ["coverage", "pipeline"]]
+        .rename(columns={"coverage": "coverage_next", "pipeline": "pipeline_next"}),
+        kpis.concentration(wb, by, as_of=when)[keys + ["open_deals", "top_deal_share"]]
+        .rename(columns={"open_deals": "open_deals_all"}),
+        kpis.activity_conversion(wb, by, period=label, as_of=when)
+        [keys + ["activities", "opportunities_per_activity"]],
+    ]  # fmt: skip
+    if pd.Timestamp(cal.period_bounds(str(prev))[1]) >= wb.opportunities["created_date"].min():
+        p = kpis.scorecard(wb, by, period=str(prev), as_of=when)
+        cols = {"attainment": "previous_attainment", "bookings": "previous_bookings",
+                "win_rate": "previous_win_rate"}  # fmt: skip
+        parts.append(p[keys + list(cols)].rename(columns=cols))
+    out = sc.drop(columns=["name"], errors="ignore")
+    for part in parts:
+        out = out.merge(part, on=keys, how="left") if keys else pd.concat([out, part], axis=1)
+    slip = _slipped(ctx, by)
+    if slip is None:
+        out["slipped_deals"], out["slipped_amount"] = np.nan, np.nan
+    elif keys:
+        out = out.merge(slip, on=keys, how="left")
+        out[["slipped_deals", "slipped_amount"]] = out[["slipped_deals", "slipped_amount"]].fillna(
+            0
+        )
+    else:
+        out = pd.concat([out, slip], axis=1)
+    return out
+
+
+def _own_row(ctx: Context, table: pd.DataFrame) -> pd.Series:
+    if ctx.key is None:
+        return table.iloc[0]
+    hit = table[table[ctx.key] == ctx.subject.key]
+    if hit.empty:
+        return pd.Series(np.nan, index=table.columns)
+    return hit.iloc[0]
+
+
+def _peer_subject(ctx: Context, table: pd.DataFrame) -> subj.Subject:
+    s = ctx.subject
+    if ctx.key is None:
+        return s
+    if s.is_rep:
+        return s
+    units = tuple(sorted(table[ctx.key].dropna().unique()))
+    return subj.Subject(s.type, s.key, s.name, (s.key,), units)
+
+
+def elapsed_share(ctx: Context) -> float:
+    """Share (0-1) of the period's days gone by at as-of: the pace attainment is judged by."""
+    days = (ctx.end - ctx.start).days + 1
+    gone = (min(ctx.as_of, ctx.end) - ctx.start).days + 1
+    return float(np.clip(gone / days, 0.0, 1.0))
+
+
+def peer_comparison(ctx: Context, table: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The subject's scorecard beside anonymised peer aggregates, one row per metric.
+
+    Returns ``metric`` (coaching name), ``label``, ``unit``, ``better``, ``value``,
+    ``previous``, ``target``, ``peer_p25``, ``peer_median``, ``peer_p75``, ``peer_n`` and
+    ``percentile`` (0-100, higher = better for that metric). Peers are the rep's region for
+    a rep, the other units of the same kind for a region, manager or team; with fewer than
+    :data:`MIN_PEERS` peers besides the subject every peer column is empty.
+
+    Examples
+    --------
+    >>> peer_comparison(ctx)[["metric", "value", "peer_median", "percentile"]]  # doctest: +SKIP
+    """
+    table = unit_table(ctx) if table is None else table
+    s = _peer_subject(ctx, table)
+    cols = list(SCORECARD_METRICS.values())
+    if ctx.key is None:
+        own = table.iloc[0]
+        agg = pd.DataFrame({"metric": cols, "value": [float(own[c]) for c in cols]})
+        for c in ("peer_p25", "peer_median", "peer_p75", "percentile"):
+            agg[c] = np.nan
+        agg["peer_n"] = 0
+    else:
+        agg = subj.peer_aggregates(table, s, cols, key=ctx.key)
+    agg["metric"] = list(SCORECARD_METRICS)
+    info = [COACHING_METRICS[m] for m in agg["metric"]]
+    agg["label"] = [i.label for i in info]
+    agg["unit"] = [i.unit for i in info]
+    agg["better"] = [i.better for i in info]
+    lower = agg["better"].eq("lower")
+    agg["percentile"] = agg["percentile"].where(~lower, 100.0 - agg["percentile"])
+    # Privacy: a rep's peers need a crowd; regions and managers may be compared with any.
+    few = agg["peer_n"] - 1 < (MIN_PEERS if ctx.is_rep else 1)
+    agg.loc[few, ["peer_p25", "peer_median", "peer_p75", "percentile"]] = np.nan
+    own = _own_row(ctx, table)
+    prev = {"attainment": "previous_attainment", "bookings": "previous_bookings",
+            "win_rate": "previous_win_rate"}  # fmt: skip
+    agg["previous"] = [float(own.get(prev[m], np.nan)) if m in prev else np.nan
+                       for m in agg["metric"]]  # fmt: skip
+    agg["target"] = np.nan
+    agg.loc[agg["metric"] == "attainment", "target"] = elapsed_share(ctx)
+    cols_out = ["metric", "label", "unit", "better", "value", "previous", "target", "peer_p25",
+                "peer_median", "peer_p75", "peer_n", "percentile"]  # fmt: skip
+    return agg[cols_out].reset_index(drop=True)
+
+
+def peer_chart_frame(comparison: pd.DataFrame, metrics: list[str] | None = None) -> pd.DataFrame:
+    """Rows of :func:`peer_comparison` in the shape of :func:`salesnb.charts.scorecard_vs_peers`.
+
+    Only metrics with a value are kept; ``metrics`` picks and orders them.
+    """
+    df = comparison
+    if metrics is not None:
+        df = df.set_index("metric").reindex(metrics).reset_index()
+    df = df[df["value"].notna()]
+    unit = df["unit"].replace({"growth": "percent", "multiple": "count",
+                               "currency_per_day": "currency"})  # fmt: skip
+    return pd.DataFrame({
+        "metric": df["label"], "value": df["value"], "p25": df["peer_p25"],
+        "median": df["peer_median"], "p75": df["peer_p75"],
+        "n_peers": (df["peer_n"] - 1).clip(lower=0).astype(int), "unit": unit,
+        "higher_is_better": df["better"].eq("higher"), "percentile": df["percentile"],
+    }).reset_index(drop=True)  # fmt: skip
+
+
+# --------------------------------------------------------------------------- funnel
+def lookback(ctx: Context, days: int = LOOKBACK_DAYS) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """First and last day of the trailing window behind conversion figures."""
+    return ctx.as_of - pd.Timedelta(days=days - 1), ctx.as_of
+
+
+def stage_table(ctx: Context, days: int = LOOKBACK_DAYS) -> pd.DataFrame:
+    """Stage conversion of the subject's deals created in the trailing window, vs the team.
+
+    Returns one row per open stage: ``stage``, ``next_stage``, ``reached``, ``advanced``
+    (deal counts), ``conversion``, ``team_conversion`` (everyone in the data, fractions),
+    ``relative`` (conversion / team) and ``bottleneck`` (bool: the kpis bottleneck, the
+    lowest relative conversion among stages reached by 5+ deals).
+
+    Examples
+    --------
+    >>> stage_table(ctx)[["stage", "conversion", "bottleneck"]]  # doctest: +SKIP
+    """
+    start, end = lookback(ctx, days)
+    wb = ctx.wb.subset(ctx.rep_ids)
+    kw = {"start": start, "end": end, "as_of": ctx.as_of}
+    own = kpis.stage_conversion(wb, None, **kw)
+    team = kpis.stage_conversion(ctx.wb, None, **kw)[["stage", "conversion"]]
+    df = own.merge(team.rename(columns={"conversion": "team_conversion"}), on="stage", how="left")
+    df["relative"] = df["conversion"] / df["team_conversion"].where(df["team_conversion"] > 0)
+    ok = (df["reached"] >= 5) & df["relative"].notna()
+    df["bottleneck"] = False
+    if ok.any():
+        best = df[ok].sort_values(["relative", "conversion"], kind="stable").index[0]
+        df.loc[best, "bottleneck"] = True
+    return df.reset_index(drop=True)
+
+
+def funnel_frame(stages: pd.DataFrame, won_name: str = "Closed Won") -> pd.DataFrame:
+    """:func:`stage_table` as :func:`salesnb.charts.funnel` wants it (won deals as last row)."""
+    last = pd.DataFrame({"stage": [won_name], "count": [int(stages["advanced"].iloc[-1])]
+                         if len(stages) else [0]})  # fmt: skip
+    body = stages.rename(columns={"reached": "count"})[
+        ["stage", "count", "conversion", "team_conversion"]
+    ]
+    return pd.concat([body, last], ignore_index=True)
+
+
+# --------------------------------------------------------------------------- pipeline
+def coverage_table(ctx: Context) -> pd.DataFrame:
+    """Pipeline, weighted pipeline and coverage of the subject for this and the next period.
+
+    Returns one row per period: ``period``, ``target``, ``bookings``, ``remaining_target``,
+    ``pipeline``, ``weighted_pipeline`` (currency), ``coverage`` (multiple; NaN when the
+    target is met or missing), ``open_deals``.
+    """
+    wb = ctx.wb.subset(ctx.rep_ids)
+    rows = []
+    for label in (ctx.period, ctx.next_period):
+        cov = kpis.coverage(wb, None, period=label, as_of=ctx.as_of).iloc[0]
+        p = kpis.pipeline(wb, None, period=label, as_of=ctx.as_of).iloc[0]
+        rows.append({
+            "period": label, "target": cov["target"], "bookings": cov["bookings"],
+            "remaining_target": cov["remaining_target"], "pipeline": p["pipeline"],
+            "weighted_pipeline": p["weighted_pipeline"], "coverage": cov["coverage"],
+            "open_deals": int(p["open_deals"]),
+        })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def velocity(ctx: Context) -> pd.Series:
+    """Sales velocity of the subject over the trailing window (see :func:`salesnb.kpis.velocity`)."""
+    start, end = lookback(ctx)
+    wb = ctx.wb.subset(ctx.rep_ids)
+    v = kpis.velocity(wb, None, start=start, end=end, as_of=ctx.as_of).iloc[0]
+    open_now = kpis.pipeline(wb, None, as_of=ctx.as_of).iloc[0]["open_deals"]
+    cycle = v["median_cycle_days"]
+    value = open_now * v["win_rate"] * v["avg_deal_size"]
+    vel = value / cycle if cycle and np.isfinite(cycle) and cycle > 0 else np.nan
+    return pd.Series({"open_deals": int(open_now), "win_rate": v["win_rate"],
+                      "avg_deal_size": v["avg_deal_size"], "median_cycle_days": cycle,
+                      "velocity": vel})  # fmt: skip
+
+
+def open_deals(ctx: Context) -> pd.DataFrame:
+    """The subject's open deals at as-of with hygiene flags (:func:`salesnb.kpis.hygiene`)."""
+    h = kpis.hygiene(ctx.wb, as_of=ctx.as_of)
+    return h[h["rep_id"].isin(ctx.rep_ids)].reset_index(drop=True)
+
+
+def aging_frame(deals: pd.DataFrame) -> pd.DataFrame:
+    """:func:`open_deals` in the shape of :func:`salesnb.charts.pipeline_aging`."""
+    label = deals["account"].fillna("(no account)") + " · " + deals["opp_id"]
+    return pd.DataFrame({
+        "age_days": deals["age_days"], "amount": deals["amount"], "is_stale": deals["stale"],
+        "is_past_due": deals["past_due"], "stage": deals["stage"], "label": label,
+    })  # fmt: skip
+
+
+def typical_cycle_days(ctx: Context) -> float:
+    """Median days from creation to close of the team's deals won in the trailing window."""
+    start, end = lookback(ctx)
+    return float(kpis.sales_cycle(ctx.wb, None, start=start, end=end, as_of=ctx.as_of)
+                 .iloc[0]["median_cycle_days"])  # fmt: skip
+
+
+def attention(ctx: Context) -> pd.DataFrame:
+    """The subject's open deals that need attention, with the reasons (biggest first)."""
+    return pipe.deals_needing_attention(ctx.wb, ctx.rep_ids, ctx.as_of)
+
+
+@dataclass(frozen=True)
+class WaterfallView:
+    """A pipeline waterfall ready to chart: ``bars`` (``step, amount, count``) and ``deals``.
+
+    ``waterfall`` is None when the data cannot show the change (``note`` says why).
+    """
+
+    waterfall: pipe.Waterfall | None
+    bars: pd.DataFrame
+    deals: pd.DataFrame
+    note: str
+
+
+_STEP_LABELS = {
+    "start": "Start", "new": "New", "pulled_in": "Pulled in", "pushed_out": "Pushed out",
+    "won": "Won", "lost": "Lost", "removed": "Removed", "value_up": "Value up",
+    "value_down": "Value down", "end": "End",
+}  # fmt: skip
+
+
+def waterfall_view(
+    ctx: Context, since: Any = None, *, weeks: int = 4, period: str | None = None
+) -> WaterfallView:
+    """How the subject's open pipeline moved from ``since`` (default ``weeks`` before as-of).
+
+    Uses the snapshots nearest on or before each date; with ``period`` only deals due in it
+    count, so deals can be pushed out of it or pulled into it. Without snapshots, or with
+    ``since`` before the first one, returns an empty view whose ``note`` explains.
+    """
+    start = (
+        pd.Timestamp(since) if since not in (None, "") else ctx.as_of - pd.Timedelta(weeks=weeks)
+    )
+    empty = pd.DataFrame({"step": pd.Series(dtype="str"), "amount": pd.Series(dtype=float),
+                          "count": pd.Series(dtype=float)})  # fmt: skip
+    try:
+        w = pipe.waterfall(ctx.wb, start, ctx.as_of, rep_ids=ctx.rep_ids, period=period)
+    except NotEnoughDataError as exc:
+        return WaterfallView(None, empty, pd.DataFrame(), str(exc))
+    bars = w.bars.assign(step=w.bars["category"].map(_STEP_LABELS))
+    bars = bars[(bars["deals"] > 0) | bars["category"].isin(["start", "end"])]
+    bars = pd.DataFrame({"step": bars["step"], "amount": bars["signed"], "count": bars["deals"]})
+    deals = w.deals.assign(step=w.deals["category"].map(_STEP_LABELS))
+    note = " ".join(w.notes)
+    if w.start_date != start.normalize():
+        note = (note + f" The nearest snapshot on or before {start:%Y-%m-%d} is "
+                f"{w.start_date:%Y-%m-%d}.").strip()  # fmt: skip
+    return WaterfallView(w, bars.reset_index(drop=True), deals, note)
+
+
+def wins(ctx: Context, since: Any = None) -> pd.DataFrame:
+    """The subject's deals won from ``since`` (default: the period start) to as-of, biggest first."""
+    start = pd.Timestamp(since) if since not in (None, "") else ctx.start
+    o = ctx.wb.opportunities
+    hit = o[o["rep_id"].isin(ctx.rep_ids) & (o["outcome"] == "won")
+            & o["close_date"].between(start, ctx.as_of)]  # fmt: skip
+    cols = ["opp_id", "rep_id", "account", "product", "amount", "created_date", "close_date"]
+    out = hit[[c for c in cols if c in hit]].copy()
+    out["cycle_days"] = (out["close_date"] - out["created_date"]).dt.days
+    return out.sort_values(["amount", "opp_id"], ascending=[False, True]).reset_index(drop=True)
+
+
+def biggest_open_deal(deals: pd.DataFrame) -> DealRef | None:
+    """The subject's largest open deal as a coaching DealRef (name: account and id)."""
+    if deals.empty:
+        return None
+    d = deals.sort_values(["amount", "opp_id"], ascending=[False, True]).iloc[0]
+    name = f"{d['account']} ({d['opp_id']})" if pd.notna(d["account"]) else str(d["opp_id"])
+    close = d["close_date"].date() if pd.notna(d["close_date"]) else None
+    return DealRef(name, float(d["amount"]), str(d["stage"]), close)
+
+
+# --------------------------------------------------------------------------- coaching facts
+def facts_for(ctx: Context, comparison: pd.DataFrame | None = None) -> RepFacts:
+    """The :class:`~salesnb.coaching.RepFacts` of the subject (aggregates only for peers)."""
+    comp = peer_comparison(ctx) if comparison is None else comparison
+    frame = comp.rename(columns={"peer_median": "median", "peer_p25": "q1", "peer_p75": "q3"})
+    frame = frame[["metric", "value", "median", "q1", "q3", "previous", "percentile", "target"]]
+    facts = RepFacts.from_frame(frame, subject=ctx.subject.name)
+    stages = stage_table(ctx)
+    conv = {r.stage: (r.conversion, r.team_conversion, r.reached)
+            for r in stages.itertuples() if pd.notna(r.conversion)}  # fmt: skip
+    return RepFacts(facts.metrics, conv, biggest_open_deal(open_deals(ctx)), ctx.subject.name)
+
+
+def rep_facts(wb: Workbook, subject: Any, period: str | None = None, as_of: Any = None) -> RepFacts:
+    """RepFacts of one rep (``subject``: a rep_id, an exact name or a resolved Subject).
+
+    Examples
+    --------
+    >>> f = rep_facts(wb, "R01")          # doctest: +SKIP
+    >>> f.metric("win_rate").median       # doctest: +SKIP
+    """
+    if isinstance(subject, subj.Subject):
+        subject_type, key = subject.type, subject.key
+    else:
+        subject_type, key = "rep", subject
+    return facts_for(context(wb, subject_type, key, period, as_of))
+
+
+# --------------------------------------------------------------------------- group tables
+def rep_breakdown(ctx: Context, table: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Per-rep KPIs of a region, manager or team subject (names allowed: managers' documents).
+
+    Raises :class:`ParameterError` for a rep subject: a rep's document never lists peers.
+    """
+    if ctx.is_rep:
+        raise ParameterError("A rep's document cannot list other reps. Fix: use a region "
+                             "or manager subject for a per-rep breakdown.")  # fmt: skip
+    rep_ctx = Context(ctx.wb, subj.resolve(ctx.wb, "rep", ctx.rep_ids[0]), ctx.as_of, ctx.period,
+                      ctx.start, ctx.end, ctx.next_period, ctx.next_start, ctx.next_end)  # fmt: skip
+    t = unit_table(rep_ctx) if table is None else table
+    t = t[t["rep_id"].isin(ctx.rep_ids)]
+    names = subject_name_map(ctx)
+    cols = ["rep_id", "target", "bookings", "attainment", "win_rate", "pipeline", "coverage",
+            "coverage_next", "stale_deals", "past_due_deals"]  # fmt: skip
+    out = t[cols].copy()
+    out.insert(1, "name", out["rep_id"].map(names))
+    return out.sort_values("attainment", ascending=False, na_position="last").reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------- privacy
+def data_notes(ctx: Context) -> list[str]:
+    """The data's warnings as text; in a rep's document with other reps' names and ids removed."""
+    notes = [str(w) for w in ctx.wb.warnings]
+    if not ctx.is_rep:
+        return notes
+    return [redact(n, forbidden_terms(ctx)) for n in notes]
+
+
+def forbidden_terms(ctx: Context) -> list[str]:
+    """Names and ids of every other rep and accounts the subject does not own (privacy scan)."""
+    reps = ctx.wb.reps[~ctx.wb.reps["rep_id"].isin(ctx.rep_ids)]
+    o = ctx.wb.opportunities
+    own = set(o.loc[o["rep_id"].isin(ctx.rep_ids), "account"].dropna())
+    others = set(o.loc[~o["rep_id"].isin(ctx.rep_ids), "account"].dropna()) - own
+    terms = set(reps["rep_id"].dropna()) | set(reps["name"].dropna()) | others
+    return sorted((t for t in terms if str(t).strip()), key=len, reverse=True)
+
+
+def redact(text: str, terms: list[str], mask: str = "[another rep]") -> str:
+    """``text`` with every term (whole words, longest first) replaced by ``mask``."""
+    if not terms:
+        return text
+    pattern = "|".join(rf"(?<!\w){re.escape(t)}(?!\w)" for t in terms)
+    return re.sub(pattern, mask, text)
+
+
+# --------------------------------------------------------------------------- PIP measures
+#: Trailing window (days) behind each improvement-plan metric, so a baseline and every weekly
+#: checkpoint are measured the same way; 0 = a count at the date.
+PIP_WINDOWS: dict[str, int] = {
+    "win_rate": 90, "avg_deal_size": 90, "sales_cycle_days": 180, "activities": 28,
+    "activity_to_opp": 90, "coverage_next": 0, "stale_deals": 0, "past_due_deals": 0,
+    "stage_conversion": 180,
+}  # fmt: skip
+
+
+def pip_measures(wb: Workbook, by: str | None, at: Any) -> pd.DataFrame:
+    """Each unit's improvement-plan metrics at date ``at`` over :data:`PIP_WINDOWS`.
+
+    Returns one row per unit of ``by`` (key column as in :mod:`salesnb.kpis`) with
+    ``win_rate``, ``avg_deal_size``, ``sales_cycle_days``, ``activities`` (last 28 days),
+    ``activity_to_opp``, ``coverage_next`` (the quarter after the one holding ``at``),
+    ``stale_deals`` and ``past_due_deals`` (open deals at ``at``).
+    """
+    at = pd.Timestamp(at).normalize()
+
+    def since(days: int) -> dict[str, Any]:
+        return {"start": at - pd.Timedelta(days=days - 1), "end": at, "as_of": at}
+
+    keys = [] if by is None else [kpis._BY[by]]
+    w = PIP_WINDOWS
+    cal = wb.config.calendar
+    q = cal.period_of(pd.Series([at]), "Q").iloc[0]
+    nxt = cal.period_of(pd.Series([cal.period_bounds(q)[1] + pd.Timedelta(days=1)]), "Q").iloc[0]
+    parts = [
+        kpis.win_rate(wb, by, **since(w["win_rate"]))[keys + ["win_rate"]],
+        kpis.avg_deal_size(wb, by, **since(w["avg_deal_size"]))[keys + ["avg_deal_size"]],
+        kpis.sales_cycle(wb, by, **since(w["sales_cycle_days"]))[keys + ["median_cycle_days"]]
+        .rename(columns={"median_cycle_days": "sales_cycle_days"}),
+        kpis.activity_counts(wb, by, **since(w["activities"]))[keys + ["activities"]],
+        kpis.activity_conversion(wb, by, **since(w["activity_to_opp"]))
+        [keys + ["opportunities_per_activity"]]
+        .rename(columns={"opportunities_per_activity": "activity_to_opp"}),
+        kpis.coverage(wb, by, period=str(nxt), as_of=at)[keys + ["coverage"]]
+        .rename(columns={"coverage": "coverage_next"}),
+        kpis.hygiene_summary(wb, by, as_of=at)[keys + ["stale_deals", "past_due_deals"]],
+    ]  # fmt: skip
+    out = parts[0]
+    for part in parts[1:]:
+        out = out.merge(part, on=keys, how="left") if keys else pd.concat([out, part], axis=1)
+    return out
+
+
+def pip_stage_conversion(wb: Workbook, rep_ids: list[str] | None, at: Any) -> pd.Series:
+    """Stage conversion (0-1, by stage) of some reps' deals created in the 180 days to ``at``."""
+    at = pd.Timestamp(at).normalize()
+    w = wb if rep_ids is None else wb.subset(rep_ids)
+    start = at - pd.Timedelta(days=PIP_WINDOWS["stage_conversion"] - 1)
+    conv = kpis.stage_conversion(w, None, start=start, end=at, as_of=at)
+    return conv.set_index("stage")["conversion"]
+
+
+def pip_facts(ctx: Context, at: Any) -> RepFacts:
+    """RepFacts for an improvement plan starting at ``at``: trailing-window metrics vs peers.
+
+    Attainment and bookings are those of the six complete months before ``at`` (the
+    sustained outcome the plan is about); the other metrics follow :data:`PIP_WINDOWS`. Peers as in
+    :func:`peer_comparison` (aggregates only).
+    """
+    at = pd.Timestamp(at).normalize()
+    table = pip_measures(ctx.wb, ctx.by, at)
+    last = at.to_period("M").start_time - pd.Timedelta(days=1)  # six complete months
+    first = (last - pd.DateOffset(months=6) + pd.Timedelta(days=1)).normalize()
+    att = kpis.quota_attainment(ctx.wb, ctx.by, start=first, end=last, as_of=at)
+    keys = [ctx.key] if ctx.key else []
+    table = (table.merge(att[keys + ["attainment", "bookings"]], on=keys, how="left") if keys
+             else pd.concat([table, att[["attainment", "bookings"]]], axis=1))  # fmt: skip
+    metrics = [c for c in table.columns if c not in keys]
+    if ctx.key is None:
+        agg = pd.DataFrame({"metric": metrics, "value": [table.iloc[0][m] for m in metrics]})
+    else:
+        agg = subj.peer_aggregates(table, _peer_subject(ctx, table), metrics, key=ctx.key)
+        lower = agg["metric"].map(lambda m: COACHING_METRICS[m].better == "lower")
+        agg["percentile"] = agg["percentile"].where(~lower, 100.0 - agg["percentile"])
+        few = agg["peer_n"] - 1 < (MIN_PEERS if ctx.is_rep else 1)
+        agg.loc[few, ["peer_p25", "peer_median", "peer_p75", "percentile"]] = np.nan
+    facts = RepFacts.from_frame(agg, subject=ctx.subject.name)
+    own, team = (
+        pip_stage_conversion(ctx.wb, ctx.rep_ids, at),
+        pip_stage_conversion(ctx.wb, None, at),
+    )
+    reached = kpis.stage_conversion(
+        ctx.wb.subset(ctx.rep_ids), None, as_of=at,
+        start=at - pd.Timedelta(days=PIP_WINDOWS["stage_conversion"] - 1), end=at,
+    ).set_index("stage")["reached"]  # fmt: skip
+    stages = {s: (own[s], team.get(s), reached.get(s)) for s in own.index if pd.notna(own[s])}
+    return RepFacts(facts.metrics, stages, None, ctx.subject.name)
+
+
+def pip_actuals(ctx: Context, metrics: list[str], dates: list[pd.Timestamp]) -> pd.DataFrame:
+    """The subject's value of each plan metric at each date, measured like the baseline.
+
+    Returns ``date``, ``metric`` (``stage_conversion:<stage>`` for stages) and ``value``.
+    """
+    wb = ctx.wb.subset(ctx.rep_ids)
+    rows = []
+    for d in dates:
+        m = pip_measures(wb, None, d).iloc[0]
+        conv = pip_stage_conversion(wb, None, d)
+        for name in metrics:
+            base, _, stage = name.partition(":")
+            value = conv.get(stage, np.nan) if base == "stage_conversion" else m.get(base, np.nan)
+            rows.append({"date": d, "metric": name, "value": float(value)})
+    return pd.DataFrame(rows, columns=["date", "metric", "value"])
