@@ -106,7 +106,9 @@ def show(df: pd.DataFrame, units: Mapping[str, str], currency: str = "USD",
         elif not pd.api.types.is_numeric_dtype(out[col]) and col not in units:
             out[col] = out[col].astype(object).where(out[col].notna(), "")
     out = out.rename(columns=dict(rename or {}))
-    return out.reset_index(drop=True)
+    # A blank index keeps pandas' escaped HTML table without a meaningless 0, 1, 2 column.
+    out.index = pd.Index([""] * len(out))
+    return out
 
 
 def _num(v: Any) -> float | None:
