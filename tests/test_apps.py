@@ -1,0 +1,299 @@
+"""Widget logic of the workshop apps: set a control, assert the computed output.
+
+Hand-computed values use the tiny workbook of ``conftest.py`` (as of 2026-09-30) or small
+hand-built contexts; a few consistency checks run on the sample data.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from salesnb import apps, forecast, goals
+from salesnb import workshop as ws
+from salesnb.errors import ParameterError
+
+
+# --------------------------------------------------------------------------- helpers
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [("150000", 150000.0), ("150,000", 150000.0), ("$150k", 150000.0), ("1.2M", 1.2e6),
+     ("30%", 0.3), ("", None), (None, None), (7, 7.0), (" -5 ", -5.0)],
+)  # fmt: skip
+def test_parse_number(text, value) -> None:
+    assert ws.parse_number(text) == value
+
+
+def test_parse_number_rejects_words_with_a_fix() -> None:
+    with pytest.raises(ParameterError, match=r"'lots' is not a number\. Fix"):
+        ws.parse_number("lots", "Target")
+
+
+def test_parse_weights_forms() -> None:
+    assert ws.parse_weights("Q1=1, Q2=2; q3:3 Q4=4") == {"Q1": 1, "Q2": 2, "q3": 3, "Q4": 4}
+    # 12 numbers are fiscal months: with a February start the 12th is January (month 1).
+    w = ws.parse_weights(" ".join(["1"] * 11 + ["5"]), "2026-02-01")
+    assert w[1] == 5.0 and w[2] == 1.0 and len(w) == 12
+    with pytest.raises(ParameterError, match="have 3 numbers"):
+        ws.parse_weights("1, 2, 3")
+
+
+def test_resolve_data_walks_up_from_a_notebook_folder(tmp_path: Path, monkeypatch) -> None:
+    (tmp_path / "data" / "mine").mkdir(parents=True)
+    nb = tmp_path / "notebooks" / "workshop"
+    nb.mkdir(parents=True)
+    monkeypatch.chdir(nb)
+    assert ws.resolve_data("data/mine") == tmp_path / "data" / "mine"
+    with pytest.raises(ParameterError, match="not found.*Fix"):
+        ws.resolve_data("data/nope")
+
+
+def test_fmt_money() -> None:
+    assert ws.fmt_money(1234.5) == "$1,234" and ws.fmt_money(-3, "EUR") == "-€3"
+    assert ws.fmt_money(float("nan")) == "–"
+
+
+# --------------------------------------------------------------------------- 1. SMART goals
+def test_smart_app_goal_text_and_verdicts(tiny_wb) -> None:
+    app = apps.SmartGoalApp(tiny_wb, "A", objective="Grow revenue", deadline="2026-12-31")
+    app.controls["baseline"].value = "1000"
+    app.controls["target"].value = "1.5k"
+    # (1500 / 1000 - 1) = +50%
+    assert app.result.text == (
+        "Ann Able will raise quarterly bookings from $1,000 to $1,500 (+50%) by 31 Dec 2026, "
+        "in support of: Grow revenue."
+    )
+    assert app.result.result.criteria["M"].status == "pass"
+    assert "Ann Able will raise" in app.outputs["goal"].value
+    # 2026-09-30 -> 2026-10-05 is 5 days, under the 14-day minimum.
+    app.controls["deadline"].value = "2026-10-05"
+    t = app.result.result.criteria["T"]
+    assert t.status == "warn" and "Only 5 days" in t.reason
+    app.controls["objective"].value = ""
+    assert app.result.result.criteria["R"].status == "fail"
+    assert "✖ fail" in app.outputs["verdicts"].value
+
+
+def test_smart_app_shows_bad_input_instead_of_raising(tiny_wb) -> None:
+    app = apps.SmartGoalApp(tiny_wb, "A", target="100")
+    app.controls["target"].value = "a lot"
+    assert app.error is not None and "Fix" in app.error
+    assert "snb-error" in app._error.value
+    app.controls["target"].value = "200"
+    assert app.error is None and app._error.value == ""
+
+
+def test_smart_feedback_agrees_with_smart_check_from_history(sample_wb) -> None:
+    ctx = ws.SmartContext(sample_wb, objectives=["Grow revenue"])
+    goal = {"metric": "bookings", "target": 250_000, "deadline": "2026-12-31",
+            "objective": "Grow revenue"}  # fmt: skip
+    ref = goals.smart_check_from_history(sample_wb, goal, "R03", objectives=["Grow revenue"])
+    fb = ws.smart_feedback(ctx, rep_id="R03", target="250k", deadline="2026-12-31",
+                           objective="Grow revenue")  # fmt: skip
+    assert fb.result.criteria == ref.criteria and fb.text == ref.as_text()
+
+
+# --------------------------------------------------------------------------- 2. decomposition
+def test_decomposition_app_even_split_adds_up(tiny_wb) -> None:
+    app = apps.DecompositionApp(tiny_wb, year=2027, method="even")
+    app.controls["total"].value = "1,200,000"
+    d, reps = app.result
+    assert d.quarters["amount"].tolist() == [300_000.0] * 4
+    assert d.months["amount"].tolist() == [100_000.0] * 12
+    # Jan 2027 has 21 business days: Fri 1st (1), then four Mon-Fri weeks (5 each).
+    # 100000 / 21 = 4761.9 and 23809.5: floors sum to 99997; the 3 units left go to the
+    # largest fractions (.90, then the first two .52s).
+    jan = d.weeks.loc[d.weeks["month"] == "2027-01-01", "amount"].tolist()
+    assert jan == [4762.0, 23810.0, 23810.0, 23809.0, 23809.0]
+    # Last 365 days' bookings: A 1000, B 300, C 700, D 0 -> shares 1/2, 3/20, 7/20, 0.
+    assert reps.set_index("rep_id")["amount"].to_dict() == {
+        "A": 600_000.0, "B": 180_000.0, "C": 420_000.0, "D": 0.0
+    }  # fmt: skip
+    assert "4 quarters add up to $1,200,000 ✔" in app.outputs["check"].value
+    assert (
+        "30 reps" not in app.outputs["check"].value
+        and "4 reps add up" in app.outputs["check"].value
+    )
+
+
+def test_decomposition_app_custom_weights_and_views(tiny_wb) -> None:
+    app = apps.DecompositionApp(tiny_wb, total=1_000_000, year=2027)
+    app.controls["custom"].value = "Q1=20, Q2=25, Q3=25, Q4=30"
+    assert app.controls["custom"].disabled  # only used with the custom method
+    app.controls["method"].value = "custom"
+    assert not app.controls["custom"].disabled
+    assert app.result[0].quarters["amount"].tolist() == [200_000.0, 250_000.0, 250_000.0, 300_000.0]
+    app.controls["view"].value = "Quarters"
+    assert app.frame(app.result)["amount"].tolist() == [200_000.0, 250_000.0, 250_000.0, 300_000.0]
+    assert "$300,000" in app.outputs["table"].value and "Total" in app.outputs["table"].value
+    app.controls["custom"].value = "1, 2, 3"
+    assert "have 3 numbers" in app.error
+
+
+@settings(max_examples=25, deadline=None)
+@given(total=st.integers(0, 50_000_000), method=st.sampled_from(["seasonal", "even"]))
+def test_fast_decomposition_equals_goals_decompose_annual(sample_dc, total, method) -> None:
+    d, _ = ws.decompose_target(sample_dc, total, year_start="2027-01-01", method=method)
+    ref = goals.decompose_annual(total, year_start="2027-01-01", weights=method,
+                                 history=sample_dc.history)  # fmt: skip
+    for a, b in ((d.quarters, ref.quarters), (d.months, ref.months), (d.weeks, ref.weeks)):
+        assert a["amount"].tolist() == b["amount"].tolist()
+
+
+@pytest.fixture(scope="module")
+def sample_dc():
+    return ws.DecompositionContext.from_workbook(
+        ws.load_workbook(Path(__file__).parents[1] / "data" / "sample")
+    )
+
+
+# --------------------------------------------------------------------------- 3. reverse funnel
+def test_history_rates_by_hand(tiny_wb) -> None:
+    r = ws.history_rates(tiny_wb)
+    # Closed in the last 365 days: o1 won 1000, o2 lost 500 (reached Demo), o4 won 300, o6 won 700.
+    assert r["closed"] == 4 and r["win_rate"] == 0.75
+    assert r["avg_deal_size"] == pytest.approx(2000 / 3)
+    # Reach: won deals all 5 stages, o2 up to Demo -> 4,4,4,3,3,3 -> 1, 1, 3/4, 1, 1.
+    assert list(r["stage_conversions"].values()) == [1.0, 1.0, 0.75, 1.0, 1.0]
+    assert np.prod(list(r["stage_conversions"].values())) == r["win_rate"]
+    assert r["activity_to_opp"] is None and r["activity_mix"] == {}
+
+
+def test_funnel_view_per_week() -> None:
+    v = ws.funnel_view("100k", win_rate=0.25, avg_deal_size=10_000, activity_to_opp=0.1,
+                       activity_mix={"call": 3, "meeting": 1}, weeks=10)  # fmt: skip
+    # 100000/10000 = 10 deals; /0.25 = 40 opps; /0.1 = 400 activities = 300 calls + 100 meetings
+    assert v.per_week == {"deals": 1.0, "opportunities": 4.0, "activities": 40.0,
+                          "call": 30.0, "meeting": 10.0}  # fmt: skip
+
+
+def test_reverse_funnel_app_sliders(tiny_wb) -> None:
+    app = apps.ReverseFunnelApp(tiny_wb, target=100_000, weeks=10)
+    c = app.controls
+    c["win_rate"].value = 0.25
+    c["avg_deal_size"].value = 2000.0  # slider top: 3 x 667 rounded = 2000
+    c["activity_to_opp"].value = 0.1
+    rf = app.result.funnel
+    # 100000 / 2000 = 50 deals; 50 / 0.25 = 200 opps; 200 / 0.1 = 2000 activities
+    assert (rf.deals_needed, rf.opportunities_needed, rf.activities_needed) == (50, 200, 2000)
+    assert app.result.per_week["opportunities"] == 20.0  # 200 / 10 weeks
+    assert "<b>20</b> new opportunities" in app.outputs["headline"].value
+    # Stage path with conversions 1, 1, .75, 1, 1 multiplies to 0.75, not 0.25: a note.
+    assert "multiply to a 75% win rate" in app.outputs["headline"].value
+    c["weeks"].value = 4
+    assert app.result.per_week["opportunities"] == 50.0  # 200 / 4
+
+
+# --------------------------------------------------------------------------- 4. forecast what-if
+def _ctx(rate: float = 0.0) -> ws.WhatIfContext:
+    """Two open deals (100 due in 10 days, 200 in 50), a 30-day period, 2 simulations."""
+    as_of = pd.Timestamp("2026-09-30")
+    return ws.WhatIfContext(
+        period="P", start=as_of + pd.Timedelta(days=1), end=as_of + pd.Timedelta(days=30),
+        as_of=as_of, currency="USD", target=100.0, already_won=50.0,
+        amount=np.array([100.0, 200.0]), days_to_close=np.array([10.0, 50.0]),
+        p_win=np.array([0.5, 1.0]), rate=rate, rate_noise=np.ones(2),
+        cycles=np.array([20.0, 40.0]), mean_size=20.0,
+        deal_u=np.array([[0.2, 0.1], [0.7, 0.1]], dtype=np.float32),
+        count_u=np.array([0.5, 0.9]), size_cum=np.array([[10.0, 30.0, 60.0]] * 2),
+    )  # fmt: skip
+
+
+def test_what_if_by_hand() -> None:
+    ctx = _ctx()
+    base = ws.what_if(ctx)
+    # Only the 100 deal is due (10 <= 30 days); sim 1 wins it (0.2 < 0.5), sim 2 not.
+    assert base.samples.tolist() == [150.0, 50.0] and base.p_attain == 0.5
+    assert base.expected_open == 50.0 and base.deals_due == 1
+    assert ws.what_if(ctx, win_rate=2.0).samples.tolist() == [150.0, 150.0]  # p = 1
+    # Cycle x 0.5: the 200 deal closes in 25 days, inside the period, and is won (p = 1).
+    assert ws.what_if(ctx, cycle=0.5).samples.tolist() == [350.0, 250.0]
+    assert ws.what_if(ctx, deal_size=2.0).samples.tolist() == [250.0, 50.0]
+    assert ws.what_if(ctx, target="151").p_attain == 0.0
+
+
+def test_what_if_run_rate_by_hand() -> None:
+    ctx = _ctx(rate=1.0)
+    # Poisson(1) quantiles at 0.5 and 0.9 are 1 and 2 deals: sizes 10 and 10 + 20 = 30.
+    assert ws.what_if(ctx).samples.tolist() == [160.0, 80.0]
+    assert ws.what_if(ctx, pipeline_creation=0.0).samples.tolist() == [150.0, 50.0]
+    # Cycle x 2: cycles 40 and 80 vs 30 days left -> none fast enough (base: 1 of 2).
+    assert ws.what_if(ctx, cycle=2.0).expected_new == 0.0
+    with pytest.raises(ParameterError, match="win_rate multiplier is 5"):
+        ws.what_if(ctx, win_rate=5)
+
+
+@pytest.fixture(scope="module")
+def r15_ctx():
+    wb = ws.load_workbook(Path(__file__).parents[1] / "data" / "sample")
+    return wb, ws.WhatIfContext.build(wb, ["R15"])
+
+
+def test_what_if_baseline_is_the_pipeline_forecast(r15_ctx) -> None:
+    wb, ctx = r15_ctx
+    fp = forecast.forecast_pipeline(wb, ["R15"], ctx.start, ctx.end, n_sims=10)
+    base = ws.what_if(ctx)
+    assert base.expected_open == pytest.approx(fp.expected_open)
+    assert base.expected_new == pytest.approx(fp.expected_run_rate)
+    assert base.deals_due == len(fp.deals) and base.already_won == fp.already_won
+
+
+@settings(max_examples=20, deadline=None)
+@given(lo=st.floats(0.5, 2.0), hi=st.floats(0.5, 2.0))
+def test_what_if_p_attain_never_drops_when_win_rate_rises(r15_ctx, lo, hi) -> None:
+    _, ctx = r15_ctx
+    lo, hi = min(lo, hi), max(lo, hi)
+    a, b = ws.what_if(ctx, win_rate=lo), ws.what_if(ctx, win_rate=hi)
+    assert (b.samples >= a.samples - 1e-6).all() and b.p_attain >= a.p_attain
+
+
+def test_forecast_app_slider_moves_p_target(r15_ctx) -> None:
+    wb, ctx = r15_ctx
+    app = apps.ForecastWhatIfApp(wb, "R15")
+    app.controls["win_rate"].value = 1.2
+    expected = ws.what_if(ctx, win_rate=1.2)
+    assert app.result[1].samples.tolist() == expected.samples.tolist()
+    assert f"= <b>{expected.p_attain:.0%}</b>" in app.outputs["headline"].value
+    app.controls["target"].value = "1"
+    assert "= <b>100%</b>" in app.outputs["headline"].value
+
+
+# --------------------------------------------------------------------------- 5. pipeline explorer
+def test_explore_filters_by_hand(tiny_wb) -> None:
+    ctx = ws.ExplorerContext.from_workbook(tiny_wb)
+    # Open: o3 (A, Demo, 2000, 60 days old, due 2026-10-15), o5 (C, Proposal, 800, 46 days,
+    # due 2026-09-20: past due).
+    v = ws.explore(ctx)
+    assert v.deals["opp_id"].tolist() == ["o3", "o5"]
+    assert v.funnel["count"].tolist() == [2, 2, 2, 1, 0]
+    assert v.summary["weighted"] == pytest.approx(2000 * 0.30 + 800 * 0.50)
+    assert ws.explore(ctx, reps=["A"]).summary["amount"] == 2000.0
+    assert ws.explore(ctx, close_months=["past_due"]).deals["opp_id"].tolist() == ["o5"]
+    assert ws.explore(ctx, close_months="2026-10").deals["opp_id"].tolist() == ["o3"]
+    assert ws.explore(ctx, age=(50, 100)).deals["opp_id"].tolist() == ["o3"]
+    assert ws.explore(ctx, stages=["Proposal"]).funnel["count"].tolist() == [1, 1, 1, 1, 0]
+    with pytest.raises(ParameterError, match="Unknown stages"):
+        ws.explore(ctx, stages=["Won?"])
+
+
+def test_pipeline_app_dropdown(tiny_wb) -> None:
+    app = apps.PipelineExplorerApp(tiny_wb)
+    assert "<b>2 deals</b> worth <b>$2,800</b>" in app.outputs["summary"].value
+    app.controls["rep"].value = "A"
+    assert "<b>1 deal</b> worth <b>$2,000</b> (weighted $600)" in app.outputs["summary"].value
+    assert "o3" in app.outputs["table"].value and "o5" not in app.outputs["table"].value
+    app.controls["rep"].value = ""
+    app.controls["close_month"].value = "past_due"
+    assert "1 past due" in app.outputs["summary"].value
+
+
+def test_every_app_has_a_static_copy(tiny_wb) -> None:
+    for name, cls in apps.APPS.items():
+        app = cls(tiny_wb)
+        assert app.error is None, (name, app.error)
+        assert "snb-app" in app.static_html() and app.widget is not None

@@ -1,0 +1,214 @@
+"""The workshop apps in a real browser: Voila on 127.0.0.1 driven by Playwright + Debian's Chromium.
+
+For each app: the page loads with no error in the console, changing a control shows the value
+the pure functions of :mod:`salesnb.workshop` compute, and a screenshot is saved under
+``test-output/workshop/`` (git-ignored). Chromium comes from the ``chromium`` package (``.ci/run``
+installs it); it is never downloaded at run time.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from salesnb import workshop as ws
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[1]
+WORKSHOP = ROOT / "notebooks" / "workshop"
+SHOTS = ROOT / "test-output" / "workshop"
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
+LOAD_TIMEOUT_MS = 180_000
+CHANGE_TIMEOUT_MS = 30_000
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def voila_url():
+    """One Voila server for the module, serving notebooks/workshop; stopped at teardown."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    port = _free_port()
+    cmd = [sys.executable, "-m", "voila", str(WORKSHOP), "--no-browser",
+           "--Voila.ip=127.0.0.1", f"--port={port}", "--show_tracebacks=True"]  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    with open(SHOTS.parent / "voila.log", "w") as log:
+        proc = subprocess.Popen(cmd, cwd=WORKSHOP, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)  # fmt: skip
+        try:
+            _wait_ready(proc, url)
+            yield url
+        finally:
+            os.killpg(proc.pid, signal.SIGTERM)  # Voila and the kernels it started
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
+def _wait_ready(proc: subprocess.Popen, url: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            pytest.fail(f"Voila exited with {proc.returncode}; see test-output/voila.log")
+        try:
+            with urllib.request.urlopen(url + "/", timeout=2):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                pytest.fail(
+                    f"Voila did not answer within {timeout:.0f} s; see test-output/voila.log"
+                )
+            time.sleep(0.5)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.exists():
+        pytest.fail(
+            f"Chromium not found at {CHROMIUM}. Fix: sudo apt-get install -y chromium "
+            "(the CI script installs it; the tests never download a browser)."
+        )
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def wb():
+    return ws.load_workbook(ROOT / "data" / "sample")
+
+
+class AppPage:
+    """A Voila page with its console errors collected."""
+
+    def __init__(self, browser, url: str, name: str, ready: str) -> None:
+        self.name = name
+        self.errors: list[str] = []
+        self.page = browser.new_page(viewport={"width": 1280, "height": 2200})
+        # Voila's lab template links FontAwesome from a CDN; the apps use no icons, and the
+        # test machine is offline, so that one stylesheet is answered locally (empty).
+        self.page.route("https://cdn.jsdelivr.net/npm/@fortawesome/**",
+                        lambda r: r.fulfill(status=200, content_type="text/css", body=""))  # fmt: skip
+        self.page.on("console", self._console)
+        self.page.on("pageerror", lambda e: self.errors.append(f"page error: {e}"))
+        self.page.goto(f"{url}/voila/render/{name}.ipynb", timeout=LOAD_TIMEOUT_MS)
+        self.page.wait_for_selector(ready, timeout=LOAD_TIMEOUT_MS)
+
+    def _console(self, msg) -> None:
+        if msg.type == "error" and "favicon" not in (msg.location or {}).get("url", ""):
+            self.errors.append(f"console: {msg.text}")
+
+    def text(self, selector: str) -> str:
+        return self.page.inner_text(selector)
+
+    def wait_text(self, selector: str, text: str) -> None:
+        """Wait until ``selector`` shows ``text`` (the kernel answered the change)."""
+        self.page.wait_for_function(
+            "([s, t]) => { const e = document.querySelector(s); return e && e.innerText.includes(t); }",
+            arg=[selector, text], timeout=CHANGE_TIMEOUT_MS,
+        )  # fmt: skip
+
+    def finish(self) -> Path:
+        path = SHOTS / f"{self.name}.png"
+        self.page.wait_for_timeout(1500)  # the chart follows the numbers: let it arrive
+        self.page.screenshot(path=str(path), full_page=True)
+        errors = self.errors + [
+            f"app error: {t}" for t in self.page.locator(".snb-error").all_inner_texts()
+        ]
+        self.page.close()
+        assert not errors, errors
+        assert path.stat().st_size > 10_000
+        return path
+
+
+def test_smart_goal_builder(browser, voila_url, wb) -> None:
+    app = AppPage(browser, voila_url, "smart_goal_builder", ".snb-verdicts table")
+    assert "Aisha Okonkwo will raise quarterly bookings" in app.text(".snb-goal-text")
+    ctx = ws.SmartContext(wb, objectives=["Grow new-logo revenue", "Expand existing accounts"])
+    fb = ws.smart_feedback(ctx, rep_id="R01", target="500k", deadline="2026-12-31",
+                           objective="Grow new-logo revenue")  # fmt: skip
+    app.page.fill(".snb-target input", "500k")
+    app.page.keyboard.press("Enter")
+    app.wait_text(".snb-goal-text", fb.text)
+    assert fb.result.criteria["A"].reason in app.text(".snb-verdicts")
+    app.finish()
+
+
+def test_target_decomposition(browser, voila_url, wb) -> None:
+    app = AppPage(browser, voila_url, "target_decomposition", ".snb-check ul")
+    app.page.select_option(".snb-method select", label="Even")
+    app.page.fill(".snb-total input", "1200000")
+    app.page.keyboard.press("Enter")
+    dc = ws.DecompositionContext.from_workbook(wb)
+    d, reps = ws.decompose_target(dc, 1_200_000, year_start="2027-01-01", method="even")
+    assert d.months["amount"].tolist() == [100_000.0] * 12  # 1,200,000 / 12
+    app.wait_text(".snb-check", "12 months add up to $1,200,000 ✔")
+    assert "$100,000" in app.text(".snb-result")
+    app.page.click(".snb-view button:has-text('Reps')")
+    top = reps.sort_values("amount").iloc[-1]
+    app.wait_text(".snb-result", ws.fmt_money(top["amount"]))
+    assert top["name"] in app.text(".snb-result")
+    app.finish()
+
+
+def test_reverse_funnel(browser, voila_url, wb) -> None:
+    app = AppPage(browser, voila_url, "reverse_funnel", ".snb-headline-box .snb-headline")
+    handle = app.page.locator(".snb-win_rate .noUi-handle")
+    handle.focus()
+    for _ in range(8):  # 21.7% -> 30% in steps of 1 point
+        app.page.keyboard.press("ArrowRight")
+    assert app.text(".snb-win_rate .widget-readout") == "30%"
+    r = ws.history_rates(wb)
+    t = wb.targets
+    target = float(t.loc[t["month"].between("2026-10-01", "2026-12-31"), "amount"].sum())
+    v = ws.funnel_view(target, win_rate=0.30, avg_deal_size=round(r["avg_deal_size"], -2),
+                       stage_conversions=r["stage_conversions"],
+                       activity_to_opp=r["activity_to_opp"], activity_mix=r["activity_mix"])  # fmt: skip
+    app.wait_text(".snb-headline-box", f"{v.funnel.opportunities_needed:,} opportunities")
+    assert f"{v.per_week['call']:,.0f} calls" in app.text(".snb-headline-box")
+    app.finish()
+
+
+def test_forecast_what_if(browser, voila_url, wb) -> None:
+    app = AppPage(browser, voila_url, "forecast_what_if", ".snb-headline-box .snb-headline")
+    ctx = ws.WhatIfContext.build(wb, ["R15"])
+    base, moved = ws.what_if(ctx), ws.what_if(ctx, win_rate=1.2)
+    assert f"{ws.fmt_money(base.expected)}" in app.text(".snb-headline-box")
+    app.page.locator(".snb-win_rate .noUi-handle").focus()
+    for _ in range(4):  # 100% -> 120% in steps of 5 points
+        app.page.keyboard.press("ArrowRight")
+    app.wait_text(".snb-headline-box", f"expected {ws.fmt_money(moved.expected)}")
+    assert f"= {moved.p_attain:.0%} (before changes: {base.p_attain:.0%})" in app.text(
+        ".snb-headline-box"
+    )
+    app.finish()
+
+
+def test_pipeline_explorer(browser, voila_url, wb) -> None:
+    app = AppPage(browser, voila_url, "pipeline_explorer", ".snb-summary .snb-headline")
+    s = ws.explore(ws.ExplorerContext.from_workbook(wb), reps=["R01"]).summary
+    app.page.select_option(".snb-rep select", label="Aisha Okonkwo")
+    app.wait_text(".snb-summary", f"{s['deals']} deals worth {ws.fmt_money(s['amount'])}")
+    assert "Aisha Okonkwo" in app.text(".snb-result")
+    app.page.wait_for_selector(".snb-chart .vega-embed svg, .snb-chart .vega-embed canvas")
+    app.finish()
