@@ -42,6 +42,14 @@ _SUBMODULES = {
     "facts",
     "fastengine",
     "sql",
+    "decompose",
+    "funnel",
+    "smart_goal",
+    "smart",
+    "smart_history",
+    "coaching_facts",
+    "coaching_rules",
+    "pip",
 }
 _FUNCTIONS = {"load": "io"}
 

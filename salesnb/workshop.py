@@ -315,7 +315,7 @@ class DecompositionContext:
 
 
 def _split_units(n: int, w: np.ndarray) -> np.ndarray:
-    return goals._largest_remainder(n, np.asarray(w, dtype=float))
+    return goals.largest_remainder(n, np.asarray(w, dtype=float))
 
 
 def decompose_target(
