@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass, field, replace
+from datetime import date
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -221,6 +222,25 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: cannot be read ({exc.strerror}).") from None
 
 
+def _as_of(value: Any, where: str) -> pd.Timestamp:
+    """The ``as_of`` key as a timestamp; a :class:`ConfigError` naming the key, the file and
+    the value when it is not a date (a TOML date, or text such as ``"2024-03-31"``)."""
+    when = pd.NaT
+    if isinstance(value, str | date):  # datetime and pd.Timestamp are dates too
+        try:
+            when = pd.Timestamp(value)
+        except (ValueError, TypeError, OverflowError):
+            when = pd.NaT
+    if pd.isna(when):
+        msg = (
+            f"{where}: as_of = {value!r} is not a date. Fix: write it as YYYY-MM-DD, e.g. "
+            "as_of = 2024-03-31 (a TOML date, no quotes needed), or remove the key to use "
+            "the data's latest date."
+        )
+        raise ConfigError(msg)
+    return when
+
+
 def load_config(
     folder: str | Path | None = None, overrides: dict[str, Any] | None = None
 ) -> Config:
@@ -239,13 +259,15 @@ def load_config(
     1
     """
     raw = tomllib.loads(resources.files("salesnb").joinpath("defaults.toml").read_text("utf-8"))
-    where = "salesnb defaults"
+    where = as_of_where = "salesnb defaults"
     if folder is not None:
         local = Path(folder) / "salesnb.toml"
         if local.is_file():
             raw = _merge(raw, read_toml(local))
-            where = str(local)
+            where = as_of_where = str(local)
     if overrides:
+        if "as_of" in overrides and overrides["as_of"] != raw.get("as_of"):
+            as_of_where = "the configuration overrides"
         raw = _merge(raw, overrides)
     cal = raw.get("calendar", {})
     hyg = raw.get("hygiene", {})
@@ -257,6 +279,6 @@ def load_config(
         currency=str(raw.get("currency", "USD")),
         stale_after_days=int(hyg.get("stale_after_days", 30)),
         old_age_multiple=float(hyg.get("old_age_multiple", 1.5)),
-        as_of=pd.Timestamp(as_of) if as_of is not None else None,
+        as_of=_as_of(as_of, as_of_where) if as_of is not None else None,
         extra={k: v for k, v in raw.items() if k not in known},
     )

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from salesnb.config import Config, _merge, load_config, read_toml
-from salesnb.errors import DataValidationError, Problem, SalesnbError
+from salesnb.errors import DataValidationError, ParameterError, Problem, SalesnbError
 from salesnb.model import Workbook
 from salesnb.profiles import Profile, ReadOptions, TableSpec, list_profiles, load_profile
 from salesnb.schema import TABLES, columns
@@ -34,6 +34,11 @@ _SUFFIXES = (".csv", ".txt", ".tsv", ".parquet", ".xlsx", ".xlsm")
 _NA = [""]
 _SKIP_RE = re.compile(r"Skipping line (\d+): expected (\d+) fields, saw (\d+)")
 _FORMULA = r"^[=+\-@\t\r]"
+_SEP_HINT = re.compile(r'^\ufeff?"?sep=(.)"?\s*$', re.IGNORECASE)
+#: How many lines below line 1 :func:`_find_header` looks for a header a title pushed down.
+_HEADER_SCAN = 20
+#: Every canonical column name, normalised: what a header row is recognised by.
+_KNOWN = frozenset(c.name for cols in TABLES.values() for c in cols)
 
 
 @dataclass
@@ -52,6 +57,7 @@ class RawTable:
     kind: str = "csv"
     sheets: dict[str, list[str]] = field(default_factory=dict)
     sheet: str | None = None
+    header_line: int = 1
 
 
 def _p(message: str, fix: str, file: Path | str, code: str, **kw: Any) -> Problem:
@@ -68,6 +74,9 @@ def _detect_encoding(path: Path, head: bytes, wanted: str) -> tuple[str, list[Pr
         return "utf-8-sig", []
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):
         return "utf-16", []
+    bom_less = _utf16_without_bom(head)
+    if bom_less:
+        return bom_less, []
     try:
         head.decode("utf-8")
         return "utf-8", []
@@ -89,14 +98,73 @@ def _fallback_encoding(path: Path, head: bytes) -> tuple[str, list[Problem]]:
     return enc, [_p(msg, fix, path, "encoding", severity="warning")]
 
 
+def _utf16_without_bom(head: bytes) -> str | None:
+    """``"utf-16-le"``/``"utf-16-be"`` for UTF-16 text without a byte-order mark, else None.
+
+    Text in a Latin script written as UTF-16 has a NUL in every other byte.
+    """
+    sample = head[:4096]
+    if b"\x00" not in sample or len(sample) < 4:
+        return None
+    even, odd = sample[0::2], sample[1::2]
+    if odd.count(0) >= 0.6 * len(odd) and even.count(0) == 0:
+        return "utf-16-le"
+    if even.count(0) >= 0.6 * len(even) and odd.count(0) == 0:
+        return "utf-16-be"
+    return None
+
+
+def _binary_problem(path: Path, head: bytes, encoding: str) -> Problem | None:
+    """One ``format`` problem for a file that is not text (a workbook, Parquet, a ZIP archive).
+
+    Read as CSV such a file gives dozens of errors about garbage; its first bytes say what
+    it really is, and the fix is to give it its real suffix.
+    """
+    stem = path.stem
+    if head.startswith(b"PK\x03\x04"):
+        try:
+            with zipfile.ZipFile(path) as zf:
+                names = zf.namelist()
+        except (zipfile.BadZipFile, OSError):
+            names = []
+        if any(n.startswith("xl/") for n in names):
+            what = "an Excel workbook (.xlsx) saved under a text-file name"
+            fix = f"Rename it to {stem + '.xlsx'!r} (salesnb reads .xlsx), or save it as CSV in Excel."
+        else:
+            what = "a ZIP archive, not a CSV text file"
+            fix = "Unzip it and load the CSV file inside."
+    elif head.startswith(b"PAR1"):
+        what = "a Parquet file saved under a text-file name"
+        fix = f"Rename it to {stem + '.parquet'!r} (salesnb reads Parquet)."
+    elif head.startswith(b"\xd0\xcf\x11\xe0"):
+        what = "an old-style Excel workbook (.xls) saved under a text-file name"
+        fix = "Open it in Excel and save it as .xlsx (Excel Workbook) or as CSV."
+    elif head.startswith(b"\x1f\x8b"):
+        what = "gzip-compressed, not a plain text file"
+        fix = "Decompress it (gunzip) and load the file inside."
+    elif (
+        b"\x00" in head[:4096]
+        and not encoding.lower().replace("_", "-").startswith(("utf-16", "utf-32"))
+        and not head.startswith((b"\xff\xfe", b"\xfe\xff"))
+        and _utf16_without_bom(head) is None
+    ):
+        what = "binary data (it contains NUL bytes), not a CSV text file"
+        fix = "Check it is the right file; export the table again as CSV, .xlsx or Parquet."
+    else:
+        return None
+    return _p(f"The file is {what}.", fix, path, "format")
+
+
 def _sniff_sep(header: str) -> str:
     counts = {s: len(re.sub(r'"[^"]*"', "", header).split(s)) - 1 for s in _SEPARATORS}
     best = max(counts, key=counts.get)
     return best if counts[best] > 0 else ","
 
 
-def _line_numbers(n: int, skipped: list[int]) -> np.ndarray:
-    lines = np.arange(n, dtype=np.int64) + 2
+def _line_numbers(n: int, skipped: list[int], skip: int = 0) -> np.ndarray:
+    """File line of each of ``n`` rows read below a header on line ``skip + 1``, with the
+    (absolute) lines the reader ``skipped`` as bad."""
+    lines = np.arange(n, dtype=np.int64) + 2 + skip
     for s in sorted(skipped):  # one pass per bad line, never per row
         lines[lines >= s] += 1
     return lines
@@ -124,27 +192,97 @@ def _truncated_tail(path: Path, enc: str, sep: str, n_header: int) -> Problem | 
     return _p(msg, fix, path, "truncated", rows=(line_no,))
 
 
-def _read_text(path: Path, opts: ReadOptions) -> tuple[pd.DataFrame | None, str, list[Problem]]:
+def _norm(name: str) -> str:
+    return " ".join(str(name).replace("\ufeff", "").split()).casefold()
+
+
+def _header_hits(fields: list[str], known: frozenset[str]) -> int:
+    return len({_norm(f) for f in fields} & known)
+
+
+def _find_header(lines: list[str], sep: str, known: frozenset[str]) -> tuple[int, str] | None:
+    """``(index, sep)`` of the first of ``lines`` below the first that reads as the table's
+    header, when the first line does not: a report's title lines sit above it."""
+    s0 = _sniff_sep(lines[0]) if sep == "auto" else sep
+    base = _header_hits(next(csv.reader(lines[:1], delimiter=s0), []), known)
+    if base >= 2:
+        return None
+    for i, line in enumerate(lines[1 : _HEADER_SCAN + 1], start=1):
+        s = _sniff_sep(line) if sep == "auto" else sep
+        if _header_hits(next(csv.reader([line], delimiter=s), []), known) >= max(2, base + 1):
+            return i, s
+    return None
+
+
+def _leading_blank(lines: list[str]) -> int:
+    return next((i for i, line in enumerate(lines) if line.strip()), len(lines))
+
+
+def _title_problem(path: Path, lines: list[str], index: int, skip: int) -> Problem:
+    above = [repr(x.strip()[:40]) for x in lines[:index] if x.strip()][:2]
+    n_above = skip + index
+    line = n_above + 1
+    span, verb = ("line 1", "looks") if n_above == 1 else (f"lines 1-{n_above}", "look")
+    msg = (
+        f"The header is on line {line}, not line 1: {span} above it ({', '.join(above)}) "
+        f"{verb} like a report title, not part of the table."
+    )
+    fix = (
+        "Export the report without its title (e.g. Salesforce 'Details Only'), or delete "
+        f"{span} above the header, or set skip_rows = {n_above} in the [read] options of a "
+        "profile."
+    )
+    return _p(msg, fix, path, "header-not-first", rows=(line,))
+
+
+def _read_text(
+    path: Path, opts: ReadOptions, known: frozenset[str] = _KNOWN
+) -> tuple[pd.DataFrame | None, dict[str, Any], list[Problem]]:
+    """Read a CSV/TSV file as text cells; ``info`` holds ``sep`` and ``header_line``.
+
+    ``known`` are normalised column names by which a header row is recognised (to tell
+    a header pushed down by title lines).
+    """
+    info: dict[str, Any] = {"sep": ",", "header_line": 1}
     with open(path, "rb") as fh:
         head = fh.read(1 << 20)
     if not head.strip():
         msg = "The file is empty (no header, no rows)."
         fix = "Export the data again, or delete the file if the table is not needed."
-        return None, ",", [_p(msg, fix, path, "empty-file")]
+        return None, info, [_p(msg, fix, path, "empty-file")]
+    binary = _binary_problem(path, head, opts.encoding)
+    if binary is not None:
+        return None, info, [binary]
     enc, problems = _detect_encoding(path, head, opts.encoding)
-    text = head.decode(enc, errors="replace")
-    header_line = text.lstrip("\ufeff").splitlines()[0] if text.splitlines() else ""
-    sep = opts.sep if opts.sep != "auto" else _sniff_sep(header_line)
+    # The first lines are enough to find the header (64 KB: never cuts a UTF-16 unit).
+    text = head[: 1 << 16].decode(enc, errors="replace").lstrip("\ufeff")
+    lines = text.splitlines()[: _HEADER_SCAN + 2]
+    skip = max(0, int(opts.skip_rows))
+    lines = lines[skip:]
+    sep = opts.sep
+    blank = _leading_blank(lines)  # blank lines above the header say nothing: skip them
+    skip, lines = skip + blank, lines[blank:]
+    hint = _SEP_HINT.match(lines[0]) if lines else None
+    if hint:  # Excel's "sep=;" line names the separator and is not part of the table
+        sep = hint.group(1) if sep == "auto" else sep
+        blank = 1 + _leading_blank(lines[1:])
+        skip, lines = skip + blank, lines[blank:]
+    found = _find_header(lines, sep, known) if lines and known else None
+    if found is not None:
+        return None, info, problems + [_title_problem(path, lines, found[0], skip)]
+    header_line = lines[0] if lines else ""
+    sep = sep if sep != "auto" else _sniff_sep(header_line)
+    info.update(sep=sep, header_line=skip + 1)
     header = next(csv.reader([header_line], delimiter=sep), [])
     dupes = sorted({h for h in header if header.count(h) > 1 and h.strip()})
     if dupes:
         msg = f"Column {dupes[0]!r} appears more than once in the header."
         fix = "Rename or delete the repeated column so that every column name is unique."
-        problems.append(_p(msg, fix, path, "duplicate-column", rows=(1,), column=dupes[0]))
-        return None, sep, problems
+        problems.append(_p(msg, fix, path, "duplicate-column", rows=(skip + 1,), column=dupes[0]))
+        return None, info, problems
     frame, skipped = None, []
     if _fast_ok(path, opts, enc):
-        frame = _read_fast(path, sep, enc)
+        frame = _read_fast(path, sep, enc, skip)
     for attempt in (enc, "cp1252") if frame is None else ():
         try:
             with warnings.catch_warnings(record=True) as caught:
@@ -152,6 +290,7 @@ def _read_text(path: Path, opts: ReadOptions) -> tuple[pd.DataFrame | None, str,
                 frame = pd.read_csv(
                     path, sep=sep, dtype=str, keep_default_na=False, na_values=_NA,
                     encoding=attempt, skip_blank_lines=False, on_bad_lines="warn", engine="c",
+                    skiprows=skip,
                 )  # fmt: skip
             skipped = _bad_lines(caught, path, sep, problems)
             break
@@ -161,19 +300,19 @@ def _read_text(path: Path, opts: ReadOptions) -> tuple[pd.DataFrame | None, str,
             problems += _fallback_encoding(path, b"")[1]
         except pd.errors.EmptyDataError:
             msg = "The file is empty (no header, no rows)."
-            return None, sep, [_p(msg, "Export the data again.", path, "empty-file")]
+            return None, info, [_p(msg, "Export the data again.", path, "empty-file")]
         except pd.errors.ParserError as exc:
-            return None, sep, problems + [_parser_problem(path, exc)]
+            return None, info, problems + [_parser_problem(path, exc)]
     assert frame is not None
     frame.columns = [str(c).strip() for c in frame.columns]
-    frame[LINE] = _line_numbers(len(frame), skipped)
+    frame[LINE] = _line_numbers(len(frame), skipped, skip)
     blank = frame.drop(columns=LINE).isna().all(axis=1)
     if blank.any():
         frame = frame.loc[~blank]
     tail = _truncated_tail(path, enc, sep, len(header)) if len(frame) else None
     if tail is not None:
         problems.append(tail)
-    return frame.reset_index(drop=True), sep, problems
+    return frame.reset_index(drop=True), info, problems
 
 
 def _fast_ok(path: Path, opts: ReadOptions, enc: str) -> bool:
@@ -191,13 +330,13 @@ def _fast_ok(path: Path, opts: ReadOptions, enc: str) -> bool:
     return True
 
 
-def _read_fast(path: Path, sep: str, enc: str) -> pd.DataFrame | None:
+def _read_fast(path: Path, sep: str, enc: str, skip: int = 0) -> pd.DataFrame | None:
     """pyarrow's reader (several times faster); None on any trouble, so that the C reader
     runs instead and explains the problem line by line."""
     try:
         return pd.read_csv(
             path, sep=sep, dtype=str, keep_default_na=False, na_values=_NA,
-            encoding="utf-8" if enc == "utf-8-sig" else enc, engine="pyarrow",
+            encoding="utf-8" if enc == "utf-8-sig" else enc, engine="pyarrow", skiprows=skip,
         )  # fmt: skip
     except Exception:  # noqa: BLE001 - any failure: the exact reader below reports it
         return None
@@ -315,7 +454,8 @@ def read_file(
 ) -> tuple[pd.DataFrame | None, dict[str, Any], list[Problem]]:
     """Read one file as a raw frame: text cells for CSV and Excel, typed columns for Parquet.
 
-    Returns ``(frame or None, info, problems)``; ``info`` holds ``sep``, ``kind``, ``sheets``.
+    Returns ``(frame or None, info, problems)``; ``info`` holds ``sep``, ``kind``, ``sheets``
+    and ``header_line`` (the file line of the header: 1 unless lines above were skipped).
     No exception escapes for a bad file: it becomes a problem naming the file.
 
     Examples
@@ -323,7 +463,7 @@ def read_file(
     >>> frame, info, problems = read_file(Path("data/sample/reps.csv"), TableSpec())  # doctest: +SKIP
     """
     suffix = path.suffix.lower()
-    info: dict[str, Any] = {"sep": ",", "kind": "csv", "sheets": {}}
+    info: dict[str, Any] = {"sep": ",", "kind": "csv", "sheets": {}, "header_line": 1}
     try:
         if suffix == ".parquet":
             info["kind"] = "parquet"
@@ -335,7 +475,9 @@ def read_file(
             msg = "Old-style .xls workbooks are not supported."
             return None, info, [_p(msg, "Save it as .xlsx (or CSV) and load that.", path, "format")]
         else:
-            frame, info["sep"], problems = _read_text(path, spec.read)
+            known = _KNOWN | {_norm(c) for c in spec.columns}
+            frame, text_info, problems = _read_text(path, spec.read, known)
+            info.update(text_info)
     except PermissionError:
         msg = "The file cannot be opened: permission denied."
         fix = "Give your user read access to the file (or copy it somewhere you can read)."
@@ -434,7 +576,8 @@ def _read_many(
             msg = f"The file has a header but no data rows, so {table} is empty."
             severity = "error" if table in ("reps", "opportunities") else "warning"
             fix = "Export the data again with its rows, or delete the file if the table is not needed."
-            problems.append(_p(msg, fix, path, "header-only", rows=(1,), severity=severity))
+            rows = (info["header_line"],)
+            problems.append(_p(msg, fix, path, "header-only", rows=rows, severity=severity))
             if severity == "error":
                 continue
         frame[SRC] = np.int16(len(files))
@@ -448,7 +591,10 @@ def _read_many(
         msg = f"{len(frames)} files were stacked into {table}: {[Path(f).name for f in files]!r}."
         problems.append(Problem(msg, "Remove any file that is not part of it.", file=files[0],
                                 severity="warning", code="many-files"))  # fmt: skip
-    return RawTable(table, frame, files, spec, info0["sep"], info0["kind"], info0["sheets"])
+    return RawTable(
+        table, frame, files, spec, info0["sep"], info0["kind"], info0["sheets"],
+        header_line=info0["header_line"],
+    )  # fmt: skip
 
 
 # --------------------------------------------------------------------------- load / write
@@ -466,12 +612,28 @@ def _config(folder: Path, profile: Profile, as_of: Any, overrides: dict | None) 
     if overrides:
         base = _merge(base, overrides)
     if as_of is not None:
-        base["as_of"] = str(pd.Timestamp(as_of).date())
+        base["as_of"] = _as_of_param(as_of)
     try:
         return load_config(folder, base)
     except (ValueError, TypeError) as exc:
         msg = f"The configuration of {str(folder)!r} is invalid ({exc}). Fix: check salesnb.toml."
         raise SalesnbError(msg) from None
+
+
+def _as_of_param(as_of: Any) -> str:
+    """``as_of`` given to :func:`load` as ``YYYY-MM-DD``; a :class:`ParameterError` if it is
+    not a date (pandas' own parse error must not reach the user)."""
+    try:
+        when = pd.Timestamp(as_of)
+    except (ValueError, TypeError, OverflowError):
+        when = pd.NaT
+    if isinstance(as_of, bool | int | float) or pd.isna(when):
+        msg = (
+            f"as_of {as_of!r} is not a date. Fix: write it as YYYY-MM-DD, e.g. '2024-03-31', "
+            "or leave it out to use the data's own as-of date."
+        )
+        raise ParameterError(msg)
+    return when.date().isoformat()
 
 
 def load(
@@ -505,6 +667,10 @@ def load(
     ------
     DataValidationError
         Listing every problem found (file, lines, column, fix), not just the first.
+    ParameterError
+        If ``as_of`` is not a date.
+    ConfigError
+        If ``salesnb.toml`` is not valid (syntax, a bad ``as_of``, malformed stages).
 
     Examples
     --------

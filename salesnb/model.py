@@ -99,9 +99,13 @@ class Workbook:
             options = self.reps["rep_id"].tolist() + self.reps["name"].tolist()
             close = difflib.get_close_matches(str(rep_id), options, n=3)
             hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+            ids = self.rep_ids()
+            shown = ", ".join(map(repr, ids[:8])) + (
+                f" ... ({len(ids)} in all)" if len(ids) > 8 else ""
+            )
             msg = (
                 f"Unknown rep {rep_id!r}.{hint} Fix: use a rep_id from the reps table "
-                "(`salesnb kpis DATA --by rep` lists them)."
+                f"({shown}; `salesnb kpis DATA --by rep` lists them)."
             )
             raise ParameterError(msg)
         return hit.iloc[0]

@@ -33,6 +33,7 @@ _TABLE_KEYS = {
 }  # fmt: skip
 _READ_KEYS = {
     "encoding", "sep", "decimal", "thousands", "currency_symbols", "date_formats", "dayfirst",
+    "skip_rows",
 }  # fmt: skip
 _TOP_KEYS = {"name", "description", "as_of", "currency", "read", "stages", "stage_map", *TABLES}
 _DERIVE = {"reps": ("owners",), "targets": ("history",)}
@@ -45,7 +46,8 @@ class ReadOptions:
 
     ``"auto"`` means detect: the encoding (UTF-8, UTF-8 with BOM, else Windows-1252 /
     Latin-1), the separator (``,`` ``;`` tab ``|``) and, for ``;``-separated files, decimal
-    commas. ``date_formats`` are ``strftime`` patterns tried in order.
+    commas. ``date_formats`` are ``strftime`` patterns tried in order. ``skip_rows`` lines
+    (a report's title) are skipped above the header of a text file.
     """
 
     encoding: str = "auto"
@@ -55,6 +57,7 @@ class ReadOptions:
     currency_symbols: bool = False
     date_formats: tuple[str, ...] = ("%Y-%m-%d",)
     dayfirst: bool | None = None
+    skip_rows: int = 0
 
 
 @dataclass(frozen=True)
@@ -219,6 +222,10 @@ def _read_options(raw: dict[str, Any], base: ReadOptions, where: str) -> ReadOpt
         )
     if opts["thousands"] not in (None, "", ",", ".", " ", "'", "\u00a0"):
         msg = f"thousands = {opts['thousands']!r} in {where}. Fix: use ',', '.', ' ' or \"'\"."
+        raise ProfileError(msg)
+    skip = opts["skip_rows"]
+    if isinstance(skip, bool) or not isinstance(skip, int) or not 0 <= skip <= 1000:
+        msg = f"skip_rows = {skip!r} in {where}. Fix: use the number of lines above the header (0-1000)."
         raise ProfileError(msg)
     return ReadOptions(**opts)
 

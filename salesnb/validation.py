@@ -14,6 +14,7 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -27,6 +28,8 @@ from salesnb.profiles import Profile, ReadOptions, TableSpec
 from salesnb.schema import TABLES, Column
 
 _MAX_ROWS = 10_000
+#: In-memory dtype of each column kind (as :func:`salesnb.model.empty_table` makes them).
+_DTYPES = {"str": "str", "date": "datetime64[ns]", "float": "float64", "int": "int64"}
 _NA_WORDS = {"nan", "na", "n/a", "null", "none", "#n/a", "-", "#value!"}
 _CURRENCY = r"[$€£¥₹]|\b(?:USD|EUR|GBP|CAD|AUD|CHF|JPY|INR)\b"
 _DATE_CANDIDATES = {
@@ -128,9 +131,14 @@ def _to_dates(txt: pd.Series, fmt: str) -> pd.Series:
 
         try:
             d = pc.strptime(arr, format=fmt, unit="s", error_is_null=True)
+            # arrow rolls impossible days over (2024-02-30 -> 2024-03-01): a date is kept
+            # only if its day is the day written (cheaper than formatting it back).
+            written = pc.if_else(pc.is_valid(d), arr, "2000-01-01")
+            day = pc.cast(pc.utf8_slice_codeunits(written, 8, 10), pa.int64())
+            same = pc.fill_null(pc.equal(pc.day(d), day), False).to_numpy(zero_copy_only=False)
             vals = pc.cast(d, pa.timestamp("ns")).to_numpy(zero_copy_only=False)
             # arrow's %Y accepts 1-digit months/days and years below 1000; keep to strict ISO.
-            strict = txt.str.len().to_numpy() == 10
+            strict = (txt.str.len().to_numpy() == 10) & same
             return pd.Series(np.where(strict, vals, np.datetime64("NaT")), index=txt.index)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError, TypeError):
             return pd.to_datetime(txt, format=fmt, errors="coerce")  # arrow differs: use pandas
@@ -155,10 +163,12 @@ def _explain_dates(
         out[idx] = pd.Timestamp("1899-12-30") + pd.to_timedelta(days, unit="D")
         first = bad_vals[idx].iloc[0]
         mask = txt.index.isin(idx)
-        msg = (
-            f"{len(idx):,} values are Excel serial day numbers (e.g. {first!r}, read as "
-            f"{out[idx[0]].date().isoformat()})."
+        what = (
+            "1 value is an Excel serial day number"
+            if len(idx) == 1
+            else f"{len(idx):,} values are Excel serial day numbers"
         )
+        msg = f"{what} (e.g. {first!r}, read as {out[idx[0]].date().isoformat()})."
         fix = "Check the dates look right; format the column as dates in Excel before exporting."
         issues.append(("excel-serial-date", mask, msg, fix, "warning"))
         bad = bad & ~mask
@@ -240,6 +250,13 @@ def _explain_dates(
         msg = f"{prefix}dates are written as {' / '.join(labels)} (e.g. {_examples(vals)}); expected {want}."
         fix = f"Write them as YYYY-MM-DD, {where_fix} that lists their format in date_formats."
         issues.append((code, rows(vals), msg, fix, "error"))
+    iso = none & uniq.str.fullmatch(r"\d{4}-\d{2}-\d{2}", na=False).to_numpy()
+    if iso.any():
+        vals = uniq[iso]
+        msg = f"Impossible dates (no such day in the calendar): {_examples(vals, 5)}."
+        fix = "Correct these dates (a date such as 2026-03-31); check the day exists in that month."
+        issues.append(("bad-date", rows(vals), msg, fix, "error"))
+        none &= ~iso
     if none.any():
         vals = uniq[none]
         msg = f"Unparseable dates: {_examples(vals, 5)}; expected {want}."
@@ -267,7 +284,12 @@ def parse_numbers(
     """
     if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
         return values.astype("float64"), np.zeros(len(values), bool), []
-    fast = _arrow_floats(values)
+    # A plain cast reads '12.500' as 12.5: not when '.' groups thousands or ',' is the decimal,
+    # nor in a file whose separator is not ',' (a European export) until that is ruled out.
+    european = (
+        opts.thousands == "." or opts.decimal == "," or (opts.decimal == "auto" and sep != ",")
+    )
+    fast = None if european else _arrow_floats(values)
     if fast is not None:
         return fast, np.zeros(len(values), bool), []
     txt = values.astype("str").str.strip()
@@ -275,27 +297,67 @@ def parse_numbers(
     na_word = txt.str.lower().isin(_NA_WORDS).to_numpy()
     decimal, thousands = opts.decimal, opts.thousands
     issues: list[Issue] = []
+    unsure = np.zeros(len(txt), bool)
     if decimal == "auto":
         comma = sep != "," and bool(txt.str.contains(r"^-?[\d.\s]*\d,\d+$", na=False).any())
         decimal = "," if comma else "."
         if comma and thousands is None:
             thousands = "."
-    clean = txt
+        elif sep != "," and thousands is None:
+            # '12.000' in a ';' file with no decimal comma anywhere: 12000 or 12.0?
+            dotted = txt.str.contains(".", regex=False, na=False).to_numpy()
+            grouped3 = txt.str.fullmatch(r"-?\d{1,3}(?:\.\d{3})+", na=False).to_numpy()
+            if grouped3.any() and not (dotted & ~grouped3).any():
+                unsure = grouped3
+    body = txt
     if opts.currency_symbols:
-        clean = clean.str.replace(_CURRENCY, "", regex=True).str.strip()
-        neg = clean.str.fullmatch(r"\(.*\)", na=False)
+        body = body.str.replace(_CURRENCY, "", regex=True).str.strip()
+        neg = body.str.fullmatch(r"\(.*\)", na=False)
         if neg.any():
-            clean = clean.where(~neg, "-" + clean.str.strip("()"))
+            body = body.where(~neg, "-" + body.str.strip("()"))
+    clean = body
     if thousands:
-        clean = clean.str.replace(thousands, "", regex=False)
+        # Only between groups of three digits: stripping ',' anywhere reads the European
+        # '12.500,00' as 12.5 and '12,5' as 125.
+        grouped = clean.str.fullmatch(_grouped(thousands, decimal), na=False)
+        if grouped.any():
+            clean = clean.where(~grouped, clean.str.replace(thousands, "", regex=False))
     if decimal == ",":
-        clean = clean.str.replace(",", ".", regex=False)
+        # A '.' left over is neither the decimal comma nor a thousands group: refuse it.
+        point = clean.str.contains(".", regex=False, na=False)
+        clean = clean.str.replace(",", ".", regex=False).where(~point)
     nums = pd.to_numeric(clean.where(~(blank | na_word)), errors="coerce").astype("float64")
     bad = ~blank & ~na_word & (nums.isna().to_numpy() | ~np.isfinite(nums.fillna(0).to_numpy()))
     if bad.any():
         nums[bad] = np.nan
-        issues = _explain_numbers(txt, bad, opts, decimal, thousands)
+        issues += _explain_numbers(txt, body, bad, opts, decimal, thousands)
+    if unsure.any():
+        nums[unsure] = np.nan
+        first = str(txt[unsure].iloc[0])
+        msg = (
+            f"Amounts such as {_examples(txt[unsure])} could use '.' to group thousands or as "
+            f"the decimal point ({first!r} is {first.replace('.', '')} or {float(first):g}): "
+            f"no value in this {sep!r}-separated file has a decimal comma or another decimal "
+            "to tell."
+        )
+        fix = (
+            "Say which in the [read] options of a profile: decimal = ',' and thousands = '.' "
+            "(a European export), or decimal = '.'."
+        )
+        issues.append(("ambiguous-number", unsure, msg, fix, "error"))
     return nums, na_word, issues
+
+
+#: Thousands-separator / decimal-mark pairs that exports use, as _explain_numbers tells them.
+_GROUPINGS = (
+    (",", "."), (".", ","), (" ", "."), (" ", ","), ("\u00a0", "."), ("\u00a0", ","), ("'", "."),
+)  # fmt: skip
+
+
+def _grouped(thousands: str, decimal: str) -> str:
+    """Regex of a number grouped in thousands, e.g. ``12,500.00`` for (``','``, ``'.'``)."""
+    t, d = re.escape(thousands), re.escape(decimal)
+    return rf"-?\d{{1,3}}(?:{t}\d{{3}})+(?:{d}\d+)?"
 
 
 def _arrow(values: pd.Series):
@@ -322,30 +384,68 @@ def _arrow_floats(values: pd.Series) -> pd.Series | None:
 
 
 def _explain_numbers(
-    txt: pd.Series, bad: np.ndarray, opts: ReadOptions, decimal: str, thousands: str | None
+    txt: pd.Series,
+    body: pd.Series,
+    bad: np.ndarray,
+    opts: ReadOptions,
+    decimal: str,
+    thousands: str | None,
 ) -> list[Issue]:
+    """Classify unreadable numbers; ``txt`` is quoted, ``body`` (symbols removed when the
+    profile allows them) is classified."""
     issues: list[Issue] = []
-    vals = txt.where(bad)
-    cur = vals.str.contains(_CURRENCY, na=False).to_numpy() & bad
+    cur = txt.where(bad).str.contains(_CURRENCY, na=False).to_numpy() & bad
+    rest = bad
     if cur.any() and not opts.currency_symbols:
         msg = f"Amounts carry currency symbols (e.g. {_examples(txt[cur])})."
         fix = (
             "Remove the symbols and keep the number, or use a profile with currency_symbols = true."
         )
         issues.append(("currency-symbol", cur, msg, fix, "error"))
-    rest = bad & ~cur
-    thou = vals.str.fullmatch(r"-?\d{1,3}([,.' ]\d{3})+([.,]\d+)?", na=False).to_numpy() & rest
-    if thou.any():
-        msg = f"Amounts use thousands separators (e.g. {_examples(txt[thou])})."
-        fix = "Write plain numbers (1200.50), or set thousands = ',' (and decimal) in a profile."
+        rest = bad & ~cur
+    vals = body.where(rest)
+    for sep, dec in _GROUPINGS:
+        thou = vals.str.fullmatch(_grouped(sep, dec), na=False).to_numpy() & rest
+        if not thou.any():
+            continue
+        ex = _examples(txt[thou])
+        if thousands:
+            msg = (
+                f"Amounts group thousands with {sep!r} and mark decimals with {dec!r} "
+                f"(e.g. {ex}), but they are read with {thousands!r} as thousands separator "
+                f"and {decimal!r} as decimal mark."
+            )
+            fix = (
+                f"Set decimal = {dec!r} and thousands = {sep!r} in the [read] options of a "
+                "profile (a copy of the one used), or export plain numbers (1200.50)."
+            )
+        else:
+            msg = f"Amounts use thousands separators (e.g. {ex})."
+            fix = (
+                f"Write plain numbers (1200.50), or set thousands = {sep!r} "
+                f"(and decimal = {dec!r}) in a profile."
+            )
         issues.append(("thousands-separator", thou, msg, fix, "error"))
-    rest &= ~thou
+        rest = rest & ~thou
+        vals = vals.where(rest)
     dec = vals.str.fullmatch(r"-?\d+,\d+", na=False).to_numpy() & rest
     if dec.any() and decimal != ",":
         msg = f"Amounts use a decimal comma (e.g. {_examples(txt[dec])})."
         fix = "Use '.' as the decimal point, or set decimal = ',' in a profile."
         issues.append(("decimal-comma", dec, msg, fix, "error"))
         rest &= ~dec
+    point = vals.str.fullmatch(r"-?\d*\.\d+", na=False).to_numpy() & rest
+    if point.any() and decimal == ",":
+        msg = (
+            f"Amounts use a decimal point (e.g. {_examples(txt[point])}), but decimals are "
+            "read with a decimal comma here."
+        )
+        fix = (
+            "Write decimals as the rest of the file does (1200,50), or set decimal = '.' "
+            "in a profile if the file uses decimal points."
+        )
+        issues.append(("decimal-point", point, msg, fix, "error"))
+        rest &= ~point
     if rest.any():
         msg = f"Not a number: {_examples(txt[rest], 5)}."
         fix = "Write a number such as 1200.50 (no text, no units)."
@@ -388,7 +488,8 @@ class _Table:
 
     def file_problem(self, code: str, msg: str, fix: str, column: str | None = None,
                      severity: str = "error") -> None:  # fmt: skip
-        self.problems.append(Problem(msg, fix, self.raw.files[0], (1,), column, severity, code))
+        rows = (self.raw.header_line,)
+        self.problems.append(Problem(msg, fix, self.raw.files[0], rows, column, severity, code))
 
 
 def _derivable(table: str, col: str, spec: TableSpec) -> bool:
@@ -563,8 +664,10 @@ def _duplicates(t: _Table, keys: list[str], what: str, column: str | None = None
         df = pd.DataFrame({k: t.out[k] for k in keys})
         dup = df.duplicated(keep=False).to_numpy() & df.notna().all(axis=1).to_numpy()
     if dup.any():
-        ex = _examples(df.loc[dup, keys[0]])
-        msg = f"Duplicate {what}: {ex} appear more than once."
+        vals = df.loc[dup, keys[0]]
+        ex = _examples(vals)
+        verb = "appears" if vals.nunique() == 1 else "appear"
+        msg = f"Duplicate {what}: {ex} {verb} more than once."
         fix = f"Keep one row per {what} (delete or merge the repeats)."
         t.emit(dup, column or keys[0], "duplicate-id", msg, fix)
 
@@ -599,22 +702,18 @@ def _unknown_ref(t: _Table, col: str, known: pd.Series, what: str, table: str, s
 def _finish(t: _Table) -> pd.DataFrame:
     n = len(t.frame)
     data = {}
-    empty = empty_table(t.name)
     for col in TABLES[t.name]:
         v = t.out.get(col.name)
         if v is None:
-            v = pd.Series(np.nan, index=range(n), dtype=empty[col.name].dtype)
+            v = pd.Series(np.nan, index=range(n), dtype=_DTYPES[col.kind])
         v = v.reset_index(drop=True)
-        if col.kind == "date":
-            v = v.astype("datetime64[ns]")
-        elif col.kind == "float":
-            v = v.astype("float64")
-        elif col.kind == "int":
+        if col.kind == "int":
             v = v.fillna(0).round().astype("int64")
-        else:
-            v = v.astype("str")
+        elif v.dtype != _DTYPES[col.kind]:
+            v = v.astype(_DTYPES[col.kind])
         data[col.name] = v
-    return pd.DataFrame(data)
+    # The columns are this function's own fresh Series: no need to copy them again.
+    return pd.DataFrame(data, copy=False)
 
 
 # --------------------------------------------------------------------------- table rules
@@ -833,9 +932,12 @@ def validate(
             as_of if as_of is not None else _latest(typed), problems,
         )  # fmt: skip
     for name in TABLES:
-        tables.setdefault(name, empty_table(name))
+        if name not in tables:
+            tables[name] = empty_table(name)
     if reps is not None and "opportunities" in typed:
         _reps_without_data(tables, reps_t or opp, problems)
+    if reps is not None and "targets" in typed:
+        _reps_without_target(tables, reps_t, typed["targets"], problems)
     return tables, config, problems
 
 
@@ -865,6 +967,46 @@ def _reps_without_data(tables: dict[str, pd.DataFrame], t: _Table, problems: lis
         if t is not None and t.name == "reps":
             pos = np.flatnonzero(~reps["rep_id"].isin(active).to_numpy())
             rows, file = tuple(int(x) for x in t.lines[pos]), t.raw.files[0]
-        msg = f"{len(idle)} reps have no opportunities and no activities: {list(idle)!r}."
+        who = "1 rep has" if len(idle) == 1 else f"{len(idle)} reps have"
+        msg = f"{who} no opportunities and no activities: {list(idle)!r}."
         fix = "Nothing to do if they are new or have left; otherwise check their deals' rep_id."
         problems.append(Problem(msg, fix, file, rows, None, "warning", "rep-without-data"))
+
+
+def _reps_without_target(
+    tables: dict[str, pd.DataFrame], reps_t: _Table | None, targets: _Table, problems: list[Problem]
+) -> None:
+    """Warn about reps that a targets file leaves out: no row of theirs, none for their region.
+
+    Their attainment would otherwise be blank without a word. Nothing is said when there
+    is no targets file at all (a team without targets), when targets were derived, or
+    for reps with no data at all (see :func:`_reps_without_data`).
+    """
+    reps, t = tables["reps"], tables["targets"]
+    covered = reps["rep_id"].isin(t["rep_id"].dropna().unique()) | reps["region"].isin(
+        t.loc[t["rep_id"].isna(), "region"].dropna().unique()
+    )
+    # A rep with no deals and no activities is already reported (rep-without-data).
+    active = reps["rep_id"].isin(tables["opportunities"]["rep_id"].unique()) | reps["rep_id"].isin(
+        tables["activities"]["rep_id"].unique()
+    )
+    missing = (~covered & active).to_numpy()
+    if not missing.any():
+        return
+    ids = reps.loc[missing, "rep_id"].tolist()
+    rows: tuple[int, ...] = ()
+    file = None
+    if reps_t is not None and len(reps_t.lines) == len(reps):
+        rows, file = tuple(int(x) for x in reps_t.lines[missing]), reps_t.raw.files[0]
+    target_file = Path(targets.raw.files[0]).name
+    shown = ids[:20] + (["..."] if len(ids) > 20 else [])
+    who = "1 rep has" if len(ids) == 1 else f"{len(ids):,} reps have"
+    msg = (
+        f"{who} no target in {target_file} (no row of their own, none for their region): "
+        f"{shown!r}; their attainment is left blank."
+    )
+    fix = (
+        f"Add a row for each of them (or for their region) to {target_file}; nothing to do "
+        "if they are not meant to have a target."
+    )
+    problems.append(Problem(msg, fix, file, rows, None, "warning", "rep-without-target"))

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from salesnb.errors import DataValidationError
+from salesnb.errors import ConfigError, DataValidationError, ParameterError
 from salesnb.io import load, write
 from salesnb.model import Workbook
 
@@ -100,6 +100,124 @@ def test_folder_of_another_export_suggests_its_profile(tmp_path):
 def test_config_overrides_and_as_of_parameter():
     wb = load(FIXTURE, as_of="2024-02-15", config_overrides={"currency": "GBP"})
     assert wb.as_of == pd.Timestamp("2024-02-15") and wb.config.currency == "GBP"
+
+
+# --------------------------------------------------------------------------- odd files
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    out = tmp_path / "data"
+    shutil.copytree(FIXTURE, out)
+    return out
+
+
+def only_problem(folder: Path, **kw):
+    with pytest.raises(DataValidationError) as info:
+        load(folder, **kw)
+    (p,) = info.value.problems
+    return p
+
+
+def test_excel_sep_line_is_skipped_and_its_separator_used(folder):
+    path = folder / "opportunities.csv"
+    text = path.read_text("utf-8").replace(",", ";").replace(";7000;", ";7OOO;")
+    path.write_text("sep=;\n" + text, "utf-8")
+    p = only_problem(folder)
+    # sep line 1, header line 2, o1 on line 3 ... o8 (the 7OOO) on line 10.
+    assert (p.code, p.rows, p.column) == ("not-a-number", (10,), "amount")
+    path.write_text("sep=;\n" + text.replace("7OOO", "7000"), "utf-8")
+    assert_same(load(FIXTURE), load(folder))
+
+
+def test_missing_column_below_a_sep_line_names_the_header_line(folder):
+    path = folder / "reps.csv"
+    path.write_text("sep=,\n" + path.read_text("utf-8").replace("manager", "boss"), "utf-8")
+    p = only_problem(folder)
+    assert (p.code, p.rows, p.column) == ("missing-column", (2,), "manager")
+
+
+def test_blank_lines_above_the_header_are_skipped(folder):
+    path = folder / "opportunities.csv"
+    path.write_text("\n\n" + path.read_text("utf-8").replace(",7000,", ",x,"), "utf-8")
+    p = only_problem(folder)
+    # Header on line 3, so o8 (line 9 of the original) is line 11.
+    assert (p.code, p.rows, p.column) == ("not-a-number", (11,), "amount")
+
+
+def test_title_lines_above_the_header_are_one_error(folder):
+    path = folder / "opportunities.csv"
+    original = path.read_text("utf-8")
+    path.write_text("Pipeline report\nAll regions\n\n" + original, "utf-8")
+    p = only_problem(folder)
+    assert (p.code, p.rows, p.file) == ("header-not-first", (4,), str(path))
+    assert "'Pipeline report', 'All regions'" in p.message and "skip_rows = 3" in p.fix
+    # With skip_rows the header is found, and lines keep their place in the file:
+    # o8 is line 9 of the original, so line 12 below the 3 title lines.
+    path.write_text("Pipeline report\nAll regions\n\n" + original.replace(",7000,", ",x,"))
+    prof = folder / "titled.toml"
+    prof.write_text(
+        '[reps]\nfiles = ["reps.csv"]\n'
+        '[opportunities]\nfiles = ["opportunities.csv"]\n[opportunities.read]\nskip_rows = 3\n'
+    )
+    p = only_problem(folder, profile=prof)
+    assert (p.code, p.rows, p.column) == ("not-a-number", (12,), "amount")
+
+
+@pytest.mark.parametrize(
+    ("kind", "says", "fix"),
+    [
+        ("xlsx", "an Excel workbook (.xlsx)", "Rename it to 'opportunities.xlsx'"),
+        ("parquet", "a Parquet file", "Rename it to 'opportunities.parquet'"),
+        ("nul", "binary data", "export the table again"),
+    ],
+)
+def test_binary_file_with_a_csv_name_is_one_format_error(folder, kind, says, fix):
+    path = folder / "opportunities.csv"
+    df = pd.read_csv(path, dtype=str)
+    if kind == "xlsx":
+        with pd.ExcelWriter(path, engine="openpyxl") as xl:
+            df.to_excel(xl, index=False)
+    elif kind == "parquet":
+        df.to_parquet(path)
+    else:
+        path.write_bytes(b"\x07\x00\x01\x00binary" * 100)
+    p = only_problem(folder)
+    assert (p.code, p.rows, p.column) == ("format", (), None)
+    assert says in p.message and fix in p.fix
+
+
+@pytest.mark.parametrize("enc", ["utf-16-le", "utf-16-be"])
+def test_utf16_without_bom_is_read(folder, enc):
+    path = folder / "reps.csv"
+    path.write_bytes(path.read_text("utf-8").encode(enc))
+    wb = load(folder)
+    assert wb.reps["name"].tolist()[:2] == ["Zoë O'Brien", "José Nuñez-García"]
+
+
+@pytest.mark.parametrize("bad", ["end of March", "", 20240331])
+def test_as_of_parameter_that_is_not_a_date(bad):
+    with pytest.raises(ParameterError) as info:
+        load(FIXTURE, as_of=bad)
+    assert f"as_of {bad!r} is not a date" in str(info.value) and "YYYY-MM-DD" in str(info.value)
+
+
+def test_as_of_in_salesnb_toml_that_is_not_a_date(folder):
+    (folder / "salesnb.toml").write_text('as_of = "soon"\n')
+    with pytest.raises(ConfigError) as info:
+        load(folder)
+    text = str(info.value)
+    assert text.startswith(f"{folder / 'salesnb.toml'}: as_of = 'soon' is not a date.")
+    assert "Fix: write it as YYYY-MM-DD" in text
+    with pytest.raises(ConfigError, match="the configuration overrides: as_of = 3"):
+        load(FIXTURE, config_overrides={"as_of": 3})
+
+
+def test_unknown_rep_lists_the_valid_ids():
+    wb = load(FIXTURE)
+    with pytest.raises(ParameterError) as info:
+        wb.rep("zz-unknown")
+    assert "('r1', 'r2', 'r3', 'r4';" in str(info.value)
 
 
 def test_stacks_several_files_with_their_own_line_numbers(tmp_path):

@@ -132,6 +132,18 @@ def test_month_first_in_a_dayfirst_profile_column():
     assert issues[0][0] == "mixed-date-formats" and "day-first" in issues[0][2]
 
 
+def test_impossible_iso_dates_are_refused_not_rolled_over():
+    # 2024 is a leap year (Feb 29 exists); 2023 is not; April has 30 days.
+    txt = pd.Series(["2024-02-29", "2023-02-29", "2024-04-31", "2024-13-01"])
+    for values in (txt, txt.astype(object)):  # the arrow path and the pandas path
+        out, issues = parse_dates(values, ReadOptions())
+        assert out.iloc[0] == pd.Timestamp("2024-02-29") and out.iloc[1:].isna().all()
+        ((code, mask, msg, fix, sev),) = issues
+        assert code == "bad-date" and sev == "error" and mask.tolist() == [False, True, True, True]
+        assert msg.startswith("Impossible dates (no such day in the calendar): '2023-02-29'")
+        assert "check the day exists" in fix
+
+
 def test_excel_serial_dates_are_converted_with_warning(folder):
     # 45351 days after 1899-12-30 = 2024-03-01 (Excel's 1900 date system).
     edit(folder / "opportunities.csv", "o2,r1,Globex,Core,Closed Lost,8000.5,2024-01-10,2024-03-01",
@@ -181,6 +193,49 @@ def test_thousands_and_currency_accepted_when_profile_says(tmp_path, folder):
     assert wb.opportunities.loc[7, "amount"] == 7000.25
 
 
+def test_european_amounts_through_a_us_profile_are_refused():
+    # Stripping ',' anywhere would read '€12.500,00' as 12.5 and '12,5' as 125.
+    opts = ReadOptions(thousands=",", decimal=".", currency_symbols=True)
+    vals = pd.Series(["€12.500,00", "$1,234.50", "12,5", "45.250,50"])
+    nums, _, issues = parse_numbers(vals, opts)
+    assert nums.iloc[1] == 1234.5 and nums.drop(1).isna().all()
+    by_code = {code: (mask.tolist(), msg, fix) for code, mask, msg, fix, _ in issues}
+    mask, msg, fix = by_code["thousands-separator"]
+    assert mask == [True, False, False, True] and "'€12.500,00', '45.250,50'" in msg
+    assert "decimal = ','" in fix and "thousands = '.'" in fix
+    assert by_code["decimal-comma"][0] == [False, False, True, False]
+
+
+def test_european_profile_reads_grouped_amounts_and_refuses_a_decimal_point():
+    opts = ReadOptions(thousands=".", decimal=",")
+    # 12.500,00 -> 12500; 8000,5 -> 8000.5; 1.234.567 -> 1234567; '12.5' fits neither.
+    nums, _, issues = parse_numbers(pd.Series(["12.500,00", "8000,5", "1.234.567", "12.5"]), opts)
+    assert nums.iloc[:3].tolist() == [12500.0, 8000.5, 1234567.0] and np.isnan(nums.iloc[3])
+    ((code, mask, _, fix, _),) = issues
+    assert code == "decimal-point" and mask.tolist() == [False, False, False, True]
+    assert "decimal = '.'" in fix
+    # A column of grouped values only must not take the plain-number shortcut (12.5, 8.0).
+    nums, _, issues = parse_numbers(pd.Series(["12.500", "8.000"]), opts)
+    assert nums.tolist() == [12500.0, 8000.0] and not issues
+
+
+@pytest.mark.parametrize(
+    ("values", "want", "code"),
+    [
+        # Only 3-digit groups after '.', no decimal comma: 12000 or 12.0 cannot be told.
+        (["12.000", "8.500", "700"], [None, None, 700.0], "ambiguous-number"),
+        # A decimal comma elsewhere settles it: '.' groups thousands.
+        (["12.000", "8.500", "7,5"], [12000.0, 8500.0, 7.5], None),
+        # A decimal with other than 3 digits settles it the other way.
+        (["12.000", "8.25", "700"], [12.0, 8.25, 700.0], None),
+    ],
+)
+def test_dotted_amounts_in_a_semicolon_file(values, want, code):
+    nums, _, issues = parse_numbers(pd.Series(values), ReadOptions(), sep=";")
+    assert [None if np.isnan(x) else x for x in nums] == want
+    assert [i[0] for i in issues] == ([code] if code else [])
+
+
 def test_semicolon_file_with_decimal_commas_is_read(folder):
     path = folder / "opportunities.csv"
     df = pd.read_csv(path, dtype=str, keep_default_na=False)
@@ -216,6 +271,16 @@ def test_duplicate_opportunity_ids(folder):
     edit(folder / "opportunities.csv", "o6,r3", "o5,r3")
     p = one(problems_of(folder), "duplicate-id")
     check(p, "opportunities.csv", (6, 7), "opp_id", "one row per")
+    assert "Duplicate opportunity id: 'o5' appears more than once." in p.message
+
+
+def test_several_duplicate_ids_appear_in_plural(folder):
+    edit(folder / "opportunities.csv", "o6,r3", "o5,r3")
+    edit(folder / "opportunities.csv", "o8,r3", "o7,r3")
+    p = one(problems_of(folder), "duplicate-id")
+    # o5 on lines 6, 7 and o7 on lines 8, 9.
+    check(p, "opportunities.csv", (6, 7, 8, 9), "opp_id", "one row per")
+    assert "'o5', 'o7' appear more than once." in p.message
 
 
 def test_duplicate_rep_ids(folder):
@@ -237,6 +302,29 @@ def test_rep_without_data_is_a_warning(folder):
     p = one(wb.warnings, "rep-without-data")
     check(p, "reps.csv", (5,), None, "nothing to do")
     assert "'r4'" in p.message
+
+
+def test_reps_without_target_are_a_warning(folder):
+    # Without the West region row, r3 (deals) and r4 (activities) have no target at all.
+    edit(folder / "targets.csv", ",West,2024-01,20000\n", "")
+    wb = load(folder)
+    p = one(wb.warnings, "rep-without-target")
+    check(p, "reps.csv", (4, 5), None, "targets.csv")
+    assert "2 reps have no target in targets.csv" in p.message and "['r3', 'r4']" in p.message
+
+
+def test_rep_without_any_data_is_not_also_told_about_targets(folder):
+    edit(folder / "targets.csv", ",West,2024-01,20000\n", "")
+    (folder / "activities.csv").unlink()  # r4 now has no deals and no activities
+    wb = load(folder)
+    assert one(wb.warnings, "rep-without-data").rows == (5,)
+    p = one(wb.warnings, "rep-without-target")
+    assert p.rows == (4,) and "1 rep has" in p.message and "['r3']" in p.message
+
+
+def test_no_target_warning_without_a_targets_file(folder):
+    (folder / "targets.csv").unlink()
+    assert [w.code for w in load(folder).warnings] == []
 
 
 def test_target_with_both_rep_and_region(folder):
@@ -378,3 +466,13 @@ def test_numbers_with_symbols_and_separators_round_trip(x):
 def test_iso_dates_round_trip(d):
     out, issues = parse_dates(pd.Series([d.isoformat()]), ReadOptions())
     assert not issues and out.iloc[0] == pd.Timestamp(d)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.floats(min_value=0, max_value=1e12, allow_nan=False).map(lambda x: round(x, 2)))
+def test_european_grouped_numbers_round_trip(x):
+    opts = ReadOptions(thousands=".", decimal=",", currency_symbols=True)
+    us = f"{x:,.2f}"
+    eu = us.replace(",", "_").replace(".", ",").replace("_", ".")  # 1,234.50 -> 1.234,50
+    nums, _, issues = parse_numbers(pd.Series([f"€{eu}", eu, f"{x:.2f}".replace(".", ",")]), opts)
+    assert not issues and np.allclose(nums, x, rtol=0, atol=0.005)
