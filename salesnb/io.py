@@ -679,6 +679,11 @@ def load(
     """
     from salesnb.validation import validate
 
+    if isinstance(source, str) and "://" in source:
+        from salesnb import sql
+
+        if sql.is_url(source):
+            return sql.load_sql(source, profile, as_of=as_of, config_overrides=config_overrides)
     src = Path(source).expanduser()
     if not src.exists():
         parent = src.parent
@@ -702,7 +707,7 @@ def load(
     errors = [p for p in problems if p.severity == "error"]
     if errors:
         raise DataValidationError(problems, str(src))
-    return Workbook(
+    wb = Workbook(
         reps=tables["reps"],
         opportunities=tables["opportunities"],
         targets=tables["targets"],
@@ -712,6 +717,11 @@ def load(
         source=str(src),
         warnings=[p for p in problems if p.severity == "warning"],
     )
+    if "snapshot_store" in config.extra:
+        from salesnb.store import attach_from_config
+
+        wb = attach_from_config(wb, folder)
+    return wb
 
 
 def _neutralise(s: pd.Series) -> pd.Series:

@@ -11,6 +11,14 @@ from salesnb.config import Config
 from salesnb.errors import ParameterError, Problem
 from salesnb.schema import TABLES, columns
 
+_ROW_KEYS = {
+    "reps": ["rep_id"],
+    "opportunities": ["opp_id"],
+    "targets": ["rep_id", "region", "month"],
+    "activities": ["rep_id", "date", "type"],
+    "snapshots": ["as_of", "opp_id"],
+}
+
 
 def empty_table(name: str) -> pd.DataFrame:
     """An empty canonical table with the right columns and dtypes."""
@@ -79,7 +87,10 @@ class Workbook:
         """
         h = hashlib.sha256()
         for name in self.TABLE_NAMES:
+            # Row order is the source's business, not the data's: a database and a CSV file
+            # holding the same rows must give the same fingerprint.
             df = self.table(name)[columns(name)]
+            df = df.sort_values(_ROW_KEYS[name], kind="stable", na_position="first")
             h.update(name.encode())
             h.update(pd.util.hash_pandas_object(df, index=False).values.tobytes())
         return h.hexdigest()[:16]

@@ -29,7 +29,7 @@ FillWhen = Literal["blank", "zero", "blank_or_zero"]
 
 _TABLE_KEYS = {
     "files", "sheet", "columns", "values", "corrections", "fill", "warn_blank", "derive", "defaults",
-    "growth", "window_months", "generate", "read",
+    "growth", "window_months", "generate", "read", "sql_table", "query",
 }  # fmt: skip
 _READ_KEYS = {
     "encoding", "sep", "decimal", "thousands", "currency_symbols", "date_formats", "dayfirst",

@@ -1,0 +1,299 @@
+"""How good are the forecasts? Rolling-origin backtests of :mod:`salesnb.forecast`.
+
+* :func:`backtest_history` -- refit at each of several past origins (model choice included,
+  nothing from the future) and score the forecasts of the following months: MASE against the
+  seasonal naive forecast (naive under two years), bias, and coverage of the 80% interval.
+* :func:`backtest_pipeline` -- at each pipeline snapshot, forecast that quarter from the
+  pipeline as it stood then (and optionally from history and the blend) and compare with
+  what closed; the Brier score says whether P(attain target) was calibrated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from salesnb.errors import NotEnoughDataError, ParameterError
+from salesnb.forecast import (
+    MIN_SEASONAL,
+    SEASON,
+    _as_monthly,
+    _subject_of,
+    forecast_history,
+    forecast_pipeline,
+    p_attain,
+    period_forecast,
+)
+
+FAMILIES = ("snaive", "naive", "mean", "drift", "ets", "arima", "auto")
+
+
+@dataclass
+class BacktestResult:
+    """Rolling-origin forecasts beside what happened.
+
+    Attributes
+    ----------
+    forecasts : DataFrame
+        One row per method, origin and step: ``method, origin, step, forecast, actual,
+        lower, upper, scale, chosen`` (``scale`` = in-sample MAE of the benchmark at that
+        origin; ``chosen`` = the model the method picked there).
+    summary : DataFrame
+        Per method: ``mase``, ``rel_mase`` (its MASE over the benchmark's on the same
+        points; < 1 beats it), ``bias`` (sum of errors over sum of actuals), ``coverage``
+        (share of actuals inside the interval), ``n``.
+    benchmark : str
+        ``"snaive"`` with 24+ months at every origin, else ``"naive"``.
+    """
+
+    forecasts: pd.DataFrame
+    summary: pd.DataFrame
+    benchmark: str
+
+
+def summarise(forecasts: pd.DataFrame, benchmark: str) -> pd.DataFrame:
+    """Per-method MASE, relative MASE, bias and coverage of a forecasts frame (any subjects).
+
+    Points where the benchmark has no forecast are dropped so every method is scored on the
+    same months.
+    """
+    f = forecasts.dropna(subset=["forecast", "actual"])
+    key = [c for c in ("subject", "origin", "step") if c in f.columns]
+    bench = f[f["method"] == benchmark].set_index(key)["forecast"].rename("bench")
+    f = f.join(bench, on=key).dropna(subset=["bench"])
+    f = f.assign(
+        ae=(f["forecast"] - f["actual"]).abs() / f["scale"],
+        bae=(f["bench"] - f["actual"]).abs() / f["scale"],
+        err=f["forecast"] - f["actual"],
+        inside=(f["actual"] >= f["lower"]) & (f["actual"] <= f["upper"]),
+    )
+    g = f.groupby("method", sort=False)
+    out = pd.DataFrame(
+        {
+            "mase": g["ae"].mean(),
+            "rel_mase": g["ae"].mean() / g["bae"].mean(),
+            "bias": g["err"].sum() / g["actual"].sum().where(g["actual"].sum() != 0),
+            "coverage": g["inside"].mean(),
+            "n": g.size(),
+        }
+    )
+    return out
+
+
+def backtest_history(
+    series: pd.Series,
+    horizon: int = 3,
+    n_origins: int = 6,
+    *,
+    methods: Sequence[str] = FAMILIES,
+    level: float = 0.8,
+) -> BacktestResult:
+    """Rolling-origin evaluation of :func:`~salesnb.forecast.forecast_history`.
+
+    Parameters
+    ----------
+    series : Series
+        Monthly bookings (currency), as for ``forecast_history``.
+    horizon : int
+        Months forecast from each origin.
+    n_origins : int
+        Origins, one month apart, the last leaving exactly ``horizon`` months to score.
+    methods : sequence of str
+        ``forecast_history`` methods to compare; the benchmark is always included.
+    level : float
+        Interval level whose coverage is measured.
+
+    Returns
+    -------
+    BacktestResult
+
+    Raises
+    ------
+    NotEnoughDataError
+        When fewer than 3 months would remain to fit at the first origin.
+
+    Examples
+    --------
+    >>> y = pd.Series(np.r_[np.arange(30.0)], index=pd.period_range("2023-01", periods=30,
+    ...               freq="M"))
+    >>> float(backtest_history(y, 3, 4, methods=["drift"]).summary.loc["drift", "mase"])
+    0.0
+    """
+    y = _as_monthly(series)
+    n = len(y)
+    first = n - horizon - n_origins + 1
+    if first < 3:
+        msg = (
+            f"A backtest with horizon={horizon} and n_origins={n_origins} needs at least "
+            f"{horizon + n_origins + 2} months; the series has {n}. Fix: lower n_origins or "
+            "horizon."
+        )
+        raise NotEnoughDataError(msg)
+    benchmark = "snaive" if first >= MIN_SEASONAL else "naive"
+    methods = list(dict.fromkeys([benchmark, *methods]))
+    rows = []
+    values = y.to_numpy()
+    for o in range(first, first + n_origins):
+        train = y.iloc[:o]
+        lag = SEASON if o >= MIN_SEASONAL else 1
+        d = np.abs(values[lag:o] - values[: o - lag])
+        scale = float(d.mean()) if d.size and d.mean() > 0 else float(np.abs(values[:o]).mean())
+        scale = scale or 1.0
+        actual = values[o : o + horizon]
+        for m in methods:
+            if m == "snaive" and o < MIN_SEASONAL:
+                continue
+            fc = forecast_history(train, horizon, method=m, levels=(level,))
+            rows.append(
+                pd.DataFrame(
+                    {
+                        "method": m,
+                        "origin": str(y.index[o - 1]),
+                        "step": np.arange(1, horizon + 1),
+                        "forecast": fc.mean.to_numpy(),
+                        "actual": actual,
+                        "lower": fc.lower[level].to_numpy(),
+                        "upper": fc.upper[level].to_numpy(),
+                        "scale": scale,
+                        "chosen": fc.method,
+                    }
+                )
+            )
+    forecasts = pd.concat(rows, ignore_index=True)
+    return BacktestResult(forecasts, summarise(forecasts, benchmark), benchmark)
+
+
+def _quarters(wb, dates: pd.Series) -> pd.Series:
+    return wb.config.calendar.period_of(dates, "Q")
+
+
+def backtest_pipeline(
+    wb,
+    *,
+    by: str | None = None,
+    views: Sequence[str] = ("pipeline",),
+    n_sims: int = 2_000,
+    seed: int = 0,
+    every: int = 1,
+) -> pd.DataFrame:
+    """Forecast each quarter from every past pipeline snapshot and compare with what closed.
+
+    Parameters
+    ----------
+    wb : Workbook
+        Needs snapshots; only quarters that ended by ``wb.as_of`` are scored.
+    by : {None, "rep", "region", "manager", "team"}
+        One forecast per subject (None = the whole team).
+    views : sequence of {"pipeline", "history", "blend"}
+        ``"history"`` and ``"blend"`` run :func:`~salesnb.forecast.period_forecast` (slower).
+    every : int
+        Use every n-th snapshot date.
+
+    Returns
+    -------
+    DataFrame
+        One row per snapshot, subject and view: ``as_of, quarter, subject, view, expected,
+        p10, p90, actual, target, p_attain, hit`` (hit = actual >= target). Summaries:
+        :func:`pipeline_scores`.
+
+    Examples
+    --------
+    >>> pipeline_scores(backtest_pipeline(wb))  # doctest: +SKIP
+    """
+    snaps = wb.snapshots
+    if snaps.empty:
+        msg = "backtest_pipeline needs pipeline snapshots. Fix: load a snapshots table."
+        raise NotEnoughDataError(msg)
+    bad = set(views) - {"pipeline", "history", "blend"}
+    if bad:
+        msg = f"Unknown views {sorted(bad)!r}. Fix: use 'pipeline', 'history' or 'blend'."
+        raise ParameterError(msg)
+    dates = pd.Series(sorted(snaps["as_of"].unique()))[::every]
+    quarter = _quarters(wb, dates)
+    cal = wb.config.calendar
+    subj = _subject_of(wb, by)
+    groups = {k: v.index.tolist() for k, v in subj.groupby(subj)}
+    opps = wb.opportunities
+    won = opps[opps["outcome"] == "won"]
+    rows = []
+    for d, q in zip(dates, quarter, strict=True):
+        start, end = cal.period_bounds(q)
+        if end > wb.as_of or d >= end:
+            continue
+        in_q = won[won["close_date"].between(start, end)]
+        for name, reps in groups.items():
+            actual = float(in_q.loc[in_q["rep_id"].isin(reps), "amount"].sum())
+            if "history" in views or "blend" in views:
+                st = "all" if by is None else by
+                pf = period_forecast(
+                    wb, st, None if by is None else name, q, d, seed=seed, n_sims=n_sims
+                )
+                dists = {
+                    "pipeline": pf.pipeline.total,
+                    "history": pf.history_total,
+                    "blend": pf.blended,
+                }
+                target = pf.target
+            else:
+                pfc = forecast_pipeline(wb, reps, start, end, d, n_sims=n_sims, seed=seed)
+                dists = {"pipeline": pfc.total}
+                target = _target_sum(wb, reps, start, end)
+            for v in views:
+                dist = dists[v]
+                rows.append(
+                    {
+                        "as_of": d,
+                        "quarter": q,
+                        "subject": name,
+                        "view": v,
+                        "expected": dist.mean,
+                        "p10": dist.quantile(0.1),
+                        "p90": dist.quantile(0.9),
+                        "actual": actual,
+                        "target": target,
+                        "p_attain": p_attain(dist, target) if target else np.nan,
+                        "hit": actual >= target if target else np.nan,
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+def _target_sum(wb, reps: list[str], start, end) -> float | None:
+    t = wb.targets
+    rows = t[t["month"].between(start, end) & t["rep_id"].isin(reps)]
+    return float(rows["amount"].sum()) if len(rows) else None
+
+
+def pipeline_scores(bt: pd.DataFrame) -> pd.DataFrame:
+    """Per view: bias of the expected value, coverage of the 10-90% band, and Brier score.
+
+    Brier = mean of (P(attain) - hit)^2 over forecasts with a target: 0 is perfect, 0.25 is
+    what always saying 50% earns.
+
+    Examples
+    --------
+    >>> bt = pd.DataFrame({"view": ["pipeline"] * 2, "expected": [90.0, 110.0],
+    ...     "p10": [80.0, 100.0], "p90": [100.0, 120.0], "actual": [100.0, 100.0],
+    ...     "p_attain": [0.2, 0.9], "hit": [True, False]})
+    >>> round(float(pipeline_scores(bt).loc["pipeline", "brier"]), 3)  # (0.8^2 + 0.9^2) / 2
+    0.725
+    """
+    bt = bt.assign(
+        err=bt["expected"] - bt["actual"],
+        inside=(bt["actual"] >= bt["p10"]) & (bt["actual"] <= bt["p90"]),
+        sq=(bt["p_attain"] - bt["hit"].astype(float)) ** 2,
+        ape=(bt["expected"] - bt["actual"]).abs() / bt["actual"].clip(lower=1.0),
+    )
+    g = bt.groupby("view", sort=False)
+    return pd.DataFrame(
+        {
+            "bias": g["err"].sum() / g["actual"].sum(),
+            "mape": g["ape"].mean(),
+            "coverage_80": g["inside"].mean(),
+            "brier": g["sq"].mean(),
+            "n": g.size(),
+        }
+    )

@@ -1,0 +1,395 @@
+"""Tests of salesnb.forecast: history models, win probabilities, pipeline simulation, blend."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from salesnb.config import load_config
+from salesnb.errors import ParameterError
+from salesnb.forecast import (
+    Distribution,
+    blend,
+    deal_probabilities,
+    forecast_history,
+    forecast_many,
+    forecast_pipeline,
+    monthly_bookings,
+    p_attain,
+    period_forecast,
+    win_probabilities,
+)
+from salesnb.model import Workbook, empty_table
+
+
+def months(n: int, start: str = "2022-01") -> pd.PeriodIndex:
+    return pd.period_range(start, periods=n, freq="M")
+
+
+def series(values, start: str = "2022-01") -> pd.Series:
+    values = np.asarray(values, dtype=float)
+    return pd.Series(values, index=months(len(values), start))
+
+
+def make_wb(opps: list[dict], *, snapshots=None, targets=None, as_of="2026-08-15") -> Workbook:
+    """A Workbook from a few opportunity dicts (missing columns blank, canonical dtypes)."""
+    reps = pd.DataFrame(
+        {
+            "rep_id": ["R1", "R2"],
+            "name": ["Ann", "Bob"],
+            "manager": ["Meg", "Meg"],
+            "region": ["West", "East"],
+            "team": ["W", "E"],
+            "start_date": pd.to_datetime(["2020-01-01", "2026-03-01"]),
+        }
+    ).astype({"rep_id": "str", "name": "str", "manager": "str", "region": "str", "team": "str"})
+    base = empty_table("opportunities")
+    frame = pd.DataFrame(opps)
+    for c in base.columns:
+        if c not in frame:
+            frame[c] = pd.Series([None] * len(frame), dtype=base[c].dtype)
+    for c in ("created_date", "close_date", "last_activity_date"):
+        frame[c] = pd.to_datetime(frame[c])
+    frame = frame[base.columns].astype(base.dtypes.to_dict())
+    cfg = load_config(overrides={"as_of": pd.Timestamp(as_of)})
+    wb = Workbook(reps=reps, opportunities=frame, config=cfg)
+    if snapshots is not None:
+        wb.snapshots = snapshots
+    if targets is not None:
+        wb.targets = targets
+    return wb
+
+
+def _deal(i, rep, stage, outcome, amount, created, close, furthest=None, cat=None):
+    return {
+        "opp_id": f"O{i}",
+        "rep_id": rep,
+        "stage": stage,
+        "outcome": outcome,
+        "amount": float(amount),
+        "created_date": created,
+        "close_date": close,
+        "furthest_stage": furthest,
+        "forecast_category": cat,
+    }
+
+
+@pytest.fixture
+def wb() -> Workbook:
+    """8 won, 4 lost at Prospecting, 4 lost at Proposal (all rep R1, closed 2026-01..06);
+    3 open deals due in FY2026-Q3."""
+    d = []
+    for i in range(8):
+        d.append(
+            _deal(
+                i,
+                "R1",
+                "Closed Won",
+                "won",
+                1000,
+                "2026-01-05",
+                f"2026-0{1 + i % 6}-20",
+                "Negotiation",
+                "omitted",
+            )
+        )
+    for i in range(8, 12):
+        d.append(
+            _deal(i, "R1", "Closed Lost", "lost", 500, "2026-01-05", "2026-03-10", "Prospecting")
+        )
+    for i in range(12, 16):
+        d.append(_deal(i, "R1", "Closed Lost", "lost", 500, "2026-01-05", "2026-04-10", "Proposal"))
+    d.append(_deal(16, "R1", "Proposal", "open", 10_000, "2026-06-01", "2026-09-15", cat="commit"))
+    d.append(
+        _deal(17, "R2", "Prospecting", "open", 4_000, "2026-07-01", "2026-08-01", cat="pipeline")
+    )  # past due at 2026-08-15: counts as due now
+    d.append(
+        _deal(18, "R2", "Negotiation", "open", 7_000, "2026-07-01", "2026-12-01", cat="best_case")
+    )  # due next quarter: excluded
+    d.append(_deal(19, "R2", "Closed Won", "won", 2_500, "2026-07-02", "2026-07-20", "Negotiation"))
+    return make_wb(d)
+
+
+# ---------------------------------------------------------------- history: structure
+
+
+def test_linear_trend_is_continued():
+    # y = 100 + 5 t for t = 0..35 -> the next three months are 280, 285, 290.
+    fc = forecast_history(series(100 + 5.0 * np.arange(36)), 3)
+    np.testing.assert_allclose(fc.mean.to_numpy(), [280, 285, 290], rtol=0.01)
+    assert str(fc.mean.index[0]) == "2025-01"
+
+
+def test_pure_seasonality_picks_a_seasonal_model_and_repeats_the_pattern():
+    pattern = np.array([80, 90, 100, 120, 110, 100, 90, 85, 95, 130, 150, 170.0])
+    rng = np.random.default_rng(1)
+    y = np.tile(pattern, 3) + rng.normal(0, 2, 36)
+    fc = forecast_history(series(y), 12)
+    seasonal = fc.method in ("snaive",) or fc.method.endswith(("A)", "M)")) or "[12]" in fc.method
+    assert seasonal, fc.method
+    # Every month within 4 noise sd (sd 2) of the true pattern.
+    np.testing.assert_allclose(fc.mean.to_numpy(), pattern, atol=8.0)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_white_noise_gives_a_flat_forecast_near_the_mean(seed):
+    rng = np.random.default_rng(seed)
+    fc = forecast_history(series(100 + rng.normal(0, 10, 48)), 6)
+    assert np.ptp(fc.mean.to_numpy()) < 5.0  # flat: within half a noise sd
+    assert abs(fc.mean.mean() - 100) < 12.0  # and near the mean (1.2 sd)
+
+
+def test_no_seasonal_model_under_24_months():
+    pattern = np.array([80, 90, 100, 120, 110, 100, 90, 85, 95, 130, 150, 170.0])
+    fc = forecast_history(series(np.r_[pattern, pattern[:8]]), 3)
+    assert not fc.scores["candidate"].str.contains(r"snaive|,A\)|,M\)|\[12\]").any()
+    assert "no seasonal model" in fc.note
+
+
+def test_intervals_widen_with_horizon_on_a_random_walk():
+    rng = np.random.default_rng(3)
+    fc = forecast_history(series(500 + np.cumsum(rng.normal(0, 10, 36))), 6)
+    for lv in (0.8, 0.95):
+        width = (fc.upper[lv] - fc.lower[lv]).to_numpy()
+        assert np.all(np.diff(width) >= -1e-9) and width[-1] > width[0]
+    assert np.all(fc.upper[0.95] >= fc.upper[0.8])
+
+
+def test_empty_history_returns_a_result_not_an_exception():
+    fc = forecast_history(pd.Series([], index=months(0), dtype=float), 3)
+    assert not fc.ok and fc.method == "none"
+    assert "not enough history" in fc.note
+    assert fc.total([1, 1, 1]) == (0.0, 0.0)
+
+
+def test_three_months_uses_the_mean():
+    # Too short to backtest: mean of 10, 20, 30 = 20.
+    fc = forecast_history(series([10.0, 20.0, 30.0]), 2)
+    assert fc.method == "mean"
+    np.testing.assert_allclose(fc.mean.to_numpy(), [20.0, 20.0])
+    assert "simple models only" in fc.note
+
+
+def test_twelve_months_fits_models_but_no_seasonal_one():
+    rng = np.random.default_rng(5)
+    fc = forecast_history(series(100 + rng.normal(0, 5, 12)), 3)
+    assert fc.ok and fc.n_obs == 12
+    assert set(fc.scores["family"]) >= {"mean", "naive", "drift", "ets"}
+    assert "snaive" not in set(fc.scores["family"])
+
+
+def test_leading_nan_is_dropped_and_gaps_count_as_zero():
+    s = series([np.nan, np.nan, 5.0, np.nan, 7.0])
+    fc = forecast_history(s, 1, method="mean")
+    # history is 5, 0, 7 -> mean 4
+    assert fc.n_obs == 3 and fc.mean.iloc[0] == pytest.approx(4.0)
+
+
+def test_forecasts_of_nonnegative_series_are_not_negative():
+    y = np.r_[np.full(20, 100.0), np.linspace(90, 0, 10)]
+    fc = forecast_history(series(y), 6)
+    assert (fc.mean >= 0).all() and (fc.lower[0.8] >= 0).all()
+
+
+def test_deterministic_and_parallel_equals_serial():
+    rng = np.random.default_rng(7)
+    wide = pd.DataFrame(
+        {f"s{i}": 100 + rng.normal(0, 10, 30).cumsum() for i in range(4)}, index=months(30)
+    )
+    a = forecast_many(wide, 3, n_jobs=1)
+    b = forecast_many(wide, 3, n_jobs=2)
+    for k in wide.columns:
+        pd.testing.assert_series_equal(a[k].mean, b[k].mean)
+        assert a[k].method == b[k].method
+        pd.testing.assert_series_equal(a[k].upper[0.8], b[k].upper[0.8])
+
+
+def test_total_uses_the_error_covariance():
+    # Naive on a random walk: cov(e_i, e_j) = s^2 min(i, j), so var(e1 + e2) = s^2 (1 + 2 + 2).
+    y = series(np.cumsum(np.r_[100.0, np.tile([10.0, -10.0], 15)]))
+    fc = forecast_history(y, 2, method="naive")
+    s2 = fc.cov[0, 0]
+    mu, sd = fc.total([1.0, 1.0])
+    assert mu == pytest.approx(2 * y.iloc[-1])
+    assert sd == pytest.approx(np.sqrt(5 * s2))
+
+
+def test_bad_horizon_and_levels_raise_parameter_errors():
+    with pytest.raises(ParameterError, match="horizon"):
+        forecast_history(series([1.0, 2.0]), 0)
+    with pytest.raises(ParameterError, match="levels"):
+        forecast_history(series([1.0, 2.0]), 1, levels=(80,))
+    with pytest.raises(ParameterError, match="PeriodIndex"):
+        forecast_history(pd.Series([1.0, 2.0]), 1)
+
+
+def test_convergence_warnings_are_recorded_not_emitted(recwarn):
+    fc = forecast_history(series(100 + 5.0 * np.arange(36)), 3)
+    assert isinstance(fc.warnings, list)
+    assert not [w for w in recwarn if "statsmodels" in str(w.filename)]
+
+
+# ---------------------------------------------------------------- bookings
+
+
+def test_monthly_bookings_fills_zeros_and_stops_at_last_complete_month(wb):
+    m = monthly_bookings(wb, by="rep")
+    # as_of 2026-08-15: July is the last complete month.
+    assert str(m.index[-1]) == "2026-07"
+    # R1 won 1000 in Jan..Jun (i % 6): Jan and Feb twice -> 2000, Mar..Jun 1000, Jul 0.
+    assert m.loc[pd.Period("2026-01", "M"), "R1"] == 2000.0
+    assert m.loc[pd.Period("2026-07", "M"), "R1"] == 0.0
+    # R2 started in March 2026: February is NaN, June 0, July holds 2500.
+    assert np.isnan(m.loc[pd.Period("2026-02", "M"), "R2"])
+    assert m.loc[pd.Period("2026-06", "M"), "R2"] == 0.0
+    # R1 started before the data (Jan 2026): the history starts with the data.
+    assert str(m.index[0]) == "2026-01"
+    assert m.loc[pd.Period("2026-07", "M"), "R2"] == 2500.0
+    total = monthly_bookings(wb, by=None, as_of="2026-07-31")
+    assert str(total.index[-1]) == "2026-07" and list(total.columns) == ["all"]
+
+
+# ---------------------------------------------------------------- win probabilities
+
+
+def test_stage_win_rates_are_learned_and_shrunk(wb):
+    p = win_probabilities(wb).set_index("stage")
+    # 9 won (8 of R1 + O19), 4 lost at Prospecting, 4 lost at Proposal, all closed by as_of.
+    # Prospecting: reached by all 17, 9 won -> (9 + 2 * 0.05) / (17 + 2)
+    assert p.loc["Prospecting", "n"] == 17
+    assert p.loc["Prospecting", "p"] == pytest.approx(9.1 / 19)
+    # Proposal: 9 won + 4 lost there = 13 -> (9 + 2 * 0.5) / 15
+    assert p.loc["Proposal", "p"] == pytest.approx(10 / 15)
+    # Negotiation: only the 9 won -> (9 + 2 * 0.75) / 11, not 1
+    assert p.loc["Negotiation", "p"] == pytest.approx(10.5 / 11)
+
+
+def test_rep_rates_shrink_towards_the_stage_rate(wb):
+    by_rep = win_probabilities(wb, by=("stage", "rep_id"), prior_strength=10)
+    row = by_rep[(by_rep["stage"] == "Negotiation") & (by_rep["rep_id"] == "R1")].iloc[0]
+    # raw 8/8 = 1 pulled to (8 + 10 * 10.5/11) / 18
+    assert row["p"] == pytest.approx((8 + 10 * 10.5 / 11) / 18)
+    assert 0 < row["p"] < 1
+
+
+def test_unknown_grouping_raises(wb):
+    with pytest.raises(ParameterError, match="not supported"):
+        win_probabilities(wb, by=("rep_id",))
+
+
+# ---------------------------------------------------------------- pipeline
+
+
+def test_pipeline_monte_carlo_mean_matches_the_expectation(wb):
+    fc = forecast_pipeline(
+        wb, None, "2026-07-01", "2026-09-30", n_sims=40_000, seed=1, run_rate=False
+    )
+    # Due: O16 (Proposal, 10000) and O17 (past due, 4000); O18 is due in Q4.
+    assert sorted(fc.deals["opp_id"]) == ["O16", "O17"]
+    expected = float((fc.deals["p_win"] * fc.deals["amount"]).sum())
+    assert fc.expected_open == pytest.approx(expected)
+    sd = np.sqrt((fc.deals["p_win"] * (1 - fc.deals["p_win"]) * fc.deals["amount"] ** 2).sum())
+    assert abs(fc.remaining.mean - expected) < 4 * sd / np.sqrt(40_000)
+    assert fc.already_won == 2500.0  # O19 won on 2026-07-20
+    assert fc.total.mean == pytest.approx(fc.remaining.mean + 2500.0)
+
+
+def test_pipeline_with_run_rate_matches_its_expectation(wb):
+    fc = forecast_pipeline(wb, None, "2026-07-01", "2026-09-30", n_sims=40_000, seed=2)
+    assert fc.remaining.mean == pytest.approx(fc.expected_open + fc.expected_run_rate, rel=0.03)
+    assert fc.expected == pytest.approx(fc.already_won + fc.expected_open + fc.expected_run_rate)
+
+
+def test_pipeline_categories_roll_up(wb):
+    fc = forecast_pipeline(wb, None, "2026-07-01", "2026-09-30", n_sims=100)
+    # closed 2500; commit +10000; best case +0 (O18 is next quarter); pipeline +4000.
+    assert fc.categories == {
+        "closed": 2500.0,
+        "commit": 12500.0,
+        "best_case": 12500.0,
+        "pipeline": 16500.0,
+    }
+
+
+def test_pipeline_is_deterministic_with_a_seed(wb):
+    a = forecast_pipeline(wb, ["R1", "R2"], "2026-07-01", "2026-09-30", seed=5, n_sims=500)
+    b = forecast_pipeline(wb, ["R1", "R2"], "2026-07-01", "2026-09-30", seed=5, n_sims=500)
+    np.testing.assert_array_equal(a.remaining.samples, b.remaining.samples)
+
+
+def test_deal_probabilities_stay_inside_0_1(wb):
+    open_deals = wb.opportunities[wb.opportunities["outcome"] == "open"]
+    p = deal_probabilities(wb, open_deals)
+    assert ((p > 0) & (p < 1)).all()
+
+
+# ---------------------------------------------------------------- blend and P(attain)
+
+
+def test_blend_with_a_fixed_weight_is_a_mixture():
+    h, p = Distribution(np.full(4000, 100.0)), Distribution(np.full(4000, 200.0))
+    d, w = blend(h, p, 50.0, weight=0.25)
+    # 0.75 * 100 + 0.25 * 200 + 50 = 175; a pool keeps both modes.
+    assert w == 0.25 and d.mean == pytest.approx(175, abs=3)
+    assert set(np.unique(d.samples)) == {150.0, 250.0}
+
+
+def test_blend_weight_must_be_a_share():
+    with pytest.raises(ParameterError):
+        blend(Distribution(np.ones(3)), Distribution(np.ones(3)), weight=1.5)
+
+
+def test_p_attain_hand_computed():
+    assert p_attain(np.array([1.0, 2.0, 3.0, 4.0]), 3.0) == 0.5
+    assert np.isnan(p_attain(np.array([]), 3.0))
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    st.lists(st.floats(0, 1e6), min_size=1, max_size=50),
+    st.floats(0, 1e6),
+    st.floats(0, 1e6),
+)
+def test_p_attain_is_monotone_in_target(samples, t1, t2):
+    lo, hi = sorted((t1, t2))
+    s = np.array(samples)
+    assert p_attain(s, lo) >= p_attain(s, hi)
+
+
+# ---------------------------------------------------------------- one call
+
+
+def test_period_forecast_to_dict_is_json_ready(wb):
+    targets = pd.DataFrame(
+        {
+            "rep_id": ["R1", "R1", "R1"],
+            "region": [None] * 3,
+            "month": pd.to_datetime(["2026-07-01", "2026-08-01", "2026-09-01"]),
+            "amount": [5000.0, 5000.0, 5000.0],
+        }
+    ).astype({"rep_id": "str", "region": "str"})
+    wb.targets = targets
+    pf = period_forecast(wb, "rep", "R1", "FY2026-Q3", seed=3, n_sims=2000)
+    d = json.loads(json.dumps(pf.to_dict()))
+    assert d["period_start"] == "2026-07-01" and d["target"] == 15000.0
+    assert 0 <= d["p_attain"] <= 1
+    b = d["blend"]
+    assert b["p10"] <= b["p50"] <= b["p90"]
+    lo, hi = sorted((d["history"]["mean"], d["pipeline"]["mean"]))
+    assert lo - 1 <= b["mean"] <= hi + 1
+    again = period_forecast(wb, "rep", "R1", "FY2026-Q3", seed=3, n_sims=2000).to_dict()
+    assert again == pf.to_dict()
+
+
+def test_period_forecast_defaults_and_errors(wb):
+    pf = period_forecast(wb, "all", n_sims=500)
+    assert pf.period == "FY2026-Q3" and pf.target is None and np.isnan(pf.p_attain)
+    with pytest.raises(ParameterError, match="Did you mean 'West'"):
+        period_forecast(wb, "region", "Wset")
+    with pytest.raises(ParameterError, match="needs a subject"):
+        period_forecast(wb, "team")
