@@ -7,19 +7,23 @@ Three ways to make one HTML review document per rep:
 3. plain ``papermill.execute_notebook`` + nbconvert's HTML export in 2 worker processes.
 
 Prints seconds per document for each and the ratios (loop / batch, pool / batch).
-The baselines are slow, so ``--baseline-reps N`` times them on the first N reps only and
-extrapolates per document (the output says so).
+The baselines are slow, so they run on the first few reps only (``--baseline-reps``, default 3,
+for the loop; ``--pool-reps``, default 4, for the pool) and their time per document is
+extrapolated (the output says so). Ratios are taken within one run, so a busy machine slows
+all three alike.
 
 Usage::
 
     python bench/batch_throughput.py                      # 30 reps of data/sample
     python bench/batch_throughput.py --notebook tests/notebooks/heavy.ipynb --baseline-reps 6
+    python bench/batch_throughput.py --engine papermill    # the batch with papermill kernels
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -125,11 +129,17 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument(
         "--baseline-reps",
         type=int,
-        default=None,
-        help="time the two baselines on this many reps and extrapolate",
+        default=3,
+        help="time the shell loop on this many reps and extrapolate (0: all; default 3)",
     )
-    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
-    ap.add_argument("--engine", default="papermill")
+    ap.add_argument(
+        "--pool-reps",
+        type=int,
+        default=4,
+        help="time the papermill pool on this many reps and extrapolate (0: all; default 4)",
+    )
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--engine", default="auto", help="salesnb batch --engine (default auto)")
     args = ap.parse_args(argv)  # fmt: skip
 
     nb = (args.notebook or default_notebook()).resolve()
@@ -138,6 +148,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(f"{data} does not exist. Fix: run `salesnb sample` first, or pass --data.")
     reps = rep_ids(data, args.reps)
     base_reps = reps[: args.baseline_reps] if args.baseline_reps else reps
+    pool_reps = reps[: args.pool_reps] if args.pool_reps else reps
     print(f"notebook {nb.relative_to(ROOT) if nb.is_relative_to(ROOT) else nb}; data {data}; "
           f"{len(reps)} reps; {os.cpu_count()} cores; workers {args.workers}; engine "
           f"{args.engine}")  # fmt: skip
@@ -147,25 +158,29 @@ def main(argv: list[str] | None = None) -> None:
             (work / name).mkdir()
         t_batch = time_batch(nb, data, reps, work / "batch", args.workers, args.engine)
         t_loop = time_shell_loop(nb, data, base_reps, work / "loop")
-        t_pool = time_pool(nb, data, base_reps, work / "pool", workers=2)
+        t_pool = time_pool(nb, data, pool_reps, work / "pool", workers=2)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
     per_batch = t_batch / len(reps)
     per_loop = t_loop / len(base_reps)
-    per_pool = t_pool / len(base_reps)
-    extra = "" if len(base_reps) == len(reps) else (
-        f" (timed on {len(base_reps)} of {len(reps)} reps; per-document time extrapolated)"
-    )  # fmt: skip
+    per_pool = t_pool / len(pool_reps)
+
+    def timed_on(n: int) -> str:
+        return "" if n == len(reps) else f" (timed on {n} of {len(reps)} reps, extrapolated)"
+
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+          f"load average {os.getloadavg()[0]:.1f} at the end")  # fmt: skip
     print(
-        f"salesnb batch ({len(reps)} docs, whole command): {t_batch:8.1f} s  {per_batch:6.2f} s/doc"
+        f"salesnb batch --engine {args.engine} ({len(reps)} docs, whole command): "
+        f"{t_batch:8.1f} s  {per_batch:6.2f} s/doc"
     )
     print(
-        f"papermill CLI + nbconvert loop{extra}: {t_loop:8.1f} s  {per_loop:6.2f} s/doc  "
-        f"(~{per_loop * len(reps):.0f} s for {len(reps)})"
+        f"papermill CLI + nbconvert loop{timed_on(len(base_reps))}: {t_loop:8.1f} s  "
+        f"{per_loop:6.2f} s/doc  (~{per_loop * len(reps):.0f} s for {len(reps)})"
     )
     print(
-        f"papermill.execute_notebook, 2 processes{extra}: {t_pool:8.1f} s  "
+        f"papermill.execute_notebook, 2 processes{timed_on(len(pool_reps))}: {t_pool:8.1f} s  "
         f"{per_pool:6.2f} s/doc  (~{per_pool * len(reps):.0f} s for {len(reps)})"
     )
     print(f"ratio loop/batch: {per_loop / per_batch:5.1f}x   "

@@ -437,7 +437,7 @@ def run(
     resume: bool = False,
     formats: Sequence[str] = ("html",),
     scheduler: str | None = None,
-    engine: str = "papermill",
+    engine: str = "auto",
     progress: bool = True,
 ) -> dict[str, Any]:
     """Run ``notebook`` once per subject into review documents; return the manifest.
@@ -467,7 +467,10 @@ def run(
     scheduler : str, optional
         A Dask scheduler address (``tcp://host:8786``) or ``local:N``.
     engine : str
-        Execution engine (``"papermill"``: a fresh kernel per document).
+        Execution engine: ``"auto"`` (``"fork"`` where ``os.fork`` exists and no
+        ``scheduler`` is given, else ``"papermill"``), ``"fork"`` (a copy-on-write fork
+        of one pre-imported process per document, see :mod:`salesnb.fastengine`),
+        ``"papermill"`` (a fresh kernel per document) or a registered one.
     progress : bool
         Show a progress bar on stderr (only when stderr is a terminal).
 
@@ -491,6 +494,10 @@ def run(
     {'ok': 30, 'failed': 0, 'skipped': 0, 'total': 30}
     """
     formats = tuple(dict.fromkeys(formats))
+    if engine == "auto":
+        from salesnb.executor import default_engine
+
+        engine = default_engine(scheduler)
     prep = _prepare(notebook, by, data, profile, only, params, params_file, formats, engine)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

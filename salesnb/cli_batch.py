@@ -88,9 +88,10 @@ def _sigterm(signum: int, frame: object) -> None:
 )
 @click.option(
     "--engine",
-    default="papermill",
+    default="auto",
     show_default=True,
-    help="Execution engine: papermill (fresh kernel per document) or a registered one.",
+    help="Execution engine: auto (fork of a pre-imported process per document where the OS "
+    "can fork, else papermill), fork, papermill (fresh kernel per document), or a registered one.",
 )
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 def batch(

@@ -118,7 +118,21 @@ def engine_names() -> list[str]:
     names = (
         set(_ENGINES) | set(_entry_point_engines()) | {n for n in papermill_engines._engines if n}
     )
+    if hasattr(os, "fork"):
+        names.add("fork")
     return sorted(names)
+
+
+def default_engine(scheduler: str | None = None) -> str:
+    """The engine ``"auto"`` stands for: ``"fork"`` where ``os.fork`` exists, on this machine
+    (no ``scheduler``), else ``"papermill"``.
+
+    Examples
+    --------
+    >>> default_engine("tcp://host:8786")
+    'papermill'
+    """
+    return "fork" if hasattr(os, "fork") and not scheduler else "papermill"
 
 
 def get_engine(name: str) -> EngineSpec:
@@ -128,6 +142,8 @@ def get_engine(name: str) -> EngineSpec:
     (an :class:`EngineSpec` or an engine callable), then papermill's engines (its own and
     the ``papermill.engines`` entry points), run through :func:`papermill_execute`.
     """
+    if name == "fork" and name not in _ENGINES and hasattr(os, "fork"):
+        import salesnb.fastengine  # noqa: F401 -- registers the "fork" engine
     if name in _ENGINES:
         return _ENGINES[name]
     declared = _entry_point_engines()
@@ -358,32 +374,46 @@ def run_job(job: Job, engine: EngineSpec | None = None) -> JobResult:
             ex = _interrupted(time.monotonic() - t0)
             if out.exists():
                 ex.nb = nbformat.read(str(out), as_version=4)
-        files: dict[str, bytes] = {}
-        if ex.nb is not None:
-            # papermill gives the cells it adds random ids; fixed ones keep reruns comparable
-            for i, cell in enumerate(ex.nb.cells):
-                tags = cell.get("metadata", {}).get("tags", [])
-                if ERROR_TAG in tags:
-                    cell["id"] = f"salesnb-error-{i}"
-                elif "injected-parameters" in tags:
-                    cell["id"] = f"injected-parameters-{i}"
-            files["ipynb"] = nbformat.writes(ex.nb).encode("utf-8")
-        if ex.status == "ok":
-            ex = _render(job, ex, scratch, files)
-        return JobResult(
-            job.key,
-            ex.status,
-            started,
-            _now(),
-            time.monotonic() - t0,
-            ex.error,
-            ex.headline,
-            ex.title,
-            files,
-            worker=f"{os.uname().nodename}:{os.getpid()}",
-        )
+        return job_result(job, ex, started, t0, scratch)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def job_result(job: Job, ex: Execution, started: str, t0: float, scratch: Path | None) -> JobResult:
+    """Render a finished execution (HTML, PDF) and pack every output as bytes.
+
+    ``scratch`` is a folder for the PDF's intermediate files (a temporary one when None).
+    """
+    import nbformat
+
+    files: dict[str, bytes] = {}
+    if ex.nb is not None:
+        # papermill gives the cells it adds random ids; fixed ones keep reruns comparable
+        for i, cell in enumerate(ex.nb.cells):
+            tags = cell.get("metadata", {}).get("tags", [])
+            if ERROR_TAG in tags:
+                cell["id"] = f"salesnb-error-{i}"
+            elif "injected-parameters" in tags:
+                cell["id"] = f"injected-parameters-{i}"
+        files["ipynb"] = nbformat.writes(ex.nb).encode("utf-8")
+    if ex.status == "ok":
+        if scratch is None:
+            with tempfile.TemporaryDirectory(prefix="salesnb-job-") as tmp:
+                ex = _render(job, ex, Path(tmp), files)
+        else:
+            ex = _render(job, ex, scratch, files)
+    return JobResult(
+        job.key,
+        ex.status,
+        started,
+        _now(),
+        time.monotonic() - t0,
+        ex.error,
+        ex.headline,
+        ex.title,
+        files,
+        worker=f"{os.uname().nodename}:{os.getpid()}",
+    )
 
 
 def _render(job: Job, ex: Execution, scratch: Path, files: dict[str, bytes]) -> Execution:
@@ -582,7 +612,12 @@ class DaskRunner:
 
 
 def make_runner(workers: int | None, scheduler: str | None, engine: str) -> Any:
-    """A :class:`DaskRunner` when ``scheduler`` is given, else a :class:`LocalRunner`."""
+    """A :class:`DaskRunner` when ``scheduler`` is given, else a :class:`LocalRunner`
+    (a :class:`salesnb.fastengine.ForkRunner` for the ``"fork"`` engine)."""
     if scheduler:
         return DaskRunner(scheduler, engine)
+    if engine == "fork":
+        from salesnb.fastengine import ForkRunner
+
+        return ForkRunner(workers or os.cpu_count() or 1)
     return LocalRunner(workers or os.cpu_count() or 1, engine)

@@ -1,0 +1,1058 @@
+"""The fast engine: one copy-on-write fork of a pre-imported process per document.
+
+A papermill run pays a kernel start and every import (pandas, altair, statsmodels...)
+for each document; the notebook's own work is a small part of it. This engine pays
+them once:
+
+* a **zygote** process imports the heavy libraries, creates an IPython shell, warms
+  the HTML exporter and loads the batch's data once, and never runs a notebook cell;
+* each document runs in a fresh ``os.fork()`` of it: the child executes the notebook
+  in-process through papermill (the ``"salesnb"`` papermill engine below, so
+  papermill's parameter injection, metadata and error banners are its own), renders
+  the HTML, sends the outputs back through a pipe and exits. Nothing a document
+  does (globals, module attributes, environment variables, mutated data) reaches
+  another: each child starts from the zygote's untouched memory;
+* charts are converted to SVG by a converter process forked from the zygote before
+  vl-convert is first used (a forked child that inherits a warmed vl-convert hangs).
+
+The zygote kills a child that exceeds its timeout (``SIGKILL``) and rebuilds the
+partial notebook from the cells the child streamed back, so timeouts and dying
+documents fail only their subject, with a partial notebook and an error banner.
+
+Names: ``salesnb batch --engine fork`` (:class:`ForkRunner`, the default where
+``os.fork`` exists), the executor engine ``"fork"`` (:func:`fork_execute`, one fork
+per document from the calling process, for Dask workers or custom runners), and the
+papermill engine ``"salesnb"`` (:class:`InProcessEngine`: in-process execution in
+the *calling* process, so ``papermill --engine salesnb`` works, without isolation).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import io
+import os
+import signal
+import sys
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from salesnb import executor
+from salesnb.errors import BatchError
+
+#: What the zygote imports before forking documents: what the workbooks use.
+PRELOAD_MODULES = (
+    "numpy",
+    "pandas",
+    "altair",
+    "scipy.stats",
+    "statsmodels.api",
+    "IPython.display",
+    "nbformat",
+    "nbconvert",
+    "papermill",
+    "jupyter_client.session",
+    "salesnb.io",
+    "salesnb.subject",
+    "salesnb.kpis",
+    "salesnb.pipeline",
+    "salesnb.goals",
+    "salesnb.coaching",
+    "salesnb.forecast",
+    "salesnb.facts",
+    "salesnb.workbooks",
+    "salesnb.charts",
+    "salesnb.chartrender",
+    "salesnb.record",
+    "salesnb.render",
+)
+PAPERMILL_ENGINE = "salesnb"
+_KILL_GRACE = 5.0
+
+# What ipykernel's shell sets in a kernel's environment (ZMQInteractiveShell.init_environment).
+_KERNEL_ENV = {
+    "TERM": "xterm-color",
+    "CLICOLOR": "1",
+    "FORCE_COLOR": "1",
+    "CLICOLOR_FORCE": "1",
+    "PAGER": "cat",
+    "GIT_PAGER": "cat",
+}
+
+
+# --------------------------------------------------------------------------- recording shell
+
+
+class _Capture:
+    """One notebook's outputs, recorded as nbclient records a kernel's messages."""
+
+    def __init__(self, nb: Any) -> None:
+        self.nb = nb
+        self.outs: list[Any] = []
+        self.cell_index = -1
+        self.clear_before_next = False
+        self.display_ids: dict[str, dict[int, list[int]]] = {}
+
+    def start_cell(self, index: int, outs: list[Any]) -> None:
+        self.cell_index, self.outs, self.clear_before_next = index, outs, False
+
+    def message(self, msg_type: str, content: dict[str, Any]) -> None:
+        from jupyter_client.session import json_packer, json_unpacker
+        from nbformat.v4 import output_from_msg
+
+        # Kernel messages travel as JSON: what reaches the notebook is what survives it.
+        content = json_unpacker(json_packer(content))
+        transient = content.get("transient")
+        display_id = transient.get("display_id") if transient else None
+        msg = {"msg_type": msg_type, "header": {"msg_type": msg_type}, "content": content}
+        if display_id and msg_type in {"execute_result", "display_data", "update_display_data"}:
+            self._update_display_id(display_id, content)
+        if msg_type == "update_display_data":
+            return
+        out = output_from_msg(msg)
+        if self.clear_before_next:
+            self.outs[:] = []
+            self._clear_ids()
+            self.clear_before_next = False
+        if display_id:
+            cells = self.display_ids.setdefault(display_id, {})
+            cells.setdefault(self.cell_index, []).append(len(self.outs))
+        self.outs.append(out)
+
+    def clear(self, wait: bool) -> None:
+        if wait:
+            self.clear_before_next = True
+        else:
+            self.outs[:] = []
+            self._clear_ids()
+
+    def _clear_ids(self) -> None:
+        for cells in self.display_ids.values():
+            if self.cell_index in cells:
+                cells[self.cell_index] = []
+
+    def _update_display_id(self, display_id: str, content: dict[str, Any]) -> None:
+        for cell_index, positions in self.display_ids.get(display_id, {}).items():
+            outputs = self.outs if cell_index == self.cell_index else None
+            if outputs is None:
+                outputs = self.nb.cells[cell_index].get("outputs", [])
+            for i in positions:
+                if i < len(outputs):
+                    outputs[i]["data"] = content["data"]
+                    outputs[i]["metadata"] = content["metadata"]
+
+
+_CAPTURE: dict[str, _Capture | None] = {"now": None}
+
+
+def _capture() -> _Capture:
+    cap = _CAPTURE["now"]
+    if cap is None:  # output outside a notebook run (a library printing at import)
+        import nbformat
+
+        cap = _Capture(nbformat.v4.new_notebook())
+        _CAPTURE["now"] = cap
+    return cap
+
+
+class _OutStream(io.TextIOBase):
+    """``sys.stdout``/``sys.stderr`` of a kernel: buffered text, one stream output per flush."""
+
+    def __init__(self, name: str) -> None:
+        self.name_ = name
+        self.parts: list[str] = []
+
+    @property
+    def name(self) -> str:  # type: ignore[override]
+        return f"<{self.name_}>"
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return "UTF-8"
+
+    def writable(self) -> bool:
+        return True
+
+    def isatty(self) -> bool:
+        return False
+
+    def write(self, text: str) -> int:
+        if not isinstance(text, str):
+            msg = f"write() argument must be str, not {type(text).__name__}"
+            raise TypeError(msg)
+        if text:
+            self.parts.append(text)
+        return len(text)
+
+    def flush(self) -> None:
+        if self.parts:
+            text, self.parts = "".join(self.parts), []
+            _capture().message("stream", {"name": self.name_, "text": text})
+
+
+def _flush_streams() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+
+
+def _shell_classes() -> tuple[type, type, type]:
+    """The shell, display publisher and display hook classes (IPython imported lazily)."""
+    from IPython.core.displayhook import DisplayHook
+    from IPython.core.displaypub import DisplayPublisher
+    from IPython.core.interactiveshell import InteractiveShell
+
+    class Publisher(DisplayPublisher):
+        def publish(
+            self,
+            data: dict,
+            metadata: dict | None = None,
+            source: Any = None,
+            *,
+            transient: dict | None = None,
+            update: bool = False,
+            **kwargs: Any,
+        ) -> None:
+            _flush_streams()
+            self._validate_data(data, metadata)
+            content = {"data": data, "metadata": metadata or {}, "transient": transient or {}}
+            _capture().message("update_display_data" if update else "display_data", content)
+
+        def clear_output(self, wait: bool = False) -> None:
+            _flush_streams()
+            _capture().clear(wait)
+
+    class Hook(DisplayHook):
+        msg: dict[str, Any] | None = None
+
+        def start_displayhook(self) -> None:
+            self.msg = {"data": {}, "metadata": {}}
+
+        def write_output_prompt(self) -> None:
+            if self.msg is not None:
+                self.msg["execution_count"] = self.prompt_count
+
+        def write_format_data(self, format_dict: dict, md_dict: dict | None = None) -> None:
+            if self.msg is not None:
+                self.msg["data"], self.msg["metadata"] = format_dict, md_dict
+
+        def finish_displayhook(self) -> None:
+            _flush_streams()
+            if self.msg and self.msg["data"]:
+                _capture().message("execute_result", self.msg)
+            self.msg = None
+
+    # "zmq" in the class name: pandas (and others) detect a notebook front end by it and
+    # format output for one (e.g. no terminal-width wrapping), as in a kernel.
+    class ZMQCompatibleShell(InteractiveShell):
+        """An IPython shell whose outputs are recorded as a Jupyter kernel's would be."""
+
+        displayhook_class = Hook
+        display_pub_class = Publisher
+
+        def _showtraceback(self, etype: type, evalue: BaseException, stb: list[str]) -> None:
+            _flush_streams()
+            content = {"traceback": stb, "ename": str(etype.__name__), "evalue": str(evalue)}
+            _capture().message("error", content)
+            self._last_traceback = stb
+
+        def init_virtualenv(self) -> None:
+            """A kernel does no virtualenv detection (ipykernel overrides it the same way)."""
+
+    return ZMQCompatibleShell, Publisher, Hook
+
+
+_SHELL: dict[str, Any] = {}
+
+
+def shell() -> Any:
+    """The process's recording shell (created once; kept free of any notebook's state).
+
+    Examples
+    --------
+    >>> shell().execution_count  # doctest: +SKIP
+    1
+    """
+    if "shell" not in _SHELL:
+        from traitlets.config import Config
+
+        cls, _, _ = _shell_classes()
+        kwargs: dict[str, Any] = {}
+        with contextlib.suppress(ImportError):
+            # a kernel's cell file names (/tmp/ipykernel_PID/HASH.py), shown in warnings
+            from ipykernel.compiler import XCachingCompiler
+
+            kwargs["compiler_class"] = XCachingCompiler
+        # In-memory history: the sqlite history's saving thread would not survive fork.
+        config = Config({"HistoryManager": {"enabled": False}})
+        _SHELL["shell"] = cls.instance(config=config, **kwargs)
+    return _SHELL["shell"]
+
+
+def _timestamp() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _language_info() -> dict[str, Any]:
+    # What ipykernel reports (IPythonKernel.language_info), without importing the kernel.
+    return {
+        "codemirror_mode": {"name": "ipython", "version": sys.version_info[0]},
+        "file_extension": ".py",
+        "mimetype": "text/x-python",
+        "name": "python",
+        "nbconvert_exporter": "python",
+        "pygments_lexer": "ipython3",
+        "version": sys.version.split()[0],
+    }
+
+
+#: Set in a forked child: called with ("nb", nb), ("running", i), ("cell", i, cell).
+_PROGRESS: dict[str, Callable[..., None] | None] = {"fn": None}
+
+
+def _emit(*event: Any) -> None:
+    fn = _PROGRESS["fn"]
+    if fn is not None:
+        fn(*event)
+
+
+@contextlib.contextmanager
+def _kernel_io(nb: Any) -> Iterator[_Capture]:
+    """Route stdout/stderr and displays of this process into ``nb``'s outputs."""
+    cap = _Capture(nb)
+    saved = sys.stdout, sys.stderr, _CAPTURE["now"]
+    saved_env = {k: os.environ.get(k) for k in (*_KERNEL_ENV, "MPLBACKEND")}
+    os.environ.update(_KERNEL_ENV)
+    os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    _CAPTURE["now"] = cap
+    sys.stdout, sys.stderr = _OutStream("stdout"), _OutStream("stderr")
+    try:
+        yield cap
+    finally:
+        _flush_streams()
+        sys.stdout, sys.stderr, _CAPTURE["now"] = saved
+        for k, v in saved_env.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def execute_cell(sh: Any, cap: _Capture, cell: Any, index: int) -> bool:
+    """Run one cell as a kernel would for nbclient; True when it raised."""
+    if cell.cell_type != "code" or not cell.source.strip():
+        return False
+    cell["metadata"]["execution"] = timing = {}
+    timing["iopub.status.busy"] = _timestamp()
+    cell.outputs = []
+    cap.start_cell(index, cell.outputs)
+    cell["execution_count"] = sh.execution_count
+    timing["iopub.execute_input"] = _timestamp()
+    result = sh.run_cell(cell.source, store_history=True, silent=False)
+    _flush_streams()
+    timing["shell.execute_reply"] = _timestamp()
+    timing["iopub.status.idle"] = _timestamp()
+    return not result.success
+
+
+def _papermill_engine_class() -> type:
+    from papermill.engines import Engine
+
+    class InProcessEngine(Engine):
+        """Papermill engine running cells in this process's IPython shell.
+
+        ``papermill --engine salesnb`` works in any process; the salesnb batch forks
+        a fresh process per document before calling it, which is what isolates them.
+        """
+
+        @classmethod
+        def execute_notebook(cls, nb: Any, kernel_name: str, **kwargs: Any) -> Any:
+            if _PROGRESS["fn"] is not None:
+                # a forked document streams its cells to its parent, which rebuilds a
+                # partial notebook if the document dies: saving after every cell is waste
+                kwargs["output_path"] = None
+            return super().execute_notebook(nb, kernel_name, **kwargs)
+
+        @classmethod
+        def execute_managed_notebook(cls, nb_man: Any, kernel_name: str, **kwargs: Any) -> Any:
+            sh = shell()
+            nb = nb_man.nb
+            _emit("nb", nb)
+            with _kernel_io(nb) as cap:
+                for index, cell in enumerate(nb.cells):
+                    failed = False
+                    try:
+                        nb_man.cell_start(cell, index)
+                        _emit("running", index)
+                        failed = execute_cell(sh, cap, cell, index)
+                        if failed:
+                            nb_man.cell_exception(nb.cells[index], cell_index=index)
+                    finally:
+                        nb_man.cell_complete(nb.cells[index], cell_index=index)
+                        _emit("cell", index, nb.cells[index])
+                    if failed:
+                        break
+            nb.metadata["language_info"] = _language_info()
+            return nb
+
+    return InProcessEngine
+
+
+def __getattr__(name: str) -> Any:
+    # The papermill entry point names salesnb.fastengine:InProcessEngine; building the class
+    # lazily keeps papermill (and IPython) out of `import salesnb.fastengine`.
+    if name == "InProcessEngine":
+        cls = _papermill_engine_class()
+        globals()["InProcessEngine"] = cls
+        return cls
+    raise AttributeError(f"module 'salesnb.fastengine' has no attribute {name!r}")
+
+
+def register_papermill_engine() -> None:
+    """Make ``engine_name="salesnb"`` available to papermill in this process."""
+    from papermill.engines import papermill_engines
+
+    if PAPERMILL_ENGINE not in papermill_engines._engines:
+        papermill_engines.register(PAPERMILL_ENGINE, __getattr__("InProcessEngine"))
+
+
+def inprocess_execute(
+    notebook: Path,
+    parameters: dict[str, Any],
+    output_path: Path,
+    timeout: float | None,
+    *,
+    cwd: str | None = None,
+) -> executor.Execution:
+    """Execute one notebook through papermill in this process (no isolation, no timeout)."""
+    register_papermill_engine()
+    return executor.papermill_execute(
+        notebook, parameters, output_path, None, cwd=cwd, engine_name=PAPERMILL_ENGINE
+    )
+
+
+# --------------------------------------------------------------------------- data cache
+
+_DATA: dict[tuple[str, Any], tuple[Any, Any]] = {}
+_ORIGINAL_LOAD: dict[str, Callable[..., Any]] = {}
+
+
+def _signature(path: Path) -> tuple:
+    """Size and mtime of a data source (a file, or a folder's files): detects edits."""
+    files = sorted(path.iterdir()) if path.is_dir() else [path]
+    out = []
+    for f in files:
+        with contextlib.suppress(OSError):
+            st = f.stat()
+            out.append((f.name, st.st_size, st.st_mtime_ns))
+    return tuple(out)
+
+
+def _cached_load(source: Any, profile: Any = None, **kwargs: Any) -> Any:
+    """``salesnb.io.load`` answering from the data pre-loaded in the zygote when it can."""
+    from dataclasses import replace
+
+    load = _ORIGINAL_LOAD["load"]
+    if kwargs.get("as_of") is not None or kwargs.get("config_overrides"):
+        return load(source, profile, **kwargs)
+    try:
+        path = Path(source).expanduser().resolve()
+        key = (str(path), profile if isinstance(profile, str | None) else repr(profile))
+        hit = _DATA.get(key)
+        if hit is None or hit[1] != _signature(path):
+            return load(source, profile, **kwargs)
+    except (OSError, TypeError, ValueError):
+        return load(source, profile, **kwargs)
+    wb = hit[0]
+    # What a fresh load returns: its own frames (pandas copy-on-write makes these shallow
+    # copies independent) and the source spelled as given.
+    frames = {n: getattr(wb, n).copy(deep=False) for n in wb.TABLE_NAMES}
+    return replace(wb, **frames, source=str(Path(source).expanduser()), warnings=list(wb.warnings))
+
+
+def preload(data: str | Path, profile: str | None = None) -> bool:
+    """Load ``data`` once so documents forked from this process skip loading it.
+
+    Installs a caching ``salesnb.io.load`` that answers with a private copy when the
+    same source (and profile, no ``as_of``/overrides) is asked for and its files did
+    not change; anything else loads as usual. False when the data does not load (the
+    documents then load it themselves and report the problem).
+    """
+    from salesnb import io as sio
+
+    if "load" not in _ORIGINAL_LOAD:
+        _ORIGINAL_LOAD["load"] = sio.load
+        sio.load = _cached_load
+    path = Path(data).expanduser().resolve()
+    key = (str(path), profile)
+    if key in _DATA and _DATA[key][1] == _signature(path):
+        return True
+    try:
+        sig = _signature(path)
+        _DATA[key] = (_ORIGINAL_LOAD["load"](str(path), profile), sig)
+    except Exception:  # noqa: BLE001 -- the notebook reports bad data itself
+        return False
+    return True
+
+
+# --------------------------------------------------------------------------- warm-up
+
+
+def _parent_death_signal(sig: int = signal.SIGKILL) -> None:
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, sig)  # PR_SET_PDEATHSIG
+
+
+def _start_converter() -> Any:
+    """Fork a chart converter process now (before vl-convert is used here); its client."""
+    import multiprocessing as mp
+    import secrets
+
+    from salesnb import chartrender
+
+    authkey = secrets.token_bytes(32)
+    ready_parent, ready_child = mp.Pipe()
+    parent = os.getpid()
+    pid = os.fork()
+    if pid == 0:  # converter: serve until told to stop or the parent dies
+        code = 0
+        try:
+            _parent_death_signal()
+            if os.getppid() != parent:
+                os._exit(0)
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            chartrender._serve(ready_child, authkey)
+            import multiprocessing.util
+
+            multiprocessing.util._run_finalizers()  # remove the socket's temp folder
+        except BaseException:  # noqa: BLE001 -- never return into the parent's code
+            code = 1
+        finally:
+            os._exit(code)
+    ready_child.close()
+    if not ready_parent.poll(60):
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+        raise BatchError("The chart converter process did not start within 60 s. Fix: retry.")
+    address = ready_parent.recv()
+    ready_parent.close()
+    return _Converter(pid, chartrender._RemoteConverter(address, authkey))
+
+
+@dataclass
+class _Converter:
+    pid: int
+    client: Any
+
+    def warm_up(self) -> Any:
+        """Send a tiny chart now (starting vl-convert); returns the connection to read later."""
+        from multiprocessing.connection import Client
+
+        spec = {
+            "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
+            "data": {"values": [{"x": 1}]},
+            "mark": "point",
+            "encoding": {"x": {"field": "x", "type": "quantitative"}},
+        }
+        conn = Client(self.client.address, family="AF_UNIX", authkey=self.client.authkey)
+        conn.send(spec)
+        return conn
+
+    def close(self) -> None:
+        from multiprocessing.connection import Client
+
+        address, key = self.client.address, self.client.authkey
+        with contextlib.suppress(Exception), Client(address, family="AF_UNIX", authkey=key) as c:
+            c.send("salesnb-converter-stop")
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            with contextlib.suppress(ChildProcessError):
+                if os.waitpid(self.pid, os.WNOHANG)[0]:
+                    return
+            time.sleep(0.02)
+        with contextlib.suppress(OSError):
+            os.kill(self.pid, signal.SIGKILL)
+            os.waitpid(self.pid, 0)
+
+
+_WARM: dict[str, Any] = {}
+
+
+def prepare() -> None:
+    """Warm this process up for forking documents (idempotent).
+
+    Starts the chart converter first (forked before anything could warm vl-convert),
+    creates the recording shell, imports :data:`PRELOAD_MODULES` and builds the HTML
+    exporter, so each forked document pays none of it.
+    """
+    if _WARM.get("done"):
+        return
+    import importlib
+
+    _WARM["converter"] = conv = _start_converter()
+    pending = conv.warm_up()  # vl-convert's cold start runs while we import
+    shell()  # before the imports: libraries that look for IPython at import find it
+    for name in PRELOAD_MODULES:
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name)
+    register_papermill_engine()
+    if "pandas" in sys.modules:
+        # pandas fixes its column limit at import from whether it thinks it runs in a
+        # terminal (0: fit the terminal); in a kernel it is 20
+        sys.modules["pandas"].set_option("display.max_columns", 20)
+    _warm_rendering()
+    with contextlib.suppress(Exception):
+        pending.recv()
+        pending.close()
+    _WARM["done"] = True
+
+
+def _warm_rendering() -> None:
+    """Compile the review template and its filters once, on a notebook with every output kind."""
+    import nbformat
+
+    from salesnb import record, render
+
+    v4 = nbformat.v4
+    svg = '<svg xmlns="http://www.w3.org/2000/svg" width="2" height="2"></svg>'
+    outputs = [
+        v4.new_output("stream", name="stdout", text="x"),
+        v4.new_output("display_data", data={"text/html": "<table><tr><td>1</td></tr></table>"}),
+        v4.new_output("display_data", data={"image/svg+xml": svg, "text/plain": "c"}),
+        v4.new_output("execute_result", data={"text/markdown": "**x**"}, execution_count=1),
+        v4.new_output("display_data", data={record.TITLE_MIME: {"subject_name": "x"}}),
+    ]
+    nb = v4.new_notebook(
+        cells=[v4.new_markdown_cell("# x\n\nwarm-up"), v4.new_code_cell("x", outputs=outputs)]
+    )
+    nbformat.validate(nb)
+    render.to_html(nb, document_title="warm-up")
+
+
+def shutdown() -> None:
+    """Stop the converter process started by :func:`prepare`."""
+    conv = _WARM.pop("converter", None)
+    if conv is not None:
+        conv.close()
+    _WARM.pop("done", None)
+
+
+# --------------------------------------------------------------------------- one forked document
+
+
+@dataclass
+class _Child:
+    """A forked document as its parent sees it: pid, pipe, deadline and streamed cells."""
+
+    job: executor.Job
+    pid: int
+    conn: Any
+    deadline: float | None
+    started: str
+    t0: float
+    nb: Any = None
+    running: int | None = None
+    outcome: Any = None
+    ended: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def receive(self) -> bool:
+        """Handle one message; False once the pipe closed (the child is gone)."""
+        try:
+            msg = self.conn.recv()
+        except (EOFError, OSError):
+            return False
+        kind = msg[0]
+        if kind == "nb":
+            self.nb = msg[1]
+        elif kind == "running":
+            self.running = msg[1]
+        elif kind == "cell" and self.nb is not None:
+            self.nb.cells[msg[1]] = msg[2]
+        elif kind in ("result", "execution"):
+            self.outcome = msg[1]
+        elif kind == "crash":
+            self.extra["crash"] = msg[1]
+        return True
+
+    def reap(self, kill: bool = False) -> int:
+        if kill:
+            with contextlib.suppress(OSError):
+                os.kill(self.pid, signal.SIGKILL)
+        try:
+            _, status = os.waitpid(self.pid, 0)
+        except ChildProcessError:
+            status = 0
+        with contextlib.suppress(OSError):
+            self.conn.close()
+        self.ended = True
+        return status
+
+    def failure(self, kind: str) -> executor.Execution:
+        """The failed Execution of a child that was killed (timeout) or died."""
+        self.extra["rebuilt"] = True
+        duration = time.monotonic() - self.t0
+        if kind == "timeout":
+            limit = self.job.timeout or 0
+            error = {
+                "kind": "timeout", "ename": "Timeout", "cell": None,
+                "evalue": f"the document did not finish within {limit:g} s",
+                "lines": [(f"Timeout: the document did not finish within {limit:g} s. "
+                           "Fix: raise --timeout or find the slow cell.")],
+            }  # fmt: skip
+        elif "crash" in self.extra:  # the engine itself failed, not the notebook
+            text = str(self.extra["crash"]).strip().splitlines()
+            error = {
+                "kind": "engine", "ename": "EngineError", "cell": None,
+                "evalue": text[-1] if text else "engine failure",
+                "lines": [f"EngineError: {text[-1] if text else 'engine failure'}", *text[-5:-1]],
+            }  # fmt: skip
+        else:
+            error = {
+                "kind": "kernel-died", "ename": "DeadKernelError", "cell": None,
+                "evalue": "Kernel died",
+                "lines": [("DeadKernelError: the kernel process died (crash, out of memory, "
+                           "or os._exit) while running the notebook.")],
+            }  # fmt: skip
+        nb = self.nb
+        if nb is not None:
+            _finish_partial(nb, self.running)
+            error["cell"] = executor._running_cell(nb)
+            executor._banner(nb, error["kind"], error["evalue"], error["cell"])
+        return executor.Execution("failed", duration, error, nb=nb)
+
+
+def _finish_partial(nb: Any, running: int | None) -> None:
+    """What papermill's notebook_complete leaves in a notebook whose kernel stopped."""
+    meta = nb.metadata.get("papermill", {})
+    end = datetime.now(UTC)
+    meta["end_time"] = end.isoformat()
+    if meta.get("start_time"):
+        meta["duration"] = (end - datetime.fromisoformat(meta["start_time"])).total_seconds()
+    if running is not None and 0 <= running < len(nb.cells):
+        nb.cells[running].metadata.setdefault("papermill", {})["status"] = "running"
+    for cell in nb.cells:
+        pm = cell.metadata.get("papermill", {})
+        if pm.get("status") == "failed":
+            break
+        if pm.get("status") == "pending":
+            pm["status"] = "completed"
+
+
+def _fork_document(job: executor.Job, *, render: bool) -> _Child:
+    """Fork a child that executes ``job`` (and renders it when ``render``)."""
+    from multiprocessing.connection import Pipe
+
+    recv, send = Pipe(duplex=False)
+    started, t0 = executor._now(), time.monotonic()
+    parent = os.getpid()
+    _flush_real_streams()
+    pid = os.fork()
+    if pid == 0:
+        code = 70
+        try:
+            recv.close()
+            _child_main(job, send, parent, render)
+            code = 0
+        except BaseException:  # noqa: BLE001 -- report and exit; never return into the parent
+            with contextlib.suppress(Exception):
+                send.send(("crash", traceback.format_exc()))
+        finally:
+            os._exit(code)
+    send.close()
+    deadline = t0 + job.timeout if job.timeout else None
+    return _Child(job, pid, recv, deadline, started, t0)
+
+
+def _flush_real_streams() -> None:
+    # buffered text would otherwise be written twice, by the parent and by the child
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+
+
+def _child_main(job: executor.Job, conn: Any, parent: int, render: bool) -> None:
+    _parent_death_signal()
+    if os.getppid() != parent:
+        return
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _fresh_warnings()
+    from salesnb import chartrender
+
+    conv = _WARM.get("converter")
+    if conv is not None:
+        chartrender.set_svg_converter(conv.client)
+    _PROGRESS["fn"] = lambda *event: conn.send(event)
+    spec = executor.EngineSpec("salesnb-inprocess", inprocess_execute)
+    if render:
+        conn.send(("result", executor.run_job(job, spec)))
+    else:
+        out = Path(job.output_path)  # type: ignore[attr-defined]
+        ex = inprocess_execute(Path(job.notebook), dict(job.parameters), out, None, cwd=job.cwd)
+        conn.send(("execution", ex))
+
+
+def _showwarnmsg_impl(msg: Any) -> None:
+    """CPython's own warning printer (``catch_warnings(record=True)`` replaces it)."""
+    import warnings
+
+    file = msg.file if msg.file is not None else sys.stderr
+    if file is not None:
+        with contextlib.suppress(OSError):
+            file.write(warnings._formatwarnmsg(msg))  # type: ignore[attr-defined]
+
+
+def _fresh_warnings() -> None:
+    """Warning filters as in a new kernel, whatever the forked host (pytest, a notebook) set."""
+    import warnings
+
+    warnings.resetwarnings()
+    warnings.showwarning = warnings._showwarning_orig  # type: ignore[attr-defined]
+    warnings._showwarnmsg_impl = _showwarnmsg_impl  # type: ignore[attr-defined]
+    # CPython's defaults, then -W/PYTHONWARNINGS, then IPython's own for the user namespace
+    for category in (ResourceWarning, ImportWarning, PendingDeprecationWarning, DeprecationWarning):
+        warnings.simplefilter("ignore", category)
+    warnings.filterwarnings("default", category=DeprecationWarning, module="__main__")
+    warnings._processoptions(sys.warnoptions)  # type: ignore[attr-defined]
+    warnings.filterwarnings("default", category=DeprecationWarning, module="__main__")
+
+
+def supervise(child: _Child) -> None:
+    """Wait for one child: its outcome, or a failure after a timeout or death."""
+    from multiprocessing.connection import wait
+
+    while not child.ended:
+        left = None if child.deadline is None else child.deadline - time.monotonic()
+        if left is not None and left <= 0:
+            child.reap(kill=True)
+            child.outcome = child.failure("timeout")
+            return
+        if wait([child.conn], timeout=left) and not child.receive():
+            child.reap()
+            if child.outcome is None:
+                child.outcome = child.failure("died")
+            return
+
+
+def fork_execute(
+    notebook: Path,
+    parameters: dict[str, Any],
+    output_path: Path,
+    timeout: float | None,
+    *,
+    cwd: str | None = None,
+) -> executor.Execution:
+    """Executor engine ``"fork"``: execute one notebook in a fork of this (warmed) process.
+
+    The parent stays clean: it imports and warms up once (:func:`prepare`), each call
+    forks a child for the document. ``timeout`` (seconds, whole document) kills the
+    child; a child that dies fails only this document. Never raises for notebook
+    failures; the executed or partial notebook is written to ``output_path``.
+
+    Examples
+    --------
+    >>> ex = fork_execute(Path("tests/notebooks/ok.ipynb"), {"subject": "R01"},
+    ...                   Path("/tmp/out.ipynb"), 60)  # doctest: +SKIP
+    >>> ex.status                                      # doctest: +SKIP
+    'ok'
+    """
+    import nbformat
+
+    prepare()
+    if parameters.get("data"):
+        preload(parameters["data"], parameters.get("profile"))
+    job = _OneShot(str(notebook), dict(parameters), timeout, cwd, str(output_path))
+    child = _fork_document(job, render=False)  # type: ignore[arg-type]
+    supervise(child)
+    ex = child.outcome
+    if not isinstance(ex, executor.Execution):
+        ex = child.failure("died")
+    if child.extra.get("rebuilt") and ex.nb is not None:
+        nbformat.write(ex.nb, str(output_path))  # papermill in the child did not get to it
+    return ex
+
+
+@dataclass(frozen=True)
+class _OneShot:
+    """The little :func:`fork_execute` needs to know of a document."""
+
+    notebook: str
+    parameters: dict[str, Any]
+    timeout: float | None
+    cwd: str | None
+    output_path: str
+    key: str = ""
+
+
+executor.register_engine("fork", fork_execute, prepare)
+
+
+# --------------------------------------------------------------------------- the batch runner
+
+
+def _zygote_main(conn: Any, workers: int, parent: int) -> None:
+    """The pre-imported process documents are forked from; talks to the batch over ``conn``."""
+    _parent_death_signal()
+    if os.getppid() != parent:
+        os._exit(0)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C: the batch decides
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    devnull = os.open(os.devnull, os.O_WRONLY)  # documents' stray C-level output
+    os.dup2(devnull, 2)
+    os.close(devnull)
+    try:
+        prepare()
+        conn.send(("ready",))
+        _zygote_loop(conn, max(1, workers))
+    except BaseException:  # noqa: BLE001 -- tell the batch, then go
+        with contextlib.suppress(Exception):
+            conn.send(("fatal", traceback.format_exc()))
+    finally:
+        shutdown()
+        os._exit(0)
+
+
+def _zygote_loop(conn: Any, workers: int) -> None:
+    from multiprocessing.connection import wait
+
+    queue: list[executor.Job] = []
+    running: dict[Any, _Child] = {}
+    stopping = False
+    while True:
+        while queue and len(running) < workers and not stopping:
+            job = queue.pop(0)
+            if job.parameters.get("data"):
+                preload(job.parameters["data"], job.parameters.get("profile"))
+            child = _fork_document(job, render=True)
+            running[child.conn] = child
+        if stopping:
+            for child in running.values():
+                child.reap(kill=True)
+            return
+        deadlines = [c.deadline for c in running.values() if c.deadline is not None]
+        left = max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
+        ready = wait([conn, *running], timeout=left)
+        for r in ready:
+            if r is conn:
+                try:
+                    msg = conn.recv()
+                except (EOFError, OSError):
+                    stopping = True
+                    continue
+                if msg[0] == "jobs":
+                    queue.extend(msg[1])
+                else:  # "close" once every result is in, "stop" on interrupt
+                    stopping = True
+                continue
+            child = running[r]
+            if not child.receive():
+                child.reap()
+                del running[r]
+                conn.send(("result", child.job.key, _result(child, "died")))
+                continue
+            if isinstance(child.outcome, executor.JobResult):
+                child.reap()
+                del running[r]
+                conn.send(("result", child.job.key, child.outcome))
+        now = time.monotonic()
+        for key, child in list(running.items()):
+            if child.deadline is not None and now >= child.deadline:
+                child.reap(kill=True)
+                del running[key]
+                conn.send(("result", child.job.key, _result(child, "timeout")))
+
+
+def _result(child: _Child, how: str) -> executor.JobResult:
+    if isinstance(child.outcome, executor.JobResult):
+        return child.outcome
+    ex = child.failure(how)
+    result = executor.job_result(child.job, ex, child.started, child.t0, None)
+    result.worker = f"{os.uname().nodename}:{child.pid}"
+    return result
+
+
+class ForkRunner:
+    """Run batch jobs as forks of one pre-imported zygote process, ``workers`` at once.
+
+    Same interface as :class:`salesnb.executor.LocalRunner`. The zygote is forked from
+    this process when it runs no other threads (it then shares this process's imports),
+    else started fresh (``spawn``).
+
+    Examples
+    --------
+    >>> runner = ForkRunner(2)                          # doctest: +SKIP
+    >>> for job, result in runner.run(jobs): ...        # doctest: +SKIP
+    >>> runner.close()                                  # doctest: +SKIP
+    """
+
+    def __init__(self, workers: int) -> None:
+        import multiprocessing as mp
+        import threading
+
+        if not hasattr(os, "fork"):
+            msg = "The fork engine needs os.fork (Linux, macOS). Fix: use --engine papermill."
+            raise BatchError(msg)
+        method = "fork" if threading.active_count() == 1 else "spawn"
+        ctx = mp.get_context(method)
+        self.conn, child = ctx.Pipe()
+        self.process = ctx.Process(
+            target=_zygote_main, args=(child, int(workers), os.getpid()), daemon=True
+        )
+        _flush_real_streams()
+        self.process.start()
+        child.close()
+        self.workers = workers
+        self.ready = False
+
+    def _recv(self) -> Any:
+        try:
+            return self.conn.recv()
+        except (EOFError, OSError):
+            return ("fatal", "the fork engine's zygote process died")
+
+    def run(self, jobs: list[executor.Job]) -> Iterator[tuple[executor.Job, executor.JobResult]]:
+        """Yield ``(job, result)`` as documents finish."""
+        msg = ("ready",) if self.ready else self._recv()
+        self.ready = msg[0] == "ready"
+        if not self.ready:
+            raise BatchError(
+                f"The fork engine could not start: {str(msg[-1]).strip().splitlines()[-1]}. "
+                "Fix: run with --engine papermill, and report the error."
+            )
+        by_key = {j.key: j for j in jobs}
+        self.conn.send(("jobs", list(jobs)))
+        while by_key:
+            msg = self._recv()
+            if msg[0] == "result":
+                yield by_key.pop(msg[1]), msg[2]
+            elif msg[0] == "fatal":
+                for job in list(by_key.values()):
+                    yield job, _lost(job, str(msg[1]))
+                by_key.clear()
+
+    def close(self, *, interrupted: bool = False, grace: float = 10.0) -> None:
+        """Stop the zygote; on interrupt, kill running documents at once."""
+        with contextlib.suppress(OSError, ValueError):
+            self.conn.send(("stop",) if interrupted else ("close",))
+        self.process.join(grace)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join(5)
+        with contextlib.suppress(OSError):
+            self.conn.close()
+
+
+def _lost(job: executor.Job, why: str) -> executor.JobResult:
+    now = executor._now()
+    last = why.strip().splitlines()[-1] if why.strip() else why
+    return executor.JobResult(job.key, "failed", now, now, 0.0, {
+        "kind": "worker", "ename": "WorkerError", "evalue": last, "cell": None,
+        "lines": [f"WorkerError: {last}", "The process running this document died."],
+    })  # fmt: skip
