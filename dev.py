@@ -25,7 +25,11 @@ VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PY = BIN / "python"
 # Debian package -> a command that proves it is installed
-SYSTEM_PACKAGES = {"chromium": "chromium", "postgresql": "/usr/lib/postgresql"}
+SYSTEM_PACKAGES = {
+    "chromium": "chromium",
+    "postgresql": "/usr/lib/postgresql",
+    "poppler-utils": "pdftotext",
+}
 
 
 def run(cmd: list[str], **kw) -> None:

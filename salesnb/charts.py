@@ -190,8 +190,23 @@ def _attainment_status(ratio: pd.Series, warn_at: float) -> np.ndarray:
     )
 
 
+def vega_text(text: str) -> str:
+    r"""``text`` made safe for a Vega-Lite title: a backslash before a quote, or a line break,
+    breaks the expression Vega-Lite builds from a tooltip or axis title (the whole chart then
+    fails to render), so backslashes become U+29F5 and line breaks spaces.
+
+    Examples
+    --------
+    >>> vega_text('Ann \\"+x+\\"')
+    'Ann ⧵"+x+⧵"'
+    """
+    return re.sub(r"[\r\n\t]+", " ", str(text).replace("\\", "\u29f5"))
+
+
 def _title(text: str, subtitle: str | None = None) -> alt.Title:
-    return alt.Title(text, subtitle=subtitle) if subtitle else alt.Title(text)
+    if subtitle:
+        return alt.Title(vega_text(text), subtitle=vega_text(subtitle))
+    return alt.Title(vega_text(text))
 
 
 def _empty(title: str, message: str) -> alt.Chart:
@@ -372,7 +387,8 @@ def _peer_row(row: dict, currency: str, subject: str) -> alt.LayerChart:
         x=alt.X("p25:Q", title=x_title, axis=axis, scale=scale), x2="p75:Q", y=y
     )
     median = base.mark_tick(color="#6b6f73", thickness=3, size=26).encode(x="median:Q", y=y)
-    tip = [alt.Tooltip("value_text:N", title=subject), alt.Tooltip("median_text:N", title="Peer median"),
+    tip = [alt.Tooltip("value_text:N", title=vega_text(subject)),
+           alt.Tooltip("median_text:N", title="Peer median"),
            alt.Tooltip("p25_text:N", title="Peer 25th pct"), alt.Tooltip("p75_text:N", title="Peer 75th pct"),
            alt.Tooltip("percentile_text:N", title="Percentile"), alt.Tooltip("n_peers:Q", title="Peers")]  # fmt: skip
     dot = base.mark_point(size=140, filled=True, stroke="white", strokeWidth=1).encode(

@@ -602,9 +602,51 @@ def rep_breakdown(ctx: Context, table: pd.DataFrame | None = None) -> pd.DataFra
 
 
 # --------------------------------------------------------------------------- privacy
+#: Fewer months of closed deals than this and documents say so: seasonal forecast models and
+#: year-on-year comparisons need two full years.
+MIN_HISTORY_MONTHS = 24
+
+
+def coverage_notes(ctx: Context) -> list[str]:
+    """What the data cannot tell about this subject: it has no deals, or the history is short.
+
+    A rep with no opportunity at all still gets a document (zeros and n/a), and this note
+    says why; closed deals spanning fewer than :data:`MIN_HISTORY_MONTHS` months (an export
+    of ten months, say) limit every trend and forecast, whoever the subject is.
+
+    Examples
+    --------
+    >>> coverage_notes(open_context("data/sample", None, "rep", "R27"))  # doctest: +SKIP
+    []
+    """
+    o = ctx.wb.opportunities
+    notes = []
+    if not o["rep_id"].isin(ctx.rep_ids).any():
+        name = ctx.subject.name
+        notes.append(
+            f"{name} has no deals in the data (no open, won or lost opportunity), so the "
+            f"figures here are zero or n/a. Fix: nothing to do if {name} is new or has left; "
+            "otherwise check that their deals carry their rep id or name."
+        )
+    closed = o.loc[o["outcome"].isin(("won", "lost")), "close_date"].dropna()
+    closed = closed[closed <= ctx.as_of]
+    if len(closed):
+        first, last = closed.min().to_period("M"), closed.max().to_period("M")
+        months = (last - first).n + 1
+        if months < MIN_HISTORY_MONTHS:
+            notes.append(
+                f"Closed deals span only {months} months ({first} to {last}): too short for "
+                "seasonal forecast models and year-on-year comparisons; read trends and the "
+                "history forecast with care. Fix: export at least "
+                f"{MIN_HISTORY_MONTHS} months of closed deals."
+            )
+    return notes
+
+
 def data_notes(ctx: Context) -> list[str]:
-    """The data's warnings as text; in a rep's document with other reps' names and ids removed."""
-    notes = [str(w) for w in ctx.wb.warnings]
+    """The data's warnings as text, after :func:`coverage_notes`; in a rep's document with
+    other reps' names and ids removed."""
+    notes = coverage_notes(ctx) + [str(w) for w in ctx.wb.warnings]
     if not ctx.is_rep:
         return notes
     return [redact(n, forbidden_terms(ctx)) for n in notes]

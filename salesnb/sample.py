@@ -986,9 +986,13 @@ def write(
         )
         raise ParameterError(msg) from None
     written = []
+    from salesnb.safecsv import to_safe_csv
+
     for name, frame in tables.items():
         path = out / f"{name}.csv"
-        path.write_bytes(frame.to_csv(**_CSV).encode("utf-8"))
+        # settings name regions, teams and products: a name starting with = + - @ gets a
+        # leading ' (formula injection), which load() strips again
+        path.write_bytes(to_safe_csv(frame, **_CSV).encode("utf-8"))
         written.append(path)
     config = (
         "# Configuration of this sample data set; keys not set here come from salesnb's defaults\n"

@@ -111,6 +111,12 @@ def show(df: pd.DataFrame, units: Mapping[str, str], currency: str = "USD",
     return out
 
 
+def _ratio_text(v: Any) -> str:
+    """A ratio with two decimals, or "n/a" (a rep with no bookings has an undefined MASE)."""
+    f = _num(v)
+    return "n/a" if f is None else f"{f:.2f}"
+
+
 def _num(v: Any) -> float | None:
     try:
         f = float(v)
@@ -476,7 +482,8 @@ def forecast_backtest(
         s = res.summary
         hist_table = pd.DataFrame({
             "method": ["automatic model" if m == "auto" else f"{m} (benchmark)" for m in s.index],
-            "MASE": s["mase"].round(2), "vs benchmark": s["rel_mase"].round(2),
+            "MASE": [_ratio_text(v) for v in s["mase"]],
+            "vs benchmark": [_ratio_text(v) for v in s["rel_mase"]],
             "bias": [fmt(v, "growth") for v in s["bias"]],
             "inside 80% interval": [fmt(v, "percent") for v in s["coverage"]],
             "forecasts": s["n"].astype(int),
