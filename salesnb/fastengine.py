@@ -527,10 +527,16 @@ def _start_converter() -> Any:
                 os._exit(0)
             signal.signal(signal.SIGINT, signal.SIG_IGN)
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
-            chartrender._serve(ready_child, authkey)
+            import multiprocessing.process
             import multiprocessing.util
 
-            multiprocessing.util._run_finalizers()  # remove the socket's temp folder
+            # A fork inherits the parent's multiprocessing temp folder and the finalizer that
+            # deletes it: give this process its own folder and forget the parent's clean-ups,
+            # or stopping this converter would delete sockets other converters still serve on.
+            multiprocessing.util._finalizer_registry.clear()
+            multiprocessing.process.current_process()._config.pop("tempdir", None)
+            chartrender._serve(ready_child, authkey)
+            multiprocessing.util._run_finalizers()  # remove this converter's socket folder
         except BaseException:  # noqa: BLE001 -- never return into the parent's code
             code = 1
         finally:
@@ -596,6 +602,7 @@ def prepare() -> None:
     import importlib
 
     _WARM["converter"] = conv = _start_converter()
+    _WARM["owner"] = os.getpid()
     pending = conv.warm_up()  # vl-convert's cold start runs while we import
     shell()  # before the imports: libraries that look for IPython at import find it
     for name in PRELOAD_MODULES:
@@ -638,7 +645,9 @@ def _warm_rendering() -> None:
 def shutdown() -> None:
     """Stop the converter process started by :func:`prepare`."""
     conv = _WARM.pop("converter", None)
-    if conv is not None:
+    # A zygote forked from a warmed process shares that process's converter: only the
+    # process that started a converter may stop it, or the next batch finds it gone.
+    if conv is not None and _WARM.pop("owner", None) == os.getpid():
         conv.close()
     _WARM.pop("done", None)
 

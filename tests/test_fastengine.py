@@ -245,3 +245,22 @@ def test_papermill_lists_the_installed_entry_point():
 
     assert groups["salesnb"] == "salesnb.fastengine:InProcessEngine"
     assert papermill_engines.get_engine("salesnb").__name__ == "InProcessEngine"
+
+
+def test_batches_after_an_in_process_warm_up_keep_their_chart_converter(tmp_path):
+    # Regression: a zygote forked from a process that had warmed up in-process (fork_execute)
+    # stopped that process's chart converter at the end of its batch, so the next batch's
+    # charts failed with FileNotFoundError on the converter's socket.
+    from salesnb import batch, fastengine
+
+    nb = ROOT / "tests" / "notebooks" / "heavy.ipynb"
+    warm = fastengine.fork_execute(
+        nb, {"data": str(ROOT / "data" / "sample"), "subject": "R01"}, tmp_path / "w.ipynb", 120
+    )
+    assert warm.status == "ok", warm.error
+    for i in range(2):
+        m = batch.run(
+            nb, by="rep", data=ROOT / "data" / "sample", out=tmp_path / f"b{i}",
+            only=["R02"], progress=False, timeout=120,
+        )  # fmt: skip
+        assert m["summary"]["ok"] == 1, [s["error"] for s in m["subjects"]]
