@@ -381,6 +381,8 @@ def _papermill_engine_class() -> type:
         @classmethod
         def execute_managed_notebook(cls, nb_man: Any, kernel_name: str, **kwargs: Any) -> Any:
             sh = shell()
+            # numbered like a fresh kernel, whatever the process ran before it forked
+            sh.execution_count = 1
             nb = nb_man.nb
             _emit("nb", nb)
             with _kernel_io(nb) as cap:

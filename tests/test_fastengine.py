@@ -258,9 +258,13 @@ def test_batches_after_an_in_process_warm_up_keep_their_chart_converter(tmp_path
         nb, {"data": str(ROOT / "data" / "sample"), "subject": "R01"}, tmp_path / "w.ipynb", 120
     )
     assert warm.status == "ok", warm.error
+    fastengine.shell().execution_count = 7  # as if this process had run cells in-process
     for i in range(2):
         m = batch.run(
             nb, by="rep", data=ROOT / "data" / "sample", out=tmp_path / f"b{i}",
             only=["R02"], progress=False, timeout=120,
         )  # fmt: skip
         assert m["summary"]["ok"] == 1, [s["error"] for s in m["subjects"]]
+        done = nbformat.read(tmp_path / f"b{i}" / m["subjects"][0]["outputs"]["ipynb"]["path"], 4)
+        counts = [c.execution_count for c in done.cells if c.cell_type == "code"]
+        assert counts == list(range(1, len(counts) + 1)), counts  # as a fresh kernel numbers them
