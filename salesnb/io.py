@@ -22,7 +22,13 @@ import numpy as np
 import pandas as pd
 
 from salesnb.config import Config, _merge, load_config, read_toml
-from salesnb.errors import DataValidationError, ParameterError, Problem, SalesnbError
+from salesnb.errors import (
+    DataValidationError,
+    ParameterError,
+    Problem,
+    SalesnbError,
+    raise_if_errors,
+)
 from salesnb.model import Workbook
 from salesnb.profiles import Profile, ReadOptions, TableSpec, list_profiles, load_profile
 from salesnb.schema import TABLES, columns
@@ -704,19 +710,8 @@ def load(
     raws, lookups, problems = read_tables(src, prof)
     tables, config, found = validate(raws, prof, config, lookups=lookups, source=str(src))
     problems += found
-    errors = [p for p in problems if p.severity == "error"]
-    if errors:
-        raise DataValidationError(problems, str(src))
-    wb = Workbook(
-        reps=tables["reps"],
-        opportunities=tables["opportunities"],
-        targets=tables["targets"],
-        activities=tables["activities"],
-        snapshots=tables["snapshots"],
-        config=config,
-        source=str(src),
-        warnings=[p for p in problems if p.severity == "warning"],
-    )
+    warnings = raise_if_errors(problems, str(src))
+    wb = Workbook(**tables, config=config, source=str(src), warnings=warnings)
     if "snapshot_store" in config.extra:
         from salesnb.store import attach_from_config
 

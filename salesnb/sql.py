@@ -32,7 +32,12 @@ from urllib.parse import quote, quote_plus
 import numpy as np
 import pandas as pd
 
-from salesnb.errors import DataValidationError, Problem, ProfileError, SalesnbError
+from salesnb.errors import (
+    Problem,
+    ProfileError,
+    SalesnbError,
+    raise_if_errors,
+)
 from salesnb.model import Workbook
 from salesnb.profiles import Profile, TableSpec, load_profile
 from salesnb.schema import TABLES
@@ -583,18 +588,8 @@ def load_sql(
         engine.dispose()
     tables_, config, found = validate(raws, prof, config, lookups=lookups, source=shown)
     problems += found
-    if any(p.severity == "error" for p in problems):
-        raise DataValidationError(problems, shown)
-    wb = Workbook(
-        reps=tables_["reps"],
-        opportunities=tables_["opportunities"],
-        targets=tables_["targets"],
-        activities=tables_["activities"],
-        snapshots=tables_["snapshots"],
-        config=config,
-        source=shown,
-        warnings=[p for p in problems if p.severity == "warning"],
-    )
+    warnings = raise_if_errors(problems, shown)
+    wb = Workbook(**tables_, config=config, source=shown, warnings=warnings)
     from salesnb.store import attach_from_config
 
     return attach_from_config(wb, None)
