@@ -11,6 +11,7 @@ inline SVG, styles are inline, there is no script. The nbconvert template is
 from __future__ import annotations
 
 import copy
+import html as htmllib
 import os
 import re
 import shutil
@@ -44,6 +45,19 @@ REMOVE_CELL_TAGS = {"injected-parameters", "parameters", "remove-cell", "remove_
 REMOVE_OUTPUT_TAGS = {"remove-output", "remove_output", "hide-output"}
 _URL_ATTRS = ("src", "href", "srcset", "xlink:href", "action", "poster")
 _EXTERNAL = re.compile(r"""(?:https?:)?//""", re.IGNORECASE)
+_CSS_REMOTE = re.compile(r"@import[^;]*;?|url\(\s*['\"]?\s*(?:https?:)?//[^)]*\)", re.IGNORECASE)
+# Anything that could need the parse in offline_html: elements it drops, event handlers, any
+# URL-bearing attribute, url()/@import, script schemes, markup that could swallow the rest of
+# the page. Searched in the text and in its unescaped form (a character reference can spell
+# any of these). Deliberately broad: a false alarm only costs the parse.
+_RISKY = re.compile(
+    r"<\s*/?\s*(?:script|iframe|object|embed|base|link|meta|form|frame|applet|svg:script"
+    r"|textarea|title|noscript|template|xmp|plaintext|noembed|noframes)\b|<!"
+    r"|javascript|vbscript|\bon[a-z]+\s*="
+    r"|\b(?:src|href|srcset|action|formaction|poster|data|background)\s*="
+    r"|url\(\s*['\"]?\s*(?!#)|@import|&\{",
+    re.IGNORECASE,
+)
 
 
 def document_notebook(nb: Mapping[str, Any]) -> Any:
@@ -113,24 +127,33 @@ def offline_html(fragment: str) -> str:
     >>> offline_html('<p onclick="x()">a</p><script src="https://cdn/x.js"></script>')
     '<p>a</p>'
     """
+    if _RISKY.search(fragment) or ("&" in fragment and _RISKY.search(htmllib.unescape(fragment))):
+        return _sanitise(fragment)
+    return fragment  # nothing the parse would change: most charts, tables and prose
+
+
+def _sanitise(fragment: str) -> str:
     from bs4 import BeautifulSoup
 
     soup = BeautifulSoup(fragment, "html.parser")
-    for tag in soup.find_all(["script", "iframe", "object", "embed", "base"]):
+    # meta: a refresh would navigate away on open
+    for tag in soup.find_all(["script", "iframe", "object", "embed", "base", "meta"]):
         tag.decompose()
     for tag in soup.find_all(True):
         for attr in list(tag.attrs):
             value = tag.attrs[attr]
             text = (" ".join(value) if isinstance(value, list) else str(value)).strip()
-            remote = _EXTERNAL.match(text) or text.lower().startswith("javascript:")
+            # browsers ignore whitespace and control characters inside a URL's scheme
+            scheme = re.sub(r"[\x00-\x20]", "", text).lower()
+            remote = _EXTERNAL.match(text) or scheme.startswith(("javascript:", "vbscript:"))
             if attr.lower().startswith("on") or (attr.lower() in _URL_ATTRS and remote):
                 del tag.attrs[attr]
+            elif attr.lower() == "style":
+                tag.attrs[attr] = _CSS_REMOTE.sub("", text)
         if tag.name == "link":
             tag.decompose()
     for style in soup.find_all("style"):
-        style.string = re.sub(
-            r"@import[^;]*;?|url\(\s*['\"]?(?:https?:)?//[^)]*\)", "", style.get_text()
-        )
+        style.string = _CSS_REMOTE.sub("", style.get_text())
     return str(soup)
 
 

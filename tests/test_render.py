@@ -123,6 +123,58 @@ def test_external_references_finds_every_kind():
     assert render.external_references(render.offline_html(page)) == []
 
 
+HOSTILE_FRAGMENTS = [
+    '<p onclick="x()">a</p>',
+    "<svg/onload=alert(1)><text>x</text></svg>",
+    '<a href="javascript:alert(1)">x</a>',
+    '<a href="&#106;avascript:alert(1)">entity-spelled scheme</a>',
+    '<a href="&#x6A;avascript&colon;alert(1)">hex entities</a>',
+    '<img src="//cdn.example/a.png">',
+    '<svg><image xlink:href="https://x/a.png"/></svg>',
+    '<div style="background:url(http://x/a.png)">x</div>',
+    "<style>@import 'https://x/a.css';</style>",
+    "<iframe srcdoc='<p>x</p>'></iframe>",
+    '<meta http-equiv="refresh" content="0;url=https://x">',
+    "<link rel=stylesheet href=https://x/a.css>",
+    "<SCRIPT>alert(1)</SCRIPT>",
+    "<!-- an unclosed comment would hide the rest of the page",
+    "&lt;script&gt;alert(1)&lt;/script&gt; is text, not a script",
+    '<a href="java\tscript:alert(1)">a tab inside the scheme</a>',
+]
+
+
+@pytest.mark.parametrize("fragment", HOSTILE_FRAGMENTS)
+def test_offline_filter_takes_the_full_parse_for_anything_it_could_change(fragment):
+    assert render.offline_html(fragment) == render._sanitise(fragment)
+    assert render.external_references(render.offline_html(fragment)) == []
+    cleaned = render.offline_html(fragment)
+    assert "script:" not in cleaned.lower() and "<meta" not in cleaned and "onload" not in cleaned
+
+
+def _visible(fragment: str) -> tuple[str, list[str]]:
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(fragment, "html.parser")
+    return soup.get_text(), [t.name for t in soup.find_all(True)]
+
+
+def test_offline_filter_passes_charts_tables_and_prose_through_unparsed(monkeypatch):
+    import pandas as pd
+
+    svg = (
+        '<svg xmlns="http://www.w3.org/2000/svg" width="20" height="20" clip-path="url(#c1)">'
+        '<defs><clipPath id="c1"><rect width="20" height="20"/></clipPath></defs>'
+        '<g class="mark-text"><text x="1" y="9">Won &amp; lost: &#36;5K</text></g></svg>'
+    )
+    table = pd.DataFrame({"deal": ["A & B <big>"], "amount": [5.0]}).to_html()
+    prose = "<p>Open pipeline: <b>&#36;237K</b> against &#36;240K.</p>"
+    for fragment in (svg, table, prose):
+        assert _visible(render._sanitise(fragment)) == _visible(fragment)
+    monkeypatch.setattr(render, "_sanitise", lambda f: pytest.fail(f"parsed: {f[:60]}"))
+    for fragment in (svg, table, prose):
+        assert render.offline_html(fragment) is fragment
+
+
 def test_missing_chromium_explains_the_install(monkeypatch):
     monkeypatch.setenv("SALESNB_CHROMIUM", "/nonexistent/chromium")
     with pytest.raises(RenderError, match=r"apt-get install -y chromium"):
