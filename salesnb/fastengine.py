@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import gc
 import io
 import os
 import signal
@@ -45,13 +46,13 @@ from typing import Any
 from salesnb import executor
 from salesnb.errors import BatchError
 
-#: What the zygote imports before forking documents: what the workbooks use.
+#: What the zygote imports before forking any document: what every document needs to run
+#: and render. A notebook's own imports are added per notebook (:func:`notebook_imports`),
+#: and what its first documents import on top is learned (:func:`warm_imports`).
 PRELOAD_MODULES = (
     "numpy",
     "pandas",
     "altair",
-    "scipy.stats",
-    "statsmodels.api",
     "IPython.display",
     "nbformat",
     "nbconvert",
@@ -59,18 +60,14 @@ PRELOAD_MODULES = (
     "jupyter_client.session",
     "salesnb.io",
     "salesnb.subject",
-    "salesnb.kpis",
-    "salesnb.pipeline",
-    "salesnb.goals",
-    "salesnb.coaching",
-    "salesnb.forecast",
-    "salesnb.facts",
-    "salesnb.workbooks",
     "salesnb.charts",
     "salesnb.chartrender",
     "salesnb.record",
     "salesnb.render",
 )
+#: Never imported ahead: they start threads or runtimes, which do not survive a fork.
+_NOT_AHEAD = ("vl_convert", "dask", "distributed", "tornado", "zmq", "ipykernel", "__main__",
+              "__mp_main__", "tqdm", "matplotlib.pyplot")  # fmt: skip
 PAPERMILL_ENGINE = "salesnb"
 _KILL_GRACE = 5.0
 
@@ -502,6 +499,97 @@ def preload(data: str | Path, profile: str | None = None) -> bool:
     return True
 
 
+# --------------------------------------------------------------------------- imports ahead
+
+_IMPORTS_SEEN: dict[str, tuple[str, ...]] = {}
+
+
+def notebook_imports(notebook: str | Path) -> tuple[str, ...]:
+    """The modules a notebook's code cells import, as dotted names (cached per file).
+
+    ``from salesnb import charts`` yields ``salesnb`` and ``salesnb.charts`` (a name that
+    turns out to be an attribute, not a module, is skipped when imported).
+
+    Examples
+    --------
+    >>> "salesnb.facts" in notebook_imports("notebooks/pipeline_review.ipynb")
+    True
+    """
+    import ast
+
+    import nbformat
+
+    key = str(Path(notebook).resolve())
+    if key in _IMPORTS_SEEN:
+        return _IMPORTS_SEEN[key]
+    names: list[str] = []
+    try:
+        nb = nbformat.read(key, as_version=4)
+    except Exception:  # noqa: BLE001 -- the document itself reports an unreadable notebook
+        nb = None
+    for cell in nb.cells if nb is not None else []:
+        if cell.cell_type != "code":
+            continue
+        try:
+            tree = ast.parse(cell.source)
+        except SyntaxError:  # magics and the like: nothing to learn ahead
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names += [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                names += [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+    _IMPORTS_SEEN[key] = found = tuple(dict.fromkeys(names))
+    return found
+
+
+def _library_roots() -> tuple[str, ...]:
+    import sysconfig
+
+    import salesnb
+
+    paths = {sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib", "purelib", "platlib")}
+    return (*sorted(paths), str(Path(salesnb.__file__).parent))
+
+
+def _library_modules(names: set[str]) -> list[str]:
+    """Installed-library modules among ``names`` (see :func:`warm_imports`)."""
+    roots = _library_roots()
+    keep = []
+    for name in sorted(names):
+        origin = getattr(sys.modules.get(name), "__file__", None)
+        if origin and str(origin).startswith(roots):
+            keep.append(name)
+    return keep
+
+
+def warm_imports(names: Iterator[str] | tuple[str, ...] | list[str]) -> int:
+    """Import ``names`` here, ahead of the documents that will need them; how many were new.
+
+    Only installed libraries (the standard library, site-packages, salesnb) are imported
+    ahead: a user's module next to the notebook may do anything when imported, so each
+    document imports it itself. Modules that start threads or runtimes (:data:`_NOT_AHEAD`)
+    are left to the documents too; a module that fails to import is skipped.
+    """
+    import importlib
+    import importlib.util
+
+    new = 0
+    roots = _library_roots()
+    for name in names:
+        if name in sys.modules or name.startswith(_NOT_AHEAD) or not name.isascii():
+            continue
+        try:
+            top = importlib.util.find_spec(name.partition(".")[0])
+            if top is None or not str(top.origin or "").startswith(roots):
+                continue  # not an installed library: the documents import it themselves
+            importlib.import_module(name)
+        except BaseException:  # noqa: BLE001,S112 -- e.g. an attribute, not a module; a SystemExit
+            continue
+        new += 1
+    return new
+
+
 # --------------------------------------------------------------------------- warm-up
 
 
@@ -690,6 +778,8 @@ class _Child:
             self.outcome = msg[1]
         elif kind == "crash":
             self.extra["crash"] = msg[1]
+        elif kind == "imports":
+            self.extra["imports"] = msg[1]
         return True
 
     def reap(self, kill: bool = False) -> int:
@@ -764,6 +854,9 @@ def _fork_document(job: executor.Job, *, render: bool) -> _Child:
     started, t0 = executor._now(), time.monotonic()
     parent = os.getpid()
     _flush_real_streams()
+    # The cyclic GC walks every object it tracks, which writes to each one's header: in a
+    # child that copies nearly the whole parent page by page. Frozen objects are not walked.
+    gc.freeze()
     pid = os.fork()
     if pid == 0:
         code = 70
@@ -802,12 +895,16 @@ def _child_main(job: executor.Job, conn: Any, parent: int, render: bool) -> None
         chartrender.set_svg_converter(conv.client)
     _PROGRESS["fn"] = lambda *event: conn.send(event)
     spec = executor.EngineSpec("salesnb-inprocess", inprocess_execute)
+    before = set(sys.modules)
     if render:
-        conn.send(("result", executor.run_job(job, spec)))
+        outcome = ("result", executor.run_job(job, spec))
     else:
         out = Path(job.output_path)  # type: ignore[attr-defined]
         ex = inprocess_execute(Path(job.notebook), dict(job.parameters), out, None, cwd=job.cwd)
-        conn.send(("execution", ex))
+        outcome = ("execution", ex)
+    # what this document imported that its parent had not: the parent imports it for the next
+    conn.send(("imports", _library_modules(set(sys.modules) - before)))
+    conn.send(outcome)
 
 
 def _showwarnmsg_impl(msg: Any) -> None:
@@ -877,11 +974,13 @@ def fork_execute(
     import nbformat
 
     prepare()
+    warm_imports(notebook_imports(notebook))
     if parameters.get("data"):
         preload(parameters["data"], parameters.get("profile"))
     job = _OneShot(str(notebook), dict(parameters), timeout, cwd, str(output_path))
     child = _fork_document(job, render=False)  # type: ignore[arg-type]
     supervise(child)
+    warm_imports(child.extra.get("imports", ()))
     ex = child.outcome
     if not isinstance(ex, executor.Execution):
         ex = child.failure("died")
@@ -939,6 +1038,7 @@ def _zygote_loop(conn: Any, workers: int) -> None:
     while True:
         while queue and len(running) < workers and not stopping:
             job = queue.pop(0)
+            warm_imports(notebook_imports(job.notebook))
             if job.parameters.get("data"):
                 preload(job.parameters["data"], job.parameters.get("profile"))
             child = _fork_document(job, render=True)
@@ -972,6 +1072,7 @@ def _zygote_loop(conn: Any, workers: int) -> None:
                 child.reap()
                 del running[r]
                 conn.send(("result", child.job.key, child.outcome))
+                warm_imports(child.extra.get("imports", ()))
         now = time.monotonic()
         for key, child in list(running.items()):
             if child.deadline is not None and now >= child.deadline:

@@ -268,3 +268,61 @@ def test_batches_after_an_in_process_warm_up_keep_their_chart_converter(tmp_path
         done = nbformat.read(tmp_path / f"b{i}" / m["subjects"][0]["outputs"]["ipynb"]["path"], 4)
         counts = [c.execution_count for c in done.cells if c.cell_type == "code"]
         assert counts == list(range(1, len(counts) + 1)), counts  # as a fresh kernel numbers them
+
+
+LEARN = """\
+import sys
+import wave  # a library module no preload list names
+import userlib_probe  # the user's own module, next to the notebook
+print("wave" in sys.modules)
+"""
+
+LEARN_SCRIPT = """\
+import sys
+from pathlib import Path
+import nbformat
+from salesnb import fastengine
+
+nb_path, log = Path(sys.argv[1]), Path(sys.argv[2])
+assert "wave" not in sys.modules
+for i in range(2):
+    ex = fastengine.fork_execute(nb_path, {}, nb_path.with_name(f"out{i}.ipynb"), 60,
+                                 cwd=str(nb_path.parent))
+    assert ex.status == "ok", ex.error
+print("wave" in sys.modules, "userlib_probe" in sys.modules, log.read_text().count("imported"))
+fastengine.shutdown()
+"""
+
+
+def test_the_parent_learns_library_imports_but_never_runs_a_users_module(tmp_path):
+    import subprocess
+    import sys
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(LEARN)])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb_path = tmp_path / "learn.ipynb"
+    nbformat.write(nb, nb_path)
+    log = tmp_path / "imports.log"
+    (tmp_path / "userlib_probe.py").write_text(
+        f"with open({str(log)!r}, 'a') as f:\n    f.write('imported\\n')\n"
+    )
+    script = tmp_path / "learn.py"
+    script.write_text(LEARN_SCRIPT)
+    proc = subprocess.run(
+        [sys.executable, str(script), str(nb_path), str(log)],
+        check=False, capture_output=True, text=True, timeout=300, cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    # wave: learned from the first document; the user's module: run by each document itself
+    assert proc.stdout.split()[-3:] == ["True", "False", "2"]
+
+
+def test_notebook_imports_lists_what_the_cells_import(tmp_path):
+    from salesnb.fastengine import notebook_imports
+
+    cells = ["from salesnb import charts, facts as f\nimport numpy.linalg", "%time x = 1", "x = 1"]
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    nbformat.write(nb, tmp_path / "n.ipynb")
+    assert notebook_imports(tmp_path / "n.ipynb") == (
+        "salesnb", "salesnb.charts", "salesnb.facts", "numpy.linalg"
+    )  # fmt: skip
