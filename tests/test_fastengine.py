@@ -299,7 +299,11 @@ def test_the_parent_learns_library_imports_but_never_runs_a_users_module(tmp_pat
     import sys
 
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(LEARN)])
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     nb_path = tmp_path / "learn.ipynb"
     nbformat.write(nb, nb_path)
     log = tmp_path / "imports.log"
