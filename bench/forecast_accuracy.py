@@ -113,21 +113,19 @@ def sample_series() -> dict[str, pd.DataFrame]:
 
 
 def public_series() -> dict[str, pd.DataFrame] | None:
-    """Monthly won value of the public CRM data set per agent and per regional office."""
-    pipe_csv, teams_csv = SHARED / "sales_pipeline.csv", SHARED / "sales_teams.csv"
-    if not pipe_csv.is_file():
+    """Monthly won value of the public CRM data set per agent and per regional office, read
+    through the ``crm_sales_opportunities`` profile and :func:`monthly_bookings` (history from
+    the data's first close, 2017-03: closes before the export window are unknown, not zero)."""
+    import salesnb
+    from salesnb.forecast import monthly_bookings
+
+    if not (SHARED / "sales_pipeline.csv").is_file():
         return None
-    deals = pd.read_csv(pipe_csv, parse_dates=["close_date"])
-    teams = pd.read_csv(teams_csv)
-    won = deals[deals["deal_stage"] == "Won"].merge(teams, on="sales_agent", how="left")
-    won["month"] = won["close_date"].dt.to_period("M")
-    # Closes start in 2017-03 (the export window): months before are unknown, not zero.
-    months = pd.period_range(won["month"].min(), won["month"].max(), freq="M", name="month")
-    out = {}
-    for label, col in (("per agent", "sales_agent"), ("per region", "regional_office")):
-        wide = won.pivot_table(index="month", columns=col, values="close_value", aggfunc="sum")
-        out[label] = wide.reindex(months).fillna(0.0)
-    return out
+    wb = salesnb.load(SHARED, profile="crm_sales_opportunities")
+    return {
+        label: monthly_bookings(wb, by=by).dropna(axis=1, how="all")
+        for label, by in (("per agent", "rep"), ("per region", "region"))
+    }
 
 
 # ----------------------------------------------------------------------------- backtests
@@ -316,6 +314,20 @@ def main() -> None:
                 f"{bt['subject'].nunique()} subjects"
             )
             print(pipeline_scores(bt).to_string(float_format=lambda x: f"{x:8.3f}"))
+            w = (
+                bt[bt["view"] == "blend"]
+                .groupby("quarter")["pipeline_weight"]
+                .agg(["mean", "min", "max"])
+            )
+            print("blend pipeline weight by quarter:", w.round(2).to_dict("index"))
+        from salesnb.forecast import pipeline_shock
+
+        shock = pipeline_shock(wb)
+        print(
+            f"shared shock learned at {wb.as_of:%Y-%m-%d}: {shock['shock']:.3f} "
+            f"(best candidate {shock['learned']}, {shock['quarters']} quarters, "
+            f"{shock['snapshots']} snapshots)"
+        )
 
     n = 200 if args.quick else 1000
     print(f"\nTime to forecast {n} synthetic monthly series of 36 months, 6 months ahead:")

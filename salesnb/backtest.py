@@ -18,15 +18,14 @@ import pandas as pd
 
 from salesnb.errors import NotEnoughDataError, ParameterError
 from salesnb.forecast import (
-    MIN_SEASONAL,
-    SEASON,
-    _as_monthly,
     _subject_of,
     forecast_history,
     forecast_pipeline,
     p_attain,
     period_forecast,
 )
+from salesnb.forecast_history import _as_monthly
+from salesnb.forecast_models import MIN_SEASONAL, SEASON
 
 FAMILIES = ("snaive", "naive", "mean", "drift", "ets", "arima", "auto")
 
@@ -196,7 +195,8 @@ def backtest_pipeline(
     -------
     DataFrame
         One row per snapshot, subject and view: ``as_of, quarter, subject, view, expected,
-        p10, p90, actual, target, p_attain, hit`` (hit = actual >= target). Summaries:
+        p10, p90, actual, target, p_attain, hit, pipeline_weight`` (hit = actual >= target;
+        the blend's pipeline weight, NaN without the history view). Summaries:
         :func:`pipeline_scores`.
 
     Examples
@@ -236,11 +236,11 @@ def backtest_pipeline(
                     "history": pf.history_total,
                     "blend": pf.blended,
                 }
-                target = pf.target
+                target, weight = pf.target, pf.pipeline_weight
             else:
                 pfc = forecast_pipeline(wb, reps, start, end, d, n_sims=n_sims, seed=seed)
                 dists = {"pipeline": pfc.total}
-                target = _target_sum(wb, reps, start, end)
+                target, weight = _target_sum(wb, reps, start, end), np.nan
             for v in views:
                 dist = dists[v]
                 rows.append(
@@ -256,6 +256,7 @@ def backtest_pipeline(
                         "target": target,
                         "p_attain": p_attain(dist, target) if target else np.nan,
                         "hit": actual >= target if target else np.nan,
+                        "pipeline_weight": weight,
                     }
                 )
     return pd.DataFrame(rows)

@@ -14,7 +14,9 @@ from salesnb.config import load_config
 from salesnb.errors import ParameterError
 from salesnb.forecast import (
     Distribution,
+    RunRate,
     blend,
+    blend_weight,
     deal_probabilities,
     forecast_history,
     forecast_many,
@@ -22,8 +24,11 @@ from salesnb.forecast import (
     monthly_bookings,
     p_attain,
     period_forecast,
+    pipeline_shock,
+    simulate,
     win_probabilities,
 )
+from salesnb.forecast_pipeline import _run_rate, _run_rates_by_rep, simulate_groups
 from salesnb.model import Workbook, empty_table
 
 
@@ -254,6 +259,30 @@ def test_monthly_bookings_fills_zeros_and_stops_at_last_complete_month(wb):
     assert str(total.index[-1]) == "2026-07" and list(total.columns) == ["all"]
 
 
+def test_monthly_bookings_starts_at_first_activity_not_the_datas_first_month():
+    """Deals created in 2025-10, first close anywhere in 2026-01: months before are unknown,
+    not zero. R2 (no start date) first shows up with a deal created in 2026-03."""
+    deals = [
+        _deal(1, "R1", "Closed Won", "won", 100, "2025-10-01", "2026-01-10", "Negotiation"),
+        _deal(2, "R1", "Closed Lost", "lost", 50, "2025-10-05", "2026-02-10", "Demo"),
+        _deal(3, "R2", "Closed Won", "won", 70, "2026-03-15", "2026-05-20", "Negotiation"),
+    ]
+    wb = make_wb(deals, as_of="2026-06-30")
+    wb.reps["start_date"] = pd.NaT  # no start dates: first activity only
+    m = monthly_bookings(wb, by="rep")
+    assert str(m.index[0]) == "2026-01"  # not 2025-10, when the first deal was created
+    assert m["R1"].notna().sum() == 6  # Jan..Jun 2026
+    # R2's first activity is 2026-03 (a created deal): Jan, Feb NaN; Mar, Apr 0; May 70.
+    assert m["R2"].isna().tolist() == [True, True, False, False, False, False]
+    assert m["R2"].iloc[2:].tolist() == [0.0, 0.0, 70.0, 0.0]
+    # A rep with no deal and no start date has no history at all.
+    wb.reps.loc[len(wb.reps)] = ["R3", "Cy", "Meg", "West", "W", pd.NaT]
+    assert monthly_bookings(wb, by="rep")["R3"].isna().all()
+    # Before the first close of the data nothing is known: the frame is empty.
+    early = monthly_bookings(wb, by="rep", as_of="2025-12-31")
+    assert early.empty and set(early.columns) >= {"R1", "R2"}
+
+
 # ---------------------------------------------------------------- win probabilities
 
 
@@ -326,6 +355,167 @@ def test_deal_probabilities_stay_inside_0_1(wb):
     open_deals = wb.opportunities[wb.opportunities["outcome"] == "open"]
     p = deal_probabilities(wb, open_deals)
     assert ((p > 0) & (p < 1)).all()
+
+
+def _hand_var(p, a, rho):
+    """Variance of sum a_i 1{win_i} under the one-factor copula, by the bivariate normal."""
+    from scipy import stats
+
+    z = stats.norm.ppf(p)
+    var = 0.0
+    for i in range(len(p)):
+        for j in range(len(p)):
+            if i == j:
+                var += a[i] ** 2 * p[i] * (1 - p[i])
+            else:
+                joint = stats.multivariate_normal([0, 0], [[1, rho], [rho, 1]]).cdf([z[i], z[j]])
+                var += a[i] * a[j] * (joint - p[i] * p[j])
+    return var
+
+
+def test_shock_keeps_the_mean_and_widens_the_spread_as_the_copula_says():
+    p = np.array([0.2, 0.5, 0.7, 0.35])
+    a = np.array([1000.0, 400.0, 250.0, 800.0])
+    mean = float(p @ a)  # 660
+    for rho in (0.0, 0.2, 0.5):
+        d = simulate(p, a, n_sims=200_000, shock=rho, seed=4)
+        assert d.mean() == pytest.approx(mean, rel=0.01)
+        assert d.var() == pytest.approx(_hand_var(p, a, rho), rel=0.03)
+    assert simulate(p, a, n_sims=2000, shock=0.5).std() > simulate(p, a, n_sims=2000).std()
+    with pytest.raises(ParameterError, match="correlation"):
+        simulate(p, a, shock=1.0)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    st.lists(st.floats(0.01, 0.99), min_size=1, max_size=30),
+    st.floats(0.0, 0.9),
+    st.integers(0, 2**16),
+)
+def test_shock_is_mean_preserving_bounded_and_deterministic(ps, rho, seed):
+    p = np.array(ps)
+    a = np.linspace(1.0, 2.0, p.size) * 100
+    d = simulate(p, a, n_sims=4000, shock=rho, seed=seed)
+    sd = float(np.sum(a)) / 2  # the largest possible sd of a sum bounded by sum(a)
+    assert abs(d.mean() - p @ a) < 5 * sd / np.sqrt(4000) + 1e-9
+    assert d.min() >= 0 and d.max() <= a.sum() + 1e-9
+    np.testing.assert_array_equal(d, simulate(p, a, n_sims=4000, shock=rho, seed=seed))
+
+
+def test_run_rate_moves_with_the_shock_but_keeps_its_mean():
+    rr = RunRate(rate=4.0, windows=50.0, sizes=np.array([100.0, 300.0]), p_new=0.25)
+    assert rr.expected == pytest.approx((4.0 * 50 + 0.5) / 50 * 200.0)
+    calm = simulate([], [], n_sims=100_000, run_rate=rr, seed=1)
+    shaken = simulate([], [], n_sims=100_000, shock=0.3, run_rate=rr, seed=1)
+    assert calm.mean() == pytest.approx(rr.expected, rel=0.02)
+    assert shaken.mean() == pytest.approx(rr.expected, rel=0.02)
+    assert shaken.std() > 1.2 * calm.std()
+
+
+def test_groups_share_the_factor_so_totals_are_wider_than_independent_sums():
+    p, a = np.full(40, 0.3), np.full(40, 10.0)
+    group = np.repeat([0, 1], 20)
+    joint = simulate_groups(p, a, group, [None, None], n_sims=20_000, shock=0.3, seed=2)
+    # The two halves move together: positive correlation, as one period factor drives both.
+    assert np.corrcoef(joint[:, 0], joint[:, 1])[0, 1] > 0.3
+    alone = simulate_groups(p, a, group, [None, None], n_sims=20_000, seed=2)
+    assert abs(np.corrcoef(alone[:, 0], alone[:, 1])[0, 1]) < 0.05
+
+
+def test_run_rates_by_rep_equal_the_one_rep_run_rate(wb):
+    opps = wb.opportunities
+    as_of, start, end = (
+        pd.Timestamp("2026-08-15"),
+        pd.Timestamp("2026-07-01"),
+        pd.Timestamp("2026-09-30"),
+    )
+    both = _run_rates_by_rep(opps, as_of, start, end, ["R1", "R2", "R9"])
+    for rep, got in zip(["R1", "R2", "R9"], both, strict=True):
+        want = _run_rate(opps[opps["rep_id"] == rep], as_of, start, end)
+        assert got[0] == pytest.approx(want[0]) and got[1] == pytest.approx(want[1])
+        np.testing.assert_array_equal(np.sort(got[2]), np.sort(want[2]))
+
+
+def test_without_snapshots_the_shock_is_the_prior_and_the_blend_weight_the_default(wb):
+    from salesnb.forecast import SHOCK_PRIOR
+
+    s = pipeline_shock(wb)
+    assert s["source"] == "prior" and s["shock"] == SHOCK_PRIOR
+    fc = forecast_pipeline(wb, None, "2026-07-01", "2026-09-30", n_sims=100)
+    assert fc.shock == {"shock": SHOCK_PRIOR, "source": "prior"}
+    h, p = Distribution(np.array([0.0, 30.0])), Distribution(np.array([0.0, 10.0]))
+    bw = blend_weight(wb, "rep", "R1", ["R1"], history=h, pipeline=p)
+    # var_h = 225, var_p = 25: 225 / 250 = 0.9, capped at 0.8.
+    assert bw["source"] == "default" and bw["weight"] == pytest.approx(0.8)
+
+
+def _monthly_wb(history_perfect: bool) -> Workbook:
+    """R1 wins 1000 on the 10th of every month from 2024-01; weekly snapshots through
+    2025-Q1..Q3 hold one open deal per month. With ``history_perfect`` the pipeline deals
+    are all lost (bookings come only from deals created and won inside the month, which the
+    run-rate also misses at month starts), so only history forecasts the quarters right."""
+    deals, snaps = [], []
+    i = 0
+    for m in pd.period_range("2024-01", "2025-09", freq="M"):
+        start = m.start_time
+        deals.append(_deal(i, "R1", "Closed Won", "won", 1000, start, start + pd.Timedelta(days=9)))
+        i += 1
+        # a big deal in the pipeline from the month before, due on the 20th
+        due = start + pd.Timedelta(days=19)
+        outcome = ("lost", "Closed Lost") if history_perfect else ("won", "Closed Won")
+        deals.append(
+            _deal(
+                i,
+                "R1",
+                outcome[1],
+                outcome[0],
+                5000,
+                start - pd.Timedelta(days=20),
+                due,
+                "Negotiation",
+            )
+        )
+        if m >= pd.Period("2025-01", "M"):
+            for wk in range(0, 28, 7):
+                d = start + pd.Timedelta(days=wk)
+                if d < due:
+                    snaps.append(
+                        {
+                            "as_of": d,
+                            "opp_id": f"O{i}",
+                            "rep_id": "R1",
+                            "stage": "Negotiation",
+                            "amount": 5000.0,
+                            "close_date": due,
+                            "forecast_category": "commit",
+                        }
+                    )
+        i += 1
+    snaps = pd.DataFrame(snaps).astype(
+        {"opp_id": "str", "rep_id": "str", "stage": "str", "forecast_category": "str"}
+    )
+    wb = make_wb(deals, snapshots=snaps, as_of="2025-10-15")
+    return wb
+
+
+def test_blend_weight_is_learned_from_past_snapshots():
+    # Pipeline deals always lost: history (a flat 1000 a month, plus 5000 won when deals win)
+    # is far better, so the learned pipeline weight is small.
+    wb = _monthly_wb(history_perfect=True)
+    bw = blend_weight(wb, "rep", "R1", ["R1"])
+    assert bw["source"] == "learned" and bw["snapshots"] >= 10
+    assert bw["rmse_history"] < 0.2 * bw["rmse_pipeline"]
+    assert bw["learned"] < 0.05
+    # shrunk towards the default 0.5 by BLEND_PRIOR pseudo-snapshots
+    from salesnb.forecast import BLEND_PRIOR
+
+    n = bw["snapshots"]
+    assert bw["weight"] == pytest.approx(
+        (n * bw["learned"] + BLEND_PRIOR * 0.5) / (n + BLEND_PRIOR)
+    )
+    assert bw["weight"] < 0.2
+    s = pipeline_shock(wb)
+    assert s["source"] == "learned" and s["quarters"] > 1.5
 
 
 # ---------------------------------------------------------------- blend and P(attain)

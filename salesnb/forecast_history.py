@@ -1,0 +1,447 @@
+"""Forecasts of monthly bookings from history, with automatic model choice.
+
+:func:`forecast_history` fits the candidates of :mod:`salesnb.forecast_models` (statsmodels
+ETS and AR models beside mean, naive, drift and seasonal naive), picks one by rolling-origin
+MASE and calibrates its intervals with the same rolling-origin errors; :func:`forecast_many`
+does it for many series over processes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import multiprocessing as mp
+import warnings
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from salesnb.errors import ParameterError
+from salesnb.forecast_models import (
+    MIN_MODELS,
+    MIN_SEASONAL,
+    SEASON,
+    _arima,
+    _candidates,
+    _ets,
+    _ets_finish,
+    _Fit,
+    _origin_errors,
+    _origins,
+    _simple,
+)
+
+Method = Literal["auto", "ets", "arima", "snaive", "naive", "mean", "drift"]
+
+#: Rolling origins used to choose a model and calibrate its intervals.
+SELECTION_ORIGINS = 12
+SELECTION_HORIZON = 3
+#: Pseudo-observations pulling the interval calibration factor towards 1 (no change).
+CALIBRATION_PRIOR = 6.0
+
+
+@contextlib.contextmanager
+def _one_blas_thread() -> Iterator[None]:
+    """Run BLAS single-threaded: the models multiply tiny matrices, where threads cost ~3x
+    more CPU than they save (and oversubscribe the cores in :func:`forecast_many`). Uses
+    threadpoolctl when installed, else does nothing."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - optional speed-up
+        yield
+        return
+    with threadpool_limits(1, user_api="blas"):
+        yield
+
+
+@dataclass
+class HistoryForecast:
+    """A forecast of a monthly series with calibrated intervals.
+
+    Attributes
+    ----------
+    mean : Series
+        Point forecast per future month (currency), indexed by monthly ``Period``.
+    lower, upper : dict of float -> Series
+        Interval bounds per level (e.g. ``0.8``), same index as ``mean``.
+    method : str
+        The chosen model, e.g. ``"ets(A,Ad,A)"``, ``"arima(0,1,1)"``, ``"snaive"``; ``"none"``
+        when there is no history.
+    scores : DataFrame
+        One row per candidate: ``family``, ``aicc`` (ETS only), ``mase`` (rolling origin).
+    note : str
+        Why this model, and any fallback taken.
+    n_obs : int
+        Months of history used.
+    cov : ndarray
+        Calibrated covariance (currency squared) of the forecast errors, horizon x horizon.
+    calibration : dict of float -> float
+        Factor each level's analytic half-width was multiplied by (1 = none).
+    warnings : list of str
+        Convergence and other warnings statsmodels raised, recorded instead of printed.
+
+    Examples
+    --------
+    >>> y = pd.Series([10.0, 12, 11, 13, 12, 14, 13, 15],
+    ...               index=pd.period_range("2025-01", periods=8, freq="M"))
+    >>> fc = forecast_history(y, 3)
+    >>> len(fc.mean), fc.ok
+    (3, True)
+    """
+
+    mean: pd.Series
+    lower: dict[float, pd.Series]
+    upper: dict[float, pd.Series]
+    method: str
+    scores: pd.DataFrame
+    note: str
+    n_obs: int
+    cov: np.ndarray
+    calibration: dict[float, float] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """False when there was not enough history to forecast."""
+        return self.method != "none"
+
+    @property
+    def sd(self) -> pd.Series:
+        """Standard deviation of the forecast error per month (currency)."""
+        return pd.Series(np.sqrt(np.diag(self.cov)), index=self.mean.index)
+
+    def total(self, weights: Sequence[float] | np.ndarray) -> tuple[float, float]:
+        """Mean and standard deviation of ``sum(weights * forecast)`` (currency).
+
+        Uses the full error covariance, so months whose errors move together (a level shift
+        carries over to every later month) add up correctly.
+        """
+        w = np.asarray(weights, dtype=float)
+        if not self.ok or w.size == 0:
+            return 0.0, 0.0
+        w = np.resize(w, len(self.mean)) if w.size != len(self.mean) else w
+        return float(w @ self.mean.to_numpy()), float(math.sqrt(max(w @ self.cov @ w, 0.0)))
+
+    def to_frame(self) -> pd.DataFrame:
+        """Mean and bounds in one frame, one row per month."""
+        out = {"mean": self.mean}
+        for lvl in sorted(self.lower):
+            out[f"lower_{round(lvl * 100)}"] = self.lower[lvl]
+            out[f"upper_{round(lvl * 100)}"] = self.upper[lvl]
+        return pd.DataFrame(out)
+
+
+def _empty(horizon: int, start: pd.Period | None, levels: Sequence[float], note: str):
+    idx = (
+        pd.period_range(start, periods=horizon, freq="M")
+        if start is not None
+        else pd.PeriodIndex([], freq="M")
+    )
+    nan = pd.Series(np.nan, index=idx, dtype=float)
+    return HistoryForecast(
+        mean=nan,
+        lower={lv: nan.copy() for lv in levels},
+        upper={lv: nan.copy() for lv in levels},
+        method="none",
+        scores=pd.DataFrame(columns=["candidate", "family", "aicc", "mase"]),
+        note=note,
+        n_obs=0,
+        cov=np.full((len(idx), len(idx)), np.nan),
+    )
+
+
+def _as_monthly(series: pd.Series) -> pd.Series:
+    s = pd.Series(series, dtype=float).copy()
+    if isinstance(s.index, pd.DatetimeIndex):
+        s.index = s.index.to_period("M")
+    elif not isinstance(s.index, pd.PeriodIndex):
+        msg = (
+            f"forecast_history needs a monthly PeriodIndex or DatetimeIndex, got "
+            f"{type(s.index).__name__!r}. Fix: pass monthly_bookings(wb)[subject]."
+        )
+        raise ParameterError(msg)
+    if s.index.freqstr not in ("M", "ME"):
+        s.index = s.index.asfreq("M")
+    s = s.groupby(level=0).sum(min_count=1).sort_index()
+    if len(s):
+        full = pd.period_range(s.index[0], s.index[-1], freq="M")
+        s = s.reindex(full)
+    first = s.first_valid_index()
+    return s.loc[first:].fillna(0.0) if first is not None else s.iloc[0:0]
+
+
+def forecast_history(
+    series: pd.Series,
+    horizon: int,
+    *,
+    method: Method = "auto",
+    levels: Sequence[float] = (0.8, 0.95),
+    seed: int = 0,
+) -> HistoryForecast:
+    """Forecast a monthly bookings series ``horizon`` months ahead with calibrated intervals.
+
+    Parameters
+    ----------
+    series : Series
+        Monthly values (currency) on a ``PeriodIndex`` or month-start ``DatetimeIndex``.
+        Leading NaN are dropped (months before the subject existed); later gaps count as 0.
+    horizon : int
+        Months to forecast after the last month of ``series`` (>= 1).
+    method : {"auto", "ets", "arima", "snaive", "naive", "mean", "drift"}
+        ``"auto"`` fits every candidate the history allows and keeps the one with the lowest
+        rolling-origin MASE over up to the last 12 origins (1-3 months ahead). A family name keeps
+        that family only (ETS specs compared by AICc).
+    levels : sequence of float
+        Interval coverage levels in (0, 1).
+    seed : int
+        Unused by the models (they are deterministic); kept for a uniform API.
+
+    Returns
+    -------
+    HistoryForecast
+        With ``method == "none"`` and a note (no exception) when the series is empty.
+
+    Notes
+    -----
+    Fallbacks: under 24 months no seasonal model; under 12 months no ARIMA; under 6 months
+    only mean, naive and drift; under 4 months the mean. Forecasts and lower bounds are floored at 0 when the history
+    has no negative month.
+
+    Examples
+    --------
+    >>> y = pd.Series(np.arange(1.0, 13.0), index=pd.period_range("2025-01", periods=12,
+    ...               freq="M"))
+    >>> round(forecast_history(y, 2).mean.iloc[0])
+    13
+    """
+    del seed
+    with _one_blas_thread():
+        return _forecast_history(series, horizon, method, levels)
+
+
+def _forecast_history(
+    series: pd.Series, horizon: int, method: str, levels: Sequence[float]
+) -> HistoryForecast:
+    if int(horizon) < 1:
+        msg = f"horizon is {horizon!r}. Fix: ask for at least 1 month."
+        raise ParameterError(msg)
+    horizon = int(horizon)
+    bad = [lv for lv in levels if not 0 < lv < 1]
+    if bad:
+        msg = f"Interval levels {bad!r} are out of range. Fix: use levels such as 0.8 and 0.95."
+        raise ParameterError(msg)
+    s = _as_monthly(series)
+    y = s.to_numpy(dtype=float)
+    n = len(y)
+    if n == 0:
+        return _empty(horizon, None, levels, "not enough history: no months with data")
+    start = s.index[-1] + 1
+    idx = pd.period_range(start, periods=horizon, freq="M")
+    notes = []
+    if n < MIN_MODELS:
+        notes.append(f"only {n} months of history: simple models only")
+    elif n < MIN_SEASONAL:
+        notes.append(f"{n} months of history (< {MIN_SEASONAL}): no seasonal model")
+    n_orig = int(np.clip(n // 3, 2, SELECTION_ORIGINS))
+    origins = _origins(n, n_orig, SELECTION_HORIZON) if n >= 4 else []
+    h_sel = SELECTION_HORIZON
+    if n >= MIN_SEASONAL:
+        origins = [o for o in origins if o >= SEASON]
+    rec: list[str] = []
+    fits: list[_Fit] = []
+    ets_fits: list[tuple[_Fit, object, object]] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for fam, spec in _candidates(n, method):
+            try:
+                if fam == "simple":
+                    fits.append(_simple(spec, y, horizon, origins, h_sel))
+                elif fam == "ets":
+                    if spec[2] == "mul" and (y <= 0).any():
+                        continue  # multiplicative seasonality needs strictly positive months
+                    ets_fits.append(_ets(y, spec, horizon))
+                else:
+                    fits.append(_arima(y, spec, horizon, origins, h_sel))
+            except (ValueError, np.linalg.LinAlgError, IndexError) as exc:
+                rec.append(f"{fam} {spec}: failed ({type(exc).__name__}: {exc})")
+        if ets_fits:
+            # Within ETS the likelihoods share one basis, so AICc picks the spec; only that one
+            # is backtested (the others keep their AICc in the scores table).
+            best = min(ets_fits, key=lambda fx: fx[0].aicc)
+            try:
+                fits.append(_ets_finish(*best, y, origins, h_sel))
+            except (ValueError, np.linalg.LinAlgError, IndexError) as exc:
+                rec.append(f"{best[0].name}: failed ({type(exc).__name__}: {exc})")
+            others = [f for f, _, _ in ets_fits if f is not best[0]]
+    for w in caught:
+        if "differenced to eliminate integration" in str(w.message):
+            continue  # expected: Burg estimates on the seasonally differenced series
+        msg = f"{w.category.__name__}: {str(w.message).splitlines()[0]}"
+        if msg not in rec:
+            rec.append(msg)
+    if not fits:
+        fits = [_simple("mean", y, horizon, origins, h_sel)]
+        notes.append(f"no {method!r} model could be fitted: fell back to the mean")
+    # Scale errors by the in-sample MAE of the benchmark (seasonal naive with two years,
+    # else naive), as MASE does, so scores are comparable across subjects.
+    lag = SEASON if n >= MIN_SEASONAL else 1
+    scale = float(np.mean(np.abs(y[lag:] - y[:-lag]))) if n > lag else 0.0
+    scale = scale if scale > 0 else (float(np.mean(np.abs(y))) or 1.0)
+    rows, errs = [], {}
+    for f in others if ets_fits else []:
+        rows.append({"candidate": f.name, "family": "ets", "aicc": f.aicc, "mase": np.nan})
+    for f in fits:
+        e, steps = _origin_errors(f, y, origins)
+        errs[f.name] = (e, steps)
+        mase = float(np.mean(np.abs(e)) / scale) if e.size else np.nan
+        rows.append({"candidate": f.name, "family": f.family, "aicc": f.aicc, "mase": mase})
+    scores = pd.DataFrame(rows)
+    chosen = _choose(fits, scores, errs, scale, notes)
+    cov, calib = _calibrate(chosen, *errs[chosen.name], levels)
+    mean = chosen.mean.copy()
+    nonneg = bool((y >= 0).all())
+    if nonneg:
+        mean = np.maximum(mean, 0.0)
+    sd = np.sqrt(np.diag(cov))
+    # The stored covariance (used for sums over months and for sampling) carries the 80%
+    # factor, the level closest to the bulk of the distribution.
+    central = calib.get(0.8, float(np.median(list(calib.values()))))
+    cov = cov * central**2
+    lower, upper = {}, {}
+    for lv in levels:
+        z = stats.norm.ppf(0.5 + lv / 2) * calib[lv]
+        lo = mean - z * sd
+        lower[lv] = pd.Series(np.maximum(lo, 0.0) if nonneg else lo, index=idx)
+        upper[lv] = pd.Series(mean + z * sd, index=idx)
+    return HistoryForecast(
+        mean=pd.Series(mean, index=idx),
+        lower=lower,
+        upper=upper,
+        method=chosen.name,
+        scores=scores,
+        note="; ".join(notes),
+        n_obs=n,
+        cov=cov,
+        calibration=calib,
+        warnings=rec,
+    )
+
+
+_RANK = {"mean": 0, "naive": 1, "snaive": 2, "drift": 3, "ets": 4, "arima": 5}
+
+
+def _choose(fits: list[_Fit], scores: pd.DataFrame, errs: dict, scale: float, notes: list[str]):
+    """Pick a model: the simplest whose rolling-origin MASE is within one standard error of
+    the best (the one-standard-error rule), since a dozen correlated errors cannot tell close
+    candidates apart and the simpler one generalises better. Across families (and ARIMA orders
+    with different differencing) only out-of-sample error compares fairly; AICc already
+    picked the ETS spec."""
+    by_name = {f.name: f for f in fits}
+    pool = scores[scores["candidate"].isin(list(by_name)) & scores["mase"].notna()]
+    if len(pool):
+        best = pool.loc[pool["mase"].idxmin()]
+        e = np.abs(errs[best["candidate"]][0]) / scale
+        se = float(np.std(e, ddof=1) / np.sqrt(e.size)) if e.size > 1 else 0.0
+        near = pool[pool["mase"] <= best["mase"] + se]
+        pick = near.assign(rank=near["family"].map(_RANK)).sort_values(["rank", "mase"]).iloc[0]
+        how = (
+            ""
+            if pick["candidate"] == best["candidate"]
+            else (
+                f", the simplest within one standard error of {best['candidate']}"
+                f" ({best['mase']:.2f})"
+            )
+        )
+        notes.append(f"chose {pick['candidate']} by rolling-origin MASE {pick['mase']:.2f}{how}")
+        return by_name[pick["candidate"]]
+    ets = scores[(scores["family"] == "ets") & scores["candidate"].isin(list(by_name))]
+    if len(ets) and len(fits) > 1:
+        name = ets.loc[ets["aicc"].idxmin(), "candidate"]
+        notes.append(f"chose {name} by AICc (too short to backtest)")
+        return by_name[name]
+    first = fits[0]
+    notes.append(f"{first.name}: too short to compare models")
+    return first
+
+
+def _calibrate(
+    fit: _Fit, errors: np.ndarray, steps: np.ndarray, levels: Sequence[float]
+) -> tuple[np.ndarray, dict[float, float]]:
+    """The analytic error covariance and, per level, a factor for the interval half-width.
+
+    Analytic intervals assume the model is right; on lumpy sales series they are often too
+    narrow. Each level's factor is the ratio of the empirical quantile of |error / sd| over
+    the rolling origins to the normal quantile, shrunk towards 1 by ``CALIBRATION_PRIOR``
+    pseudo-errors and kept within [0.75, 3] so a handful of errors cannot collapse or
+    explode the intervals.
+    """
+    cov = fit.cov()
+    if not np.isfinite(cov).all() or fit.sigma <= 0:
+        var = float(np.mean(errors**2)) if errors.size else 0.0
+        cov = np.eye(len(fit.mean)) * var
+    sd_h = np.sqrt(np.maximum(np.diag(cov), 0.0))
+    k = errors.size
+    calib = {}
+    for lv in levels:
+        ratio = 1.0
+        if k and (sd := sd_h[np.minimum(steps, len(sd_h) - 1)]).min() > 0:
+            z = np.abs(errors / sd)
+            ratio = float(np.quantile(z, lv) / stats.norm.ppf(0.5 + lv / 2))
+        w = k / (k + CALIBRATION_PRIOR)
+        calib[lv] = float(np.clip(w * ratio + (1 - w), 0.75, 3.0))
+    return cov, calib
+
+
+def _fc_chunk(args: tuple) -> list[tuple[str, HistoryForecast]]:
+    cols, frame, horizon, method, levels = args
+    with _one_blas_thread():
+        return [(c, _forecast_history(frame[c], horizon, method, levels)) for c in cols]
+
+
+def forecast_many(
+    wide: pd.DataFrame,
+    horizon: int,
+    *,
+    method: Method = "auto",
+    levels: Sequence[float] = (0.8, 0.95),
+    n_jobs: int = 1,
+    seed: int = 0,
+) -> dict[str, HistoryForecast]:
+    """Forecast every column of a wide monthly frame, in parallel over processes.
+
+    Parameters
+    ----------
+    wide : DataFrame
+        One column per subject, monthly index (as :func:`monthly_bookings` returns).
+    horizon : int
+        Months ahead.
+    n_jobs : int
+        Worker processes (1 = in this process). Results do not depend on it.
+
+    Examples
+    --------
+    >>> idx = pd.period_range("2024-01", periods=12, freq="M")
+    >>> w = pd.DataFrame({"a": np.arange(12.0), "b": np.ones(12)}, index=idx)
+    >>> sorted(forecast_many(w, 3))
+    ['a', 'b']
+    """
+    del seed
+    cols = [str(c) for c in wide.columns]
+    frame = wide.copy()
+    frame.columns = cols
+    if n_jobs <= 1 or len(cols) < 2:
+        return dict(_fc_chunk((cols, frame, horizon, method, tuple(levels))))
+    n_chunks = min(len(cols), n_jobs * 4)
+    chunks = [cols[i::n_chunks] for i in range(n_chunks)]
+    ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+    out: dict[str, HistoryForecast] = {}
+    with ProcessPoolExecutor(max_workers=n_jobs, mp_context=ctx) as pool:
+        jobs = [(c, frame[c], horizon, method, tuple(levels)) for c in chunks]
+        for part in pool.map(_fc_chunk, jobs):
+            out.update(part)
+    return {c: out[c] for c in cols}
