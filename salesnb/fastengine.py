@@ -598,12 +598,38 @@ def _parent_death_signal(sig: int = signal.SIGKILL) -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, sig)  # PR_SET_PDEATHSIG
 
 
+def runtime_threads() -> list[str]:
+    """Names of this process's threads that belong to a JavaScript runtime (vl-convert's V8
+    and tokio workers), which a forked child cannot use: its first conversion would hang.
+
+    Empty where the kernel does not list threads (then nothing is known to be warmed).
+    """
+    try:
+        tasks = os.listdir("/proc/self/task")
+    except OSError:
+        return []
+    names = []
+    for tid in tasks:
+        with contextlib.suppress(OSError):
+            names.append(Path(f"/proc/self/task/{tid}/comm").read_text().strip())
+    return [n for n in names if n.startswith(("V8 ", "tokio-runtime"))]
+
+
 def _start_converter() -> Any:
-    """Fork a chart converter process now (before vl-convert is used here); its client."""
+    """Fork a chart converter process now (before vl-convert is used here); its client.
+
+    A process that already ran vl-convert itself (a notebook that drew charts in-process)
+    cannot fork a working converter, so it starts a fresh (``spawn``) one instead.
+    """
     import multiprocessing as mp
     import secrets
 
     from salesnb import chartrender
+
+    if runtime_threads():
+        proc = chartrender.ConverterProcess()
+        _SPAWNED[proc._process.pid] = proc
+        return _Converter(proc._process.pid, proc.converter())
 
     authkey = secrets.token_bytes(32)
     ready_parent, ready_child = mp.Pipe()
@@ -641,6 +667,9 @@ def _start_converter() -> Any:
     return _Converter(pid, chartrender._RemoteConverter(address, authkey))
 
 
+_SPAWNED: dict[int, Any] = {}
+
+
 @dataclass
 class _Converter:
     pid: int
@@ -663,6 +692,10 @@ class _Converter:
     def close(self) -> None:
         from multiprocessing.connection import Client
 
+        spawned = _SPAWNED.pop(self.pid, None)
+        if spawned is not None:
+            spawned.close()
+            return
         address, key = self.client.address, self.client.authkey
         with contextlib.suppress(Exception), Client(address, family="AF_UNIX", authkey=key) as c:
             c.send("salesnb-converter-stop")
@@ -1111,7 +1144,8 @@ class ForkRunner:
         if not hasattr(os, "fork"):
             msg = "The fork engine needs os.fork (Linux, macOS). Fix: use --engine papermill."
             raise BatchError(msg)
-        method = "fork" if threading.active_count() == 1 else "spawn"
+        # fork shares this process's imports; not with other threads, or a warmed JS runtime
+        method = "fork" if threading.active_count() == 1 and not runtime_threads() else "spawn"
         ctx = mp.get_context(method)
         self.conn, child = ctx.Pipe()
         self.process = ctx.Process(

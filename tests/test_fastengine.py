@@ -330,3 +330,46 @@ def test_notebook_imports_lists_what_the_cells_import(tmp_path):
     assert notebook_imports(tmp_path / "n.ipynb") == (
         "salesnb", "salesnb.charts", "salesnb.facts", "numpy.linalg"
     )  # fmt: skip
+
+
+WARMED_SCRIPT = """\
+import sys
+from pathlib import Path
+from salesnb import batch, chartrender, fastengine
+
+
+def main():
+    root, out = Path(sys.argv[1]), Path(sys.argv[2])
+    spec = {"data": {"values": [{"x": 1}]}, "mark": "point",
+            "encoding": {"x": {"field": "x", "type": "quantitative"}}}
+    chartrender.vl_convert_svg(spec)  # this process now owns a warmed JS runtime
+    assert fastengine.runtime_threads()
+    m = batch.run(root / "notebooks" / "pipeline_review.ipynb", by="rep",
+                  data=root / "data" / "sample", out=out / "b", only=["R02"], progress=False,
+                  timeout=120)
+    ex = fastengine.fork_execute(root / "tests" / "notebooks" / "heavy.ipynb",
+                                 {"data": str(root / "data" / "sample"), "subject": "R01"},
+                                 out / "f.ipynb", 120, cwd=str(root))
+    print(m["summary"]["ok"], ex.status)
+    fastengine.shutdown()
+
+
+if __name__ == "__main__":  # spawned processes import this file again
+    main()
+"""
+
+
+def test_a_process_that_drew_charts_itself_still_runs_batches(tmp_path):
+    # Regression: a zygote or converter forked from a process with a warmed vl-convert (its
+    # V8/tokio threads) hung on its first chart; such a process now spawns them fresh.
+    import subprocess
+    import sys
+
+    script = tmp_path / "warmed.py"
+    script.write_text(WARMED_SCRIPT)
+    proc = subprocess.run(
+        [sys.executable, str(script), str(ROOT), str(tmp_path)],
+        check=False, capture_output=True, text=True, timeout=400, cwd=ROOT,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split()[-2:] == ["1", "ok"]
