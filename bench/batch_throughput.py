@@ -2,7 +2,9 @@
 
 Three ways to make one HTML review document per rep:
 
-1. ``salesnb batch NOTEBOOK --by rep --only ...`` (the whole command, start-up included);
+1. ``salesnb batch NOTEBOOK --by rep --only ...`` (the whole command, start-up included), once
+   with each chart format: ``--charts svg`` (the default: static SVG made during the batch) and
+   ``--charts vega`` (specs drawn by the reader's browser; no SVG conversion);
 2. a shell loop: ``papermill`` CLI then ``jupyter nbconvert --to html --no-input`` per rep;
 3. plain ``papermill.execute_notebook`` + nbconvert's HTML export in 2 worker processes.
 
@@ -17,6 +19,7 @@ Usage::
     python bench/batch_throughput.py                      # 30 reps of data/sample
     python bench/batch_throughput.py --notebook tests/notebooks/heavy.ipynb --baseline-reps 6
     python bench/batch_throughput.py --engine papermill    # the batch with papermill kernels
+    python bench/batch_throughput.py --charts svg          # one chart format only
 """
 
 from __future__ import annotations
@@ -51,12 +54,12 @@ def rep_ids(data: Path, n: int) -> list[str]:
 
 
 def time_batch(
-    nb: Path, data: Path, reps: list[str], out: Path, workers: int, engine: str
+    nb: Path, data: Path, reps: list[str], out: Path, workers: int, engine: str, charts: str
 ) -> float:
     cmd = [
         str(BIN / "salesnb"), "batch", str(nb), "--by", "rep", "--data", str(data),
         "--out", str(out), "--only", ",".join(reps), "--no-progress", "--engine", engine,
-        "--workers", str(workers),
+        "--workers", str(workers), "--charts", charts,
     ]  # fmt: skip
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, check=False, capture_output=True, text=True, cwd=ROOT)
@@ -140,6 +143,12 @@ def main(argv: list[str] | None = None) -> None:
     )
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--engine", default="auto", help="salesnb batch --engine (default auto)")
+    ap.add_argument(
+        "--charts",
+        choices=["svg", "vega", "both"],
+        default="both",
+        help="salesnb batch --charts to time (default both)",
+    )
     args = ap.parse_args(argv)  # fmt: skip
 
     nb = (args.notebook or default_notebook()).resolve()
@@ -152,17 +161,23 @@ def main(argv: list[str] | None = None) -> None:
     print(f"notebook {nb.relative_to(ROOT) if nb.is_relative_to(ROOT) else nb}; data {data}; "
           f"{len(reps)} reps; {os.cpu_count()} cores; workers {args.workers}; engine "
           f"{args.engine}")  # fmt: skip
+    formats = ["svg", "vega"] if args.charts == "both" else [args.charts]
     work = Path(tempfile.mkdtemp(prefix="salesnb-bench-"))
     try:
-        for name in ("batch", "loop", "pool"):
+        for name in ("loop", "pool", *formats):
             (work / name).mkdir()
-        t_batch = time_batch(nb, data, reps, work / "batch", args.workers, args.engine)
+        if "vega" in formats:  # the runtime bundle is built once per machine: not timed
+            from salesnb import vegabundle
+
+            vegabundle.vega_bundle()
+        t_batch = {
+            c: time_batch(nb, data, reps, work / c, args.workers, args.engine, c) for c in formats
+        }
         t_loop = time_shell_loop(nb, data, base_reps, work / "loop")
         t_pool = time_pool(nb, data, pool_reps, work / "pool", workers=2)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
-    per_batch = t_batch / len(reps)
     per_loop = t_loop / len(base_reps)
     per_pool = t_pool / len(pool_reps)
 
@@ -171,10 +186,11 @@ def main(argv: list[str] | None = None) -> None:
 
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"load average {os.getloadavg()[0]:.1f} at the end")  # fmt: skip
-    print(
-        f"salesnb batch --engine {args.engine} ({len(reps)} docs, whole command): "
-        f"{t_batch:8.1f} s  {per_batch:6.2f} s/doc"
-    )
+    for c, t in t_batch.items():
+        print(
+            f"salesnb batch --engine {args.engine} --charts {c} ({len(reps)} docs, whole "
+            f"command): {t:8.1f} s  {t / len(reps):6.2f} s/doc"
+        )
     print(
         f"papermill CLI + nbconvert loop{timed_on(len(base_reps))}: {t_loop:8.1f} s  "
         f"{per_loop:6.2f} s/doc  (~{per_loop * len(reps):.0f} s for {len(reps)})"
@@ -183,8 +199,10 @@ def main(argv: list[str] | None = None) -> None:
         f"papermill.execute_notebook, 2 processes{timed_on(len(pool_reps))}: {t_pool:8.1f} s  "
         f"{per_pool:6.2f} s/doc  (~{per_pool * len(reps):.0f} s for {len(reps)})"
     )
-    print(f"ratio loop/batch: {per_loop / per_batch:5.1f}x   "
-          f"ratio pool/batch: {per_pool / per_batch:5.1f}x")  # fmt: skip
+    for c, t in t_batch.items():
+        per_batch = t / len(reps)
+        print(f"--charts {c}: ratio loop/batch {per_loop / per_batch:5.1f}x   "
+              f"ratio pool/batch {per_pool / per_batch:5.1f}x")  # fmt: skip
 
 
 if __name__ == "__main__":

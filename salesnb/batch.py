@@ -258,9 +258,14 @@ def _versions() -> dict[str, str | None]:
     return out
 
 
-def resume_key(nb_sha: str, parameters: Mapping[str, Any], fingerprint: str) -> str:
-    """The inputs that decide a document: notebook, parameters, data and kit version."""
-    blob = json.dumps([nb_sha, parameters, fingerprint, __version__], sort_keys=True, default=str)
+def resume_key(
+    nb_sha: str, parameters: Mapping[str, Any], fingerprint: str, charts: str = "svg"
+) -> str:
+    """The inputs that decide a document: notebook, parameters, data, chart format, kit version."""
+    inputs = [nb_sha, parameters, fingerprint, __version__]
+    if charts != "svg":  # keys of svg documents stay what they were before formats existed
+        inputs.append(charts)
+    blob = json.dumps(inputs, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:32]
 
 
@@ -439,6 +444,7 @@ def run(
     scheduler: str | None = None,
     engine: str = "auto",
     progress: bool = True,
+    charts: str = "svg",
 ) -> dict[str, Any]:
     """Run ``notebook`` once per subject into review documents; return the manifest.
 
@@ -473,6 +479,11 @@ def run(
         ``"papermill"`` (a fresh kernel per document) or a registered one.
     progress : bool
         Show a progress bar on stderr (only when stderr is a terminal).
+    charts : {"svg", "vega"}
+        Chart format of the documents (see :mod:`salesnb.chartrender`): static SVG made
+        while the batch runs (no scripts in the documents), or the specs drawn in the
+        reader's browser by an inlined Vega runtime (no SVG conversion: faster batches,
+        larger files; still offline).
 
     Returns
     -------
@@ -494,6 +505,12 @@ def run(
     {'ok': 30, 'failed': 0, 'skipped': 0, 'total': 30}
     """
     formats = tuple(dict.fromkeys(formats))
+    from salesnb.chartrender import chart_format
+
+    try:
+        charts = chart_format(charts)
+    except RenderError as exc:
+        raise ParameterError(str(exc)) from None
     if engine == "auto":
         from salesnb.executor import default_engine
 
@@ -516,6 +533,7 @@ def run(
             scheduler=scheduler,
             engine=engine,
             progress=progress,
+            charts=charts,
         )
 
 
@@ -533,7 +551,9 @@ def _run_locked(
     scheduler: str | None,
     engine: str,
     progress: bool,
+    charts: str = "svg",
 ) -> dict[str, Any]:
+    from salesnb.chartrender import CHARTS_ENV
     from salesnb.executor import Job, make_runner
 
     old = _load_manifest(out) if resume else None
@@ -558,6 +578,7 @@ def _run_locked(
         },
         "parameters": prep["user"],
         "formats": list(formats),
+        "charts": charts,
         "engine": engine,
         "scheduler": scheduler,
         "workers": workers or os.cpu_count(),
@@ -570,7 +591,7 @@ def _run_locked(
     jobs, entries = [], {}
     for key, name in prep["subjects"]:
         parameters = {**prep["base"], "subject": key}
-        rkey = resume_key(prep["nb_sha"], parameters, prep["fingerprint"])
+        rkey = resume_key(prep["nb_sha"], parameters, prep["fingerprint"], charts)
         prev = old_subjects.get(key)
         if resume and _up_to_date(prev, rkey, out, formats):
             entry = {**prev, "skipped": True}
@@ -602,6 +623,7 @@ def _run_locked(
                     cwd=os.getcwd(),
                     document_title=prep["title"],
                     subject_name=name,
+                    env=((CHARTS_ENV, charts),),
                 )
             )
         entries[key] = entry

@@ -93,6 +93,14 @@ def _sigterm(signum: int, frame: object) -> None:
     help="Execution engine: auto (fork of a pre-imported process per document where the OS "
     "can fork, else papermill), fork, papermill (fresh kernel per document), or a registered one.",
 )
+@click.option(
+    "--charts",
+    default="svg",
+    show_default=True,
+    type=click.Choice(["svg", "vega"]),
+    help="Charts as static SVG made now (no scripts in the documents), or as specs drawn in "
+    "the reader's browser by an inlined Vega runtime (faster batches, larger files; offline).",
+)
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 def batch(
     notebook: str,
@@ -109,6 +117,7 @@ def batch(
     formats: tuple[str, ...],
     scheduler: str | None,
     engine: str,
+    charts: str,
     no_progress: bool,
 ) -> None:
     """Run NOTEBOOK (a name in notebooks/, e.g. pipeline_review, or a path) once per subject.
@@ -141,6 +150,7 @@ def batch(
             scheduler=scheduler,
             engine=engine,
             progress=not no_progress,
+            charts=charts,
         )
     except SalesnbError as exc:
         _fail(exc)

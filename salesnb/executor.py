@@ -17,6 +17,7 @@ cluster, or ``local:N`` for a loopback one).
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import functools
 import os
@@ -316,6 +317,8 @@ class Job:
     cwd: str | None = None
     document_title: str = "Review"
     subject_name: str | None = None
+    #: Environment variables set while the document executes (e.g. ``SALESNB_CHARTS``).
+    env: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass
@@ -348,6 +351,20 @@ def _interrupted(duration: float) -> Execution:
         "cell": None, "lines": ["Interrupted: the batch was stopped (Ctrl-C)."]})  # fmt: skip
 
 
+@contextlib.contextmanager
+def _environment(pairs: tuple[tuple[str, str], ...]) -> Iterator[None]:
+    saved = {k: os.environ.get(k) for k, _ in pairs}
+    os.environ.update(dict(pairs))
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 def run_job(job: Job, engine: EngineSpec | None = None) -> JobResult:
     """Execute and render one job in this process; all outputs come back as bytes.
 
@@ -366,9 +383,10 @@ def run_job(job: Job, engine: EngineSpec | None = None) -> JobResult:
     try:
         out = scratch / "executed.ipynb"
         try:
-            ex = (engine or get_engine(job.engine)).run(
-                Path(job.notebook), dict(job.parameters), out, job.timeout, cwd=job.cwd
-            )
+            with _environment(job.env):  # a kernel started here inherits it too
+                ex = (engine or get_engine(job.engine)).run(
+                    Path(job.notebook), dict(job.parameters), out, job.timeout, cwd=job.cwd
+                )
         except _Stop:
             _STATE["stopping"] = True
             ex = _interrupted(time.monotonic() - t0)

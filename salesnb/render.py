@@ -29,12 +29,13 @@ TEMPLATES = Path(
     os.environ.get("SALESNB_TEMPLATES", Path(__file__).resolve().parents[1] / "templates")
 )
 
-#: Output mimetypes a document shows, best first. SVG beats the Vega-Lite/JS
-#: renderings of a chart (which need scripts); HTML tables beat plain text.
+#: Output mimetypes a document shows, best first. SVG beats the Vega-Lite spec of a chart
+#: (drawn by the inlined Vega runtime, which needs scripts); HTML tables beat plain text.
 DISPLAY_PRIORITY = (
     "image/svg+xml",
     "image/png",
     "image/jpeg",
+    "application/vnd.vegalite.v5+json",
     "text/html",
     "text/markdown",
     "text/latex",
@@ -105,6 +106,48 @@ def document_notebook(nb: Mapping[str, Any]) -> Any:
     return out
 
 
+_SPEC = "application/vnd.vegalite.v5+json"
+
+
+def _draws_specs(doc: Mapping[str, Any]) -> bool:
+    return any(
+        _SPEC in o.get("data", {})
+        for cell in doc["cells"]
+        for o in cell.get("outputs", [])
+    )  # fmt: skip
+
+
+def script_json(value: Any) -> str:
+    """JSON text safe inside ``<script type="application/json">``: ``<``, ``>``, ``&`` and the
+    JavaScript line separators are written as escapes, so no data can close the element.
+
+    Examples
+    --------
+    >>> script_json({"name": "</script><b>"})
+    '{"name": "\\u003c/script\\u003e\\u003cb\\u003e"}'
+    """
+    import json
+    import math
+
+    def finite(v: Any) -> Any:  # JSON has no NaN/Infinity: the browser's parser would refuse
+        if isinstance(v, float) and not math.isfinite(v):
+            return None
+        if isinstance(v, dict):
+            return {k: finite(x) for k, x in v.items()}
+        if isinstance(v, list | tuple):
+            return [finite(x) for x in v]
+        return v
+
+    try:
+        text = json.dumps(value, ensure_ascii=False, allow_nan=False, default=str)
+    except ValueError:
+        text = json.dumps(finite(value), ensure_ascii=False, allow_nan=False, default=str)
+    for ch, esc in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"),
+                    ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):  # fmt: skip
+        text = text.replace(ch, esc)
+    return text
+
+
 @lru_cache(maxsize=4)
 def _exporter(template_dir: str) -> Any:
     from nbconvert import HTMLExporter
@@ -113,6 +156,7 @@ def _exporter(template_dir: str) -> Any:
         extra_template_basedirs=[template_dir], template_name="review", exclude_input=True
     )
     exporter.register_filter("offline", offline_html)
+    exporter.register_filter("script_json", script_json)
     return exporter
 
 
@@ -213,6 +257,11 @@ def to_html(
     title = {"subject_name": subject_name, "salesnb_version": __version__, **title}
     doc = nbformat.from_dict(document_notebook(nb))
     resources = {"salesnb": {"title": title, "headline": headline, "heading": document_title}}
+    if _draws_specs(doc):  # charts without SVG ("vega" format): inline the Vega runtime
+        from salesnb import vegabundle
+
+        resources["salesnb"]["vega"] = {"bundle": vegabundle.vega_bundle(),
+                                        "init": vegabundle.INIT_JS}  # fmt: skip
     exporter = _exporter(str(template_dir or TEMPLATES))
     try:
         html, _ = exporter.from_notebook_node(doc, resources=resources)
@@ -258,6 +307,14 @@ def require_chromium() -> str:
     return path
 
 
+def _draws_in_browser(html_path: str | Path) -> bool:
+    try:
+        with open(html_path, encoding="utf-8", errors="replace") as f:
+            return 'class="chart vega"' in f.read()
+    except OSError:
+        return False
+
+
 def html_to_pdf(html_path: str | Path, pdf_path: str | Path, *, timeout: float = 120.0) -> Path:
     """Print an HTML file to PDF with headless Chromium (no network, throw-away profile).
 
@@ -292,6 +349,8 @@ def html_to_pdf(html_path: str | Path, pdf_path: str | Path, *, timeout: float =
             f"--print-to-pdf={pdf_path}",
             Path(html_path).resolve().as_uri(),
         ]
+        if _draws_in_browser(html_path):  # let the inlined Vega draw before printing
+            cmd.insert(1, "--virtual-time-budget=15000")
         try:
             proc = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=timeout)
         except subprocess.TimeoutExpired:
