@@ -368,11 +368,18 @@ def _direction(rows: pd.DataFrame, win: tuple | None) -> pd.Series:
     return out
 
 
-def push_counts(wb: Any, *, rep_ids: list[str] | None = None, min_days: int = 1) -> pd.DataFrame:
+def push_counts(
+    wb: Any,
+    *,
+    rep_ids: list[str] | None = None,
+    min_days: int = 1,
+    opp_ids: Any = None,
+) -> pd.DataFrame:
     """How often each deal's expected close date moved later across consecutive snapshots.
 
     A push is a move later by at least ``min_days`` days between two consecutive snapshots
-    in which the deal was open; a pull is a move earlier.
+    in which the deal was open; a pull is a move earlier. ``opp_ids`` limits the work to
+    those deals (same figures for them as without it).
 
     Returns
     -------
@@ -394,6 +401,8 @@ def push_counts(wb: Any, *, rep_ids: list[str] | None = None, min_days: int = 1)
             "first_close_date": pd.Series(dtype="M8[ns]"),
             "last_close_date": pd.Series(dtype="M8[ns]"), "last_push": pd.Series(dtype="M8[ns]"),
         })  # fmt: skip
+    if opp_ids is not None:
+        s = s[s["opp_id"].isin(list(opp_ids))]
     s = s.drop_duplicates(["opp_id", "as_of"], keep="last").sort_values(["opp_id", "as_of"])
     s = s[s["stage"].map(wb.config.stages.kind_of()).fillna("open") == "open"]
     g = s.groupby("opp_id", sort=False)
@@ -536,7 +545,7 @@ def deals_needing_attention(
         + (-due).astype("Int64").astype(str)
         + " days ago",
     )
-    pc = push_counts(wb).set_index("opp_id") if len(snaps) else pd.DataFrame()
+    pc = push_counts(wb, opp_ids=o["opp_id"]).set_index("opp_id") if len(snaps) else pd.DataFrame()
     pushes = _look(o["opp_id"], pc["pushes"]).fillna(0) if len(pc) else pd.Series(0, o.index)
     first_close = _look(o["opp_id"], pc["first_close_date"]) if len(pc) else o["close_date"]
     flags["pushed"] = (

@@ -170,6 +170,9 @@ def test_push_counts(wb):
     assert (pc.loc["d5", "snapshots"], pc.loc["d5", "pushes"]) == (1, 0)
     assert pipeline.push_counts(wb, rep_ids=["B"])["opp_id"].tolist() == ["d11"]
     assert pipeline.push_counts(make_wb(snaps=[])).empty
+    some = pipeline.push_counts(wb, opp_ids=["d3", "d4"]).set_index("opp_id")
+    assert some.index.tolist() == ["d3", "d4"]
+    pd.testing.assert_frame_equal(some, pc.loc[["d3", "d4"]])  # the same figures as for all
 
 
 def test_deals_needing_attention_defaults(wb):
