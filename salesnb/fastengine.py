@@ -1067,6 +1067,7 @@ def _zygote_loop(conn: Any, workers: int) -> None:
 
     queue: list[executor.Job] = []
     running: dict[Any, _Child] = {}
+    outbox: list[tuple] = []  # results go out after the next documents are forked
     stopping = False
     while True:
         while queue and len(running) < workers and not stopping:
@@ -1076,6 +1077,11 @@ def _zygote_loop(conn: Any, workers: int) -> None:
                 preload(job.parameters["data"], job.parameters.get("profile"))
             child = _fork_document(job, render=True)
             running[child.conn] = child
+        # a result is large (the documents) and the batch may be busy writing the last one:
+        # sending it only now keeps the workers busy meanwhile
+        for msg in outbox:
+            conn.send(msg)
+        outbox.clear()
         if stopping:
             for child in running.values():
                 child.reap(kill=True)
@@ -1099,19 +1105,19 @@ def _zygote_loop(conn: Any, workers: int) -> None:
             if not child.receive():
                 child.reap()
                 del running[r]
-                conn.send(("result", child.job.key, _result(child, "died")))
+                outbox.append(("result", child.job.key, _result(child, "died")))
                 continue
             if isinstance(child.outcome, executor.JobResult):
                 child.reap()
                 del running[r]
-                conn.send(("result", child.job.key, child.outcome))
+                outbox.append(("result", child.job.key, child.outcome))
                 warm_imports(child.extra.get("imports", ()))
         now = time.monotonic()
         for key, child in list(running.items()):
             if child.deadline is not None and now >= child.deadline:
                 child.reap(kill=True)
                 del running[key]
-                conn.send(("result", child.job.key, _result(child, "timeout")))
+                outbox.append(("result", child.job.key, _result(child, "timeout")))
 
 
 def _result(child: _Child, how: str) -> executor.JobResult:
