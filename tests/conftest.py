@@ -1,4 +1,5 @@
-"""Shared fixtures: a tiny hand-made workbook, the sample data, the shared public data set."""
+"""Shared fixtures: a tiny hand-made workbook, the sample data, the shared public data set,
+and a headless Debian Chromium for the browser tests."""
 
 from __future__ import annotations
 
@@ -14,6 +15,26 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 PUBLIC = SHARED / "data" / "crm_sales_opportunities"
 SAMPLE = ROOT / "data" / "sample"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's chromium driven by Playwright (never a downloaded browser)."""
+    if not CHROMIUM.exists():
+        pytest.fail(
+            f"Chromium not found at {CHROMIUM}. Fix: sudo apt-get install -y chromium "
+            "(the CI script installs it; the tests never download a browser)."
+        )
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield b
+        b.close()
 
 
 def _d(s: str) -> pd.Timestamp:

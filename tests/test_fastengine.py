@@ -270,6 +270,20 @@ def test_batches_after_an_in_process_warm_up_keep_their_chart_converter(tmp_path
         assert counts == list(range(1, len(counts) + 1)), counts  # as a fresh kernel numbers them
 
 
+def _run_script(path: Path, code: str, *args: object, cwd: Path) -> str:
+    """Run ``code`` as a fresh Python process (its own imports and threads); its stdout."""
+    import subprocess
+    import sys
+
+    path.write_text(code)
+    proc = subprocess.run(
+        [sys.executable, str(path), *map(str, args)],
+        check=False, capture_output=True, text=True, timeout=400, cwd=cwd,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc.stdout
+
+
 LEARN = """\
 import sys
 import wave  # a library module no preload list names
@@ -295,8 +309,6 @@ fastengine.shutdown()
 
 
 def test_the_parent_learns_library_imports_but_never_runs_a_users_module(tmp_path):
-    import subprocess
-    import sys
 
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(LEARN)])
     nb.metadata["kernelspec"] = {
@@ -310,15 +322,9 @@ def test_the_parent_learns_library_imports_but_never_runs_a_users_module(tmp_pat
     (tmp_path / "userlib_probe.py").write_text(
         f"with open({str(log)!r}, 'a') as f:\n    f.write('imported\\n')\n"
     )
-    script = tmp_path / "learn.py"
-    script.write_text(LEARN_SCRIPT)
-    proc = subprocess.run(
-        [sys.executable, str(script), str(nb_path), str(log)],
-        check=False, capture_output=True, text=True, timeout=300, cwd=tmp_path,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = _run_script(tmp_path / "learn.py", LEARN_SCRIPT, nb_path, log, cwd=tmp_path)
     # wave: learned from the first document; the user's module: run by each document itself
-    assert proc.stdout.split()[-3:] == ["True", "False", "2"]
+    assert out.split()[-3:] == ["True", "False", "2"]
 
 
 def test_notebook_imports_lists_what_the_cells_import(tmp_path):
@@ -362,14 +368,5 @@ if __name__ == "__main__":  # spawned processes import this file again
 def test_a_process_that_drew_charts_itself_still_runs_batches(tmp_path):
     # Regression: a zygote or converter forked from a process with a warmed vl-convert (its
     # V8/tokio threads) hung on its first chart; such a process now spawns them fresh.
-    import subprocess
-    import sys
-
-    script = tmp_path / "warmed.py"
-    script.write_text(WARMED_SCRIPT)
-    proc = subprocess.run(
-        [sys.executable, str(script), str(ROOT), str(tmp_path)],
-        check=False, capture_output=True, text=True, timeout=400, cwd=ROOT,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert proc.stdout.split()[-2:] == ["1", "ok"]
+    out = _run_script(tmp_path / "warmed.py", WARMED_SCRIPT, ROOT, tmp_path, cwd=ROOT)
+    assert out.split()[-2:] == ["1", "ok"]

@@ -21,9 +21,6 @@ from salesnb import batch, chartrender, render, vegabundle
 from salesnb.errors import ParameterError, RenderError
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
 HOSTILE = "</script><script>alert('pwned')</script><!--"
 
 
@@ -38,21 +35,6 @@ def vega_batch(tmp_path_factory):
     assert manifest["charts"] == "vega"
     entry = manifest["subjects"][0]
     return out, entry
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        pytest.fail(
-            f"Chromium not found at {CHROMIUM}. Fix: sudo apt-get install -y chromium "
-            "(the CI script installs it; the tests never download a browser)."
-        )
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield b
-        b.close()
 
 
 def _open_offline(browser, html: Path) -> tuple[object, list[str], list[str]]:

@@ -26,9 +26,6 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
 WORKSHOP = ROOT / "notebooks" / "workshop"
 SHOTS = ROOT / "test-output" / "workshop"
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
 LOAD_TIMEOUT_MS = 180_000
 CHANGE_TIMEOUT_MS = 30_000
 
@@ -76,21 +73,6 @@ def _wait_ready(proc: subprocess.Popen, url: str, timeout: float = 60.0) -> None
                     f"Voila did not answer within {timeout:.0f} s; see test-output/voila.log"
                 )
             time.sleep(0.5)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        pytest.fail(
-            f"Chromium not found at {CHROMIUM}. Fix: sudo apt-get install -y chromium "
-            "(the CI script installs it; the tests never download a browser)."
-        )
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")
