@@ -35,7 +35,6 @@ import tempfile
 import textwrap
 import time
 import warnings
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -46,12 +45,11 @@ sys.path.insert(0, str(ROOT))
 
 from salesnb.backtest import (
     FAMILIES,
-    backtest_history,
+    backtest_many,
     backtest_pipeline,
     pipeline_scores,
     summarise,
 )
-from salesnb.errors import NotEnoughDataError
 from salesnb.forecast import forecast_many
 
 SHARED = ROOT / ".." / "shared" / "data" / "crm_sales_opportunities"
@@ -131,24 +129,15 @@ def public_series() -> dict[str, pd.DataFrame] | None:
 # ----------------------------------------------------------------------------- backtests
 
 
-def _one(args: tuple) -> pd.DataFrame:
-    name, s, horizon, n_origins = args
-    warnings.simplefilter("ignore")
-    try:
-        f = backtest_history(s, horizon, n_origins, methods=FAMILIES).forecasts
-    except NotEnoughDataError:  # e.g. a rep hired a few months ago: reported as skipped
-        return pd.DataFrame()
-    return f.assign(subject=name)
-
-
 def run_backtests(wide: pd.DataFrame, horizon: int, n_origins: int, jobs: int) -> pd.DataFrame:
-    tasks = [(str(c), wide[c], horizon, n_origins) for c in wide.columns]
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
-        parts = list(pool.map(_one, tasks))
-    skipped = sum(p.empty for p in parts)
+    """All subjects of one level together at each origin, so ``auto`` makes the pooled choice
+    of ``forecast_many`` (a subject too short for the backtest is reported as skipped)."""
+    warnings.simplefilter("ignore")
+    f = backtest_many(wide, horizon, n_origins, methods=FAMILIES, n_jobs=jobs).forecasts
+    skipped = wide.shape[1] - f["subject"].nunique()
     if skipped:
-        print(f"  ({skipped} of {len(parts)} series too short for this backtest: skipped)")
-    return pd.concat([p for p in parts if not p.empty], ignore_index=True)
+        print(f"  ({skipped} of {wide.shape[1]} series too short for this backtest: skipped)")
+    return f
 
 
 def _sf_available() -> str | None:

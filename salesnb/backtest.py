@@ -20,6 +20,7 @@ from salesnb.errors import NotEnoughDataError, ParameterError
 from salesnb.forecast import (
     _subject_of,
     forecast_history,
+    forecast_many,
     forecast_pipeline,
     p_attain,
     period_forecast,
@@ -162,6 +163,124 @@ def backtest_history(
                 )
             )
     forecasts = pd.concat(rows, ignore_index=True)
+    return BacktestResult(forecasts, summarise(forecasts, benchmark), benchmark)
+
+
+def _many_task(args: tuple) -> list[pd.DataFrame]:
+    train, horizon, method, level, info = args
+    fcs = forecast_many(train, horizon, method=method, levels=(level,))
+    rows = []
+    for c, fc in fcs.items():
+        origin, scale, actual = info[c]
+        rows.append(
+            pd.DataFrame(
+                {
+                    "subject": c,
+                    "method": method,
+                    "origin": origin,
+                    "step": np.arange(1, horizon + 1),
+                    "forecast": fc.mean.to_numpy(),
+                    "actual": actual,
+                    "lower": fc.lower[level].to_numpy(),
+                    "upper": fc.upper[level].to_numpy(),
+                    "scale": scale,
+                    "chosen": fc.method,
+                }
+            )
+        )
+    return rows
+
+
+def backtest_many(
+    wide: pd.DataFrame,
+    horizon: int = 3,
+    n_origins: int = 6,
+    *,
+    methods: Sequence[str] = FAMILIES,
+    level: float = 0.8,
+    n_jobs: int = 1,
+) -> BacktestResult:
+    """Rolling-origin evaluation of :func:`~salesnb.forecast.forecast_many` over many subjects.
+
+    As :func:`backtest_history`, but at each origin all subjects are forecast together, so
+    ``"auto"`` makes the pooled choice of ``forecast_many`` from the data before that origin.
+
+    Parameters
+    ----------
+    wide : DataFrame
+        One column per subject (monthly bookings, currency), as ``monthly_bookings`` returns.
+    horizon, n_origins, methods, level
+        As for :func:`backtest_history`; origins are the same calendar months for every
+        subject. Subjects too short for ``n_origins`` are left out.
+    n_jobs : int
+        Worker processes over (origin, method) pairs; results do not depend on it.
+
+    Returns
+    -------
+    BacktestResult
+        ``forecasts`` has a ``subject`` column; the benchmark is ``"snaive"`` when any subject
+        has 24+ months at every origin.
+
+    Raises
+    ------
+    NotEnoughDataError
+        When no subject is long enough.
+
+    Examples
+    --------
+    >>> idx = pd.period_range("2023-01", periods=30, freq="M")
+    >>> w = pd.DataFrame({"a": np.arange(30.0), "b": 2 * np.arange(30.0)}, index=idx)
+    >>> r = backtest_many(w, 3, 4, methods=["drift"])
+    >>> float(r.summary.loc["drift", "mase"])
+    0.0
+    """
+    series = {str(c): _as_monthly(wide[c]) for c in wide.columns}
+    n_all = len(wide.index)
+    first_all = n_all - horizon - n_origins + 1
+    keep = {c: s for c, s in series.items() if len(s) - horizon - n_origins + 1 >= 3}
+    if not keep:
+        msg = (
+            f"A backtest with horizon={horizon} and n_origins={n_origins} needs subjects with "
+            f"at least {horizon + n_origins + 2} months; the longest has "
+            f"{max((len(s) for s in series.values()), default=0)}. Fix: lower n_origins or "
+            "horizon."
+        )
+        raise NotEnoughDataError(msg)
+    long_enough = [len(s) - horizon - n_origins + 1 >= MIN_SEASONAL for s in keep.values()]
+    benchmark = "snaive" if any(long_enough) else "naive"
+    methods = list(dict.fromkeys([benchmark, *methods]))
+    tasks = []
+    for k in range(n_origins):
+        cut = first_all + k  # training months in wide's own index
+        info, train = {}, {}
+        for c, s in keep.items():
+            o = len(s) - (n_all - cut)
+            v = s.to_numpy()
+            lag = SEASON if o >= MIN_SEASONAL else 1
+            d = np.abs(v[lag:o] - v[: o - lag])
+            scale = float(d.mean()) if d.size and d.mean() > 0 else float(np.abs(v[:o]).mean())
+            info[c] = (str(s.index[o - 1]), scale or 1.0, v[o : o + horizon], o)
+            train[c] = s.iloc[:o]
+        for m in methods:
+            cols = [c for c in keep if m != "snaive" or info[c][3] >= MIN_SEASONAL]
+            if not cols:
+                continue
+            frame = pd.DataFrame({c: train[c] for c in cols})
+            tasks.append((frame, horizon, m, level, {c: info[c][:3] for c in cols}))
+    if n_jobs > 1:
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(max_workers=n_jobs) as pool:
+            parts = list(pool.map(_many_task, tasks))
+    else:
+        parts = [_many_task(t) for t in tasks]
+    forecasts = pd.concat([r for p in parts for r in p], ignore_index=True)
+    order = {c: i for i, c in enumerate(keep)}
+    forecasts = forecasts.sort_values(
+        ["subject", "method", "origin", "step"],
+        key=lambda x: x.map(order) if x.name == "subject" else x,
+        kind="stable",
+    ).reset_index(drop=True)
     return BacktestResult(forecasts, summarise(forecasts, benchmark), benchmark)
 
 

@@ -48,6 +48,7 @@ from salesnb.forecast_history import (
     _empty,
     forecast_history,
     forecast_many,
+    pooled_scores,
 )
 from salesnb.forecast_models import MIN_ARIMA, MIN_MODELS, MIN_SEASONAL, SEASON
 from salesnb.forecast_pipeline import (
@@ -98,6 +99,7 @@ __all__ = [
     "p_attain",
     "period_forecast",
     "pipeline_shock",
+    "pooled_scores",
     "simulate",
     "win_probabilities",
 ]

@@ -18,7 +18,12 @@ from deals closed by each snapshot's own date, so nothing comes from the future.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -61,6 +66,107 @@ def _cached(key: tuple, wb, make):
         _CACHE.pop(next(iter(_CACHE)))
     _CACHE[full] = (wb.opportunities, wb.snapshots, value)
     return value
+
+
+#: Modules whose code decides the learned shock and blend weight: their content is part of
+#: the disk cache key, so a changed method never reads an old result.
+_CODE_FILES = (
+    "forecast_calibration.py",
+    "forecast_pipeline.py",
+    "winprob.py",
+    "forecast_history.py",
+    "forecast_models.py",
+    "forecast.py",
+)
+_CODE_VERSION: str | None = None
+
+
+def _code_version() -> str:
+    global _CODE_VERSION
+    if _CODE_VERSION is None:
+        h = hashlib.sha256()
+        for name in _CODE_FILES:
+            f = Path(__file__).with_name(name)
+            h.update(f.read_bytes() if f.is_file() else name.encode())
+        _CODE_VERSION = h.hexdigest()[:16]
+    return _CODE_VERSION
+
+
+def learned_cache_path(wb, kind: str, parts: tuple) -> Path:
+    """Where a learned value is cached on disk, keyed by the data, the question and the code.
+
+    The file name hashes ``kind``, ``parts`` (as_of, snapshot dates, subject...), the
+    workbook's :meth:`~salesnb.model.Workbook.fingerprint`, its configuration and the
+    source of the forecasting modules, under :func:`salesnb.vegabundle.cache_dir`
+    (``$SALESNB_CACHE``, else ``$XDG_CACHE_HOME/salesnb``, else ``~/.cache/salesnb``).
+
+    Parameters
+    ----------
+    wb : Workbook
+    kind : str
+        ``"shock"`` or ``"blend"``.
+    parts : tuple
+        Anything else the value depends on (converted with ``str``).
+
+    Returns
+    -------
+    Path
+        ``<cache>/forecast/<kind>-<32 hex>.json`` (may not exist yet).
+
+    Examples
+    --------
+    >>> learned_cache_path(wb, "shock", ("2026-09-30",)).name[:6]  # doctest: +SKIP
+    'shock-'
+    """
+    from salesnb.vegabundle import cache_dir
+
+    fp = _cached(("fingerprint",), wb, wb.fingerprint)
+    key = json.dumps([kind, fp, repr(wb.config), _code_version(), [str(x) for x in parts]])
+    digest = hashlib.sha256(key.encode()).hexdigest()[:32]
+    return cache_dir() / "forecast" / f"{kind}-{digest}.json"
+
+
+def _disk_cached(wb, kind: str, parts: tuple, make, dump, load):
+    """``load(json)`` of the cached value, else ``make()``, written atomically with ``dump``.
+
+    An unreadable or unwritable cache is ignored: the value is then computed as usual."""
+    path = learned_cache_path(wb, kind, parts)
+    try:
+        return load(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    value = make()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{kind}-", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump(dump(value), fh)
+            os.replace(tmp, path)  # atomic: concurrent documents never read half a file
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    except OSError:
+        pass
+    return value
+
+
+def _dump_shock(v: dict) -> dict:
+    out = {k: v[k] for k in ("shock", "source", "learned", "quarters", "snapshots")}
+    sc = v["scores"]
+    out["scores"] = None if sc is None else [[float(k), float(x)] for k, x in sc.items()]
+    return out
+
+
+def _load_shock(d: dict) -> dict:
+    out = {k: d[k] for k in ("shock", "source", "learned", "quarters", "snapshots")}
+    sc = d["scores"]
+    out["scores"] = (
+        None
+        if sc is None
+        else pd.Series([x for _, x in sc], index=pd.Index([k for k, _ in sc], name="shock"))
+    )
+    return out
 
 
 def _past_dates(wb, as_of: pd.Timestamp) -> list[tuple[pd.Timestamp, str, pd.Timestamp]]:
@@ -246,7 +352,13 @@ def pipeline_shock(wb, as_of=None) -> dict:
             "scores": by,
         }
 
-    return _cached(("shock", as_of, tuple(dates)), wb, make)
+    def from_disk() -> dict:
+        if not dates:
+            return make()
+        parts = (as_of, *dates)
+        return _disk_cached(wb, "shock", parts, make, _dump_shock, _load_shock)
+
+    return _cached(("shock", as_of, tuple(dates)), wb, from_disk)
 
 
 def _history_expected(wb, subject_type: str, name: str, d: pd.Timestamp, start, end) -> float:
@@ -325,17 +437,24 @@ def blend_weight(
         "rmse_history": None,
         "rmse_pipeline": None,
     }
-    cal = wb.config.calendar
-    errors = []
-    for d, q, learned_as_of in _past_dates(wb, as_of):
-        start, end = cal.period_bounds(q)
-        past = _past(wb, d, q, learned_as_of)
-        mine = np.isin(np.asarray(past.reps), np.asarray(reps, dtype=str))
-        actual = float(past.actual[mine].sum())
-        e_pipe = float(past.expected[mine].sum())
-        h = _history_expected(wb, subject_type, subject, d, start, end)
-        if np.isfinite(h):
-            errors.append((float(past.already[mine].sum()) + h - actual, e_pipe - actual))
+    dates = _past_dates(wb, as_of)
+
+    def make() -> list[list[float]]:
+        cal = wb.config.calendar
+        errors = []
+        for d, q, learned_as_of in dates:
+            start, end = cal.period_bounds(q)
+            past = _past(wb, d, q, learned_as_of)
+            mine = np.isin(np.asarray(past.reps), np.asarray(reps, dtype=str))
+            actual = float(past.actual[mine].sum())
+            e_pipe = float(past.expected[mine].sum())
+            h = _history_expected(wb, subject_type, subject, d, start, end)
+            if np.isfinite(h):
+                errors.append([float(past.already[mine].sum()) + h - actual, e_pipe - actual])
+        return errors
+
+    parts = (as_of, subject_type, subject, sorted(map(str, reps)), *dates)
+    errors = _disk_cached(wb, "blend", parts, make, list, list) if dates else []
     if not errors:
         return out
     e = np.asarray(errors)

@@ -28,6 +28,7 @@ from salesnb.forecast_models import (
     SEASON,
     _arima,
     _candidates,
+    _combine,
     _ets,
     _ets_finish,
     _Fit,
@@ -224,9 +225,36 @@ def forecast_history(
         return _forecast_history(series, horizon, method, levels)
 
 
+@dataclass
+class _Prepared:
+    """Every candidate fitted to one series, with its rolling-origin errors, before a choice."""
+
+    y: np.ndarray
+    idx: pd.PeriodIndex
+    levels: tuple[float, ...]
+    fits: list[_Fit]
+    scores: pd.DataFrame
+    errs: dict[str, tuple[np.ndarray, np.ndarray]]
+    scale: float
+    origins: list[int]
+    notes: list[str]
+    rec: list[str]
+
+
 def _forecast_history(
     series: pd.Series, horizon: int, method: str, levels: Sequence[float]
 ) -> HistoryForecast:
+    prep = _prepare(series, horizon, method, levels)
+    if isinstance(prep, HistoryForecast):
+        return prep
+    return _finish(prep, _choose(prep.fits, prep.scores, prep.errs, prep.scale, prep.notes))
+
+
+def _prepare(
+    series: pd.Series, horizon: int, method: str, levels: Sequence[float]
+) -> _Prepared | HistoryForecast:
+    """Fit every candidate and score it at the rolling origins (an empty forecast when the
+    series has no data)."""
     if int(horizon) < 1:
         msg = f"horizon is {horizon!r}. Fix: ask for at least 1 month."
         raise ParameterError(msg)
@@ -301,8 +329,15 @@ def _forecast_history(
         mase = float(np.mean(np.abs(e)) / scale) if e.size else np.nan
         rows.append({"candidate": f.name, "family": f.family, "aicc": f.aicc, "mase": mase})
     scores = pd.DataFrame(rows)
-    chosen = _choose(fits, scores, errs, scale, notes)
-    cov, calib = _calibrate(chosen, *errs[chosen.name], levels)
+    return _Prepared(y, idx, tuple(levels), fits, scores, errs, scale, origins, notes, rec)
+
+
+def _finish(prep: _Prepared, chosen: _Fit) -> HistoryForecast:
+    """Calibrated intervals of the chosen model (or combination)."""
+    y, idx, levels = prep.y, prep.idx, prep.levels
+    if chosen.name not in prep.errs:
+        prep.errs[chosen.name] = _origin_errors(chosen, y, prep.origins)
+    cov, calib = _calibrate(chosen, *prep.errs[chosen.name], levels)
     mean = chosen.mean.copy()
     nonneg = bool((y >= 0).all())
     if nonneg:
@@ -323,12 +358,12 @@ def _forecast_history(
         lower=lower,
         upper=upper,
         method=chosen.name,
-        scores=scores,
-        note="; ".join(notes),
-        n_obs=n,
+        scores=prep.scores,
+        note="; ".join(prep.notes),
+        n_obs=len(y),
         cov=cov,
         calibration=calib,
-        warnings=rec,
+        warnings=prep.rec,
     )
 
 
@@ -397,10 +432,108 @@ def _calibrate(
     return cov, calib
 
 
-def _fc_chunk(args: tuple) -> list[tuple[str, HistoryForecast]]:
+#: Families combined when a model is chosen for many subjects together (see
+#: :func:`_choose_pooled`).
+POOL_TOP = 3
+#: Families that may join a combination besides the pooled best: the fitted models. The
+#: random-walk benchmarks (naive, seasonal naive, drift) carry the whole noise of the last
+#: observation(s) into every forecast, so averaging them in adds variance instead of
+#: averaging it out; they are used only when they come first.
+COMBINABLE = ("mean", "ets", "arima")
+
+
+def _family_best(prep: _Prepared) -> dict[str, _Fit]:
+    """Per family, the subject's candidate with the lowest rolling-origin MASE (the ETS spec
+    was already picked by AICc; this picks among the AR orders)."""
+    by_name = {f.name: f for f in prep.fits}
+    sc = prep.scores[prep.scores["candidate"].isin(list(by_name)) & prep.scores["mase"].notna()]
+    out = {}
+    for fam, g in sc.groupby("family", sort=False):
+        out[str(fam)] = by_name[g.loc[g["mase"].idxmin(), "candidate"]]
+    return out
+
+
+def pooled_scores(errors: dict[str, dict[str, np.ndarray]]) -> pd.Series:
+    """Pooled MASE per family: all scaled absolute errors of all subjects, averaged together.
+
+    Parameters
+    ----------
+    errors : dict of str -> dict of str -> ndarray
+        Per subject, per family, the rolling-origin errors already divided by the subject's
+        MASE scale (unitless). Only families every subject has are scored.
+
+    Returns
+    -------
+    Series
+        Pooled MASE per family (unitless), lowest first; ties keep the simpler family.
+
+    Examples
+    --------
+    >>> e = {"a": {"mean": np.array([1.0, 1.0]), "naive": np.array([0.0, 3.0])},
+    ...      "b": {"mean": np.array([2.0, 2.0]), "naive": np.array([1.0, 1.0])}}
+    >>> pooled_scores(e).round(2).to_dict()
+    {'naive': 1.25, 'mean': 1.5}
+    """
+    if not errors:
+        return pd.Series(dtype=float)
+    common = set.intersection(*(set(v) for v in errors.values()))
+    fams = sorted(common, key=lambda f: _RANK.get(f, 9))
+    out = {f: float(np.mean(np.abs(np.concatenate([errors[s][f] for s in errors])))) for f in fams}
+    return pd.Series(out, dtype=float).sort_values(kind="stable")
+
+
+def _combination(ranked: pd.Series) -> list[str]:
+    """The families to combine: the pooled best, then the best of :data:`COMBINABLE`, up to
+    :data:`POOL_TOP` in all (``ranked`` is pooled MASE per family, lowest first)."""
+    rest = [f for f in ranked.index[1:] if f in COMBINABLE]
+    return [str(f) for f in [ranked.index[0], *rest][:POOL_TOP]]
+
+
+def _choose_pooled(preps: dict[str, _Prepared]) -> dict[str, _Fit]:
+    """Choose for many subjects together: rank the model families by their rolling-origin
+    MASE pooled over all subjects (sum of scaled errors over subjects and origins) and
+    combine the best with the next best fitted models (:func:`_combination`, up to
+    :data:`POOL_TOP` families) with equal weights in every subject.
+
+    Per-subject choices among six families flip with the noise of a dozen errors; pooling
+    and an equal-weight combination of the best few (the M4 competition's finding) cut that
+    selection variance. Subjects are pooled with those that have the same candidate
+    families (the same history-length band); a subject alone in its band keeps its own
+    choice (:func:`_choose`).
+    """
+    groups: dict[frozenset, list[str]] = {}
+    best = {name: _family_best(p) for name, p in preps.items()}
+    for name, fams in best.items():
+        groups.setdefault(frozenset(fams), []).append(name)
+    out: dict[str, _Fit] = {}
+    for fams, names in groups.items():
+        if len(names) < 2 or len(fams) < 2:
+            for name in names:
+                p = preps[name]
+                out[name] = _choose(p.fits, p.scores, p.errs, p.scale, p.notes)
+            continue
+        errors = {
+            s: {f: preps[s].errs[fit.name][0] / preps[s].scale for f, fit in best[s].items()}
+            for s in names
+        }
+        ranked = pooled_scores(errors)
+        top = _combination(ranked)
+        how = ", ".join(f"{f} {ranked[f]:.2f}" for f in ranked.index)
+        for s in names:
+            fits = [best[s][f] for f in top]
+            pick = fits[0] if len(fits) == 1 else _combine(fits, np.ones(len(fits)))
+            preps[s].notes.append(
+                f"chose {pick.name}: the best families by rolling-origin MASE pooled over "
+                f"{len(names)} subjects ({how}), equal weights"
+            )
+            out[s] = pick
+    return out
+
+
+def _prep_chunk(args: tuple) -> list[tuple[str, _Prepared | HistoryForecast]]:
     cols, frame, horizon, method, levels = args
     with _one_blas_thread():
-        return [(c, _forecast_history(frame[c], horizon, method, levels)) for c in cols]
+        return [(c, _prepare(frame[c], horizon, method, levels)) for c in cols]
 
 
 def forecast_many(
@@ -410,6 +543,7 @@ def forecast_many(
     method: Method = "auto",
     levels: Sequence[float] = (0.8, 0.95),
     n_jobs: int = 1,
+    pooled: bool = True,
     seed: int = 0,
 ) -> dict[str, HistoryForecast]:
     """Forecast every column of a wide monthly frame, in parallel over processes.
@@ -420,8 +554,16 @@ def forecast_many(
         One column per subject, monthly index (as :func:`monthly_bookings` returns).
     horizon : int
         Months ahead.
+    method : str
+        As for :func:`forecast_history`.
     n_jobs : int
         Worker processes (1 = in this process). Results do not depend on it.
+    pooled : bool
+        With ``method="auto"``, choose for the subjects together: the family with the least
+        rolling-origin MASE pooled over all subjects with the same candidates, combined with
+        equal weights with the next best of mean, ETS and ARIMA (3 families at most; see
+        :func:`pooled_scores`). False chooses per subject,
+        as :func:`forecast_history` does for one series.
 
     Examples
     --------
@@ -434,14 +576,21 @@ def forecast_many(
     cols = [str(c) for c in wide.columns]
     frame = wide.copy()
     frame.columns = cols
+    levels = tuple(levels)
     if n_jobs <= 1 or len(cols) < 2:
-        return dict(_fc_chunk((cols, frame, horizon, method, tuple(levels))))
-    n_chunks = min(len(cols), n_jobs * 4)
-    chunks = [cols[i::n_chunks] for i in range(n_chunks)]
-    ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-    out: dict[str, HistoryForecast] = {}
-    with ProcessPoolExecutor(max_workers=n_jobs, mp_context=ctx) as pool:
-        jobs = [(c, frame[c], horizon, method, tuple(levels)) for c in chunks]
-        for part in pool.map(_fc_chunk, jobs):
-            out.update(part)
-    return {c: out[c] for c in cols}
+        parts = dict(_prep_chunk((cols, frame, horizon, method, levels)))
+    else:
+        n_chunks = min(len(cols), n_jobs * 4)
+        chunks = [cols[i::n_chunks] for i in range(n_chunks)]
+        ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+        parts = {}
+        with ProcessPoolExecutor(max_workers=n_jobs, mp_context=ctx) as pool:
+            jobs = [(c, frame[c], horizon, method, levels) for c in chunks]
+            for part in pool.map(_prep_chunk, jobs):
+                parts.update(part)
+    preps = {c: p for c, p in parts.items() if isinstance(p, _Prepared)}
+    if method == "auto" and pooled:
+        chosen = _choose_pooled(preps)
+    else:
+        chosen = {c: _choose(p.fits, p.scores, p.errs, p.scale, p.notes) for c, p in preps.items()}
+    return {c: _finish(preps[c], chosen[c]) if c in preps else parts[c] for c in cols}

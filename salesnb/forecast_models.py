@@ -253,3 +253,45 @@ def _origin_errors(fit: _Fit, y: np.ndarray, origins: list[int]) -> tuple[np.nda
     if not errs:
         return np.array([]), np.array([], dtype=int)
     return np.concatenate(errs), np.concatenate(steps)
+
+
+@dataclass
+class _Combo(_Fit):
+    """An equal- or error-weighted combination of fitted candidates (one per family).
+
+    Its point and origin forecasts are the weighted means of its members'. Its error
+    covariance is the weighted mean of theirs: the members' errors are strongly correlated,
+    and for perfectly correlated errors this bounds the true variance from above (Jensen);
+    the rolling-origin calibration then scales it to the combination's own errors.
+    """
+
+    members: tuple[str, ...] = ()
+    weights: tuple[float, ...] = ()
+    cov_matrix: np.ndarray | None = None
+
+    def cov(self) -> np.ndarray:
+        return self.cov_matrix
+
+
+def _combine(fits: list[_Fit], weights: np.ndarray) -> _Combo:
+    """Combine fitted candidates with weights summing to 1 (same horizon and origins)."""
+    w = np.asarray(weights, dtype=float)
+    w = w / w.sum()
+    mean = sum(wi * f.mean for wi, f in zip(w, fits, strict=True))
+    ofc = sum(wi * f.origin_fc for wi, f in zip(w, fits, strict=True))
+    cov = sum(wi * f.cov() for wi, f in zip(w, fits, strict=True))
+    h = len(mean)
+    psi = np.zeros(h)
+    psi[0] = 1.0
+    return _Combo(
+        name="combo(" + "+".join(f.name for f in fits) + ")",
+        family="combo",
+        mean=np.asarray(mean, dtype=float),
+        sigma=float(sum(wi * f.sigma for wi, f in zip(w, fits, strict=True))),
+        psi=psi,
+        extra=np.zeros((h, h)),
+        origin_fc=np.asarray(ofc, dtype=float),
+        members=tuple(f.name for f in fits),
+        weights=tuple(float(x) for x in w),
+        cov_matrix=np.asarray(cov, dtype=float),
+    )

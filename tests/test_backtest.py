@@ -154,3 +154,43 @@ def test_backtest_pipeline_needs_snapshots():
     wb.snapshots = empty_table("snapshots")
     with pytest.raises(NotEnoughDataError, match="snapshots"):
         backtest_pipeline(wb)
+
+
+def test_backtest_many_matches_backtest_history_for_fixed_methods():
+    from salesnb.backtest import backtest_many
+
+    rng = np.random.default_rng(5)
+    wide = pd.DataFrame(
+        {
+            "a": 100 + rng.normal(0, 10, 20).cumsum(),
+            "b": np.r_[np.full(4, np.nan), 50 + rng.normal(0, 5, 16)],
+        },
+        index=pd.period_range("2022-01", periods=20, freq="M"),
+    )
+    many = backtest_many(wide, 3, 4, methods=["mean", "drift"]).forecasts
+    for c in wide:
+        one = backtest_history(wide[c], 3, 4, methods=["mean", "drift"]).forecasts
+        got = many[many["subject"] == c].drop(columns="subject").reset_index(drop=True)
+        cols = ["method", "origin", "step", "forecast", "actual", "lower", "upper", "scale"]
+        one = one.sort_values(["method", "origin", "step"]).reset_index(drop=True)
+        got = got.sort_values(["method", "origin", "step"]).reset_index(drop=True)
+        pd.testing.assert_frame_equal(got[cols], one[cols])
+
+
+def test_backtest_many_pools_auto_and_skips_short_subjects():
+    from salesnb.backtest import backtest_many
+
+    rng = np.random.default_rng(8)
+    idx = pd.period_range("2022-01", periods=30, freq="M")
+    wide = pd.DataFrame({f"s{i}": 1000 + rng.normal(0, 100, 30) for i in range(4)}, index=idx)
+    wide["new"] = np.r_[np.full(26, np.nan), np.ones(4)]
+    r = backtest_many(wide, 3, 3, methods=["auto"])
+    assert set(r.forecasts["subject"]) == {"s0", "s1", "s2", "s3"}
+    auto = r.forecasts[r.forecasts["method"] == "auto"]
+    # one choice of families per origin for all subjects (AR orders may differ per subject)
+    families = auto["chosen"].str.replace(r"\([^()+]*\)(\[12\])?", "", regex=True)
+    assert (families.groupby(auto["origin"]).nunique() == 1).all()
+    assert families.str.fullmatch(r"combo\(\w+(\+\w+){1,2}\)").all()
+    assert auto["chosen"].str.startswith("combo(").all()
+    with pytest.raises(NotEnoughDataError, match="lower n_origins"):
+        backtest_many(wide[["new"]], 3, 3)

@@ -583,3 +583,194 @@ def test_period_forecast_defaults_and_errors(wb):
         period_forecast(wb, "region", "Wset")
     with pytest.raises(ParameterError, match="needs a subject"):
         period_forecast(wb, "team")
+
+
+# ---------------------------------------------------------------- pooled choice, combinations
+
+
+def test_pooled_scores_hand_computed():
+    from salesnb.forecast_history import pooled_scores
+
+    # a: mean errors 1, 1; naive 0, 3.  b: mean 2, 2; naive 1, 1.  c lacks drift's partner.
+    e = {
+        "a": {"mean": np.array([1.0, -1.0]), "naive": np.array([0.0, 3.0])},
+        "b": {"mean": np.array([2.0, 2.0]), "naive": np.array([1.0, -1.0]), "drift": np.ones(2)},
+    }
+    s = pooled_scores(e)
+    # only families both subjects have; mean (1+1+2+2)/4 = 1.5, naive (0+3+1+1)/4 = 1.25
+    assert list(s.index) == ["naive", "mean"]
+    assert s["naive"] == pytest.approx(1.25) and s["mean"] == pytest.approx(1.5)
+
+
+def test_combination_is_the_weighted_mean_of_its_members():
+    from salesnb.forecast_models import _combine, _simple
+
+    y = np.array([10.0, 12, 9, 14, 11, 13, 15, 12])
+    a = _simple("mean", y, 3, [5, 6], 3)
+    b = _simple("naive", y, 3, [5, 6], 3)
+    c = _combine([a, b], np.array([1.0, 3.0]))
+    # mean forecast 12, naive 12 -> equal; origin forecasts differ: check by hand
+    assert c.mean == pytest.approx(0.25 * a.mean + 0.75 * b.mean)
+    assert c.origin_fc[0, 0] == pytest.approx(0.25 * y[:5].mean() + 0.75 * y[4])
+    assert c.cov() == pytest.approx(0.25 * a.cov() + 0.75 * b.cov())
+    assert c.weights == (0.25, 0.75) and c.members == ("mean", "naive")
+    assert c.name == "combo(mean+naive)"
+
+
+def _noisy_panel(n_subjects: int, n_months: int, seed: int = 3) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(
+        {f"s{i}": 1000 + rng.normal(0, 100, n_months) for i in range(n_subjects)},
+        index=months(n_months),
+    )
+
+
+def test_pooled_choice_takes_the_family_with_least_summed_scaled_error():
+    from salesnb.forecast_history import COMBINABLE, POOL_TOP
+
+    wide = _noisy_panel(5, 30)
+    out = forecast_many(wide, 3)
+    # Same length, so the same origins: the pooled MASE of a family is the mean of the
+    # subjects' MASEs of their best candidate in it (each has the same number of errors).
+    per = pd.DataFrame(
+        {c: out[c].scores.dropna(subset=["mase"]).groupby("family")["mase"].min() for c in wide}
+    )
+    pooled = per.mean(axis=1).sort_values()
+    expected = [pooled.index[0]] + [f for f in pooled.index[1:] if f in COMBINABLE]
+    expected = expected[:POOL_TOP]
+    methods = {fc.method for fc in out.values()}
+    assert len({m.split("(")[0] for m in methods}) == 1  # the same choice for every subject
+    for c in wide:
+        fc = out[c]
+        assert fc.method.startswith("combo(")
+        members = [m.split("(")[0] for m in fc.method[6:-1].split("+")]
+        assert members == expected
+        assert "pooled over 5 subjects" in fc.note
+
+
+def test_pooled_combination_forecast_equals_the_mean_of_its_members():
+    # Five months: only mean, naive and drift; the members are the simple models themselves.
+    wide = _noisy_panel(4, 5, seed=11)
+    out = forecast_many(wide, 2)
+    for c in wide:
+        fc = out[c]
+        members = fc.method[6:-1].split("+") if fc.method.startswith("combo(") else [fc.method]
+        assert 1 <= len(members) <= 3
+        singles = [forecast_history(wide[c], 2, method=m).mean for m in members]
+        assert fc.mean.to_numpy() == pytest.approx(np.mean(singles, axis=0))
+
+
+def test_a_subject_alone_keeps_its_own_choice():
+    wide = _noisy_panel(3, 30).iloc[:, :1]
+    alone = forecast_many(wide, 3)["s0"]
+    single = forecast_history(wide["s0"], 3)
+    assert alone.method == single.method
+    pd.testing.assert_series_equal(alone.mean, single.mean)
+    # pooled=False is the per-subject choice for every subject
+    wide = _noisy_panel(3, 30)
+    each = forecast_many(wide, 3, pooled=False)
+    for c in wide:
+        assert each[c].method == forecast_history(wide[c], 3).method
+
+
+def test_pooling_needs_the_same_candidates_and_is_deterministic():
+    wide = _noisy_panel(3, 30)
+    wide["short"] = np.r_[np.full(20, np.nan), np.linspace(900, 1100, 10)]
+    a = forecast_many(wide, 3, n_jobs=1)
+    b = forecast_many(wide, 3, n_jobs=2)
+    # "short" (10 months: no ARIMA or seasonal model) is alone in its band
+    assert a["short"].method == forecast_history(wide["short"], 3).method
+    assert "pooled" not in a["short"].note
+    for c in wide:
+        assert a[c].method == b[c].method
+        pd.testing.assert_series_equal(a[c].upper[0.8], b[c].upper[0.8])
+
+
+def test_combination_intervals_are_calibrated_on_its_own_errors():
+    out = forecast_many(_noisy_panel(5, 30), 3)
+    fc = out["s0"]
+    assert fc.method.startswith("combo(")
+    assert 0.75 <= fc.calibration[0.8] <= 3.0
+    assert (fc.upper[0.95] > fc.upper[0.8]).all() and (fc.upper[0.8] > fc.mean).all()
+
+
+# ---------------------------------------------------------------- disk cache of learned values
+
+
+def test_learned_shock_is_cached_on_disk(monkeypatch, tmp_path):
+    import salesnb.forecast_calibration as fcal
+
+    monkeypatch.setenv("SALESNB_CACHE", str(tmp_path))
+    monkeypatch.setattr(fcal, "_CACHE", {})
+    real = fcal._shock_scores
+    calls = []
+
+    def counting(wb, dates):
+        calls.append(len(dates))
+        return real(wb, dates)
+
+    monkeypatch.setattr(fcal, "_shock_scores", counting)
+    wb = _monthly_wb(history_perfect=True)
+    first = pipeline_shock(wb)
+    assert len(calls) == 1
+    files = list((tmp_path / "forecast").glob("shock-*.json"))
+    assert len(files) == 1 and not list((tmp_path / "forecast").glob(".*tmp"))
+    # a fresh process (empty in-process cache) reads the file instead of recomputing
+    monkeypatch.setattr(fcal, "_CACHE", {})
+    again = pipeline_shock(wb)
+    assert len(calls) == 1
+    assert {k: again[k] for k in ("shock", "learned", "quarters", "snapshots", "source")} == {
+        k: first[k] for k in ("shock", "learned", "quarters", "snapshots", "source")
+    }
+    pd.testing.assert_series_equal(again["scores"], first["scores"], check_exact=True)
+    # other data (another fingerprint) misses
+    other = _monthly_wb(history_perfect=False)
+    assert other.fingerprint() != wb.fingerprint()
+    pipeline_shock(other)
+    assert len(calls) == 2
+    assert len(list((tmp_path / "forecast").glob("shock-*.json"))) == 2
+
+
+def test_learned_blend_errors_are_cached_on_disk(monkeypatch, tmp_path):
+    import salesnb.forecast_calibration as fcal
+
+    monkeypatch.setenv("SALESNB_CACHE", str(tmp_path))
+    monkeypatch.setattr(fcal, "_CACHE", {})
+    wb = _monthly_wb(history_perfect=True)
+    first = blend_weight(wb, "rep", "R1", ["R1"])
+
+    def boom(*args, **kwargs):
+        raise AssertionError("recomputed despite the disk cache")
+
+    monkeypatch.setattr(fcal, "_CACHE", {})
+    monkeypatch.setattr(fcal, "_history_expected", boom)
+    assert blend_weight(wb, "rep", "R1", ["R1"]) == first
+    # another as_of is another key: recomputed
+    with pytest.raises(AssertionError, match="recomputed"):
+        blend_weight(wb, "rep", "R1", ["R1"], as_of="2025-10-20")
+
+
+def test_cache_path_follows_the_cache_dir_convention(monkeypatch, tmp_path):
+    from salesnb.forecast_calibration import learned_cache_path
+
+    wb = _monthly_wb(history_perfect=True)
+    monkeypatch.setenv("SALESNB_CACHE", str(tmp_path / "a"))
+    p = learned_cache_path(wb, "shock", ("2025-10-15",))
+    assert p.parent == tmp_path / "a" / "forecast" and p.name.startswith("shock-")
+    assert learned_cache_path(wb, "shock", ("2025-10-16",)) != p
+    monkeypatch.delenv("SALESNB_CACHE")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "x"))
+    assert learned_cache_path(wb, "shock", ("2025-10-15",)).parent == (
+        tmp_path / "x" / "salesnb" / "forecast"
+    )
+
+
+def test_an_unwritable_cache_still_gives_the_value(monkeypatch, tmp_path):
+    import salesnb.forecast_calibration as fcal
+
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    monkeypatch.setenv("SALESNB_CACHE", str(blocker))
+    monkeypatch.setattr(fcal, "_CACHE", {})
+    s = pipeline_shock(_monthly_wb(history_perfect=True))
+    assert s["source"] == "learned"
