@@ -713,20 +713,42 @@ class _Converter:
 _WARM: dict[str, Any] = {}
 
 
-def prepare() -> None:
+def ensure_converter(*, warm: bool = False) -> Any:
+    """Start the chart converter process if this process has none (idempotent).
+
+    With ``warm``, a first chart is sent at once (vl-convert's cold start, about 1 s, then
+    runs in the converter meanwhile); the connection to read its answer from is returned.
+    """
+    if _WARM.get("converter") is not None:
+        return None
+    _WARM["converter"] = conv = _start_converter()
+    _WARM["owner"] = os.getpid()
+    return conv.warm_up() if warm else None
+
+
+def _needs_converter(job: Any) -> bool:
+    """Whether ``job``'s charts are drawn as SVG during the batch (not ``--charts vega``)."""
+    from salesnb.chartrender import CHARTS_ENV
+
+    value = dict(getattr(job, "env", ()) or ()).get(CHARTS_ENV) or os.environ.get(CHARTS_ENV)
+    return str(value or "svg").strip().lower() != "vega"
+
+
+def prepare(*, converter: bool = True) -> None:
     """Warm this process up for forking documents (idempotent).
 
-    Starts the chart converter first (forked before anything could warm vl-convert),
+    Starts the chart converter first (forked before anything could warm vl-convert; with
+    ``converter=False`` it is left to :func:`ensure_converter`, when a document needs SVG),
     creates the recording shell, imports :data:`PRELOAD_MODULES` and builds the HTML
     exporter, so each forked document pays none of it.
     """
     if _WARM.get("done"):
+        if converter:
+            ensure_converter()
         return
     import importlib
 
-    _WARM["converter"] = conv = _start_converter()
-    _WARM["owner"] = os.getpid()
-    pending = conv.warm_up()  # vl-convert's cold start runs while we import
+    pending = ensure_converter(warm=True) if converter else None
     shell()  # before the imports: libraries that look for IPython at import find it
     for name in PRELOAD_MODULES:
         with contextlib.suppress(ImportError):
@@ -737,9 +759,10 @@ def prepare() -> None:
         # terminal (0: fit the terminal); in a kernel it is 20
         sys.modules["pandas"].set_option("display.max_columns", 20)
     _warm_rendering()
-    with contextlib.suppress(Exception):
-        pending.recv()
-        pending.close()
+    if pending is not None:
+        with contextlib.suppress(Exception):
+            pending.recv()
+            pending.close()
     _WARM["done"] = True
 
 
@@ -1051,7 +1074,7 @@ def _zygote_main(conn: Any, workers: int, parent: int) -> None:
     os.dup2(devnull, 2)
     os.close(devnull)
     try:
-        prepare()
+        prepare(converter=False)  # started with the first document that draws SVG
         conn.send(("ready",))
         _zygote_loop(conn, max(1, workers))
     except BaseException:  # noqa: BLE001 -- tell the batch, then go
@@ -1072,6 +1095,8 @@ def _zygote_loop(conn: Any, workers: int) -> None:
     while True:
         while queue and len(running) < workers and not stopping:
             job = queue.pop(0)
+            if _needs_converter(job):
+                ensure_converter()
             warm_imports(notebook_imports(job.notebook))
             if job.parameters.get("data"):
                 preload(job.parameters["data"], job.parameters.get("profile"))
