@@ -104,7 +104,8 @@ def learned_cache_path(wb, kind: str, parts: tuple) -> Path:
     ----------
     wb : Workbook
     kind : str
-        ``"shock"`` or ``"blend"``.
+        ``"shock"``, ``"blend"``, ``"past"`` or ``"winprob"`` (the win-probability and
+        in-period tables of :mod:`salesnb.winprob` at one date).
     parts : tuple
         Anything else the value depends on (converted with ``str``).
 
@@ -146,7 +147,7 @@ def _disk_cached(wb, kind: str, parts: tuple, make, dump, load):
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
-    except OSError:
+    except (OSError, TypeError, ValueError):  # not writable, or not JSON-able: keep the value
         pass
     return value
 
@@ -361,6 +362,43 @@ def pipeline_shock(wb, as_of=None) -> dict:
     return _cached(("shock", as_of, tuple(dates)), wb, from_disk)
 
 
+@dataclass
+class _PastTotals:
+    """Per rep at one past snapshot: won by then, won in the quarter, pipeline expectation."""
+
+    reps: list[str]
+    already: np.ndarray
+    actual: np.ndarray
+    expected: np.ndarray
+
+
+def _past_totals(wb, dates: list[tuple]) -> list[_PastTotals]:
+    """The team-level part of :func:`blend_weight` at every past snapshot, the same for every
+    subject: cached on disk, so only the first document of a batch pays for it (floats
+    round-trip exactly through JSON)."""
+
+    def make() -> list[_PastTotals]:
+        out = []
+        for d, q, learned_as_of in dates:
+            p = _past(wb, d, q, learned_as_of)
+            out.append(_PastTotals(p.reps, p.already, p.actual, p.expected))
+        return out
+
+    def dump(v: list[_PastTotals]) -> list:
+        return [[t.reps, t.already.tolist(), t.actual.tolist(), t.expected.tolist()] for t in v]
+
+    def load(d: list) -> list[_PastTotals]:
+        if len(d) != len(dates):
+            raise ValueError("not a past-totals entry for these dates")
+        return [_PastTotals(list(r), *(np.asarray(x, dtype=float) for x in xs)) for r, *xs in d]
+
+    return _cached(
+        ("past_totals", tuple(dates)),
+        wb,
+        lambda: _disk_cached(wb, "past", tuple(dates), make, dump, load),
+    )
+
+
 def _history_expected(wb, subject_type: str, name: str, d: pd.Timestamp, start, end) -> float:
     """The history view's expected remaining bookings of the quarter, as forecast at ``d``."""
     from salesnb.forecast import _last_complete_month, _month_weights, monthly_bookings
@@ -442,9 +480,8 @@ def blend_weight(
     def make() -> list[list[float]]:
         cal = wb.config.calendar
         errors = []
-        for d, q, learned_as_of in dates:
+        for (d, q, _), past in zip(dates, _past_totals(wb, dates), strict=True):
             start, end = cal.period_bounds(q)
-            past = _past(wb, d, q, learned_as_of)
             mine = np.isin(np.asarray(past.reps), np.asarray(reps, dtype=str))
             actual = float(past.actual[mine].sum())
             e_pipe = float(past.expected[mine].sum())

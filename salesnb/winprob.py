@@ -38,8 +38,24 @@ def _age_band(age_days: pd.Series, cycle: float, old_multiple: float) -> pd.Seri
     return pd.cut(age_days, bins, labels=list(AGE_BANDS)).astype("str")
 
 
+_REACHED: dict[tuple, tuple] = {}
+
+
 def _reached(wb, as_of: pd.Timestamp) -> pd.DataFrame:
-    """One row per closed deal (closed by ``as_of``) and open stage it reached, with ``won``."""
+    """One row per closed deal (closed by ``as_of``) and open stage it reached, with ``won``
+    (memoised per data and date: every table of :func:`_learned` starts from it)."""
+    key = (id(wb.opportunities), id(wb.snapshots), id(wb.config), as_of)
+    hit = _REACHED.get(key)
+    if hit is not None and hit[0] is wb.opportunities and hit[1] is wb.snapshots:
+        return hit[2]
+    out = _reached_uncached(wb, as_of)
+    if len(_REACHED) >= 4:
+        _REACHED.pop(next(iter(_REACHED)))
+    _REACHED[key] = (wb.opportunities, wb.snapshots, out)
+    return out
+
+
+def _reached_uncached(wb, as_of: pd.Timestamp) -> pd.DataFrame:
     opps = wb.opportunities
     closed = opps[(opps["outcome"] != "open") & (opps["close_date"] <= as_of)]
     order = _stage_order(wb)
@@ -229,16 +245,71 @@ def _learned(wb, as_of: pd.Timestamp) -> tuple:
     # The cached entry holds the frames themselves, so their ids cannot be reused meanwhile.
     if hit is not None and hit[0] is wb.opportunities and hit[1] is wb.snapshots:
         return hit[2]
-    tables = (
+    tables = _learned_from_disk(wb, as_of)
+    if len(_CACHE) >= 8:
+        _CACHE.pop(next(iter(_CACHE)))
+    _CACHE[key] = (wb.opportunities, wb.snapshots, tables)
+    return tables
+
+
+def _learn(wb, as_of: pd.Timestamp) -> tuple:
+    return (
         win_probabilities(wb, as_of),
         win_probabilities(wb, as_of, ("stage", "rep_id")),
         win_probabilities(wb, as_of, ("stage", "age_band")) if len(wb.snapshots) else None,
         in_period_factors(wb, as_of).set_index("stage")["factor"],
     )
-    if len(_CACHE) >= 8:
-        _CACHE.pop(next(iter(_CACHE)))
-    _CACHE[key] = (wb.opportunities, wb.snapshots, tables)
-    return tables
+
+
+def _learned_from_disk(wb, as_of: pd.Timestamp) -> tuple:
+    """:func:`_learn` through the on-disk cache of learned values: the tables are team-level,
+    the same for every document of a batch at the same dates, so the first document that
+    needs them at a date pays and the others read them (see
+    :func:`salesnb.forecast_calibration.learned_cache_path`)."""
+    from salesnb.forecast_calibration import _disk_cached
+
+    return _disk_cached(wb, "winprob", (as_of,), lambda: _learn(wb, as_of), _dump, _load)
+
+
+def _dump_frame(df: pd.DataFrame | pd.Series | None):
+    """Lossless JSON form of a learned table (floats round-trip exactly through ``repr``)."""
+    if df is None:
+        return None
+    if isinstance(df, pd.Series):
+        return {
+            "series": df.name,
+            "index": [df.index.name, str(df.index.dtype), df.index.tolist()],
+            "dtype": str(df.dtype),
+            "data": df.tolist(),
+        }
+    if not isinstance(df.index, pd.RangeIndex) or df.index.start != 0 or df.index.step != 1:
+        raise TypeError("only tables with a default index are cached")
+    return {
+        "columns": [[c, str(df[c].dtype), df[c].tolist()] for c in df.columns],
+        "attrs": {k: float(v) for k, v in df.attrs.items()},
+    }
+
+
+def _load_frame(d):
+    if d is None:
+        return None
+    if "series" in d:
+        name, dtype, values = d["index"]
+        index = pd.Index(values, dtype=dtype, name=name)
+        return pd.Series(d["data"], index=index, dtype=d["dtype"], name=d["series"])
+    df = pd.DataFrame({c: pd.Series(v, dtype=t) for c, t, v in d["columns"]})
+    df.attrs.update(d["attrs"])
+    return df
+
+
+def _dump(tables: tuple) -> list:
+    return [_dump_frame(t) for t in tables]
+
+
+def _load(d: list) -> tuple:
+    if len(d) != 4:
+        raise ValueError("not a learned-tables entry")
+    return tuple(_load_frame(t) for t in d)
 
 
 def deal_probabilities(wb, deals: pd.DataFrame, as_of=None, *, learned_as_of=None) -> pd.Series:

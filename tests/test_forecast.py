@@ -774,3 +774,114 @@ def test_an_unwritable_cache_still_gives_the_value(monkeypatch, tmp_path):
     monkeypatch.setattr(fcal, "_CACHE", {})
     s = pipeline_shock(_monthly_wb(history_perfect=True))
     assert s["source"] == "learned"
+
+
+def _assert_tables_equal(a: tuple, b: tuple) -> None:
+    assert len(a) == len(b) == 4
+    for x, y in zip(a, b, strict=True):
+        if x is None:
+            assert y is None
+        elif isinstance(x, pd.Series):
+            pd.testing.assert_series_equal(x, y, check_exact=True)
+        else:
+            pd.testing.assert_frame_equal(x, y, check_exact=True)
+            assert x.attrs == y.attrs
+
+
+def test_learned_win_probabilities_are_cached_on_disk(monkeypatch, tmp_path):
+    import salesnb.winprob as wp
+
+    monkeypatch.setenv("SALESNB_CACHE", str(tmp_path))
+    monkeypatch.setattr(wp, "_CACHE", {})
+    real, calls = wp._learn, []
+
+    def once(wb, as_of):
+        calls.append(as_of)
+        if len(calls) > 1 and calls[-1] == calls[0]:
+            raise AssertionError("recomputed despite the disk cache")
+        return real(wb, as_of)
+
+    monkeypatch.setattr(wp, "_learn", once)
+    wb = _monthly_wb(history_perfect=True)
+    as_of = pd.Timestamp("2025-07-01")
+    first = wp._learned(wb, as_of)
+    files = list((tmp_path / "forecast").glob("winprob-*.json"))
+    assert len(files) == 1 and not list((tmp_path / "forecast").glob(".*tmp"))
+    # a fresh process (empty in-process cache) reads the file: the very same tables
+    monkeypatch.setattr(wp, "_CACHE", {})
+    _assert_tables_equal(wp._learned(wb, as_of), first)
+    _assert_tables_equal(real(wb, as_of), first)
+    assert len(calls) == 1
+    # other data (another fingerprint) misses
+    other = _monthly_wb(history_perfect=False)
+    assert other.fingerprint() != wb.fingerprint()
+    monkeypatch.setattr(wp, "_learn", real)
+    wp._learned(other, as_of)
+    assert len(list((tmp_path / "forecast").glob("winprob-*.json"))) == 2
+
+
+def test_cached_win_probabilities_give_the_same_forecast(monkeypatch, tmp_path):
+    import salesnb.forecast_calibration as fcal
+    import salesnb.winprob as wp
+
+    monkeypatch.setenv("SALESNB_CACHE", str(tmp_path))
+    wb = _monthly_wb(history_perfect=False)
+    results = []
+    for _ in range(2):  # computed, then read from disk in a "fresh process"
+        monkeypatch.setattr(wp, "_CACHE", {})
+        monkeypatch.setattr(fcal, "_CACHE", {})
+        fc = forecast_pipeline(wb, ["R1"], "2025-07-01", "2025-09-30", "2025-07-14", n_sims=200)
+        results.append((fc.expected, fc.total.quantile(0.1), fc.total.quantile(0.9), fc.shock))
+    assert results[0] == results[1]
+    assert list((tmp_path / "forecast").glob("winprob-*.json"))
+
+
+def test_blend_reads_the_team_level_past_totals_from_disk(monkeypatch, tmp_path):
+    import salesnb.forecast_calibration as fcal
+
+    monkeypatch.setenv("SALESNB_CACHE", str(tmp_path))
+    monkeypatch.setattr(fcal, "_CACHE", {})
+    wb = _monthly_wb(history_perfect=True)
+    first = blend_weight(wb, "rep", "R1", ["R1"])
+    assert len(list((tmp_path / "forecast").glob("past-*.json"))) == 1
+    for f in (tmp_path / "forecast").glob("blend-*.json"):
+        f.unlink()  # another subject's document: its blend errors are not cached yet
+
+    def boom(*args, **kwargs):
+        raise AssertionError("team-level past snapshots recomputed despite the disk cache")
+
+    monkeypatch.setattr(fcal, "_CACHE", {})
+    monkeypatch.setattr(fcal, "_past", boom)
+    assert blend_weight(wb, "rep", "R1", ["R1"]) == first
+
+
+def test_documents_computing_the_same_entry_at_once_both_succeed(monkeypatch, tmp_path):
+    import threading
+
+    import salesnb.forecast_calibration as fcal
+
+    monkeypatch.setenv("SALESNB_CACHE", str(tmp_path))
+    wb = _monthly_wb(history_perfect=True)
+    barrier = threading.Barrier(2, timeout=30)
+    results, errors = [], []
+
+    def make():
+        barrier.wait()  # both compute before either has written
+        return [[1.0, 0.1 + 0.2], [float("nan"), 3.0]]
+
+    def document():
+        try:
+            results.append(fcal._disk_cached(wb, "blend", ("same",), make, list, list))
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=document) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and len(results) == 2
+    files = list((tmp_path / "forecast").iterdir())
+    assert len(files) == 1 and files[0].name.startswith("blend-")
+    again = fcal._disk_cached(wb, "blend", ("same",), lambda: 1 / 0, list, list)
+    assert again[0] == [1.0, 0.1 + 0.2] and np.isnan(again[1][0])
