@@ -8,6 +8,7 @@ is due in, and :func:`deal_probabilities` combining them for each open deal.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -41,18 +42,24 @@ def _age_band(age_days: pd.Series, cycle: float, old_multiple: float) -> pd.Seri
 _REACHED: dict[tuple, tuple] = {}
 
 
+def _memo(store: dict, limit: int, wb, as_of: pd.Timestamp, compute) -> Any:
+    """``compute(wb, as_of)``, remembered in ``store`` (at most ``limit`` entries) per data
+    and date. The entry holds the frames themselves, so their ids cannot be reused meanwhile."""
+    key = (id(wb.opportunities), id(wb.snapshots), id(wb.config), as_of)
+    hit = store.get(key)
+    if hit is not None and hit[0] is wb.opportunities and hit[1] is wb.snapshots:
+        return hit[2]
+    out = compute(wb, as_of)
+    if len(store) >= limit:
+        store.pop(next(iter(store)))
+    store[key] = (wb.opportunities, wb.snapshots, out)
+    return out
+
+
 def _reached(wb, as_of: pd.Timestamp) -> pd.DataFrame:
     """One row per closed deal (closed by ``as_of``) and open stage it reached, with ``won``
     (memoised per data and date: every table of :func:`_learned` starts from it)."""
-    key = (id(wb.opportunities), id(wb.snapshots), id(wb.config), as_of)
-    hit = _REACHED.get(key)
-    if hit is not None and hit[0] is wb.opportunities and hit[1] is wb.snapshots:
-        return hit[2]
-    out = _reached_uncached(wb, as_of)
-    if len(_REACHED) >= 4:
-        _REACHED.pop(next(iter(_REACHED)))
-    _REACHED[key] = (wb.opportunities, wb.snapshots, out)
-    return out
+    return _memo(_REACHED, 4, wb, as_of, _reached_uncached)
 
 
 def _reached_uncached(wb, as_of: pd.Timestamp) -> pd.DataFrame:
@@ -240,16 +247,7 @@ def in_period_factors(wb, as_of=None) -> pd.DataFrame:
 def _learned(wb, as_of: pd.Timestamp) -> tuple:
     """Stage, rep and age-band tables, cached per data and as_of: batch runs call
     :func:`period_forecast` once per rep on the same workbook."""
-    key = (id(wb.opportunities), id(wb.snapshots), id(wb.config), as_of)
-    hit = _CACHE.get(key)
-    # The cached entry holds the frames themselves, so their ids cannot be reused meanwhile.
-    if hit is not None and hit[0] is wb.opportunities and hit[1] is wb.snapshots:
-        return hit[2]
-    tables = _learned_from_disk(wb, as_of)
-    if len(_CACHE) >= 8:
-        _CACHE.pop(next(iter(_CACHE)))
-    _CACHE[key] = (wb.opportunities, wb.snapshots, tables)
-    return tables
+    return _memo(_CACHE, 8, wb, as_of, _learned_from_disk)
 
 
 def _learn(wb, as_of: pd.Timestamp) -> tuple:
