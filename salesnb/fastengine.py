@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import gc
 import io
 import os
@@ -543,6 +544,7 @@ def notebook_imports(notebook: str | Path) -> tuple[str, ...]:
     return found
 
 
+@functools.cache
 def _library_roots() -> tuple[str, ...]:
     import sysconfig
 
@@ -590,6 +592,13 @@ def warm_imports(names: Iterator[str] | tuple[str, ...] | list[str]) -> int:
     return new
 
 
+def _ready_for(notebook: str | Path, parameters: dict[str, Any]) -> None:
+    """Before forking a document: its notebook's imports and its data, here, once."""
+    warm_imports(notebook_imports(notebook))
+    if parameters.get("data"):
+        preload(parameters["data"], parameters.get("profile"))
+
+
 # --------------------------------------------------------------------------- warm-up
 
 
@@ -628,8 +637,7 @@ def _start_converter() -> Any:
 
     if runtime_threads():
         proc = chartrender.ConverterProcess()
-        _SPAWNED[proc._process.pid] = proc
-        return _Converter(proc._process.pid, proc.converter())
+        return _Converter(proc._process.pid, proc.converter(), spawned=proc)
 
     authkey = secrets.token_bytes(32)
     ready_parent, ready_child = mp.Pipe()
@@ -667,13 +675,11 @@ def _start_converter() -> Any:
     return _Converter(pid, chartrender._RemoteConverter(address, authkey))
 
 
-_SPAWNED: dict[int, Any] = {}
-
-
 @dataclass
 class _Converter:
     pid: int
     client: Any
+    spawned: Any = None  # the ConverterProcess, when it was spawned rather than forked
 
     def warm_up(self) -> Any:
         """Send a tiny chart now (starting vl-convert); returns the connection to read later."""
@@ -692,9 +698,8 @@ class _Converter:
     def close(self) -> None:
         from multiprocessing.connection import Client
 
-        spawned = _SPAWNED.pop(self.pid, None)
-        if spawned is not None:
-            spawned.close()
+        if self.spawned is not None:
+            self.spawned.close()
             return
         address, key = self.client.address, self.client.authkey
         with contextlib.suppress(Exception), Client(address, family="AF_UNIX", authkey=key) as c:
@@ -728,10 +733,13 @@ def ensure_converter(*, warm: bool = False) -> Any:
 
 def _needs_converter(job: Any) -> bool:
     """Whether ``job``'s charts are drawn as SVG during the batch (not ``--charts vega``)."""
-    from salesnb.chartrender import CHARTS_ENV
+    from salesnb.chartrender import CHARTS_ENV, chart_format
+    from salesnb.errors import RenderError
 
-    value = dict(getattr(job, "env", ()) or ()).get(CHARTS_ENV) or os.environ.get(CHARTS_ENV)
-    return str(value or "svg").strip().lower() != "vega"
+    try:
+        return chart_format(dict(getattr(job, "env", ()) or ()).get(CHARTS_ENV)) == "svg"
+    except RenderError:  # the document reports the bad value itself
+        return True
 
 
 def prepare(*, converter: bool = True) -> None:
@@ -1030,9 +1038,7 @@ def fork_execute(
     import nbformat
 
     prepare()
-    warm_imports(notebook_imports(notebook))
-    if parameters.get("data"):
-        preload(parameters["data"], parameters.get("profile"))
+    _ready_for(notebook, parameters)
     job = _OneShot(str(notebook), dict(parameters), timeout, cwd, str(output_path))
     child = _fork_document(job, render=False)  # type: ignore[arg-type]
     supervise(child)
@@ -1097,9 +1103,7 @@ def _zygote_loop(conn: Any, workers: int) -> None:
             job = queue.pop(0)
             if _needs_converter(job):
                 ensure_converter()
-            warm_imports(notebook_imports(job.notebook))
-            if job.parameters.get("data"):
-                preload(job.parameters["data"], job.parameters.get("profile"))
+            _ready_for(job.notebook, job.parameters)
             child = _fork_document(job, render=True)
             running[child.conn] = child
         # a result is large (the documents) and the batch may be busy writing the last one:
