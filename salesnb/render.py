@@ -29,13 +29,16 @@ TEMPLATES = Path(
     os.environ.get("SALESNB_TEMPLATES", Path(__file__).resolve().parents[1] / "templates")
 )
 
+#: A chart's Vega-Lite spec (chartrender.SPEC_MIMETYPE, spelled here to keep Altair out of
+#: processes that only render).
+_SPEC = "application/vnd.vegalite.v5+json"
 #: Output mimetypes a document shows, best first. SVG beats the Vega-Lite spec of a chart
 #: (drawn by the inlined Vega runtime, which needs scripts); HTML tables beat plain text.
 DISPLAY_PRIORITY = (
     "image/svg+xml",
     "image/png",
     "image/jpeg",
-    "application/vnd.vegalite.v5+json",
+    _SPEC,
     "text/html",
     "text/markdown",
     "text/latex",
@@ -104,9 +107,6 @@ def document_notebook(nb: Mapping[str, Any]) -> Any:
         cells.append(cell)
     out["cells"] = cells
     return out
-
-
-_SPEC = "application/vnd.vegalite.v5+json"
 
 
 def _draws_specs(doc: Mapping[str, Any]) -> bool:

@@ -13,6 +13,7 @@ marks it ``data-rendered="true"`` (or writes why it could not).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import subprocess
@@ -65,6 +66,7 @@ def cache_dir() -> Path:
     return Path(base) / "salesnb"
 
 
+@functools.cache
 def _key() -> str:
     from importlib.metadata import PackageNotFoundError, version
 

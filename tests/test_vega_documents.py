@@ -192,3 +192,8 @@ def test_the_bundle_is_cached_on_disk_and_checked(monkeypatch, tmp_path):
     monkeypatch.setattr(vegabundle, "_MEMORY", {})
     with pytest.raises(RenderError, match="cannot be inlined safely"):
         vegabundle.vega_bundle()
+
+
+def test_documents_and_charts_agree_on_the_spec_mimetype():
+    assert render._SPEC == chartrender.SPEC_MIMETYPE
+    assert render._SPEC in render.DISPLAY_PRIORITY
