@@ -37,6 +37,7 @@ from salesnb.forecast_pipeline import (
     _snapshot_pipeline,
     simulate_groups,
 )
+from salesnb.winprob import _memo_per_data
 
 #: Latent correlation used when no past quarter with snapshots has ended (see
 #: :func:`pipeline_shock`): a one-sigma quarter moves a 25% deal to about 15% or 35%.
@@ -56,16 +57,8 @@ _CACHE: dict[tuple, object] = {}
 
 
 def _cached(key: tuple, wb, make):
-    """Memoise per data: the entry keeps the frames, so their ids cannot be reused meanwhile."""
-    full = (id(wb.opportunities), id(wb.snapshots), id(wb.config), *key)
-    hit = _CACHE.get(full)
-    if hit is not None and hit[0] is wb.opportunities and hit[1] is wb.snapshots:
-        return hit[2]
-    value = make()
-    if len(_CACHE) >= 512:
-        _CACHE.pop(next(iter(_CACHE)))
-    _CACHE[full] = (wb.opportunities, wb.snapshots, value)
-    return value
+    """Memoise per data (see :func:`salesnb.winprob._memo_per_data`)."""
+    return _memo_per_data(_CACHE, 512, wb, key, make)
 
 
 #: Modules whose code decides the learned shock and blend weight: their content is part of

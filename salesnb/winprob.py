@@ -42,24 +42,25 @@ def _age_band(age_days: pd.Series, cycle: float, old_multiple: float) -> pd.Seri
 _REACHED: dict[tuple, tuple] = {}
 
 
-def _memo(store: dict, limit: int, wb, as_of: pd.Timestamp, compute) -> Any:
-    """``compute(wb, as_of)``, remembered in ``store`` (at most ``limit`` entries) per data
-    and date. The entry holds the frames themselves, so their ids cannot be reused meanwhile."""
-    key = (id(wb.opportunities), id(wb.snapshots), id(wb.config), as_of)
-    hit = store.get(key)
+def _memo_per_data(store: dict, limit: int, wb, key: tuple, make) -> Any:
+    """``make()``, remembered in ``store`` (at most ``limit`` entries, oldest dropped) per
+    workbook data and ``key``. The entry holds the frames themselves, so their ids cannot be
+    reused meanwhile by other frames."""
+    full = (id(wb.opportunities), id(wb.snapshots), id(wb.config), *key)
+    hit = store.get(full)
     if hit is not None and hit[0] is wb.opportunities and hit[1] is wb.snapshots:
         return hit[2]
-    out = compute(wb, as_of)
+    out = make()
     if len(store) >= limit:
         store.pop(next(iter(store)))
-    store[key] = (wb.opportunities, wb.snapshots, out)
+    store[full] = (wb.opportunities, wb.snapshots, out)
     return out
 
 
 def _reached(wb, as_of: pd.Timestamp) -> pd.DataFrame:
     """One row per closed deal (closed by ``as_of``) and open stage it reached, with ``won``
     (memoised per data and date: every table of :func:`_learned` starts from it)."""
-    return _memo(_REACHED, 4, wb, as_of, _reached_uncached)
+    return _memo_per_data(_REACHED, 4, wb, (as_of,), lambda: _reached_uncached(wb, as_of))
 
 
 def _reached_uncached(wb, as_of: pd.Timestamp) -> pd.DataFrame:
@@ -247,7 +248,7 @@ def in_period_factors(wb, as_of=None) -> pd.DataFrame:
 def _learned(wb, as_of: pd.Timestamp) -> tuple:
     """Stage, rep and age-band tables, cached per data and as_of: batch runs call
     :func:`period_forecast` once per rep on the same workbook."""
-    return _memo(_CACHE, 8, wb, as_of, _learned_from_disk)
+    return _memo_per_data(_CACHE, 8, wb, (as_of,), lambda: _learned_from_disk(wb, as_of))
 
 
 def _learn(wb, as_of: pd.Timestamp) -> tuple:
