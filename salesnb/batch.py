@@ -22,6 +22,7 @@ import hashlib
 import json
 import os
 import re
+import secrets
 import sys
 import unicodedata
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -128,12 +129,17 @@ def atomic_write(path: Path, data: bytes) -> None:
     ``path`` (atomic on POSIX) and fsyncs the folder.
     """
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    # unique per call: two writers of one path (processes or threads) never share a temp file
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(6)}.tmp")
+    try:
+        with open(tmp, "xb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:  # a failed write (disk full) leaves no temporary file behind
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
     with contextlib.suppress(OSError):
         fd = os.open(path.parent, os.O_RDONLY)
         try:

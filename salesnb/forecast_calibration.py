@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -129,17 +127,13 @@ def _disk_cached(wb, kind: str, parts: tuple, make, dump, load):
         return load(json.loads(path.read_text(encoding="utf-8")))
     except (OSError, ValueError, KeyError, TypeError):
         pass
+    from salesnb.batch import atomic_write
+
     value = make()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{kind}-", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(dump(value), fh)
-            os.replace(tmp, path)  # atomic: concurrent documents never read half a file
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        # atomic: concurrent documents never read half a file
+        atomic_write(path, json.dumps(dump(value)).encode("utf-8"))
     except (OSError, TypeError, ValueError):  # not writable, or not JSON-able: keep the value
         pass
     return value

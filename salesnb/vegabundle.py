@@ -18,7 +18,6 @@ import hashlib
 import os
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import Final
 
@@ -115,12 +114,11 @@ def vega_bundle() -> str:
         js = path.read_text(encoding="utf-8")
     except OSError:
         js = _build()
+        from salesnb.batch import atomic_write
+
         try:  # atomic: documents built at once may race to write it
             path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".vega-", suffix=".js")
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(js)
-            os.replace(tmp, path)
+            atomic_write(path, js.encode("utf-8"))
         except OSError:
             pass  # a read-only home: build again next time
     low = js.lower()
