@@ -76,6 +76,20 @@ def test_atomic_write_leaves_no_temp_file(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json"]
 
 
+def test_a_failed_atomic_write_keeps_the_old_file_and_no_temp_file(tmp_path, monkeypatch):
+    target = tmp_path / "a.json"
+    batch.atomic_write(target, b"old")
+
+    def full_disk(src, dst):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(batch.os, "replace", full_disk)
+    with pytest.raises(OSError, match="No space"):
+        batch.atomic_write(target, b"new")
+    assert target.read_bytes() == b"old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json"]
+
+
 # --------------------------------------------------------------------------- one job
 
 
