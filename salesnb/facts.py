@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from salesnb import kpis
+from salesnb import kpis, memo
 from salesnb import pipeline as pipe
 from salesnb import subject as subj
 from salesnb.coaching import METRICS as COACHING_METRICS
@@ -395,9 +395,8 @@ def stage_table(ctx: Context, days: int = LOOKBACK_DAYS) -> pd.DataFrame:
     """
     start, end = lookback(ctx, days)
     wb = ctx.wb.subset(ctx.rep_ids)
-    kw = {"start": start, "end": end, "as_of": ctx.as_of}
-    own = kpis.stage_conversion(wb, None, **kw)
-    team = kpis.stage_conversion(ctx.wb, None, **kw)[["stage", "conversion"]]
+    own = kpis.stage_conversion(wb, None, start=start, end=end, as_of=ctx.as_of)
+    team = _team_stage_conversion(ctx.wb, start, end, ctx.as_of)[["stage", "conversion"]]
     df = own.merge(team.rename(columns={"conversion": "team_conversion"}), on="stage", how="left")
     df["relative"] = df["conversion"] / df["team_conversion"].where(df["team_conversion"] > 0)
     ok = (df["reached"] >= 5) & df["relative"].notna()
@@ -406,6 +405,11 @@ def stage_table(ctx: Context, days: int = LOOKBACK_DAYS) -> pd.DataFrame:
         best = df[ok].sort_values(["relative", "conversion"], kind="stable").index[0]
         df.loc[best, "bottleneck"] = True
     return df.reset_index(drop=True)
+
+
+@memo.shared
+def _team_stage_conversion(wb: Workbook, start: Any, end: Any, as_of: Any) -> pd.DataFrame:
+    return kpis.stage_conversion(wb, None, start=start, end=end, as_of=as_of)
 
 
 def funnel_frame(stages: pd.DataFrame, won_name: str = "Closed Won") -> pd.DataFrame:
@@ -456,8 +460,13 @@ def velocity(ctx: Context) -> pd.Series:
 
 def open_deals(ctx: Context) -> pd.DataFrame:
     """The subject's open deals at as-of with hygiene flags (:func:`salesnb.kpis.hygiene`)."""
-    h = kpis.hygiene(ctx.wb, as_of=ctx.as_of)
+    h = _team_hygiene(ctx.wb, ctx.as_of)
     return h[h["rep_id"].isin(ctx.rep_ids)].reset_index(drop=True)
+
+
+@memo.shared
+def _team_hygiene(wb: Workbook, as_of: Any) -> pd.DataFrame:
+    return kpis.hygiene(wb, as_of=as_of)
 
 
 def aging_frame(deals: pd.DataFrame) -> pd.DataFrame:
@@ -472,13 +481,29 @@ def aging_frame(deals: pd.DataFrame) -> pd.DataFrame:
 def typical_cycle_days(ctx: Context) -> float:
     """Median days from creation to close of the team's deals won in the trailing window."""
     start, end = lookback(ctx)
-    return float(kpis.sales_cycle(ctx.wb, None, start=start, end=end, as_of=ctx.as_of)
+    return _team_cycle_days(ctx.wb, start, end, ctx.as_of)
+
+
+@memo.shared
+def _team_cycle_days(wb: Workbook, start: Any, end: Any, as_of: Any) -> float:
+    return float(kpis.sales_cycle(wb, None, start=start, end=end, as_of=as_of)
                  .iloc[0]["median_cycle_days"])  # fmt: skip
 
 
 def attention(ctx: Context) -> pd.DataFrame:
-    """The subject's open deals that need attention, with the reasons (biggest first)."""
-    return pipe.deals_needing_attention(ctx.wb, ctx.rep_ids, ctx.as_of)
+    """The subject's open deals that need attention, with the reasons (biggest first).
+
+    The same rows as ``pipe.deals_needing_attention(ctx.wb, ctx.rep_ids, ctx.as_of)``: every
+    rule looks at one deal at a time (the "large deal" threshold at all open deals), so the
+    team's list, computed once per data set, filtered to the subject's reps is the answer.
+    """
+    team = _team_attention(ctx.wb, ctx.as_of)
+    return team[team["rep_id"].isin(ctx.rep_ids)].reset_index(drop=True)
+
+
+@memo.shared
+def _team_attention(wb: Workbook, as_of: Any) -> pd.DataFrame:
+    return pipe.deals_needing_attention(wb, None, as_of)
 
 
 @dataclass(frozen=True)

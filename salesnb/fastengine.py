@@ -472,7 +472,10 @@ def _cached_load(source: Any, profile: Any = None, **kwargs: Any) -> Any:
     # What a fresh load returns: its own frames (pandas copy-on-write makes these shallow
     # copies independent) and the source spelled as given.
     frames = {n: getattr(wb, n).copy(deep=False) for n in wb.TABLE_NAMES}
-    return replace(wb, **frames, source=str(Path(source).expanduser()), warnings=list(wb.warnings))
+    from salesnb import memo
+
+    copy = replace(wb, **frames, source=str(Path(source).expanduser()), warnings=list(wb.warnings))
+    return memo.seal(copy, like=wb)  # same content: the fingerprint and shared results carry over
 
 
 def preload(data: str | Path, profile: str | None = None) -> bool:
@@ -494,10 +497,26 @@ def preload(data: str | Path, profile: str | None = None) -> bool:
         return True
     try:
         sig = _signature(path)
-        _DATA[key] = (_ORIGINAL_LOAD["load"](str(path), profile), sig)
+        wb = _ORIGINAL_LOAD["load"](str(path), profile)
+        wb.fingerprint()  # once here, not in every document
+        _DATA[key] = (wb, sig)
     except Exception:  # noqa: BLE001 -- the notebook reports bad data itself
         return False
     return True
+
+
+def compute_shared(wanted: list[tuple[str, tuple, tuple]]) -> int:
+    """Compute here, from the pre-loaded data, the shared results documents asked for.
+
+    Documents only say *which* :func:`salesnb.memo.shared` results they needed; computing
+    them in this process (which runs no notebook code) keeps every document's inputs free of
+    anything another document did, and the documents forked next find them ready.
+    """
+    if not wanted:
+        return 0
+    from salesnb import memo
+
+    return sum(memo.compute_ahead(wb, wanted) for wb, _ in _DATA.values())
 
 
 # --------------------------------------------------------------------------- imports ahead
@@ -842,8 +861,8 @@ class _Child:
             self.outcome = msg[1]
         elif kind == "crash":
             self.extra["crash"] = msg[1]
-        elif kind == "imports":
-            self.extra["imports"] = msg[1]
+        elif kind in ("imports", "shared"):
+            self.extra[kind] = msg[1]
         return True
 
     def reap(self, kill: bool = False) -> int:
@@ -968,6 +987,9 @@ def _child_main(job: executor.Job, conn: Any, parent: int, render: bool) -> None
         outcome = ("execution", ex)
     # what this document imported that its parent had not: the parent imports it for the next
     conn.send(("imports", _library_modules(set(sys.modules) - before)))
+    from salesnb import memo
+
+    conn.send(("shared", memo.asked()))  # names and arguments only, never the results
     conn.send(outcome)
 
 
@@ -1141,6 +1163,7 @@ def _zygote_loop(conn: Any, workers: int) -> None:
                 del running[r]
                 outbox.append(("result", child.job.key, child.outcome))
                 warm_imports(child.extra.get("imports", ()))
+                compute_shared(child.extra.get("shared", []))
         now = time.monotonic()
         for key, child in list(running.items()):
             if child.deadline is not None and now >= child.deadline:

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from salesnb import memo
 from salesnb.config import Config, _merge, load_config, read_toml
 from salesnb.errors import (
     DataValidationError,
@@ -716,7 +717,7 @@ def load(
         from salesnb.store import attach_from_config
 
         wb = attach_from_config(wb, folder)
-    return wb
+    return memo.seal(wb)
 
 
 def _neutralise(s: pd.Series) -> pd.Series:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 
 import pandas as pd
 
+from salesnb import memo
 from salesnb.config import Config
 from salesnb.errors import ParameterError, Problem
 from salesnb.schema import TABLES, columns
@@ -79,12 +80,22 @@ class Workbook:
     def table(self, name: str) -> pd.DataFrame:
         return getattr(self, name)
 
+    def __getstate__(self) -> dict:
+        # a seal (salesnb.memo) names this process's pandas blocks: meaningless elsewhere
+        state = self.__dict__.copy()
+        state.pop(memo.SEAL_ATTR, None)
+        return state
+
     def fingerprint(self) -> str:
         """A short, stable hash of the data's content (16 hex characters).
 
         Two workbooks with the same rows give the same fingerprint whatever
-        file format they were read from.
+        file format they were read from. Computed once for data that ``salesnb.load``
+        returned and that was not edited since (see :mod:`salesnb.memo`).
         """
+        return memo.fingerprint(self, self._content_hash)
+
+    def _content_hash(self) -> str:
         h = hashlib.sha256()
         for name in self.TABLE_NAMES:
             # Row order is the source's business, not the data's: a database and a CSV file

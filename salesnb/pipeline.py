@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from salesnb import memo
 from salesnb.errors import ConfigError, NotEnoughDataError, ParameterError
 
 __all__ = [
@@ -74,8 +75,13 @@ def snapshot_dates(wb: Any) -> list[pd.Timestamp]:
     >>> snapshot_dates(wb)[-2:]   # doctest: +SKIP
     [Timestamp('2026-09-21 00:00:00'), Timestamp('2026-09-28 00:00:00')]
     """
+    return list(_snapshot_dates(wb))
+
+
+@memo.shared
+def _snapshot_dates(wb: Any) -> tuple[pd.Timestamp, ...]:
     s = wb.snapshots["as_of"].dropna().unique()
-    return [pd.Timestamp(d) for d in np.sort(s)]
+    return tuple(pd.Timestamp(d) for d in np.sort(s))
 
 
 def _resolve(wb: Any, when: Any, what: str) -> pd.Timestamp:
@@ -101,18 +107,31 @@ def _resolve(wb: Any, when: Any, what: str) -> pd.Timestamp:
     return earlier[-1]
 
 
+@memo.shared
+def _opps_by_id(wb: Any) -> pd.DataFrame:
+    """The opportunities indexed by ``opp_id`` (first row of a repeated id)."""
+    return wb.opportunities.drop_duplicates("opp_id").set_index("opp_id")
+
+
 def _owners(wb: Any) -> pd.Series:
-    return wb.opportunities.drop_duplicates("opp_id").set_index("opp_id")["rep_id"]
+    return _opps_by_id(wb)["rep_id"]
 
 
-def _snap(wb: Any, date: pd.Timestamp, rep_ids: list[str] | None) -> pd.DataFrame:
-    """All rows of one snapshot with the stage ``kind`` and current ``owner``."""
+@memo.shared
+def _team_snap(wb: Any, date: pd.Timestamp) -> pd.DataFrame:
+    """All rows of one snapshot with the stage ``kind`` and current ``owner``, every rep."""
     s = wb.snapshots[wb.snapshots["as_of"] == date].drop_duplicates("opp_id", keep="last")
     s = s.copy()
     owner = s["opp_id"].map(_owners(wb))
     s["owner"] = owner.fillna(s["rep_id"]) if "rep_id" in s.columns else owner
     # Stages outside the catalogue are treated as open: the loader validates stages anyway.
     s["kind"] = s["stage"].map(wb.config.stages.kind_of()).fillna("open")
+    return s
+
+
+def _snap(wb: Any, date: pd.Timestamp, rep_ids: list[str] | None) -> pd.DataFrame:
+    """All rows of one snapshot with the stage ``kind`` and current ``owner``."""
+    s = _team_snap(wb, date)
     if rep_ids is not None:
         s = s[s["owner"].isin(list(rep_ids))]
     return s
@@ -254,7 +273,7 @@ def waterfall(
     m = a.merge(b, on="opp_id", how="outer", indicator=True)
     end_any = s1[cols].set_index("opp_id")
     start_any = s0[cols].set_index("opp_id")
-    opps = wb.opportunities.drop_duplicates("opp_id").set_index("opp_id")
+    opps = _opps_by_id(wb)
     oid = m["opp_id"]
     kind1 = _look(oid, end_any["kind"])
     outcome = _look(oid, opps["outcome"])

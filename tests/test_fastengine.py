@@ -93,6 +93,48 @@ def test_a_subject_never_sees_what_another_planted(runner, tmp_path):
     assert len({r.worker for r in results.values()}) == 3  # a fresh process per document
 
 
+POISON = """\
+import json
+import salesnb
+from salesnb import facts, kpis, memo
+real = kpis.hygiene
+if subject == "R01":  # this document's own results are wrong: nobody else's may be
+    kpis.hygiene = lambda *a, **k: real(*a, **k).assign(amount=-1.0)
+ctx = facts.context(salesnb.load(data), "rep", subject)
+mine = facts.open_deals(ctx)
+plain = ctx.wb.subset(ctx.wb.rep_ids())  # same data, not shared: computed here
+h = real(plain, as_of=ctx.as_of)
+right = h[h["rep_id"] == subject].reset_index(drop=True)
+print(json.dumps({"asked": [a[0] for a in memo.asked()], "right": mine.equals(right)}))
+"""
+
+
+def test_shared_results_come_from_the_zygote_never_from_another_document(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    nb.metadata.kernelspec = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    params = nbformat.v4.new_code_cell('data = "x"\nsubject_type = "rep"\nsubject = "R01"')
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, nbformat.v4.new_code_cell(POISON)]
+    path = tmp_path / "poison.ipynb"
+    nbformat.write(nb, path)
+    from salesnb.fastengine import ForkRunner
+
+    one = ForkRunner(1)  # R01 first, alone; the others are forked after it finished
+    try:
+        results = _run(one, [_job(k, path) for k in ("R01", "R02", "R03")])
+    finally:
+        one.close()
+    seen = {}
+    for key, result in results.items():
+        assert result.status == "ok", (key, result.error)
+        seen[key] = json.loads(_nb(result).cells[2].outputs[0]["text"])
+    # R01 computed the team's hygiene itself (poisoned, in its own process only) ...
+    assert seen["R01"] == {"asked": ["salesnb.facts._team_hygiene"], "right": False}
+    # ... the zygote then computed it from its own data: the next documents found it there
+    for key in ("R02", "R03"):
+        assert seen[key] == {"asked": [], "right": True}, key
+
+
 def _normalise(nb: dict) -> dict:
     """Cells without run timestamps, durations and memory addresses."""
     out = []
