@@ -17,7 +17,7 @@ import re
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -148,13 +148,82 @@ def script_json(value: Any) -> str:
     return text
 
 
+#: An ``<img>`` tag without an ``alt`` attribute (nbconvert gives those a default alt text).
+_IMG_NO_ALT = re.compile(r"<img\b(?![^>]*\balt\s*=)[^>]*>", re.IGNORECASE)
+
+
+def _html_sources(nb: Any) -> Iterator[str]:
+    """The markup a notebook brings into its page: markdown cells and HTML outputs."""
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            yield cell.source
+        for o in cell.get("outputs", []):
+            html = o.get("data", {}).get("text/html")
+            if html:
+                yield "".join(html) if isinstance(html, list) else html
+
+
+@lru_cache(maxsize=1)
+def _review_exporter_class() -> type:
+    from nbconvert import HTMLExporter
+    from nbconvert.exporters.templateexporter import TemplateExporter
+    from nbconvert.filters.highlight import Highlight2HTML
+    from nbconvert.filters.widgetsdatatypefilter import WidgetsDataTypeFilter
+
+    class ReviewExporter(HTMLExporter):
+        """nbconvert's HTMLExporter, minus two costs a review document does not need.
+
+        ``HTMLExporter.from_notebook_node`` re-parses the whole page with BeautifulSoup to
+        give ``<img>`` tags without ``alt`` a default text and to make JupyterLab's cell
+        wrappers focusable. The review template has no such wrappers and writes ``alt``
+        itself, and the parse costs 25-60 ms a document (SVG charts are thousands of tags):
+        it runs only when a markdown cell or an output brings its own ``<img>`` without
+        ``alt``. And
+        disabled preprocessors are dropped, since the base exporter validates the notebook
+        after every registered one, enabled or not. The test suite checks the output
+        against the stock exporter's.
+        """
+
+        def _init_preprocessors(self) -> None:
+            super()._init_preprocessors()
+            self._preprocessors = [p for p in self._preprocessors if p.enabled]
+
+        def from_notebook_node(  # type: ignore[override]
+            self, nb: Any, resources: dict[str, Any] | None = None, **kw: Any
+        ) -> tuple[str, dict[str, Any]]:
+            # As HTMLExporter.from_notebook_node, up to its BeautifulSoup pass
+            langinfo = nb.metadata.get("language_info", {})
+            lexer = langinfo.get("pygments_lexer", langinfo.get("name", None))
+            highlight_code = self.filters.get(
+                "highlight_code", Highlight2HTML(pygments_lexer=lexer, parent=self)
+            )
+            resources = self._init_resources(resources)
+            filter_data_type = WidgetsDataTypeFilter(
+                notebook_metadata=self._nb_metadata, parent=self, resources=resources
+            )
+            self.register_filter("highlight_code", highlight_code)
+            self.register_filter("filter_data_type", filter_data_type)
+            html, resources = TemplateExporter.from_notebook_node(self, nb, resources, **kw)
+            if any(_IMG_NO_ALT.search(t) for t in _html_sources(nb)):  # as HTMLExporter does
+                from bs4 import BeautifulSoup
+
+                soup = BeautifulSoup(html, features="html.parser")
+                for elem in soup.select("img:not([alt])"):
+                    elem.attrs["alt"] = "No description has been provided for this image"
+                html = str(soup)
+            return html, resources
+
+    return ReviewExporter
+
+
 @lru_cache(maxsize=4)
-def _exporter(template_dir: str) -> Any:
+def _exporter(template_dir: str, *, stock: bool = False) -> Any:
+    """The review template's exporter (``stock``: nbconvert's own HTMLExporter, for tests)."""
     from nbconvert import HTMLExporter
 
-    exporter = HTMLExporter(
-        extra_template_basedirs=[template_dir], template_name="review", exclude_input=True
-    )
+    cls = HTMLExporter if stock else _review_exporter_class()
+    exporter = cls(extra_template_basedirs=[template_dir], template_name="review",
+                   exclude_input=True)  # fmt: skip
     exporter.register_filter("offline", offline_html)
     exporter.register_filter("script_json", script_json)
     return exporter
