@@ -521,26 +521,56 @@ def run(
         from salesnb.executor import default_engine
 
         engine = default_engine(scheduler)
-    prep = _prepare(notebook, by, data, profile, only, params, params_file, formats, engine)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    with _locked(out):
-        _clean_temp(out)
-        return _run_locked(
-            prep,
-            out=out,
-            by=by,
-            data=data,
-            profile=profile,
-            workers=workers,
-            timeout=timeout,
-            resume=resume,
-            formats=formats,
-            scheduler=scheduler,
-            engine=engine,
-            progress=progress,
-            charts=charts,
-        )
+    runner = _early_runner(notebook, data, profile, workers, scheduler, engine)
+    try:
+        prep = _prepare(notebook, by, data, profile, only, params, params_file, formats, engine)
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        with _locked(out):
+            _clean_temp(out)
+            return _run_locked(
+                prep,
+                out=out,
+                by=by,
+                data=data,
+                profile=profile,
+                workers=workers,
+                timeout=timeout,
+                resume=resume,
+                formats=formats,
+                scheduler=scheduler,
+                engine=engine,
+                progress=progress,
+                charts=charts,
+                runner=runner,
+            )
+    finally:
+        if runner is not None:  # closed already after a run; else the inputs were refused
+            runner.abort()
+
+
+def _early_runner(
+    notebook: str | Path,
+    data: str | Path,
+    profile: str | None,
+    workers: int | None,
+    scheduler: str | None,
+    engine: str,
+) -> Any:
+    """The fork engine's runner, started before the inputs are checked (None otherwise).
+
+    Its zygote imports the notebook's libraries and loads the data while this process
+    checks the inputs: on two cores the two halves of the start-up overlap.
+    """
+    if engine != "fork" or scheduler:
+        return None
+    from salesnb.executor import make_runner
+
+    nb_path = resolve_notebook(notebook)  # a bad name fails here as in _prepare
+    prof = profile
+    if profile is not None and Path(profile).exists():
+        prof = str(Path(profile).resolve())
+    return make_runner(workers, None, engine, warm=(str(nb_path), str(Path(data).resolve()), prof))
 
 
 def _run_locked(
@@ -558,6 +588,7 @@ def _run_locked(
     engine: str,
     progress: bool,
     charts: str = "svg",
+    runner: Any = None,
 ) -> dict[str, Any]:
     from salesnb.chartrender import CHARTS_ENV
     from salesnb.executor import Job, make_runner
@@ -637,10 +668,9 @@ def _run_locked(
     _save(out, manifest)
 
     bar = _progress(len(jobs), progress)
-    runner = None
     try:
         if jobs:
-            runner = make_runner(workers, scheduler, engine)
+            runner = runner or make_runner(workers, scheduler, engine)
             for job, result in runner.run(jobs):
                 entries[job.key].update(_store(out, entries[job.key], result, formats))
                 manifest["subjects"] = list(entries.values())

@@ -629,13 +629,23 @@ class DaskRunner:
             self.cluster.close()
 
 
-def make_runner(workers: int | None, scheduler: str | None, engine: str) -> Any:
+def make_runner(
+    workers: int | None,
+    scheduler: str | None,
+    engine: str,
+    *,
+    warm: tuple[str, str, str | None] | None = None,
+) -> Any:
     """A :class:`DaskRunner` when ``scheduler`` is given, else a :class:`LocalRunner`
-    (a :class:`salesnb.fastengine.ForkRunner` for the ``"fork"`` engine)."""
+    (a :class:`salesnb.fastengine.ForkRunner` for the ``"fork"`` engine).
+
+    ``warm`` is ``(notebook, data, profile)`` of the jobs to come: the fork engine prepares
+    for them (imports, data) while the caller is still busy.
+    """
     if scheduler:
         return DaskRunner(scheduler, engine)
     if engine == "fork":
         from salesnb.fastengine import ForkRunner
 
-        return ForkRunner(workers or os.cpu_count() or 1)
+        return ForkRunner(workers or os.cpu_count() or 1, warm=warm)
     return LocalRunner(workers or os.cpu_count() or 1, engine)

@@ -1091,7 +1091,9 @@ executor.register_engine("fork", fork_execute, prepare)
 # --------------------------------------------------------------------------- the batch runner
 
 
-def _zygote_main(conn: Any, workers: int, parent: int) -> None:
+def _zygote_main(
+    conn: Any, workers: int, parent: int, warm: tuple[str, str, str | None] | None = None
+) -> None:
     """The pre-imported process documents are forked from; talks to the batch over ``conn``."""
     _parent_death_signal()
     if os.getppid() != parent:
@@ -1103,6 +1105,9 @@ def _zygote_main(conn: Any, workers: int, parent: int) -> None:
     os.close(devnull)
     try:
         prepare(converter=False)  # started with the first document that draws SVG
+        if warm is not None:
+            notebook, data, profile = warm
+            _ready_for(notebook, {"data": data, "profile": profile})
         conn.send(("ready",))
         _zygote_loop(conn, max(1, workers))
     except BaseException:  # noqa: BLE001 -- tell the batch, then go
@@ -1186,7 +1191,9 @@ class ForkRunner:
 
     Same interface as :class:`salesnb.executor.LocalRunner`. The zygote is forked from
     this process when it runs no other threads (it then shares this process's imports),
-    else started fresh (``spawn``).
+    else started fresh (``spawn``). ``warm`` is ``(notebook, data, profile)`` of the jobs to
+    come: the zygote imports what the notebook imports and loads the data before it reports
+    ready, while this process goes on with its own work.
 
     Examples
     --------
@@ -1195,7 +1202,7 @@ class ForkRunner:
     >>> runner.close()                                  # doctest: +SKIP
     """
 
-    def __init__(self, workers: int) -> None:
+    def __init__(self, workers: int, *, warm: tuple[str, str, str | None] | None = None) -> None:
         import multiprocessing as mp
         import threading
 
@@ -1207,7 +1214,7 @@ class ForkRunner:
         ctx = mp.get_context(method)
         self.conn, child = ctx.Pipe()
         self.process = ctx.Process(
-            target=_zygote_main, args=(child, int(workers), os.getpid()), daemon=True
+            target=_zygote_main, args=(child, int(workers), os.getpid(), warm), daemon=True
         )
         _flush_real_streams()
         self.process.start()
@@ -1240,6 +1247,13 @@ class ForkRunner:
                 for job in list(by_key.values()):
                     yield job, _lost(job, str(msg[1]))
                 by_key.clear()
+
+    def abort(self) -> None:
+        """Kill the zygote at once (no document was sent to it: nothing to wait for)."""
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            self.process.kill()
+            self.process.join(5)
+            self.conn.close()
 
     def close(self, *, interrupted: bool = False, grace: float = 10.0) -> None:
         """Stop the zygote; on interrupt, kill running documents at once."""

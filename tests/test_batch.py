@@ -438,3 +438,27 @@ def test_a_registered_engine_plugs_in_without_changes_to_the_batch(tmp_path):
     }  # fmt: skip
     assert all(s["headline"]["pid"] != os.getpid() for s in m["subjects"])  # in the workers
     assert (tmp_path / "r01-zoe-obrien.html").read_text().rstrip().endswith("</html>")
+
+
+def test_refused_inputs_stop_the_early_started_engine_at_once(tmp_path):
+    import multiprocessing
+
+    from salesnb.errors import ParameterError
+
+    t0 = time.monotonic()
+    with pytest.raises(ParameterError, match="NOPE"):
+        batch.run(NB / "ok.ipynb", data=DATA, out=tmp_path / "out", only=["NOPE"],
+                  engine="fork", progress=False)  # fmt: skip
+    assert not multiprocessing.active_children()  # the zygote started for it is gone
+    assert time.monotonic() - t0 < 30
+
+
+def test_the_engine_started_before_the_inputs_were_checked_runs_the_batch(tmp_path, monkeypatch):
+    started = []
+    real = executor.make_runner
+    monkeypatch.setattr(executor, "make_runner", lambda *a, **k: started.append(k) or real(*a, **k))
+    m = batch.run(NB / "ok.ipynb", data=DATA, out=tmp_path / "out", only=["R01", "R02"],
+                  engine="fork", progress=False, workers=1)  # fmt: skip
+    assert m["summary"]["ok"] == 2
+    # one runner, told the notebook and data to prepare for
+    assert started == [{"warm": (str(NB / "ok.ipynb"), str(DATA.resolve()), None)}]
