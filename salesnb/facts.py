@@ -220,16 +220,16 @@ def subject_name_map(ctx: Context) -> dict[str, str]:
 
 
 # --------------------------------------------------------------------------- per-unit KPIs
-def _slipped(ctx: Context, by: str | None) -> pd.DataFrame | None:
-    dates = pipe.snapshot_dates(ctx.wb)
-    dates = [d for d in dates if d <= ctx.as_of]
+def _slipped(wb: Workbook, as_of: pd.Timestamp, by: str | None) -> pd.DataFrame | None:
+    dates = pipe.snapshot_dates(wb)
+    dates = [d for d in dates if d <= as_of]
     if len(dates) < 2:
         return None
-    before = max(d for d in dates if d <= max(dates[0], ctx.as_of - pd.Timedelta(days=28)))
-    s = kpis.slipped(ctx.wb, before, dates[-1])
+    before = max(d for d in dates if d <= max(dates[0], as_of - pd.Timedelta(days=28)))
+    s = kpis.slipped(wb, before, dates[-1])
     col = "rep_id" if by in (None, "rep") else by
     if col != "rep_id":
-        s = s.merge(ctx.wb.reps[["rep_id", col]], on="rep_id", how="left")
+        s = s.merge(wb.reps[["rep_id", col]], on="rep_id", how="left")
     if by is None:
         return pd.DataFrame({"slipped_deals": [len(s)], "slipped_amount": [s["amount"].sum()]})
     g = s.groupby(col)["amount"].agg(["size", "sum"])
@@ -247,13 +247,18 @@ def unit_table(ctx: Context, period: str | None = None) -> pd.DataFrame:
     four weeks of snapshots; 0 without snapshots would mislead, so NaN) and ``previous_*``
     of attainment, bookings and win rate. Internal: never display it in a rep's document.
     """
-    wb, by, when = ctx.wb, ctx.by, ctx.as_of
-    label = period or ctx.period
+    return _unit_table(ctx.wb, ctx.by, ctx.key, period or ctx.period, ctx.as_of)
+
+
+@memo.shared
+def _unit_table(
+    wb: Workbook, by: str | None, key: str | None, label: str, when: pd.Timestamp
+) -> pd.DataFrame:
     cal = wb.config.calendar
     start, end = cal.period_bounds(label)
     nxt = cal.period_of(pd.Series([end + pd.Timedelta(days=1)]), _freq(label)).iloc[0]
     prev = cal.period_of(pd.Series([start - pd.Timedelta(days=1)]), _freq(label)).iloc[0]
-    keys = [ctx.key] if ctx.key else []
+    keys = [key] if key else []
     sc = kpis.scorecard(wb, by, period=label, as_of=when)
     parts = [
         kpis.coverage(wb, by, period=str(nxt), as_of=when)[keys + ["coverage", "pipeline"]]
@@ -271,7 +276,7 @@ def unit_table(ctx: Context, period: str | None = None) -> pd.DataFrame:
     out = sc.drop(columns=["name"], errors="ignore")
     for part in parts:
         out = out.merge(part, on=keys, how="left") if keys else pd.concat([out, part], axis=1)
-    slip = _slipped(ctx, by)
+    slip = _slipped(wb, when, by)
     if slip is None:
         out["slipped_deals"], out["slipped_amount"] = np.nan, np.nan
     elif keys:
@@ -282,6 +287,32 @@ def unit_table(ctx: Context, period: str | None = None) -> pd.DataFrame:
     else:
         out = pd.concat([out, slip], axis=1)
     return out
+
+
+@memo.shared
+def _team_kpi(wb: Workbook, name: str, by: str | None, kwargs: tuple) -> pd.DataFrame:
+    return getattr(kpis, name)(wb, by, **dict(kwargs))
+
+
+def own_rows(ctx: Context, kpi: str, **kwargs: Any) -> pd.DataFrame:
+    """The subject's rows of ``salesnb.kpis.<kpi>(wb, by, **kwargs)``, without the key column.
+
+    Computed for every unit of the subject's kind at once (kept per data set, see
+    :mod:`salesnb.memo`): a batch of thirty reps computes the table once, not thirty times.
+    A unit's row is its own figures: a rep's target is the rep's target rows, even where the
+    data also holds target rows for the rep's region.
+
+    Examples
+    --------
+    >>> own_rows(ctx, "velocity", start="2025-10-01", end="2026-09-30")  # doctest: +SKIP
+    """
+    table = _team_kpi(ctx.wb, kpi, ctx.by, tuple(sorted(kwargs.items())))
+    if ctx.key is None:
+        return table.reset_index(drop=True)
+    mine = table[table[ctx.key] == ctx.subject.key]
+    if mine.empty:  # not a unit of the data (cannot happen for a resolved subject)
+        mine = getattr(kpis, kpi)(ctx.wb.subset(ctx.rep_ids), None, **kwargs)
+    return mine.drop(columns=[ctx.key, "name"], errors="ignore").reset_index(drop=True)
 
 
 def _own_row(ctx: Context, table: pd.DataFrame) -> pd.Series:
@@ -394,8 +425,7 @@ def stage_table(ctx: Context, days: int = LOOKBACK_DAYS) -> pd.DataFrame:
     >>> stage_table(ctx)[["stage", "conversion", "bottleneck"]]  # doctest: +SKIP
     """
     start, end = lookback(ctx, days)
-    wb = ctx.wb.subset(ctx.rep_ids)
-    own = kpis.stage_conversion(wb, None, start=start, end=end, as_of=ctx.as_of)
+    own = own_rows(ctx, "stage_conversion", start=start, end=end, as_of=ctx.as_of)
     team = _team_stage_conversion(ctx.wb, start, end, ctx.as_of)[["stage", "conversion"]]
     df = own.merge(team.rename(columns={"conversion": "team_conversion"}), on="stage", how="left")
     df["relative"] = df["conversion"] / df["team_conversion"].where(df["team_conversion"] > 0)
@@ -430,11 +460,10 @@ def coverage_table(ctx: Context) -> pd.DataFrame:
     ``pipeline``, ``weighted_pipeline`` (currency), ``coverage`` (multiple; NaN when the
     target is met or missing), ``open_deals``.
     """
-    wb = ctx.wb.subset(ctx.rep_ids)
     rows = []
     for label in (ctx.period, ctx.next_period):
-        cov = kpis.coverage(wb, None, period=label, as_of=ctx.as_of).iloc[0]
-        p = kpis.pipeline(wb, None, period=label, as_of=ctx.as_of).iloc[0]
+        cov = own_rows(ctx, "coverage", period=label, as_of=ctx.as_of).iloc[0]
+        p = own_rows(ctx, "pipeline", period=label, as_of=ctx.as_of).iloc[0]
         rows.append({
             "period": label, "target": cov["target"], "bookings": cov["bookings"],
             "remaining_target": cov["remaining_target"], "pipeline": p["pipeline"],
@@ -447,9 +476,8 @@ def coverage_table(ctx: Context) -> pd.DataFrame:
 def velocity(ctx: Context) -> pd.Series:
     """Sales velocity of the subject over the trailing window (see :func:`salesnb.kpis.velocity`)."""
     start, end = lookback(ctx)
-    wb = ctx.wb.subset(ctx.rep_ids)
-    v = kpis.velocity(wb, None, start=start, end=end, as_of=ctx.as_of).iloc[0]
-    open_now = kpis.pipeline(wb, None, as_of=ctx.as_of).iloc[0]["open_deals"]
+    v = own_rows(ctx, "velocity", start=start, end=end, as_of=ctx.as_of).iloc[0]
+    open_now = own_rows(ctx, "pipeline", as_of=ctx.as_of).iloc[0]["open_deals"]
     cycle = v["median_cycle_days"]
     value = open_now * v["win_rate"] * v["avg_deal_size"]
     vel = value / cycle if cycle and np.isfinite(cycle) and cycle > 0 else np.nan

@@ -106,6 +106,46 @@ def test_coverage_table(tiny_wb):
     assert q4["open_deals"] == 1
 
 
+def test_coverage_targets_are_each_units_own_with_region_target_rows(tiny_wb):
+    from dataclasses import replace
+
+    region_row = pd.DataFrame({"rep_id": [None], "region": ["East"],
+                               "month": pd.to_datetime(["2026-08-01"]), "amount": [9000.0]})  # fmt: skip
+    wb = replace(tiny_wb, targets=pd.concat([tiny_wb.targets, region_row], ignore_index=True))
+
+    def target(kind: str, key: str) -> float:
+        cov = facts.coverage_table(facts.context(wb, kind, key)).set_index("period")
+        return cov.loc["FY2026-Q3", "target"]
+
+    assert target("rep", "A") == 2000.0  # the rep's own row, not the region's 9000
+    assert target("region", "East") == 9000.0  # a region row replaces its reps' sum
+    assert target("manager", "Mia") == 3000.0  # A + B: region rows are not a manager's
+    # the same figures as the scorecard's table of every unit
+    for kind, key, col in (("rep", "A", "rep_id"), ("manager", "Mia", "manager")):
+        ctx = facts.context(wb, kind, key)
+        table = facts.unit_table(ctx)
+        assert table.set_index(col).loc[key, "target"] == target(kind, key)
+
+
+def test_own_rows_equal_the_subjects_own_computation(sample_wb):
+    from salesnb import kpis
+    from salesnb import subject as subj
+
+    for kind in ("rep", "region", "manager", "team", "all"):
+        for key, _ in subj.subjects(sample_wb, kind)[:3]:
+            ctx = facts.context(sample_wb, kind, key, forward=True)
+            alone = sample_wb.subset(ctx.rep_ids)  # no region target rows in the sample
+            start, end = facts.lookback(ctx)
+            for kpi, kw in (
+                ("stage_conversion", {"start": start, "end": end, "as_of": ctx.as_of}),
+                ("velocity", {"start": start, "end": end, "as_of": ctx.as_of}),
+                ("coverage", {"period": ctx.next_period, "as_of": ctx.as_of}),
+                ("pipeline", {"period": ctx.period, "as_of": ctx.as_of}),
+            ):
+                expected = getattr(kpis, kpi)(alone, None, **kw)
+                pd.testing.assert_frame_equal(facts.own_rows(ctx, kpi, **kw), expected)
+
+
 def test_open_deals_wins_and_biggest_deal(tiny_wb):
     c = facts.context(tiny_wb, "rep", "C")
     deals = facts.open_deals(c)
