@@ -15,6 +15,7 @@ the offline renderer (static SVG, see :mod:`salesnb.chartrender`).
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Sequence
@@ -32,6 +33,12 @@ from salesnb.chartrender import (
     svg_from_spec,
 )
 from salesnb.errors import ParameterError
+
+# Speed: encodings are channel objects (alt.X("a:Q"), alt.Tooltip(...)), never shorthand strings
+# or dicts, which Altair converts with SchemaBase.from_dict, re-indexing its whole schema on
+# every call (~8 ms; vega/altair#3547). Layers sharing a frame are built from a data-less
+# alt.Chart() and get it once, alt.layer(..., data=df): given it per layer, Altair hashes the
+# frame's repr for each layer before hoisting it. The Vega-Lite output is the same either way.
 
 __all__ = [
     "activity_trend", "attainment_bars", "bookings_forecast", "currency_symbol", "decomposition",
@@ -157,6 +164,11 @@ def _frame(data: object, required: Sequence[str], builder: str, numeric: Sequenc
     df = data.reset_index(drop=True).copy()
     for col in numeric:
         if col in df.columns:
+            dtype = df[col].dtype
+            if isinstance(dtype, np.dtype) and dtype.kind in "biuf":  # numbers already: no parsing
+                if dtype != np.float64:
+                    df[col] = df[col].astype("float64")
+                continue
             num = pd.to_numeric(df[col], errors="coerce").astype("float64")
             bad = num.isna() & df[col].notna()
             if bad.any():
@@ -168,17 +180,24 @@ def _frame(data: object, required: Sequence[str], builder: str, numeric: Sequenc
 
 
 def _unique(df: pd.DataFrame, col: str, builder: str) -> list:
-    dup = df[col][df[col].duplicated()]
-    if len(dup):
+    values = df[col]
+    if not values.is_unique:  # checked first: 20 times faster than finding the duplicate
+        dup = values[values.duplicated()]
         msg = (f"{builder}: {col} {dup.iloc[0]!r} appears more than once. "
                f"Fix: pass one row per {col} (aggregate first).")  # fmt: skip
         raise ParameterError(msg)
-    return df[col].tolist()
+    return values.tolist()
 
 
 def _status_color(mapping: dict[str, str], title: str | None = None) -> alt.Color:
     """A colour encoding whose domain fixes the meaning of each colour."""
-    scale = alt.Scale(domain=list(mapping), range=list(mapping.values()))
+    # A copy of a cached one: Altair validates each new Scale and Legend (~1 ms), not copies.
+    return _status_color_cached(tuple(mapping.items()), title).copy()
+
+
+@functools.lru_cache(maxsize=32)
+def _status_color_cached(items: tuple[tuple[str, str], ...], title: str | None) -> alt.Color:
+    scale = alt.Scale(domain=[k for k, _ in items], range=[v for _, v in items])
     return alt.Color("status:N", scale=scale, legend=alt.Legend(title=title))
 
 
@@ -215,7 +234,7 @@ def _empty(title: str, message: str) -> alt.Chart:
     return (
         alt.Chart(data, title=_title(title))
         .mark_text(fontSize=13, color=NEUTRAL)
-        .encode(text="message:N")
+        .encode(text=alt.Text("message:N"))
         .properties(width=400, height=60)
     )
 
@@ -275,7 +294,7 @@ def attainment_bars(
     tip = [alt.Tooltip("label:N", title="For"), alt.Tooltip("bookings_text:N", title="Bookings"),
            alt.Tooltip("target_text:N", title="Target"),
            alt.Tooltip("attainment_text:N", title="Attainment")]  # fmt: skip
-    base = alt.Chart(df)
+    base = alt.Chart()
     bars = base.mark_bar().encode(
         **_cat_value(orient, cat, val), color=_status_color(TARGET_STATUS), tooltip=tip
     )
@@ -285,9 +304,11 @@ def attainment_bars(
     offset = (
         {"dx": 4, "align": "left"} if orient == "horizontal" else {"dy": -6, "baseline": "bottom"}
     )
-    text = base.mark_text(**offset).encode(**_cat_value(orient, cat, val), text="attainment_text:N")
+    text = base.mark_text(**offset).encode(
+        **_cat_value(orient, cat, val), text=alt.Text("attainment_text:N")
+    )
     sub = "Bars: bookings, coloured by attainment (label). Black tick: target."
-    return alt.layer(bars, ticks, text, title=_title(title, sub))
+    return alt.layer(bars, ticks, text, data=df, title=_title(title, sub))
 
 
 _PEER_COLUMNS: Final = ("metric", "value", "p25", "median", "p75", "n_peers")
@@ -351,7 +372,8 @@ def scorecard_vs_peers(
     df["status"] = np.where(few, TOO_FEW_PEERS, np.where(ahead, AT_OR_ABOVE_PEERS, BELOW_PEERS))
     rows = [_peer_row(row, currency, subject_label) for row in df.to_dict("records")]
     sub = "Grey band: middle half of peers; grey tick: peer median; dot: the rep."
-    return alt.vconcat(*rows, spacing=6, title=_title(title, sub)).resolve_scale(color="shared")
+    resolve = alt.Resolve(scale=alt.ScaleResolveMap(color="shared"))
+    return alt.vconcat(*rows, spacing=6, title=_title(title, sub), resolve=resolve)
 
 
 def _padded_domain(values: list[float]) -> list[float]:
@@ -363,15 +385,33 @@ def _padded_domain(values: list[float]) -> list[float]:
     return [low, hi + pad]
 
 
+@functools.cache
+def _peer_parts() -> tuple[alt.Chart, alt.Chart, alt.Chart, alt.Y]:
+    """The data-free parts of a scorecard row, built (and so validated by Altair) once."""
+    base = alt.Chart()
+    return (
+        base.mark_bar(color=NEUTRAL, opacity=0.35, height=22),
+        base.mark_tick(color="#6b6f73", thickness=3, size=26),
+        base.mark_point(size=140, filled=True, stroke="white", strokeWidth=1),
+        alt.Y("metric:N", title=None, axis=alt.Axis(labels=False, ticks=False, domain=False)),
+    )
+
+
+@functools.lru_cache(maxsize=32)
+def _peer_axis(unit: str, currency: str) -> alt.Axis:
+    if unit == "currency":
+        return _money_axis(currency)
+    return alt.Axis(format=".0%" if unit == "percent" else "~r")
+
+
 def _peer_row(row: dict, currency: str, subject: str) -> alt.LayerChart:
     unit = row["unit"] if isinstance(row.get("unit"), str) else "count"
     keys = ["value", "p25", "median", "p75"]
     if unit == "currency":
-        axis, text = _money_axis(currency), format_money([row[k] for k in keys], currency)
+        text = format_money([row[k] for k in keys], currency)
     elif unit == "percent":
-        axis, text = alt.Axis(format=".0%"), _pct(pd.Series([row[k] for k in keys]))
+        text = _pct(pd.Series([row[k] for k in keys]))
     else:
-        axis = alt.Axis(format="~r")
         text = pd.Series([row[k] for k in keys]).map(_num_text)
     pct = row.get("percentile", np.nan)
     d = pd.DataFrame([{**{k: row[k] for k in keys}, "metric": row["metric"],
@@ -380,21 +420,21 @@ def _peer_row(row: dict, currency: str, subject: str) -> alt.LayerChart:
                        "percentile_text": "–" if np.isnan(pct) else f"{pct:.0f}"}])  # fmt: skip
     unit_title = {"currency": currency, "percent": "%"}.get(unit, unit)
     x_title = f"{row['metric']} ({unit_title})"
-    y = alt.Y("metric:N", title=None, axis=alt.Axis(labels=False, ticks=False, domain=False))
+    # one row per KPI: copies of the cached constant parts skip Altair's per-object validation
+    band, median, dot, y = (part.copy() for part in _peer_parts())
+    axis = _peer_axis(unit, currency).copy()
     scale = alt.Scale(domain=_padded_domain([row[k] for k in keys]), nice=False, clamp=True)
-    base = alt.Chart(d).properties(width=420, height=34)
-    band = base.mark_bar(color=NEUTRAL, opacity=0.35, height=22).encode(
-        x=alt.X("p25:Q", title=x_title, axis=axis, scale=scale), x2="p75:Q", y=y
+    band = band.encode(
+        x=alt.X("p25:Q", title=x_title, axis=axis, scale=scale), x2=alt.X2("p75:Q"), y=y
     )
-    median = base.mark_tick(color="#6b6f73", thickness=3, size=26).encode(x="median:Q", y=y)
+    median = median.encode(x=alt.X("median:Q"), y=y)
     tip = [alt.Tooltip("value_text:N", title=vega_text(subject)),
            alt.Tooltip("median_text:N", title="Peer median"),
            alt.Tooltip("p25_text:N", title="Peer 25th pct"), alt.Tooltip("p75_text:N", title="Peer 75th pct"),
            alt.Tooltip("percentile_text:N", title="Percentile"), alt.Tooltip("n_peers:Q", title="Peers")]  # fmt: skip
-    dot = base.mark_point(size=140, filled=True, stroke="white", strokeWidth=1).encode(
-        x="value:Q", y=y, color=_status_color(PEER_STATUS), tooltip=tip
-    )
-    return alt.layer(band, median, dot)
+    dot = dot.encode(x=alt.X("value:Q"), y=y, color=_status_color(PEER_STATUS), tooltip=tip)
+    # size given to the layer, not to each sub-chart: moving it up costs Altair deep copies
+    return alt.layer(band, median, dot, data=d, width=420, height=34)
 
 
 # --------------------------------------------------------------------------- pipeline
@@ -471,18 +511,17 @@ def funnel(
         x = alt.X("amount:Q", title=f"Value reaching the stage ({currency})",
                   axis=_money_axis(currency))  # fmt: skip
     y = alt.Y("stage:N", sort=order, title=None)
-    base = alt.Chart(df)
+    base = alt.Chart()
     bars = base.mark_bar().encode(
         x=x, y=y, color=_status_color(TEAM_STATUS, "Conversion to next stage"),
-        tooltip=["stage:N", alt.Tooltip("value_text:N", title="Reached"),
+        tooltip=[alt.Tooltip("stage:N"), alt.Tooltip("value_text:N", title="Reached"),
                  alt.Tooltip("label:N", title="Conversion")],
     )  # fmt: skip
     text = base.mark_text(align="left", dx=4).encode(
         x=x, y=y, text=alt.Text("text:N")
     ).transform_calculate(text="datum.value_text + '  ' + datum.label")  # fmt: skip
-    return alt.layer(
-        bars, text, title=_title(title, "Colour: conversion to the next stage vs team.")
-    )
+    sub = "Colour: conversion to the next stage vs team."
+    return alt.layer(bars, text, data=df, title=_title(title, sub))
 
 
 def stage_conversion_vs_team(
@@ -524,13 +563,13 @@ def stage_conversion_vs_team(
     x = alt.X("conversion:Q", title="Converted to the next stage (% of deals)",
               axis=alt.Axis(format=".0%"), scale=alt.Scale(domain=[0, 1]))  # fmt: skip
     y = alt.Y("stage:N", sort=order, title=None)
-    base = alt.Chart(df)
-    bars = base.mark_bar().encode(x=x, y=y, color=_status_color(TEAM_STATUS),
-                                  tooltip=["stage:N", alt.Tooltip("text:N", title="Conversion")])  # fmt: skip
-    team = base.mark_tick(color="#6b6f73", thickness=3).encode(x="team_conversion:Q", y=y)
-    text = base.mark_text(align="left", dx=6).encode(x=x, y=y, text="text:N")
+    base = alt.Chart()
+    tip = [alt.Tooltip("stage:N"), alt.Tooltip("text:N", title="Conversion")]
+    bars = base.mark_bar().encode(x=x, y=y, color=_status_color(TEAM_STATUS), tooltip=tip)
+    team = base.mark_tick(color="#6b6f73", thickness=3).encode(x=alt.X("team_conversion:Q"), y=y)
+    text = base.mark_text(align="left", dx=6).encode(x=x, y=y, text=alt.Text("text:N"))
     sub = "Bars: the rep. Grey tick: the team."
-    return alt.layer(bars, team, text, title=_title(title, sub))
+    return alt.layer(bars, team, text, data=df, title=_title(title, sub))
 
 
 #: Sign of each standard waterfall step (pipeline in, +1; out, -1): magnitudes work too.
@@ -586,24 +625,29 @@ def waterfall(
                "Fix: check the signs and that every deal is counted in one step.")  # fmt: skip
         raise ParameterError(msg)
     before = level.shift(1, fill_value=df["amount"].iloc[0])
-    df["base"] = 0.0
-    df["top"] = df["amount"].astype(float)
-    df.loc[inner, "base"] = np.minimum(before, level)
-    df.loc[inner, "top"] = np.maximum(before, level)
-    df["status"] = "Pipeline"
-    df.loc[inner, "status"] = np.where(delta >= 0, "Added", "Removed")
-    df["text"] = format_money(df["amount"], currency, compact=True)
-    df.loc[inner, "text"] = format_money(delta, currency, compact=True, signed=True)
+    # whole columns, first and last row around the changes: each .loc write costs ~0.4 ms
+    first, last = df["amount"].iloc[0], df["amount"].iloc[-1]
+    df["base"] = [0.0, *np.minimum(before, level), 0.0]
+    df["top"] = [first, *np.maximum(before, level), last]
+    df["status"] = ["Pipeline", *np.where(delta >= 0, "Added", "Removed"), "Pipeline"]
+    ends = format_money([first, last], currency, compact=True)
+    changes = format_money(delta, currency, compact=True, signed=True)
+    df["text"] = pd.Series([ends[0], *changes, ends[1]], dtype=object)
     if "count" in df:
         df["text"] = df["text"] + df["count"].map(lambda n: "" if np.isnan(n) else f" ({n:.0f})")
     x = alt.X("step:N", sort=order, title=None)
     y = alt.Y("base:Q", title=f"Open pipeline ({currency})", axis=_money_axis(currency))
-    base = alt.Chart(df)
-    bars = base.mark_bar().encode(x=x, y=y, y2="top:Q", color=_status_color(WATERFALL_STATUS),
-                                  tooltip=["step:N", alt.Tooltip("text:N", title="Amount")])  # fmt: skip
-    text = base.mark_text(dy=-6, baseline="bottom").encode(x=x, y="top:Q", text="text:N")
+    base = alt.Chart()
+    tip = [alt.Tooltip("step:N"), alt.Tooltip("text:N", title="Amount")]
+    bars = base.mark_bar().encode(
+        x=x, y=y, y2=alt.Y2("top:Q"), color=_status_color(WATERFALL_STATUS), tooltip=tip
+    )
+    text = base.mark_text(dy=-6, baseline="bottom").encode(
+        x=x, y=alt.Y("top:Q"), text=alt.Text("text:N")
+    )
     sub = "Label: amount (deals)." if "count" in df else None
-    return alt.layer(bars, text, title=_title(title, sub)).properties(width=alt.Step(64))
+    # width given here, not by .properties(), which would rebuild (deep-copy) the layer chart
+    return alt.layer(bars, text, data=df, title=_title(title, sub), width=alt.Step(64))
 
 
 OK_DEAL: Final = "On track"
@@ -651,14 +695,16 @@ def pipeline_aging(
     color = _status_color(AGING_STATUS)
     x_title = "Deal age (days since created)"
     y_title = f"Deal value ({currency})"
-    base = alt.Chart(df)
+    rule = typical_age_days is not None and np.isfinite(typical_age_days)
+    base = alt.Chart(df) if rule else alt.Chart()  # the rule has its own data: nothing to hoist
     if kind == "histogram":
         x = alt.X("age_days:Q", bin=alt.Bin(maxbins=20), title=x_title)
         y = alt.Y("sum(amount):Q", title=f"Open value ({currency})", axis=_money_axis(currency),
                   stack="zero")  # fmt: skip
-        marks = base.mark_bar().encode(x=x, y=y, color=color, tooltip=["status:N", "count():Q"])
+        tip = [alt.Tooltip("status:N"), alt.Tooltip("count():Q")]
+        marks = base.mark_bar().encode(x=x, y=y, color=color, tooltip=tip)
     else:
-        tip = [c for c in ("label", "stage") if c in df] + [
+        tip = [alt.Tooltip(c) for c in ("label", "stage") if c in df] + [
             alt.Tooltip("amount_text:N", title="Value"), alt.Tooltip("age_days:Q", title="Age (days)"),
             alt.Tooltip("status:N", title="Status")]  # fmt: skip
         marks = base.mark_circle(size=70, opacity=0.8).encode(
@@ -666,14 +712,13 @@ def pipeline_aging(
             y=alt.Y("amount:Q", title=y_title, axis=_money_axis(currency)),
             color=color, tooltip=tip,
         )  # fmt: skip
-    layers = [marks]
-    if typical_age_days is not None and np.isfinite(typical_age_days):
-        rule = pd.DataFrame({"age_days": [float(typical_age_days)]})
-        layers.append(
-            alt.Chart(rule).mark_rule(color=TARGET, strokeDash=[4, 4]).encode(x="age_days:Q")
-        )
-    sub = "Dashed line: typical age." if len(layers) > 1 else None
-    return alt.layer(*layers, title=_title(title, sub))
+    if not rule:
+        return alt.layer(marks, data=df, title=_title(title))
+    typical = pd.DataFrame({"age_days": [float(typical_age_days)]})
+    line = (
+        alt.Chart(typical).mark_rule(color=TARGET, strokeDash=[4, 4]).encode(x=alt.X("age_days:Q"))
+    )
+    return alt.layer(marks, line, title=_title(title, "Dashed line: typical age."))
 
 
 # --------------------------------------------------------------------------- forecast & goals
@@ -736,24 +781,26 @@ def bookings_forecast(
     band95 = fb.mark_area(color=BAND95).encode(
         x=x,
         y=alt.Y("lo95:Q", title=y_title, axis=_money_axis(currency)),
-        y2="hi95:Q",
+        y2=alt.Y2("hi95:Q"),
         tooltip=band_tip,
     )
-    band80 = fb.mark_area(color=BAND80).encode(x=x, y="lo80:Q", y2="hi80:Q", tooltip=band_tip)
+    band80 = fb.mark_area(color=BAND80).encode(
+        x=x, y=alt.Y("lo80:Q"), y2=alt.Y2("hi80:Q"), tooltip=band_tip
+    )
     scale = alt.Scale(domain=list(SERIES_COLORS), range=list(SERIES_COLORS.values()))
     dash = alt.Scale(domain=list(SERIES_COLORS), range=[[1, 0], [6, 3], [2, 2]])
     line = alt.Chart(lines).mark_line(point=True).encode(
-        x=x, y="value:Q",
+        x=x, y=alt.Y("value:Q"),
         color=alt.Color("series:N", scale=scale, legend=alt.Legend(title=None)),
         strokeDash=alt.StrokeDash("series:N", scale=dash, legend=None),
-        tooltip=[alt.Tooltip("month:T", format="%b %Y"), "series:N",
+        tooltip=[alt.Tooltip("month:T", format="%b %Y"), alt.Tooltip("series:N"),
                  alt.Tooltip("value_text:N", title="Bookings")],
     )  # fmt: skip
     layers = [band95, band80, line]
     if target is not None and not isinstance(target, pd.DataFrame):
         rule = pd.DataFrame({"value": [float(target)], "series": ["Target"]})
         layers.append(
-            alt.Chart(rule).mark_rule(strokeDash=[2, 2], color=TARGET).encode(y="value:Q")
+            alt.Chart(rule).mark_rule(strokeDash=[2, 2], color=TARGET).encode(y=alt.Y("value:Q"))
         )
     sub = "Shaded: 80% (darker) and 95% prediction intervals of the forecast."
     return alt.layer(*layers, title=_title(title, sub))
@@ -825,19 +872,19 @@ def distribution(
     bars = alt.Chart(df).mark_bar(binSpacing=0).encode(
         x=alt.X("start:Q", title=f"Period bookings ({currency})", axis=_money_axis(currency),
                 scale=alt.Scale(zero=False)),
-        x2="end:Q",
+        x2=alt.X2("end:Q"),
         y=alt.Y("share:Q", title="Share of simulations (%)", axis=alt.Axis(format=".0%")),
-        y2="zero:Q",
+        y2=alt.Y2("zero:Q"),
         color=_status_color({REACHES: GOOD, MISSES: WARN}),
         tooltip=[alt.Tooltip("range_text:N", title="Bookings"),
                  alt.Tooltip("share:Q", title="Share", format=".1%")],
     )  # fmt: skip
     tgt = pd.DataFrame({"target": [float(target)], "text": [f"Target · P = {p:.0%}"]})
-    rule = alt.Chart(tgt).mark_rule(color=TARGET, strokeWidth=2).encode(x="target:Q")
+    rule = alt.Chart(tgt).mark_rule(color=TARGET, strokeWidth=2).encode(x=alt.X("target:Q"))
     label = (
         alt.Chart(tgt)
         .mark_text(align="left", dx=4, dy=-4, baseline="top", y=0)
-        .encode(x="target:Q", text="text:N")
+        .encode(x=alt.X("target:Q"), text=alt.Text("text:N"))
     )
     return alt.layer(bars, rule, label, title=_title(title, sub))
 
@@ -873,16 +920,17 @@ def decomposition(
     totals["text"] = format_money(totals["amount"], currency, compact=True)
     x = alt.X("period:N", sort=order, title=None)
     y = alt.Y("amount:Q", title=f"Target ({currency})", axis=_money_axis(currency))
-    tip = ["period:N", alt.Tooltip("amount_text:N", title="Amount")]
+    tip = [alt.Tooltip("period:N"), alt.Tooltip("amount_text:N", title="Amount")]
     if "group" in df:
         color = alt.Color("group:N", title=None, sort=list(dict.fromkeys(df["group"])))
-        bars = alt.Chart(df).mark_bar().encode(x=x, y=y, color=color, tooltip=["group:N", *tip])
+        tip = [alt.Tooltip("group:N"), *tip]
+        bars = alt.Chart(df).mark_bar().encode(x=x, y=y, color=color, tooltip=tip)
     else:
         bars = alt.Chart(df).mark_bar(color=SUBJECT).encode(x=x, y=y, tooltip=tip)
     text = (
         alt.Chart(totals)
         .mark_text(dy=-4, baseline="bottom")
-        .encode(x=x, y="amount:Q", text="text:N")
+        .encode(x=x, y=alt.Y("amount:Q"), text=alt.Text("text:N"))
     )
     return alt.layer(bars, text, title=_title(title, "Label: period total."))
 
@@ -947,10 +995,13 @@ def reverse_funnel(
               scale=alt.Scale(domain=[0, cap]))  # fmt: skip
     base = alt.Chart(df)
     bars = base.mark_bar().encode(
-        x=x, y=y, color=_status_color(COVERAGE_STATUS), tooltip=["step:N", "text:N"]
+        x=x, y=y, color=_status_color(COVERAGE_STATUS),
+        tooltip=[alt.Tooltip("step:N"), alt.Tooltip("text:N")],
+    )  # fmt: skip
+    full = alt.Chart(pd.DataFrame({"x": [1.0]})).mark_rule(color=TARGET).encode(x=alt.X("x:Q"))
+    text = base.mark_text(align="left", dx=4, color=TARGET).encode(
+        x=alt.X("text_x:Q"), y=y, text=alt.Text("text:N")
     )
-    full = alt.Chart(pd.DataFrame({"x": [1.0]})).mark_rule(color=TARGET).encode(x="x:Q")
-    text = base.mark_text(align="left", dx=4, color=TARGET).encode(x="text_x:Q", y=y, text="text:N")
     return alt.layer(bars, full, text, title=_title(title, "Black line: 100% of what is needed."))
 
 
@@ -984,12 +1035,13 @@ def activity_trend(
     x = alt.X("period:T", title=period_label)
     y = alt.Y("count:Q", title=f"Activities per {period_label.lower()} (count)")
     color = alt.Color("activity_type:N", title=None)
-    tip = [alt.Tooltip("period:T", title=period_label), "activity_type:N", "count:Q"]
-    base = alt.Chart(df)
+    tip = [alt.Tooltip("period:T", title=period_label), alt.Tooltip("activity_type:N"),
+           alt.Tooltip("count:Q")]  # fmt: skip
+    base = alt.Chart()
     layers = [base.mark_line(point=True).encode(x=x, y=y, color=color, tooltip=tip)]
     sub = None
     if "team_median" in df:
         layers.insert(0, base.mark_line(color=NEUTRAL, strokeDash=[4, 3]).encode(
-            x=x, y="team_median:Q", detail="activity_type:N"))  # fmt: skip
+            x=x, y=alt.Y("team_median:Q"), detail=alt.Detail("activity_type:N")))  # fmt: skip
         sub = "Grey dashes: team median per rep."
-    return alt.layer(*layers, title=_title(title, sub))
+    return alt.layer(*layers, data=df, title=_title(title, sub))

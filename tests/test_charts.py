@@ -377,6 +377,91 @@ def test_activity_trend_team_median_is_grey_and_dashed():
     assert len(layers(ch.activity_trend(df.drop(columns="team_median")))) == 1
 
 
+# --------------------------------------------------------------------------- build cost
+
+
+def _typical_builds() -> dict[str, object]:
+    """One call per chart builder (and layout variant) with typical inputs, built on demand."""
+    hist, fc = _forecast_frames()
+    stages = pd.DataFrame(
+        {"stage": ["Qualify", "Propose"], "conversion": [0.4, 0.5],
+         "team_conversion": [0.6, 0.5], "bottleneck": [True, False]}
+    )  # fmt: skip
+    aging = pd.DataFrame(
+        {"age_days": [10, 200], "amount": [5e3, 2e4], "is_stale": [False, True],
+         "is_past_due": [False, False], "label": ["Acme", "Bolt"], "stage": ["A", "B"]}
+    )  # fmt: skip
+    activity = pd.DataFrame(
+        {"period": pd.to_datetime(["2026-01-05", "2026-01-12"]), "activity_type": ["call"] * 2,
+         "count": [12, 15], "team_median": [10, 11]}
+    )  # fmt: skip
+    stats = pd.DataFrame(
+        [peer_stats("Win rate", "win_rate", 0.3, "percent"),
+         peer_stats("Deal size", "deal_size", 9e3, "currency")]
+    )  # fmt: skip
+    return {
+        "attainment": lambda: ch.attainment_bars(
+            pd.DataFrame({"label": ["A", "B"], "bookings": [1.0, 2.0], "target": [2.0, 0.0]}),
+            orient="horizontal",
+        ),
+        "peers": lambda: ch.scorecard_vs_peers(stats, currency="EUR"),
+        "funnel": lambda: ch.funnel(
+            pd.DataFrame({"stage": ["A", "B"], "count": [4, 2], "team_conversion": [0.4, None]})
+        ),
+        "stages": lambda: ch.stage_conversion_vs_team(stages),
+        "waterfall": lambda: ch.waterfall(
+            pd.DataFrame({"step": ["S", "New", "E"], "amount": [1.0, 2, 3], "count": [1, 1, 2]})
+        ),
+        "aging": lambda: ch.pipeline_aging(aging, typical_age_days=90),
+        "aging_no_rule": lambda: ch.pipeline_aging(aging),
+        "aging_histogram": lambda: ch.pipeline_aging(aging, kind="histogram"),
+        "forecast": lambda: ch.bookings_forecast(hist, fc, 100.0),
+        "distribution": lambda: ch.distribution(np.array([1.0, 2.0, 3.0]), 2.0),
+        "decomposition": lambda: ch.decomposition(
+            pd.DataFrame({"period": ["Q1", "Q1"], "group": ["E", "W"], "amount": [1.0, 2.0]})
+        ),
+        "reverse": lambda: ch.reverse_funnel(
+            pd.DataFrame({"step": ["P"], "needed": [3.0], "current": [1.0]})
+        ),
+        "activity": lambda: ch.activity_trend(activity),
+        "empty": lambda: ch.funnel(pd.DataFrame(columns=["stage", "count"])),
+    }
+
+
+def _fail_if_called(what: str):
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"a chart builder called {what}")
+
+    return refuse
+
+
+@pytest.mark.parametrize("name", list(_typical_builds()))
+def test_building_a_chart_never_converts_shorthand_with_from_dict(monkeypatch, name):
+    """Each SchemaBase.from_dict re-indexes the whole Vega-Lite schema (~8 ms, vega/altair#3547):
+    builders pass channel objects, so Altair never needs it."""
+    from altair.utils import schemapi
+
+    monkeypatch.setattr(schemapi._FromDict, "__init__", _fail_if_called("from_dict"))
+    chart = _typical_builds()[name]()
+    assert isinstance(chart, alt.TopLevelMixin)
+
+
+@pytest.mark.parametrize("name", list(_typical_builds()))
+def test_layered_charts_do_not_hash_their_data(monkeypatch, name):
+    """Sub-charts sharing one frame are built data-less and get it once from alt.layer(data=):
+    otherwise Altair hashes the frame's repr per sub-chart before hoisting it."""
+    monkeypatch.setattr(alt.Chart, "_compute_hash", _fail_if_called("Chart._compute_hash"))
+    _typical_builds()[name]()
+
+
+def test_shared_data_is_hoisted_once_to_the_layer():
+    spec = ch.stage_conversion_vs_team(
+        pd.DataFrame({"stage": ["A"], "conversion": [0.4], "team_conversion": [0.5]})
+    ).to_dict()
+    assert list(spec["datasets"]) == [spec["data"]["name"]]
+    assert all("data" not in layer for layer in spec["layer"])
+
+
 # --------------------------------------------------------------------------- offline rendering
 
 
