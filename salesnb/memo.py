@@ -120,7 +120,10 @@ def token(wb: Any) -> tuple[str, str] | None:
     s = _intact(wb)
     if s is None:
         return None
-    return wb.fingerprint(), s.config_digest
+    try:
+        return wb.fingerprint(), s.config_digest
+    except (KeyError, TypeError, ValueError):  # tables short of canonical columns: not shared
+        return None
 
 
 def _fresh(value: Any) -> Any:
@@ -128,6 +131,8 @@ def _fresh(value: Any) -> Any:
     # the shallow copy independent of the kept one).
     if isinstance(value, pd.DataFrame | pd.Series):
         return value.copy(deep=False)
+    if isinstance(value, tuple):
+        return tuple(_fresh(v) for v in value)
     return value
 
 

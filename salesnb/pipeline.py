@@ -261,6 +261,40 @@ def waterfall(
     if d0 == d1:
         notes.append(f"start and end both fall on the snapshot of {d0:%Y-%m-%d}: no change.")
     win = _window(wb, period)
+    if rep_ids is not None:
+        team = _team_flows(wb, d0, d1, win)
+        if team is not None:  # every deal's owner is the same in both snapshots
+            deals, a, b = team
+            mine = list(rep_ids)
+            deals = deals[deals["rep_id"].isin(mine)].reset_index(drop=True)
+            a, b = a[a["owner_0"].isin(mine)], b[b["owner_1"].isin(mine)]
+            return _assemble(d0, d1, win, deals, a, b, notes)
+    deals, a, b = _flows(wb, d0, d1, rep_ids, win)
+    return _assemble(d0, d1, win, deals, a, b, notes)
+
+
+@memo.shared
+def _team_flows(
+    wb: Any, d0: pd.Timestamp, d1: pd.Timestamp, win: tuple | None
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame] | None:
+    """Every rep's flows between two snapshots, or None when a rep's cannot be read off them.
+
+    A rep's waterfall keeps the deals the rep owns in each snapshot. A deal's owner is its
+    current one (the same in both) unless the deal is gone from the opportunities and the
+    snapshots name different reps; only then do the two differ (None).
+    """
+    s0, s1 = _team_snap(wb, d0), _team_snap(wb, d1)
+    both = s0[["opp_id", "owner"]].merge(s1[["opp_id", "owner"]], on="opp_id")
+    x, y = both["owner_x"].astype(object), both["owner_y"].astype(object)
+    if ((x != y) & ~(x.isna() & y.isna())).any():  # NaN on one side only differs too
+        return None
+    return _flows(wb, d0, d1, None, win)
+
+
+def _flows(
+    wb: Any, d0: pd.Timestamp, d1: pd.Timestamp, rep_ids: list[str] | None, win: tuple | None
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The deals behind each bar (with ``cents``) and the open deals in the window at each end."""
     s0, s1 = _snap(wb, d0, rep_ids), _snap(wb, d1, rep_ids)
 
     def in_win(s: pd.DataFrame) -> pd.Series:
@@ -323,6 +357,18 @@ def waterfall(
     rows["order"] = rows["category"].map(list(CATEGORIES).index)
     deals = rows.sort_values(["order", "amount", "opp_id"], ascending=[True, False, True])
     deals = deals[[*_DEAL_COLUMNS, "cents"]].reset_index(drop=True)
+    return deals, a, b
+
+
+def _assemble(
+    d0: pd.Timestamp,
+    d1: pd.Timestamp,
+    win: tuple | None,
+    deals: pd.DataFrame,
+    a: pd.DataFrame,
+    b: pd.DataFrame,
+    notes: list[str],
+) -> Waterfall:
     start_c, end_c = int(_cents(a["amount_0"]).sum()), int(_cents(b["amount_1"]).sum())
     cents = deals.groupby("category")["cents"].sum() if len(deals) else pd.Series(dtype="int64")
     counts = deals.groupby("category")["opp_id"].nunique() if len(deals) else pd.Series()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from salesnb import pipeline
@@ -255,3 +255,61 @@ def test_waterfall_identity_property(first, second, windowed, won_ids, reps):
         if period:
             p = p[p["close_date"].between(*pd.to_datetime(period))]
         assert round(p["amount"].sum() * 100) == c[key]
+
+
+ghost = st.tuples(
+    st.sampled_from(["g1", "g2"]),  # deals no longer in the opportunities
+    st.sampled_from(STAGES),
+    st.integers(0, 100_000).map(lambda c: c / 100),
+    st.integers(0, 200),
+    st.sampled_from(["A", "B", None]),  # the rep each snapshot names
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@example(  # a deleted deal that changed hands between the two snapshots
+    first=[], second=[], windowed=True,
+    ghosts=[(False, ("g1", "Demo", 500.0, 60, "A")), (True, ("g1", "Demo", 500.0, 60, "B"))],
+)  # fmt: skip
+@given(
+    first=st.lists(row, max_size=8),
+    second=st.lists(row, max_size=8),
+    ghosts=st.lists(st.tuples(st.booleans(), ghost), max_size=4),
+    windowed=st.booleans(),
+)
+def test_a_reps_waterfall_from_the_teams_equals_its_own(first, second, ghosts, windowed):
+    """Sealed data takes the rep's waterfall from the team's (kept per data set); it must
+    be the one computed for the rep alone, also when deleted deals changed hands."""
+    from salesnb import memo
+
+    base = T("2026-06-01")
+    rows = [(S0, "zz", "Closed Lost", 0.0, 0), (S1, "zz", "Closed Lost", 0.0, 0)]
+    rows += [(S0, *r) for r in first] + [(S1, *r) for r in second]
+    snaps = [(d, o, s, a, base + pd.Timedelta(days=c)) for d, o, s, a, c in rows]
+    opps = [(f"p{i}", "A" if i % 2 else "B", "Demo", 10.0 * i, "2026-05-01", "2026-07-09",
+             "open", "2026-07-01") for i in range(8)]  # fmt: skip
+    plain = make_wb(snaps=snaps, opps=opps)
+    extra = pd.DataFrame(
+        [((S1 if later else S0), o, s, a, base + pd.Timedelta(days=c), r)
+         for later, (o, s, a, c, r) in ghosts],
+        columns=["as_of", "opp_id", "stage", "amount", "close_date", "rep_id"],
+    )  # fmt: skip
+    extra["as_of"] = pd.to_datetime(extra["as_of"])
+    extra["close_date"] = pd.to_datetime(extra["close_date"])
+    plain.snapshots = pd.concat([plain.snapshots, extra.astype({"amount": float})],
+                                ignore_index=True)  # fmt: skip
+    sealed = make_wb(snaps=snaps, opps=opps)
+    sealed.snapshots = plain.snapshots.copy()
+    # every canonical column, as a loaded workbook has (the seal's fingerprint reads them)
+    sealed.reps = sealed.reps.assign(team="East", start_date=T("2020-01-01"))
+    for c in ("product", "forecast_category", "source", "furthest_stage"):
+        sealed.opportunities[c] = pd.NA
+    sealed.snapshots["forecast_category"] = pd.NA
+    memo.seal(sealed)
+    assert memo.token(sealed) is not None
+    period = ("2026-07-01", "2026-09-30") if windowed else None
+    for reps in (["A"], ["B"], ["A", "B"]):
+        mine = pipeline.waterfall(sealed, S0, S1, period=period, rep_ids=reps)
+        alone = pipeline.waterfall(plain, S0, S1, period=period, rep_ids=reps)
+        pd.testing.assert_frame_equal(mine.bars, alone.bars)
+        pd.testing.assert_frame_equal(mine.deals, alone.deals)
