@@ -13,7 +13,9 @@ Two views a manager combines (domain notes, section 5):
   shared period-level shock learned from past snapshots.
 
 :func:`blend` pools the two, with weights learned from past forecasts, :func:`p_attain` reads
-the chance of reaching a target and :func:`period_forecast` does all of it in one call.
+the chance of reaching a target and :func:`period_forecast` does all of it in one call, its
+history view with the model choice made for all subjects of its level (:func:`level_choice`,
+the pooled choice of :func:`forecast_many` that the benchmark measures).
 
 This module is the public façade: :func:`monthly_bookings` and :func:`period_forecast` live
 here, the rest is re-exported from modules with one job each --
@@ -45,9 +47,11 @@ from salesnb.forecast_history import (
     SELECTION_ORIGINS,
     HistoryForecast,
     Method,
+    PooledChoice,
     _empty,
     forecast_history,
     forecast_many,
+    pooled_choice,
     pooled_scores,
 )
 from salesnb.forecast_models import MIN_ARIMA, MIN_MODELS, MIN_SEASONAL, SEASON
@@ -86,6 +90,7 @@ __all__ = [
     "Method",
     "PeriodForecast",
     "PipelineForecast",
+    "PooledChoice",
     "RunRate",
     "SubjectType",
     "blend",
@@ -95,10 +100,12 @@ __all__ = [
     "forecast_many",
     "forecast_pipeline",
     "in_period_factors",
+    "level_choice",
     "monthly_bookings",
     "p_attain",
     "period_forecast",
     "pipeline_shock",
+    "pooled_choice",
     "pooled_scores",
     "simulate",
     "win_probabilities",
@@ -334,6 +341,58 @@ def _month_weights(first: pd.Period, horizon: int, start, end, as_of: pd.Timesta
     return np.clip(days, 0, None) / months.days_in_month.to_numpy()
 
 
+def _dump_choice(choice: dict[str, PooledChoice | None]) -> dict:
+    return {k: None if v is None else [list(v.families), v.why] for k, v in choice.items()}
+
+
+def _load_choice(d: dict) -> dict[str, PooledChoice | None]:
+    return {k: None if v is None else PooledChoice(tuple(v[0]), str(v[1])) for k, v in d.items()}
+
+
+def level_choice(
+    wb, by: str, as_of: pd.Timestamp | str, horizon: int
+) -> dict[str, PooledChoice | None]:
+    """The automatic model choice for every subject of one level, as :func:`forecast_many`
+    makes it on ``monthly_bookings(wb, by=by, as_of=as_of)``.
+
+    Choosing over a level fits every subject's candidates (about 3 s for 30 reps), the same
+    for every document of a batch, so it is memoised in the process and kept on disk (kind
+    ``"pooled"``, see :func:`salesnb.forecast_calibration.learned_cache_path`).
+
+    Parameters
+    ----------
+    wb : Workbook
+    by : {"rep", "region", "manager", "team"}
+    as_of : date
+    horizon : int
+        Months ahead (>= 1).
+
+    Returns
+    -------
+    dict of str -> PooledChoice or None
+        Per subject (column of ``monthly_bookings``); None where it chooses alone.
+
+    Examples
+    --------
+    >>> level_choice(wb, "rep", "2026-09-30", 3)["R01"].families  # doctest: +SKIP
+    ('arima', 'ets', 'mean')
+    """
+    from salesnb.forecast_calibration import _cached, _disk_cached
+
+    as_of = pd.Timestamp(as_of).normalize()
+    horizon = int(horizon)
+
+    def make() -> dict[str, PooledChoice | None]:
+        return pooled_choice(monthly_bookings(wb, by=by, as_of=as_of), horizon)
+
+    parts = (by, as_of, horizon)
+    return _cached(
+        ("pooled", *parts),
+        wb,
+        lambda: _disk_cached(wb, "pooled", parts, make, _dump_choice, _load_choice),
+    )
+
+
 def period_forecast(
     wb,
     subject_type: SubjectType = "all",
@@ -360,6 +419,12 @@ def period_forecast(
         Defaults to ``wb.as_of``.
     seed : int
         Makes the simulation repeatable.
+    method : {"auto", "ets", "arima", "snaive", "naive", "mean", "drift"}
+        History model. ``"auto"`` uses the choice made for all subjects of the level
+        together (:func:`level_choice`), so the history view is what
+        ``forecast_many(monthly_bookings(wb, by=subject_type), horizon)`` gives for this
+        subject, the method the benchmark measures; ``subject_type="all"`` has no peers
+        and chooses alone. A family name keeps that family.
 
     Returns
     -------
@@ -391,7 +456,10 @@ def period_forecast(
         hist = _empty(1, last + 1, (0.8, 0.95), "the period is over: nothing left to forecast")
         remaining = Distribution(np.zeros(n_sims))
     else:
-        hist = forecast_history(series, horizon, method=method)
+        choice = None
+        if method == "auto" and by is not None and series.notna().any():
+            choice = level_choice(wb, by, as_of, horizon).get(name)
+        hist = forecast_history(series, horizon, method=method, choice=choice)
         if hist.ok:
             w = _month_weights(last + 1, horizon, start, end, as_of)
             mu, sd = hist.total(w)

@@ -95,8 +95,9 @@ def learned_cache_path(wb, kind: str, parts: tuple) -> Path:
     ----------
     wb : Workbook
     kind : str
-        ``"shock"``, ``"blend"``, ``"past"`` or ``"winprob"`` (the win-probability and
-        in-period tables of :mod:`salesnb.winprob` at one date).
+        ``"shock"``, ``"blend"``, ``"past"``, ``"winprob"`` (the win-probability and
+        in-period tables of :mod:`salesnb.winprob` at one date) or ``"pooled"`` (a level's
+        history model choice, :func:`salesnb.forecast.level_choice`).
     parts : tuple
         Anything else the value depends on (converted with ``str``).
 

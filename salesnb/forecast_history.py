@@ -3,7 +3,8 @@
 :func:`forecast_history` fits the candidates of :mod:`salesnb.forecast_models` (statsmodels
 ETS and AR models beside mean, naive, drift and seasonal naive), picks one by rolling-origin
 MASE and calibrates its intervals with the same rolling-origin errors; :func:`forecast_many`
-does it for many series over processes.
+does it for many series over processes, choosing for them together; :func:`pooled_choice` gives
+that choice alone, so one series can be forecast with it (``forecast_history(..., choice=)``).
 """
 
 from __future__ import annotations
@@ -183,6 +184,7 @@ def forecast_history(
     method: Method = "auto",
     levels: Sequence[float] = (0.8, 0.95),
     seed: int = 0,
+    choice: PooledChoice | None = None,
 ) -> HistoryForecast:
     """Forecast a monthly bookings series ``horizon`` months ahead with calibrated intervals.
 
@@ -201,6 +203,10 @@ def forecast_history(
         Interval coverage levels in (0, 1).
     seed : int
         Unused by the models (they are deterministic); kept for a uniform API.
+    choice : PooledChoice, optional
+        With ``method="auto"``: combine these families of the series' own fits, as chosen
+        for the series' level by :func:`pooled_choice`, instead of choosing for the series
+        alone (it still chooses alone if the families do not all fit this series).
 
     Returns
     -------
@@ -221,8 +227,11 @@ def forecast_history(
     13
     """
     del seed
+    if choice is not None and method != "auto":
+        msg = f"choice= needs method='auto', got method={method!r}. Fix: drop one of them."
+        raise ParameterError(msg)
     with _one_blas_thread():
-        return _forecast_history(series, horizon, method, levels)
+        return _forecast_history(series, horizon, method, levels, choice)
 
 
 @dataclass
@@ -242,12 +251,16 @@ class _Prepared:
 
 
 def _forecast_history(
-    series: pd.Series, horizon: int, method: str, levels: Sequence[float]
+    series: pd.Series,
+    horizon: int,
+    method: str,
+    levels: Sequence[float],
+    choice: PooledChoice | None = None,
 ) -> HistoryForecast:
     prep = _prepare(series, horizon, method, levels)
     if isinstance(prep, HistoryForecast):
         return prep
-    return _finish(prep, _choose(prep.fits, prep.scores, prep.errs, prep.scale, prep.notes))
+    return _finish(prep, _apply_choice(prep, choice))
 
 
 def _prepare(
@@ -489,6 +502,67 @@ def _combination(ranked: pd.Series) -> list[str]:
     return [str(f) for f in [ranked.index[0], *rest][:POOL_TOP]]
 
 
+@dataclass(frozen=True)
+class PooledChoice:
+    """The model families chosen for a subject together with its peers (see
+    :func:`pooled_choice`).
+
+    Attributes
+    ----------
+    families : tuple of str
+        Families combined with equal weights, each the subject's own best candidate in it,
+        e.g. ``("arima", "mean", "ets")``.
+    why : str
+        The pooled scores behind the choice, for the forecast's note.
+    """
+
+    families: tuple[str, ...]
+    why: str
+
+
+def _pooled_families(
+    preps: dict[str, _Prepared], best: dict[str, dict[str, _Fit]]
+) -> dict[str, PooledChoice | None]:
+    """Per subject, the families chosen with its peers; None for a subject alone in its band
+    (it keeps its own choice, :func:`_choose`). ``best`` is :func:`_family_best` of each."""
+    groups: dict[frozenset, list[str]] = {}
+    for name, fams in best.items():
+        groups.setdefault(frozenset(fams), []).append(name)
+    out: dict[str, PooledChoice | None] = {}
+    for fams, names in groups.items():
+        if len(names) < 2 or len(fams) < 2:
+            out.update(dict.fromkeys(names))
+            continue
+        errors = {
+            s: {f: preps[s].errs[fit.name][0] / preps[s].scale for f, fit in best[s].items()}
+            for s in names
+        }
+        ranked = pooled_scores(errors)
+        how = ", ".join(f"{f} {ranked[f]:.2f}" for f in ranked.index)
+        why = (
+            f"the best families by rolling-origin MASE pooled over {len(names)} subjects "
+            f"({how}), equal weights"
+        )
+        out.update(dict.fromkeys(names, PooledChoice(tuple(_combination(ranked)), why)))
+    return out
+
+
+def _apply_choice(
+    prep: _Prepared, choice: PooledChoice | None, best: dict[str, _Fit] | None = None
+) -> _Fit:
+    """The subject's own fits of the chosen families, combined (its own choice for None)."""
+    if choice is not None:
+        best = _family_best(prep) if best is None else best
+        fits = [best[f] for f in choice.families if f in best]
+        if len(fits) == len(choice.families):
+            pick = fits[0] if len(fits) == 1 else _combine(fits, np.ones(len(fits)))
+            prep.notes.append(f"chose {pick.name}: {choice.why}")
+            return pick
+        # A series other than the one the choice was made for (another history band).
+        prep.notes.append(f"the pooled families {choice.families} do not all fit: chose alone")
+    return _choose(prep.fits, prep.scores, prep.errs, prep.scale, prep.notes)
+
+
 def _choose_pooled(preps: dict[str, _Prepared]) -> dict[str, _Fit]:
     """Choose for many subjects together: rank the model families by their rolling-origin
     MASE pooled over all subjects (sum of scaled errors over subjects and origins) and
@@ -501,39 +575,74 @@ def _choose_pooled(preps: dict[str, _Prepared]) -> dict[str, _Fit]:
     families (the same history-length band); a subject alone in its band keeps its own
     choice (:func:`_choose`).
     """
-    groups: dict[frozenset, list[str]] = {}
     best = {name: _family_best(p) for name, p in preps.items()}
-    for name, fams in best.items():
-        groups.setdefault(frozenset(fams), []).append(name)
-    out: dict[str, _Fit] = {}
-    for fams, names in groups.items():
-        if len(names) < 2 or len(fams) < 2:
-            for name in names:
-                p = preps[name]
-                out[name] = _choose(p.fits, p.scores, p.errs, p.scale, p.notes)
-            continue
-        errors = {
-            s: {f: preps[s].errs[fit.name][0] / preps[s].scale for f, fit in best[s].items()}
-            for s in names
-        }
-        ranked = pooled_scores(errors)
-        top = _combination(ranked)
-        how = ", ".join(f"{f} {ranked[f]:.2f}" for f in ranked.index)
-        for s in names:
-            fits = [best[s][f] for f in top]
-            pick = fits[0] if len(fits) == 1 else _combine(fits, np.ones(len(fits)))
-            preps[s].notes.append(
-                f"chose {pick.name}: the best families by rolling-origin MASE pooled over "
-                f"{len(names)} subjects ({how}), equal weights"
-            )
-            out[s] = pick
-    return out
+    choice = _pooled_families(preps, best)
+    return {name: _apply_choice(preps[name], choice[name], best[name]) for name in preps}
 
 
 def _prep_chunk(args: tuple) -> list[tuple[str, _Prepared | HistoryForecast]]:
     cols, frame, horizon, method, levels = args
     with _one_blas_thread():
         return [(c, _prepare(frame[c], horizon, method, levels)) for c in cols]
+
+
+def _prepare_all(
+    wide: pd.DataFrame, horizon: int, method: str, levels: tuple[float, ...], n_jobs: int
+) -> tuple[list[str], dict[str, _Prepared | HistoryForecast]]:
+    """Every column's candidates fitted and scored (over processes when ``n_jobs > 1``)."""
+    cols = [str(c) for c in wide.columns]
+    frame = wide.copy()
+    frame.columns = cols
+    if n_jobs <= 1 or len(cols) < 2:
+        return cols, dict(_prep_chunk((cols, frame, horizon, method, levels)))
+    n_chunks = min(len(cols), n_jobs * 4)
+    chunks = [cols[i::n_chunks] for i in range(n_chunks)]
+    ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+    parts: dict[str, _Prepared | HistoryForecast] = {}
+    with ProcessPoolExecutor(max_workers=n_jobs, mp_context=ctx) as pool:
+        jobs = [(c, frame[c], horizon, method, levels) for c in chunks]
+        for part in pool.map(_prep_chunk, jobs):
+            parts.update(part)
+    return cols, parts
+
+
+def pooled_choice(
+    wide: pd.DataFrame, horizon: int, *, n_jobs: int = 1
+) -> dict[str, PooledChoice | None]:
+    """The automatic choice of :func:`forecast_many` for every column, without the forecasts.
+
+    Lets one subject be forecast with its level's choice
+    (``forecast_history(wide[s], horizon, choice=pooled_choice(wide, horizon)[s])`` equals
+    ``forecast_many(wide, horizon)[s]``), so the choice can be computed once and reused.
+
+    Parameters
+    ----------
+    wide : DataFrame
+        One column per subject of one level, as :func:`monthly_bookings` returns.
+    horizon : int
+        Months ahead (>= 1).
+    n_jobs : int
+        Worker processes; the result does not depend on it.
+
+    Returns
+    -------
+    dict of str -> PooledChoice or None
+        Per column; None where the subject chooses alone (alone in its history-length band,
+        or no history).
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> idx = pd.period_range("2023-01", periods=30, freq="M")
+    >>> w = pd.DataFrame({s: 100 + rng.normal(0, 10, 30) for s in "ab"}, index=idx)
+    >>> ch = pooled_choice(w, 3)
+    >>> ch["a"] == ch["b"] and len(ch["a"].families) <= POOL_TOP
+    True
+    """
+    cols, parts = _prepare_all(wide, horizon, "auto", (0.8,), n_jobs)
+    preps = {c: p for c, p in parts.items() if isinstance(p, _Prepared)}
+    choice = _pooled_families(preps, {c: _family_best(p) for c, p in preps.items()})
+    return {c: choice.get(c) for c in cols}
 
 
 def forecast_many(
@@ -573,21 +682,7 @@ def forecast_many(
     ['a', 'b']
     """
     del seed
-    cols = [str(c) for c in wide.columns]
-    frame = wide.copy()
-    frame.columns = cols
-    levels = tuple(levels)
-    if n_jobs <= 1 or len(cols) < 2:
-        parts = dict(_prep_chunk((cols, frame, horizon, method, levels)))
-    else:
-        n_chunks = min(len(cols), n_jobs * 4)
-        chunks = [cols[i::n_chunks] for i in range(n_chunks)]
-        ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-        parts = {}
-        with ProcessPoolExecutor(max_workers=n_jobs, mp_context=ctx) as pool:
-            jobs = [(c, frame[c], horizon, method, levels) for c in chunks]
-            for part in pool.map(_prep_chunk, jobs):
-                parts.update(part)
+    cols, parts = _prepare_all(wide, horizon, method, tuple(levels), n_jobs)
     preps = {c: p for c, p in parts.items() if isinstance(p, _Prepared)}
     if method == "auto" and pooled:
         chosen = _choose_pooled(preps)

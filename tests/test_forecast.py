@@ -585,6 +585,86 @@ def test_period_forecast_defaults_and_errors(wb):
         period_forecast(wb, "team")
 
 
+def _two_rep_wb() -> Workbook:
+    """R1 and R2 each win a few deals of random size every month from 2024-01 to 2026-07
+    (31 complete months at 2026-08-15: the same history band, so they are pooled)."""
+    rng = np.random.default_rng(5)
+    deals = []
+    for m in pd.period_range("2024-01", "2026-07", freq="M"):
+        for rep in ("R1", "R2"):
+            for _ in range(int(rng.integers(1, 4))):
+                day = m.start_time + pd.Timedelta(days=int(rng.integers(0, 25)))
+                amount = float(rng.integers(5, 40)) * 100
+                deals.append(
+                    _deal(len(deals), rep, "Closed Won", "won", amount, day, day, "Negotiation")
+                )
+    deals.append(
+        _deal(len(deals), "R1", "Proposal", "open", 3000, "2026-07-01", "2026-09-10", cat="commit")
+    )
+    return make_wb(deals)
+
+
+def test_period_forecast_uses_the_levels_pooled_choice_and_caches_it(monkeypatch, tmp_path):
+    import salesnb.forecast as fc
+    import salesnb.forecast_calibration as fcal
+
+    monkeypatch.setenv("SALESNB_CACHE", str(tmp_path))
+    monkeypatch.setattr(fcal, "_CACHE", {})
+    wb = _two_rep_wb()
+    pf = period_forecast(wb, "rep", "R1", "FY2026-Q3", n_sims=500)
+    wide = monthly_bookings(wb, by="rep", as_of=wb.as_of)
+    many = forecast_many(wide, len(pf.history.mean))["R1"]
+    assert pf.history.method == many.method and pf.history.method.startswith("combo(")
+    assert "pooled over 2 subjects" in pf.history.note
+    pd.testing.assert_series_equal(pf.history.mean, many.mean)
+    for lv in (0.8, 0.95):
+        pd.testing.assert_series_equal(pf.history.lower[lv], many.lower[lv])
+        pd.testing.assert_series_equal(pf.history.upper[lv], many.upper[lv])
+    assert len(list((tmp_path / "forecast").glob("pooled-*.json"))) == 1
+
+    def boom(*args, **kwargs):
+        raise AssertionError("pooled choice recomputed despite the cache")
+
+    monkeypatch.setattr(fc, "pooled_choice", boom)
+    # the in-process memo, then (memo emptied) the disk cache: same figures, no refit of peers
+    again = period_forecast(wb, "rep", "R1", "FY2026-Q3", n_sims=500)
+    monkeypatch.setattr(fcal, "_CACHE", {})
+    from_disk = period_forecast(wb, "rep", "R1", "FY2026-Q3", n_sims=500)
+    same = json.dumps(pf.to_dict())  # NaN (no target) compares equal as text
+    assert json.dumps(again.to_dict()) == same == json.dumps(from_disk.to_dict())
+    # another rep of the same level reuses the level's choice
+    other = period_forecast(wb, "rep", "R2", "FY2026-Q3", n_sims=500)
+
+    def families(method: str) -> list[str]:
+        return [m.split("(")[0] for m in method[len("combo(") : -1].split("+")]
+
+    assert families(other.history.method) == families(pf.history.method)
+    assert other.history.method == forecast_many(wide, len(pf.history.mean))["R2"].method
+    # explicit methods and the whole team (no peers) still choose alone
+    ets = period_forecast(wb, "rep", "R1", "FY2026-Q3", n_sims=500, method="ets")
+    assert ets.history.method.startswith("ets(")
+    team = period_forecast(wb, "all", None, "FY2026-Q3", n_sims=500)
+    all_wide = monthly_bookings(wb, by=None, as_of=wb.as_of)
+    assert team.history.method == forecast_history(all_wide["all"], 2).method
+
+
+def test_forecast_history_with_a_choice_equals_forecast_many():
+    from salesnb.forecast_history import PooledChoice, pooled_choice
+
+    wide = _noisy_panel(4, 30)
+    choice = pooled_choice(wide, 3)
+    many = forecast_many(wide, 3)
+    for c in wide:
+        one = forecast_history(wide[c], 3, choice=choice[c])
+        assert one.method == many[c].method
+        pd.testing.assert_series_equal(one.upper[0.8], many[c].upper[0.8])
+    # families a series cannot fit (too short for ARIMA): it chooses alone, and says so
+    short = forecast_history(wide["s0"].iloc[:8], 3, choice=PooledChoice(("arima",), "x"))
+    assert not short.method.startswith("arima") and "chose alone" in short.note
+    with pytest.raises(ParameterError, match="method='auto'"):
+        forecast_history(wide["s0"], 3, method="ets", choice=choice["s0"])
+
+
 # ---------------------------------------------------------------- pooled choice, combinations
 
 
