@@ -1124,6 +1124,7 @@ def _zygote_loop(conn: Any, workers: int) -> None:
     queue: list[executor.Job] = []
     running: dict[Any, _Child] = {}
     outbox: list[tuple] = []  # results go out after the next documents are forked
+    learned: list[_Child] = []  # what finished documents imported and asked for
     stopping = False
     while True:
         while queue and len(running) < workers and not stopping:
@@ -1138,6 +1139,12 @@ def _zygote_loop(conn: Any, workers: int) -> None:
         for msg in outbox:
             conn.send(msg)
         outbox.clear()
+        # Learning comes after forking: the next documents start at once (they do without
+        # it), the ones forked after them find the imports and shared results ready.
+        for child in learned:
+            warm_imports(child.extra.get("imports", ()))
+            compute_shared(child.extra.get("shared", []))
+        learned.clear()
         if stopping:
             for child in running.values():
                 child.reap(kill=True)
@@ -1167,8 +1174,7 @@ def _zygote_loop(conn: Any, workers: int) -> None:
                 child.reap()
                 del running[r]
                 outbox.append(("result", child.job.key, child.outcome))
-                warm_imports(child.extra.get("imports", ()))
-                compute_shared(child.extra.get("shared", []))
+                learned.append(child)
         now = time.monotonic()
         for key, child in list(running.items()):
             if child.deadline is not None and now >= child.deadline:
