@@ -737,17 +737,34 @@ class _Converter:
 _WARM: dict[str, Any] = {}
 
 
-def ensure_converter(*, warm: bool = False) -> Any:
-    """Start the chart converter process if this process has none (idempotent).
+def ensure_converter(*, warm: bool = False, count: int = 1) -> Any:
+    """Start chart converter processes until this process has ``count`` (idempotent).
 
-    With ``warm``, a first chart is sent at once (vl-convert's cold start, about 1 s, then
-    runs in the converter meanwhile); the connection to read its answer from is returned.
+    With ``warm``, a first chart is sent at once to the first one (vl-convert's cold start,
+    about 1 s, then runs in the converter meanwhile); the connection to read its answer from
+    is returned.
     """
-    if _WARM.get("converter") is not None:
-        return None
-    _WARM["converter"] = conv = _start_converter()
-    _WARM["owner"] = os.getpid()
-    return conv.warm_up() if warm else None
+    pending = None
+    if _WARM.get("converter") is None:
+        _WARM["converter"] = conv = _start_converter()
+        _WARM["owner"] = os.getpid()
+        pending = conv.warm_up() if warm else None
+    extra = _WARM.setdefault("extra_converters", [])
+    while 1 + len(extra) < count:
+        extra.append(_start_converter())
+    return pending
+
+
+def _converters() -> list[Any]:
+    first = _WARM.get("converter")
+    return [] if first is None else [first, *_WARM.get("extra_converters", [])]
+
+
+def _free_converter(running: Any) -> Any:
+    """A converter no running document uses (one per worker: each converts in turn)."""
+    busy = {id(c.converter) for c in running}
+    convs = _converters()
+    return next((c for c in convs if id(c) not in busy), convs[0] if convs else None)
 
 
 def _needs_converter(job: Any) -> bool:
@@ -817,11 +834,14 @@ def _warm_rendering() -> None:
 
 def shutdown() -> None:
     """Stop the converter process started by :func:`prepare`."""
-    conv = _WARM.pop("converter", None)
+    convs = _converters()
+    _WARM.pop("converter", None)
+    _WARM.pop("extra_converters", None)
     # A zygote forked from a warmed process shares that process's converter: only the
     # process that started a converter may stop it, or the next batch finds it gone.
-    if conv is not None and _WARM.pop("owner", None) == os.getpid():
-        conv.close()
+    if _WARM.pop("owner", None) == os.getpid():
+        for conv in convs:
+            conv.close()
     _WARM.pop("done", None)
 
 
@@ -843,6 +863,7 @@ class _Child:
     outcome: Any = None
     ended: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    converter: Any = None
 
     def receive(self) -> bool:
         """Handle one message; False once the pipe closed (the child is gone)."""
@@ -929,8 +950,9 @@ def _finish_partial(nb: Any, running: int | None) -> None:
             pm["status"] = "completed"
 
 
-def _fork_document(job: executor.Job, *, render: bool) -> _Child:
-    """Fork a child that executes ``job`` (and renders it when ``render``)."""
+def _fork_document(job: executor.Job, *, render: bool, converter: Any = None) -> _Child:
+    """Fork a child that executes ``job`` (and renders it when ``render``), drawing SVG
+    through ``converter`` (default: this process's first one)."""
     from multiprocessing.connection import Pipe
 
     recv, send = Pipe(duplex=False)
@@ -945,7 +967,7 @@ def _fork_document(job: executor.Job, *, render: bool) -> _Child:
         code = 70
         try:
             recv.close()
-            _child_main(job, send, parent, render)
+            _child_main(job, send, parent, render, converter)
             code = 0
         except BaseException:  # noqa: BLE001 -- report and exit; never return into the parent
             with contextlib.suppress(Exception):
@@ -954,7 +976,7 @@ def _fork_document(job: executor.Job, *, render: bool) -> _Child:
             os._exit(code)
     send.close()
     deadline = t0 + job.timeout if job.timeout else None
-    return _Child(job, pid, recv, deadline, started, t0)
+    return _Child(job, pid, recv, deadline, started, t0, converter=converter)
 
 
 def _flush_real_streams() -> None:
@@ -964,7 +986,9 @@ def _flush_real_streams() -> None:
             stream.flush()
 
 
-def _child_main(job: executor.Job, conn: Any, parent: int, render: bool) -> None:
+def _child_main(
+    job: executor.Job, conn: Any, parent: int, render: bool, converter: Any = None
+) -> None:
     _parent_death_signal()
     if os.getppid() != parent:
         return
@@ -973,7 +997,7 @@ def _child_main(job: executor.Job, conn: Any, parent: int, render: bool) -> None
     _fresh_warnings()
     from salesnb import chartrender
 
-    conv = _WARM.get("converter")
+    conv = converter or _WARM.get("converter")
     if conv is not None:
         chartrender.set_svg_converter(conv.client)
     _PROGRESS["fn"] = lambda *event: conn.send(event)
@@ -1129,10 +1153,13 @@ def _zygote_loop(conn: Any, workers: int) -> None:
     while True:
         while queue and len(running) < workers and not stopping:
             job = queue.pop(0)
+            conv = None
             if _needs_converter(job):
-                ensure_converter()
+                # one converter per worker: vl-convert draws one chart at a time
+                ensure_converter(count=workers)
+                conv = _free_converter(running.values())
             _ready_for(job.notebook, job.parameters)
-            child = _fork_document(job, render=True)
+            child = _fork_document(job, render=True, converter=conv)
             running[child.conn] = child
         # a result is large (the documents) and the batch may be busy writing the last one:
         # sending it only now keeps the workers busy meanwhile

@@ -415,3 +415,20 @@ def test_a_process_that_drew_charts_itself_still_runs_batches(tmp_path):
     # V8/tokio threads) hung on its first chart; such a process now spawns them fresh.
     out = _run_script(tmp_path / "warmed.py", WARMED_SCRIPT, ROOT, tmp_path, cwd=ROOT)
     assert out.split()[-2:] == ["1", "ok"]
+
+
+def test_each_running_document_draws_through_a_converter_of_its_own(monkeypatch):
+    from types import SimpleNamespace
+
+    from salesnb import fastengine as fe
+
+    a, b = object(), object()
+    monkeypatch.setitem(fe._WARM, "converter", a)
+    monkeypatch.setitem(fe._WARM, "extra_converters", [b])
+    doc = SimpleNamespace
+    assert fe._free_converter([]) is a
+    assert fe._free_converter([doc(converter=a)]) is b
+    assert fe._free_converter([doc(converter=b)]) is a
+    assert fe._free_converter([doc(converter=a), doc(converter=b)]) is a  # more docs than workers
+    monkeypatch.setitem(fe._WARM, "converter", None)
+    assert fe._free_converter([]) is None
