@@ -37,7 +37,8 @@ from salesnb.errors import BatchError, ParameterError, RenderError
 FORMATS = ("html", "pdf", "ipynb")
 MANIFEST = "manifest.json"
 INDEX = "index.html"
-#: Seconds between rewrites of the manifest and index while a batch runs (and at its end).
+#: Seconds between rewrites of the manifest and index while a batch runs (the first document
+#: and the end are always written); ``SALESNB_SAVE_EVERY`` overrides (0: after every document).
 SAVE_EVERY = 1.0
 _RESERVED_SLUGS = {
     "index",
@@ -524,6 +525,7 @@ def run(
         from salesnb.executor import default_engine
 
         engine = default_engine(scheduler)
+    _save_every()  # a bad SALESNB_SAVE_EVERY fails before anything runs
     runner = _early_runner(notebook, data, profile, workers, scheduler, engine)
     try:
         prep = _prepare(notebook, by, data, profile, only, params, params_file, formats, engine)
@@ -671,7 +673,8 @@ def _run_locked(
     _save(out, manifest)
 
     bar = _progress(len(jobs), progress)
-    saved = -SAVE_EVERY  # the first document shows at once
+    every = _save_every()
+    saved = -every  # the first document shows at once
     try:
         if jobs:
             runner = runner or make_runner(workers, scheduler, engine)
@@ -681,7 +684,7 @@ def _run_locked(
                 # The documents are on disk already; the manifest and index follow at most
                 # SAVE_EVERY seconds later (a resume after a crash re-runs what they missed):
                 # rewriting both after every document costs the batch more than it shows.
-                if time.monotonic() - saved >= SAVE_EVERY:
+                if time.monotonic() - saved >= every:
                     _save(out, manifest)
                     saved = time.monotonic()
                 if bar is not None:
@@ -707,6 +710,15 @@ def _run_locked(
         manifest["subjects"] = list(entries.values())
         _save(out, manifest)
     return manifest
+
+
+def _save_every() -> float:
+    raw = os.environ.get("SALESNB_SAVE_EVERY", "").strip()
+    try:
+        return max(0.0, float(raw)) if raw else SAVE_EVERY
+    except ValueError:
+        msg = f"SALESNB_SAVE_EVERY={raw!r} is not a number. Fix: set seconds, e.g. 1 or 0."
+        raise ParameterError(msg) from None
 
 
 def _progress(total: int, enabled: bool) -> Any:

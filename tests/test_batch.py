@@ -295,7 +295,10 @@ def test_resume_after_sigkill_completes_and_matches_an_uninterrupted_run(referen
         "--param",
         "die_for=R04",
     ]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # the manifest after every document, so the kill below lands between two of them
+    env = {**os.environ, "SALESNB_SAVE_EVERY": "0"}
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env=env)  # fmt: skip
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:  # kill -9 as soon as one document is complete
         try:
@@ -462,3 +465,27 @@ def test_the_engine_started_before_the_inputs_were_checked_runs_the_batch(tmp_pa
     assert m["summary"]["ok"] == 2
     # one runner, told the notebook and data to prepare for
     assert started == [{"warm": (str(NB / "ok.ipynb"), str(DATA.resolve()), None)}]
+
+
+def test_the_manifest_is_rewritten_at_most_once_a_second_and_complete_at_the_end(
+    tmp_path, monkeypatch
+):
+    saves = []
+    real = batch._save
+    monkeypatch.setattr(batch, "_save", lambda out, m: saves.append(_summary_of(m)) or real(out, m))
+    monkeypatch.setenv("SALESNB_SAVE_EVERY", "3600")
+    m = batch.run(NB / "ok.ipynb", data=DATA, out=tmp_path / "out", only=["R01", "R02", "R03"],
+                  workers=1, progress=False)  # fmt: skip
+    # before the run, after the first document, at the end
+    assert [s["ok"] for s in saves] == [0, 1, 3]
+    assert m["summary"]["ok"] == 3 and json.loads((tmp_path / "out" / "manifest.json").read_text())[
+        "status"] == "complete"  # fmt: skip
+    from salesnb.errors import ParameterError
+
+    monkeypatch.setenv("SALESNB_SAVE_EVERY", "soon")
+    with pytest.raises(ParameterError, match="SALESNB_SAVE_EVERY"):
+        batch.run(NB / "ok.ipynb", data=DATA, out=tmp_path / "o2", only=["R01"], progress=False)
+
+
+def _summary_of(manifest: dict) -> dict:
+    return {"ok": sum(s["status"] == "ok" for s in manifest["subjects"])}
