@@ -194,5 +194,34 @@ def _format_scorecard(table, currency: str) -> str:
     return "\n".join(lines)
 
 
+def run() -> None:
+    """The ``salesnb`` console command: :func:`main`, then a quick exit.
+
+    Tearing down an interpreter that imported pandas, Altair and nbconvert frees millions
+    of objects one by one (0.3-0.4 s, a sizeable share of a batch of 30 documents). Once
+    the command is done every file is closed, so this runs the exit handlers (flushing
+    logs, stopping child processes) and ends the process without the teardown.
+    """
+    import atexit
+    import os
+
+    try:
+        main()
+        code = 0
+    except SystemExit as exc:
+        if exc.code is None or isinstance(exc.code, int):
+            code = exc.code or 0
+        else:  # sys.exit("message"): printed like the interpreter would
+            print(exc.code, file=sys.stderr)
+            code = 1
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe: nothing left to say
+            pass
+    os._exit(code)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    main()
+    run()
