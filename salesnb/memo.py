@@ -27,6 +27,7 @@ Examples
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 from collections import OrderedDict
@@ -183,8 +184,10 @@ def compute_ahead(wb: Any, wanted: Iterable[tuple[str, tuple, tuple]]) -> int:
         fn = _REGISTRY.get(name)
         if fn is None or about != tok or (name, tok, args) in _MEMO:
             continue
-        shared(fn)(wb, *args)  # the same wrapper: stores under this data's token
-        done += 1
+        # what fails here is left to each document, which computes it and reports why
+        with contextlib.suppress(Exception):
+            shared(fn)(wb, *args)  # the same wrapper: stores under this data's token
+            done += 1
     _ASKED.clear()  # what the zygote computed is not what its documents will ask for
     return done
 

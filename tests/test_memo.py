@@ -156,3 +156,15 @@ def test_shared_team_results_equal_the_per_subject_computation(wb):
         assert facts.typical_cycle_days(ctx) == facts.typical_cycle_days(alike) or (
             pd.isna(facts.typical_cycle_days(ctx)) and pd.isna(facts.typical_cycle_days(alike))
         )
+
+
+@memo.shared
+def _fails(wb, x):
+    raise ValueError("not for this data")
+
+
+def test_compute_ahead_skips_what_fails_there(wb):
+    wanted = [(f"{__name__}._fails", memo.token(wb), (1,)),
+              (f"{__name__}._open_amount", memo.token(wb), ("y",))]  # fmt: skip
+    assert memo.compute_ahead(wb, wanted) == 1
+    assert CALLS == ["y"]
