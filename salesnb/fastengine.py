@@ -1128,6 +1128,11 @@ def _zygote_main(
     os.dup2(devnull, 2)
     os.close(devnull)
     try:
+        from salesnb import memo
+
+        # what the process this zygote was forked from computed or asked for (a notebook, a
+        # test session) is none of the documents' business: shared results start afresh
+        memo.clear()
         prepare(converter=False)  # started with the first document that draws SVG
         if warm is not None:
             notebook, data, profile = warm

@@ -117,8 +117,14 @@ def test_shared_results_come_from_the_zygote_never_from_another_document(tmp_pat
     nb.cells = [params, nbformat.v4.new_code_cell(POISON)]
     path = tmp_path / "poison.ipynb"
     nbformat.write(nb, path)
+    import salesnb
+    from salesnb import facts, memo
     from salesnb.fastengine import ForkRunner
 
+    # this process has shared results and requests of its own: the zygote must not pass them on
+    ctx = facts.context(salesnb.load(str(DATA)), "rep", "R01")
+    facts.open_deals(ctx), facts.attention(ctx)
+    assert memo.asked()
     one = ForkRunner(1)  # one at a time, in this order
     try:
         results = _run(one, [_job(k, path) for k in ("R01", "R02", "R03", "R04")])
