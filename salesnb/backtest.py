@@ -3,6 +3,10 @@
 * :func:`backtest_history` -- refit at each of several past origins (model choice included,
   nothing from the future) and score the forecasts of the following months: MASE against the
   seasonal naive forecast (naive under two years), bias, and coverage of the 80% interval.
+* :func:`backtest_many` -- the same over all subjects of a level, forecast together at each
+  origin, so ``"auto"`` is the pooled choice; :func:`level_backtest` runs it on a workbook's
+  level (memoised and cached on disk) and :func:`subject_backtest` scores one subject of it,
+  as a forecast document shows.
 * :func:`backtest_pipeline` -- at each pipeline snapshot, forecast that quarter from the
   pipeline as it stood then (and optionally from history and the blend) and compare with
   what closed; the Brier score says whether P(attain target) was calibrated.
@@ -10,8 +14,10 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -22,6 +28,7 @@ from salesnb.forecast import (
     forecast_history,
     forecast_many,
     forecast_pipeline,
+    monthly_bookings,
     p_attain,
     period_forecast,
 )
@@ -282,6 +289,162 @@ def backtest_many(
         kind="stable",
     ).reset_index(drop=True)
     return BacktestResult(forecasts, summarise(forecasts, benchmark), benchmark)
+
+
+_SOURCE_VERSION: str | None = None
+
+
+def _source_version() -> str:
+    # The disk cache key hashes the forecasting modules but not this one, whose origins and
+    # scales also decide a level backtest.
+    global _SOURCE_VERSION
+    if _SOURCE_VERSION is None:
+        _SOURCE_VERSION = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
+    return _SOURCE_VERSION
+
+
+def _dump_result(r: BacktestResult) -> dict:
+    f = r.forecasts
+    return {"benchmark": r.benchmark, "forecasts": {c: f[c].tolist() for c in f.columns}}
+
+
+def _load_result(d: dict) -> BacktestResult:
+    f = pd.DataFrame(d["forecasts"])
+    f = f.astype({c: float for c in ("forecast", "actual", "lower", "upper", "scale")})
+    f = f.astype({"step": np.int64})
+    bench = str(d["benchmark"])
+    return BacktestResult(f, summarise(f, bench), bench)
+
+
+def level_backtest(
+    wb,
+    by: str,
+    as_of: pd.Timestamp | str,
+    horizon: int = 3,
+    n_origins: int = 6,
+    *,
+    methods: Sequence[str] = ("auto",),
+) -> BacktestResult:
+    """:func:`backtest_many` of one level of a workbook, memoised and cached on disk.
+
+    The level's subjects are forecast together at each origin, so ``"auto"`` is the pooled
+    choice that :func:`~salesnb.forecast.period_forecast` forecasts with. Backtesting a level
+    fits every subject's candidates at every origin (several seconds for 30 reps), the same
+    for every document of a batch, so it is kept in the process and on disk (kind
+    ``"levelbt"``, see :func:`salesnb.forecast_calibration.learned_cache_path`; the key also
+    hashes this module's source).
+
+    Parameters
+    ----------
+    wb : Workbook
+    by : {"rep", "region", "manager", "team"}
+        The level: ``monthly_bookings(wb, by=by, as_of=as_of)`` is backtested.
+    as_of : date
+    horizon, n_origins, methods
+        As for :func:`backtest_many`.
+
+    Returns
+    -------
+    BacktestResult
+        As :func:`backtest_many` returns it.
+
+    Raises
+    ------
+    NotEnoughDataError
+        When no subject of the level is long enough.
+
+    Examples
+    --------
+    >>> level_backtest(wb, "rep", "2026-09-30").benchmark  # doctest: +SKIP
+    'snaive'
+    """
+    from salesnb.forecast_calibration import _cached, _disk_cached
+
+    as_of = pd.Timestamp(as_of).normalize()
+    methods = tuple(methods)
+
+    def make() -> BacktestResult:
+        wide = monthly_bookings(wb, by=by, as_of=as_of)
+        # n_jobs=1: documents of a batch already run in parallel, one per core
+        return backtest_many(wide, horizon, n_origins, methods=methods, n_jobs=1)
+
+    parts = (by, as_of, int(horizon), int(n_origins), methods, _source_version())
+    return _cached(
+        ("levelbt", *parts),
+        wb,
+        lambda: _disk_cached(wb, "levelbt", parts, make, _dump_result, _load_result),
+    )
+
+
+def subject_backtest(
+    wb,
+    by: str,
+    subject: str,
+    as_of: pd.Timestamp | str,
+    horizon: int = 3,
+    n_origins: int = 6,
+    *,
+    methods: Sequence[str] = ("auto",),
+) -> BacktestResult:
+    """One subject's forecasts of :func:`level_backtest`, summarised as :func:`summarise` does.
+
+    The subject is scored against the level's benchmark on its own points. A subject too
+    short for the seasonal benchmark at some origin (24 months) while others of the level
+    have it is scored against the naive benchmark, as :func:`backtest_history` would score it
+    alone; its forecasts still come from the level's pooled backtest.
+
+    Parameters
+    ----------
+    wb : Workbook
+    by : {"rep", "region", "manager", "team"}
+    subject : str
+        A column of ``monthly_bookings(wb, by=by, as_of=as_of)`` (rep id, region...).
+    as_of : date
+    horizon, n_origins, methods
+        As for :func:`backtest_many`.
+
+    Returns
+    -------
+    BacktestResult
+        ``forecasts`` holds the subject's rows only (with its ``subject`` column),
+        ``summary`` one row per method, ``benchmark`` the benchmark it was scored against.
+
+    Raises
+    ------
+    NotEnoughDataError
+        When the subject's history is too short for the backtest (or no subject's is).
+
+    Examples
+    --------
+    >>> subject_backtest(wb, "rep", "R05", "2026-09-30").summary.loc["auto", "n"]  # doctest: +SKIP
+    18
+    """
+    level = level_backtest(wb, by, as_of, horizon, n_origins, methods=methods)
+    f = level.forecasts
+    own = f[f["subject"] == str(subject)]
+    benchmark = level.benchmark
+    partial = set(own.loc[own["method"] == benchmark, "origin"]) != set(own["origin"])
+    if own.empty or partial:
+        wide = monthly_bookings(wb, by=by, as_of=pd.Timestamp(as_of).normalize())
+        series = wide[subject] if subject in wide.columns else pd.Series(dtype=float)
+        if own.empty:
+            msg = (
+                f"A backtest with horizon={horizon} and n_origins={n_origins} needs at least "
+                f"{horizon + n_origins + 2} months; the series has {int(series.notna().sum())}."
+                " Fix: lower n_origins or horizon."
+            )
+            raise NotEnoughDataError(msg)
+        alone = backtest_history(series.dropna(), horizon, n_origins, methods=[])
+        drop = own["method"].isin([benchmark, alone.benchmark])
+        own = pd.concat(
+            [own[~drop], alone.forecasts.assign(subject=str(subject))[own.columns]],
+            ignore_index=True,
+        )
+        benchmark = alone.benchmark
+    # benchmark first, as backtest_history orders its methods
+    own = own.sort_values("method", key=lambda m: m != benchmark, kind="stable")
+    own = own.reset_index(drop=True)
+    return BacktestResult(own, summarise(own, benchmark), benchmark)
 
 
 def _quarters(wb, dates: pd.Series) -> pd.Series:

@@ -376,8 +376,8 @@ def forecast_view(ctx: Context, *, months_shown: int = 24, backtest: bool = True
     """Forecast the subject's bookings for ``ctx.period``: history, pipeline, blend, P(target).
 
     Uses :func:`salesnb.forecast.period_forecast`; the backtest re-forecasts the last six
-    months from history (:func:`salesnb.backtest.backtest_history`) and past quarters from
-    the pipeline as each snapshot saw it.
+    months from history with the same pooled model choice (:func:`forecast_backtest`) and
+    past quarters from the pipeline as each snapshot saw it.
 
     Examples
     --------
@@ -445,7 +445,7 @@ def forecast_view(ctx: Context, *, months_shown: int = 24, backtest: bool = True
     view.text["notes"] = bullets(pf.notes, empty="No modelling notes.")
     mase = None
     if backtest:
-        bt_hist, bt_pipe, notes = forecast_backtest(ctx, series)
+        bt_hist, bt_pipe, notes = forecast_backtest(ctx, series, subject=pf.subject)
         view.tables["backtest_history"], view.tables["backtest_pipeline"] = bt_hist, bt_pipe
         view.text["backtest"] = bullets(notes, empty="")
         if bt_hist is not None and len(bt_hist):
@@ -463,13 +463,32 @@ def forecast_view(ctx: Context, *, months_shown: int = 24, backtest: bool = True
 
 
 def forecast_backtest(
-    ctx: Context, series: pd.Series, *, n_snapshots: int = 6
+    ctx: Context, series: pd.Series, *, n_snapshots: int = 6, subject: str | None = None
 ) -> tuple[pd.DataFrame | None, pd.DataFrame | None, list[str]]:
     """How well past forecasts did: history model vs naive, and pipeline forecasts at snapshots.
 
-    Returns the history backtest (one row per method, formatted; ``attrs['rel_mase']`` of the
-    automatic model), the pipeline backtest (one row per past snapshot of a finished
-    quarter: expected, P10-P90, actual, inside the band), and notes.
+    The history backtest scores the method the document forecasts with: at each of 6 monthly
+    origins the subjects of the subject's level are forecast together, so the automatic
+    model is the level's pooled choice (:func:`salesnb.backtest.subject_backtest`, cached on
+    disk per data set); the whole team has no peers and chooses alone
+    (:func:`salesnb.backtest.backtest_history`).
+
+    Parameters
+    ----------
+    ctx : Context
+    series : Series
+        The subject's monthly bookings (a column of ``monthly_bookings``).
+    n_snapshots : int
+        Past snapshots of finished quarters in the pipeline backtest, at most.
+    subject : str, optional
+        The subject's column in ``monthly_bookings`` of its level; default ``series.name``.
+
+    Returns
+    -------
+    tuple
+        The history backtest (one row per method, formatted; ``attrs['rel_mase']`` of the
+        automatic model), the pipeline backtest (one row per past snapshot of a finished
+        quarter: expected, P10-P90, actual, inside the band), and notes.
     """
     from salesnb import backtest as bt
     from salesnb import forecast as fc
@@ -477,8 +496,12 @@ def forecast_backtest(
 
     cur, notes = ctx.currency, []
     hist_table = None
+    subject = series.name if subject is None else subject
     try:
-        res = bt.backtest_history(series.dropna(), 3, 6, methods=["auto"])
+        if ctx.subject.type == "all" or subject is None:
+            res = bt.backtest_history(series.dropna(), 3, 6, methods=["auto"])
+        else:
+            res = bt.subject_backtest(ctx.wb, ctx.subject.type, str(subject), ctx.as_of, 3, 6)
         s = res.summary
         hist_table = pd.DataFrame({
             "method": ["automatic model" if m == "auto" else f"{m} (benchmark)" for m in s.index],

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from salesnb.config import load_config
-from salesnb.errors import ParameterError
+from salesnb.errors import NotEnoughDataError, ParameterError
 from salesnb.forecast import (
     Distribution,
     RunRate,
@@ -965,3 +965,133 @@ def test_documents_computing_the_same_entry_at_once_both_succeed(monkeypatch, tm
     assert len(files) == 1 and files[0].name.startswith("blend-")
     again = fcal._disk_cached(wb, "blend", ("same",), lambda: 1 / 0, list, list)
     assert again[0] == [1.0, 0.1 + 0.2] and np.isnan(again[1][0])
+
+
+def _document_history_backtest(wb, subject_type: str, subject: str | None):
+    from salesnb import facts, workbooks
+
+    ctx = facts.context(wb, subject_type, subject, forward=True)
+    by = None if subject_type == "all" else subject_type
+    wide = monthly_bookings(wb, by=by, as_of=ctx.as_of)
+    name = wide.columns[0] if subject is None else subject
+    table, _, notes = workbooks.forecast_backtest(ctx, wide[name], subject=name)
+    return ctx, wide, table, notes
+
+
+def _as_shown(summary: pd.DataFrame) -> pd.DataFrame:
+    """A backtest summary formatted as the document's history backtest table shows it."""
+    from salesnb.workbooks import _ratio_text, fmt
+
+    return pd.DataFrame(
+        {
+            "MASE": [_ratio_text(v) for v in summary["mase"]],
+            "vs benchmark": [_ratio_text(v) for v in summary["rel_mase"]],
+            "bias": [fmt(v, "growth") for v in summary["bias"]],
+            "inside 80% interval": [fmt(v, "percent") for v in summary["coverage"]],
+            "forecasts": summary["n"].astype(int),
+        },
+        index=summary.index,
+    )
+
+
+def test_document_history_backtest_is_the_levels_pooled_backtest(monkeypatch, tmp_path):
+    import salesnb.backtest as bt
+    import salesnb.forecast_calibration as fcal
+
+    monkeypatch.setenv("SALESNB_CACHE", str(tmp_path))
+    monkeypatch.setattr(fcal, "_CACHE", {})
+    wb = _two_rep_wb()
+    ctx, wide, table, notes = _document_history_backtest(wb, "rep", "R1")
+    many = bt.backtest_many(wide, 3, 6, methods=["auto"])
+    own = many.forecasts[many.forecasts["subject"] == "R1"]
+    want = bt.summarise(own, many.benchmark)
+    want = want.loc[[many.benchmark, "auto"]]  # the benchmark first, as the table shows it
+    # the subject's own forecasts of the level's pooled backtest, scored the same way
+    assert list(table.index) == [many.benchmark, "auto"]
+    assert table["method"].tolist() == [f"{many.benchmark} (benchmark)", "automatic model"]
+    pd.testing.assert_frame_equal(table.drop(columns="method"), _as_shown(want))
+    assert table.attrs["rel_mase"] == want.loc["auto", "rel_mase"]
+    assert want.loc["auto", "n"] == 18 and "History backtest: 6 monthly origins" in notes[0]
+    res = bt.subject_backtest(wb, "rep", "R1", ctx.as_of)
+    pd.testing.assert_frame_equal(res.summary, want)
+    cols = ["origin", "step", "forecast", "actual", "lower", "upper", "scale", "chosen"]
+    got_auto = res.forecasts[res.forecasts["method"] == "auto"][cols].reset_index(drop=True)
+    want_auto = own[own["method"] == "auto"][cols].reset_index(drop=True)
+    pd.testing.assert_frame_equal(got_auto, want_auto)
+    assert got_auto["chosen"].str.startswith("combo(").all()  # pooled over R1 and R2
+    assert len(list((tmp_path / "forecast").glob("levelbt-*.json"))) == 1
+
+    def boom(*args, **kwargs):
+        raise AssertionError("level backtest recomputed despite the cache")
+
+    monkeypatch.setattr(bt, "backtest_many", boom)
+    # the in-process memo, then (memo emptied) the disk cache: the same table, no refits
+    for clear in (False, True):
+        if clear:
+            monkeypatch.setattr(fcal, "_CACHE", {})
+        again = _document_history_backtest(wb, "rep", "R1")[2]
+        pd.testing.assert_frame_equal(again, table)
+        assert again.attrs == table.attrs
+    # another subject of the level reads the same entry
+    other = _document_history_backtest(wb, "rep", "R2")[2]
+    r2 = bt.summarise(many.forecasts[many.forecasts["subject"] == "R2"], many.benchmark)
+    pd.testing.assert_frame_equal(
+        other.drop(columns="method"), _as_shown(r2.loc[[many.benchmark, "auto"]])
+    )
+
+
+def test_document_history_backtest_of_the_whole_team_chooses_alone(monkeypatch, tmp_path):
+    import salesnb.backtest as bt
+
+    monkeypatch.setenv("SALESNB_CACHE", str(tmp_path))
+
+    def boom(*args, **kwargs):
+        raise AssertionError("the whole team has no peers to pool with")
+
+    monkeypatch.setattr(bt, "backtest_many", boom)
+    monkeypatch.setattr(bt, "level_backtest", boom)
+    wb = _two_rep_wb()
+    _, wide, table, _ = _document_history_backtest(wb, "all", None)
+    alone = bt.backtest_history(wide["all"].dropna(), 3, 6, methods=["auto"]).summary
+    pd.testing.assert_frame_equal(table.drop(columns="method"), _as_shown(alone))
+    assert table.attrs["rel_mase"] == alone.loc["auto", "rel_mase"]
+
+
+def test_a_subject_too_short_for_the_levels_seasonal_benchmark_is_scored_as_alone(
+    monkeypatch, tmp_path
+):
+    import salesnb.backtest as bt
+
+    monkeypatch.setenv("SALESNB_CACHE", str(tmp_path))
+    rng = np.random.default_rng(7)
+    deals = []
+    for m in pd.period_range("2023-09", "2026-07", freq="M"):
+        for rep in ("R1", "R2") if m >= pd.Period("2024-04", "M") else ("R1",):
+            day = m.start_time + pd.Timedelta(days=int(rng.integers(0, 25)))
+            amount = float(rng.integers(5, 40)) * 100
+            deals.append(
+                _deal(len(deals), rep, "Closed Won", "won", amount, day, day, "Negotiation")
+            )
+    wb = make_wb(deals)
+    wide = monthly_bookings(wb, by="rep", as_of=wb.as_of)
+    assert wide["R1"].notna().sum() == 35 and wide["R2"].notna().sum() == 28
+    many = bt.backtest_many(wide, 3, 6, methods=["auto"])
+    assert many.benchmark == "snaive"  # R1 has 24+ months at every origin, R2 at two only
+    res = bt.subject_backtest(wb, "rep", "R2", wb.as_of)
+    alone = bt.backtest_history(wide["R2"].dropna(), 3, 6, methods=[])
+    assert res.benchmark == alone.benchmark == "naive"
+    assert list(res.summary.index) == ["naive", "auto"]
+    assert (res.summary["n"] == 18).all()
+    own = many.forecasts[(many.forecasts["subject"] == "R2") & (many.forecasts["method"] == "auto")]
+    pd.testing.assert_frame_equal(
+        res.forecasts[res.forecasts["method"] == "auto"].reset_index(drop=True),
+        own.reset_index(drop=True),
+    )
+    # R1 keeps the level's seasonal benchmark
+    r1 = bt.subject_backtest(wb, "rep", "R1", wb.as_of)
+    assert r1.benchmark == "snaive" and list(r1.summary.index) == ["snaive", "auto"]
+    wb.opportunities = wb.opportunities[
+        (wb.opportunities["rep_id"] == "R1") | (wb.opportunities["close_date"] >= "2026-02-01")
+    ]
+    with pytest.raises(NotEnoughDataError, match="the series has 6"):
+        bt.subject_backtest(wb, "rep", "R2", wb.as_of)  # a new hire: too short to backtest
