@@ -803,11 +803,34 @@ def prepare(*, converter: bool = True) -> None:
         # terminal (0: fit the terminal); in a kernel it is 20
         sys.modules["pandas"].set_option("display.max_columns", 20)
     _warm_rendering()
+    _warm_display()
     if pending is not None:
         with contextlib.suppress(Exception):
             pending.recv()
             pending.close()
     _WARM["done"] = True
+
+
+def _warm_display() -> None:
+    """Show a small table and chart through the shell's display formatter once.
+
+    The first display of each kind builds what later ones reuse: Altair's schema validator
+    (about 20 ms), pandas' HTML table formatter, IPython's formatter lookups. Done here, every
+    forked document inherits them instead of building them again. Altair's own default
+    renderer returns the spec without drawing it, so vl-convert is not started here (a fork
+    of a process running it would hang).
+    """
+    if "pandas" not in sys.modules:
+        return
+    pd = sys.modules["pandas"]
+    fmt = shell().display_formatter
+    df = pd.DataFrame({"stage": ["a", "b"], "amount": [1.5, 2.0]})
+    with contextlib.suppress(Exception):  # a warm-up only: a document meets any error itself
+        fmt.format(df)
+        if "altair" in sys.modules:
+            alt = sys.modules["altair"]
+            if alt.renderers.active == "default":
+                fmt.format(alt.Chart(df).mark_bar().encode(x=alt.X("amount:Q"), y=alt.Y("stage:N")))
 
 
 def _warm_rendering() -> None:

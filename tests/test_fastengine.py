@@ -438,3 +438,21 @@ def test_each_running_document_draws_through_a_converter_of_its_own(monkeypatch)
     assert fe._free_converter([doc(converter=a), doc(converter=b)]) is a  # more docs than workers
     monkeypatch.setitem(fe._WARM, "converter", None)
     assert fe._free_converter([]) is None
+
+
+WARM_SCRIPT = """\
+import sys
+from salesnb import charts, fastengine
+
+if sys.argv[1] == "svg":  # the process drew nothing yet, but its renderer would convert
+    charts.setup_charts(charts="svg")
+fastengine.prepare(converter=False)
+print(fastengine.runtime_threads() == [])
+"""
+
+
+@pytest.mark.parametrize("renderer", ["default", "svg"])
+def test_the_warm_up_displays_a_table_and_chart_without_starting_vl_convert(tmp_path, renderer):
+    # what the warm-up leaves behind is inherited by every fork: never a running JS runtime
+    out = _run_script(tmp_path / "warm.py", WARM_SCRIPT, renderer, cwd=ROOT).split()
+    assert out == ["True"]
