@@ -294,6 +294,11 @@ def _team_kpi(wb: Workbook, name: str, by: str | None, kwargs: tuple) -> pd.Data
     return getattr(kpis, name)(wb, by, **dict(kwargs))
 
 
+def _kpi_table(wb: Workbook, kpi: str, by: str | None, **kwargs: Any) -> pd.DataFrame:
+    """``salesnb.kpis.<kpi>(wb, by, **kwargs)``, kept per data set (:mod:`salesnb.memo`)."""
+    return _team_kpi(wb, kpi, by, tuple(sorted(kwargs.items())))
+
+
 def own_rows(ctx: Context, kpi: str, **kwargs: Any) -> pd.DataFrame:
     """The subject's rows of ``salesnb.kpis.<kpi>(wb, by, **kwargs)``, without the key column.
 
@@ -306,7 +311,7 @@ def own_rows(ctx: Context, kpi: str, **kwargs: Any) -> pd.DataFrame:
     --------
     >>> own_rows(ctx, "velocity", start="2025-10-01", end="2026-09-30")  # doctest: +SKIP
     """
-    table = _team_kpi(ctx.wb, kpi, ctx.by, tuple(sorted(kwargs.items())))
+    table = _kpi_table(ctx.wb, kpi, ctx.by, **kwargs)
     if ctx.key is None:
         return table.reset_index(drop=True)
     mine = table[table[ctx.key] == ctx.subject.key]
@@ -426,7 +431,8 @@ def stage_table(ctx: Context, days: int = LOOKBACK_DAYS) -> pd.DataFrame:
     """
     start, end = lookback(ctx, days)
     own = own_rows(ctx, "stage_conversion", start=start, end=end, as_of=ctx.as_of)
-    team = _team_stage_conversion(ctx.wb, start, end, ctx.as_of)[["stage", "conversion"]]
+    team = _kpi_table(ctx.wb, "stage_conversion", None, start=start, end=end, as_of=ctx.as_of)
+    team = team[["stage", "conversion"]]
     df = own.merge(team.rename(columns={"conversion": "team_conversion"}), on="stage", how="left")
     df["relative"] = df["conversion"] / df["team_conversion"].where(df["team_conversion"] > 0)
     ok = (df["reached"] >= 5) & df["relative"].notna()
@@ -435,11 +441,6 @@ def stage_table(ctx: Context, days: int = LOOKBACK_DAYS) -> pd.DataFrame:
         best = df[ok].sort_values(["relative", "conversion"], kind="stable").index[0]
         df.loc[best, "bottleneck"] = True
     return df.reset_index(drop=True)
-
-
-@memo.shared
-def _team_stage_conversion(wb: Workbook, start: Any, end: Any, as_of: Any) -> pd.DataFrame:
-    return kpis.stage_conversion(wb, None, start=start, end=end, as_of=as_of)
 
 
 def funnel_frame(stages: pd.DataFrame, won_name: str = "Closed Won") -> pd.DataFrame:
@@ -509,13 +510,8 @@ def aging_frame(deals: pd.DataFrame) -> pd.DataFrame:
 def typical_cycle_days(ctx: Context) -> float:
     """Median days from creation to close of the team's deals won in the trailing window."""
     start, end = lookback(ctx)
-    return _team_cycle_days(ctx.wb, start, end, ctx.as_of)
-
-
-@memo.shared
-def _team_cycle_days(wb: Workbook, start: Any, end: Any, as_of: Any) -> float:
-    return float(kpis.sales_cycle(wb, None, start=start, end=end, as_of=as_of)
-                 .iloc[0]["median_cycle_days"])  # fmt: skip
+    cycle = _kpi_table(ctx.wb, "sales_cycle", None, start=start, end=end, as_of=ctx.as_of)
+    return float(cycle.iloc[0]["median_cycle_days"])
 
 
 def attention(ctx: Context) -> pd.DataFrame:
