@@ -144,7 +144,6 @@ def shared(fn: F) -> F:
     hashable and picklable (dates, strings, numbers, tuples).
     """
     name = f"{fn.__module__}.{fn.__qualname__}"
-    _REGISTRY[name] = fn
 
     @functools.wraps(fn)
     def wrapper(wb: Any, *args: Any) -> Any:
@@ -162,6 +161,7 @@ def shared(fn: F) -> F:
             _MEMO.popitem(last=False)
         return _fresh(value)
 
+    _REGISTRY[name] = wrapper
     return wrapper  # type: ignore[return-value]
 
 
@@ -181,12 +181,12 @@ def compute_ahead(wb: Any, wanted: Iterable[tuple[str, tuple, tuple]]) -> int:
     if tok is None:
         return 0
     for name, about, args in wanted:
-        fn = _REGISTRY.get(name)
-        if fn is None or about != tok or (name, tok, args) in _MEMO:
+        compute = _REGISTRY.get(name)
+        if compute is None or about != tok or (name, tok, args) in _MEMO:
             continue
         # what fails here is left to each document, which computes it and reports why
         with contextlib.suppress(Exception):
-            shared(fn)(wb, *args)  # the same wrapper: stores under this data's token
+            compute(wb, *args)  # the shared wrapper: stores under this data's token
             done += 1
     _ASKED.clear()  # what the zygote computed is not what its documents will ask for
     return done
