@@ -525,7 +525,7 @@ def run(
         from salesnb.executor import default_engine
 
         engine = default_engine(scheduler)
-    _save_every()  # a bad SALESNB_SAVE_EVERY fails before anything runs
+    save_every = _save_every()  # a bad SALESNB_SAVE_EVERY fails before anything runs
     runner = _early_runner(notebook, data, profile, workers, scheduler, engine)
     try:
         prep = _prepare(notebook, by, data, profile, only, params, params_file, formats, engine)
@@ -548,6 +548,7 @@ def run(
                 progress=progress,
                 charts=charts,
                 runner=runner,
+                save_every=save_every,
             )
     finally:
         if runner is not None:  # closed already after a run; else the inputs were refused
@@ -594,6 +595,7 @@ def _run_locked(
     progress: bool,
     charts: str = "svg",
     runner: Any = None,
+    save_every: float = SAVE_EVERY,
 ) -> dict[str, Any]:
     from salesnb.chartrender import CHARTS_ENV
     from salesnb.executor import Job, make_runner
@@ -673,8 +675,7 @@ def _run_locked(
     _save(out, manifest)
 
     bar = _progress(len(jobs), progress)
-    every = _save_every()
-    saved = -every  # the first document shows at once
+    saved = -save_every  # the first document shows at once
     try:
         if jobs:
             runner = runner or make_runner(workers, scheduler, engine)
@@ -684,7 +685,7 @@ def _run_locked(
                 # The documents are on disk already; the manifest and index follow at most
                 # SAVE_EVERY seconds later (a resume after a crash re-runs what they missed):
                 # rewriting both after every document costs the batch more than it shows.
-                if time.monotonic() - saved >= every:
+                if time.monotonic() - saved >= save_every:
                     _save(out, manifest)
                     saved = time.monotonic()
                 if bar is not None:
