@@ -90,6 +90,14 @@ def summarise(forecasts: pd.DataFrame, benchmark: str) -> pd.DataFrame:
     return out
 
 
+def _too_short(horizon: int, n_origins: int, months: int) -> NotEnoughDataError:
+    return NotEnoughDataError(
+        f"A backtest with horizon={horizon} and n_origins={n_origins} needs at least "
+        f"{horizon + n_origins + 2} months; the series has {months}. Fix: lower n_origins or "
+        "horizon."
+    )
+
+
 def backtest_history(
     series: pd.Series,
     horizon: int = 3,
@@ -133,12 +141,7 @@ def backtest_history(
     n = len(y)
     first = n - horizon - n_origins + 1
     if first < 3:
-        msg = (
-            f"A backtest with horizon={horizon} and n_origins={n_origins} needs at least "
-            f"{horizon + n_origins + 2} months; the series has {n}. Fix: lower n_origins or "
-            "horizon."
-        )
-        raise NotEnoughDataError(msg)
+        raise _too_short(horizon, n_origins, n)
     benchmark = "snaive" if first >= MIN_SEASONAL else "naive"
     methods = list(dict.fromkeys([benchmark, *methods]))
     rows = []
@@ -428,12 +431,7 @@ def subject_backtest(
         wide = monthly_bookings(wb, by=by, as_of=pd.Timestamp(as_of).normalize())
         series = wide[subject] if subject in wide.columns else pd.Series(dtype=float)
         if own.empty:
-            msg = (
-                f"A backtest with horizon={horizon} and n_origins={n_origins} needs at least "
-                f"{horizon + n_origins + 2} months; the series has {int(series.notna().sum())}."
-                " Fix: lower n_origins or horizon."
-            )
-            raise NotEnoughDataError(msg)
+            raise _too_short(horizon, n_origins, int(series.notna().sum()))
         alone = backtest_history(series.dropna(), horizon, n_origins, methods=[])
         drop = own["method"].isin([benchmark, alone.benchmark])
         own = pd.concat(
