@@ -1,8 +1,9 @@
 """Workbook parameters: read them from a notebook's ``parameters`` cell and check user values.
 
 Validation happens before anything runs, so a typo in ``--param`` costs a
-second, not a batch of failed documents. Types are inferred from each
-parameter's default (``papermill.inspect_notebook``): a parameter whose default
+second, not a batch of failed documents. The ``parameters`` cell is parsed the way
+``papermill.inspect_notebook`` does it, without importing papermill (about half a
+second of CPU). Types are inferred from each parameter's default: a parameter whose default
 is ``None`` accepts any plain value; otherwise the value must have the
 default's type (an int is accepted where a float is expected).
 """
@@ -12,6 +13,8 @@ from __future__ import annotations
 import ast
 import difflib
 import json
+import logging
+import re
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -23,6 +26,29 @@ from salesnb.errors import ParameterError
 #: Parameters the batch sets itself, one value per subject.
 RESERVED = ("data", "profile", "subject_type", "subject")
 _UNKNOWN = object()
+_log = logging.getLogger(__name__)
+
+#: ``papermill.translators.PythonTranslator.PARAMETER_PATTERN``, copied verbatim.
+_PARAMETER_PATTERN = re.compile(
+    r"^(?P<target>\w[\w_]*)\s*(:\s*[\"']?(?P<annotation>\w[\w_\[\],\s]*)[\"']?\s*)?=\s*"
+    r"(?P<value>.*?)(\s*#\s*(type:\s*(?P<type_comment>[^\s]*)\s*)?(?P<help>.*))?$"
+)
+#: Kernel names and languages papermill inspects with its Python translator, and the others.
+_PYTHON_KERNELS = frozenset({"python", "pysparkkernel"})
+_OTHER_KERNELS = frozenset(
+    {
+        "R",
+        "scala",
+        "julia",
+        "matlab",
+        ".net-csharp",
+        ".net-fsharp",
+        ".net-powershell",
+        "sparkkernel",
+        "sparkrkernel",
+        "bash",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -48,6 +74,9 @@ class NotebookParameter:
 def notebook_parameters(notebook: str | Path) -> dict[str, NotebookParameter]:
     """The parameters declared in ``notebook``'s cell tagged ``parameters``.
 
+    The .ipynb is read as JSON and the cell parsed like papermill's
+    ``inspect_notebook`` (Python translator), without importing papermill or nbformat.
+
     Raises
     ------
     ParameterError
@@ -59,29 +88,106 @@ def notebook_parameters(notebook: str | Path) -> dict[str, NotebookParameter]:
     >>> spec["subject"].default                                         # doctest: +SKIP
     'R01'
     """
-    import nbformat
-    import papermill
-
     path = Path(notebook)
-    try:
-        nb = nbformat.read(path, as_version=4)
-    except (OSError, ValueError) as exc:
-        msg = f"Cannot read notebook {str(path)!r}: {exc}. Fix: pass a valid .ipynb file."
-        raise ParameterError(msg) from None
-    if not any("parameters" in c.get("metadata", {}).get("tags", []) for c in nb.cells):
+    nb = _read_notebook(path)
+    cells = [c for c in nb.get("cells", []) if isinstance(c, dict)]
+    tagged = [c for c in cells if "parameters" in ((c.get("metadata") or {}).get("tags") or [])]
+    if not tagged:
         msg = (
             f"Notebook {str(path)!r} has no cell tagged 'parameters'. Fix: tag the cell that "
             "sets the defaults (data, subject_type, subject, ...) with 'parameters'."
         )
         raise ParameterError(msg)
+    if not _is_python(nb.get("metadata") or {}):
+        return {}  # papermill has no parameter inspection for other kernels either
+    source = tagged[0].get("source", "")
+    if isinstance(source, list):
+        source = "".join(source)
     out = {}
-    for name, info in papermill.inspect_notebook(str(path)).items():
+    for name, _annotation, text, help_ in _inspect_source(str(source)):
         try:
-            default, literal = ast.literal_eval(info["default"]), True
+            default, literal = ast.literal_eval(text), True
         except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-            default, literal = info["default"], False
-        out[name] = NotebookParameter(name, default, literal, info.get("help") or "")
+            default, literal = text, False
+        out[name] = NotebookParameter(name, default, literal, help_)
     return out
+
+
+def _read_notebook(path: Path) -> dict[str, Any]:
+    """The JSON of the nbformat-4 notebook at ``path``, or a ParameterError saying why not."""
+    try:
+        with path.open(encoding="utf-8") as fh:
+            nb = json.load(fh)
+        if not isinstance(nb, dict) or "nbformat" not in nb:
+            raise ValueError("not a Jupyter notebook (no 'nbformat' field)")
+        if nb["nbformat"] != 4:
+            raise ValueError(f"nbformat {nb['nbformat']!r} is not supported, only 4")
+    except (OSError, ValueError) as exc:
+        msg = f"Cannot read notebook {str(path)!r}: {exc}. Fix: pass a valid .ipynb file."
+        raise ParameterError(msg) from None
+    return nb
+
+
+def _is_python(metadata: Mapping[str, Any]) -> bool:
+    """Whether papermill would inspect a notebook with this metadata as Python.
+
+    Papermill picks its translator by kernel name, then by language; a notebook
+    that names neither is taken as Python here (papermill would fail on it).
+    """
+    kernel = (metadata.get("kernelspec") or {}).get("name")
+    language = (metadata.get("language_info") or {}).get("name") or (
+        metadata.get("kernelspec") or {}
+    ).get("language")
+    for key in (kernel, language):
+        if key in _PYTHON_KERNELS:
+            return True
+        if key in _OTHER_KERNELS:
+            return False
+    return True
+
+
+def _flatten(lines: list[str]) -> str:
+    """Join a multi-line definition, dropping comments on all but its last line."""
+    flat = "".join(
+        line[: line.index("#")].strip() if "#" in line else line.strip() for line in lines[:-1]
+    )
+    return flat + lines[-1].strip() if lines else flat
+
+
+def _inspect_source(source: str) -> list[tuple[str, str, str, str]]:
+    """``(name, inferred type name, default text, help)`` per assignment in a parameters cell.
+
+    A copy of ``papermill.translators.PythonTranslator.inspect``: lines are grouped
+    from one line holding a single ``=`` to the next (so lists and dicts may span
+    lines); blank and comment-only lines are skipped; a line with several ``=`` is
+    skipped with a warning; a trailing comment on the last line is the help text. The
+    type name is the annotation (``x: int = 1``), else a ``# type: int`` comment, else
+    ``"None"``.
+    """
+    groups = []
+    accumulator: list[str] = []
+    for iline, line in enumerate(source.splitlines()):
+        if not line.strip() or line.strip().startswith("#"):
+            continue
+        nequal = line.count("=")
+        if nequal > 0:
+            groups.append(_flatten(accumulator))
+            accumulator = []
+            if nequal > 1:
+                _log.warning("Unable to parse line %d '%s'.", iline + 1, line)
+                continue
+        accumulator.append(line)
+    groups.append(_flatten(accumulator))
+    found = []
+    for definition in groups:
+        match = _PARAMETER_PATTERN.match(definition) if definition else None
+        if match is not None:
+            name, annotation, comment, value, help_ = match.group(
+                "target", "annotation", "type_comment", "value", "help"
+            )
+            type_name = str(annotation or comment or None).strip()
+            found.append((name.strip(), type_name, str(value).strip(), str(help_ or "").strip()))
+    return found
 
 
 def _bool(text: str) -> bool:
