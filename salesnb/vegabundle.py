@@ -121,8 +121,11 @@ def vega_bundle() -> str:
             atomic_write(path, js.encode("utf-8"))
         except OSError:
             pass  # a read-only home: build again next time
+    from salesnb.render import external_references
+
     low = js.lower()
-    if "</script" in low or "<!--" in low:
+    # checked here, once: documents insert it after checking the rest of the page
+    if "</script" in low or "<!--" in low or external_references(js):
         msg = f"The Vega bundle {path} cannot be inlined safely. Fix: delete it and retry."
         raise RenderError(msg)
     _MEMORY[key] = js
