@@ -34,6 +34,7 @@ from typing import Any, Final, Self
 
 import altair as alt
 
+from salesnb.chartformat import CHART_FORMATS, CHARTS_ENV, chart_format  # noqa: F401 -- their first home
 from salesnb.errors import RenderError
 
 THEME: Final = "salesnb"
@@ -50,10 +51,6 @@ V5_SCHEMA: Final = "https://vega.github.io/schema/vega-lite/v5.json"
 #: Liberation Sans (a Debian font) matches what a browser draws with Arial.
 FONT: Final = "Liberation Sans, Arial, Helvetica, sans-serif"
 
-#: Chart formats: static SVG in the outputs, or the spec drawn by an inlined Vega runtime.
-CHART_FORMATS: Final = ("svg", "vega")
-#: Environment variable read by :func:`chart_format` when a notebook does not say.
-CHARTS_ENV: Final = "SALESNB_CHARTS"
 
 SvgConverter = Callable[[dict], str]
 _converter: SvgConverter | None = None
@@ -226,28 +223,6 @@ def svg_from_spec(spec: dict) -> str:
         )
         raise RenderError(msg)
     return svg
-
-
-def chart_format(charts: str | None = None) -> str:
-    """The chart format in force: ``charts`` if given, else ``$SALESNB_CHARTS``, else ``"svg"``.
-
-    Examples
-    --------
-    >>> chart_format("vega")
-    'vega'
-    """
-    import os
-
-    value = charts if charts is not None else (os.environ.get(CHARTS_ENV) or "svg")
-    value = str(value).strip().lower()
-    if value not in CHART_FORMATS:
-        source = "charts" if charts is not None else CHARTS_ENV
-        msg = (
-            f"Unknown chart format {value!r} (from {source}). Fix: use one of "
-            f"{', '.join(CHART_FORMATS)}."
-        )
-        raise RenderError(msg)
-    return value
 
 
 def offline_mimebundle(spec: dict, embed_spec: bool = True, *, svg: bool = True) -> dict[str, Any]:

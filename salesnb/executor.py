@@ -634,7 +634,7 @@ def make_runner(
     scheduler: str | None,
     engine: str,
     *,
-    warm: tuple[str, str, str | None] | None = None,
+    warm: tuple[str, str | None, str | None] | None = None,
 ) -> Any:
     """A :class:`DaskRunner` when ``scheduler`` is given, else a :class:`LocalRunner`
     (a :class:`salesnb.fastengine.ForkRunner` for the ``"fork"`` engine).

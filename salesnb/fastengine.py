@@ -36,6 +36,7 @@ import io
 import os
 import signal
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator
@@ -505,6 +506,24 @@ def preload(data: str | Path, profile: str | None = None) -> bool:
     return True
 
 
+def adopt(data: str, profile: str | None, wb: Any, signature: tuple, fingerprint: str) -> None:
+    """Take ``wb``, loaded by another process from ``data`` while its files had ``signature``,
+    as this process's pre-loaded copy (what :func:`preload` would have loaded).
+
+    The batch's own process loads the data anyway to check it; handing the zygote that copy
+    (a few milliseconds to pickle) saves it loading the data again on the start-up path.
+    """
+    from salesnb import io as sio
+    from salesnb import memo
+
+    if "load" not in _ORIGINAL_LOAD:
+        _ORIGINAL_LOAD["load"] = sio.load
+        sio.load = _cached_load
+    memo.seal(wb)
+    memo.fingerprint(wb, lambda: fingerprint)  # computed by the sender from the same rows
+    _DATA[(str(Path(data).expanduser().resolve()), profile)] = (wb, signature)
+
+
 def compute_shared(wanted: list[tuple[str, tuple, tuple]]) -> int:
     """Compute here, from the pre-loaded data, the shared results documents asked for.
 
@@ -769,13 +788,21 @@ def _free_converter(running: Any) -> Any:
 
 def _needs_converter(job: Any) -> bool:
     """Whether ``job``'s charts are drawn as SVG during the batch (not ``--charts vega``)."""
-    from salesnb.chartrender import CHARTS_ENV, chart_format
+    from salesnb.chartformat import CHARTS_ENV, chart_format
     from salesnb.errors import RenderError
 
     try:
         return chart_format(dict(getattr(job, "env", ()) or ()).get(CHARTS_ENV)) == "svg"
     except RenderError:  # the document reports the bad value itself
         return True
+
+
+def _load_vega_bundle() -> None:
+    """Read the Vega bundle once here (about 0.9 MB, checked when read), not in each document."""
+    from salesnb import vegabundle
+
+    with contextlib.suppress(Exception):  # a document that needs it reports the problem
+        vegabundle.vega_bundle()
 
 
 def prepare(*, converter: bool = True) -> None:
@@ -1139,7 +1166,7 @@ executor.register_engine("fork", fork_execute, prepare)
 
 
 def _zygote_main(
-    conn: Any, workers: int, parent: int, warm: tuple[str, str, str | None] | None = None
+    conn: Any, workers: int, parent: int, warm: tuple[str, str | None, str | None] | None = None
 ) -> None:
     """The pre-imported process documents are forked from; talks to the batch over ``conn``."""
     _parent_death_signal()
@@ -1186,6 +1213,8 @@ def _zygote_loop(conn: Any, workers: int) -> None:
                 # one converter per worker: vl-convert draws one chart at a time
                 ensure_converter(count=workers)
                 conv = _free_converter(running.values())
+            else:
+                _load_vega_bundle()
             _ready_for(job.notebook, job.parameters)
             child = _fork_document(job, render=True, converter=conv)
             running[child.conn] = child
@@ -1216,6 +1245,8 @@ def _zygote_loop(conn: Any, workers: int) -> None:
                     continue
                 if msg[0] == "jobs":
                     queue.extend(msg[1])
+                elif msg[0] == "data":
+                    adopt(*msg[1:])
                 else:  # "close" once every result is in, "stop" on interrupt
                     stopping = True
                 continue
@@ -1263,9 +1294,10 @@ class ForkRunner:
     >>> runner.close()                                  # doctest: +SKIP
     """
 
-    def __init__(self, workers: int, *, warm: tuple[str, str, str | None] | None = None) -> None:
+    def __init__(
+        self, workers: int, *, warm: tuple[str, str | None, str | None] | None = None
+    ) -> None:
         import multiprocessing as mp
-        import threading
 
         if not hasattr(os, "fork"):
             msg = "The fork engine needs os.fork (Linux, macOS). Fix: use --engine papermill."
@@ -1282,6 +1314,37 @@ class ForkRunner:
         child.close()
         self.workers = workers
         self.ready = False
+        self._sending: threading.Thread | None = None
+
+    def load(self, data: str | Path, profile: str | None = None) -> Any:
+        """``salesnb.load(data, profile)`` here, handing the zygote a copy of the result.
+
+        The zygote then skips loading the data itself (it would if this is never called).
+        Errors are the loader's own, raised here.
+        """
+        from salesnb import io as sio
+
+        path = Path(data).expanduser().resolve()
+        prof = profile
+        if profile is not None and Path(profile).exists():
+            prof = str(Path(profile).resolve())
+        signature = _signature(path)  # before loading: a file edited meanwhile mismatches
+        wb = sio.load(str(path), profile)
+        msg = ("data", str(path), prof, wb, signature, wb.fingerprint())
+        # The zygote reads it once warmed up; a pipe holds 64 KiB: sending from a thread lets
+        # this process go on meanwhile. Every later send waits for it (_sent).
+        self._sending = threading.Thread(target=self._send, args=(msg,), daemon=True)
+        self._sending.start()
+        return wb
+
+    def _send(self, msg: tuple) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            self.conn.send(msg)
+
+    def _sent(self) -> None:
+        if self._sending is not None:
+            self._sending.join()
+            self._sending = None
 
     def _recv(self) -> Any:
         try:
@@ -1299,6 +1362,7 @@ class ForkRunner:
                 "Fix: run with --engine papermill, and report the error."
             )
         by_key = {j.key: j for j in jobs}
+        self._sent()
         self.conn.send(("jobs", list(jobs)))
         while by_key:
             msg = self._recv()
@@ -1315,9 +1379,11 @@ class ForkRunner:
             self.process.kill()
             self.process.join(5)
             self.conn.close()
+        self._sent()  # its send failed with the zygote gone
 
     def close(self, *, interrupted: bool = False, grace: float = 10.0) -> None:
         """Stop the zygote; on interrupt, kill running documents at once."""
+        self._sent()
         with contextlib.suppress(OSError, ValueError):
             self.conn.send(("stop",) if interrupted else ("close",))
         self.process.join(grace)

@@ -93,6 +93,49 @@ def test_a_subject_never_sees_what_another_planted(runner, tmp_path):
     assert len({r.worker for r in results.values()}) == 3  # a fresh process per document
 
 
+FINGERPRINT = """\
+import salesnb
+print(salesnb.load(data).fingerprint())
+"""
+
+
+def test_the_zygote_takes_the_data_the_batch_loaded_instead_of_loading_it_again(
+    tmp_path, monkeypatch
+):
+    import salesnb
+    from salesnb import io as sio
+    from salesnb.fastengine import ForkRunner
+
+    loads = tmp_path / "loads.txt"
+    real = sio.load
+
+    def counted(*args, **kwargs):
+        with loads.open("a") as f:
+            f.write(f"{os.getpid()}\n")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(sio, "load", counted)  # the zygote and documents inherit it
+    nb = nbformat.v4.new_notebook()
+    nb.metadata.kernelspec = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    params = nbformat.v4.new_code_cell('data = "x"\nsubject_type = "rep"\nsubject = "R01"')
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, nbformat.v4.new_code_cell(FINGERPRINT)]
+    path = tmp_path / "fp.ipynb"
+    nbformat.write(nb, path)
+    one = ForkRunner(1, warm=(str(path), None, None))
+    try:
+        wb = one.load(DATA)
+        results = _run(one, [_job(k, path) for k in ("R01", "R02")])
+    finally:
+        one.close()
+    assert loads.read_text().split() == [str(os.getpid())]  # loaded here, and only here
+    expected = salesnb.load(str(DATA)).fingerprint()
+    assert wb.fingerprint() == expected
+    for key, result in results.items():
+        assert result.status == "ok", (key, result.error)
+        assert _nb(result).cells[2].outputs[0]["text"].strip() == expected, key
+
+
 POISON = """\
 import json
 import salesnb
