@@ -18,6 +18,7 @@ Output folder layout::
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -291,15 +292,9 @@ def render_index(manifest: Mapping[str, Any], template_dir: Path | None = None) 
     Rendered with Jinja2 ``autoescape=True`` (subject names are data, never markup);
     sortable with a small inline script; nothing external.
     """
-    import jinja2
-
     from salesnb.render import TEMPLATES, external_references
 
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(template_dir or TEMPLATES)),
-        autoescape=True,
-    )
-    env.filters["figure"] = _format_figure
+    env = _index_env(str(template_dir or TEMPLATES))
     subjects = manifest["subjects"]
     columns: list[str] = []
     for s in subjects:
@@ -316,6 +311,17 @@ def render_index(manifest: Mapping[str, Any], template_dir: Path | None = None) 
             "Fix: remove them from templates/batch_index.html.j2."
         )
     return html
+
+
+@functools.lru_cache(maxsize=4)
+def _index_env(template_dir: str) -> Any:
+    """The index's Jinja2 environment, kept: a batch renders the index again and again, and
+    compiling the template was most of it (Jinja2 still reloads a template file that changed)."""
+    import jinja2
+
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(template_dir), autoescape=True)
+    env.filters["figure"] = _format_figure
+    return env
 
 
 def _format_figure(value: Any) -> str:
