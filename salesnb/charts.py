@@ -18,8 +18,8 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Sequence
-from typing import Final, Literal
+from collections.abc import Callable, Sequence
+from typing import Final, Literal, ParamSpec, TypeVar
 
 import altair as alt
 import numpy as np
@@ -69,6 +69,73 @@ _SYMBOLS: Final = {
     "MXN": "MX$", "ILS": "₪", "PLN": "zł ", "TRY": "₺", "ZAR": "R ", "CHF": "CHF ",
 }  # fmt: skip
 Chart = alt.Chart | alt.LayerChart | alt.VConcatChart
+
+
+# --------------------------------------------------------------------------- as built
+
+# Speed: Altair checks every chart against the Vega-Lite JSON schema, twice over: each channel
+# object when it is made (its DEBUG_MODE) and the whole spec whenever it is displayed. For the
+# four charts of a review document that is about 40 ms, a sixth of the whole document in a
+# batch. The specs this module builds are checked instead by the test-suite (every builder,
+# every branch, explicitly with ``to_dict(validate=True)``), so a chart exactly as a builder
+# returned it skips both. Anything derived from it (``.properties()``, ``.encode()``,
+# ``+``, ``alt.layer(...)``) or an attribute set on it is an ordinary Altair chart again, and
+# checked as usual.
+_UNSET: Final = object()
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+class _AsBuilt:
+    """A chart exactly as a builder of this module returned it (see above)."""
+
+    def to_dict(self, validate: object = _UNSET, **kwargs: object) -> dict:
+        # only the default is skipped: an explicit validate=True still checks
+        return super().to_dict(validate=False if validate is _UNSET else validate, **kwargs)  # type: ignore[misc]
+
+    def copy(self, *args: object, **kwargs: object) -> object:
+        return _plain(super().copy(*args, **kwargs))  # type: ignore[misc]
+
+    def __setattr__(self, name: str, value: object) -> None:
+        setattr(_plain(self), name, value)
+
+
+class _BuiltChart(_AsBuilt, alt.Chart):
+    pass
+
+
+class _BuiltLayerChart(_AsBuilt, alt.LayerChart):
+    pass
+
+
+class _BuiltVConcatChart(_AsBuilt, alt.VConcatChart):
+    pass
+
+
+_AS_BUILT: Final = {
+    alt.Chart: _BuiltChart, alt.LayerChart: _BuiltLayerChart, alt.VConcatChart: _BuiltVConcatChart
+}  # fmt: skip
+_PLAIN: Final = {v: k for k, v in _AS_BUILT.items()}
+
+
+def _plain(chart: object) -> object:
+    if type(chart) in _PLAIN:
+        object.__setattr__(chart, "__class__", _PLAIN[type(chart)])
+    return chart
+
+
+def _as_built(builder: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Run ``builder`` without Altair's per-object checks and mark its chart as built."""
+
+    @functools.wraps(builder)
+    def build(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        with alt.utils.schemapi.debug_mode(False):
+            chart = builder(*args, **kwargs)
+        if type(chart) in _AS_BUILT:
+            object.__setattr__(chart, "__class__", _AS_BUILT[type(chart)])
+        return chart
+
+    return build
 
 
 # --------------------------------------------------------------------------- helpers
@@ -179,8 +246,24 @@ def _frame(data: object, required: Sequence[str], builder: str, numeric: Sequenc
     return df
 
 
-def _unique(df: pd.DataFrame, col: str, builder: str) -> list:
+def _labels(df: pd.DataFrame, col: str, builder: str) -> pd.Series:
+    """``df[col]`` as category labels for a Vega-Lite sort order, which takes one kind of
+    value: labels of mixed kinds become text (in ``df``, the builder's own copy)."""
     values = df[col]
+    missing = values.isna().to_numpy()
+    if missing.any():
+        msg = (f"{builder}: {col} is missing in row {int(np.flatnonzero(missing)[0])}. "
+               f"Fix: give every row a {col}.")  # fmt: skip
+        raise ParameterError(msg)
+    kinds = {bool if isinstance(v, bool | np.bool_) else float if isinstance(v, int | float | np.number)
+             else str if isinstance(v, str) else object for v in values}  # fmt: skip
+    if len(kinds) > 1 or object in kinds:
+        df[col] = values = values.map(str).astype(object)
+    return values
+
+
+def _unique(df: pd.DataFrame, col: str, builder: str) -> list:
+    values = _labels(df, col, builder)
     if not values.is_unique:  # checked first: 20 times faster than finding the duplicate
         dup = values[values.duplicated()]
         msg = (f"{builder}: {col} {dup.iloc[0]!r} appears more than once. "
@@ -248,6 +331,7 @@ def _cat_value(orient: str, cat: dict, val: dict) -> dict:
 # --------------------------------------------------------------------------- target & peers
 
 
+@_as_built
 def attainment_bars(
     data: pd.DataFrame,
     *,
@@ -319,6 +403,7 @@ TOO_FEW_PEERS: Final = "Too few peers to compare"
 PEER_STATUS: Final = {AT_OR_ABOVE_PEERS: GOOD, BELOW_PEERS: WARN, TOO_FEW_PEERS: SUBJECT}
 
 
+@_as_built
 def scorecard_vs_peers(
     peer_stats: pd.DataFrame,
     *,
@@ -456,6 +541,7 @@ def _team_status(conv: pd.Series, team: pd.Series, tolerance: float) -> np.ndarr
     )
 
 
+@_as_built
 def funnel(
     data: pd.DataFrame,
     *,
@@ -524,6 +610,7 @@ def funnel(
     return alt.layer(bars, text, data=df, title=_title(title, sub))
 
 
+@_as_built
 def stage_conversion_vs_team(
     data: pd.DataFrame,
     *,
@@ -578,6 +665,7 @@ WATERFALL_SIGNS: Final = {"new": 1, "pulled in": 1, "value up": 1, "pushed out":
 WATERFALL_STATUS: Final = {"Pipeline": SUBJECT, "Added": GOOD, "Removed": BAD}
 
 
+@_as_built
 def waterfall(
     data: pd.DataFrame,
     *,
@@ -656,6 +744,7 @@ PAST_DUE: Final = "Close date passed"
 AGING_STATUS: Final = {OK_DEAL: NEUTRAL, STALE: WARN, PAST_DUE: BAD}
 
 
+@_as_built
 def pipeline_aging(
     data: pd.DataFrame,
     *,
@@ -726,6 +815,7 @@ def pipeline_aging(
 SERIES_COLORS: Final = {"Actual": SUBJECT, "Forecast": FORECAST, "Target": TARGET}
 
 
+@_as_built
 def bookings_forecast(
     history: pd.DataFrame,
     forecast: pd.DataFrame,
@@ -810,6 +900,7 @@ REACHES: Final = "Reaches target"
 MISSES: Final = "Misses target"
 
 
+@_as_built
 def distribution(
     samples: pd.DataFrame | pd.Series | np.ndarray,
     target: float,
@@ -889,6 +980,7 @@ def distribution(
     return alt.layer(bars, rule, label, title=_title(title, sub))
 
 
+@_as_built
 def decomposition(
     data: pd.DataFrame,
     *,
@@ -912,9 +1004,11 @@ def decomposition(
     df = _frame(data, ["period", "amount"], "decomposition", ["amount"])
     if df.empty:
         return _empty(title, "Nothing to split.")
-    order = list(dict.fromkeys(df["period"]))
+    order = list(dict.fromkeys(_labels(df, "period", "decomposition")))
     if "group" not in df:
         _unique(df, "period", "decomposition")
+    else:
+        _labels(df, "group", "decomposition")
     df["amount_text"] = format_money(df["amount"], currency)
     totals = df.groupby("period", sort=False, as_index=False)["amount"].sum()
     totals["text"] = format_money(totals["amount"], currency, compact=True)
@@ -940,6 +1034,7 @@ COVERAGE_STATUS: Final = {"Covered": GOOD, "Partly covered": WARN, "Far from cov
                           NOT_MEASURED: NEUTRAL}  # fmt: skip
 
 
+@_as_built
 def reverse_funnel(
     data: pd.DataFrame,
     *,
@@ -1005,6 +1100,7 @@ def reverse_funnel(
     return alt.layer(bars, full, text, title=_title(title, "Black line: 100% of what is needed."))
 
 
+@_as_built
 def activity_trend(
     data: pd.DataFrame,
     *,
