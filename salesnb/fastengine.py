@@ -34,6 +34,7 @@ import functools
 import gc
 import io
 import os
+import pickle
 import signal
 import sys
 import threading
@@ -312,6 +313,17 @@ def _language_info() -> dict[str, Any]:
 
 #: Set in a forked child: called with ("nb", nb), ("running", i), ("cell", i, cell).
 _PROGRESS: dict[str, Callable[..., None] | None] = {"fn": None}
+
+
+def _progress_message(event: tuple) -> tuple:
+    """``event`` as sent to the parent: the notebook and cells already pickled.
+
+    The parent keeps them only to rebuild a partial notebook should the child die; it
+    unpickles them then, not for every cell of every document (most of its own CPU time).
+    """
+    if event[0] in ("nb", "cell"):
+        return (*event[:-1], pickle.dumps(event[-1], protocol=pickle.HIGHEST_PROTOCOL))
+    return event
 
 
 def _emit(*event: Any) -> None:
@@ -908,12 +920,22 @@ class _Child:
     deadline: float | None
     started: str
     t0: float
-    nb: Any = None
+    nb: bytes | None = None  # pickled, as the child sent it (see _progress_message)
+    cells: dict[int, bytes] = field(default_factory=dict)
     running: int | None = None
     outcome: Any = None
     ended: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
     converter: Any = None
+
+    def partial_notebook(self) -> Any:
+        """The notebook as far as the child got (None if it never started one)."""
+        if self.nb is None:
+            return None
+        nb = pickle.loads(self.nb)
+        for index, cell in self.cells.items():
+            nb.cells[index] = pickle.loads(cell)
+        return nb
 
     def receive(self) -> bool:
         """Handle one message; False once the pipe closed (the child is gone)."""
@@ -923,11 +945,11 @@ class _Child:
             return False
         kind = msg[0]
         if kind == "nb":
-            self.nb = msg[1]
+            self.nb, self.cells = msg[1], {}
         elif kind == "running":
             self.running = msg[1]
         elif kind == "cell" and self.nb is not None:
-            self.nb.cells[msg[1]] = msg[2]
+            self.cells[msg[1]] = msg[2]
         elif kind in ("result", "execution"):
             self.outcome = msg[1]
         elif kind == "crash":
@@ -975,7 +997,7 @@ class _Child:
                 "lines": [("DeadKernelError: the kernel process died (crash, out of memory, "
                            "or os._exit) while running the notebook.")],
             }  # fmt: skip
-        nb = self.nb
+        nb = self.partial_notebook()
         if nb is not None:
             _finish_partial(nb, self.running)
             error["cell"] = executor._running_cell(nb)
@@ -1050,7 +1072,7 @@ def _child_main(
     conv = converter or _WARM.get("converter")
     if conv is not None:
         chartrender.set_svg_converter(conv.client)
-    _PROGRESS["fn"] = lambda *event: conn.send(event)
+    _PROGRESS["fn"] = lambda *event: conn.send(_progress_message(event))
     spec = executor.EngineSpec("salesnb-inprocess", inprocess_execute)
     before = set(sys.modules)
     if render:
@@ -1204,6 +1226,7 @@ def _zygote_loop(conn: Any, workers: int) -> None:
     running: dict[Any, _Child] = {}
     outbox: list[tuple] = []  # results go out after the next documents are forked
     learned: list[_Child] = []  # what finished documents imported and asked for
+    exiting: list[int] = []  # documents that sent their result, not reaped yet
     stopping = False
     while True:
         while queue and len(running) < workers and not stopping:
@@ -1229,6 +1252,7 @@ def _zygote_loop(conn: Any, workers: int) -> None:
             warm_imports(child.extra.get("imports", ()))
             compute_shared(child.extra.get("shared", []))
         learned.clear()
+        _reap(exiting, block=stopping)
         if stopping:
             for child in running.values():
                 child.reap(kill=True)
@@ -1257,7 +1281,10 @@ def _zygote_loop(conn: Any, workers: int) -> None:
                 outbox.append(("result", child.job.key, _result(child, "died")))
                 continue
             if isinstance(child.outcome, executor.JobResult):
-                child.reap()
+                # done: it only exits now (unmapping its memory takes ~10 ms); it is reaped
+                # later rather than waited for before the next document is forked
+                child.conn.close()
+                exiting.append(child.pid)
                 del running[r]
                 outbox.append(("result", child.job.key, child.outcome))
                 learned.append(child)
@@ -1267,6 +1294,17 @@ def _zygote_loop(conn: Any, workers: int) -> None:
                 child.reap(kill=True)
                 del running[key]
                 outbox.append(("result", child.job.key, _result(child, "timeout")))
+
+
+def _reap(pids: list[int], *, block: bool = False) -> None:
+    """Reap the children in ``pids`` that have exited (all of them with ``block``)."""
+    for pid in list(pids):
+        try:
+            done, _ = os.waitpid(pid, 0 if block else os.WNOHANG)
+        except ChildProcessError:
+            done = pid
+        if done:
+            pids.remove(pid)
 
 
 def _result(child: _Child, how: str) -> executor.JobResult:
