@@ -1229,6 +1229,12 @@ def _zygote_loop(conn: Any, workers: int) -> None:
     exiting: list[int] = []  # documents that sent their result, not reaped yet
     stopping = False
     while True:
+        # Learning comes before forking: a document forked earlier would compute the same
+        # shared results itself (on two cores that is the same CPU, spent again per document).
+        for child in learned:
+            warm_imports(child.extra.get("imports", ()))
+            compute_shared(child.extra.get("shared", []))
+        learned.clear()
         while queue and len(running) < workers and not stopping:
             job = queue.pop(0)
             conv = None
@@ -1246,12 +1252,6 @@ def _zygote_loop(conn: Any, workers: int) -> None:
         for msg in outbox:
             conn.send(msg)
         outbox.clear()
-        # Learning comes after forking: the next documents start at once (they do without
-        # it), the ones forked after them find the imports and shared results ready.
-        for child in learned:
-            warm_imports(child.extra.get("imports", ()))
-            compute_shared(child.extra.get("shared", []))
-        learned.clear()
         _reap(exiting, block=stopping)
         if stopping:
             for child in running.values():
