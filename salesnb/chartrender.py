@@ -286,7 +286,8 @@ def enable_offline_renderer(embed_spec: bool = True, charts: str | None = None) 
 
 
 def setup_charts(embed_spec: bool = True, charts: str | None = None) -> None:
-    """Enable the salesnb theme and the offline renderer: the one call a notebook makes.
+    """Enable the salesnb theme, the offline renderer and the chart-data transformer
+    (:mod:`salesnb.chartdata`): the one call a notebook makes.
 
     ``charts`` picks the chart format (:func:`chart_format`): ``"svg"`` or ``"vega"``.
 
@@ -296,8 +297,11 @@ def setup_charts(embed_spec: bool = True, charts: str | None = None) -> None:
     >>> (alt.theme.active, alt.renderers.active)
     ('salesnb', 'salesnb-offline')
     """
+    from salesnb import chartdata
+
     enable_theme()
     enable_offline_renderer(embed_spec=embed_spec, charts=charts)
+    chartdata.enable()
 
 
 def _vl_version(spec: dict, supported: list[str]) -> str | None:

@@ -81,33 +81,37 @@ def document_notebook(nb: Mapping[str, Any]) -> Any:
     >>> document_notebook(nb).cells[0].outputs
     []
     """
-    out = copy.deepcopy(nb)
+    # copies only what is kept: the code, the dropped cells and outputs are most of a notebook
+    out = {k: copy.deepcopy(v) for k, v in nb.items() if k != "cells"}
     cells = []
-    for cell in out["cells"]:
+    for cell in nb["cells"]:
         tags = set(cell.get("metadata", {}).get("tags", []))
         if tags & REMOVE_CELL_TAGS or "papermill-error-cell-tag" in tags:
             continue
-        if cell["cell_type"] == "code":
-            cell["source"] = ""
-            kept = []
-            for o in [] if tags & REMOVE_OUTPUT_TAGS else cell.get("outputs", []):
-                if o["output_type"] == "stream":
-                    if o.get("name") == "stdout" and o.get("text"):
-                        kept.append(o)
-                elif o["output_type"] in ("display_data", "execute_result"):
-                    data = o.get("data", {})
-                    if any(m in data for m in MIMETYPES):
-                        continue
-                    best = next((m for m in DISPLAY_PRIORITY if m in data), None)
-                    if best is not None:
-                        o["data"] = {best: data[best]}
-                        kept.append(o)
-            cell["outputs"] = kept
-            if not kept:
-                continue
-        cells.append(cell)
+        if cell["cell_type"] != "code":
+            cells.append(copy.deepcopy(cell))
+            continue
+        kept = []
+        for o in [] if tags & REMOVE_OUTPUT_TAGS else cell.get("outputs", []):
+            if o["output_type"] == "stream":
+                if o.get("name") == "stdout" and o.get("text"):
+                    kept.append(copy.deepcopy(o))
+            elif o["output_type"] in ("display_data", "execute_result"):
+                data = o.get("data", {})
+                if any(m in data for m in MIMETYPES):
+                    continue
+                best = next((m for m in DISPLAY_PRIORITY if m in data), None)
+                if best is not None:
+                    one = {k: copy.deepcopy(v) for k, v in o.items() if k != "data"}
+                    one["data"] = {best: copy.deepcopy(data[best])}
+                    kept.append(one)
+        if kept:
+            rest = {k: copy.deepcopy(v) for k, v in cell.items() if k not in ("source", "outputs")}
+            cells.append({**rest, "source": "", "outputs": kept})
     out["cells"] = cells
-    return out
+    import nbformat
+
+    return nbformat.from_dict(out)
 
 
 def _draws_specs(doc: Mapping[str, Any]) -> bool:
@@ -188,6 +192,20 @@ def _review_exporter_class() -> type:
         def _init_preprocessors(self) -> None:
             super()._init_preprocessors()
             self._preprocessors = [p for p in self._preprocessors if p.enabled]
+
+        def _preprocess(self, nb: Any, resources: Any) -> tuple[Any, Any]:
+            # As Exporter._preprocess, minus its own deep copy of the notebook (it is handed
+            # one already, and normalize copies it again) and validating after each step:
+            # the result is validated once, after the last (optimistic_validation).
+            from nbformat import validator
+
+            resc = copy.deepcopy(resources)
+            _, nbc = validator.normalize(nb)
+            for preprocessor in self._preprocessors:
+                nbc, resc = preprocessor(nbc, resc)
+            if self._preprocessors:
+                self._validate_preprocessor(nbc, self._preprocessors[-1])
+            return nbc, resc
 
         def from_notebook_node(  # type: ignore[override]
             self, nb: Any, resources: dict[str, Any] | None = None, **kw: Any
@@ -324,13 +342,12 @@ def to_html(
     --------
     >>> html = to_html(executed_nb, document_title="Pipeline review")  # doctest: +SKIP
     """
-    import nbformat
 
     from salesnb import __version__
 
     headline, title = collect(nb)
     title = {"subject_name": subject_name, "salesnb_version": __version__, **title}
-    doc = nbformat.from_dict(document_notebook(nb))
+    doc = document_notebook(nb)
     resources = {"salesnb": {"title": title, "headline": headline, "heading": document_title}}
     bundle = None
     if _draws_specs(doc):  # charts without SVG ("vega" format): inline the Vega runtime
