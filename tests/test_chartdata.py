@@ -83,6 +83,27 @@ def test_enable_makes_it_altairs_transformer():
         alt.data_transformers.enable(before)
 
 
+def test_a_charts_plain_frame_takes_the_fast_path(monkeypatch):
+    # Altair's own to_values must not be reached for a plain frame: a chart hands the
+    # transformer the frame itself, and Altair's row check would wrap it in narwhals.
+    def refuse(data):
+        raise AssertionError(f"Altair's to_values was called for {type(data)}")
+
+    monkeypatch.setattr(chartdata, "to_values", refuse)
+    before = alt.data_transformers.active
+    try:
+        chartdata.enable()
+        df = pd.DataFrame({"stage": ["Won", "Lost"], "amount": [1.5, 2.0]})
+        spec = alt.Chart(df).mark_bar().encode(x="amount:Q", y="stage:N").to_dict()
+        assert list(spec["datasets"].values()) == [
+            [{"stage": "Won", "amount": 1.5}, {"stage": "Lost", "amount": 2.0}]
+        ]
+        with pytest.raises(AssertionError, match="to_values"):
+            alt.Chart(df.astype({"stage": "category"})).mark_bar().to_dict()
+    finally:
+        alt.data_transformers.enable(before)
+
+
 _floats = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-(10**6), 10**6))
 _texts = st.one_of(st.none(), st.text(max_size=5))
 
