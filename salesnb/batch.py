@@ -536,7 +536,7 @@ def run(
 
         engine = default_engine(scheduler)
     save_every = _save_every()  # a bad SALESNB_SAVE_EVERY fails before anything runs
-    runner = _early_runner(notebook, workers, scheduler, engine)
+    runner = _early_runner(notebook, workers, scheduler, engine, charts)
     try:
         prep = _prepare(
             notebook, by, data, profile, only, params, params_file, formats, engine,
@@ -573,6 +573,7 @@ def _early_runner(
     workers: int | None,
     scheduler: str | None,
     engine: str,
+    charts: str | None = None,
 ) -> Any:
     """The fork engine's runner, started before the inputs are checked (None otherwise).
 
@@ -585,7 +586,7 @@ def _early_runner(
     from salesnb.executor import make_runner
 
     nb_path = resolve_notebook(notebook)  # a bad name fails here as in _prepare
-    return make_runner(workers, None, engine, warm=(str(nb_path), None, None))
+    return make_runner(workers, None, engine, warm=(str(nb_path), None, None), charts=charts)
 
 
 def _run_locked(

@@ -56,6 +56,9 @@ class Execution:
         What the notebook recorded with :mod:`salesnb.record`.
     nb : notebook node or None
         The executed (or partial) notebook; also written to the output path.
+    saved : path or None
+        Where ``nb`` was written exactly as it is (``nbformat.writes``), if the engine knows:
+        the file's bytes are then taken as they are instead of serialising ``nb`` again.
     """
 
     status: str
@@ -64,6 +67,7 @@ class Execution:
     headline: dict[str, Any] = field(default_factory=dict)
     title: dict[str, Any] = field(default_factory=dict)
     nb: Any = None
+    saved: Path | None = None
 
 
 class Engine(Protocol):
@@ -294,7 +298,8 @@ def papermill_execute(
                 nbformat.write(nb, str(output_path))
         return Execution("failed", duration, error, nb=nb)
     headline, title = collect(nb)
-    return Execution("ok", duration, None, headline, title, nb)
+    # papermill's last act was writing nb to output_path; nothing changed it since
+    return Execution("ok", duration, None, headline, title, nb, saved=Path(output_path))
 
 
 register_engine("papermill", papermill_execute)
@@ -397,6 +402,26 @@ def run_job(job: Job, engine: EngineSpec | None = None) -> JobResult:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+def fix_cell_ids(nb: Any) -> bool:
+    """Give the cells papermill adds (parameters, error banner) fixed ids; True if any changed.
+
+    papermill gives them random ids; fixed ones keep reruns comparable.
+    """
+    changed = False
+    for i, cell in enumerate(nb.cells):
+        tags = cell.get("metadata", {}).get("tags", [])
+        if ERROR_TAG in tags:
+            want = f"salesnb-error-{i}"
+        elif "injected-parameters" in tags:
+            want = f"injected-parameters-{i}"
+        else:
+            continue
+        if cell.get("id") != want:
+            cell["id"] = want
+            changed = True
+    return changed
+
+
 def job_result(job: Job, ex: Execution, started: str, t0: float, scratch: Path | None) -> JobResult:
     """Render a finished execution (HTML, PDF) and pack every output as bytes.
 
@@ -406,14 +431,10 @@ def job_result(job: Job, ex: Execution, started: str, t0: float, scratch: Path |
 
     files: dict[str, bytes] = {}
     if ex.nb is not None:
-        # papermill gives the cells it adds random ids; fixed ones keep reruns comparable
-        for i, cell in enumerate(ex.nb.cells):
-            tags = cell.get("metadata", {}).get("tags", [])
-            if ERROR_TAG in tags:
-                cell["id"] = f"salesnb-error-{i}"
-            elif "injected-parameters" in tags:
-                cell["id"] = f"injected-parameters-{i}"
-        files["ipynb"] = nbformat.writes(ex.nb).encode("utf-8")
+        if not fix_cell_ids(ex.nb) and ex.saved is not None and ex.saved.exists():
+            files["ipynb"] = ex.saved.read_bytes()  # what nbformat.writes(ex.nb) gives
+        else:
+            files["ipynb"] = nbformat.writes(ex.nb).encode("utf-8")
     if ex.status == "ok":
         if scratch is None:
             with tempfile.TemporaryDirectory(prefix="salesnb-job-") as tmp:
@@ -635,17 +656,19 @@ def make_runner(
     engine: str,
     *,
     warm: tuple[str, str | None, str | None] | None = None,
+    charts: str | None = None,
 ) -> Any:
     """A :class:`DaskRunner` when ``scheduler`` is given, else a :class:`LocalRunner`
     (a :class:`salesnb.fastengine.ForkRunner` for the ``"fork"`` engine).
 
-    ``warm`` is ``(notebook, data, profile)`` of the jobs to come: the fork engine prepares
-    for them (imports, data) while the caller is still busy.
+    ``warm`` is ``(notebook, data, profile)`` of the jobs to come and ``charts`` their chart
+    format: the fork engine prepares for them (imports, data, chart converters) while the
+    caller is still busy.
     """
     if scheduler:
         return DaskRunner(scheduler, engine)
     if engine == "fork":
         from salesnb.fastengine import ForkRunner
 
-        return ForkRunner(workers or os.cpu_count() or 1, warm=warm)
+        return ForkRunner(workers or os.cpu_count() or 1, warm=warm, charts=charts)
     return LocalRunner(workers or os.cpu_count() or 1, engine)

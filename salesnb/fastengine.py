@@ -411,6 +411,8 @@ def _papermill_engine_class() -> type:
                     if failed:
                         break
             nb.metadata["language_info"] = _language_info()
+            # the ids job_result gives them: papermill then saves the notebook as it is kept
+            executor.fix_cell_ids(nb)
             return nb
 
     return InProcessEngine
@@ -956,6 +958,15 @@ class _Child:
             self.extra["crash"] = msg[1]
         elif kind in ("imports", "shared"):
             self.extra[kind] = msg[1]
+        elif kind == "ask":
+            reply = _answer(*msg[1:])
+            try:
+                self.conn.send(reply)
+            except (OSError, ValueError):  # the child is gone; its failure shows elsewhere
+                pass
+            except Exception:  # noqa: BLE001 -- the value does not pickle: the child computes it
+                with contextlib.suppress(OSError, ValueError):
+                    self.conn.send(("none",))
         return True
 
     def reap(self, kill: bool = False) -> int:
@@ -1022,12 +1033,15 @@ def _finish_partial(nb: Any, running: int | None) -> None:
             pm["status"] = "completed"
 
 
-def _fork_document(job: executor.Job, *, render: bool, converter: Any = None) -> _Child:
+def _fork_document(
+    job: executor.Job, *, render: bool, converter: Any = None, ask: bool = False
+) -> _Child:
     """Fork a child that executes ``job`` (and renders it when ``render``), drawing SVG
-    through ``converter`` (default: this process's first one)."""
+    through ``converter`` (default: this process's first one). With ``ask``, the child asks
+    this process for the shared results it lacks (this process must answer: the zygote)."""
     from multiprocessing.connection import Pipe
 
-    recv, send = Pipe(duplex=False)
+    recv, send = Pipe(duplex=ask)
     started, t0 = executor._now(), time.monotonic()
     parent = os.getpid()
     _flush_real_streams()
@@ -1039,7 +1053,7 @@ def _fork_document(job: executor.Job, *, render: bool, converter: Any = None) ->
         code = 70
         try:
             recv.close()
-            _child_main(job, send, parent, render, converter)
+            _child_main(job, send, parent, render, converter, ask)
             code = 0
         except BaseException:  # noqa: BLE001 -- report and exit; never return into the parent
             with contextlib.suppress(Exception):
@@ -1059,7 +1073,12 @@ def _flush_real_streams() -> None:
 
 
 def _child_main(
-    job: executor.Job, conn: Any, parent: int, render: bool, converter: Any = None
+    job: executor.Job,
+    conn: Any,
+    parent: int,
+    render: bool,
+    converter: Any = None,
+    ask: bool = False,
 ) -> None:
     _parent_death_signal()
     if os.getppid() != parent:
@@ -1073,6 +1092,10 @@ def _child_main(
     if conv is not None:
         chartrender.set_svg_converter(conv.client)
     _PROGRESS["fn"] = lambda *event: conn.send(_progress_message(event))
+    if ask:
+        from salesnb import memo
+
+        memo.set_source(_asker(conn))
     spec = executor.EngineSpec("salesnb-inprocess", inprocess_execute)
     before = set(sys.modules)
     if render:
@@ -1087,6 +1110,36 @@ def _child_main(
 
     conn.send(("shared", memo.asked()))  # names and arguments only, never the results
     conn.send(outcome)
+
+
+def _asker(conn: Any) -> Callable[[str, tuple, tuple], tuple[bool, Any]]:
+    """A :func:`salesnb.memo.set_source` that asks the zygote over ``conn`` (see :func:`_answer`)."""
+
+    def ask(name: str, token: tuple, args: tuple) -> tuple[bool, Any]:
+        from salesnb import memo
+
+        try:
+            conn.send(("ask", name, token, args))
+            reply = conn.recv()
+        except Exception:  # noqa: BLE001 -- zygote gone or arguments not picklable: compute here
+            memo.set_source(None)
+            return False, None
+        return (True, reply[1]) if reply[0] == "value" else (False, None)
+
+    return ask
+
+
+def _answer(name: str, token: tuple, args: tuple) -> tuple:
+    """A document's ask: the shared result computed here, from this process's own data."""
+    from salesnb import memo
+
+    for wb, _ in _DATA.values():
+        if memo.token(wb) == token:
+            try:
+                return ("value", memo.compute(name, wb, args))
+            except Exception:  # noqa: BLE001 -- the document computes it and reports why
+                return ("none",)
+    return ("none",)
 
 
 def _showwarnmsg_impl(msg: Any) -> None:
@@ -1188,9 +1241,17 @@ executor.register_engine("fork", fork_execute, prepare)
 
 
 def _zygote_main(
-    conn: Any, workers: int, parent: int, warm: tuple[str, str | None, str | None] | None = None
+    conn: Any,
+    workers: int,
+    parent: int,
+    warm: tuple[str, str | None, str | None] | None = None,
+    charts: str | None = None,
 ) -> None:
-    """The pre-imported process documents are forked from; talks to the batch over ``conn``."""
+    """The pre-imported process documents are forked from; talks to the batch over ``conn``.
+
+    With ``charts="svg"`` the chart converters are forked first, from this still small
+    process, and warm up (vl-convert's cold start) while this process imports.
+    """
     _parent_death_signal()
     if os.getppid() != parent:
         os._exit(0)
@@ -1200,6 +1261,10 @@ def _zygote_main(
     os.dup2(devnull, 2)
     os.close(devnull)
     try:
+        pending = []
+        if charts == "svg":
+            ensure_converter(count=max(1, workers))
+            pending = [c.warm_up() for c in _converters()]
         from salesnb import memo
 
         # what the process this zygote was forked from computed or asked for (a notebook, a
@@ -1209,6 +1274,10 @@ def _zygote_main(
         if warm is not None:
             notebook, data, profile = warm
             _ready_for(notebook, {"data": data, "profile": profile})
+        for answer in pending:  # warm: nothing forked later waits for a cold converter
+            with contextlib.suppress(Exception):
+                answer.recv()
+                answer.close()
         conn.send(("ready",))
         _zygote_loop(conn, max(1, workers))
     except BaseException:  # noqa: BLE001 -- tell the batch, then go
@@ -1245,7 +1314,7 @@ def _zygote_loop(conn: Any, workers: int) -> None:
             else:
                 _load_vega_bundle()
             _ready_for(job.notebook, job.parameters)
-            child = _fork_document(job, render=True, converter=conv)
+            child = _fork_document(job, render=True, converter=conv, ask=True)
             running[child.conn] = child
         # a result is large (the documents) and the batch may be busy writing the last one:
         # sending it only now keeps the workers busy meanwhile
@@ -1323,7 +1392,8 @@ class ForkRunner:
     this process when it runs no other threads (it then shares this process's imports),
     else started fresh (``spawn``). ``warm`` is ``(notebook, data, profile)`` of the jobs to
     come: the zygote imports what the notebook imports and loads the data before it reports
-    ready, while this process goes on with its own work.
+    ready, while this process goes on with its own work; ``charts="svg"`` starts and warms
+    the chart converters meanwhile too.
 
     Examples
     --------
@@ -1333,7 +1403,11 @@ class ForkRunner:
     """
 
     def __init__(
-        self, workers: int, *, warm: tuple[str, str | None, str | None] | None = None
+        self,
+        workers: int,
+        *,
+        warm: tuple[str, str | None, str | None] | None = None,
+        charts: str | None = None,
     ) -> None:
         import multiprocessing as mp
 
@@ -1345,7 +1419,9 @@ class ForkRunner:
         ctx = mp.get_context(method)
         self.conn, child = ctx.Pipe()
         self.process = ctx.Process(
-            target=_zygote_main, args=(child, int(workers), os.getpid(), warm), daemon=True
+            target=_zygote_main,
+            args=(child, int(workers), os.getpid(), warm, charts),
+            daemon=True,
         )
         _flush_real_streams()
         self.process.start()

@@ -12,9 +12,9 @@ it) records the data's fingerprint and exactly which pandas blocks hold each tab
 workbook whose tables were replaced or edited in place (pandas copy-on-write gives an edited
 table new blocks) no longer matches its seal, and its calls are computed afresh, uncached.
 
-In a batch (:mod:`salesnb.fastengine`) documents report only *which* results they asked
-for; the zygote computes those itself from its own copy of the data, so the documents forked
-after it inherit them. Nothing a document computed ever reaches another document.
+In a batch (:mod:`salesnb.fastengine`) a document that lacks a result asks the zygote, which
+computes it from its own, untouched copy of the data (:func:`set_source`); documents forked
+later inherit it. Nothing a document computed ever reaches another document.
 
 Examples
 --------
@@ -45,6 +45,7 @@ MAX_ENTRIES = 256
 _REGISTRY: dict[str, Callable[..., Any]] = {}
 _MEMO: OrderedDict[tuple, Any] = OrderedDict()
 _ASKED: dict[tuple, None] = {}  # (name, data token, args) computed here, in order
+_SOURCE: dict[str, Callable[[str, tuple, tuple], tuple[bool, Any]]] = {}  # see set_source
 #: Attribute of a sealed workbook holding its seal.
 SEAL_ATTR = "_salesnb_seal"
 
@@ -154,15 +155,57 @@ def shared(fn: F) -> F:
         if key in _MEMO:
             _MEMO.move_to_end(key)
             return _fresh(_MEMO[key])
+        source = _SOURCE.get("fn")
+        if source is not None:
+            found, value = source(name, tok, args)
+            if found:
+                _keep(key, value)
+                return _fresh(value)
         _ASKED[key] = None
         value = fn(wb, *args)
-        _MEMO[key] = value
-        while len(_MEMO) > MAX_ENTRIES:
-            _MEMO.popitem(last=False)
+        _keep(key, value)
         return _fresh(value)
 
     _REGISTRY[name] = wrapper
     return wrapper  # type: ignore[return-value]
+
+
+def _keep(key: tuple, value: Any) -> None:
+    _MEMO[key] = value
+    while len(_MEMO) > MAX_ENTRIES:
+        _MEMO.popitem(last=False)
+
+
+def set_source(fn: Callable[[str, tuple, tuple], tuple[bool, Any]] | None) -> None:
+    """Ask ``fn(name, data token, args)`` for a result this process does not keep yet, before
+    computing it; ``fn`` returns ``(True, value)``, or ``(False, None)`` to compute here.
+
+    A document forked by a batch's zygote asks the zygote: the first documents of a batch then
+    share one computation of each team-level result (and the zygote keeps it for the documents
+    forked later) instead of each computing it. Results found this way are not :func:`asked`.
+    ``None`` removes the source.
+
+    Examples
+    --------
+    >>> set_source(lambda name, token, args: (False, None))  # always compute here
+    >>> set_source(None)
+    """
+    if fn is None:
+        _SOURCE.pop("fn", None)
+    else:
+        _SOURCE["fn"] = fn
+
+
+def compute(name: str, wb: Any, args: tuple) -> Any:
+    """The shared result ``name(wb, *args)``, kept here (or found kept); KeyError if unknown.
+
+    Computed for others (the documents that asked), so not reported by :func:`asked`.
+    """
+    value = _REGISTRY[name](wb, *args)
+    tok = token(wb)
+    if tok is not None:
+        _ASKED.pop((name, tok, args), None)
+    return value
 
 
 def asked() -> list[tuple[str, tuple, tuple]]:

@@ -471,9 +471,9 @@ def test_the_engine_started_before_the_inputs_were_checked_runs_the_batch(tmp_pa
     m = batch.run(NB / "ok.ipynb", data=DATA, out=tmp_path / "out", only=["R01", "R02"],
                   engine="fork", progress=False, workers=1)  # fmt: skip
     assert m["summary"]["ok"] == 2
-    # one runner, told the notebook to prepare for; the data was loaded through it (once,
-    # handed to its zygote)
-    assert started == [{"warm": (str(NB / "ok.ipynb"), None, None)}]
+    # one runner, told the notebook and chart format to prepare for; the data was loaded
+    # through it (once, handed to its zygote)
+    assert started == [{"warm": (str(NB / "ok.ipynb"), None, None), "charts": "svg"}]
     assert loads == [(str(DATA.resolve()), None)]
 
 

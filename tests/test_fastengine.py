@@ -177,11 +177,10 @@ def test_shared_results_come_from_the_zygote_never_from_another_document(tmp_pat
     for key, result in results.items():
         assert result.status == "ok", (key, result.error)
         seen[key] = json.loads(_nb(result).cells[2].outputs[0]["text"])
-    asked = {"asked": ["salesnb.facts._team_hygiene"], "right": True}
-    # R01 computed the team's hygiene itself (poisoned, in its own process only); the zygote
-    # then computed it from its own data before forking R02: the next documents found it there
-    assert seen["R01"] == {**asked, "right": False}
-    for key in ("R02", "R03", "R04"):
+    # R01 lacked the team's hygiene and asked the zygote, which computed it from its own data
+    # with the library's own code (R01's patch lives in R01 only): nobody computed it from
+    # poisoned code, and the documents forked later found it in the zygote's memory
+    for key in ("R01", "R02", "R03", "R04"):
         assert seen[key] == {"asked": [], "right": True}, key
 
 
@@ -497,3 +496,33 @@ def test_the_warm_up_displays_a_table_and_chart_without_starting_vl_convert(tmp_
     # what the warm-up leaves behind is inherited by every fork: never a running JS runtime
     out = _run_script(tmp_path / "warm.py", WARM_SCRIPT, renderer, cwd=ROOT).split()
     assert out == ["True"]
+
+
+def test_the_kept_notebook_is_papermills_own_file_with_fixed_ids(tmp_path):
+    from salesnb import fastengine
+
+    spec = executor.EngineSpec("salesnb-inprocess", fastengine.inprocess_execute)
+    job = _job("R01", NB / "ok.ipynb")
+    result = executor.run_job(job, spec)
+    assert result.status == "ok", result.error
+    nb = _nb(result)
+    injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert [c.id for c in injected] == [f"injected-parameters-{nb.cells.index(injected[0])}"]
+    # the bytes are exactly what nbformat writes for that notebook: serialised once, as kept
+    assert result.files["ipynb"].decode() == nbformat.writes(nb)
+
+
+def test_a_notebook_whose_ids_changed_is_serialised_again(tmp_path):
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")])
+    nb.cells[0].metadata["tags"] = ["injected-parameters"]
+    nb.cells[0].id = "random"
+    stale = tmp_path / "executed.ipynb"
+    stale.write_text("stale: written before the ids were fixed")
+    ex = executor.Execution("ok", 0.1, nb=nb, saved=stale)
+    files = executor.job_result(_job("R01", NB / "ok.ipynb"), ex, "t", time.monotonic(), None)
+    assert files.files["ipynb"].decode() == nbformat.writes(nb)
+    assert nb.cells[0].id == "injected-parameters-0"
+    # unchanged ids and a file written from this very notebook: its bytes are taken
+    stale.write_text(nbformat.writes(nb))
+    again = executor.job_result(_job("R01", NB / "ok.ipynb"), ex, "t", time.monotonic(), None)
+    assert again.files["ipynb"] == stale.read_bytes()

@@ -168,3 +168,43 @@ def test_compute_ahead_skips_what_fails_there(wb):
               (f"{__name__}._open_amount", memo.token(wb), ("y",))]  # fmt: skip
     assert memo.compute_ahead(wb, wanted) == 1
     assert CALLS == ["y"]
+
+
+def test_a_source_answers_before_anything_is_computed_here(wb):
+    asks = []
+    kept = pd.DataFrame({"opp_id": ["O1"], "amount": [5.0]})
+
+    def source(name, token, args):
+        asks.append((name, token, args))
+        return (True, kept) if args == ("from-source",) else (False, None)
+
+    memo.set_source(source)
+    try:
+        got = _open_amount(wb, "from-source")
+        again = _open_amount(wb, "from-source")  # kept now: not asked again
+        _open_amount(wb, "computed-here")
+    finally:
+        memo.set_source(None)
+    pd.testing.assert_frame_equal(got, kept)
+    pd.testing.assert_frame_equal(again, kept)
+    got["amount"] = 0.0  # each caller has its own frame
+    assert _open_amount(wb, "from-source")["amount"].tolist() == [5.0]
+    name = f"{__name__}._open_amount"
+    assert asks == [(name, memo.token(wb), ("from-source",)),
+                    (name, memo.token(wb), ("computed-here",))]  # fmt: skip
+    assert CALLS == ["computed-here"]  # the source's answer was not computed here
+    assert [a for _, _, a in memo.asked()] == [("computed-here",)]  # nor reported as asked
+    memo.set_source(None)
+    _open_amount(wb, "after")  # no source: computed here, nobody asked
+    assert CALLS == ["computed-here", "after"] and len(asks) == 2
+
+
+def test_a_shared_result_can_be_computed_by_name(wb):
+    name = f"{__name__}._open_amount"
+    got = memo.compute(name, wb, ("z",))
+    assert CALLS == ["z"] and len(got) == len(_open_amount(wb, "z")) and CALLS == ["z"]
+    with pytest.raises(KeyError):
+        memo.compute("no.such.function", wb, ())
+    assert memo.asked() == []  # computed for someone else (a document): not reported here
+    _open_amount(wb, "w")
+    assert [a for _, _, a in memo.asked()] == [("w",)]  # a call of this process's own is
