@@ -9,12 +9,15 @@ o5 C open Proposal 800 due 09-20 (past due); o6 C won 700 (06-01 -> 07-01).
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import os
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from salesnb import facts
 from salesnb import workbooks as wbk
@@ -224,3 +227,46 @@ def test_show_formats_and_blanks():
 def test_default_subject_is_the_first_in_the_data(tiny_wb):
     assert facts.context(tiny_wb, "rep", None).subject.key == "A"
     assert facts.context(tiny_wb, "region", "").subject.key == "East"
+
+
+def _show_reference(df, units, currency="USD", rename=None):
+    """workbooks.show as first written (column by column on a copy): the behaviour to keep."""
+    out = df.copy()
+    for col, unit in units.items():
+        if col in out:
+            out[col] = [wbk.fmt(v, unit, currency) for v in out[col]]
+    for col in out.columns:
+        if pd.api.types.is_datetime64_any_dtype(out[col]):
+            out[col] = out[col].dt.strftime("%Y-%m-%d").fillna("")
+        elif not pd.api.types.is_numeric_dtype(out[col]) and col not in units:
+            out[col] = out[col].astype(object).where(out[col].notna(), "")
+    out = out.rename(columns=dict(rename or {}))
+    out.index = pd.Index([""] * len(out))
+    return out
+
+
+@settings(max_examples=80, deadline=None)
+@given(n=st.integers(0, 5), data=st.data())
+def test_show_matches_its_reference_on_random_tables(n, data):
+    floats = st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=False, width=32))
+    texts = st.one_of(st.none(), st.text(max_size=4))
+    days = st.one_of(st.none(), st.dates(dt.date(2020, 1, 1), dt.date(2030, 1, 1)))
+    frame = pd.DataFrame({
+        "amount": pd.Series(data.draw(st.lists(floats, min_size=n, max_size=n)), dtype="float64"),
+        "count": pd.Series(data.draw(st.lists(st.integers(-9, 9), min_size=n, max_size=n)),
+                           dtype="int64"),
+        "flag": pd.Series(data.draw(st.lists(st.booleans(), min_size=n, max_size=n)), dtype=bool),
+        "name": pd.Series(data.draw(st.lists(texts, min_size=n, max_size=n)), dtype=object),
+        "label": pd.Series(data.draw(st.lists(texts, min_size=n, max_size=n)), dtype="string"),
+        "stage": pd.Categorical(data.draw(st.lists(st.sampled_from(["a", "b"]), min_size=n,
+                                                   max_size=n))),
+        "due": pd.to_datetime(pd.Series(data.draw(st.lists(days, min_size=n, max_size=n)),
+                                        dtype=object)),
+        "rate": pd.Series(data.draw(st.lists(floats, min_size=n, max_size=n)), dtype="float64"),
+    })  # fmt: skip
+    units = data.draw(st.sampled_from([{}, {"amount": "currency"},
+                                       {"amount": "currency", "rate": "percent", "x": "days"}]))
+    rename = data.draw(st.sampled_from([None, {"amount": "Amount", "due": "Due"}]))
+    got = wbk.show(frame, units, "EUR", rename=rename)
+    want = _show_reference(frame, units, "EUR", rename=rename)
+    pd.testing.assert_frame_equal(got, want)
