@@ -264,8 +264,11 @@ def test_show_matches_its_reference_on_random_tables(n, data):
                                         dtype=object)),
         "rate": pd.Series(data.draw(st.lists(floats, min_size=n, max_size=n)), dtype="float64"),
     })  # fmt: skip
-    units = data.draw(st.sampled_from([{}, {"amount": "currency"},
-                                       {"amount": "currency", "rate": "percent", "x": "days"}]))
+    units = data.draw(
+        st.sampled_from(
+            [{}, {"amount": "currency"}, {"amount": "currency", "rate": "percent", "x": "days"}]
+        )
+    )
     rename = data.draw(st.sampled_from([None, {"amount": "Amount", "due": "Due"}]))
     got = wbk.show(frame, units, "EUR", rename=rename)
     want = _show_reference(frame, units, "EUR", rename=rename)
