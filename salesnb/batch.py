@@ -28,6 +28,7 @@ import sys
 import time
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -678,6 +679,8 @@ def _run_locked(
                     document_title=prep["title"],
                     subject_name=name,
                     env=((CHARTS_ENV, charts),),
+                    # workers on this machine write the documents into OUT themselves
+                    spool=None if scheduler else str(out),
                 )
             )
         entries[key] = entry
@@ -717,6 +720,7 @@ def _run_locked(
     finally:
         if bar is not None:
             bar.close()
+        _clean_temp(out)  # spooled documents of subjects that never reported back
         manifest["finished"] = _now()
         manifest["subjects"] = list(entries.values())
         _save(out, manifest)
@@ -764,23 +768,74 @@ def _save(out: Path, manifest: dict[str, Any]) -> None:
     atomic_write(out / INDEX, render_index(manifest).encode("utf-8"))
 
 
+def _put_all(
+    out: Path, result: Any, made: set[str], finals: dict[str, str], failed_nb: str
+) -> dict[str, Any]:
+    """Put ``result``'s outputs in place: every format if it succeeded, else only its
+    notebook (as ``failed_nb``); the manifest's ``outputs``."""
+    spooled = getattr(result, "spooled", None) or {}
+    outputs = {}
+    if result.status == "ok":
+        for fmt in sorted(made):
+            outputs[fmt] = {"path": finals[fmt], "sha256": _put(out, finals[fmt], fmt, result)}
+    elif "ipynb" in made:
+        outputs["ipynb"] = {"path": failed_nb, "sha256": _put(out, failed_nb, "ipynb", result)}
+    for fmt, (tmp, _) in spooled.items():  # what is not kept (a failed subject's HTML)
+        if fmt not in outputs:
+            with contextlib.suppress(OSError):
+                Path(tmp).unlink()
+    if any(fmt in spooled for fmt in outputs):
+        _sync_folder(out)
+    return outputs
+
+
+def _put(out: Path, name: str, fmt: str, result: Any) -> str:
+    """Put one output of ``result`` at ``out / name`` atomically; its SHA-256.
+
+    A spooled file (written by the worker into ``out`` already) is renamed into place; bytes
+    are written (:func:`atomic_write`).
+    """
+    spooled = getattr(result, "spooled", None) or {}
+    if fmt in spooled:
+        tmp, digest = spooled[fmt]
+        os.replace(tmp, out / name)  # the same folder: atomic
+        return digest
+    data = result.files[fmt]
+    atomic_write(out / name, data)
+    return hashlib.sha256(data).hexdigest()
+
+
+def _sync_folder(folder: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
 def _store(out: Path, entry: dict[str, Any], result: Any, formats: tuple[str, ...]) -> dict:
     """Write one subject's outputs atomically; drop stale documents of a failed subject."""
     slug = entry["slug"]
     finals = {"ipynb": f"{slug}.ipynb", "html": f"{slug}.html", "pdf": f"{slug}.pdf"}
     failed_nb = f"{slug}.failed.ipynb"
-    outputs = {}
+    spooled = getattr(result, "spooled", None) or {}
+    made = {*result.files, *spooled}
+    try:
+        outputs = _put_all(out, result, made, finals, failed_nb)
+    except OSError as exc:  # a full disk, a spooled file gone: this subject fails, not the batch
+        for tmp, _ in spooled.values():
+            with contextlib.suppress(OSError):
+                Path(tmp).unlink()
+        why = f"could not write the documents: {exc}"
+        fix = "Fix: check the output folder (free space, permissions) and run with --resume."
+        error = {"kind": "engine", "ename": "OSError", "cell": None, "evalue": why,
+                 "lines": [f"OSError: {why}. {fix}"]}  # fmt: skip
+        failed = replace(result, status="failed", error=error, files={}, spooled={})
+        return _store(out, entry, failed, formats)
     if result.status == "ok":
-        for fmt, data in result.files.items():
-            atomic_write(out / finals[fmt], data)
-            outputs[fmt] = {"path": finals[fmt], "sha256": hashlib.sha256(data).hexdigest()}
-        stale = [failed_nb] + [finals[f] for f in ("html", "pdf") if f not in result.files]
-    else:
-        if "ipynb" in result.files:
-            data = result.files["ipynb"]
-            atomic_write(out / failed_nb, data)
-            outputs["ipynb"] = {"path": failed_nb, "sha256": hashlib.sha256(data).hexdigest()}
-        # A document from an earlier run must not look like this run's result.
+        stale = [failed_nb] + [finals[f] for f in ("html", "pdf") if f not in made]
+    else:  # a document from an earlier run must not look like this run's result
         stale = list(finals.values())
     for name in stale:
         with contextlib.suppress(FileNotFoundError):

@@ -324,6 +324,11 @@ class Job:
     subject_name: str | None = None
     #: Environment variables set while the document executes (e.g. ``SALESNB_CHARTS``).
     env: tuple[tuple[str, str], ...] = ()
+    #: A folder the process that renders the document may write its files into itself
+    #: (hidden temporary files; :attr:`JobResult.spooled` names them) instead of returning
+    #: them as bytes: set for engines on this machine, whose results would otherwise carry
+    #: every document through a pipe or two.
+    spool: str | None = None
 
 
 @dataclass
@@ -340,6 +345,9 @@ class JobResult:
     title: dict[str, Any] = field(default_factory=dict)
     files: dict[str, bytes] = field(default_factory=dict)
     worker: str = ""
+    #: Outputs written into the job's spool folder instead of ``files``: format -> (path,
+    #: SHA-256 of the content). The receiver moves them into place.
+    spooled: dict[str, tuple[str, str]] = field(default_factory=dict)
 
 
 class _Stop(BaseException):
@@ -441,6 +449,7 @@ def job_result(job: Job, ex: Execution, started: str, t0: float, scratch: Path |
                 ex = _render(job, ex, Path(tmp), files)
         else:
             ex = _render(job, ex, scratch, files)
+    spooled = _spool(files, Path(job.spool)) if job.spool else {}
     return JobResult(
         job.key,
         ex.status,
@@ -452,7 +461,33 @@ def job_result(job: Job, ex: Execution, started: str, t0: float, scratch: Path |
         ex.title,
         files,
         worker=f"{os.uname().nodename}:{os.getpid()}",
+        spooled=spooled,
     )
+
+
+def _spool(files: dict[str, bytes], folder: Path) -> dict[str, tuple[str, str]]:
+    """Move ``files`` into hidden temporary files in ``folder`` (written and synced); what
+    could not be written stays in ``files``, returned as bytes as usual."""
+    import hashlib
+    import secrets
+
+    spooled = {}
+    for fmt in list(files):
+        data = files[fmt]
+        # the name a batch's clean-up removes should nobody move the file into place
+        path = folder / f".spool-{os.getpid()}-{secrets.token_hex(6)}.{fmt}.tmp"
+        try:
+            with open(path, "xb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError:
+            with contextlib.suppress(OSError):
+                path.unlink()
+            continue
+        spooled[fmt] = (str(path), hashlib.sha256(data).hexdigest())
+        del files[fmt]
+    return spooled
 
 
 def _render(job: Job, ex: Execution, scratch: Path, files: dict[str, bytes]) -> Execution:

@@ -520,3 +520,67 @@ def test_the_batch_process_itself_imports_none_of_what_documents_need(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
+
+
+# --------------------------------------------------------------------------- spooled outputs
+
+
+def test_spool_writes_the_files_beside_the_outputs_and_keeps_what_it_cannot(tmp_path):
+    import hashlib
+
+    files = {"html": b"<p>doc</p>", "ipynb": b"{}"}
+    spooled = executor._spool(files, tmp_path)
+    assert files == {}  # nothing left to carry as bytes
+    assert sorted(spooled) == ["html", "ipynb"]
+    for path, digest in spooled.values():
+        data = Path(path).read_bytes()
+        assert Path(path).parent == tmp_path and Path(path).name.startswith(".")
+        assert Path(path).name.endswith(".tmp")  # what a batch's clean-up removes
+        assert digest == hashlib.sha256(data).hexdigest()
+    kept = {"html": b"x"}
+    assert executor._spool(kept, tmp_path / "missing") == {} and kept == {"html": b"x"}
+
+
+def test_a_batch_moves_spooled_documents_into_place(tmp_path, monkeypatch):
+    seen = []
+    real = batch._store
+
+    def spy(out, entry, result, formats):
+        seen.append((result.key, sorted(result.files), sorted(result.spooled)))
+        return real(out, entry, result, formats)
+
+    monkeypatch.setattr(batch, "_store", spy)
+    out = tmp_path / "out"
+    m = batch.run(NB / "ok.ipynb", data=DATA, out=out, only=["R01", "R02"], workers=2,
+                  progress=False)  # fmt: skip
+    assert m["summary"]["ok"] == 2
+    # the documents came as files the workers wrote, not as bytes through the pipes
+    assert sorted(seen) == [("R01", [], ["html", "ipynb"]), ("R02", [], ["html", "ipynb"])]
+    import hashlib
+
+    for s in m["subjects"]:
+        for o in s["outputs"].values():
+            assert hashlib.sha256((out / o["path"]).read_bytes()).hexdigest() == o["sha256"]
+    assert not [p.name for p in out.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_a_spooled_document_that_went_missing_fails_only_its_subject(tmp_path, monkeypatch):
+    real = batch._store
+
+    def lose(out, entry, result, formats):
+        if result.key == "R01":
+            for path, _ in result.spooled.values():
+                Path(path).unlink()
+        return real(out, entry, result, formats)
+
+    monkeypatch.setattr(batch, "_store", lose)
+    out = tmp_path / "out"
+    m = batch.run(NB / "ok.ipynb", data=DATA, out=out, only=["R01", "R02"], workers=2,
+                  progress=False)  # fmt: skip
+    by = {s["key"]: s for s in m["subjects"]}
+    assert by["R02"]["status"] == "ok"
+    assert by["R01"]["status"] == "failed"
+    assert "could not write the documents" in by["R01"]["error"]["evalue"]
+    assert by["R01"]["outputs"] == {}
+    assert not list(out.glob(f"{by['R01']['slug']}.*"))  # nothing half-stored
+    assert not [p.name for p in out.iterdir() if p.name.endswith(".tmp")]
