@@ -798,6 +798,11 @@ def _put(out: Path, name: str, fmt: str, result: Any) -> str:
     spooled = getattr(result, "spooled", None) or {}
     if fmt in spooled:
         tmp, digest = spooled[fmt]
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)  # on disk before it takes the final name, as atomic_write does
+        finally:
+            os.close(fd)
         os.replace(tmp, out / name)  # the same folder: atomic
         return digest
     data = result.files[fmt]

@@ -466,8 +466,9 @@ def job_result(job: Job, ex: Execution, started: str, t0: float, scratch: Path |
 
 
 def _spool(files: dict[str, bytes], folder: Path) -> dict[str, tuple[str, str]]:
-    """Move ``files`` into hidden temporary files in ``folder`` (written and synced); what
-    could not be written stays in ``files``, returned as bytes as usual."""
+    """Move ``files`` into hidden temporary files in ``folder``; what could not be written
+    stays in ``files``, returned as bytes as usual. The receiver syncs them to disk when it
+    moves them into place (a document's process does not wait for the disk)."""
     import hashlib
     import secrets
 
@@ -479,8 +480,6 @@ def _spool(files: dict[str, bytes], folder: Path) -> dict[str, tuple[str, str]]:
         try:
             with open(path, "xb") as f:
                 f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
         except OSError:
             with contextlib.suppress(OSError):
                 path.unlink()
