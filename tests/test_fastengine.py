@@ -526,3 +526,31 @@ def test_a_notebook_whose_ids_changed_is_serialised_again(tmp_path):
     stale.write_text(nbformat.writes(nb))
     again = executor.job_result(_job("R01", NB / "ok.ipynb"), ex, "t", time.monotonic(), None)
     assert again.files["ipynb"] == stale.read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("msg_type", "content"),
+    [
+        ("stream", {"name": "stderr", "text": "careful\n"}),
+        ("display_data", {"data": {"text/plain": "x", "text/html": "<b>x</b>"},
+                          "metadata": {"isolated": True, "nested": {"a": [1, 2]}}}),
+        ("execute_result", {"data": {"text/plain": "1"}, "metadata": {}, "execution_count": 3}),
+        ("error", {"ename": "ValueError", "evalue": "bad", "traceback": ["line 1", "line 2"]}),
+    ],
+)  # fmt: skip
+def test_output_nodes_equal_nbformats_own(msg_type, content):
+    from nbformat.v4 import output_from_msg
+
+    from salesnb.fastengine import output_node
+
+    ours = output_node(msg_type, json.loads(json.dumps(content)))
+    theirs = output_from_msg({"header": {"msg_type": msg_type}, "content": content})
+    assert ours == theirs
+    assert list(ours) == list(theirs)  # same keys in the same order
+    assert type(ours) is type(theirs) and type(ours.get("data")) is type(theirs.get("data"))
+    if "metadata" in ours:
+        assert type(ours.metadata.get("nested", ours.metadata)) is type(
+            theirs.metadata.get("nested", theirs.metadata)
+        )
+    with pytest.raises(ValueError, match="Unrecognized"):
+        output_node("comm_open", {})
