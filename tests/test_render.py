@@ -233,3 +233,18 @@ def test_the_review_exporter_validates_only_after_enabled_preprocessors():
     assert [type(p) for p in exporter._preprocessors] == [
         type(p) for p in stock._preprocessors if p.enabled
     ]
+
+
+def test_compiled_templates_are_kept_on_disk_and_render_the_same(tmp_path, monkeypatch):
+    monkeypatch.setenv("SALESNB_CACHE", str(tmp_path))
+    nb = _executed_notebook("Ana")
+    render._exporter.cache_clear()
+    try:
+        first = render.to_html(nb, document_title="Pipeline review")
+        kept = sorted(p.name for p in (tmp_path / "templates").iterdir())
+        assert kept  # the base templates, compiled once
+        render._exporter.cache_clear()  # a new process: templates come from the disk cache
+        assert render.to_html(nb, document_title="Pipeline review") == first
+        assert sorted(p.name for p in (tmp_path / "templates").iterdir()) == kept
+    finally:
+        render._exporter.cache_clear()
