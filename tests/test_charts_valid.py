@@ -11,6 +11,7 @@ import datetime as dt
 import json
 import math
 from pathlib import Path
+from unittest import mock
 
 import altair as alt
 import numpy as np
@@ -57,6 +58,11 @@ def _check(build) -> None:
     assert isinstance(chart, ch._AsBuilt)
     spec = _valid(chart)
     assert chart.to_dict() == spec  # the default (unvalidated) spec is the same
+    # layering without deep copies makes exactly what Altair's own layering makes
+    with mock.patch.object(ch, "_layer", alt.layer):
+        assert build().to_dict() == spec
+    if isinstance(chart, alt.LayerChart):
+        assert all(type(x) in (alt.Chart, alt.LayerChart) for x in chart.layer)
 
 
 # Labels end up in a chart's ``sort`` list; Vega-Lite's SortArray must be all strings or all
