@@ -876,23 +876,29 @@ def prepare(*, converter: bool = True) -> None:
         return
     import importlib
 
-    pending = ensure_converter(warm=True) if converter else None
-    shell()  # before the imports: libraries that look for IPython at import find it
-    for name in PRELOAD_MODULES:
-        with contextlib.suppress(ImportError):
-            importlib.import_module(name)
-    register_papermill_engine()
-    if "pandas" in sys.modules:
-        # pandas fixes its column limit at import from whether it thinks it runs in a
-        # terminal (0: fit the terminal); in a kernel it is 20
-        sys.modules["pandas"].set_option("display.max_columns", 20)
-    _warm_rendering()
-    _warm_display()
-    _warm_arrow()
-    if pending is not None:
-        with contextlib.suppress(Exception):
-            pending.recv()
-            pending.close()
+    collecting = gc.isenabled()
+    gc.disable()  # the imports' objects: see _zygote_main
+    try:
+        pending = ensure_converter(warm=True) if converter else None
+        shell()  # before the imports: libraries that look for IPython at import find it
+        for name in PRELOAD_MODULES:
+            with contextlib.suppress(ImportError):
+                importlib.import_module(name)
+        register_papermill_engine()
+        if "pandas" in sys.modules:
+            # pandas fixes its column limit at import from whether it thinks it runs in a
+            # terminal (0: fit the terminal); in a kernel it is 20
+            sys.modules["pandas"].set_option("display.max_columns", 20)
+        _warm_rendering()
+        _warm_display()
+        _warm_arrow()
+        if pending is not None:
+            with contextlib.suppress(Exception):
+                pending.recv()
+                pending.close()
+    finally:
+        if collecting:
+            gc.enable()
     _WARM["done"] = True
 
 
@@ -1319,6 +1325,10 @@ def _zygote_main(
     devnull = os.open(os.devnull, os.O_WRONLY)  # documents' stray C-level output
     os.dup2(devnull, 2)
     os.close(devnull)
+    # Imports make hundreds of thousands of objects, and the cyclic GC walked all of them
+    # several times over (about a fifth of the warm-up, which every document waits for);
+    # they are frozen afterwards, so no collection walks them again.
+    gc.disable()
     try:
         pending = []
         if charts == "svg":
@@ -1337,6 +1347,8 @@ def _zygote_main(
             with contextlib.suppress(Exception):
                 answer.recv()
                 answer.close()
+        gc.freeze()
+        gc.enable()
         conn.send(("ready",))
         _zygote_loop(conn, max(1, workers))
     except BaseException:  # noqa: BLE001 -- tell the batch, then go

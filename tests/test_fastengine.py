@@ -554,3 +554,22 @@ def test_output_nodes_equal_nbformats_own(msg_type, content):
         )
     with pytest.raises(ValueError, match="Unrecognized"):
         output_node("comm_open", {})
+
+
+def test_documents_run_with_the_garbage_collector_on_as_in_a_kernel(tmp_path):
+    from salesnb.fastengine import ForkRunner
+
+    nb = nbformat.v4.new_notebook()
+    nb.metadata.kernelspec = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    params = nbformat.v4.new_code_cell('data = "x"\nsubject_type = "rep"\nsubject = "R01"')
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, nbformat.v4.new_code_cell("import gc\nprint(gc.isenabled())")]
+    path = tmp_path / "gc.ipynb"
+    nbformat.write(nb, path)
+    one = ForkRunner(1, warm=(str(path), None, None))  # the zygote warms up with it off
+    try:
+        results = _run(one, [_job("R01", path)])
+    finally:
+        one.close()
+    assert results["R01"].status == "ok", results["R01"].error
+    assert _nb(results["R01"]).cells[2].outputs[0]["text"].strip() == "True"
