@@ -217,7 +217,7 @@ class SmartGoalApp(_App):
         names = wb.reps.set_index("rep_id")["name"]
         if deadline is None:
             cal = wb.config.calendar
-            q = cal.period_of(pd.Series([wb.as_of + pd.Timedelta(days=1)]), "Q").iloc[0]
+            q = cal.period_label(wb.as_of + pd.Timedelta(days=1), "Q")
             deadline = f"{cal.period_bounds(q)[1]:%Y-%m-%d}"
         if target is None:  # a 20% stretch on the rep's recent level
             base = ws.smart_feedback(self.ctx, rep_id=rid, metric=metric).baseline
@@ -367,7 +367,7 @@ class ReverseFunnelApp(_App):
             self.rates |= {"win_rate": 0.2, "avg_deal_size": 10_000.0}
         if target is None:  # the quarter in play's target, else a quarter of last year's wins
             cal = wb.config.calendar
-            q = cal.period_of(pd.Series([wb.as_of + pd.Timedelta(days=1)]), "Q").iloc[0]
+            q = cal.period_label(wb.as_of + pd.Timedelta(days=1), "Q")
             s, e = cal.period_bounds(q)
             t = wb.targets
             rows = t[t["month"].between(s, e) & t["rep_id"].isin(ids or wb.rep_ids())]
@@ -475,7 +475,7 @@ class ForecastWhatIfApp(_App):
         if subject != "all" and ":" not in subject:
             subject = f"rep:{wb.rep(subject)['rep_id']}"
         cal = wb.config.calendar
-        first = cal.period_of(pd.Series([wb.as_of + pd.Timedelta(days=1)]), "Q").iloc[0]
+        first = cal.period_label(wb.as_of + pd.Timedelta(days=1), "Q")
         nxt = cal.period_of(pd.Series([cal.period_bounds(first)[1] + pd.Timedelta(days=1)]), "Q")
         periods = [first, nxt.iloc[0]]
         if period and period not in periods:

@@ -123,6 +123,22 @@ class FiscalCalendar:
         when = pd.Timestamp(when)
         return when.year + (1 if self.start_month > 1 and when.month >= self.start_month else 0)
 
+    def period_label(self, when: Any, freq: Literal["M", "Q", "Y"]) -> str:
+        """The fiscal month, quarter or year holding one date (as :meth:`period_of` labels it).
+
+        Examples
+        --------
+        >>> FiscalCalendar(2).period_label(pd.Timestamp("2026-03-01"), "Q")
+        'FY2027-Q1'
+        """
+        d = pd.Timestamp(when)
+        if freq == "M":
+            return f"{d.year:04d}-{d.month:02d}"
+        fy = d.year + (1 if self.start_month > 1 and d.month >= self.start_month else 0)
+        if freq == "Y":
+            return f"FY{fy}"
+        return f"FY{fy}-Q{(d.month - self.start_month) % 12 // 3 + 1}"
+
     def period_of(self, dates: pd.Series, freq: Literal["M", "Q", "Y"]) -> pd.Series:
         """Label each date with its fiscal month, quarter or year (vectorised).
 

@@ -175,10 +175,10 @@ def context(
     when = subj.resolve_as_of(wb, as_of)
     if (period is None or not str(period).strip()) and forward:
         cal = wb.config.calendar
-        period = cal.period_of(pd.Series([when + pd.Timedelta(days=1)]), "Q").iloc[0]
+        period = cal.period_label(when + pd.Timedelta(days=1), "Q")
     label, start, end = subj.resolve_period(wb, period, when)
     cal = wb.config.calendar
-    nxt = cal.period_of(pd.Series([end + pd.Timedelta(days=1)]), _freq(label)).iloc[0]
+    nxt = cal.period_label(end + pd.Timedelta(days=1), _freq(label))
     n_start, n_end = cal.period_bounds(nxt)
     return Context(wb, s, when, label, start, end, str(nxt), n_start, n_end)
 
@@ -209,7 +209,7 @@ def previous_period(ctx: Context) -> str:
     """Label of the period before ``ctx.period`` (same length)."""
     cal = ctx.wb.config.calendar
     return str(
-        cal.period_of(pd.Series([ctx.start - pd.Timedelta(days=1)]), _freq(ctx.period)).iloc[0]
+        cal.period_label(ctx.start - pd.Timedelta(days=1), _freq(ctx.period))
     )
 
 
@@ -256,8 +256,8 @@ def _unit_table(
 ) -> pd.DataFrame:
     cal = wb.config.calendar
     start, end = cal.period_bounds(label)
-    nxt = cal.period_of(pd.Series([end + pd.Timedelta(days=1)]), _freq(label)).iloc[0]
-    prev = cal.period_of(pd.Series([start - pd.Timedelta(days=1)]), _freq(label)).iloc[0]
+    nxt = cal.period_label(end + pd.Timedelta(days=1), _freq(label))
+    prev = cal.period_label(start - pd.Timedelta(days=1), _freq(label))
     keys = [key] if key else []
     sc = kpis.scorecard(wb, by, period=label, as_of=when)
     parts = [
@@ -745,8 +745,8 @@ def pip_measures(wb: Workbook, by: str | None, at: Any) -> pd.DataFrame:
     keys = [] if by is None else [kpis._BY[by]]
     w = PIP_WINDOWS
     cal = wb.config.calendar
-    q = cal.period_of(pd.Series([at]), "Q").iloc[0]
-    nxt = cal.period_of(pd.Series([cal.period_bounds(q)[1] + pd.Timedelta(days=1)]), "Q").iloc[0]
+    q = cal.period_label(at, "Q")
+    nxt = cal.period_label(cal.period_bounds(q)[1] + pd.Timedelta(days=1), "Q")
     parts = [
         kpis.win_rate(wb, by, **since(w["win_rate"]))[keys + ["win_rate"]],
         kpis.avg_deal_size(wb, by, **since(w["avg_deal_size"]))[keys + ["avg_deal_size"]],

@@ -439,7 +439,7 @@ def period_forecast(
     cal = wb.config.calendar
     if period is None:
         # The quarter still in play: on a quarter's last day that is the next one.
-        period = str(cal.period_of(pd.Series([as_of + pd.Timedelta(days=1)]), "Q").iloc[0])
+        period = str(cal.period_label(as_of + pd.Timedelta(days=1), "Q"))
     start, end = cal.period_bounds(period)
     reps, name = _reps_of(wb, subject_type, subject)
     notes: list[str] = []

@@ -1030,9 +1030,9 @@ def growth(
     first = None
     if call.start is not None:
         cal = wb.config.calendar
-        first = cal.period_of(pd.Series([call.start]), freq).iloc[0]
+        first = cal.period_label(call.start, freq)
         prev_start = cal.period_bounds(first)[0] - pd.Timedelta(days=1)
-        prev = cal.period_of(pd.Series([prev_start]), freq).iloc[0]
+        prev = cal.period_label(prev_start, freq)
         # Read the whole previous period, but not the days between its end and ``start``.
         if call.start > prev_start + pd.Timedelta(days=1):
             call.gap = (prev_start + pd.Timedelta(days=1), call.start - pd.Timedelta(days=1))
@@ -1241,7 +1241,7 @@ def scorecard(
     """
     call = _call(wb, by, None, None, None, None, as_of)
     if period is None:
-        period = wb.config.calendar.period_of(pd.Series([call.as_of]), "Q").iloc[0]
+        period = wb.config.calendar.period_label(call.as_of, "Q")
     # Reconstruct the as-of pipeline once; each KPI below then finds nothing left to hide.
     wb = replace(wb, opportunities=call.opps)
     kw = {"period": period, "as_of": call.as_of}

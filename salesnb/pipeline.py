@@ -621,7 +621,7 @@ def deals_needing_attention(
     )  # fmt: skip
     # early_large: big, early and due this fiscal quarter with the quarter nearly over.
     cal = wb.config.calendar
-    q_end = cal.period_bounds(cal.period_of(pd.Series([today]), "Q").iloc[0])[1]
+    q_end = cal.period_bounds(cal.period_label(today, "Q"))[1]
     all_open = wb.opportunities.loc[wb.opportunities["outcome"] == "open", "amount"]
     big = all_open.quantile(r["large_deal_quantile"]) if len(all_open) else np.inf
     pos = o["stage"].map({s: i for i, s in enumerate(wb.config.stages.open_names)})

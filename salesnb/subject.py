@@ -154,7 +154,7 @@ def resolve_period(
     """
     cal = wb.config.calendar
     if period is None or (isinstance(period, str) and not period.strip()):
-        period = cal.period_of(pd.Series([as_of]), freq).iloc[0]
+        period = cal.period_label(as_of, freq)
     try:
         start, end = cal.period_bounds(str(period))
     except ConfigError as exc:  # a bad label is the caller's parameter, not a config file

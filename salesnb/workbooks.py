@@ -542,7 +542,7 @@ def forecast_backtest(
     dates = [d for d in facts.pipe.snapshot_dates(ctx.wb) if d <= ctx.as_of]
     rows = []
     for d in dates:
-        q = cal.period_of(pd.Series([d]), "Q").iloc[0]
+        q = cal.period_label(d, "Q")
         start, end = cal.period_bounds(q)
         if end <= ctx.as_of and (end - d).days >= 14:
             rows.append((d, q, start, end))

@@ -530,7 +530,7 @@ class WhatIfContext:
         as_of = wb.as_of
         cal = wb.config.calendar
         if period is None:
-            period = str(cal.period_of(pd.Series([as_of + pd.Timedelta(days=1)]), "Q").iloc[0])
+            period = str(cal.period_label(as_of + pd.Timedelta(days=1), "Q"))
         start, end = cal.period_bounds(period)
         ids = list(wb.reps["rep_id"]) if rep_ids is None else list(rep_ids)
         base = forecast.forecast_pipeline(wb, ids, start, end, as_of, n_sims=1, seed=seed)

@@ -120,3 +120,20 @@ def test_seasonality_weights_are_a_distribution(values):
     w = goals.seasonality_weights(pd.Series(values, index=idx))
     assert len(w) == 12 and (w >= 0).all()
     assert math.isclose(w.sum(), 1.0, rel_tol=1e-9)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    day=st.dates(
+        min_value=pd.Timestamp("1990-01-01").date(), max_value=pd.Timestamp("2100-12-31").date()
+    ),
+    start_month=st.integers(1, 12),
+    freq=st.sampled_from(["M", "Q", "Y"]),
+)
+def test_one_dates_period_label_is_what_period_of_labels_it(day, start_month, freq):
+    from salesnb.config import FiscalCalendar
+
+    cal = FiscalCalendar(start_month)
+    when = pd.Timestamp(day)
+    assert cal.period_label(when, freq) == cal.period_of(pd.Series([when]), freq).iloc[0]
+    assert cal.period_label(day, freq) == cal.period_label(when, freq)  # a date works too
