@@ -208,9 +208,7 @@ def open_context(
 def previous_period(ctx: Context) -> str:
     """Label of the period before ``ctx.period`` (same length)."""
     cal = ctx.wb.config.calendar
-    return str(
-        cal.period_label(ctx.start - pd.Timedelta(days=1), _freq(ctx.period))
-    )
+    return str(cal.period_label(ctx.start - pd.Timedelta(days=1), _freq(ctx.period)))
 
 
 def subject_name_map(ctx: Context) -> dict[str, str]:
