@@ -52,14 +52,16 @@ _URL_ATTRS = ("src", "href", "srcset", "xlink:href", "action", "poster")
 _EXTERNAL = re.compile(r"""(?:https?:)?//""", re.IGNORECASE)
 _CSS_REMOTE = re.compile(r"@import[^;]*;?|url\(\s*['\"]?\s*(?:https?:)?//[^)]*\)", re.IGNORECASE)
 # Anything that could need the parse in offline_html: elements it drops, event handlers, any
-# URL-bearing attribute, url()/@import, script schemes, markup that could swallow the rest of
-# the page. Searched in the text and in its unescaped form (a character reference can spell
+# URL-bearing attribute (but a link to a place in the page), url()/@import, script schemes,
+# markup that could swallow the rest of the page. Searched in the text and in its unescaped form (a character reference can spell
 # any of these). Deliberately broad: a false alarm only costs the parse.
 _RISKY = re.compile(
     r"<\s*/?\s*(?:script|iframe|object|embed|base|link|meta|form|frame|applet|svg:script"
     r"|textarea|title|noscript|template|xmp|plaintext|noembed|noframes)\b|<!"
     r"|javascript|vbscript|\bon[a-z]+\s*="
-    r"|\b(?:src|href|srcset|action|formaction|poster|data|background)\s*="
+    r"|\b(?:src|srcset|action|formaction|poster|data|background)\s*="
+    # a link within the page (a heading's anchor: every markdown heading has one) is safe
+    r"|\bhref\s*=(?!\s*[\"']?#)"
     r"|url\(\s*['\"]?\s*(?!#)|@import|&\{",
     re.IGNORECASE,
 )

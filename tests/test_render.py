@@ -140,6 +140,10 @@ HOSTILE_FRAGMENTS = [
     "<!-- an unclosed comment would hide the rest of the page",
     "&lt;script&gt;alert(1)&lt;/script&gt; is text, not a script",
     '<a href="java\tscript:alert(1)">a tab inside the scheme</a>',
+    '<a href="#top" onclick="x()">a page link with a handler</a>',
+    '<img srcset="#a 1x, https://x/y.png 2x">',
+    '<a href="#x">in page</a><a href="https://x/">out</a>',
+    '<a href="&#35;x" target=_blank>an entity-spelled # is not taken on trust</a>',
 ]
 
 
@@ -168,10 +172,11 @@ def test_offline_filter_passes_charts_tables_and_prose_through_unparsed(monkeypa
     )
     table = pd.DataFrame({"deal": ["A & B <big>"], "amount": [5.0]}).to_html()
     prose = "<p>Open pipeline: <b>&#36;237K</b> against &#36;240K.</p>"
-    for fragment in (svg, table, prose):
+    heading = '<h2 id="Velocity">Velocity<a class="anchor-link" href="#Velocity">&#182;</a></h2>'
+    for fragment in (svg, table, prose, heading):
         assert _visible(render._sanitise(fragment)) == _visible(fragment)
     monkeypatch.setattr(render, "_sanitise", lambda f: pytest.fail(f"parsed: {f[:60]}"))
-    for fragment in (svg, table, prose):
+    for fragment in (svg, table, prose, heading):
         assert render.offline_html(fragment) is fragment
 
 
