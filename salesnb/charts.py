@@ -94,6 +94,15 @@ class _AsBuilt:
         return super().to_dict(validate=False if validate is _UNSET else validate, **kwargs)  # type: ignore[misc]
 
     def copy(self, *args: object, **kwargs: object) -> object:
+        deep = args[0] if args else kwargs.get("deep", True)
+        if deep is False and isinstance(self, alt.LayerChart):
+            # Altair's shallow copy of a layered chart builds it again, which deep-copies every
+            # layer twice (to_dict makes one such copy per display): the top level alone
+            # (the layers shared, as a shallow copy means) is the same chart.
+            new = object.__new__(type(self))
+            new.__dict__.update(self.__dict__)
+            object.__setattr__(new, "_kwds", dict(self._kwds))
+            return _plain(new)
         return _plain(super().copy(*args, **kwargs))  # type: ignore[misc]
 
     def __setattr__(self, name: str, value: object) -> None:

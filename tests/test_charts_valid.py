@@ -61,6 +61,8 @@ def _check(build) -> None:
     # layering without deep copies makes exactly what Altair's own layering makes
     with mock.patch.object(ch, "_layer", alt.layer):
         assert build().to_dict() == spec
+    # and the spec of the chart as Altair would copy it (its own shallow copy) is the same
+    assert ch._plain(build()).to_dict(validate=False) == spec
     if isinstance(chart, alt.LayerChart):
         assert all(type(x) in (alt.Chart, alt.LayerChart) for x in chart.layer)
 
@@ -973,7 +975,8 @@ def test_builders_return_as_built_charts(name):
 def test_derived_charts_are_plain_and_validated(name):
     chart = _typical()[name]()
     size = {"width": 100} if name in LAYERABLE else {"spacing": 10}  # a vconcat has no width
-    derived = {"properties": chart.properties(**size), "copy": chart.copy()}
+    derived = {"properties": chart.properties(**size), "copy": chart.copy(),
+               "shallow": chart.copy(deep=False)}  # fmt: skip
     if name in LAYERABLE:
         derived |= {"layer": alt.layer(chart), "add": chart + chart,
                     "encode": chart.encode(opacity=alt.OpacityValue(0.5))}  # fmt: skip
@@ -981,6 +984,10 @@ def test_derived_charts_are_plain_and_validated(name):
         assert not isinstance(plain, ch._AsBuilt), how
         assert plain.to_dict() == _valid(plain), how
     assert isinstance(chart, ch._AsBuilt)  # deriving leaves the original as it was
+    before = chart.to_dict()
+    shallow = chart.copy(deep=False)
+    shallow.title = "changed on the copy only"
+    assert chart.to_dict() == before
     broken = chart.properties(**size)
     broken.width = "wide"
     with pytest.raises(SchemaValidationError):
