@@ -692,6 +692,48 @@ def _ready_for(notebook: str | Path, parameters: dict[str, Any]) -> None:
     warm_imports(notebook_imports(notebook))
     if parameters.get("data"):
         preload(parameters["data"], parameters.get("profile"))
+    preread(notebook)
+
+
+_NOTEBOOKS: dict[tuple, Any] = {}
+_READ: dict[str, Callable[[Any], Any]] = {}
+
+
+def _notebook_key(path: Any) -> tuple | None:
+    try:
+        p = Path(path).resolve()
+        st = p.stat()
+    except (OSError, TypeError, ValueError):
+        return None
+    return (str(p), st.st_mtime_ns, st.st_size)
+
+
+def _read_notebook(path: Any) -> Any:
+    """papermill's ``load_notebook_node``, answered once per process from :func:`preread`."""
+    key = _notebook_key(path) if isinstance(path, str | Path) else None
+    # once: the notebook papermill gets is its to change (parameters, metadata), and a
+    # forked document's change stays in the document's own memory
+    hit = _NOTEBOOKS.pop(key, None) if key is not None else None
+    return hit if hit is not None else _READ["load"](path)
+
+
+def preread(notebook: str | Path) -> None:
+    """Read and parse ``notebook`` here, as papermill would, for the documents forked next.
+
+    Each forked document's papermill then starts from this process's parsed copy (which the
+    document may change: it is the document's own copy of this memory) instead of reading and
+    validating the file again. A file changed meanwhile is read afresh.
+    """
+    import papermill.execute
+
+    if "load" not in _READ:
+        _READ["load"] = papermill.execute.load_notebook_node
+        papermill.execute.load_notebook_node = _read_notebook
+    key = _notebook_key(notebook)
+    if key is None or key in _NOTEBOOKS:
+        return
+    with contextlib.suppress(Exception):  # a document that reads it reports the problem
+        _NOTEBOOKS[key] = _READ["load"](str(notebook))
 
 
 # --------------------------------------------------------------------------- warm-up

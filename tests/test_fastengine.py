@@ -573,3 +573,26 @@ def test_documents_run_with_the_garbage_collector_on_as_in_a_kernel(tmp_path):
         one.close()
     assert results["R01"].status == "ok", results["R01"].error
     assert _nb(results["R01"]).cells[2].outputs[0]["text"].strip() == "True"
+
+
+def test_a_preread_notebook_is_handed_to_papermill_once_and_only_while_unchanged(tmp_path):
+    import shutil
+
+    import papermill.execute
+
+    from salesnb import fastengine
+
+    path = tmp_path / "ok.ipynb"
+    shutil.copy(NB / "ok.ipynb", path)
+    fastengine.preread(path)
+    assert papermill.execute.load_notebook_node is fastengine._read_notebook
+    real = fastengine._READ["load"]
+    first = fastengine._read_notebook(str(path))
+    assert first == real(str(path))  # what papermill itself reads
+    second = fastengine._read_notebook(str(path))
+    assert second is not first and second == first  # read afresh once handed out
+    fastengine.preread(path)
+    kept = fastengine._NOTEBOOKS[fastengine._notebook_key(path)]
+    os.utime(path, ns=(1, 1))  # changed since: not the pre-read copy
+    fresh = fastengine._read_notebook(str(path))
+    assert fresh is not kept and fresh == kept
