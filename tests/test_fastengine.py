@@ -596,3 +596,32 @@ def test_a_preread_notebook_is_handed_to_papermill_once_and_only_while_unchanged
     os.utime(path, ns=(1, 1))  # changed since: not the pre-read copy
     fresh = fastengine._read_notebook(str(path))
     assert fresh is not kept and fresh == kept
+
+
+def test_progress_sends_a_finished_cell_with_the_next_start_and_nothing_is_lost():
+    import pickle
+
+    from salesnb import fastengine
+
+    class Conn:
+        def __init__(self):
+            self.sent = []
+
+        def send(self, msg):
+            self.sent.append(msg)
+
+    conn = Conn()
+    progress = fastengine._Progress(conn)
+    for event in [("nb", {"cells": 2}), ("running", 0), ("cell", 0, {"c": 0}), ("running", 1),
+                  ("cell", 1, {"c": 1}), ("flush",)]:  # fmt: skip
+        progress(*event)
+    kinds = [m[0] if m[0] != "both" else ("both", m[1][0], m[2][0]) for m in conn.sent]
+    assert kinds == ["nb", "running", ("both", "cell", "running"), "cell"]
+    # the parent sees the same events, in the same order, as one message each would give
+    child = fastengine._Child(None, 0, None, None, "", 0.0)
+    for msg in conn.sent:
+        for one in (msg[1], msg[2]) if msg[0] == "both" else (msg,):
+            child._take(one)
+    assert pickle.loads(child.nb) == {"cells": 2}
+    assert {i: pickle.loads(c) for i, c in child.cells.items()} == {0: {"c": 0}, 1: {"c": 1}}
+    assert child.running == 1
