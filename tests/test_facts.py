@@ -273,3 +273,26 @@ def test_show_matches_its_reference_on_random_tables(n, data):
     got = wbk.show(frame, units, "EUR", rename=rename)
     want = _show_reference(frame, units, "EUR", rename=rename)
     pd.testing.assert_frame_equal(got, want)
+
+
+def test_own_rows_are_the_subjects_rows_of_the_team_table():
+    import salesnb
+
+    wb = salesnb.load("data/sample")
+    calls = [("pipeline", {}), ("coverage", {"period": "FY2026-Q4"}),
+             ("velocity", {"start": "2025-10-01", "end": "2026-09-30"}),
+             ("stage_conversion", {"start": "2025-10-01", "end": "2026-09-30"})]  # fmt: skip
+    for kind in ("rep", "region", "manager", "all"):
+        for key, _ in salesnb.subject.subjects(wb, kind)[:3]:
+            ctx = facts.context(wb, kind, key)
+            for kpi, kwargs in calls:
+                got = facts.own_rows(ctx, kpi, as_of=ctx.as_of, **kwargs)
+                table = facts._kpi_table(ctx.wb, kpi, ctx.by, as_of=ctx.as_of, **kwargs)
+                if ctx.key is None:
+                    want = table.reset_index(drop=True)
+                else:
+                    want = table[table[ctx.key] == ctx.subject.key]
+                    want = want.drop(columns=[ctx.key, "name"], errors="ignore")
+                    want = want.reset_index(drop=True)
+                pd.testing.assert_frame_equal(got, want)
+                assert len(got) >= 1
