@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field, replace
 
+import numpy as np
 import pandas as pd
 
 from salesnb import memo
@@ -111,8 +112,10 @@ class Workbook:
 
     def rep(self, rep_id: str) -> pd.Series:
         """The reps row of ``rep_id``; a :class:`ParameterError` naming close matches if unknown."""
-        hit = self.reps.loc[self.reps["rep_id"] == rep_id]
-        if hit.empty:
+        # a plain array comparison: each document looks its rep up (pandas' boolean .loc cost
+        # most of resolving a document's subject)
+        pos = np.flatnonzero(self.reps["rep_id"].to_numpy(dtype=object) == rep_id)
+        if not len(pos):
             by_name = self.reps.loc[self.reps["name"] == rep_id]
             if len(by_name) == 1:
                 return by_name.iloc[0]
@@ -130,7 +133,7 @@ class Workbook:
                 f"({shown}; `salesnb kpis DATA --by rep` lists them)."
             )
             raise ParameterError(msg)
-        return hit.iloc[0]
+        return self.reps.iloc[pos[0]]
 
     def subset(self, rep_ids: list[str]) -> Workbook:
         """The same workbook restricted to some reps (targets of their regions kept)."""

@@ -93,7 +93,8 @@ def resolve(wb: Workbook, subject_type: SubjectType, subject: str | None) -> Sub
     reps = wb.reps
     if subject_type == "rep":
         row = wb.rep(str(subject))
-        peers = reps.loc[reps["region"] == row["region"], "rep_id"]
+        same = reps["region"].to_numpy(dtype=object) == row["region"]  # NaN matches nothing
+        peers = reps["rep_id"].to_numpy(dtype=object)[same].tolist()
         return Subject("rep", row["rep_id"], row["name"], (row["rep_id"],), tuple(sorted(peers)))
     if subject_type == "all":
         ids = tuple(sorted(reps["rep_id"]))
