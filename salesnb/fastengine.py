@@ -951,6 +951,9 @@ def prepare(*, converter: bool = True) -> None:
     gc.disable()  # the imports' objects: see _zygote_main
     try:
         pending = ensure_converter(warm=True) if converter else None
+        from salesnb import schemacache
+
+        schemacache.install()  # nbformat's validators, compiled once on this machine
         shell()  # before the imports: libraries that look for IPython at import find it
         for name in PRELOAD_MODULES:
             with contextlib.suppress(ImportError):
