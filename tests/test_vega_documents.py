@@ -184,11 +184,16 @@ def test_the_bundle_is_cached_on_disk_and_checked(monkeypatch, tmp_path):
     monkeypatch.setattr(vegabundle, "_MEMORY", {})
     monkeypatch.setattr(vegabundle, "_build", lambda: "window.salesnbDraw = 1;")
     assert vegabundle.vega_bundle() == "window.salesnbDraw = 1;"
-    assert [p.name.startswith("vega-bundle-") for p in tmp_path.iterdir()] == [True]
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert len(names) == 2 and names[1] == names[0] + ".checked"  # the bundle; it passed
+    bundle = tmp_path / names[0]
     monkeypatch.setattr(vegabundle, "_MEMORY", {})
     monkeypatch.setattr(vegabundle, "_build", lambda: pytest.fail("built again"))
-    assert vegabundle.vega_bundle() == "window.salesnbDraw = 1;"  # from disk
-    next(tmp_path.iterdir()).write_text("x = '</script>';")
+    monkeypatch.setattr(render, "external_references", lambda s: pytest.fail("checked again"))
+    assert vegabundle.vega_bundle() == "window.salesnbDraw = 1;"  # from disk, known good
+    monkeypatch.undo()
+    monkeypatch.setenv("SALESNB_CACHE", str(tmp_path))
+    bundle.write_text("x = '</script>';")  # changed since it was checked: checked again
     monkeypatch.setattr(vegabundle, "_MEMORY", {})
     with pytest.raises(RenderError, match="cannot be inlined safely"):
         vegabundle.vega_bundle()
@@ -197,3 +202,9 @@ def test_the_bundle_is_cached_on_disk_and_checked(monkeypatch, tmp_path):
 def test_documents_and_charts_agree_on_the_spec_mimetype():
     assert render._SPEC == chartrender.SPEC_MIMETYPE
     assert render._SPEC in render.DISPLAY_PRIORITY
+
+
+def test_the_bundle_key_reads_vl_converts_version_as_metadata_does():
+    from importlib.metadata import version
+
+    assert vegabundle._vl_convert_version() == version("vl-convert-python")
