@@ -762,7 +762,10 @@ def preread(notebook: str | Path) -> None:
     if key is None or key in _NOTEBOOKS:
         return
     with contextlib.suppress(Exception):  # a document that reads it reports the problem
-        _NOTEBOOKS[key] = _READ["load"](str(notebook))
+        _NOTEBOOKS[key] = nb = _READ["load"](str(notebook))
+        from salesnb import render
+
+        render.warm_markdown(nb)  # its prose, rendered once for every document
 
 
 # --------------------------------------------------------------------------- warm-up

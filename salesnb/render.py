@@ -192,6 +192,11 @@ def _review_exporter_class() -> type:
     from nbconvert.filters.highlight import Highlight2HTML
     from nbconvert.filters.widgetsdatatypefilter import WidgetsDataTypeFilter
 
+    try:
+        from jinja2 import pass_context
+    except ImportError:  # pragma: no cover - Jinja2 < 3.0, as nbconvert allows
+        from jinja2 import contextfilter as pass_context  # type: ignore[attr-defined,no-redef]
+
     class ReviewExporter(HTMLExporter):
         """nbconvert's HTMLExporter, minus two costs a review document does not need.
 
@@ -205,6 +210,24 @@ def _review_exporter_class() -> type:
         after every registered one, enabled or not. The test suite checks the output
         against the stock exporter's.
         """
+
+        @pass_context  # as nbconvert's own: Jinja hands it the template context
+        def markdown2html(self, context: Any, source: str) -> str:
+            # A notebook's markdown cells are the same in every document of a batch: each
+            # text is rendered once per process (and by the zygote, before any document).
+            # Attachments and embedded images depend on more than the text: never kept.
+            cell = context.get("cell", {})
+            if cell.get("attachments") or self.embed_images:
+                return super().markdown2html(context, source)
+            path = context.get("resources", {}).get("metadata", {}).get("path", "")
+            key = (source, str(path))
+            html = _MARKDOWN.get(key)
+            if html is None:
+                html = super().markdown2html(context, source)
+                if len(_MARKDOWN) >= _MARKDOWN_KEPT:
+                    _MARKDOWN.pop(next(iter(_MARKDOWN)))
+                _MARKDOWN[key] = html
+            return html
 
         def _create_environment(self) -> Any:
             # Compiled templates are kept on disk (Jinja's own bytecode cache, keyed by each
@@ -258,6 +281,25 @@ def _review_exporter_class() -> type:
             return html, resources
 
     return ReviewExporter
+
+
+#: Markdown already rendered by the review exporter, oldest first (see markdown2html above).
+_MARKDOWN: dict[tuple[str, str], str] = {}
+_MARKDOWN_KEPT: Final = 512
+
+
+def warm_markdown(nb: Mapping[str, Any], template_dir: str | Path | None = None) -> int:
+    """Render ``nb``'s markdown cells now, as a review document would; how many.
+
+    A batch's zygote calls it, so that no document renders its notebook's prose again.
+    """
+    exporter = _exporter(str(template_dir or TEMPLATES))
+    done = 0
+    for cell in nb.get("cells", []):
+        if cell.get("cell_type") == "markdown" and isinstance(cell.get("source"), str):
+            exporter.markdown2html({"cell": cell, "resources": {"metadata": {}}}, cell["source"])
+            done += 1
+    return done
 
 
 def _bytecode_cache() -> Any:

@@ -253,3 +253,23 @@ def test_compiled_templates_are_kept_on_disk_and_render_the_same(tmp_path, monke
         assert sorted(p.name for p in (tmp_path / "templates").iterdir()) == kept
     finally:
         render._exporter.cache_clear()
+
+
+def test_markdown_is_rendered_once_per_text_and_the_same_as_nbconvert(monkeypatch):
+    from nbconvert import HTMLExporter
+
+    nb = _executed_notebook("Ana")
+    nb.cells.insert(2, new_markdown_cell("## Twice\\n\\nThe *same* prose."))
+    nb.cells.insert(3, new_markdown_cell("## Twice\\n\\nThe *same* prose."))
+    monkeypatch.setattr(render, "_MARKDOWN", {})
+    calls = []
+    real = HTMLExporter.markdown2html
+    monkeypatch.setattr(HTMLExporter, "markdown2html",
+                        lambda self, ctx, src: calls.append(src) or real(self, ctx, src))  # fmt: skip
+    assert render.warm_markdown(nb) == 3  # the notebook's own and the two equal cells
+    warmed = len(calls)
+    html = render.to_html(nb, document_title="Pipeline review")
+    assert len(calls) == warmed  # the document rendered none of them again
+    assert html.count("The <em>same</em> prose.") == 2
+    monkeypatch.setattr(render, "_MARKDOWN", {})
+    assert render.to_html(nb, document_title="Pipeline review") == html  # same as rendered anew
