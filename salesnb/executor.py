@@ -495,10 +495,9 @@ def _render(job: Job, ex: Execution, scratch: Path, files: dict[str, bytes]) -> 
 
     try:
         if "html" in job.formats or "pdf" in job.formats:
-            html = render.to_html(
+            files["html"] = render.to_html_bytes(
                 ex.nb, document_title=job.document_title, subject_name=job.subject_name
             )
-            files["html"] = html.encode("utf-8")
         if "pdf" in job.formats:
             page = scratch / "document.html"
             page.write_bytes(files["html"])

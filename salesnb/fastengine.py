@@ -933,7 +933,7 @@ def _load_vega_bundle() -> None:
     from salesnb import vegabundle
 
     with contextlib.suppress(Exception):  # a document that needs it reports the problem
-        vegabundle.vega_bundle()
+        vegabundle.vega_bundle_bytes()
 
 
 def prepare(*, converter: bool = True) -> None:

@@ -405,6 +405,7 @@ def to_html(
     document_title: str = "Review",
     subject_name: str | None = None,
     template_dir: str | Path | None = None,
+    _as_bytes: bool = False,
 ) -> str:
     """Render an executed notebook as a self-contained review document (HTML text).
 
@@ -459,8 +460,31 @@ def to_html(
         if not mark:
             msg = "The review template lost the Vega bundle's place. Fix: restore templates/review."
             raise RenderError(msg)
+        if _as_bytes:
+            from salesnb import vegabundle
+
+            return b"".join((head.encode("utf-8"), vegabundle.vega_bundle_bytes(),
+                             tail.encode("utf-8")))  # fmt: skip
         html = head + bundle + tail
-    return html
+    return html.encode("utf-8") if _as_bytes else html
+
+
+def to_html_bytes(
+    nb: Mapping[str, Any],
+    *,
+    document_title: str = "Review",
+    subject_name: str | None = None,
+    template_dir: str | Path | None = None,
+) -> bytes:
+    """:func:`to_html`'s document as UTF-8 bytes, made without copying the Vega bundle twice.
+
+    Examples
+    --------
+    >>> to_html_bytes(executed_nb) == to_html(executed_nb).encode()  # doctest: +SKIP
+    True
+    """
+    return to_html(nb, document_title=document_title, subject_name=subject_name,
+                   template_dir=template_dir, _as_bytes=True)  # type: ignore[return-value]  # fmt: skip
 
 
 def find_chromium() -> str | None:

@@ -55,6 +55,7 @@ INIT_JS: Final = """(function () {
 })();"""
 
 _MEMORY: dict[str, str] = {}
+_MEMORY_BYTES: dict[str, bytes] = {}
 
 
 def cache_dir() -> Path:
@@ -110,6 +111,14 @@ def _build() -> str:
         )
         raise RenderError(msg)
     return proc.stdout
+
+
+def vega_bundle_bytes() -> bytes:
+    """:func:`vega_bundle` encoded as UTF-8, once per process (a document's bytes include it)."""
+    key = _key()
+    if key not in _MEMORY_BYTES:
+        _MEMORY_BYTES[key] = vega_bundle().encode("utf-8")
+    return _MEMORY_BYTES[key]
 
 
 def vega_bundle() -> str:

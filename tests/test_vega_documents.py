@@ -208,3 +208,21 @@ def test_the_bundle_key_reads_vl_converts_version_as_metadata_does():
     from importlib.metadata import version
 
     assert vegabundle._vl_convert_version() == version("vl-convert-python")
+
+
+def test_document_bytes_are_the_documents_text_encoded():
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["language_info"] = {"name": "python"}
+    cell = nbformat.v4.new_code_cell("chart")
+    spec = {"$schema": "https://vega.github.io/schema/vega-lite/v6.json", "mark": "bar",
+            "data": {"values": [{"a": "é", "b": 1}]}}  # fmt: skip
+    cell.outputs = [nbformat.v4.new_output("display_data", data={render._SPEC: spec,
+                                                                 "text/plain": "chart"})]  # fmt: skip
+    nb.cells = [nbformat.v4.new_markdown_cell("# Zoë's review"), cell]
+    text = render.to_html(nb, document_title="Pipeline review")
+    assert vegabundle.vega_bundle() in text  # a vega document: the bundle inlined
+    assert render.to_html_bytes(nb, document_title="Pipeline review") == text.encode("utf-8")
+    plain = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("no charts")])
+    assert render.to_html_bytes(plain) == render.to_html(plain).encode("utf-8")
