@@ -2,9 +2,11 @@
 
 Three ways to make one HTML review document per rep:
 
-1. ``salesnb batch NOTEBOOK --by rep --only ...`` (the whole command, start-up included), once
-   with each chart format: ``--charts svg`` (the default: static SVG made during the batch) and
-   ``--charts vega`` (specs drawn by the reader's browser; no SVG conversion);
+1. ``salesnb batch NOTEBOOK --by rep --only ...`` (the whole command, start-up included) with
+   each chart format: ``--charts svg`` (the default: static SVG made during the batch) and
+   ``--charts vega`` (specs drawn by the reader's browser; no SVG conversion); each command is
+   run ``--repeat`` times (default 3, a fresh output folder each) and the median counts: a
+   single run of a few seconds moves by 5-10% with what the machine did just before;
 2. a shell loop: ``papermill`` CLI then ``jupyter nbconvert --to html --no-input`` per rep;
 3. plain ``papermill.execute_notebook`` + nbconvert's HTML export in 2 worker processes.
 
@@ -28,6 +30,7 @@ import argparse
 import os
 import platform
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -142,6 +145,12 @@ def main(argv: list[str] | None = None) -> None:
         help="time the papermill pool on this many reps and extrapolate (0: all; default 4)",
     )
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument(
+        "--repeat",
+        type=int,
+        default=3,
+        help="run each salesnb batch command this many times and take the median (default 3)",
+    )
     ap.add_argument("--engine", default="auto", help="salesnb batch --engine (default auto)")
     ap.add_argument(
         "--charts",
@@ -164,15 +173,18 @@ def main(argv: list[str] | None = None) -> None:
     formats = ["svg", "vega"] if args.charts == "both" else [args.charts]
     work = Path(tempfile.mkdtemp(prefix="salesnb-bench-"))
     try:
-        for name in ("loop", "pool", *formats):
+        for name in ("loop", "pool"):
             (work / name).mkdir()
         if "vega" in formats:  # the runtime bundle is built once per machine: not timed
             from salesnb import vegabundle
 
             vegabundle.vega_bundle()
-        t_batch = {
-            c: time_batch(nb, data, reps, work / c, args.workers, args.engine, c) for c in formats
-        }
+        runs = {
+            c: [time_batch(nb, data, reps, work / f"{c}-{i}", args.workers, args.engine, c)
+                for i in range(max(1, args.repeat))]
+            for c in formats
+        }  # fmt: skip
+        t_batch = {c: statistics.median(ts) for c, ts in runs.items()}
         t_loop = time_shell_loop(nb, data, base_reps, work / "loop")
         t_pool = time_pool(nb, data, pool_reps, work / "pool", workers=2)
     finally:
@@ -187,9 +199,11 @@ def main(argv: list[str] | None = None) -> None:
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"load average {os.getloadavg()[0]:.1f} at the end")  # fmt: skip
     for c, t in t_batch.items():
+        each = ", ".join(f"{x:.2f}" for x in runs[c])
         print(
             f"salesnb batch --engine {args.engine} --charts {c} ({len(reps)} docs, whole "
-            f"command): {t:8.1f} s  {t / len(reps):6.2f} s/doc"
+            f"command, median of {len(runs[c])} runs: {each} s): {t:8.2f} s  "
+            f"{t / len(reps):6.3f} s/doc"
         )
     print(
         f"papermill CLI + nbconvert loop{timed_on(len(base_reps))}: {t_loop:8.1f} s  "
