@@ -93,7 +93,11 @@ class AppPage:
                         lambda r: r.fulfill(status=200, content_type="text/css", body=""))  # fmt: skip
         self.page.on("console", self._console)
         self.page.on("pageerror", lambda e: self.errors.append(f"page error: {e}"))
-        self.page.goto(f"{url}/voila/render/{name}.ipynb", timeout=LOAD_TIMEOUT_MS)
+        # The page is whole once its HTML is (Voila streams it while the kernel runs the
+        # cells); the "load" event also waits for every stylesheet, font and image, and one
+        # stalled fetch of those (the machine is offline) failed a run while the app was fine.
+        self.page.goto(f"{url}/voila/render/{name}.ipynb", timeout=LOAD_TIMEOUT_MS,
+                       wait_until="domcontentloaded")  # fmt: skip
         self.page.wait_for_selector(ready, timeout=LOAD_TIMEOUT_MS)
 
     def _console(self, msg) -> None:
