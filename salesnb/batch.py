@@ -146,12 +146,7 @@ def atomic_write(path: Path, data: bytes) -> None:
     finally:  # a failed write (disk full) leaves no temporary file behind
         with contextlib.suppress(OSError):
             tmp.unlink(missing_ok=True)
-    with contextlib.suppress(OSError):
-        fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+    _sync_folder(path.parent)
 
 
 def sha256_file(path: Path) -> str:
@@ -769,17 +764,25 @@ def _save(out: Path, manifest: dict[str, Any]) -> None:
 
 
 def _put_all(
-    out: Path, result: Any, made: set[str], finals: dict[str, str], failed_nb: str
+    out: Path,
+    result: Any,
+    spooled: dict[str, tuple[str, str]],
+    finals: dict[str, str],
+    failed_nb: str,
 ) -> dict[str, Any]:
     """Put ``result``'s outputs in place: every format if it succeeded, else only its
     notebook (as ``failed_nb``); the manifest's ``outputs``."""
-    spooled = getattr(result, "spooled", None) or {}
+    made = {*result.files, *spooled}
     outputs = {}
     if result.status == "ok":
         for fmt in sorted(made):
-            outputs[fmt] = {"path": finals[fmt], "sha256": _put(out, finals[fmt], fmt, result)}
+            outputs[fmt] = {
+                "path": finals[fmt],
+                "sha256": _put(out, finals[fmt], fmt, result, spooled),
+            }
     elif "ipynb" in made:
-        outputs["ipynb"] = {"path": failed_nb, "sha256": _put(out, failed_nb, "ipynb", result)}
+        outputs["ipynb"] = {"path": failed_nb,
+                            "sha256": _put(out, failed_nb, "ipynb", result, spooled)}  # fmt: skip
     for fmt, (tmp, _) in spooled.items():  # what is not kept (a failed subject's HTML)
         if fmt not in outputs:
             with contextlib.suppress(OSError):
@@ -789,13 +792,12 @@ def _put_all(
     return outputs
 
 
-def _put(out: Path, name: str, fmt: str, result: Any) -> str:
+def _put(out: Path, name: str, fmt: str, result: Any, spooled: dict[str, tuple[str, str]]) -> str:
     """Put one output of ``result`` at ``out / name`` atomically; its SHA-256.
 
     A spooled file (written by the worker into ``out`` already) is renamed into place; bytes
     are written (:func:`atomic_write`).
     """
-    spooled = getattr(result, "spooled", None) or {}
     if fmt in spooled:
         tmp, digest = spooled[fmt]
         fd = os.open(tmp, os.O_RDONLY)
@@ -827,7 +829,7 @@ def _store(out: Path, entry: dict[str, Any], result: Any, formats: tuple[str, ..
     spooled = getattr(result, "spooled", None) or {}
     made = {*result.files, *spooled}
     try:
-        outputs = _put_all(out, result, made, finals, failed_nb)
+        outputs = _put_all(out, result, spooled, finals, failed_nb)
     except OSError as exc:  # a full disk, a spooled file gone: this subject fails, not the batch
         for tmp, _ in spooled.values():
             with contextlib.suppress(OSError):
