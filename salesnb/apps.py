@@ -476,8 +476,8 @@ class ForecastWhatIfApp(_App):
             subject = f"rep:{wb.rep(subject)['rep_id']}"
         cal = wb.config.calendar
         first = cal.period_label(wb.as_of + pd.Timedelta(days=1), "Q")
-        nxt = cal.period_of(pd.Series([cal.period_bounds(first)[1] + pd.Timedelta(days=1)]), "Q")
-        periods = [first, nxt.iloc[0]]
+        nxt = cal.period_label(cal.period_bounds(first)[1] + pd.Timedelta(days=1), "Q")
+        periods = [first, nxt]
         if period and period not in periods:
             periods.insert(0, period)
         self.controls = {
