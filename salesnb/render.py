@@ -53,8 +53,9 @@ _EXTERNAL = re.compile(r"""(?:https?:)?//""", re.IGNORECASE)
 _CSS_REMOTE = re.compile(r"@import[^;]*;?|url\(\s*['\"]?\s*(?:https?:)?//[^)]*\)", re.IGNORECASE)
 # Anything that could need the parse in offline_html: elements it drops, event handlers, any
 # URL-bearing attribute (but a link to a place in the page), url()/@import, script schemes,
-# markup that could swallow the rest of the page. Searched in the text and in its unescaped form (a character reference can spell
-# any of these). Deliberately broad: a false alarm only costs the parse.
+# markup that could swallow the rest of the page. Searched in the text and in its unescaped
+# form (a character reference can spell any of these). Deliberately broad: a false alarm only
+# costs the parse.
 _RISKY = re.compile(
     r"<\s*/?\s*(?:script|iframe|object|embed|base|link|meta|form|frame|applet|svg:script"
     r"|textarea|title|noscript|template|xmp|plaintext|noembed|noframes)\b|<!"
@@ -405,7 +406,6 @@ def to_html(
     document_title: str = "Review",
     subject_name: str | None = None,
     template_dir: str | Path | None = None,
-    _as_bytes: bool = False,
 ) -> str:
     """Render an executed notebook as a self-contained review document (HTML text).
 
@@ -424,20 +424,57 @@ def to_html(
     --------
     >>> html = to_html(executed_nb, document_title="Pipeline review")  # doctest: +SKIP
     """
+    head, tail = _page(nb, document_title, subject_name, template_dir)
+    if tail is None:
+        return head
+    from salesnb import vegabundle
 
+    return head + vegabundle.vega_bundle() + tail
+
+
+def to_html_bytes(
+    nb: Mapping[str, Any],
+    *,
+    document_title: str = "Review",
+    subject_name: str | None = None,
+    template_dir: str | Path | None = None,
+) -> bytes:
+    """:func:`to_html`'s document as UTF-8 bytes, made without copying the Vega bundle twice.
+
+    Examples
+    --------
+    >>> to_html_bytes(executed_nb) == to_html(executed_nb).encode()  # doctest: +SKIP
+    True
+    """
+    head, tail = _page(nb, document_title, subject_name, template_dir)
+    if tail is None:
+        return head.encode("utf-8")
+    from salesnb import vegabundle
+
+    return b"".join((head.encode("utf-8"), vegabundle.vega_bundle_bytes(), tail.encode("utf-8")))
+
+
+def _page(
+    nb: Mapping[str, Any],
+    document_title: str,
+    subject_name: str | None,
+    template_dir: str | Path | None,
+) -> tuple[str, str | None]:
+    """The rendered and checked page: ``(page, None)``, or ``(head, tail)`` around the place of
+    the Vega bundle when the document draws chart specs."""
     from salesnb import __version__
 
     headline, title = collect(nb)
     title = {"subject_name": subject_name, "salesnb_version": __version__, **title}
     doc = _owned(document_notebook(nb))
     resources = {"salesnb": {"title": title, "headline": headline, "heading": document_title}}
-    bundle = None
-    if _draws_specs(doc):  # charts without SVG ("vega" format): inline the Vega runtime
+    draws = _draws_specs(doc)
+    if draws:  # charts without SVG ("vega" format): inline the Vega runtime
         from salesnb import vegabundle
 
         # The bundle (0.9 MB, checked once when loaded) goes in after the page is checked
         # for external references: scanning it in every document cost more than the rest.
-        bundle = vegabundle.vega_bundle()
+        vegabundle.vega_bundle()  # a bundle that cannot be had fails here, before rendering
         resources["salesnb"]["vega"] = {"bundle": _BUNDLE_MARK, "init": vegabundle.INIT_JS}
     exporter = _exporter(str(template_dir or TEMPLATES))
     try:
@@ -455,36 +492,13 @@ def to_html(
             "Fix: remove them from the template in templates/review."
         )
         raise RenderError(msg)
-    if bundle is not None:
-        head, mark, tail = html.partition(_BUNDLE_MARK)
-        if not mark:
-            msg = "The review template lost the Vega bundle's place. Fix: restore templates/review."
-            raise RenderError(msg)
-        if _as_bytes:
-            from salesnb import vegabundle
-
-            return b"".join((head.encode("utf-8"), vegabundle.vega_bundle_bytes(),
-                             tail.encode("utf-8")))  # fmt: skip
-        html = head + bundle + tail
-    return html.encode("utf-8") if _as_bytes else html
-
-
-def to_html_bytes(
-    nb: Mapping[str, Any],
-    *,
-    document_title: str = "Review",
-    subject_name: str | None = None,
-    template_dir: str | Path | None = None,
-) -> bytes:
-    """:func:`to_html`'s document as UTF-8 bytes, made without copying the Vega bundle twice.
-
-    Examples
-    --------
-    >>> to_html_bytes(executed_nb) == to_html(executed_nb).encode()  # doctest: +SKIP
-    True
-    """
-    return to_html(nb, document_title=document_title, subject_name=subject_name,
-                   template_dir=template_dir, _as_bytes=True)  # type: ignore[return-value]  # fmt: skip
+    if not draws:
+        return html, None
+    head, mark, tail = html.partition(_BUNDLE_MARK)
+    if not mark:
+        msg = "The review template lost the Vega bundle's place. Fix: restore templates/review."
+        raise RenderError(msg)
+    return head, tail
 
 
 def find_chromium() -> str | None:

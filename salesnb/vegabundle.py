@@ -54,8 +54,7 @@ INIT_JS: Final = """(function () {
   });
 })();"""
 
-_MEMORY: dict[str, str] = {}
-_MEMORY_BYTES: dict[str, bytes] = {}
+_MEMORY: dict[str, tuple[str, bytes]] = {}  # key -> the bundle as text and as UTF-8
 
 
 def cache_dir() -> Path:
@@ -115,10 +114,8 @@ def _build() -> str:
 
 def vega_bundle_bytes() -> bytes:
     """:func:`vega_bundle` encoded as UTF-8, once per process (a document's bytes include it)."""
-    key = _key()
-    if key not in _MEMORY_BYTES:
-        _MEMORY_BYTES[key] = vega_bundle().encode("utf-8")
-    return _MEMORY_BYTES[key]
+    vega_bundle()
+    return _MEMORY[_key()][1]
 
 
 def vega_bundle() -> str:
@@ -133,7 +130,7 @@ def vega_bundle() -> str:
     """
     key = _key()
     if key in _MEMORY:
-        return _MEMORY[key]
+        return _MEMORY[key][0]
     path = cache_dir() / f"vega-bundle-{key}.js"
     try:
         js = path.read_text(encoding="utf-8")
@@ -148,7 +145,8 @@ def vega_bundle() -> str:
             pass  # a read-only home: build again next time
     # checked here, once: documents insert it after checking the rest of the page; a bundle
     # that passed is remembered by its hash (hashing is a tenth of checking it again)
-    digest = hashlib.sha256(js.encode("utf-8")).hexdigest()
+    data = js.encode("utf-8")
+    digest = hashlib.sha256(data).hexdigest()
     passed = path.with_name(path.name + ".checked")
     try:
         known = passed.read_text(encoding="ascii").strip() == digest
@@ -163,5 +161,5 @@ def vega_bundle() -> str:
             raise RenderError(msg)
         with contextlib.suppress(OSError):
             passed.write_text(digest, encoding="ascii")
-    _MEMORY[key] = js
+    _MEMORY[key] = (js, data)
     return js
