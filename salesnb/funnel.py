@@ -16,6 +16,7 @@ import pandas as pd
 
 from salesnb.decompose import _clean_weights, split_by_weights
 from salesnb.errors import NotEnoughDataError, ParameterError
+from salesnb.kpis import UNKNOWN_REACH_TOLERANCE
 
 __all__ = ["ReverseFunnel", "reverse_funnel", "reverse_funnel_from_history"]
 
@@ -210,9 +211,13 @@ def _history_rates(wb: Any, rep_ids: list[str], start: pd.Timestamp, end: pd.Tim
         len(open_names),
         closed["furthest_stage"].map(order).astype(float),
     )
+    unknown = int(np.isnan(reach).sum())
     reach = reach[~np.isnan(reach)]
     r["stage_conversions"] = None
-    if len(reach):
+    # Lost deals that do not say how far they got: the conversions are not known (leaving
+    # them out would show every stage converting at 100%).
+    r["unknown_reach"] = unknown
+    if len(reach) and unknown <= UNKNOWN_REACH_TOLERANCE * (len(reach) + unknown):
         at = np.array([(reach >= k).sum() for k in range(len(open_names) + 1)], dtype=float)
         with np.errstate(divide="ignore", invalid="ignore"):
             conv = at[1:] / at[:-1]

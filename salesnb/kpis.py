@@ -769,10 +769,18 @@ def _reach(call: _Call, o: pd.DataFrame) -> np.ndarray:
         codes, uniq = pd.factorize(o[col])
         return np.array([order.get(s, -1) for s in uniq] + [-1], dtype=np.int64)[codes]
 
-    is_won, _, is_open = _outcomes(o)
+    is_won, is_lost, is_open = _outcomes(o)
     furthest = pos("furthest_stage") if "furthest_stage" in o else np.full(len(o), -1)
     reach = np.where(is_open, np.maximum(pos("stage"), furthest), np.maximum(furthest, 0))
-    return np.where(is_won, k, np.maximum(reach, 0))
+    reach = np.where(is_won, k, np.maximum(reach, 0))
+    # A lost deal that does not say how far it got: -1 (not known), not "lost at the first".
+    return np.where(is_lost & (furthest < 0), -1, reach)
+
+
+#: Largest share of a group's deals that may be lost deals of unknown reach (no furthest stage,
+#: no snapshot) for its stage conversions to be computed from the others; above it they are
+#: not known (NaN).
+UNKNOWN_REACH_TOLERANCE = 0.05
 
 
 def stage_conversion(
@@ -787,16 +795,19 @@ def stage_conversion(
     stages up to their current one, lost deals those up to their furthest stage.
 
     Returns one row per group, period and open stage: ``stage``, ``next_stage``, ``reached``,
-    ``advanced`` (deal counts) and ``conversion`` (0-1; NaN when no deal reached the stage).
-    ``include_open=False`` counts closed deals only (open deals may still advance).
+    ``advanced`` (deal counts), ``unknown_reach`` (lost deals of the group that do not say how
+    far they got: left out of the counts) and ``conversion`` (0-1; NaN when no deal reached the
+    stage, or when more than :data:`UNKNOWN_REACH_TOLERANCE` of the group's deals are of unknown
+    reach: the conversions are then not known). ``include_open=False`` counts closed deals only
+    (open deals may still advance).
 
     Examples
     --------
     >>> from salesnb import kpis
-    >>> kpis.stage_conversion(kpis._example(), by=None).head(2)
-             stage      next_stage  reached  advanced  conversion
-    0  Prospecting  Qualification        6         5    0.833333
-    1  Qualification            Demo        5         5    1.000000
+    >>> kpis.stage_conversion(kpis._example(), by=None).head(2)[["stage", "reached", "conversion"]]
+           stage  reached  conversion
+    0    Prospecting        6    0.833333
+    1  Qualification        5    1.000000
     """
     call = _call(wb, by, freq, start, end, period, as_of)
     cube = _Cube(call)
@@ -808,15 +819,21 @@ def stage_conversion(
     stages = [*call.wb.config.stages.open_names, call.wb.config.stages.won_name]
     k = len(stages) - 1
     reach = _reach(call, o)[rows.mask]
-    hist = np.bincount(rows.cells * (k + 1) + reach, minlength=cube.n * (k + 1))
+    unknown = reach < 0
+    cells = rows.cells[~unknown]
+    hist = np.bincount(cells * (k + 1) + reach[~unknown], minlength=cube.n * (k + 1))
     reached = hist.reshape(cube.n, k + 1)[:, ::-1].cumsum(axis=1)[:, ::-1]
+    n_unknown = np.bincount(rows.cells[unknown], minlength=cube.n)
+    too_many = n_unknown > UNKNOWN_REACH_TOLERANCE * (reached[:, 0] + n_unknown)
     base = cube.frame({})
     out = base.take(np.repeat(np.arange(len(base)), k)).reset_index(drop=True)
     out["stage"] = pd.Series(np.tile(stages[:-1], cube.n), dtype="str")
     out["next_stage"] = pd.Series(np.tile(stages[1:], cube.n), dtype="str")
     out["reached"] = reached[:, :-1].ravel()
     out["advanced"] = reached[:, 1:].ravel()
-    out["conversion"] = _ratio(out["advanced"], out["reached"])
+    out["unknown_reach"] = np.repeat(n_unknown, k)
+    conv = _ratio(out["advanced"], out["reached"])
+    out["conversion"] = np.where(np.repeat(too_many, k), np.nan, conv)
     return out
 
 

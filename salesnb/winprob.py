@@ -63,7 +63,24 @@ def _reached(wb, as_of: pd.Timestamp) -> pd.DataFrame:
     return _memo_per_data(_REACHED, 4, wb, (as_of,), lambda: _reached_uncached(wb, as_of))
 
 
+#: Least number of lost deals with a known furthest stage, and least share of all lost deals,
+#: for stages after the first to be learned from data when some lost deals do not say how far
+#: they got (below either, those stages keep the catalogue's probability, within the bounds
+#: the known outcomes allow).
+MIN_KNOWN_LOST = 20
+MIN_KNOWN_LOST_SHARE = 0.5
+
+
 def _reached_uncached(wb, as_of: pd.Timestamp) -> pd.DataFrame:
+    """Rows ``opp_id, rep_id, stage, won, known, w``: one per closed deal and open stage.
+
+    A deal whose furthest stage is known (won deals reached every stage; lost ones their
+    ``furthest_stage`` or the furthest stage a snapshot saw) has a row of weight 1 at each
+    stage it reached. A lost deal that does not say how far it got (``known`` False) surely
+    reached the first stage (weight 1); at each later stage it counts with the share of the
+    known lost deals that reached it (``w``; missing at random), or 0 where too few lost deals
+    are known for that (see :data:`MIN_KNOWN_LOST`).
+    """
     opps = wb.opportunities
     closed = opps[(opps["outcome"] != "open") & (opps["close_date"] <= as_of)]
     order = _stage_order(wb)
@@ -73,19 +90,99 @@ def _reached_uncached(wb, as_of: pd.Timestamp) -> pd.DataFrame:
         s = snaps[(snaps["as_of"] <= as_of) & _member(snaps["opp_id"], closed["opp_id"])]
         seen = s.assign(o=s["stage"].map(order)).groupby("opp_id")["o"].max()
         top = pd.concat([top, closed["opp_id"].map(seen)], axis=1).max(axis=1)
-    # Won deals went through every stage; lost deals with no recorded stage count at the first.
-    top = top.where(closed["outcome"] != "won", len(wb.config.stages.open_names) - 1).fillna(0)
     names = wb.config.stages.open_names
-    counts = top.to_numpy().astype(int) + 1
+    last = len(names) - 1
+    won = (closed["outcome"] == "won").to_numpy()
+    top = top.where(~won, last)
+    known = top.notna().to_numpy()
+    # Lost deals of unknown reach get a row at every stage; their weight is set below.
+    counts = np.where(known, top.fillna(0).to_numpy().astype(int) + 1, len(names))
     rows = np.repeat(np.arange(len(closed)), counts)
     stage_idx = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
     base = closed.iloc[rows]
-    return pd.DataFrame(
+    k_rows = known[rows]
+    w = np.ones(len(rows))
+    unknown = int((~known).sum())
+    if unknown:
+        lost_known = known & ~won
+        n_lost = int(lost_known.sum())
+        reach_known = top.to_numpy()[lost_known].astype(int)
+        share = np.array([(reach_known >= k).mean() if n_lost else 0.0 for k in range(len(names))])
+        share = share if _learnable(n_lost, unknown) else np.zeros(len(names))
+        share[0] = 1.0
+        w = np.where(k_rows, 1.0, share[stage_idx])
+    out = pd.DataFrame(
         {
             "opp_id": base["opp_id"].to_numpy(),
             "rep_id": base["rep_id"].to_numpy(),
             "stage": np.asarray(names, dtype=object)[stage_idx],
-            "won": (base["outcome"] == "won").to_numpy(),
+            "won": won[rows],
+            "known": k_rows,
+            "w": w,
+        }
+    )
+    return out
+
+
+def _learnable(lost_known: int, lost_unknown: int) -> bool:
+    """Whether stages after the first can be learned when ``lost_unknown`` lost deals do not
+    say how far they got (see :data:`MIN_KNOWN_LOST`)."""
+    if lost_unknown == 0:
+        return True
+    enough = lost_known >= MIN_KNOWN_LOST
+    return enough and lost_known >= MIN_KNOWN_LOST_SHARE * (lost_known + lost_unknown)
+
+
+def _counts(r: pd.DataFrame, key: list[str]) -> pd.DataFrame:
+    """Weighted deals ``n`` and wins ``won`` per ``key`` of a :func:`_reached` table."""
+    t = r.assign(ww=r["w"] * r["won"])
+    out = t.groupby(key)[["w", "ww"]].sum().rename(columns={"w": "n", "ww": "won"})
+    return out.astype(int) if bool((r["w"] == 1.0).all()) else out
+
+
+def reach_bounds(wb, as_of=None) -> pd.DataFrame:
+    """How far closed deals got, and what that allows each stage's win probability to be.
+
+    A lost deal whose furthest stage the data does not give (no ``furthest_stage``, no
+    snapshot) reached the first stage, and perhaps more. Per open stage: ``won`` (won deals,
+    all of which passed it), ``lost_known`` (lost deals known to have reached it),
+    ``lost_unknown`` (lost deals that may have), and the win probability's bounds
+    ``low = won / (won + lost_known + lost_unknown)`` and
+    ``high = won / (won + lost_known)``, equal when every lost deal's reach is known.
+    ``learned`` says whether the stage's probability is learned from the data (the first stage
+    always; later ones when at least :data:`MIN_KNOWN_LOST` lost deals, and half of them, say
+    how far they got) or kept from the stage catalogue within the bounds.
+
+    Examples
+    --------
+    >>> from salesnb import sample
+    >>> b = reach_bounds(sample.example_workbook())  # doctest: +SKIP
+    >>> bool((b["low"] <= b["high"]).all())          # doctest: +SKIP
+    True
+    """
+    as_of = pd.Timestamp(wb.as_of if as_of is None else as_of)
+    names = wb.config.stages.open_names
+    r = _reached(wb, as_of)
+    kn = r[r["known"]]
+    g = kn.groupby("stage")["won"].agg(["size", "sum"]).reindex(names, fill_value=0)
+    won = g["sum"].to_numpy().astype(float)
+    lost_known = (g["size"] - g["sum"]).to_numpy().astype(float)
+    unknown = float((~r["known"] & (r["stage"] == names[0])).sum()) if len(names) else 0.0
+    lost_unknown = np.r_[0.0, np.full(len(names) - 1, unknown)] if len(names) else np.array([])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        low = won / (won + lost_known + lost_unknown)
+        high = won / (won + lost_known)
+    later = _learnable(int(lost_known[0]) if len(names) else 0, int(unknown))
+    learned = np.r_[True, np.full(len(names) - 1, later)] if len(names) else []
+    return pd.DataFrame(
+        {
+            "stage": names,
+            "won": won.astype(int),
+            "lost_known": lost_known.astype(int),
+            "lost_unknown": lost_unknown.astype(int),
+            "low": low,
+            "high": high,
+            "learned": np.asarray(learned, dtype=bool),
         }
     )
 
@@ -130,7 +227,10 @@ def win_probabilities(
     Returns
     -------
     DataFrame
-        Columns ``*by, n, won, rate, prior, p`` (p = shrunk probability, 0-1).
+        Columns ``*by, n, won, rate, prior, p`` (p = shrunk probability, 0-1); the
+        per-stage table also ``learned`` (False: the data cannot tell, ``p`` is the
+        catalogue's within :func:`reach_bounds`; ``rate`` is then NaN). ``n`` and ``won``
+        count lost deals of unknown reach by the share of known ones that got as far.
 
     Examples
     --------
@@ -145,14 +245,27 @@ def win_probabilities(
     names = wb.config.stages.open_names
     cfg = pd.Series(wb.config.stages.probability_of()).reindex(names)
     r = _reached(wb, as_of)
-    g = r.groupby("stage")["won"].agg(["size", "sum"]).reindex(names, fill_value=0)
-    stage = pd.DataFrame({"stage": names, "n": g["size"].to_numpy(), "won": g["sum"].to_numpy()})
+    g = _counts(r, ["stage"]).reindex(names, fill_value=0.0)
+    stage = pd.DataFrame({"stage": names, "n": g["n"].to_numpy(), "won": g["won"].to_numpy()})
     stage["rate"] = stage["won"] / stage["n"].where(stage["n"] > 0)
     stage["prior"] = cfg.to_numpy()
     stage["p"] = (stage["won"] + 2.0 * stage["prior"]) / (stage["n"] + 2.0)
+    bounds = reach_bounds(wb, as_of)
+    if (bounds["lost_unknown"] > 0).any():
+        # Some lost deals do not say how far they got: stay within what the known outcomes
+        # allow, and keep the catalogue's probability where the data cannot tell.
+        learned = bounds["learned"].to_numpy()
+        p = np.where(learned, stage["p"], stage["prior"])
+        low = bounds["low"].fillna(0.0).to_numpy()
+        high = bounds["high"].fillna(1.0).to_numpy()
+        stage["p"] = np.where(bounds["lost_unknown"] > 0, np.clip(p, low, high), p)
+        stage["rate"] = stage["rate"].where(learned)
+    stage["learned"] = bounds["learned"].to_numpy()
     if by == ("stage",):
         return stage
     p_stage = stage.set_index("stage")["p"]
+    # Stages kept from the catalogue get no per-rep or per-age adjustment.
+    keep = set(stage.loc[stage["learned"], "stage"])
     if by == ("stage", "age_band"):
         snaps = wb.snapshots
         opps = wb.opportunities
@@ -166,9 +279,10 @@ def win_probabilities(
             (s["as_of"] - s["created_date"]).dt.days, cycle, wb.config.old_age_multiple
         )
         r = s.assign(won=s["outcome"] == "won").drop_duplicates(["opp_id", "stage", "age_band"])
+        r = r.assign(w=1.0)
     key = list(by)
-    grp = r.groupby(key)["won"].agg(["size", "sum"]).reset_index()
-    grp = grp.rename(columns={"size": "n", "sum": "won"})
+    r = r[r["stage"].isin(keep) & (r["w"] > 0)]
+    grp = _counts(r, key).reset_index()
     grp["prior"] = grp["stage"].map(p_stage).astype(float)
     grp["rate"] = grp["won"] / grp["n"]
     k = (

@@ -21,6 +21,7 @@ from scipy import stats
 
 from salesnb import goals
 from salesnb.errors import ParameterError
+from salesnb.kpis import UNKNOWN_REACH_TOLERANCE
 
 __all__ = [
     "WHAT_IF_LIMITS",
@@ -411,11 +412,15 @@ def history_rates(
     closed = o[o["outcome"].isin(["won", "lost"]) & o["close_date"].between(start, end)]
     won = closed["outcome"] == "won"
     names = wb.config.stages.open_names
-    pos = closed["furthest_stage"].map({s: i for i, s in enumerate(names)}).fillna(0.0)
-    reach = np.where(won, len(names), pos.to_numpy(dtype=float)).astype(int)
+    pos = closed["furthest_stage"].map({s: i for i, s in enumerate(names)})
+    reach = np.where(won, len(names), pos.to_numpy(dtype=float))
+    unknown = np.isnan(reach)
+    reach = reach[~unknown].astype(int)
     at = np.array([(reach >= k).sum() for k in range(len(names) + 1)], dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
         conv = np.where(at[:-1] > 0, at[1:] / at[:-1], np.nan)
+    if unknown.sum() > UNKNOWN_REACH_TOLERANCE * len(unknown):
+        conv = np.full(len(names), np.nan)  # lost deals do not say how far they got
     a = wb.activities
     a = a[a["rep_id"].isin(ids) & a["date"].between(start, end)]
     mix = a.groupby("type")["count"].sum()
