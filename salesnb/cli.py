@@ -101,6 +101,15 @@ def validate_cmd(data: str, profile: str | None) -> None:
         f"targets, {len(wb.activities)} activity rows, {len(wb.snapshots)} snapshot rows; "
         f"as of {wb.as_of:%Y-%m-%d}; {len(wb.warnings)} warning(s)"
     )
+    from salesnb import plausibility
+
+    click.echo("What the kit now believes about this data:")
+    for f in plausibility.summary(wb):
+        if f.flag:
+            click.secho("  check: ", fg="yellow", nl=False)
+        else:
+            click.echo("  ", nl=False)
+        click.echo(f.text)
 
 
 @click.command("kpis")

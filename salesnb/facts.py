@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from salesnb import kpis, memo
+from salesnb import kpis, memo, plausibility
 from salesnb import pipeline as pipe
 from salesnb import subject as subj
 from salesnb.coaching import METRICS as COACHING_METRICS
@@ -692,6 +692,8 @@ def coverage_notes(ctx: Context) -> list[str]:
                 "history forecast with care. Fix: export at least "
                 f"{MIN_HISTORY_MONTHS} months of closed deals."
             )
+    # What looks implausible about the data as a whole (team-level; no rep's figures).
+    notes.extend(plausibility.flagged(ctx.wb))
     return notes
 
 
