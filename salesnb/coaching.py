@@ -102,7 +102,8 @@ _MISS = _Hit(False)
 _OPS = {
     "below": "<", "above": ">", "at_least": ">=", "at_most": "<=", "below_median": "<",
     "above_median": ">", "below_target": "<", "at_least_target": ">=", "below_percentile": "<",
-    "at_least_percentile": ">=", "growth_above": ">", "growth_below": "<", "change_above": ">",
+    "at_least_percentile": ">=", "previous_at_least": ">=", "previous_below": "<",
+    "growth_above": ">", "growth_below": "<", "change_above": ">",
     "change_below": "<", "share_above": ">", "share_below": "<",
 }  # fmt: skip
 
@@ -166,6 +167,8 @@ def _check(c: Condition, facts: RepFacts, targets: Mapping[str, float]) -> _Hit:
         ref = None if target is None else target * p["ratio"]
     elif t.endswith("_percentile"):
         x, ref = _percentile_operands(mf, c.metric, p["threshold"])
+    elif t.startswith("previous"):
+        x = mf.previous
     elif t.startswith("growth"):
         x = (v - mf.previous) / abs(mf.previous) if mf.previous else None
     elif t.startswith("change"):
@@ -295,7 +298,8 @@ def talking_points(
 
     Concerns are ranked by priority, then by how far past its threshold the rep is; of the
     rules of one ``group`` only the best-ranked speaks. When any recognition fires, one slot is
-    kept for the best one (balanced feedback). When fewer than ``min_points`` fire, neutral
+    kept for the best one (balanced feedback). A concern about a figure at or better than the
+    peer median never speaks. When fewer than ``min_points`` fire, neutral
     check-in points built from the data fill up, never invented problems; with too little data
     the list stays shorter. Order: recognitions, concerns, check-ins.
 
@@ -325,7 +329,11 @@ def talking_points(
         msg = f"min_points {min_points} is above max_points {max_points}. Fix: swap or lower them."
         raise ParameterError(msg)
     rs = _as_ruleset(rules)
-    fired = [(r, h, i) for i, r in enumerate(rs) if (h := _fire(r, facts, rs.targets)).holds]
+    fired = [
+        (r, h, i)
+        for i, r in enumerate(rs)
+        if (h := _fire(r, facts, rs.targets)).holds and not _no_worse_than_peers(r, facts)
+    ]
     fired.sort(key=lambda f: (-f[0].priority, -f[1].strength, f[2]))
     groups: set[str] = set()
     kept = []
@@ -349,6 +357,36 @@ def talking_points(
         points.append(point)
         covered |= {k.split(".")[0] for k in (*point.evidence, point.metric)}
     return sorted(points, key=lambda p: _KIND_ORDER[p.kind])
+
+
+_WORSE_IF_HIGHER_BETTER = {
+    "below", "at_most", "below_median", "below_target", "below_percentile", "growth_below",
+    "change_below", "share_below", "previous_below",
+}  # fmt: skip
+_WORSE_IF_LOWER_BETTER = {"above", "at_least", "above_median", "growth_above", "change_above"}
+
+
+def _no_worse_than_peers(rule: Rule, facts: RepFacts) -> bool:
+    """Whether a concern is about a figure at or better than the peer median: never "to work
+    on" for something the rep does as well as the typical peer. Each condition that tests a
+    metric for being bad (below for a higher-is-better metric, above for a lower-is-better
+    one) is held against that metric's peer median."""
+    if rule.kind != "concern":
+        return False
+    for cond in rule.when:
+        info = METRICS.get(cond.metric)
+        if info is None or cond.metric in ("stage_conversion", "days_left"):
+            continue
+        worse = _WORSE_IF_HIGHER_BETTER if info.better == "higher" else _WORSE_IF_LOWER_BETTER
+        if cond.test not in worse:
+            continue
+        mf = facts.metric(cond.metric)
+        v, m = (None, None) if mf is None else (mf.value, mf.median)
+        if v is None or m is None or math.isnan(v) or math.isnan(m):
+            continue
+        if (v >= m) if info.better == "higher" else (v <= m):
+            return True
+    return False
 
 
 def _point(rule: Rule, hit: _Hit, values: Mapping, currency: str) -> TalkingPoint:

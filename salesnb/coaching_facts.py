@@ -84,6 +84,9 @@ METRICS: dict[str, MetricInfo] = {
     "stage_conversion": MetricInfo(
         "Stage conversion", "percent", "higher", "share of deals reaching a stage that move on"
     ),
+    "days_left": MetricInfo(
+        "Days left in the period", "days", "higher", "days from the as-of date to the period's end"
+    ),
 }
 _DEAL = "biggest_open_deal"  # a pseudo-metric: only the `present` test reads it
 # Column names other salesnb modules use for the same metrics (kpis.scorecard).

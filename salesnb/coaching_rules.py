@@ -46,6 +46,8 @@ _TESTS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
     "at_least_target": ((), {"ratio": 1.0}),
     "below_percentile": (("threshold",), {}),
     "at_least_percentile": (("threshold",), {}),
+    "previous_at_least": (("threshold",), {}),
+    "previous_below": (("threshold",), {}),
     "growth_above": (("threshold",), {}),
     "growth_below": (("threshold",), {}),
     "change_above": (("threshold",), {}),
@@ -208,7 +210,8 @@ def _check_params(test: str, metric: str, p: dict[str, Any]) -> None:
     t = p.get("threshold")
     if test.endswith("percentile") and not 0 <= t <= 100:
         raise _Bad(f"has percentile threshold {t!r}. Fix: use 0-100 (75 = top quartile).")
-    if test in ("below", "above", "at_least", "at_most") and unit == "percent" and abs(t) > 5:
+    plain = ("below", "above", "at_least", "at_most", "previous_at_least", "previous_below")
+    if test in plain and unit == "percent" and abs(t) > 5:
         raise _Bad(
             f"compares {metric!r} (a fraction) with {t!r}. Fix: write fractions, "
             f"e.g. {t / 100:g} for {t:g}%."

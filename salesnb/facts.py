@@ -614,7 +614,13 @@ def facts_for(ctx: Context, comparison: pd.DataFrame | None = None) -> RepFacts:
     stages = stage_table(ctx)
     conv = {r.stage: (r.conversion, r.team_conversion, r.reached)
             for r in stages.itertuples() if pd.notna(r.conversion)}  # fmt: skip
-    return RepFacts(facts.metrics, conv, biggest_open_deal(open_deals(ctx)), ctx.subject.name)
+    metrics = dict(facts.metrics)
+    # How much of the period is left decides what can still be done in it (no "pull deals
+    # in" on its last day).
+    end = ctx.wb.config.calendar.period_bounds(ctx.period)[1]
+    metrics["days_left"] = {"value": float(max((end.normalize() - ctx.as_of.normalize()).days, 0))}
+    deal = biggest_open_deal(open_deals(ctx))
+    return RepFacts(metrics, conv, deal, ctx.subject.name)
 
 
 def rep_facts(wb: Workbook, subject: Any, period: str | None = None, as_of: Any = None) -> RepFacts:

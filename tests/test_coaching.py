@@ -37,11 +37,26 @@ DEAL = {"name": "Acme renewal", "amount": 250_000, "stage": "Proposal", "close_d
 # rule id -> (facts that make it fire, facts that keep it quiet); check-ins are asked for 3 points.
 CASES = {
     "below_target_attainment": (
-        {"attainment": {"value": 0.7, "median": 0.95}},
-        {"attainment": {"value": 0.9, "median": 0.95}},  # 0.9 is not below 0.9 x 100 %
+        {"attainment": {"value": 0.7, "median": 0.95}, "days_left": 40},
+        {"attainment": {"value": 0.9, "median": 0.95}, "days_left": 40},  # not below 0.9 x 100 %
+    ),
+    "period_ends_below_target": (
+        {"attainment": {"value": 0.7, "median": 0.95}, "days_left": 0},
+        {"attainment": {"value": 0.7, "median": 0.95}, "days_left": 14},  # two weeks to go
+    ),
+    "low_activity": (
+        {"activities": {"value": 207, "median": 883}},
+        {"activities": {"value": 450, "median": 883}},  # 450 >= 0.5 x 883
+    ),
+    "strong_previous_period": (
+        {"attainment": {"value": 0.68, "previous": 2.1}},
+        {"attainment": {"value": 0.68, "previous": 1.1}},
     ),
     "low_coverage_next": ({"coverage_next": 1.4}, {"coverage_next": 2.0}),
-    "low_coverage_current": ({"coverage_current": 1.2}, {"coverage_current": 1.6}),
+    "low_coverage_current": (
+        {"coverage_current": 1.2, "days_left": 30},
+        {"coverage_current": 1.2, "days_left": 0},  # nothing can be pulled in on the last day
+    ),
     "bottleneck_stage": (
         {"stage_conversion": STAGES_BAD},
         # Demo: 0.45 vs 0.5 is only 5 points; Proposal 0.1 vs 0.45 but only 3 deals reached it.
@@ -210,10 +225,35 @@ def test_percentile_falls_back_to_quartiles_in_the_better_direction():
 
 def test_target_from_facts_overrides_the_file():
     # Half-way through the period, the expected attainment to date is 0.5: 0.48 is on pace.
-    facts = {"attainment": {"value": 0.48, "target": 0.5}}
+    facts = {"attainment": {"value": 0.48, "target": 0.5}, "days_left": 45}
     assert "below_target_attainment" not in ids(facts)
-    facts = {"attainment": {"value": 0.40, "target": 0.5}}  # 0.40 < 0.9 x 0.5 = 0.45
+    facts = {"attainment": {"value": 0.40, "target": 0.5}, "days_left": 45}  # < 0.9 x 0.5
     assert "below_target_attainment" in ids(facts)
+
+
+def test_never_to_work_on_at_or_above_the_peer_median():
+    # The star's quarter-end attainment of 68% is above the median of 66%: not a concern.
+    facts = {"attainment": {"value": 0.68, "median": 0.66}, "days_left": 0}
+    assert "period_ends_below_target" not in ids(facts)
+    facts = {"attainment": {"value": 0.65, "median": 0.66}, "days_left": 0}
+    assert "period_ends_below_target" in ids(facts)
+    # Lower is better for past-due deals: 4 against a median of 5 is no concern.
+    assert "past_due_deals" not in ids({"past_due_deals": {"value": 4, "median": 5}})
+    assert "past_due_deals" in ids({"past_due_deals": {"value": 4, "median": 3}})
+    # The conversion, not the (high) activity count, is what the rule is about.
+    facts = {
+        "activities": {"value": 300, "median": 200},
+        "activity_to_opp": {"value": 0.06, "median": 0.05},
+    }
+    assert "activity_without_conversion" not in ids(facts)
+
+
+def test_nothing_is_pulled_in_on_the_last_day():
+    facts = {"coverage_current": {"value": 0.0, "median": 0.6}, "days_left": 0}
+    assert ids(facts) == []
+    pts = c.talking_points({**facts, "attainment": {"value": 0.5, "median": 0.7}}, DEFAULT)
+    assert all("pulled into this period" not in p.action for p in pts)
+    assert any("next period" in p.action for p in pts)
 
 
 def test_missing_or_nan_metrics_make_rules_silent():
@@ -232,6 +272,7 @@ MANY_CONCERNS = {
     "win_rate": {"value": 0.1, "median": 0.3},  # 74
     "sales_cycle_days": {"value": 90, "median": 50},  # 60
     "concentration_top_deal": 0.6,  # 50
+    "days_left": 45,
 }
 
 
