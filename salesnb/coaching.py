@@ -60,7 +60,15 @@ from salesnb.coaching_rules import (
     parse_rules,
 )
 from salesnb.errors import ParameterError
-from salesnb.pip import PipGoal, gap_analysis, goals_table, pip_progress, propose_pip_goals
+from salesnb.pip import (
+    PipGoal,
+    PlanNeed,
+    gap_analysis,
+    goals_table,
+    pip_progress,
+    plan_needed,
+    propose_pip_goals,
+)
 
 __all__ = [
     "ALIASES",
@@ -74,6 +82,7 @@ __all__ = [
     "MetricInfo",
     "PipGoal",
     "PipSettings",
+    "PlanNeed",
     "RepFacts",
     "Rule",
     "RuleSet",
@@ -84,6 +93,7 @@ __all__ = [
     "load_rules",
     "parse_rules",
     "pip_progress",
+    "plan_needed",
     "propose_pip_goals",
     "talking_points",
     "to_markdown",

@@ -94,6 +94,11 @@ class PipSettings:
     default_horizon_days: int = 90
     metrics: tuple[str, ...] = ("win_rate", "stage_conversion", "activity_to_opp", "activities")
     horizon_days: Mapping[str, int] = field(default_factory=dict)
+    #: A plan only for a rep below ``bar`` attainment in at least ``bar_misses`` of the last
+    #: ``bar_quarters`` complete quarters (each with a target).
+    bar: float = 0.7
+    bar_quarters: int = 3
+    bar_misses: int = 2
 
 
 class RuleSet(list):
@@ -273,7 +278,10 @@ def _pip(raw: Any, source: str) -> PipSettings:
 
     if not isinstance(raw, Mapping):
         raise bad(f"is {raw!r}. Fix: write a [pip] table.")
-    known = {"gap_share", "max_relative_change", "tolerance", "default_horizon_days", "metrics"}
+    known = {
+        "gap_share", "max_relative_change", "tolerance", "default_horizon_days", "metrics",
+        "bar", "bar_quarters", "bar_misses",
+    }  # fmt: skip
     unknown = sorted(set(raw) - known - {"horizon_days"})
     if unknown:
         raise bad(f"has unknown key(s) {unknown!r}. Fix: use {', '.join(sorted(known))}.")
@@ -294,9 +302,24 @@ def _pip(raw: Any, source: str) -> PipSettings:
     if not isinstance(metrics, list) or any(m not in METRICS for m in metrics):
         raise bad(f"metrics = {metrics!r}. Fix: list metric names from {list(METRICS)}.")
     default = horizons.pop("default")
-    return PipSettings(
-        **vals, default_horizon_days=default, metrics=tuple(metrics), horizon_days=horizons
+    bar = raw.get("bar", out.bar)
+    if isinstance(bar, bool) or not isinstance(bar, (int, float)) or not 0 < bar <= 2:
+        raise bad(f"bar = {bar!r}. Fix: an attainment share in (0, 2], e.g. 0.7 for 70%.")
+    quarters, misses = (
+        raw.get("bar_quarters", out.bar_quarters),
+        raw.get("bar_misses", out.bar_misses),
     )
+    ok_q = isinstance(quarters, int) and not isinstance(quarters, bool) and 1 <= quarters <= 8
+    ok_m = isinstance(misses, int) and not isinstance(misses, bool) and 1 <= misses <= quarters
+    if not (ok_q and ok_m):
+        raise bad(
+            f"bar_quarters = {quarters!r}, bar_misses = {misses!r}. Fix: whole numbers with "
+            "1 <= bar_misses <= bar_quarters <= 8."
+        )
+    return PipSettings(
+        **vals, default_horizon_days=default, metrics=tuple(metrics), horizon_days=horizons,
+        bar=float(bar), bar_quarters=quarters, bar_misses=misses,
+    )  # fmt: skip
 
 
 def parse_rules(data: Mapping[str, Any], source: str = "<rules>") -> RuleSet:

@@ -795,7 +795,9 @@ def pip_facts(ctx: Context, at: Any) -> RepFacts:
     """
     at = pd.Timestamp(at).normalize()
     table = pip_measures(ctx.wb, ctx.by, at)
-    last = at.to_period("M").start_time - pd.Timedelta(days=1)  # six complete months
+    # Six complete months: a month ending on ``at`` is complete (September at 30 September).
+    month_end = at.to_period("M").end_time.normalize()
+    last = at if at == month_end else at.to_period("M").start_time - pd.Timedelta(days=1)
     first = (last - pd.DateOffset(months=6) + pd.Timedelta(days=1)).normalize()
     att = kpis.quota_attainment(ctx.wb, ctx.by, start=first, end=last, as_of=at)
     keys = [ctx.key] if ctx.key else []
@@ -821,6 +823,35 @@ def pip_facts(ctx: Context, at: Any) -> RepFacts:
     ).set_index("stage")["reached"]  # fmt: skip
     stages = {s: (own[s], team.get(s), reached.get(s)) for s in own.index if pd.notna(own[s])}
     return RepFacts(facts.metrics, stages, None, ctx.subject.name)
+
+
+def quarterly_attainment(ctx: Context, at: Any, n: int) -> dict[str, float | None]:
+    """The subject's attainment in each of the last ``n`` complete fiscal quarters by ``at``.
+
+    A quarter ending on ``at`` counts as complete. Returns quarter label (oldest first) to
+    attainment (1.0 = 100%), None where the quarter had no target.
+
+    Examples
+    --------
+    >>> quarterly_attainment(ctx, "2026-09-30", 3)  # doctest: +SKIP
+    {'FY2026-Q1': 1.5, 'FY2026-Q2': 2.1, 'FY2026-Q3': 0.68}
+    """
+    at = pd.Timestamp(at).normalize()
+    cal = ctx.wb.config.calendar
+    label = cal.period_label(at, "Q")
+    start, end = cal.period_bounds(label)
+    labels: list[str] = [label] if at >= end.normalize() else []
+    while len(labels) < n:
+        start, _ = cal.period_bounds(cal.period_label(start - pd.Timedelta(days=1), "Q"))
+        labels.insert(0, cal.period_label(start, "Q"))
+    out: dict[str, float | None] = {}
+    for q in labels:
+        t = kpis.quota_attainment(ctx.wb, ctx.by, period=q, as_of=at)
+        if ctx.key:
+            t = t[t[ctx.key] == ctx.subject.key]
+        v = float(t["attainment"].iloc[0]) if len(t) else float("nan")
+        out[q] = v if np.isfinite(v) else None
+    return out
 
 
 def pip_actuals(ctx: Context, metrics: list[str], dates: list[pd.Timestamp]) -> pd.DataFrame:

@@ -27,7 +27,80 @@ from salesnb.coaching_facts import (
 from salesnb.coaching_rules import RuleSet, _as_ruleset
 from salesnb.errors import ParameterError
 
-__all__ = ["PipGoal", "gap_analysis", "goals_table", "pip_progress", "propose_pip_goals"]
+__all__ = [
+    "PipGoal",
+    "PlanNeed",
+    "gap_analysis",
+    "goals_table",
+    "pip_progress",
+    "plan_needed",
+    "propose_pip_goals",
+]
+
+
+#: Pipeline-hygiene metrics: worth a goal only after those that move results.
+HYGIENE_METRICS = ("stale_deals", "past_due_deals", "slipped_deals")
+
+
+@dataclass(frozen=True)
+class PlanNeed:
+    """Whether an improvement plan is warranted, the quarters it was judged on and why."""
+
+    needed: bool
+    quarters: tuple[tuple[str, float | None], ...]
+    reason: str
+
+
+def plan_needed(
+    attainment: Mapping[str, float | None], rules: RuleSet | str | Path | None = None
+) -> PlanNeed:
+    """Whether a rep's sustained results call for an improvement plan (the ``[pip]`` bar).
+
+    A plan is for a rep below ``bar`` attainment (default 70%) in at least ``bar_misses`` (2)
+    of the last ``bar_quarters`` (3) complete quarters with a target. Anyone else gets "no plan
+    needed"; a rep with fewer quarters with a target (a new hire) is not judged yet.
+
+    Parameters
+    ----------
+    attainment : mapping of str to float or None
+        Complete quarters, oldest first, to their attainment (1.0 = 100%); None or NaN = no
+        target that quarter (not counted).
+
+    Examples
+    --------
+    >>> plan_needed({"FY2026-Q1": 1.5, "FY2026-Q2": 2.1, "FY2026-Q3": 0.68}).needed
+    False
+    >>> plan_needed({"FY2026-Q1": 0.52, "FY2026-Q2": 0.5, "FY2026-Q3": 0.8}).needed
+    True
+    """
+    rs = _as_ruleset(rules)
+    bar, n, need = rs.pip.bar, rs.pip.bar_quarters, rs.pip.bar_misses
+    known = [(q, float(a)) for q, a in attainment.items() if a is not None and np.isfinite(a)]
+    used = tuple(known[-n:])
+    shown = ", ".join(f"{q} {format_value(a, 'percent')}" for q, a in used)
+    bar_txt = format_value(bar, "percent")
+    if len(used) < n:
+        what = f"only {len(used)} complete quarter(s) with a target" + (
+            f" ({shown})" if used else ""
+        )
+        reason = (
+            f"No improvement plan yet: {what}; a plan needs {n} to judge sustained results. "
+            "Use the one-on-one for development goals."
+        )
+        return PlanNeed(False, used, reason)
+    misses = sum(a < bar for _, a in used)
+    if misses >= need:
+        reason = (
+            f"Attainment was under {bar_txt} in {misses} of the last {n} complete quarters "
+            f"({shown}): a plan is warranted."
+        )
+        return PlanNeed(True, used, reason)
+    reason = (
+        f"No improvement plan needed: attainment in the last {n} complete quarters was "
+        f"{shown}, under {bar_txt} in {misses} of them (a plan needs {need}). Use the "
+        "one-on-one for development goals."
+    )
+    return PlanNeed(False, used, reason)
 
 
 _GAP_COLUMNS = [
@@ -178,12 +251,20 @@ def propose_pip_goals(
     rs = _as_ruleset(rules)
     gaps = gap_analysis(facts, rs)
     base = gaps["metric"].str.split(":", n=1).str[0]
-    eligible = gaps[base.isin(rs.pip.metrics) & (gaps["gap_to_median"] > 0)].copy()
+    # Only metrics clearly behind the median ("behind": more than 5%): a goal to move
+    # activities from 321 to 322 is no goal.
+    behind = (gaps["gap_to_median"] > 0) & (gaps["status"] == "behind")
+    eligible = gaps[base.isin(rs.pip.metrics) & behind].copy()
     eligible["is_stage"] = eligible["metric"].str.startswith("stage_conversion:")
     eligible = eligible.sort_values("gap_to_median_pct", ascending=False, kind="stable")
     # One stage goal at most: the funnel has one bottleneck worth a goal at a time.
     first_stage = eligible.index[eligible["is_stage"]][:1]
-    eligible = eligible[~eligible["is_stage"] | eligible.index.isin(first_stage)].head(n)
+    eligible = eligible[~eligible["is_stage"] | eligible.index.isin(first_stage)]
+    # Goals on what moves results come first; CRM hygiene gets one goal at most, and only
+    # when no other metric is behind enough to fill the plan.
+    hygiene = eligible["metric"].isin(HYGIENE_METRICS)
+    first_hygiene = eligible.index[hygiene][:1]
+    eligible = pd.concat([eligible[~hygiene], eligible.loc[first_hygiene]]).head(n)
     return [_goal(row, day0, rs, currency, len(eligible)) for row in eligible.itertuples()]
 
 

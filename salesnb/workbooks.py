@@ -885,7 +885,12 @@ def pip_view(ctx: Context, plan_start: Any = None, *, n_goals: int = 3) -> Impro
                              "Fix: give the date the plan started (or leave it empty).")  # fmt: skip
     pf = facts.pip_facts(ctx, start)
     gaps = coaching.gap_analysis(pf)
-    goals = coaching.propose_pip_goals(pf, start=start.date(), n_goals=n_goals, currency=cur)
+    rules = coaching.load_rules()
+    need = coaching.plan_needed(
+        facts.quarterly_attainment(ctx, start, rules.pip.bar_quarters), rules
+    )
+    goals = (coaching.propose_pip_goals(pf, start=start.date(), n_goals=n_goals, currency=cur)
+             if need.needed else [])  # fmt: skip
     dates = sorted({pd.Timestamp(d) for g in goals for d in g.checkpoints["date"]
                     if pd.Timestamp(d) <= ctx.as_of})  # fmt: skip
     act = facts.pip_actuals(ctx, [g.metric for g in goals], dates)
@@ -914,7 +919,9 @@ def pip_view(ctx: Context, plan_start: Any = None, *, n_goals: int = 3) -> Impro
     }).reset_index(drop=True)  # fmt: skip
     plan.tables["goals"] = coaching.goals_table(goals, cur)
     plan.tables["progress"] = _progress_table(goals, progress, cur)
-    plan.text["goals"] = _goals_html(goals)
+    plan.text["goals"] = _goals_html(goals, cur) if need.needed else para("{r}", r=need.reason)
+    plan.text["need"] = para("{r}", r=need.reason)
+    plan.text["agreement"] = _agreement_html(need.needed)
     behind = gt[gt["status"] == "behind"]
     plan.text["gaps"] = para(
         "Measured at the plan's start ({d}). Behind on {n} of {m} KPIs with a reference; "
@@ -924,6 +931,7 @@ def pip_view(ctx: Context, plan_start: Any = None, *, n_goals: int = 3) -> Impro
     counts = due["status"].value_counts() if len(due) else pd.Series(dtype=int)
     plan.headline = {
         "plan_start": start.date(), "attainment": _num(pf.value("attainment")),
+        "plan_needed": need.needed,
         "goals": len(goals), "checkpoints_due": len(progress),
         "on_track": int(counts.get("on track", 0) + counts.get("ahead", 0)),
         "behind": int(counts.get("behind", 0)), "no_data": int(counts.get("no data", 0)),
@@ -951,7 +959,21 @@ def _progress_table(goals: Sequence[Any], progress: pd.DataFrame, cur: str) -> p
     return pd.DataFrame(rows, columns=["goal", "week", "date", "expected", "actual", "status"])
 
 
-def _goals_html(goals: Sequence[Any]) -> Html:
+def _agreement_html(needed: bool) -> Html:
+    """The sign-off table, only when a plan is proposed."""
+    if not needed:
+        return Html("<p><em>Nothing to sign: no plan is proposed.</em></p>")
+    rows = "".join(
+        f"<tr><th>{who}</th><td></td><td></td><td></td></tr>" for who in ("Rep", "Manager")
+    )
+    return Html(
+        "<p>Rep and manager sign off the goals and the support above.</p><table><thead><tr>"
+        f"<th></th><th>Name</th><th>Date</th><th>Signature</th></tr></thead><tbody>{rows}"
+        "</tbody></table>"
+    )
+
+
+def _goals_html(goals: Sequence[Any], currency: str = "USD") -> Html:
     if not goals:
         return Html("<p><em>No goal proposed: the subject is not behind the team median on any "
                     "metric a plan can move.</em></p>")  # fmt: skip
@@ -959,7 +981,7 @@ def _goals_html(goals: Sequence[Any]) -> Html:
     for i, g in enumerate(goals, 1):
         smart = "".join(f"<li><b>{esc(k.replace('_', '-'))}</b>: {esc(v)}</li>"
                         for k, v in g.smart.items())  # fmt: skip
-        marks = ", ".join(f"{d} days: {v:.3g}" for d, _, v in g.milestones)
+        marks = ", ".join(f"{d} days: {fmt(v, g.unit, currency)}" for d, _, v in g.milestones)
         parts.append(
             f"<h4>Goal {i}. {esc(g.text)}</h4><ul>{smart}</ul>"
             f"<p><b>Manager's support:</b> {esc(g.support)}<br><b>How progress is judged:</b> "

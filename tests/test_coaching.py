@@ -17,6 +17,7 @@ from salesnb import coaching as c
 from salesnb.errors import ConfigError, ParameterError
 
 DEFAULT = c.load_rules()
+_DEFAULT_TEXT = resources.files("salesnb").joinpath("coaching_rules.toml").read_text("utf-8")
 
 
 def ids(facts, **kw) -> list[str]:
@@ -575,9 +576,10 @@ START = date(2026, 10, 1)
 def test_pip_goals_targets_and_deadlines():
     goals = c.propose_pip_goals(GAPPY, start=START, n_goals=4, rules=DEFAULT)
     # Eligible and behind: stale_deals 3.50, Demo 0.60, win_rate 0.50, sales_cycle 0.10
-    # (attainment is not a PIP metric; activities is ahead).
+    # (attainment is not a PIP metric; activities is ahead). Goals on what moves results come
+    # first; CRM hygiene (stale deals) last, however far behind.
     assert [g.metric for g in goals] == [
-        "stale_deals", "stage_conversion:Demo", "win_rate", "sales_cycle_days",
+        "stage_conversion:Demo", "win_rate", "sales_cycle_days", "stale_deals",
     ]  # fmt: skip
     by = {g.metric: g for g in goals}
     # stale: 9 + 0.5 x (2 - 9) = 5.5, cap 9 x 0.5 = 4.5 not hit, rounded toward 9 -> 6; 30 days
@@ -631,7 +633,7 @@ def test_pip_keeps_one_stage_goal():
 
 
 def test_pip_progress_statuses():
-    goals = c.propose_pip_goals(GAPPY, start=START, n_goals=3, rules=DEFAULT)
+    goals = c.propose_pip_goals(GAPPY, start=START, n_goals=4, rules=DEFAULT)
     # win rate 0.15 -> 0.22 over 90 days: tolerance 0.1 x 0.07 = 0.007.
     # week 1 expected 0.15 + 0.07 x 7/90 = 0.15544; week 2 0.16089; week 3 0.16633
     # stale 9 -> 6 over 30 days (lower is better), tolerance 0.3: week 1 expected 9 - 3 x 7/30 = 8.3
@@ -653,6 +655,29 @@ def test_pip_progress_statuses():
     assert out.loc[out["is_latest"], "week"].eq(3).all()
 
 
+def test_a_plan_only_below_the_bar():
+    star = c.plan_needed({"FY2026-Q1": 1.96, "FY2026-Q2": 2.1, "FY2026-Q3": 0.68}, DEFAULT)
+    assert not star.needed and star.reason.startswith("No improvement plan needed")
+    assert "under 70% in 1 of them (a plan needs 2)" in star.reason
+    low = c.plan_needed({"FY2026-Q1": 0.53, "FY2026-Q2": 0.35, "FY2026-Q3": 0.65}, DEFAULT)
+    assert low.needed and "in 3 of the last 3 complete quarters" in low.reason
+    # Exactly at the bar is not below it; quarters without a target do not count.
+    edge = c.plan_needed({"Q1": 0.7, "Q2": 0.69, "Q3": None, "Q4": 0.9}, DEFAULT)
+    assert not edge.needed and [q for q, _ in edge.quarters] == ["Q1", "Q2", "Q4"]
+    new = c.plan_needed({"FY2026-Q3": 0.64}, DEFAULT)
+    assert not new.needed and "only 1 complete quarter(s) with a target" in new.reason
+    # Only the last bar_quarters count: an old bad spell does not earn a plan.
+    old = c.plan_needed({"Q1": 0.3, "Q2": 0.3, "Q3": 0.9, "Q4": 0.9, "Q5": 0.5}, DEFAULT)
+    assert not old.needed
+
+
+def test_pip_bar_settings_are_checked():
+    with pytest.raises(ConfigError, match="bar_misses"):
+        c.parse_rules({**tomllib.loads(_DEFAULT_TEXT), "pip": {"bar_quarters": 2, "bar_misses": 3}})
+    with pytest.raises(ConfigError, match="bar = 70"):
+        c.parse_rules({**tomllib.loads(_DEFAULT_TEXT), "pip": {"bar": 70}})
+
+
 @pytest.mark.parametrize(
     ("actuals", "fragment"),
     [
@@ -671,6 +696,7 @@ def test_pip_progress_rejects_bad_actuals(actuals, fragment):
 
 def test_goals_table():
     goals = c.propose_pip_goals(GAPPY, start=START, rules=DEFAULT)
-    t = c.goals_table(goals)
-    assert t.loc[0, ["baseline", "target", "team median"]].tolist() == ["9", "6", "2"]
-    assert t.loc[0, "deadline"] == date(2026, 10, 31)
+    t = c.goals_table(c.propose_pip_goals(GAPPY, start=START, n_goals=4, rules=DEFAULT))
+    assert t.loc[3, ["baseline", "target", "team median"]].tolist() == ["9", "6", "2"]
+    assert t.loc[3, "deadline"] == date(2026, 10, 31)
+    assert "stale_deals" not in [g.metric for g in goals]  # three goals: no room for hygiene
