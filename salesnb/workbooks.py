@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from salesnb import coaching, facts
+from salesnb import coaching, facts, kpis
 from salesnb.facts import Context
 
 
@@ -599,16 +599,60 @@ def plan_year(ctx_wb: Any, period: str | None, as_of: pd.Timestamp) -> str:
     return f"FY{cal.fiscal_year(as_of) + 1}"
 
 
-def _trailing_bookings(ctx: Context, rep_ids: list[str]) -> pd.Series:
-    """Won amount per rep over the 12 months to as-of, annualised for reps who started later."""
+def _trailing_bookings(ctx: Context, rep_ids: list[str], *, annualise: bool = True) -> pd.Series:
+    """Won amount per rep over the 12 months to as-of, annualised for reps who started later
+    (unless ``annualise`` is False)."""
     o = ctx.wb.opportunities
     start = ctx.as_of - pd.DateOffset(years=1) + pd.Timedelta(days=1)
     won = o[o["rep_id"].isin(rep_ids) & (o["outcome"] == "won")
             & o["close_date"].between(start, ctx.as_of)]  # fmt: skip
     total = won.groupby("rep_id")["amount"].sum().reindex(rep_ids, fill_value=0.0)
+    if not annualise:
+        return total
     starts = ctx.wb.reps.set_index("rep_id")["start_date"].reindex(rep_ids)
-    days = (ctx.as_of - starts.clip(lower=start)).dt.days.fillna(365).clip(lower=30, upper=365)
+    days = (ctx.as_of - starts.clip(lower=start)).dt.days + 1  # both ends count
+    days = days.fillna(365).clip(lower=30, upper=365)
     return total * 365 / days
+
+
+def current_quota(ctx: Context) -> tuple[float | None, str]:
+    """The subject's current quota as a yearly figure, and how it was worked out.
+
+    The target of the quarter holding the as-of date x 4; for a rep who joined in the last
+    12 months (whose quota may still ramp) the latest month's target x 12. None (and the
+    reason) when the data has no target for that time.
+
+    Examples
+    --------
+    >>> current_quota(facts.context(wb, "rep", "R16"))   # doctest: +SKIP
+    (446000.0, "September 2026's target of $37.2K x 12 (joined 2026-04-06)")
+    """
+    cal, cur = ctx.wb.config.calendar, ctx.currency
+
+    def target(label: str) -> float:
+        t = kpis.quota_attainment(ctx.wb, ctx.by, period=label, as_of=ctx.as_of)
+        if ctx.key:
+            t = t[t[ctx.key] == ctx.subject.key]
+        v = float(t["target"].iloc[0]) if len(t) else float("nan")
+        return v if np.isfinite(v) and v > 0 else float("nan")
+
+    joined = None
+    if ctx.is_rep:
+        start = ctx.wb.reps.set_index("rep_id")["start_date"].get(ctx.subject.key)
+        if pd.notna(start) and start > ctx.as_of - pd.DateOffset(years=1):
+            joined = pd.Timestamp(start)
+    if joined is not None:
+        month = ctx.as_of.strftime("%Y-%m")
+        v = target(month)
+        if np.isfinite(v):
+            how = (f"{ctx.as_of:%B %Y}'s target of {fmt(v, 'currency', cur)} x 12; joined "
+                   f"{joined:%Y-%m-%d}, so the latest month's quota")  # fmt: skip
+            return 12 * v, how
+    quarter = cal.period_label(ctx.as_of, "Q")
+    v = target(quarter)
+    if np.isfinite(v):
+        return 4 * v, f"{quarter}'s target of {fmt(v, 'currency', cur)} x 4"
+    return None, f"no target for {quarter} in the data"
 
 
 def goal_setting_view(
@@ -622,9 +666,10 @@ def goal_setting_view(
 ) -> GoalPlan:
     """Prepare goal setting: the annual target split top-down, the reverse funnel, SMART checks.
 
-    ``ctx.period`` is the fiscal year planned. Without ``annual_target`` it is the subject's
-    bookings of the last 12 months (annualised for reps who joined later) x (1 + growth),
-    rounded to hundreds. A region or manager subject is also split across its reps by
+    ``ctx.period`` is the fiscal year planned. Without ``annual_target`` it starts from the
+    subject's current quota (:func:`current_quota`) x (1 + growth), rounded to hundreds; only
+    when the data has no target, from the bookings of the last 12 months (annualised for reps
+    who joined later). Both figures are shown beside the proposal. A region or manager subject is also split across its reps by
     ``split_method`` ("history", "capacity" (tenure ramp) or "even").
 
     Examples
@@ -638,9 +683,12 @@ def goal_setting_view(
 
     cur, wb = ctx.currency, ctx.wb
     trailing = _trailing_bookings(ctx, ctx.rep_ids)
+    booked = _trailing_bookings(ctx, ctx.rep_ids, annualise=False)
+    quota, quota_how = current_quota(ctx)
     derived = annual_target is None
     if derived:
-        annual_target = float(round(trailing.sum() * (1 + growth), -2))
+        base = quota if quota is not None else trailing.sum()
+        annual_target = float(round(base * (1 + growth), -2))
     total = float(round(float(annual_target)))
     team = fc.monthly_bookings(wb, by=None, as_of=ctx.as_of)["all"].dropna()
     dec = goals.decompose_annual(total, year_start=ctx.start, history=team)
@@ -679,19 +727,35 @@ def goal_setting_view(
                   for v, u in zip(plan.funnel.table()["per_week"], plan.funnel.table()["unit"], strict=True)],
     )  # fmt: skip
     plan.checks = smart_checks(ctx, proposed_goals, objectives)
-    plan.tables["smart"] = smart_summary(plan.checks)
-    basis = (f"the last 12 months' bookings of {fmt(trailing.sum(), 'currency', cur)} "
-             f"plus {fmt(growth, 'growth')} growth" if derived else "the given target")  # fmt: skip
+    plan.tables["smart"] = smart_summary(plan.checks) if plan.checks else None
+    got = fmt(booked.sum(), "currency", cur)
+    if trailing.sum() > booked.sum() + 0.5:
+        got += (
+            f" ({fmt(trailing.sum(), 'currency', cur)} a year at that pace, as they joined later)"
+        )
+    if not derived:
+        basis = "the given target."
+    elif quota is not None:
+        basis = (
+            f"the current quota of {fmt(quota, 'currency', cur)} a year ({quota_how}), plus "
+            f"{fmt(growth, 'percent')} growth."
+        )
+    else:
+        basis = f"the last 12 months' bookings plus {fmt(growth, 'percent')} growth ({quota_how})."
+    vs = ""
+    if quota is not None and not derived:
+        vs = f" That is {fmt(total / quota - 1, 'growth')} on the current quota of {fmt(quota, 'currency', cur)} a year."
     plan.text["target"] = para(
-        "Annual target for <b>{y}</b>: <b>{t}</b> ({b}). Split by {how}; every quarter, month "
-        "and week adds up exactly to its parent.",
-        y=ctx.period, t=fmt(total, "currency", cur), b=basis,
+        "Annual target for <b>{y}</b>: <b>{t}</b>, from {b}{vs} Booked in the last 12 months: {g}. "
+        "Split by {how}; every quarter, month and week adds up exactly to its parent.",
+        y=ctx.period, t=fmt(total, "currency", cur), b=basis, vs=vs, g=got,
         how="the team's seasonality" if dec.method == "seasonal" else "an even split",
     )  # fmt: skip
     plan.text["funnel"] = bullets(notes + list(plan.funnel.notes), empty="")
     failed = [c for c in plan.checks if c.status == "fail"]
     plan.headline = {
-        "annual_target": total, "first_quarter_target": q1,
+        "annual_target": total, "first_quarter_target": q1, "current_quota": quota,
+        "booked_last_12_months": float(booked.sum()),
         "pipeline_needed": float(plan.funnel.pipeline_needed),
         "deals_needed": int(plan.funnel.deals_needed), "goals_checked": len(plan.checks),
         "goals_failing": len(failed),
@@ -846,7 +910,12 @@ def smart_details(checks: Sequence[Any]) -> Html:
         items = "".join(f"<li><b>{esc(k)} {esc(v.status.upper())}</b>: {esc(v.reason)}</li>"
                         for k, v in c.criteria.items())  # fmt: skip
         parts.append(f"<p><b>Goal {i}.</b> {esc(c.as_text())}</p><ul>{items}</ul>")
-    return Html("".join(parts) or "<p><em>No goals proposed.</em></p>")
+    return Html(
+        "".join(parts)
+        or "<p><em>No goals were given to check.</em> To check some, set <code>proposed_goals"
+        '</code> in the parameters, e.g. <code>[{"metric": "win_rate", "target": "+5 pts", '
+        '"deadline": "+180d"}]</code>.</p>'
+    )
 
 
 # --------------------------------------------------------------------------- improvement plan

@@ -1,0 +1,170 @@
+"""What the documents say about each persona: judgments that fit the person and the date.
+
+For the star, a new hire, an under-performer, a typical rep and the rep with an empty pipeline,
+at mid-quarter (2026-08-14) and on the quarter's last day (2026-09-30), each test states what
+the one-on-one, the improvement plan and goal setting must and must not say. The words come
+from the same view functions the notebooks display.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from salesnb import facts
+from salesnb import workbooks as wbk
+from salesnb.sample import PERSONAS
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "sample"
+STAR, TYPICAL, EMPTY = PERSONAS["star"], PERSONAS["typical"], PERSONAS["empty_pipeline"]
+UNDER, NEW = PERSONAS["under_performers"], PERSONAS["new_hires"]
+MID, END = "2026-08-14", "2026-09-30"
+
+
+def _text(html) -> str:
+    return re.sub(r"<[^>]+>", " ", str(html)).replace("&#36;", "$").replace("&#x27;", "'")
+
+
+_VIEWS: dict = {}
+
+
+def one_on_one(rep: str, as_of: str):
+    key = ("1:1", rep, as_of)
+    if key not in _VIEWS:
+        ctx = facts.open_context(DATA, None, "rep", rep, None, as_of, forward=False)
+        _VIEWS[key] = wbk.one_on_one_view(ctx)
+    return _VIEWS[key]
+
+
+def points(rep: str, as_of: str) -> list:
+    return one_on_one(rep, as_of).points
+
+
+def pip(rep: str, as_of: str = END):
+    ctx = facts.open_context(DATA, None, "rep", rep, None, as_of, forward=False)
+    return wbk.pip_view(ctx)
+
+
+def goal_plan(rep: str):
+    ctx0 = facts.open_context(DATA, None, "rep", rep, None, None)
+    ctx = facts.context(ctx0.wb, "rep", rep, wbk.plan_year(ctx0.wb, None, ctx0.as_of), None)
+    return wbk.goal_setting_view(ctx)
+
+
+# ---------------------------------------------------------------- one-on-one
+
+
+@pytest.mark.parametrize("as_of", [MID, END])
+def test_the_star_is_recognised_first(as_of):
+    pts = points(STAR, as_of)
+    assert pts[0].kind == "recognition", [p.text for p in pts]
+    assert any("210%" in p.text for p in pts if p.kind == "recognition")
+
+
+@pytest.mark.parametrize("rep", [STAR, TYPICAL, *UNDER, *NEW, EMPTY])
+@pytest.mark.parametrize("as_of", [MID, END])
+def test_never_to_work_on_at_or_above_the_peer_median(rep, as_of):
+    for p in points(rep, as_of):
+        if p.kind != "concern" or p.metric not in ("attainment", "win_rate", "coverage_next"):
+            continue
+        value, median = p.evidence.get(p.metric), p.evidence.get(f"{p.metric}.median")
+        if value is not None and median is not None:
+            assert value < median, (rep, as_of, p.text)
+
+
+@pytest.mark.parametrize("rep", [STAR, TYPICAL, *UNDER, *NEW, EMPTY])
+def test_nobody_is_told_to_pull_deals_in_on_the_last_day(rep):
+    for p in points(rep, END):
+        assert "pulled into this period" not in p.action, p
+        assert "can still close this period" not in p.action, p
+        assert "covers 0.0x of the target still to close" not in p.text, p
+
+
+def test_mid_quarter_the_coverage_of_the_rest_of_the_quarter_still_counts():
+    # The empty-pipeline rep has half a quarter to go and little due: that is worth raising.
+    assert any(p.rule_id == "low_coverage_current" for p in points(EMPTY, MID))
+
+
+@pytest.mark.parametrize("as_of", [MID, END])
+def test_the_empty_pipeline_rep_hears_about_activity_first_not_a_4k_deal(as_of):
+    pts = points(EMPTY, as_of)
+    ids = [p.rule_id for p in pts]
+    assert "low_activity" in ids
+    concerns = [p.rule_id for p in pts if p.kind == "concern"]
+    assert concerns.index("low_activity") < concerns.index("low_coverage_next")
+    if "deal_concentration" in concerns:
+        assert concerns.index("deal_concentration") > concerns.index("low_activity")
+
+
+def test_the_typical_rep_gets_no_concern_where_they_beat_the_team():
+    concerns = [p for p in points(TYPICAL, END) if p.kind == "concern"]
+    assert all(p.rule_id not in ("low_coverage_next", "period_ends_below_target") for p in concerns)
+    assert any(p.kind == "recognition" for p in points(TYPICAL, END))
+
+
+def test_under_performers_hear_the_shortfall_plainly_at_quarter_end():
+    for rep in UNDER:
+        texts = [p.text for p in points(rep, END) if p.kind == "concern"]
+        assert any(t.startswith("The period ends at") for t in texts), texts
+
+
+# ---------------------------------------------------------------- improvement plan
+
+
+def test_the_star_gets_no_plan_to_sign():
+    plan = pip(STAR)
+    assert plan.goals == [] and plan.headline["plan_needed"] is False
+    need = _text(plan.text["need"])
+    assert "No improvement plan needed" in need and "210%" in need
+    assert "Signature" not in _text(plan.text["agreement"])
+
+
+@pytest.mark.parametrize("rep", UNDER)
+def test_under_performers_get_a_plan_on_outcomes(rep):
+    plan = pip(rep)
+    assert plan.headline["plan_needed"] is True
+    assert 2 <= len(plan.goals) <= 4
+    hygiene = [g for g in plan.goals if g.metric in ("stale_deals", "past_due_deals")]
+    assert len(hygiene) <= 1 and plan.goals[0].metric not in ("stale_deals", "past_due_deals")
+    goals = _text(plan.text["goals"])
+    assert "e+0" not in goals  # milestones in human units, not 7.14e+03
+    assert "Signature" in _text(plan.text["agreement"])
+
+
+@pytest.mark.parametrize("rep", [*NEW, TYPICAL])
+def test_new_hires_and_typical_reps_get_no_plan(rep):
+    plan = pip(rep)
+    assert plan.goals == []
+    need = _text(plan.text["need"])
+    assert need.strip().startswith("No improvement plan")
+
+
+# ---------------------------------------------------------------- goal setting
+
+
+@pytest.mark.parametrize("rep", NEW)
+def test_a_new_hires_annual_target_is_not_smaller_than_their_quota(rep):
+    plan = goal_plan(rep)
+    quota = plan.headline["current_quota"]
+    assert quota is not None and plan.annual_target >= quota
+    text = _text(plan.text["target"])
+    assert "current quota" in text and "joined" in text
+    # The real bookings are shown as booked, the annualised pace separately.
+    booked = plan.headline["booked_last_12_months"]
+    assert booked < quota / 4
+
+
+@pytest.mark.parametrize("rep", [STAR, TYPICAL, *UNDER, EMPTY])
+def test_next_years_target_starts_from_the_current_quota(rep):
+    plan = goal_plan(rep)
+    quota = plan.headline["current_quota"]
+    assert quota and plan.annual_target == pytest.approx(round(quota * 1.1, -2))
+    assert "Booked in the last 12 months" in _text(plan.text["target"])
+
+
+def test_no_canned_goals_that_fail():
+    plan = goal_plan(TYPICAL)
+    assert plan.checks == [] and plan.headline["goals_failing"] == 0
+    assert "No goals were given to check" in _text(wbk.smart_details(plan.checks))
