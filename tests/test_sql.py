@@ -6,12 +6,17 @@ The server is a throwaway cluster started for the session by ``fixtures_pg.postg
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 from urllib.parse import quote
 
+import nbformat
 import pandas as pd
 import pytest
 import sqlalchemy as sa
@@ -698,3 +703,92 @@ def test_sqlite_is_opened_read_only_with_a_timeout(tmp_path: Path, file_wb):
     assert p.code == "timeout" and "stopped after 1 s" in p.message
     assert p.file == f"sqlite:///{path} query (targets)"
     assert path.read_bytes() == before
+
+
+# --------------------------------------------------------------------------- batch --data URL
+
+ROOT = Path(__file__).resolve().parents[1]
+NASTY_PASSWORD = "Top@Secret:p/w?x#Zq9vXk%"
+
+
+@pytest.fixture(scope="module")
+def nasty_role(sample_db: PgServer) -> str:
+    """A login role whose password holds ``@ : / ? # %``, written unencoded in its URL."""
+    engine = sa.create_engine(
+        sample_db.admin_url("crm").replace("postgresql://", "postgresql+psycopg://")
+    )
+    with engine.begin() as con:
+        con.exec_driver_sql("DROP ROLE IF EXISTS salesnb_nasty")
+        pw = NASTY_PASSWORD.replace("%", "%%")  # the driver's placeholder sign
+        con.exec_driver_sql(f"CREATE ROLE salesnb_nasty LOGIN PASSWORD '{pw}'")
+        con.exec_driver_sql("GRANT SELECT ON ALL TABLES IN SCHEMA public TO salesnb_nasty")
+    engine.dispose()
+    return f"postgresql://salesnb_nasty:{NASTY_PASSWORD}@127.0.0.1:{sample_db.port}/crm"
+
+
+def _batch(args: list[str], env: dict | None = None) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "salesnb.cli", "batch", *args, "--no-progress"]
+    env = {**os.environ, **(env or {})}
+    env.pop("SALESNB_DATA_URL", None)
+    return subprocess.run(
+        cmd, cwd=ROOT, capture_output=True, text=True, timeout=600, check=False, env=env
+    )
+
+
+def _leaks(texts: dict[str, str], secret: str) -> list[str]:
+    return [f"{name}: {p!r}" for name, t in texts.items() for p in _pieces(secret) if p in t]
+
+
+def _outputs(out: Path) -> dict[str, str]:
+    return {
+        p.name: p.read_bytes().decode("utf-8", "replace") for p in out.rglob("*") if p.is_file()
+    }
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("engine", ["fork", "papermill"])
+def test_batch_reads_a_database_url_and_never_shows_the_password(
+    nasty_role: str, sample_db: PgServer, tmp_path: Path, engine: str
+):
+    # fork: the batch hands its loaded data to the documents; papermill: each document
+    # loads it again from the masked URL in its parameters and the full one in its
+    # environment. Two reps with fork, one with papermill (a kernel per document).
+    only = "R01,R02" if engine == "fork" else "R02"
+    out = tmp_path / "out"
+    done = _batch(["pipeline_review", "--data", nasty_role, "--out", str(out), "--only", only,
+                   "--engine", engine, "--workers", "2"])  # fmt: skip
+    n = only.count(",") + 1
+    assert done.returncode == 0, done.stderr
+    assert f"{n} ok, 0 failed of {n}" in done.stdout
+    shown = f"postgresql://salesnb_nasty:***@127.0.0.1:{sample_db.port}/crm"
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["data"]["path"] == shown
+    assert {s["key"]: s["parameters"]["data"] for s in m["subjects"]} == dict.fromkeys(
+        only.split(","), shown
+    )
+    files = _outputs(out)
+    assert len([f for f in files if f.endswith(".html")]) == n + 1  # documents + index
+    assert "Daniel Whitaker" in files["r02-daniel-whitaker.html"]  # the rep's own document
+    nb = nbformat.reads(files["r02-daniel-whitaker.ipynb"], as_version=4)
+    injected = next(c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", []))
+    assert f'data = "{shown}"\n' in injected.source
+    texts = {"stdout": done.stdout, "stderr": done.stderr, **files}
+    assert not _leaks(texts, NASTY_PASSWORD)
+    # The same data as from the files: the data fingerprint of the sample folder's batch.
+    assert m["data"]["fingerprint"] == io.load(SAMPLE).fingerprint()
+
+
+@pytest.mark.parametrize("engine", ["fork", "papermill"])
+def test_batch_with_an_unreachable_database_names_the_server_not_the_password(
+    tmp_path: Path, engine: str
+):
+    port = free_port()
+    out = tmp_path / "out"
+    for password in ("TopSecretPw", "Top@Secret@Pw"):
+        url = f"postgresql://ana:{password}@127.0.0.1:{port}/crm"
+        done = _batch(["pipeline_review", "--data", url, "--out", str(out), "--engine", engine])
+        assert done.returncode == 1
+        assert f"Cannot reach the database server at 127.0.0.1:{port}" in done.stderr
+        assert "Traceback" not in done.stderr and "Fix:" in done.stderr
+        assert not _leaks({"stdout": done.stdout, "stderr": done.stderr}, password)
+        assert not out.exists()  # refused before anything was written
