@@ -16,7 +16,14 @@ A profile names its sources with two keys per table section (both optional)::
 A table with neither is read from the table (or view) named like the canonical table
 (``reps``, ``opportunities``, ...). Credentials come from the URL or the environment
 (``PGPASSWORD``, ``PGUSER``, ``~/.pgpass``, ...); they are never printed: messages and
-``wb.source`` show the URL with the password masked.
+``wb.source`` show the URL with the password masked (:func:`mask_url`).
+
+The database is only read: a query must be one ``SELECT`` (:func:`check_query`, before
+anything is sent), PostgreSQL sessions are read-only from their start, SQLite files are
+opened read-only, and a statement timeout stops slow queries::
+
+    [sql]
+    statement_timeout = 300   # seconds (default 60; 0 = no limit)
 """
 
 from __future__ import annotations
