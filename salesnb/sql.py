@@ -1027,7 +1027,7 @@ def load_sql(
         statement_timeout = given[0] if given else DEFAULT_STATEMENT_TIMEOUT
     config = _config(prof, as_of, config_overrides)
     engine, u = _engine(url, connect_timeout, statement_timeout)
-    sources = _checked(sources, u.get_backend_name(), prof.name)
+    sources = _checked(sources, u.get_backend_name(), prof)
     try:
         try:
             conn = engine.connect()
@@ -1057,11 +1057,12 @@ def load_sql(
     return attach_from_config(wb, None)
 
 
-def _checked(sources: dict[str, SqlSource], dialect: str, profile: str) -> dict[str, SqlSource]:
+def _checked(sources: dict[str, SqlSource], dialect: str, prof: Profile) -> dict[str, SqlSource]:
     """``sources`` with each query reduced to its one statement; a ProfileError for a query
     that is not one SELECT, before anything is sent to the server."""
     from dataclasses import replace
 
+    where = f"profile {str(prof.path) if prof.path else prof.name!r}"
     out = dict(sources)
     for table, src in sources.items():
         if src.query is None:
@@ -1069,7 +1070,7 @@ def _checked(sources: dict[str, SqlSource], dialect: str, profile: str) -> dict[
         try:
             out[table] = replace(src, query=check_query(src.query, dialect))
         except QueryShapeError as exc:
-            msg = f"The query of [{table}] in the profile {profile!r} cannot be run: {exc}."
+            msg = f"The query of [{table}] in the {where} cannot be run: {exc}."
             fix = (
                 "keep one SELECT (or WITH ... SELECT) statement; a single trailing ';' is "
                 "fine. salesnb only reads: COMMIT, SET and writes are refused."
