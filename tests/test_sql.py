@@ -793,3 +793,14 @@ def test_batch_with_an_unreachable_database_names_the_server_not_the_password(
         assert "Traceback" not in done.stderr and "Fix:" in done.stderr
         assert not _leaks({"stdout": done.stdout, "stderr": done.stderr}, password)
         assert not out.exists()  # refused before anything was written
+
+
+def test_job_repr_leaves_out_its_environment():
+    # The full URL travels to each document in Job.env: a logged job (a Dask worker logs
+    # the arguments of a task that fails) must not show it.
+    from salesnb.executor import Job
+
+    url = f"postgresql://salesnb_nasty:{NASTY_PASSWORD}@127.0.0.1:5432/crm"
+    job = Job("R01", "nb.ipynb", {"data": sql.mask_url(url)}, env=((sql.DATA_URL_ENV, url),))
+    assert not _leaks({"repr": repr(job), "str": str(job)}, NASTY_PASSWORD)
+    assert dict(job.env) == {"SALESNB_DATA_URL": url}
