@@ -393,20 +393,20 @@ def _prepare(
         )
         raise ParameterError(msg)
 
-    data_path = Path(data).resolve()
-    wb = (load or io.load)(str(data_path), profile)
+    source, shown, env = _data_source(data)
+    wb = (load or io.load)(source, profile)
     as_of = S.resolve_as_of(wb, user.get("as_of"))
     if "period" in user:
         S.resolve_period(wb, user.get("period"), as_of)
     subjects = _select(S.subjects(wb, by), only, by)
     if not subjects:
         raise ParameterError(
-            f"The data at {str(data)!r} has no {by} to report on. Fix: check the reps table."
+            f"The data at {shown!r} has no {by} to report on. Fix: check the reps table."
         )
     prof = profile
     if profile is not None and Path(profile).exists():
         prof = str(Path(profile).resolve())
-    base = {**user, "data": str(data_path), "subject_type": by}
+    base = {**user, "data": shown, "subject_type": by}
     if "profile" in spec:
         base["profile"] = prof
     labels = {k: (f"{k} {n}" if by == "rep" and n != k else n) for k, n in S.subjects(wb, by)}
@@ -420,7 +420,23 @@ def _prepare(
         "slugs": assign_slugs(labels),
         "fingerprint": wb.fingerprint(),
         "title": _document_title(nb_path),
+        "data": shown,
+        "env": env,
     }
+
+
+def _data_source(data: str | Path) -> tuple[str, str, tuple[tuple[str, str], ...]]:
+    """``(what to load, what documents and the manifest show, environment for the
+    documents)`` of a batch's data: a folder or file as an absolute path; a database URL
+    as given, shown with its secrets masked, the full URL handed to the documents in
+    :data:`salesnb.sql.DATA_URL_ENV` (never in their parameters)."""
+    from salesnb import sql
+
+    if sql.is_url(data):
+        full, shown = str(data).strip(), sql.mask_url(data)
+        return full, shown, ((sql.DATA_URL_ENV, full),) if full != shown else ()
+    path = str(Path(data).resolve())
+    return path, path, ()
 
 
 def _load_manifest(out: Path) -> dict[str, Any] | None:
@@ -471,7 +487,9 @@ def run(
     by : {"rep", "region", "manager", "team", "all"}
         What each document is about.
     data, profile : str
-        The data folder and import profile, as for :func:`salesnb.io.load`.
+        The data folder (or file, or database URL) and import profile, as for
+        :func:`salesnb.io.load`. A URL's secrets never reach the documents, the manifest
+        or the index (see :func:`salesnb.sql.mask_url`).
     out : path
         Output folder (created).
     only : list of str, optional
@@ -622,7 +640,7 @@ def _run_locked(
         },
         "by": by,
         "data": {
-            "path": str(Path(data).resolve()),
+            "path": prep["data"],
             "profile": profile,
             "fingerprint": prep["fingerprint"],
         },
@@ -673,7 +691,7 @@ def _run_locked(
                     cwd=os.getcwd(),
                     document_title=prep["title"],
                     subject_name=name,
-                    env=((CHARTS_ENV, charts),),
+                    env=((CHARTS_ENV, charts), *prep["env"]),
                     # workers on this machine write the documents into OUT themselves
                     spool=None if scheduler else str(out),
                 )

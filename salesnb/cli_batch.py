@@ -32,7 +32,12 @@ def _sigterm(signum: int, frame: object) -> None:
     type=click.Choice(["rep", "region", "manager", "team", "all"]),
     help="One document per rep, region, manager, team, or one for all.",
 )
-@click.option("--data", default="data/sample", show_default=True, help="Data folder or file.")
+@click.option(
+    "--data",
+    default="data/sample",
+    show_default=True,
+    help="Data folder, file or database URL (postgresql://user@host/db).",
+)
 @click.option("--profile", default=None, help="Import profile: a built-in name or a .toml path.")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Output folder.")
 @click.option(

@@ -322,8 +322,9 @@ class Job:
     cwd: str | None = None
     document_title: str = "Review"
     subject_name: str | None = None
-    #: Environment variables set while the document executes (e.g. ``SALESNB_CHARTS``).
-    env: tuple[tuple[str, str], ...] = ()
+    #: Environment variables set while the document executes (e.g. ``SALESNB_CHARTS``,
+    #: ``SALESNB_DATA_URL``: a secret, so left out of the job's repr, which logs may show).
+    env: tuple[tuple[str, str], ...] = field(default=(), repr=False)
     #: A folder the process that renders the document may write its files into itself
     #: (hidden temporary files; :attr:`JobResult.spooled` names them) instead of returning
     #: them as bytes: set for engines on this machine, whose results would otherwise carry

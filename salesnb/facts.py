@@ -48,11 +48,12 @@ SCORECARD_METRICS: dict[str, str] = {
 
 
 # --------------------------------------------------------------------------- data location
-def locate_data(path: str | Path) -> Path:
+def locate_data(path: str | Path) -> Path | str:
     """Find a data folder or file given relative to the working directory or the repo root.
 
     Notebooks run with their own folder as working directory (JupyterLab, papermill), so
     ``data/sample`` is tried as given, then against each parent of the working directory.
+    A database URL is returned as it is (:func:`salesnb.io.load` reads it).
 
     Raises
     ------
@@ -64,6 +65,10 @@ def locate_data(path: str | Path) -> Path:
     >>> locate_data("data/sample").name  # doctest: +SKIP
     'sample'
     """
+    from salesnb.sql import is_url
+
+    if is_url(path):
+        return str(path).strip()
     p = Path(str(path)).expanduser()
     if p.is_absolute():
         candidates = [p]

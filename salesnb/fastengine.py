@@ -513,8 +513,22 @@ _DATA: dict[tuple[str, Any], tuple[Any, Any]] = {}
 _ORIGINAL_LOAD: dict[str, Callable[..., Any]] = {}
 
 
-def _signature(path: Path) -> tuple:
-    """Size and mtime of a data source (a file, or a folder's files): detects edits."""
+def _data_key(data: Any) -> str:
+    """The cache key of a data source: a path made absolute, a database URL masked (the
+    form batch documents get it in, see :func:`salesnb.batch._data_source`)."""
+    from salesnb.sql import is_url, mask_url
+
+    return mask_url(data) if is_url(data) else str(Path(data).expanduser().resolve())
+
+
+def _signature(path: Path | str) -> tuple:
+    """Size and mtime of a data source (a file, or a folder's files): detects edits.
+    Nothing for a database URL (a batch's documents read what the batch loaded)."""
+    from salesnb.sql import is_url
+
+    if is_url(path):
+        return ()
+    path = Path(path)
     files = sorted(path.iterdir()) if path.is_dir() else [path]
     out = []
     for f in files:
@@ -531,9 +545,11 @@ def _cached_load(source: Any, profile: Any = None, **kwargs: Any) -> Any:
     load = _ORIGINAL_LOAD["load"]
     if kwargs.get("as_of") is not None or kwargs.get("config_overrides"):
         return load(source, profile, **kwargs)
+    from salesnb.sql import is_url
+
     try:
-        path = Path(source).expanduser().resolve()
-        key = (str(path), profile if isinstance(profile, str | None) else repr(profile))
+        path = _data_key(source)
+        key = (path, profile if isinstance(profile, str | None) else repr(profile))
         hit = _DATA.get(key)
         if hit is None or hit[1] != _signature(path):
             return load(source, profile, **kwargs)
@@ -541,11 +557,12 @@ def _cached_load(source: Any, profile: Any = None, **kwargs: Any) -> Any:
         return load(source, profile, **kwargs)
     wb = hit[0]
     # What a fresh load returns: its own frames (pandas copy-on-write makes these shallow
-    # copies independent) and the source spelled as given.
+    # copies independent) and the source spelled as given (a URL: masked, as loaded).
     frames = {n: getattr(wb, n).copy(deep=False) for n in wb.TABLE_NAMES}
     from salesnb import memo
 
-    copy = replace(wb, **frames, source=str(Path(source).expanduser()), warnings=list(wb.warnings))
+    shown = wb.source if is_url(source) else str(Path(source).expanduser())
+    copy = replace(wb, **frames, source=shown, warnings=list(wb.warnings))
     return memo.seal(copy, like=wb)  # same content: the fingerprint and shared results carry over
 
 
@@ -558,14 +575,17 @@ def preload(data: str | Path, profile: str | None = None) -> bool:
     documents then load it themselves and report the problem).
     """
     from salesnb import io as sio
+    from salesnb.sql import is_url
 
     if "load" not in _ORIGINAL_LOAD:
         _ORIGINAL_LOAD["load"] = sio.load
         sio.load = _cached_load
-    path = Path(data).expanduser().resolve()
-    key = (str(path), profile)
+    path = _data_key(data)
+    key = (path, profile)
     if key in _DATA and _DATA[key][1] == _signature(path):
         return True
+    if is_url(data):
+        return False  # the batch hands it over (adopt); the documents load it themselves
     try:
         sig = _signature(path)
         wb = _ORIGINAL_LOAD["load"](str(path), profile)
@@ -591,7 +611,7 @@ def adopt(data: str, profile: str | None, wb: Any, signature: tuple, fingerprint
         sio.load = _cached_load
     memo.seal(wb)
     memo.fingerprint(wb, lambda: fingerprint)  # computed by the sender from the same rows
-    _DATA[(str(Path(data).expanduser().resolve()), profile)] = (wb, signature)
+    _DATA[(_data_key(data), profile)] = (wb, signature)
 
 
 def compute_shared(wanted: list[tuple[str, tuple, tuple]]) -> int:
@@ -1594,14 +1614,15 @@ class ForkRunner:
         Errors are the loader's own, raised here.
         """
         from salesnb import io as sio
+        from salesnb.sql import is_url
 
-        path = Path(data).expanduser().resolve()
+        path = _data_key(data)  # a URL masked: the key the documents ask for
         prof = profile
         if profile is not None and Path(profile).exists():
             prof = str(Path(profile).resolve())
         signature = _signature(path)  # before loading: a file edited meanwhile mismatches
-        wb = sio.load(str(path), profile)
-        msg = ("data", str(path), prof, wb, signature, wb.fingerprint())
+        wb = sio.load(str(data).strip() if is_url(data) else path, profile)
+        msg = ("data", path, prof, wb, signature, wb.fingerprint())
         # The zygote reads it once warmed up; a pipe holds 64 KiB: sending from a thread lets
         # this process go on meanwhile. Every later send waits for it (_sent).
         self._sending = threading.Thread(target=self._send, args=(msg,), daemon=True)
