@@ -396,6 +396,7 @@ def _prepare(
     data_path = Path(data).resolve()
     wb = (load or io.load)(str(data_path), profile)
     as_of = S.resolve_as_of(wb, user.get("as_of"))
+    P.check_as_of(user, spec, as_of, notebook=nb_path.name)
     if "period" in user:
         S.resolve_period(wb, user.get("period"), as_of)
     subjects = _select(S.subjects(wb, by), only, by)
