@@ -387,7 +387,9 @@ def _from_text(text: str, p: NotebookParameter | None) -> Any:
         return ast.literal_eval(text)
 
 
-def parse_cli(pairs: Iterable[str], spec: Mapping[str, NotebookParameter]) -> dict[str, Any]:
+def parse_cli(
+    pairs: Iterable[str], spec: Mapping[str, NotebookParameter], *, notebook: str = "the notebook"
+) -> dict[str, Any]:
     """Parse ``--param name=value`` strings, typed after the notebook's defaults (or rules).
 
     Raises
@@ -422,7 +424,7 @@ def parse_cli(pairs: Iterable[str], spec: Mapping[str, NotebookParameter]) -> di
         problem = _value_problem(name, out[name], p) if p is not None else None
         if problem:
             problems.append(problem)
-    _raise(problems, "the --param values")
+    _raise(problems, f"the --param values for {notebook}")
     return out
 
 
@@ -532,12 +534,12 @@ def _value_problem(name: str, value: Any, p: NotebookParameter) -> str | None:
     )
 
 
-def _raise(problems: list[str], notebook: str) -> None:
+def _raise(problems: list[str], what: str) -> None:
     """One :class:`ParameterError` naming every problem (one line each), if any."""
     if len(problems) == 1:
         raise ParameterError(problems[0])
     if problems:
-        head = f"{len(problems)} problems with the parameters of {notebook}:"
+        head = f"{len(problems)} problems with {what}:"
         raise ParameterError("\n".join([head, *(f"  - {p}" for p in problems)]))
 
 
@@ -605,7 +607,7 @@ def validate(
             problems.append(problem)
         elif p.rule is not None and p.rule.type == "date" and isinstance(value, dt.date):
             out[name] = as_date(value).isoformat()  # type: ignore[union-attr]
-    _raise(problems, notebook)
+    _raise(problems, f"the parameters of {notebook}")
     return out
 
 
@@ -649,4 +651,4 @@ def check_as_of(
                 f"{name} takes {p.rule.describe()}. Fix: pick a date on or before "
                 f"{limit:%Y-%m-%d}, or leave it out for the default {p.default!r}."
             )
-    _raise(problems, notebook)
+    _raise(problems, f"the parameters of {notebook}")
