@@ -242,10 +242,10 @@ def check_out(out: str | Path) -> Path:
             )
         raise ParameterError(msg)
     if not os.access(existing, os.W_OK | os.X_OK):
-        what = "is a folder" if existing == out else f"would be made in {str(existing)!r}"
+        what = "is" if existing == out else f"would be made in {str(existing)!r},"
         msg = (
-            f"--out {str(out)!r} {what} you cannot write to. Fix: choose a folder you can "
-            "write to, or change its permissions."
+            f"--out {str(out)!r} {what} a folder you cannot write to. Fix: choose a folder "
+            "you can write to, or change its permissions."
         )
         raise ParameterError(msg)
     return out
