@@ -611,8 +611,8 @@ def run(
         ``"papermill"`` (a fresh kernel per document) or a registered one.
     progress : bool or callable
         Show a progress bar on stderr (only when stderr is a terminal); a callable is called
-        instead with the counts (``done``, ``ok``, ``failed``, ``remaining``, ``total``) once
-        before the first document and after each one.
+        instead with the counts (``done``: documents made so far, then ``ok``, ``failed``,
+        ``pending`` ... as in ``summary``) once before the first document and after each one.
     charts : {"svg", "vega"}
         Chart format of the documents (see :mod:`salesnb.chartrender`): static SVG made
         while the batch runs (no scripts in the documents), or the specs drawn in the
@@ -624,8 +624,8 @@ def run(
     Returns
     -------
     dict
-        The manifest (also in ``OUT/manifest.json``); ``manifest["summary"]`` counts
-        ok, failed and skipped subjects.
+        The manifest (also in ``OUT/manifest.json``); ``manifest["summary"]`` counts this
+        run's ok, failed and skipped subjects, and ``earlier`` ones kept from earlier runs.
 
     Raises
     ------
@@ -727,7 +727,7 @@ def _run_locked(
     charts: str = "svg",
     runner: Any = None,
     save_every: float = SAVE_EVERY,
-    warn: Callable[[str], None] = print,
+    warn: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     from salesnb.chartformat import CHARTS_ENV
     from salesnb.executor import Job, make_runner
@@ -812,7 +812,7 @@ def _run_locked(
     if jobs and not scheduler:
         manifest["workers"], lowered = cap_workers(workers, len(jobs))
         if lowered:
-            warn(lowered)
+            (warn or functools.partial(warnings.warn, category=UserWarning))(lowered)
 
     def listing() -> list[dict[str, Any]]:
         return _ordered(entries, earlier, prep.get("order", []))
@@ -892,7 +892,7 @@ def _earlier_subjects(
             made.update({key: read(old) for _, key, read in _INPUTS})
         changed = [name for name, key, read in _INPUTS if made.get(key) != read(manifest)]
         user = {k: v for k, v in (entry.get("parameters") or {}).items() if k not in _SET_BY_RUN}
-        if user != manifest["parameters"]:
+        if _as_json(user) != _as_json(manifest["parameters"]):
             changed.append("parameters")
         made["changed"] = changed
         entry["earlier_run"] = made
@@ -901,6 +901,11 @@ def _earlier_subjects(
         entry["skipped"] = False
         kept[entry["key"]] = entry
     return kept
+
+
+def _as_json(value: Any) -> Any:
+    """``value`` as it reads back from manifest.json (tuples as lists, dates as text)."""
+    return json.loads(json.dumps(value, default=str))
 
 
 #: Parameters the batch sets per run or subject (compared as ``data`` and ``by``, or not).
