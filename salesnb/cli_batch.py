@@ -64,7 +64,7 @@ def _sigterm(signum: int, frame: object) -> None:
     "--workers",
     type=click.IntRange(min=1),
     default=None,
-    help="Documents at once (default: number of cores).",
+    help="Documents at once (default: number of cores); at most the cores and the subjects.",
 )
 @click.option(
     "--timeout",
