@@ -27,6 +27,7 @@ import secrets
 import sys
 import time
 import unicodedata
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -182,6 +183,115 @@ def _clean_temp(out: Path) -> None:
     for p in out.glob(".*.tmp"):
         with contextlib.suppress(OSError):
             p.unlink()
+
+
+def check_out(out: str | Path) -> Path:
+    """``out`` if a batch can write its documents there; nothing is created.
+
+    Raises
+    ------
+    ParameterError
+        If ``out`` (or the nearest of its parents that exists) is a file, a device or
+        anything but a folder, or is a folder this user cannot write to.
+
+    Examples
+    --------
+    >>> check_out("/dev/null")
+    Traceback (most recent call last):
+    ...
+    salesnb.errors.ParameterError: --out '/dev/null' is a device, not a folder. Fix: pass a folder (it is created if missing).
+    """
+    import stat
+
+    out = Path(out).expanduser()
+    fix = "Fix: pass a folder (it is created if missing)."
+    existing = out
+    while True:
+        try:
+            mode = existing.stat().st_mode
+            break
+        except FileNotFoundError:
+            if existing.is_symlink():
+                msg = f"--out {str(out)!r} is a symbolic link to a missing target. {fix}"
+                if existing != out:
+                    msg = f"--out {str(out)!r} is under {str(existing)!r}, a broken link. {fix}"
+                raise ParameterError(msg) from None
+            if existing.parent == existing:  # nothing of it exists: cannot happen on POSIX
+                raise ParameterError(f"--out {str(out)!r} cannot be created. {fix}") from None
+            existing = existing.parent
+        except NotADirectoryError:  # a parent is a file: go up to it
+            existing = existing.parent
+        except OSError as exc:
+            why = exc.strerror or type(exc).__name__
+            msg = f"--out {str(out)!r} cannot be checked: {why}. {fix}"
+            raise ParameterError(msg) from None
+    if not stat.S_ISDIR(mode):
+        kinds = [
+            (stat.S_ISCHR, "a device"),
+            (stat.S_ISBLK, "a device"),
+            (stat.S_ISFIFO, "a named pipe"),
+            (stat.S_ISSOCK, "a socket"),
+        ]
+        kind = next((k for test, k in kinds if test(mode)), "a file")
+        if existing == out:
+            msg = f"--out {str(out)!r} is {kind}, not a folder. {fix}"
+        else:
+            msg = (
+                f"--out {str(out)!r} is under {str(existing)!r}, which is {kind}, not a "
+                f"folder. {fix}"
+            )
+        raise ParameterError(msg)
+    if not os.access(existing, os.W_OK | os.X_OK):
+        what = "is" if existing == out else f"would be made in {str(existing)!r},"
+        msg = (
+            f"--out {str(out)!r} {what} a folder you cannot write to. Fix: choose a folder "
+            "you can write to, or change its permissions."
+        )
+        raise ParameterError(msg)
+    return out
+
+
+def _make_out(out: Path) -> None:
+    """Create ``out``; a clear :class:`ParameterError` if the system refuses."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        why = exc.strerror or type(exc).__name__
+        msg = f"--out {str(out)!r} cannot be created: {why}. Fix: pass a folder you can write to."
+        raise ParameterError(msg) from None
+
+
+def cores() -> int:
+    """CPU cores this process may run on (its affinity where the OS tells, else all)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def cap_workers(workers: int | None, subjects: int) -> tuple[int, str | None]:
+    """Documents at once: ``workers`` (default: the cores) capped at the subjects and cores.
+
+    Returns the number and a warning when a requested ``workers`` was lowered.
+
+    Examples
+    --------
+    >>> import salesnb.batch as b
+    >>> b.cap_workers(1000, 3)[0] == min(3, b.cores())
+    True
+    >>> b.cap_workers(1, 3)
+    (1, None)
+    """
+    n = cores()
+    use = max(1, min(workers or n, n, max(1, subjects)))
+    if workers is None or workers <= use:
+        return use, None
+    noun = "subject" if subjects == 1 else "subjects"
+    msg = (
+        f"--workers {workers} is more than this run can use ({subjects} {noun} to run, "
+        f"{n} cores): using {use}."
+    )
+    return use, msg
 
 
 # --------------------------------------------------------------------------- inputs
@@ -396,6 +506,7 @@ def _prepare(
     source, shown, env = _data_source(data)
     wb = (load or io.load)(source, profile)
     as_of = S.resolve_as_of(wb, user.get("as_of"))
+    P.check_as_of(user, spec, as_of, notebook=nb_path.name)
     if "period" in user:
         S.resolve_period(wb, user.get("period"), as_of)
     subjects = _select(S.subjects(wb, by), only, by)
@@ -409,7 +520,8 @@ def _prepare(
     base = {**user, "data": shown, "subject_type": by}
     if "profile" in spec:
         base["profile"] = prof
-    labels = {k: (f"{k} {n}" if by == "rep" and n != k else n) for k, n in S.subjects(wb, by)}
+    every = S.subjects(wb, by)
+    labels = {k: (f"{k} {n}" if by == "rep" and n != k else n) for k, n in every}
     return {
         "nb_path": nb_path,
         "nb_sha": sha256_file(nb_path),
@@ -422,6 +534,7 @@ def _prepare(
         "title": _document_title(nb_path),
         "data": shown,
         "env": env,
+        "order": [k for k, _ in every],
     }
 
 
@@ -475,8 +588,9 @@ def run(
     formats: Sequence[str] = ("html",),
     scheduler: str | None = None,
     engine: str = "auto",
-    progress: bool = True,
+    progress: bool | Callable[[dict[str, int]], None] = True,
     charts: str = "svg",
+    warn: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Run ``notebook`` once per subject into review documents; return the manifest.
 
@@ -491,13 +605,15 @@ def run(
         :func:`salesnb.io.load`. A URL's secrets never reach the documents, the manifest
         or the index (see :func:`salesnb.sql.mask_url`).
     out : path
-        Output folder (created).
+        Output folder (created). Subjects of an earlier run in it that this run does not
+        make stay in its index and manifest, marked as from the earlier run.
     only : list of str, optional
         Subject keys (rep_id, region, manager) or rep names to run; default all.
     params, params_file : optional
         More notebook parameters (a mapping, and/or a JSON/TOML/YAML file; the mapping wins).
     workers : int, optional
-        Documents at once on this machine (default: the number of cores).
+        Documents at once on this machine (default: the number of cores); never more than
+        the cores or the subjects to run (``warn`` says so when it lowers a given number).
     timeout : float, optional
         Seconds one document may take before it fails (None: no limit).
     resume : bool
@@ -511,24 +627,29 @@ def run(
         ``scheduler`` is given, else ``"papermill"``), ``"fork"`` (a copy-on-write fork
         of one pre-imported process per document, see :mod:`salesnb.fastengine`),
         ``"papermill"`` (a fresh kernel per document) or a registered one.
-    progress : bool
-        Show a progress bar on stderr (only when stderr is a terminal).
+    progress : bool or callable
+        Show a progress bar on stderr (only when stderr is a terminal); a callable is called
+        instead with the counts (``done``: documents made so far, then ``ok``, ``failed``,
+        ``pending`` ... as in ``summary``) once before the first document and after each one.
     charts : {"svg", "vega"}
         Chart format of the documents (see :mod:`salesnb.chartrender`): static SVG made
         while the batch runs (no scripts in the documents), or the specs drawn in the
         reader's browser by an inlined Vega runtime (no SVG conversion: faster batches,
         larger files; still offline).
+    warn : callable, optional
+        Called with each warning (a lowered ``workers``); default :func:`warnings.warn`.
 
     Returns
     -------
     dict
-        The manifest (also in ``OUT/manifest.json``); ``manifest["summary"]`` counts
-        ok, failed and skipped subjects.
+        The manifest (also in ``OUT/manifest.json``); ``manifest["summary"]`` counts this
+        run's ok, failed and skipped subjects, and ``earlier`` ones kept from earlier runs.
 
     Raises
     ------
     ParameterError
-        Before anything runs: unknown or mistyped parameter, unknown subject, bad format.
+        Before anything runs: unknown, mistyped or disallowed parameter, unknown subject,
+        bad format, an ``out`` that is not a folder this user can write to.
     KeyboardInterrupt
         After a clean stop: finished documents kept, the manifest marks the rest.
 
@@ -550,14 +671,17 @@ def run(
 
         engine = default_engine(scheduler)
     save_every = _save_every()  # a bad SALESNB_SAVE_EVERY fails before anything runs
-    runner = _early_runner(notebook, workers, scheduler, engine, charts)
+    out = check_out(out)
+    if warn is None:
+        warn = functools.partial(warnings.warn, category=UserWarning, stacklevel=2)
+    early = min(workers, cores()) if workers else None  # the zygote's, before subjects are known
+    runner = _early_runner(notebook, early, scheduler, engine, charts)
     try:
         prep = _prepare(
             notebook, by, data, profile, only, params, params_file, formats, engine,
             load=getattr(runner, "load", None),
         )  # fmt: skip
-        out = Path(out)
-        out.mkdir(parents=True, exist_ok=True)
+        _make_out(out)
         with _locked(out):
             _clean_temp(out)
             return _run_locked(
@@ -576,6 +700,7 @@ def run(
                 charts=charts,
                 runner=runner,
                 save_every=save_every,
+                warn=warn,
             )
     finally:
         if runner is not None:  # closed already after a run; else the inputs were refused
@@ -616,16 +741,19 @@ def _run_locked(
     formats: tuple[str, ...],
     scheduler: str | None,
     engine: str,
-    progress: bool,
+    progress: bool | Callable[[dict[str, int]], None],
     charts: str = "svg",
     runner: Any = None,
     save_every: float = SAVE_EVERY,
+    warn: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     from salesnb.chartformat import CHARTS_ENV
     from salesnb.executor import Job, make_runner
 
-    old = _load_manifest(out) if resume else None
-    old_subjects = {s["key"]: s for s in (old or {}).get("subjects", [])}
+    old = _load_manifest(out)
+    old_subjects = {
+        s["key"]: s for s in (old or {}).get("subjects", []) if isinstance(s, dict) and "key" in s
+    }
     manifest: dict[str, Any] = {
         "manifest_version": 1,
         "salesnb_version": __version__,
@@ -649,7 +777,7 @@ def _run_locked(
         "charts": charts,
         "engine": engine,
         "scheduler": scheduler,
-        "workers": workers or os.cpu_count(),
+        "workers": workers or cores(),
         "timeout": timeout,
         "resume": resume,
         "packages": _versions(),
@@ -663,6 +791,7 @@ def _run_locked(
         prev = old_subjects.get(key)
         if resume and _up_to_date(prev, rkey, out, formats):
             entry = {**prev, "skipped": True}
+            entry.pop("earlier_run", None)
         else:
             entry = {
                 "key": key,
@@ -697,29 +826,35 @@ def _run_locked(
                 )
             )
         entries[key] = entry
-    manifest["subjects"] = list(entries.values())
+    earlier = _earlier_subjects(old, entries, manifest)
+    if jobs and not scheduler:
+        manifest["workers"], lowered = cap_workers(workers, len(jobs))
+        if lowered:
+            (warn or functools.partial(warnings.warn, category=UserWarning))(lowered)
+
+    def listing() -> list[dict[str, Any]]:
+        return _ordered(entries, earlier, prep.get("order", []))
+
+    manifest["subjects"] = listing()
     _save(out, manifest)
 
-    bar = _progress(len(jobs), progress)
+    report = _progress(len(jobs), progress)
+    report(_counts(manifest))
     saved = -save_every  # the first document shows at once
     try:
         if jobs:
-            runner = runner or make_runner(workers, scheduler, engine)
+            runner = runner or make_runner(manifest["workers"], scheduler, engine)
             for job, result in runner.run(jobs):
-                entries[job.key].update(_store(out, entries[job.key], result, formats))
-                manifest["subjects"] = list(entries.values())
+                with _held_interrupts():  # a document in place is in the manifest too
+                    entries[job.key].update(_store(out, entries[job.key], result, formats))
+                manifest["subjects"] = listing()
+                report(_counts(manifest))
                 # The documents are on disk already; the manifest and index follow at most
                 # SAVE_EVERY seconds later (a resume after a crash re-runs what they missed):
                 # rewriting both after every document costs the batch more than it shows.
                 if time.monotonic() - saved >= save_every:
                     _save(out, manifest)
                     saved = time.monotonic()
-                if bar is not None:
-                    bar.update(1)
-                    s = _summary(manifest)
-                    bar.set_postfix(
-                        done=s["ok"], failed=s["failed"], remaining=s["pending"], refresh=False
-                    )
             runner.close()
         manifest["status"] = "failed" if _summary(manifest)["failed"] else "complete"
     except KeyboardInterrupt:
@@ -731,13 +866,109 @@ def _run_locked(
         manifest["status"] = "interrupted"
         raise
     finally:
-        if bar is not None:
-            bar.close()
+        report.close()
         _clean_temp(out)  # spooled documents of subjects that never reported back
         manifest["finished"] = _now()
-        manifest["subjects"] = list(entries.values())
+        manifest["subjects"] = listing()
         _save(out, manifest)
     return manifest
+
+
+#: What an earlier run's subject is compared on: (its name in ``earlier_run.changed``, its
+#: key in ``earlier_run``, how to read it from a manifest).
+_INPUTS: tuple[tuple[str, str, Callable[[Mapping[str, Any]], Any]], ...] = (
+    ("notebook", "notebook_sha256", lambda m: (m.get("notebook") or {}).get("sha256")),
+    ("data", "data_fingerprint", lambda m: (m.get("data") or {}).get("fingerprint")),
+    ("by", "by", lambda m: m.get("by")),
+    ("charts", "charts", lambda m: m.get("charts", "svg")),
+    ("salesnb version", "salesnb_version", lambda m: m.get("salesnb_version")),
+)
+
+
+def _earlier_subjects(
+    old: Mapping[str, Any] | None,
+    entries: Mapping[str, dict[str, Any]],
+    manifest: Mapping[str, Any],
+) -> dict[str, dict[str, Any]]:
+    """The subjects of the manifest already in OUT that this run does not make, kept.
+
+    Each gets ``earlier_run``: when that run started, what it was made with (notebook, data,
+    ``by``, chart format, salesnb version; kept from the run that made it, however many runs
+    ago) and ``changed``, which of those and the parameters differ from this run's (empty:
+    it is what this run would make, had it been selected).
+    """
+    if not old:
+        return {}
+    kept = {}
+    for prev in old.get("subjects") or []:
+        if not isinstance(prev, dict) or prev.get("key") in entries or "key" not in prev:
+            continue
+        entry = dict(prev)
+        made = dict(entry.get("earlier_run") or {})
+        if not made:
+            made = {"started": old.get("started")}
+            made.update({key: read(old) for _, key, read in _INPUTS})
+        changed = [name for name, key, read in _INPUTS if made.get(key) != read(manifest)]
+        user = {k: v for k, v in (entry.get("parameters") or {}).items() if k not in _SET_BY_RUN}
+        if _as_json(user) != _as_json(manifest["parameters"]):
+            changed.append("parameters")
+        made["changed"] = changed
+        entry["earlier_run"] = made
+        if entry.get("status") in ("pending", "running"):
+            entry["status"] = "interrupted"  # its run ended before it did
+        entry["skipped"] = False
+        kept[entry["key"]] = entry
+    return kept
+
+
+def _as_json(value: Any) -> Any:
+    """``value`` as it reads back from manifest.json (tuples as lists, dates as text)."""
+    return json.loads(json.dumps(value, default=str))
+
+
+#: Parameters the batch sets per run or subject (compared as ``data`` and ``by``, or not).
+_SET_BY_RUN = ("data", "profile", "subject_type", "subject")
+
+
+def _ordered(
+    entries: Mapping[str, dict[str, Any]],
+    earlier: Mapping[str, dict[str, Any]],
+    order: Sequence[str],
+) -> list[dict[str, Any]]:
+    """Every subject in the data's order; earlier subjects the data no longer has last."""
+    both = {**earlier, **entries}
+    rank = {k: i for i, k in enumerate(order)}
+    return sorted(both.values(), key=lambda e: (rank.get(e["key"], len(rank)), str(e["key"])))
+
+
+@contextlib.contextmanager
+def _held_interrupts() -> Iterator[None]:
+    """Hold Ctrl-C (and any signal with a Python handler, as the CLI gives SIGTERM) until the
+    block ends, then act on it: an interrupt between a document taking its final name and its
+    manifest entry saying so left a document the manifest called interrupted.
+
+    Signal handlers can only be changed in the main thread; elsewhere nothing is held.
+    """
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    saved = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        handler = signal.getsignal(sig)
+        if callable(handler):
+            saved[sig] = handler
+            signal.signal(sig, lambda signum, frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+    if caught:
+        saved[caught[0]](caught[0], None)
 
 
 def _save_every() -> float:
@@ -749,29 +980,77 @@ def _save_every() -> float:
         raise ParameterError(msg) from None
 
 
-def _progress(total: int, enabled: bool) -> Any:
-    if not enabled or total == 0 or not sys.stderr.isatty():
-        return None
-    from tqdm import tqdm
+class _Bar:
+    """The batch's progress on stderr (a tqdm bar), fed the counts after each document."""
 
-    return tqdm(
-        total=total,
-        unit="doc",
-        desc="salesnb batch",
-        file=sys.stderr,
-        dynamic_ncols=True,
-        smoothing=0.1,
-    )
+    def __init__(self, total: int, file: Any = None) -> None:
+        from tqdm import tqdm
+
+        self.bar = tqdm(
+            total=total,
+            unit="doc",
+            desc="salesnb batch",
+            file=file or sys.stderr,
+            dynamic_ncols=True,
+            smoothing=0.1,
+            mininterval=0,  # every document shows as it completes (a redraw costs ~nothing)
+        )
+
+    def __call__(self, counts: Mapping[str, int]) -> None:
+        # the counts first, then the step that redraws the bar: set after the step (without a
+        # redraw), they showed the document before this one until the next step
+        figures = {"ok": counts["ok"], "failed": counts["failed"], "remaining": counts["pending"]}
+        self.bar.set_postfix(figures, refresh=False)
+        self.bar.update(counts["done"] - self.bar.n)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+class _Callback:
+    """The counts, handed to the caller's function (``progress=callable``)."""
+
+    def __init__(self, fn: Callable[[dict[str, int]], None]) -> None:
+        self.fn = fn
+
+    def __call__(self, counts: Mapping[str, int]) -> None:
+        self.fn(dict(counts))
+
+    def close(self) -> None:
+        pass
+
+
+class _Silent(_Callback):
+    def __init__(self) -> None:
+        super().__init__(lambda counts: None)
+
+
+def _progress(total: int, enabled: bool | Callable[[dict[str, int]], None]) -> Any:
+    """What reports progress: a bar on a terminal, the caller's function, or nothing."""
+    if callable(enabled):
+        return _Callback(enabled)
+    if not enabled or total == 0 or not sys.stderr.isatty():
+        return _Silent()
+    return _Bar(total)
 
 
 def _summary(manifest: Mapping[str, Any]) -> dict[str, int]:
-    subjects = manifest["subjects"]
+    """Counts of this run's subjects (``earlier``: those kept from earlier runs)."""
+    mine = [s for s in manifest["subjects"] if not s.get("earlier_run")]
     count = {
-        st: sum(1 for s in subjects if s["status"] == st)
+        st: sum(1 for s in mine if s["status"] == st)
         for st in ("ok", "failed", "pending", "interrupted")
     }
-    count["skipped"] = sum(1 for s in subjects if s.get("skipped"))
-    count["total"] = len(subjects)
+    count["skipped"] = sum(1 for s in mine if s.get("skipped"))
+    count["total"] = len(mine)
+    count["earlier"] = len(manifest["subjects"]) - len(mine)
+    return count
+
+
+def _counts(manifest: Mapping[str, Any]) -> dict[str, int]:
+    """:func:`_summary` and ``done``: the documents this run made so far (ok or failed)."""
+    count = _summary(manifest)
+    count["done"] = count["ok"] + count["failed"] - count["skipped"]
     return count
 
 

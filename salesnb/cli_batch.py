@@ -18,8 +18,15 @@ def _fail(exc: SalesnbError) -> None:
     sys.exit(2 if isinstance(exc, ParameterError) else 1)
 
 
+def _warn(message: str) -> None:
+    click.secho("warning: ", fg="yellow", err=True, nl=False)
+    click.echo(message, err=True)
+
+
 def _sigterm(signum: int, frame: object) -> None:
-    # A polite kill (timeout, systemd, CI) stops as cleanly as Ctrl-C.
+    # A polite kill (timeout, systemd, CI) stops as cleanly as Ctrl-C; a second one (some
+    # supervisors repeat it) must not interrupt that clean-up.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     raise KeyboardInterrupt
 
 
@@ -39,7 +46,7 @@ def _sigterm(signum: int, frame: object) -> None:
     help="Data folder, file or database URL (postgresql://user@host/db).",
 )
 @click.option("--profile", default=None, help="Import profile: a built-in name or a .toml path.")
-@click.option("--out", required=True, type=click.Path(file_okay=False), help="Output folder.")
+@click.option("--out", required=True, type=click.Path(), help="Output folder (created).")
 @click.option(
     "--only",
     multiple=True,
@@ -62,7 +69,7 @@ def _sigterm(signum: int, frame: object) -> None:
     "--workers",
     type=click.IntRange(min=1),
     default=None,
-    help="Documents at once (default: number of cores).",
+    help="Documents at once (default: number of cores); at most the cores and the subjects.",
 )
 @click.option(
     "--timeout",
@@ -137,8 +144,9 @@ def batch(
     signal.signal(signal.SIGTERM, _sigterm)
     subjects = [s.strip() for item in only for s in item.split(",") if s.strip()] or None
     try:
-        spec = P.notebook_parameters(B.resolve_notebook(notebook))
-        params = P.parse_cli(param_pairs, spec)
+        nb_path = B.resolve_notebook(notebook)
+        spec = P.notebook_parameters(nb_path)
+        params = P.parse_cli(param_pairs, spec, notebook=nb_path.name)
         manifest = B.run(
             notebook,
             by=by,
@@ -156,6 +164,7 @@ def batch(
             engine=engine,
             progress=not no_progress,
             charts=charts,
+            warn=_warn,
         )
     except SalesnbError as exc:
         _fail(exc)
@@ -171,11 +180,13 @@ def batch(
     click.echo(
         f"{s['ok']} ok, {s['failed']} failed"
         + (f", {s['skipped']} up to date (skipped)" if s["skipped"] else "")
-        + f" of {s['total']}; index: {index}",
+        + f" of {s['total']}"
+        + (f" ({s['earlier']} more from earlier runs kept)" if s.get("earlier") else "")
+        + f"; index: {index}",
         err=False,
     )
     for entry in manifest["subjects"]:
-        if entry["status"] != "ok":
+        if entry["status"] != "ok" and not entry.get("earlier_run"):
             first = (entry.get("error") or {}).get("lines", ["?"])[0]
             click.echo(f"  failed: {entry['key']} ({entry['name']}): {first}", err=True)
     if s["failed"]:

@@ -36,6 +36,7 @@ import io
 import os
 import pickle
 import signal
+import socket
 import sys
 import threading
 import time
@@ -1666,12 +1667,25 @@ class ForkRunner:
                 by_key.clear()
 
     def abort(self) -> None:
-        """Kill the zygote at once (no document was sent to it: nothing to wait for)."""
+        """Kill the zygote at once (no document was sent to it: nothing to wait for).
+
+        The pipe is closed only after the thread sending the data has ended: closing it under
+        a send in progress made that thread die with a traceback on the user's terminal.
+        """
         with contextlib.suppress(OSError, ValueError, AttributeError):
             self.process.kill()
             self.process.join(5)
+        sending = self._sending
+        if sending is not None:
+            sending.join(5)  # the reader is gone: the send fails (quietly) at once
+            if sending.is_alive():  # a converter of the zygote still holds the pipe open
+                with contextlib.suppress(OSError, ValueError):
+                    dup = os.dup(self.conn.fileno())
+                    with socket.socket(fileno=dup) as end:
+                        end.shutdown(socket.SHUT_RDWR)
+        self._sent()
+        with contextlib.suppress(OSError):
             self.conn.close()
-        self._sent()  # its send failed with the zygote gone
 
     def close(self, *, interrupted: bool = False, grace: float = 10.0) -> None:
         """Stop the zygote; on interrupt, kill running documents at once."""

@@ -17,6 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from salesnb import batch, executor, render
+from salesnb.errors import ParameterError
 
 ROOT = Path(__file__).resolve().parents[1]
 NB = ROOT / "tests" / "notebooks"
@@ -201,6 +202,7 @@ def test_batch_writes_documents_index_and_manifest(reference):
         "interrupted": 0,
         "skipped": 0,
         "total": 4,
+        "earlier": 0,
     }
     assert json.loads((out / "manifest.json").read_text()) == json.loads(json.dumps(m))
     by_key = {s["key"]: s for s in m["subjects"]}
@@ -584,3 +586,218 @@ def test_a_spooled_document_that_went_missing_fails_only_its_subject(tmp_path, m
     assert by["R01"]["outputs"] == {}
     assert not list(out.glob(f"{by['R01']['slug']}.*"))  # nothing half-stored
     assert not [p.name for p in out.iterdir() if p.name.endswith(".tmp")]
+
+
+# --------------------------------------------------------------------------- outputs and limits
+
+
+def _cli(*args: str, data: Path = DATA) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "salesnb.cli", "batch", *args, "--data", str(data),
+         "--no-progress"],
+        check=False, capture_output=True, text=True, cwd=ROOT, timeout=300,
+    )  # fmt: skip
+
+
+def _no_traceback(stderr: str) -> None:
+    assert "Traceback" not in stderr and "Exception in thread" not in stderr, stderr
+
+
+def _out_cases(tmp: Path) -> list[tuple[Path, str]]:
+    (tmp / "a-file").write_text("x")
+    os.mkfifo(tmp / "fifo")
+    (tmp / "dangling").symlink_to(tmp / "nowhere")
+    cases = [
+        (Path("/dev/null"), "is a device, not a folder"),
+        (tmp / "a-file", "is a file, not a folder"),
+        (tmp / "a-file" / "sub" / "out", f"is under {str(tmp / 'a-file')!r}, which is a file"),
+        (tmp / "fifo", "is a named pipe, not a folder"),
+        (tmp / "dangling", "is a symbolic link to a missing target"),
+    ]
+    if os.geteuid() != 0:  # root writes anywhere
+        (tmp / "locked").mkdir(mode=0o555)
+        cases.append((tmp / "locked" / "out", "would be made in"))
+    return cases
+
+
+def test_every_out_problem_is_one_clear_error_and_nothing_runs(tmp_path):
+    for out, why in _out_cases(tmp_path):
+        proc = _cli(str(NB / "ok.ipynb"), "--out", str(out))
+        assert proc.returncode == 2, (out, proc.stderr)
+        _no_traceback(proc.stderr)
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(f"error: --out {str(out)!r} "), lines
+        assert why in lines[0] and "Fix:" in lines[0], lines
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["a-file", "fifo", "dangling"] + (["locked"] if os.geteuid() != 0 else [])
+    )  # nothing created anywhere
+    with pytest.raises(ParameterError, match="is a device"):
+        batch.run(NB / "ok.ipynb", data=DATA, out="/dev/null", progress=False)
+
+
+def test_a_refused_batch_prints_its_error_and_no_thread_traceback(tmp_path):
+    # the data is handed to the engine's process by a thread while the inputs are checked:
+    # a refusal closed the pipe under it ("Exception in thread Thread-1 (_send)")
+    for _ in range(2):
+        proc = _cli("pipeline_review", "--out", str(tmp_path / "o"), "--only", "NOPE",
+                    data=ROOT / "data" / "sample")  # fmt: skip
+        assert proc.returncode == 2, proc.stderr
+        _no_traceback(proc.stderr)
+        assert proc.stderr.startswith("error: Unknown rep 'NOPE' in --only.")
+        assert len(proc.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "o").exists()
+
+
+def test_cap_workers():
+    n = batch.cores()
+    assert batch.cap_workers(None, 50) == (min(n, 50), None)  # the default: no warning
+    assert batch.cap_workers(None, 1) == (1, None)
+    assert batch.cap_workers(1, 3) == (1, None)
+    use, msg = batch.cap_workers(1000, 3)
+    assert use == min(3, n)
+    assert (
+        msg
+        == f"--workers 1000 is more than this run can use (3 subjects to run, {n} cores): using {use}."
+    )
+    assert batch.cap_workers(1000, 1)[1].startswith(
+        "--workers 1000 is more than this run can use (1 subject to run"
+    )
+
+
+@pytest.mark.slow
+def test_workers_are_capped_at_the_subjects_and_cores_with_a_warning(tmp_path):
+    out = tmp_path / "out"
+    t0 = time.monotonic()
+    proc = _cli(str(NB / "ok.ipynb"), "--out", str(out), "--only", "R01,R02", "--workers", "1000")
+    assert proc.returncode == 0, proc.stderr
+    _no_traceback(proc.stderr)
+    use = min(2, batch.cores())
+    assert (
+        f"warning: --workers 1000 is more than this run can use (2 subjects to run, "
+        f"{batch.cores()} cores): using {use}." in proc.stderr
+    )
+    assert json.loads((out / "manifest.json").read_text())["workers"] == use
+    assert time.monotonic() - t0 < 120  # a converter per requested worker took minutes
+
+
+# --------------------------------------------------------------------------- re-runs
+
+
+def _changed_copy(folder: Path) -> Path:
+    """The batch test data with one amount changed (another fingerprint)."""
+    import shutil
+
+    shutil.copytree(DATA, folder)
+    path = folder / "opportunities.csv"
+    path.write_text(
+        path.read_text().replace("O1,R01,Acme,Closed Won,1000.0", "O1,R01,Acme,Closed Won,1500.0")
+    )
+    return folder
+
+
+@pytest.mark.slow
+def test_a_rerun_keeps_earlier_subjects_in_the_index_and_manifest(tmp_path):
+    out = tmp_path / "out"
+    seen = []
+    kw = {"out": out, "workers": 1, "engine": "fork"}
+    one = batch.run(NB / "ok.ipynb", data=DATA, only=["R01", "R02"], params={"fail_for": "R02"},
+                    progress=seen.append, **kw)  # fmt: skip
+    # the progress reports each document as it completes: once before, then once per document
+    assert [c["done"] for c in seen] == [0, 1, 2]
+    assert all(c["ok"] + c["failed"] == c["done"] and c["pending"] == 2 - c["done"] for c in seen)
+    assert (seen[-1]["ok"], seen[-1]["failed"]) == (1, 1)
+
+    other = _changed_copy(tmp_path / "data")
+    two = batch.run(NB / "ok.ipynb", data=other, only=["R03"], params={"scale": 2.0}, **kw)
+    assert two["summary"] == {"ok": 1, "failed": 0, "pending": 0, "interrupted": 0,
+                              "skipped": 0, "total": 1, "earlier": 2}  # fmt: skip
+    assert two["status"] == "complete"  # R02's failure belongs to the earlier run
+    by = {s["key"]: s for s in two["subjects"]}
+    assert list(by) == ["R01", "R02", "R03"]  # the data's order
+    for key in ("R01", "R02"):
+        was = next(s for s in one["subjects"] if s["key"] == key)
+        assert by[key]["earlier_run"]["started"] == one["started"]
+        assert by[key]["earlier_run"]["data_fingerprint"] == one["data"]["fingerprint"]
+        assert by[key]["earlier_run"]["changed"] == ["data", "parameters"]
+        assert {k: by[key][k] for k in ("status", "started", "finished", "outputs", "headline")} == {
+            k: was[k] for k in ("status", "started", "finished", "outputs", "headline")}  # fmt: skip
+    assert "earlier_run" not in by["R03"]
+    assert json.loads((out / "manifest.json").read_text()) == json.loads(json.dumps(two))
+    index = (out / "index.html").read_text(encoding="utf-8")
+    assert index.count("(earlier run, ") == 2 and "since then changed: data, parameters" in index
+    assert (
+        'href="r01-zoe-obrien.html"' in index and 'href="r03-script-alert-1-script.html"' in index
+    )
+    assert "2 more from earlier runs" in index
+    for s in two["subjects"]:  # every listed document is there
+        for o in s["outputs"].values():
+            assert batch.sha256_file(out / o["path"]) == o["sha256"]
+
+    three = batch.run(NB / "ok.ipynb", data=other, only=["R01"], params={"scale": 2.0}, **kw)
+    by = {s["key"]: s for s in three["subjects"]}
+    assert "earlier_run" not in by["R01"] and by["R01"]["headline"]["won"] == 3000.0
+    # R02 still tells the run that made it; R03 was made with this run's inputs
+    assert by["R02"]["earlier_run"]["started"] == one["started"]
+    assert by["R02"]["earlier_run"]["changed"] == ["data", "parameters"]
+    assert by["R03"]["earlier_run"]["started"] == two["started"]
+    assert by["R03"]["earlier_run"]["changed"] == []
+    assert three["summary"]["total"] == 1 and three["summary"]["earlier"] == 2
+
+
+# --------------------------------------------------------------------------- progress
+
+
+def test_the_progress_bar_shows_each_document_as_it_completes():
+    import io
+
+    buf = io.StringIO()
+    bar = batch._Bar(3, file=buf)
+    steps = [(0, 0, 3), (1, 0, 2), (1, 1, 1), (2, 1, 0)]
+    for ok, failed, pending in steps:
+        bar({"ok": ok, "failed": failed, "pending": pending, "done": ok + failed})
+        frame = buf.getvalue().split("\r")[-1]
+        # the count and the figures beside it describe the same moment
+        assert f"| {ok + failed}/3 [" in frame, frame
+        assert f"ok={ok}, failed={failed}, remaining={pending}" in frame, frame
+    bar.close()
+
+
+# --------------------------------------------------------------------------- interruptions
+
+
+@pytest.mark.slow
+def test_sigterm_stops_cleanly_and_leaves_no_temporary_files(tmp_path):
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "salesnb.cli", "batch", str(NB / "ok.ipynb"), "--data", str(DATA),
+         "--out", str(out), "--param", "hang_for=R03,R04", "--workers", "2", "--no-progress"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+    )  # fmt: skip
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        with __import__("contextlib").suppress(OSError, ValueError):
+            m = json.loads((out / "manifest.json").read_text())
+            if any(s["status"] == "ok" for s in m["subjects"]):
+                break
+        time.sleep(0.1)
+    # what a worker spools and never reports back (killed after writing it) looks like this
+    (out / ".spool-99999-0123456789ab.html.tmp").write_bytes(b"<p>half</p>")
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    _no_traceback(err)
+    assert "interrupted: finished documents are kept" in err
+    assert not [p.name for p in out.iterdir() if p.name.endswith(".tmp")]
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["status"] == "interrupted"
+    assert {s["status"] for s in m["subjects"]} <= {"ok", "interrupted"}
+
+
+def test_an_interrupt_while_a_document_is_stored_waits_for_its_manifest_entry():
+    done = []
+    with pytest.raises(KeyboardInterrupt), batch._held_interrupts():
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.2)  # the handler would have run here
+        done.append("stored")
+    assert done == ["stored"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored

@@ -300,3 +300,246 @@ def test_reading_parameters_imports_neither_papermill_nor_nbformat():
         timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
+
+
+# --- rules a notebook declares (metadata.salesnb.parameters), checked before anything runs ---
+
+
+def _nb_with_rules(folder: Path, rules: dict, source: str = "n = 3\nrate = 0.1\nday = None\n"):
+    path = _write_nb(folder, source)
+    nb = json.loads(path.read_text())
+    nb["metadata"]["salesnb"] = {"parameters": rules}
+    path.write_text(json.dumps(nb))
+    return path
+
+
+RULES = {
+    "n": {"type": "int", "min": 2, "max": 4},
+    "rate": {"type": "float", "min": -0.5, "max": 1},
+    "day": {"type": "date", "not_after": "as_of"},
+}
+
+
+def test_declared_rules_are_read_and_described(tmp_path):
+    spec = P.notebook_parameters(_nb_with_rules(tmp_path, RULES))
+    assert spec["n"].rule == P.Rule("int", 2, 4, nullable=False)
+    assert spec["day"].rule == P.Rule("date", nullable=True, not_after="as_of")
+    assert spec["n"].rule.describe() == "a whole number from 2 to 4"
+    assert spec["rate"].rule.describe() == "a finite number from -0.5 to 1"
+    assert (
+        spec["day"].rule.describe() == "a date as YYYY-MM-DD on or before the as-of date, or None"
+    )
+    assert spec["n"].type_name == "int" and spec["day"].type_name == "date"
+
+
+@pytest.mark.parametrize(
+    ("value", "ok"),
+    [
+        (2, True),
+        (4, True),
+        (1, False),
+        (5, False),
+        (99, False),
+        (3.0, False),  # a whole number is an int
+        (True, False),  # a bool is not a number here
+        (None, False),  # the default is 3, not None
+    ],
+)
+def test_an_int_rule_takes_whole_numbers_in_its_range(tmp_path, value, ok):
+    spec = P.notebook_parameters(_nb_with_rules(tmp_path, RULES))
+    if ok:
+        assert P.validate({"n": value}, spec) == {"n": value}
+        return
+    with pytest.raises(ParameterError) as err:
+        P.validate({"n": value}, spec)
+    assert str(err.value) == (
+        f"Parameter 'n' = {value!r} is not allowed: n takes a whole number from 2 to 4. "
+        "Fix: change it, or leave it out for the default 3."
+    )
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf"), 1.5, -0.51])
+def test_numbers_that_are_not_finite_or_out_of_range_are_refused(tmp_path, value):
+    spec = P.notebook_parameters(_nb_with_rules(tmp_path, RULES))
+    with pytest.raises(ParameterError, match=r"'rate' = .* a finite number from -0.5 to 1"):
+        P.validate({"rate": value}, spec)
+    assert P.validate({"rate": -0.5}, spec) == {"rate": -0.5}
+
+
+def test_a_float_parameter_without_a_rule_refuses_nan_too():
+    spec = P.notebook_parameters(NB / "ok.ipynb")  # scale = 1.0, no rules declared
+    with pytest.raises(ParameterError, match=r"'scale' = nan is not allowed: scale takes a finite"):
+        P.validate({"scale": float("nan")}, spec)
+    with pytest.raises(ParameterError, match="'scale' = inf"):
+        P.parse_cli(["scale=inf"], spec)
+
+
+@pytest.mark.parametrize(
+    ("value", "ok"),
+    [
+        ("2026-07-01", True),
+        ("2026-07-01T10:00", True),
+        (__import__("datetime").date(2026, 7, 1), True),
+        ("yesterday", False),
+        ("today", False),
+        ("2026-13-01", False),
+        ("01/07/2026", False),
+        ("9999-12-31", False),  # beyond what pandas can hold
+        ("2026-07-01T10:00+02:00", False),  # a UTC offset
+        (20260701, False),
+    ],
+)
+def test_a_date_rule_takes_iso_dates_only(tmp_path, value, ok):
+    spec = P.notebook_parameters(_nb_with_rules(tmp_path, RULES))
+    if ok:
+        # text stays as given; a date object (from a TOML params file) becomes the text a
+        # notebook reads (papermill would write it into the parameters cell unquoted)
+        want = value if isinstance(value, str) else "2026-07-01"
+        assert P.validate({"day": value}, spec) == {"day": want}
+        return
+    with pytest.raises(
+        ParameterError, match=r"'day' = .* is not allowed: day takes a date as YYYY-MM-DD"
+    ):
+        P.validate({"day": value}, spec)
+
+
+def test_dates_after_the_as_of_date_are_refused(tmp_path):
+    spec = P.notebook_parameters(_nb_with_rules(tmp_path, RULES))
+    P.check_as_of({"day": "2026-09-30"}, spec, "2026-09-30")  # the as-of date itself is fine
+    P.check_as_of({"day": None}, spec, "2026-09-30")
+    with pytest.raises(ParameterError) as err:
+        P.check_as_of({"day": "2026-10-01"}, spec, __import__("pandas").Timestamp("2026-09-30"))
+    assert str(err.value).startswith(
+        "Parameter 'day' = '2026-10-01' is after the as-of date 2026-09-30: day takes a date"
+    )
+
+
+def test_choices(tmp_path):
+    rules = {"how": {"choices": ["history", "even"]}}
+    spec = P.notebook_parameters(_nb_with_rules(tmp_path, rules, 'how = "history"\n'))
+    assert P.validate({"how": "even"}, spec) == {"how": "even"}
+    with pytest.raises(
+        ParameterError, match=r"'how' = 'random' .* takes one of 'history', 'even'\."
+    ):
+        P.validate({"how": "random"}, spec)
+
+
+def test_every_bad_parameter_gets_its_own_line(tmp_path):
+    spec = P.notebook_parameters(_nb_with_rules(tmp_path, RULES))
+    with pytest.raises(ParameterError) as err:
+        P.validate({"n": 99, "rate": float("nan"), "day": "yesterday", "nn": 1}, spec, notebook="x")
+    lines = str(err.value).splitlines()
+    assert lines[0] == "4 problems with the parameters of x:"
+    assert [ln.split("'")[1] for ln in lines[1:]] == ["n", "rate", "day", "nn"]
+    assert all(ln.startswith("  - ") and "Fix:" in ln for ln in lines[1:])
+    # parse_cli too reports every malformed or disallowed value at once
+    with pytest.raises(ParameterError) as err:
+        P.parse_cli(["n=lots", "rate=nan", "day=yesterday"], spec)
+    assert len(str(err.value).splitlines()) == 4
+    assert "--param n='lots': the value is not a whole number from 2 to 4" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("rules", "why"),
+    [
+        ({"nope": {"type": "int"}}, "declares 'nope'"),
+        ({"n": {"type": "integer"}}, "unknown type 'integer'"),
+        ({"n": {"minimum": 1}}, "unknown key(s) ['minimum']"),
+        ({"day": {"type": "date", "not_after": "today"}}, "not_after 'today'"),
+        ({"n": {"min": "2"}}, "min and max must be numbers"),
+        ({"n": 3}, "the rule is not a mapping"),
+        ([1], "is not a mapping"),
+    ],
+)
+def test_a_notebook_with_wrong_rules_is_refused_naming_them(tmp_path, rules, why):
+    with pytest.raises(ParameterError) as err:
+        P.notebook_parameters(_nb_with_rules(tmp_path, rules))
+    assert "metadata.salesnb.parameters" in str(err.value) and why in str(err.value)
+
+
+def test_the_project_notebooks_declare_rules_for_their_own_parameters():
+    pip = P.notebook_parameters(ROOT / "notebooks" / "performance_improvement_plan.ipynb")
+    assert pip["n_goals"].rule == P.Rule("int", 2, 4, nullable=False)
+    assert pip["plan_start"].rule.not_after == "as_of"
+    goal = P.notebook_parameters(ROOT / "notebooks" / "goal_setting.ipynb")
+    assert goal["split_method"].rule.choices == ("history", "capacity", "even")
+    assert goal["growth"].rule.type == "float"
+    assert (
+        P.notebook_parameters(ROOT / "notebooks" / "one_on_one.ipynb")["since"].rule.type == "date"
+    )
+    review = P.notebook_parameters(ROOT / "notebooks" / "pipeline_review.ipynb")
+    assert review["compare_to"].rule.not_after == "as_of"
+    # every default is allowed by its own rule
+    for path in (ROOT / "notebooks").glob("*.ipynb"):
+        spec = P.notebook_parameters(path)
+        defaults = {n: p.default for n, p in spec.items() if n not in P.RESERVED}
+        assert P.validate(defaults, spec) == defaults, path.name
+
+
+def _cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "salesnb.cli", "batch", *args, "--no-progress"],
+        check=False,
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
+    )
+
+
+@pytest.mark.parametrize(
+    ("notebook", "params", "lines"),
+    [
+        (
+            "performance_improvement_plan",
+            ["n_goals=99"],
+            ["Parameter 'n_goals' = 99 is not allowed: n_goals takes a whole number from 2 to 4."],
+        ),
+        (
+            "goal_setting",
+            ["growth=nan", "split_method=random", "annual_target=-5"],
+            [
+                "3 problems with the --param values for goal_setting.ipynb:",
+                "Parameter 'growth' = nan is not allowed: growth takes a finite number from -0.9 to 10.",
+                (
+                    "Parameter 'split_method' = 'random' is not allowed: split_method takes one of "
+                    "'history', 'capacity', 'even'."
+                ),
+                (
+                    "Parameter 'annual_target' = -5 is not allowed: annual_target takes a finite number "
+                    "from 1 to 1e+12, or None."
+                ),
+            ],
+        ),
+        (
+            "pipeline_review",
+            ["compare_to=yesterday"],
+            [
+                (
+                    "Parameter 'compare_to' = 'yesterday' is not allowed: compare_to takes a date as "
+                    "YYYY-MM-DD on or before the as-of date, or None."
+                )
+            ],
+        ),
+        (
+            "one_on_one",
+            ["since=2099-01-01"],
+            ["Parameter 'since' = '2099-01-01' is after the as-of date 2026-09-30"],
+        ),
+    ],
+)
+def test_cli_refuses_bad_notebook_parameters_before_anything_runs(
+    tmp_path, notebook, params, lines
+):
+    out = tmp_path / "out"
+    args = [notebook, "--data", "data/sample", "--out", str(out), "--only", "R01,R02"]
+    proc = _cli(*args, *(a for p in params for a in ("--param", p)))
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stdout == ""
+    assert "Traceback" not in proc.stderr and "Exception in thread" not in proc.stderr
+    assert proc.stderr.startswith("error: ")
+    for line in lines:
+        assert line in proc.stderr, proc.stderr
+    # one line per bad parameter (plus the heading when there are several)
+    assert len(proc.stderr.strip().splitlines()) == (1 if len(params) == 1 else len(params) + 1)
+    assert not out.exists()  # nothing ran, nothing written
