@@ -33,6 +33,7 @@ from multiprocessing.connection import Client, Listener
 from typing import Any, Final, Self
 
 import altair as alt
+import pandas as pd
 
 from salesnb.chartformat import CHART_FORMATS, CHARTS_ENV, chart_format  # noqa: F401 -- their first home
 from salesnb.errors import RenderError
@@ -287,7 +288,7 @@ def enable_offline_renderer(embed_spec: bool = True, charts: str | None = None) 
 
 def setup_charts(embed_spec: bool = True, charts: str | None = None) -> None:
     """Enable the salesnb theme, the offline renderer and the chart-data transformer
-    (:mod:`salesnb.chartdata`): the one call a notebook makes.
+    (:mod:`salesnb.chartdata`), and show tables whole: the one call a notebook makes.
 
     ``charts`` picks the chart format (:func:`chart_format`): ``"svg"`` or ``"vega"``.
 
@@ -302,6 +303,10 @@ def setup_charts(embed_spec: bool = True, charts: str | None = None) -> None:
     enable_theme()
     enable_offline_renderer(embed_spec=embed_spec, charts=charts)
     chartdata.enable()
+    # Tables are shown whole: pandas' defaults cut text at 50 characters ("close date
+    # pushed 2 times (2026-08-17 → 2026-1...") and long tables to "67 rows x 9 columns".
+    pd.set_option("display.max_colwidth", None)
+    pd.set_option("display.max_rows", 500)
 
 
 def _vl_version(spec: dict, supported: list[str]) -> str | None:

@@ -13,6 +13,7 @@ account called ``<script>alert(1)</script>`` is shown as text, never run.
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -116,6 +117,12 @@ def show(df: pd.DataFrame, units: Mapping[str, str], currency: str = "USD",
             column = pd.Series([fmt(v, unit, currency) for v in s], index=blank)
         elif pd.api.types.is_datetime64_any_dtype(s.dtype):
             column = pd.Series(s.dt.strftime("%Y-%m-%d").fillna("").array, index=blank)
+        elif pd.api.types.is_bool_dtype(s.dtype):
+            column = pd.Series(np.where(s.to_numpy(), "Yes", "No"), index=blank, dtype=object)
+        elif pd.api.types.is_float_dtype(s.dtype) and _whole(s):
+            # whole numbers stored as floats (days, counts): "348", not "348.0"
+            text = [f"{v:,.0f}" if np.isfinite(v) else "" for v in s.to_numpy(dtype=float)]
+            column = pd.Series(text, index=blank, dtype=object)
         elif not pd.api.types.is_numeric_dtype(s.dtype) and col not in units:
             values = s.to_numpy(dtype=object, copy=True)
             values[s.isna().to_numpy()] = ""
@@ -128,6 +135,52 @@ def show(df: pd.DataFrame, units: Mapping[str, str], currency: str = "USD",
     out = pd.DataFrame(dict(enumerate(columns)), index=blank)
     out.columns = pd.Index(names, name=df.columns.name) if renames else df.columns
     return out
+
+
+def humane(df: pd.DataFrame | None) -> pd.DataFrame | None:
+    """``df`` with its column names as a reader says them (:func:`header`); the last step
+    before a table is shown, after code has picked its columns by name.
+
+    Examples
+    --------
+    >>> list(humane(pd.DataFrame(columns=["opp_id", "days_past_due", "Team median"])).columns)
+    ['deal', 'days past due', 'Team median']
+    """
+    if df is None:
+        return None
+    return df.set_axis([header(c) for c in df.columns], axis=1)
+
+
+def _humane_tables(tables: dict[str, Any]) -> dict[str, Any]:
+    return {k: humane(v) if isinstance(v, pd.DataFrame) else v for k, v in tables.items()}
+
+
+def _whole(s: pd.Series) -> bool:
+    v = s.to_numpy(dtype=float)
+    fin = v[np.isfinite(v)]
+    return bool(len(fin)) and bool(np.all(fin == np.round(fin)))
+
+
+#: Column names said in words where the plain rule (underscores to spaces) would not do.
+_HEADERS = {
+    "opp_id": "deal", "rep_id": "rep", "age_days": "age (days)", "cycle_days": "cycle (days)",
+    "days_since_activity": "days since last activity", "n_deals": "deals",
+}  # fmt: skip
+
+
+def header(name: Any) -> Any:
+    """A column name as a reader says it: ``"days_past_due"`` -> ``"days past due"``.
+
+    Names that are not snake_case identifiers (already words, or not text) are kept.
+
+    Examples
+    --------
+    >>> header("weighted_pipeline"), header("opp_id"), header("Team median")
+    ('weighted pipeline', 'deal', 'Team median')
+    """
+    if not isinstance(name, str) or not re.fullmatch(r"[a-z][a-z0-9]*(_[a-z0-9]+)*", name):
+        return name
+    return _HEADERS.get(name, name.replace("_", " "))
 
 
 def _ratio_text(v: Any) -> str:
@@ -285,6 +338,7 @@ def pipeline_review_view(ctx: Context, compare_to: Any = None) -> PipelineReview
         if len(wf.bars) else None,
         "flags": flags,
     }  # fmt: skip
+    view.tables = _humane_tables(view.tables)
     return view
 
 
@@ -358,6 +412,7 @@ def one_on_one_view(ctx: Context, since: Any = None) -> OneOnOne:
         "talking_points": len(points),
         "flags": [p.rule_id for p in points if p.kind == "concern"],
     }  # fmt: skip
+    view.tables = _humane_tables(view.tables)
     return view
 
 
@@ -369,7 +424,7 @@ def team_table(ctx: Context) -> pd.DataFrame | None:
     units = {"target": "currency", "bookings": "currency", "attainment": "percent",
              "win_rate": "percent", "pipeline": "currency", "coverage": "multiple",
              "coverage_next": "multiple"}  # fmt: skip
-    return show(facts.rep_breakdown(ctx), units, ctx.currency).drop(columns="rep_id")
+    return humane(show(facts.rep_breakdown(ctx), units, ctx.currency).drop(columns="rep_id"))
 
 
 def data_notes_html(ctx: Context) -> Html:
@@ -478,6 +533,7 @@ def forecast_view(ctx: Context, *, months_shown: int = 24, backtest: bool = True
         "flags": [f"P(target) {fmt(pf.p_attain, 'percent')}"]
         if pf.target and pf.p_attain < 0.5 else [],
     }  # fmt: skip
+    view.tables = _humane_tables(view.tables)
     return view
 
 
@@ -762,6 +818,7 @@ def goal_setting_view(
         "flags": [f"goal {i + 1}: {', '.join(c.failures())}" for i, c in enumerate(plan.checks)
                   if c.failures()],
     }  # fmt: skip
+    plan.tables = _humane_tables(plan.tables)
     return plan
 
 
@@ -986,7 +1043,7 @@ def pip_view(ctx: Context, plan_start: Any = None, *, n_goals: int = 3) -> Impro
         "target": [fmt(v, u, cur) for v, u in zip(gt["target"], gt["unit"], strict=True)],
         "shortfall": [fmt(v, "percent") for v in gt["severity"]], "status": gt["status"],
     }).reset_index(drop=True)  # fmt: skip
-    plan.tables["goals"] = coaching.goals_table(goals, cur)
+    plan.tables["goals"] = coaching.goals_table(goals, cur) if goals else None
     plan.tables["progress"] = _progress_table(goals, progress, cur)
     plan.text["goals"] = _goals_html(goals, cur) if need.needed else para("{r}", r=need.reason)
     plan.text["need"] = para("{r}", r=need.reason)
@@ -1008,6 +1065,7 @@ def pip_view(ctx: Context, plan_start: Any = None, *, n_goals: int = 3) -> Impro
         "flags": [g.metric for g, s in zip(goals, _latest_status(goals, progress), strict=True)
                   if s == "behind"],
     }  # fmt: skip
+    plan.tables = _humane_tables(plan.tables)
     return plan
 
 
