@@ -138,7 +138,7 @@ _SCHEME = re.compile(r"([a-z][a-z0-9+.\-]*):")
 def _attribute(tag: str, name: str, value: str) -> str | None:
     """nh3's attribute filter: ``value`` to keep it, None to drop the attribute.
 
-    Runs after the allowlists (only allowed attributes of allowed elements reach it) and
+    Runs after the attribute allowlists (no other attribute reaches it) and
     after nh3 has checked ``href``/``src`` schemes against :data:`_URL_SCHEMES`.
     """
     if name == "style" or name in _SVG_ATTRS:  # CSS
