@@ -313,6 +313,40 @@ def script_json(value: Any) -> str:
     return text
 
 
+#: Keys of a Vega-Lite spec that make the inlined runtime load something (``url``: data,
+#: lookups, image marks) or configure Vega-Embed itself (``usermeta.embedOptions``).
+_SPEC_LOADS: Final = frozenset({"url", "usermeta"})
+#: Inline data, whose records may have fields of any name (kept as they are).
+_SPEC_DATA: Final = frozenset({"values", "datasets"})
+
+
+def offline_spec(spec: Any) -> Any:
+    """A notebook's chart spec without anything the Vega runtime would load or obey.
+
+    In ``--charts vega`` documents the spec is drawn by the runtime the kit inlines, in the
+    reader's browser: a ``"url"`` anywhere (``data.url``, a lookup's data, an image mark's
+    ``url`` channel) would make the document fetch from the network or read local files when
+    opened, and ``usermeta.embedOptions`` would reconfigure Vega-Embed. Both are dropped (the
+    kit's own charts carry their data inline); inline data is left as it is.
+
+    Examples
+    --------
+    >>> offline_spec({"data": {"url": "https://x/d.csv"}, "mark": "bar"})
+    {'data': {}, 'mark': 'bar'}
+    >>> offline_spec({"data": {"values": [{"url": "kept: a field of a record"}]}})
+    {'data': {'values': [{'url': 'kept: a field of a record'}]}}
+    """
+    if isinstance(spec, dict):
+        return {
+            k: v if k in _SPEC_DATA else offline_spec(v)
+            for k, v in spec.items()
+            if k not in _SPEC_LOADS
+        }
+    if isinstance(spec, list):
+        return [offline_spec(v) for v in spec]
+    return spec
+
+
 #: An ``<img>`` tag without an ``alt`` attribute (nbconvert gives those a default alt text).
 _IMG_NO_ALT = re.compile(r"<img\b(?![^>]*\balt\s*=)[^>]*>", re.IGNORECASE)
 
@@ -469,6 +503,7 @@ def _exporter(template_dir: str, *, stock: bool = False) -> Any:
                    exclude_input=True)  # fmt: skip
     exporter.register_filter("offline", offline_html)
     exporter.register_filter("script_json", script_json)
+    exporter.register_filter("offline_spec", offline_spec)
     return exporter
 
 

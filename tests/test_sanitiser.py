@@ -502,3 +502,78 @@ def test_a_batch_neutralises_controls_in_names_in_the_document_and_the_index(tmp
         text = page.read_text(encoding="utf-8")
         assert re.findall(r"[\x00-\x08\x0b\x0e-\x1f\u202a-\u202e\u2066-\u2069]", text) == []
         assert "Ana \ufffdSevlA\ufffd Bel\ufffdlo \ufffdx\ufffd" in text, page.name
+
+
+# --------------------------------------------------------------------------- chart specs
+
+
+def _spec_loading(url: str) -> dict:
+    """A Vega-Lite spec that loads its data, a lookup table and an image from ``url``."""
+    return {
+        "data": {"url": f"{url}/deals.csv"},
+        "usermeta": {"embedOptions": {"actions": True, "editorUrl": f"{url}/editor"}},
+        "transform": [{"lookup": "a", "from": {"data": {"url": f"{url}/lookup.csv"}, "key": "a"}}],
+        "layer": [
+            {"mark": "point", "encoding": {"x": {"field": "a", "type": "quantitative"}}},
+            {
+                "data": {"values": [{"a": 1, "url": "a field named url is data"}]},
+                "mark": "image",
+                "encoding": {"url": {"value": f"{url}/logo.png"}},
+            },
+        ],
+    }
+
+
+def test_chart_specs_lose_everything_that_loads():
+    spec = render.offline_spec(_spec_loading("https://x.example"))
+    assert "https://x.example" not in render.script_json(spec)
+    assert spec["data"] == {} and "usermeta" not in spec
+    assert spec["transform"] == [{"lookup": "a", "from": {"data": {}, "key": "a"}}]
+    assert spec["layer"][1]["data"]["values"] == [{"a": 1, "url": "a field named url is data"}]
+    assert spec["layer"][1]["encoding"] == {}
+
+
+@pytest.mark.slow
+def test_a_vega_document_loads_nothing_a_notebook_spec_asks_for(tmp_path):
+    import http.server
+    import threading
+
+    if render.find_chromium() is None:
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    asked: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # the standard library names it
+            asked.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Type", "text/csv")
+            self.end_headers()
+            self.wfile.write(b"a\n1\n")
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}"
+        cell = new_code_cell("chart")
+        spec = {"$schema": "https://vega.github.io/schema/vega-lite/v5.json", **_spec_loading(url)}
+        cell.outputs = [new_output("display_data", data={"application/vnd.vegalite.v5+json": spec})]
+        nb = new_notebook(cells=[cell])
+        nb.metadata["language_info"] = {"name": "python"}
+        page = tmp_path / "doc.html"
+        page.write_text(render.to_html(nb, document_title="Review"), encoding="utf-8")
+        dom = _dom_after_open(page)
+        assert 'data-rendered="' in dom  # the runtime ran over the chart
+        assert asked == []
+        # the harness sees a load: the unfiltered spec, drawn by the same page, asks
+        raw = page.read_text(encoding="utf-8").replace(
+            render.script_json(render.offline_spec(spec)), render.script_json(spec)
+        )
+        page.write_text(raw, encoding="utf-8")
+        _dom_after_open(page)
+        assert "/deals.csv" in asked
+    finally:
+        server.shutdown()
+        server.server_close()
