@@ -157,13 +157,17 @@ def _attribute(tag: str, name: str, value: str) -> str | None:
         # control became (nh3 has checked the scheme already; this is the second lock)
         flat = _URL_NOISE.sub("", value).lower()
         scheme = _SCHEME.match(flat)
+        # "//host/x" or "\\host\\x" in a page opened from disk is file://host/x: a network
+        # share, which Windows opens with the reader's credentials
+        if flat.startswith(("//", "\\", "/\\")):
+            return None
         if name == "href":  # links may leave the page (a reader clicks them) but not run
             ok = scheme is None or scheme.group(1) in ("http", "https", "mailto")
             return value if ok else None
         # an image: documents open offline, so an embedded raster image or a relative file
         if _DATA_IMAGE.match(value.strip()):
             return value
-        return value if scheme is None and not flat.startswith(("//", "\\", "/\\")) else None
+        return value if scheme is None else None
     return value
 
 

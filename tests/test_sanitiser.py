@@ -91,6 +91,9 @@ PAYLOADS = {
     "a-data-html-spaced": '<a href=" data:text/html,<script>alert(1)</script>">x</a>',
     "a-target-blank": '<a href="https://example.org" target="_blank">x</a>',
     "a-ping": '<a href="#x" ping="https://x/track">x</a>',
+    "a-unc-share": '<a href="\\\\evil.example\\share\\doc">x</a>',
+    "a-protocol-relative": '<a href="//evil.example/share/doc">x</a>',
+    "img-unc-share": '<img src="\\\\evil.example\\share\\a.png">',
     "base-href": '<base href="javascript:alert(1)//">',
     "meta-refresh": '<meta http-equiv="refresh" content="0;url=javascript:alert(1)">',
     "meta-refresh-data": '<META HTTP-EQUIV="refresh" CONTENT="0;url=data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg">',
@@ -216,6 +219,8 @@ def problems(html: str) -> list[str]:
                 found.append(f"event handler {name} on <{tag}>")
             if re.search(r"(?:java|vb|live)script:", flat):
                 found.append(f"script URL in <{tag} {name}>")
+            if name in URL_ATTRS and re.match(r"[/\\]{2}", flat):
+                found.append(f"network share or protocol-relative URL in <{tag} {name}>")
             if name in URL_ATTRS:
                 raster = (
                     tag == "img"
@@ -226,7 +231,7 @@ def problems(html: str) -> list[str]:
                     found.append(f"data: URL in <{tag} {name}>")
                 if name != "href" and re.match(r"(https?:)?//", flat):
                     found.append(f"remote resource in <{tag} {name}>")
-            if name not in ("href", "title", "alt") and not name.startswith("aria-"):
+            if name not in ("href", "src", "title", "alt") and not name.startswith("aria-"):
                 # every other value could be read as CSS (style, SVG presentation attributes)
                 for target in re.findall(r"url\s*\(\s*['\"]?([^)'\"]*)", flat):
                     if not target.startswith("#"):
