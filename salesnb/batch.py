@@ -398,7 +398,7 @@ def render_index(manifest: Mapping[str, Any], template_dir: Path | None = None) 
     Rendered with Jinja2 ``autoescape=True`` (subject names are data, never markup);
     sortable with a small inline script; nothing external.
     """
-    from salesnb.render import TEMPLATES, external_references
+    from salesnb.render import TEMPLATES, external_references, neutralise_controls
 
     env = _index_env(str(template_dir or TEMPLATES))
     subjects = manifest["subjects"]
@@ -407,8 +407,10 @@ def render_index(manifest: Mapping[str, Any], template_dir: Path | None = None) 
         for k in s.get("headline") or {}:
             if k not in columns:
                 columns.append(k)
-    html = env.get_template("batch_index.html.j2").render(
-        m=manifest, subjects=subjects, columns=columns
+    html = neutralise_controls(  # names are data: no bidi override or NUL reaches the page
+        env.get_template("batch_index.html.j2").render(
+            m=manifest, subjects=subjects, columns=columns
+        )
     )
     bad = external_references(html)
     if bad:
