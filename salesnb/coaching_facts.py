@@ -125,7 +125,8 @@ def _money(v: float, currency: str) -> str:
 def _pct(p: float) -> str:
     if abs(p) < 9.95 and abs(round(p, 1) - round(p)) >= 0.05:
         return f"{p:.1f}"
-    return f"{p:.0f}"
+    text = f"{p:.0f}"
+    return "0" if text == "-0" else text  # -0.3% reads "0%", not "-0%"
 
 
 def format_value(value: Any, unit: str, currency: str = "USD", *, signed: bool = False) -> str:

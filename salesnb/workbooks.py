@@ -148,7 +148,10 @@ def humane(df: pd.DataFrame | None) -> pd.DataFrame | None:
     """
     if df is None:
         return None
-    return df.set_axis([header(c) for c in df.columns], axis=1)
+    out = df.set_axis([header(c) for c in df.columns], axis=1)
+    if isinstance(out.index, pd.RangeIndex):  # no meaningless 0, 1, 2 column
+        out = out.set_axis(pd.Index([""] * len(out)), axis=0)
+    return out
 
 
 def _humane_tables(tables: dict[str, Any]) -> dict[str, Any]:
@@ -783,7 +786,7 @@ def goal_setting_view(
                   for v, u in zip(plan.funnel.table()["per_week"], plan.funnel.table()["unit"], strict=True)],
     )  # fmt: skip
     plan.checks = smart_checks(ctx, proposed_goals, objectives)
-    plan.tables["smart"] = smart_summary(plan.checks) if plan.checks else None
+    plan.tables["smart"] = smart_summary(plan.checks) if plan.checks else Html("")
     got = fmt(booked.sum(), "currency", cur)
     if trailing.sum() > booked.sum() + 0.5:
         got += (
@@ -1043,7 +1046,7 @@ def pip_view(ctx: Context, plan_start: Any = None, *, n_goals: int = 3) -> Impro
         "target": [fmt(v, u, cur) for v, u in zip(gt["target"], gt["unit"], strict=True)],
         "shortfall": [fmt(v, "percent") for v in gt["severity"]], "status": gt["status"],
     }).reset_index(drop=True)  # fmt: skip
-    plan.tables["goals"] = coaching.goals_table(goals, cur) if goals else None
+    plan.tables["goals"] = coaching.goals_table(goals, cur) if goals else Html("")
     plan.tables["progress"] = _progress_table(goals, progress, cur)
     plan.text["goals"] = _goals_html(goals, cur) if need.needed else para("{r}", r=need.reason)
     plan.text["need"] = para("{r}", r=need.reason)
