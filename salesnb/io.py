@@ -15,6 +15,7 @@ import re
 import warnings
 import zipfile
 from dataclasses import dataclass, field
+from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ import pandas as pd
 
 from salesnb import memo
 from salesnb.config import Config, _merge, load_config, read_toml
+from salesnb.dates import to_day
 from salesnb.errors import (
     DataValidationError,
     ParameterError,
@@ -395,9 +397,13 @@ def _read_parquet(path: Path) -> tuple[pd.DataFrame | None, list[Problem]]:
 def _cell(v: Any) -> Any:
     if v is None or (isinstance(v, float) and np.isnan(v)):
         return None
-    if isinstance(v, pd.Timestamp | np.datetime64) or hasattr(v, "isoformat"):
-        ts = pd.Timestamp(v)
-        return ts.strftime("%Y-%m-%d") if ts == ts.normalize() else ts.strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(v, np.datetime64):
+        v = v.astype("datetime64[us]").item()  # any year 1-9999, unlike a pd.Timestamp
+    if isinstance(v, datetime):  # formatted by itself: 9999-12-31 is out of pandas' range
+        day = v.date().isoformat()
+        return day if v.time() == time() else f"{day} {v.time().isoformat('seconds')}"
+    if isinstance(v, date):
+        return v.isoformat()
     if isinstance(v, float) and v.is_integer():
         return str(int(v))
     return str(v).strip() or None
@@ -630,11 +636,8 @@ def _config(folder: Path, profile: Profile, as_of: Any, overrides: dict | None) 
 def _as_of_param(as_of: Any) -> str:
     """``as_of`` given to :func:`load` as ``YYYY-MM-DD``; a :class:`ParameterError` if it is
     not a date (pandas' own parse error must not reach the user)."""
-    try:
-        when = pd.Timestamp(as_of)
-    except (ValueError, TypeError, OverflowError):
-        when = pd.NaT
-    if isinstance(as_of, bool | int | float) or pd.isna(when):
+    when = to_day(as_of)  # a UTC offset or a time of day is dropped, as everywhere
+    if pd.isna(when):
         msg = (
             f"as_of {as_of!r} is not a date. Fix: write it as YYYY-MM-DD, e.g. '2024-03-31', "
             "or leave it out to use the data's own as-of date."
