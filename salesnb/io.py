@@ -41,8 +41,12 @@ SRC, LINE = "__src__", "__line__"
 _SEPARATORS = (",", ";", "\t", "|")
 _SUFFIXES = (".csv", ".txt", ".tsv", ".parquet", ".xlsx", ".xlsm")
 _NA = [""]
+#: Column :func:`_extra_fields` reads a field beyond the header's into.
+_EXTRA = "__extra__"
 _SKIP_RE = re.compile(r"Skipping line (\d+): expected (\d+) fields, saw (\d+)")
-_FORMULA = r"^[=+\-@\t\r]"
+#: Text a spreadsheet runs as a formula, or text that starts with the ``'`` guarding such text
+#: (so that a value that really starts with ``'=`` survives a round trip).
+_FORMULA = r"^'*[=+\-@\t\r]"
 _SEP_HINT = re.compile(r'^\ufeff?"?sep=(.)"?\s*$', re.IGNORECASE)
 #: How many lines below line 1 :func:`_find_header` looks for a header a title pushed down.
 _HEADER_SCAN = 20
@@ -301,7 +305,16 @@ def _read_text(
                     encoding=attempt, skip_blank_lines=False, on_bad_lines="warn", engine="c",
                     skiprows=skip,
                 )  # fmt: skip
-            skipped = _bad_lines(caught, path, sep, problems)
+            if not isinstance(frame.index, pd.RangeIndex):
+                # The first data line has one field more than the header, and pandas took
+                # the first column for an index: every value would sit one column off.
+                # Read it again with a column for the extra field (its lines are refused).
+                names = list(frame.columns)
+                frame, skipped = _extra_fields(path, sep, attempt, skip, names, problems)
+                if frame is None:
+                    return None, info, problems
+            else:
+                skipped = _bad_lines(caught, path, sep, problems)
             break
         except UnicodeDecodeError:
             if attempt == "cp1252":
@@ -315,6 +328,7 @@ def _read_text(
     assert frame is not None
     frame.columns = [str(c).strip() for c in frame.columns]
     frame[LINE] = _line_numbers(len(frame), skipped, skip)
+    frame = frame.loc[frame.pop(_EXTRA).isna()] if _EXTRA in frame else frame
     blank = frame.drop(columns=LINE).isna().all(axis=1)
     if blank.any():
         frame = frame.loc[~blank]
@@ -322,6 +336,45 @@ def _read_text(
     if tail is not None:
         problems.append(tail)
     return frame.reset_index(drop=True), info, problems
+
+
+def _extra_fields(
+    path: Path, sep: str, enc: str, skip: int, names: list[str], problems: list[Problem]
+) -> tuple[pd.DataFrame | None, list[int]]:
+    """Read a file whose first data line has one field more than its header, with a column
+    ``__extra__`` for that field; one ``bad-line`` problem names every line that fills it
+    (a field left empty, as a separator ending each line leaves it, is no problem).
+    None when every line fills it: the header, not the lines, is short."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        frame = pd.read_csv(
+            path, sep=sep, dtype=str, keep_default_na=False, na_values=_NA, encoding=enc,
+            skip_blank_lines=False, on_bad_lines="warn", engine="c", skiprows=skip + 1,
+            header=None, names=[*names, _EXTRA], index_col=False,
+        )  # fmt: skip
+    skipped = _bad_lines(caught, path, sep, problems, header=len(names))
+    over = frame[_EXTRA].notna().to_numpy()
+    if over.any():
+        lines = _line_numbers(len(frame), skipped, skip)[over]
+        n = len(names)
+        if over.all():
+            msg = (
+                f"Every line has {n + 1} fields but the header has {n}: the header lacks a "
+                "column name, or each line ends with a value too many."
+            )
+            fix = "Name the last column in the header, or remove the extra separator."
+        else:
+            what, it = ("This line has", "it") if len(lines) == 1 else ("These lines have", "them")
+            msg = f"{what} {n + 1} fields but the header has {n}: nothing was read from {it}."
+            fix = (
+                f"A value probably contains the separator {sep!r}: put it in double quotes, "
+                "or remove the extra separator."
+            )
+        rows = tuple(int(x) for x in lines[:10_000])
+        problems.append(_p(msg, fix, path, "bad-line", rows=rows))
+        if over.all():
+            return None, skipped
+    return frame, skipped
 
 
 def _fast_ok(path: Path, opts: ReadOptions, enc: str) -> bool:
@@ -351,11 +404,14 @@ def _read_fast(path: Path, sep: str, enc: str, skip: int = 0) -> pd.DataFrame | 
         return None
 
 
-def _bad_lines(caught, path: Path, sep: str, problems: list[Problem]) -> list[int]:
+def _bad_lines(
+    caught, path: Path, sep: str, problems: list[Problem], header: int | None = None
+) -> list[int]:
     skipped = []
     for w in caught:
         for m in _SKIP_RE.finditer(str(w.message)):
             line, want, saw = (int(g) for g in m.groups())
+            want = want if header is None else header
             skipped.append(line)
             msg = f"This line has {saw} fields but the header has {want}."
             fix = (
@@ -730,21 +786,23 @@ def _neutralise(s: pd.Series) -> pd.Series:
 
 
 def _config_toml(config: Config) -> str:
-    def q(v: str) -> str:
-        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    """``config`` as ``salesnb.toml`` text, written by a TOML library: any stage name (quotes,
+    newlines, control characters) reads back as it was."""
+    import tomli_w
 
-    lines = [f"currency = {q(config.currency)}"]
+    doc: dict[str, Any] = {"currency": config.currency}
     if config.as_of is not None:
-        lines.append(f"as_of = {pd.Timestamp(config.as_of).date().isoformat()}")
-    lines += [
-        "", "[calendar]", f"fiscal_year_start_month = {config.calendar.start_month}",
-        "", "[hygiene]", f"stale_after_days = {config.stale_after_days}",
-        f"old_age_multiple = {config.old_age_multiple!r}",
-    ]  # fmt: skip
-    for s in config.stages.stages:
-        lines += ["", "[[stages]]", f"name = {q(s.name)}", f"kind = {q(s.kind)}"]
-        lines.append(f"probability = {s.probability!r}")
-    return "\n".join(lines) + "\n"
+        doc["as_of"] = pd.Timestamp(config.as_of).date()
+    doc["calendar"] = {"fiscal_year_start_month": config.calendar.start_month}
+    doc["hygiene"] = {
+        "stale_after_days": config.stale_after_days,
+        "old_age_multiple": float(config.old_age_multiple),
+    }
+    doc["stages"] = [
+        {"name": s.name, "kind": s.kind, "probability": float(s.probability)}
+        for s in config.stages.stages
+    ]
+    return tomli_w.dumps(doc)
 
 
 def write(wb: Workbook, folder: str | Path) -> list[Path]:
@@ -779,7 +837,13 @@ def write(wb: Workbook, folder: str | Path) -> list[Path]:
             elif col.kind == "str":
                 df[col.name] = _neutralise(df[col.name])
         path = out / f"{table}.csv"
-        df.to_csv(path, index=False, lineterminator="\n", encoding="utf-8")
+        # The csv module quotes a value holding the separator, a quote or "\n", but not a
+        # lone "\r" (with "\n" line ends), which then ends the line for every reader: a
+        # table with one is written with every text value quoted.
+        text = [c.name for c in TABLES[table] if c.kind in ("str", "date")]
+        cr = any(df[c].str.contains("\r", regex=False, na=False).any() for c in text)
+        quoting = csv.QUOTE_NONNUMERIC if cr else csv.QUOTE_MINIMAL
+        df.to_csv(path, index=False, lineterminator="\n", encoding="utf-8", quoting=quoting)
         written.append(path)
     cfg = out / "salesnb.toml"
     cfg.write_text(_config_toml(wb.config), encoding="utf-8", newline="\n")

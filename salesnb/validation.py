@@ -618,7 +618,7 @@ def _type_columns(t: _Table) -> None:
     for col in TABLES[t.name]:
         if col.name not in t.src:
             continue
-        raw = t.frame[t.src[col.name]]
+        raw = _strip_bom(t, col, t.frame[t.src[col.name]])
         if col.kind == "date":
             required = col.required and not _derivable(t.name, col.name, t.spec)
             vals, issues = parse_dates(raw, opts, canonical, required)
@@ -639,6 +639,23 @@ def _type_columns(t: _Table) -> None:
                 t.out[f"__placeholder__{col.name}"] = pd.Series(mask, index=raw.index)
         t.bad[col.name] = bad
         t.out[col.name] = vals
+
+
+def _strip_bom(t: _Table, col: Column, raw: pd.Series) -> pd.Series:
+    """``raw`` without byte-order marks (U+FEFF): one inside the file, where files were joined
+    or text pasted, would stay in an id unseen. A warning names the lines."""
+    if not (pd.api.types.is_string_dtype(raw) or raw.dtype == object):
+        return raw
+    mark = raw.astype("str").str.contains("\ufeff", regex=False, na=False).to_numpy()
+    if not mark.any():
+        return raw
+    msg = "An invisible byte-order mark (U+FEFF) was removed from a value."
+    fix = (
+        "Nothing to do; it comes from joining files that each begin with one, or from pasted "
+        "text: save the data again as one UTF-8 file to be clean."
+    )
+    t.emit(mark, col.name, "bom-in-value", msg, fix, "warning")
+    return raw.astype("str").str.replace("\ufeff", "", regex=False)
 
 
 #: The largest amount (any currency) and activity count a row may hold: beyond them a value
@@ -667,7 +684,7 @@ def _text(t: _Table, col: Column, raw: pd.Series) -> pd.Series:
     s = s.where(s != "")
     quoted = s.str.startswith("'", na=False)
     if quoted.any():  # undo write()'s guard against spreadsheet formulas
-        s = s.where(~quoted, s.str.replace(r"^'(?=[=+\-@\t\r])", "", regex=True))
+        s = s.where(~quoted, s.str.replace(r"^'(?='*[=+\-@\t\r])", "", regex=True))
     for mapping, report in ((t.spec.values.get(col.name), False),
                             (t.spec.corrections.get(col.name), True)):  # fmt: skip
         if not mapping:
