@@ -23,7 +23,7 @@ import pandas as pd
 from salesnb.config import Config
 from salesnb.errors import Problem
 from salesnb.io import LINE, SRC, RawTable
-from salesnb.model import empty_table
+from salesnb.model import as_of_dates, empty_table, far_future_cutoff, latest_date
 from salesnb.profiles import Profile, ReadOptions, TableSpec
 from salesnb.schema import TABLES, Column
 
@@ -985,6 +985,8 @@ def validate(
     if opp is not None:
         _opportunities(opp, config)
     as_of = config.as_of
+    if as_of is None and profile.as_of in (None, "", "latest"):
+        _warn_far_future(typed)  # the as-of date is inferred from the data
     if as_of is None and profile.as_of:
         as_of = _latest(typed) if profile.as_of == "latest" else pd.Timestamp(profile.as_of)
         config = replace(config, as_of=as_of)
@@ -1047,18 +1049,39 @@ def validate(
 
 
 def _latest(typed: dict[str, _Table]) -> pd.Timestamp:
-    """The latest date the data holds: deals created, deals closed, snapshots, activities."""
-    found = []
-    opp = typed.get("opportunities")
-    if opp is not None:
-        found.append(opp.out.get("created_date", pd.Series(dtype="datetime64[ns]")).max())
-        if "close_date" in opp.out and "outcome" in opp.out:
-            found.append(opp.out["close_date"][opp.out["outcome"] != "open"].max())
-    for name, col in (("snapshots", "as_of"), ("activities", "date")):
-        if name in typed and col in typed[name].out:
-            found.append(typed[name].out[col].max())
-    found = [f for f in found if pd.notna(f)]
-    return max(found) if found else pd.Timestamp.today().normalize()
+    """The latest date the data holds (deals created, deals closed, snapshots, activities),
+    dates far in the future of all the others left out (:func:`_warn_far_future`)."""
+    return latest_date([d for _, _, d in _as_of_dates(typed)])
+
+
+def _as_of_dates(typed: dict[str, _Table]) -> list:
+    outs = {name: t.out for name, t in typed.items()}
+    return as_of_dates(outs.get("opportunities"), outs.get("activities"), outs.get("snapshots"))
+
+
+def _warn_far_future(typed: dict[str, _Table]) -> None:
+    """Warn about dates far in the future of the rest of the data (a typo such as 2099 for
+    2024): they are left out when the as-of date is inferred, or every deal would be past due."""
+    dates = _as_of_dates(typed)
+    cutoff = far_future_cutoff([d for _, _, d in dates])
+    if cutoff is None:
+        return
+    as_of = latest_date([d for _, _, d in dates])
+    for table, col, d in dates:
+        far = (d >= cutoff).to_numpy()
+        if far.any():
+            t = typed[table]
+            ex = _examples(t.frame.loc[far, t.src[col]])
+            msg = (
+                f"A date far in the future of the rest of the data ({ex}: more than a year "
+                f"after every other date) was left out of the data's as-of date, "
+                f"{as_of:%Y-%m-%d}."
+            )
+            fix = (
+                "Correct the date if it is a typo; if the data does reach that far, set its "
+                "as-of date (as_of = YYYY-MM-DD in salesnb.toml)."
+            )
+            t.emit(far, col, "far-future-date", msg, fix, "warning")
 
 
 def _reps_without_data(tables: dict[str, pd.DataFrame], t: _Table, problems: list[Problem]) -> None:
