@@ -166,7 +166,9 @@ def _in_range(out: pd.Series, shown: pd.Series, required: bool) -> tuple[pd.Seri
             f"Dates out of range: {_examples(shown[other], 5)}; salesnb handles dates from "
             f"{FIRST_DAY:%Y-%m-%d} to {LAST_DAY:%Y-%m-%d}."
         )
-        fix = "Correct these dates (a typo in the year?), or blank them if they are not known."
+        fix = "Correct these dates (a typo in the year?)" + (
+            "." if required else ", or blank them if they are not known."
+        )
         issues.append(("date-out-of-range", other, msg, fix, "error"))
     out = out.where(~far)
     return out.astype("datetime64[ns]"), issues
