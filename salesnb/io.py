@@ -327,8 +327,8 @@ def _read_text(
             return None, info, problems + [_parser_problem(path, exc)]
     assert frame is not None
     frame.columns = [str(c).strip() for c in frame.columns]
-    frame[LINE] = _line_numbers(len(frame), skipped, skip)
-    frame = frame.loc[frame.pop(_EXTRA).isna()] if _EXTRA in frame else frame
+    if LINE not in frame:
+        frame[LINE] = _line_numbers(len(frame), skipped, skip)
     blank = frame.drop(columns=LINE).isna().all(axis=1)
     if blank.any():
         frame = frame.loc[~blank]
@@ -341,10 +341,15 @@ def _read_text(
 def _extra_fields(
     path: Path, sep: str, enc: str, skip: int, names: list[str], problems: list[Problem]
 ) -> tuple[pd.DataFrame | None, list[int]]:
-    """Read a file whose first data line has one field more than its header, with a column
-    ``__extra__`` for that field; one ``bad-line`` problem names every line that fills it
-    (a field left empty, as a separator ending each line leaves it, is no problem).
-    None when every line fills it: the header, not the lines, is short."""
+    """Read a file whose first data line has one field more than its header (pandas would
+    take its first column for an index: every value one column off).
+
+    Lines with that field too many are refused, one ``bad-line`` problem naming them all:
+    an empty extra field may as well be a value split in two (``Acme, Corp``) as a separator
+    ending the line, unless every line ends with one (then it is harmless and dropped).
+    None when every line has a non-empty field too many: the header, not the lines, is short.
+    The frame returned has its file lines in ``__line__``.
+    """
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         frame = pd.read_csv(
@@ -353,28 +358,40 @@ def _extra_fields(
             header=None, names=[*names, _EXTRA], index_col=False,
         )  # fmt: skip
     skipped = _bad_lines(caught, path, sep, problems, header=len(names))
-    over = frame[_EXTRA].notna().to_numpy()
-    if over.any():
-        lines = _line_numbers(len(frame), skipped, skip)[over]
-        n = len(names)
-        if over.all():
-            msg = (
-                f"Every line has {n + 1} fields but the header has {n}: the header lacks a "
-                "column name, or each line ends with a value too many."
-            )
-            fix = "Name the last column in the header, or remove the extra separator."
-        else:
-            what, it = ("This line has", "it") if len(lines) == 1 else ("These lines have", "them")
-            msg = f"{what} {n + 1} fields but the header has {n}: nothing was read from {it}."
-            fix = (
-                f"A value probably contains the separator {sep!r}: put it in double quotes, "
-                "or remove the extra separator."
-            )
-        rows = tuple(int(x) for x in lines[:10_000])
-        problems.append(_p(msg, fix, path, "bad-line", rows=rows))
-        if over.all():
-            return None, skipped
-    return frame, skipped
+    n = len(names)
+    # Which lines have n + 1 fields (the frame cannot tell an empty extra field from none).
+    wide: list[int] = []
+    with open(path, encoding=enc, newline="") as fh:
+        for i, rec in enumerate(csv.reader(fh, delimiter=sep)):
+            if i > skip and len(rec) == n + 1:
+                wide.append(i + 1)
+    frame[LINE] = _line_numbers(len(frame), skipped, skip)
+    extra = frame.pop(_EXTRA)
+    data = frame.drop(columns=LINE).notna().any(axis=1).to_numpy()
+    refuse = frame[LINE].isin(wide).to_numpy()
+    if refuse.sum() == data.sum() and not extra[refuse].notna().any():
+        return frame, skipped  # a separator ends every line: nothing is lost
+    if not refuse.any():
+        return frame, skipped
+    lines = frame[LINE].to_numpy()[refuse]
+    if refuse.sum() == data.sum():
+        msg = (
+            f"Every line has {n + 1} fields but the header has {n}: the header lacks a "
+            "column name, or each line ends with a value too many."
+        )
+        fix = "Name the last column in the header, or remove the extra separator."
+    else:
+        what, it = ("This line has", "it") if len(lines) == 1 else ("These lines have", "them")
+        msg = f"{what} {n + 1} fields but the header has {n}: nothing was read from {it}."
+        fix = (
+            f"A value probably contains the separator {sep!r}: put it in double quotes, "
+            "or remove the extra separator."
+        )
+    rows = tuple(int(x) for x in lines[:10_000])
+    problems.append(_p(msg, fix, path, "bad-line", rows=rows))
+    if refuse.sum() == data.sum():
+        return None, skipped
+    return frame.loc[~refuse], skipped
 
 
 def _fast_ok(path: Path, opts: ReadOptions, enc: str) -> bool:
@@ -396,12 +413,14 @@ def _read_fast(path: Path, sep: str, enc: str, skip: int = 0) -> pd.DataFrame | 
     """pyarrow's reader (several times faster); None on any trouble, so that the C reader
     runs instead and explains the problem line by line."""
     try:
-        return pd.read_csv(
+        frame = pd.read_csv(
             path, sep=sep, dtype=str, keep_default_na=False, na_values=_NA,
             encoding="utf-8" if enc == "utf-8-sig" else enc, engine="pyarrow", skiprows=skip,
         )  # fmt: skip
     except Exception:  # noqa: BLE001 - any failure: the exact reader below reports it
         return None
+    # A first data line with a field more than the header makes its first column an index.
+    return frame if isinstance(frame.index, pd.RangeIndex) else None
 
 
 def _bad_lines(
