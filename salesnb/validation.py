@@ -149,15 +149,13 @@ def _in_range(out: pd.Series, shown: pd.Series, required: bool) -> tuple[pd.Seri
     hold = out.isin(PLACEHOLDER_DATES).to_numpy() & far
     if hold.any():
         ex = _examples(shown[hold])
+        what = "are placeholders" if shown[hold].nunique() > 1 else "is a placeholder"
         if required:
-            msg = (
-                f"{ex} is a placeholder for 'no date' (as CRMs write it), but this date is "
-                "required."
-            )
+            msg = f"{ex} {what} for 'no date' (as CRMs write it), but this date is required."
             fix = "Enter the real date, or drop the row."
             issues.append(("placeholder-date", hold, msg, fix, "error"))
         else:
-            msg = f"{ex} is a placeholder for 'no date' (as CRMs write it): read as blank."
+            msg = f"{ex} {what} for 'no date' (as CRMs write it): read as blank."
             fix = "Nothing to do if the date is not known; otherwise enter the real date."
             issues.append(("placeholder-date", hold, msg, fix, "warning"))
     other = far & ~hold

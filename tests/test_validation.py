@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import shutil
 from pathlib import Path
 
@@ -627,3 +628,37 @@ def test_bom_inside_a_file_is_removed_from_ids(folder):
     assert not wb.opportunities["opp_id"].str.contains("\ufeff").any()
     assert lines[3].split(",")[0].lstrip("\ufeff") in set(wb.opportunities["opp_id"])
     check(one(wb.warnings, "bom-in-value"), "opportunities.csv", (4,), "opp_id", "UTF-8")
+
+
+def test_far_future_typo_is_left_out_of_a_profiles_latest_as_of(tmp_path):
+    # a profile with as_of = "latest" (as crm_sales_opportunities) resolves it in validation
+    case = Path(__file__).parent / "bad_inputs" / "far_future_created_date"
+    shutil.copytree(case, tmp_path / "d")
+    canonical = Path(__file__).resolve().parents[1] / "salesnb" / "profiles" / "canonical.toml"
+    text = canonical.read_text("utf-8").replace(
+        'name = "canonical"', 'name = "latest"\nas_of = "latest"'
+    )
+    (tmp_path / "latest.toml").write_text(text, "utf-8")
+    wb = load(tmp_path / "d", profile=tmp_path / "latest.toml")
+    # latest other date: o2 closed (lost) on 2024-03-01; the open deal created 2099-03-10 is out
+    assert wb.config.as_of == pd.Timestamp("2024-03-01") == wb.as_of
+    check(one(wb.warnings, "far-future-date"), "opportunities.csv", (6,), "created_date", "typo")
+
+
+def test_placeholders_in_a_parquet_date32_column(folder):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    o = pd.read_csv(folder / "opportunities.csv", dtype=str)
+    (folder / "opportunities.csv").unlink()
+    table = pa.Table.from_pandas(o.drop(columns=["close_date", "amount"]), preserve_index=False)
+    close = [None if pd.isna(x) else pd.Timestamp(x).date() for x in o["close_date"]]
+    close[2], close[3] = datetime.date(9999, 12, 31), datetime.date(1, 1, 1)  # lines 4, 5
+    table = table.append_column("close_date", pa.array(close, pa.date32()))
+    table = table.append_column("amount", pa.array(o["amount"].astype(float)))
+    pq.write_table(table, folder / "opportunities.parquet")
+    wb = load(folder)
+    p = one(wb.warnings, "placeholder-date")
+    check(p, "opportunities.parquet", (4, 5), "close_date", "enter the real date")
+    assert p.message.startswith("'9999-12-31', '0001-01-01' are placeholders for 'no date'")
+    assert wb.opportunities["close_date"].iloc[2:4].isna().all()
