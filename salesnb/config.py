@@ -241,12 +241,9 @@ def read_toml(path: Path) -> dict[str, Any]:
 def _as_of(value: Any, where: str) -> pd.Timestamp:
     """The ``as_of`` key as a timestamp; a :class:`ConfigError` naming the key, the file and
     the value when it is not a date (a TOML date, or text such as ``"2024-03-31"``)."""
-    when = pd.NaT
-    if isinstance(value, str | date):  # datetime and pd.Timestamp are dates too
-        try:
-            when = pd.Timestamp(value)
-        except (ValueError, TypeError, OverflowError):
-            when = pd.NaT
+    from salesnb.dates import to_day  # a UTC offset or a time of day is dropped
+
+    when = to_day(value) if isinstance(value, str | date) else pd.NaT
     if pd.isna(when):
         msg = (
             f"{where}: as_of = {value!r} is not a date. Fix: write it as YYYY-MM-DD, e.g. "

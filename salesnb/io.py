@@ -15,6 +15,7 @@ import re
 import warnings
 import zipfile
 from dataclasses import dataclass, field
+from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ import pandas as pd
 
 from salesnb import memo
 from salesnb.config import Config, _merge, load_config, read_toml
+from salesnb.dates import to_day
 from salesnb.errors import (
     DataValidationError,
     ParameterError,
@@ -39,8 +41,12 @@ SRC, LINE = "__src__", "__line__"
 _SEPARATORS = (",", ";", "\t", "|")
 _SUFFIXES = (".csv", ".txt", ".tsv", ".parquet", ".xlsx", ".xlsm")
 _NA = [""]
+#: Column :func:`_extra_fields` reads a field beyond the header's into.
+_EXTRA = "__extra__"
 _SKIP_RE = re.compile(r"Skipping line (\d+): expected (\d+) fields, saw (\d+)")
-_FORMULA = r"^[=+\-@\t\r]"
+#: Text a spreadsheet runs as a formula, or text that starts with the ``'`` guarding such text
+#: (so that a value that really starts with ``'=`` survives a round trip).
+_FORMULA = r"^'*[=+\-@\t\r]"
 _SEP_HINT = re.compile(r'^\ufeff?"?sep=(.)"?\s*$', re.IGNORECASE)
 #: How many lines below line 1 :func:`_find_header` looks for a header a title pushed down.
 _HEADER_SCAN = 20
@@ -299,7 +305,16 @@ def _read_text(
                     encoding=attempt, skip_blank_lines=False, on_bad_lines="warn", engine="c",
                     skiprows=skip,
                 )  # fmt: skip
-            skipped = _bad_lines(caught, path, sep, problems)
+            if not isinstance(frame.index, pd.RangeIndex):
+                # The first data line has one field more than the header, and pandas took
+                # the first column for an index: every value would sit one column off.
+                # Read it again with a column for the extra field (its lines are refused).
+                names = list(frame.columns)
+                frame, skipped = _extra_fields(path, sep, attempt, skip, names, problems)
+                if frame is None:
+                    return None, info, problems
+            else:
+                skipped = _bad_lines(caught, path, sep, problems)
             break
         except UnicodeDecodeError:
             if attempt == "cp1252":
@@ -312,7 +327,8 @@ def _read_text(
             return None, info, problems + [_parser_problem(path, exc)]
     assert frame is not None
     frame.columns = [str(c).strip() for c in frame.columns]
-    frame[LINE] = _line_numbers(len(frame), skipped, skip)
+    if LINE not in frame:
+        frame[LINE] = _line_numbers(len(frame), skipped, skip)
     blank = frame.drop(columns=LINE).isna().all(axis=1)
     if blank.any():
         frame = frame.loc[~blank]
@@ -320,6 +336,62 @@ def _read_text(
     if tail is not None:
         problems.append(tail)
     return frame.reset_index(drop=True), info, problems
+
+
+def _extra_fields(
+    path: Path, sep: str, enc: str, skip: int, names: list[str], problems: list[Problem]
+) -> tuple[pd.DataFrame | None, list[int]]:
+    """Read a file whose first data line has one field more than its header (pandas would
+    take its first column for an index: every value one column off).
+
+    Lines with that field too many are refused, one ``bad-line`` problem naming them all:
+    an empty extra field may as well be a value split in two (``Acme, Corp``) as a separator
+    ending the line, unless every line ends with one (then it is harmless and dropped).
+    None when every line has a non-empty field too many: the header, not the lines, is short.
+    The frame returned has its file lines in ``__line__``.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        frame = pd.read_csv(
+            path, sep=sep, dtype=str, keep_default_na=False, na_values=_NA, encoding=enc,
+            skip_blank_lines=False, on_bad_lines="warn", engine="c", skiprows=skip + 1,
+            header=None, names=[*names, _EXTRA], index_col=False,
+        )  # fmt: skip
+    skipped = _bad_lines(caught, path, sep, problems, header=len(names))
+    n = len(names)
+    # Which lines have n + 1 fields (the frame cannot tell an empty extra field from none).
+    wide: list[int] = []
+    with open(path, encoding=enc, newline="") as fh:
+        for i, rec in enumerate(csv.reader(fh, delimiter=sep)):
+            if i > skip and len(rec) == n + 1:
+                wide.append(i + 1)
+    frame[LINE] = _line_numbers(len(frame), skipped, skip)
+    extra = frame.pop(_EXTRA)
+    data = frame.drop(columns=LINE).notna().any(axis=1).to_numpy()
+    refuse = frame[LINE].isin(wide).to_numpy()
+    if refuse.sum() == data.sum() and not extra[refuse].notna().any():
+        return frame, skipped  # a separator ends every line: nothing is lost
+    if not refuse.any():
+        return frame, skipped
+    lines = frame[LINE].to_numpy()[refuse]
+    if refuse.sum() == data.sum():
+        msg = (
+            f"Every line has {n + 1} fields but the header has {n}: the header lacks a "
+            "column name, or each line ends with a value too many."
+        )
+        fix = "Name the last column in the header, or remove the extra separator."
+    else:
+        what, it = ("This line has", "it") if len(lines) == 1 else ("These lines have", "them")
+        msg = f"{what} {n + 1} fields but the header has {n}: nothing was read from {it}."
+        fix = (
+            f"A value probably contains the separator {sep!r}: put it in double quotes, "
+            "or remove the extra separator."
+        )
+    rows = tuple(int(x) for x in lines[:10_000])
+    problems.append(_p(msg, fix, path, "bad-line", rows=rows))
+    if refuse.sum() == data.sum():
+        return None, skipped
+    return frame.loc[~refuse], skipped
 
 
 def _fast_ok(path: Path, opts: ReadOptions, enc: str) -> bool:
@@ -341,19 +413,24 @@ def _read_fast(path: Path, sep: str, enc: str, skip: int = 0) -> pd.DataFrame | 
     """pyarrow's reader (several times faster); None on any trouble, so that the C reader
     runs instead and explains the problem line by line."""
     try:
-        return pd.read_csv(
+        frame = pd.read_csv(
             path, sep=sep, dtype=str, keep_default_na=False, na_values=_NA,
             encoding="utf-8" if enc == "utf-8-sig" else enc, engine="pyarrow", skiprows=skip,
         )  # fmt: skip
     except Exception:  # noqa: BLE001 - any failure: the exact reader below reports it
         return None
+    # A first data line with a field more than the header makes its first column an index.
+    return frame if isinstance(frame.index, pd.RangeIndex) else None
 
 
-def _bad_lines(caught, path: Path, sep: str, problems: list[Problem]) -> list[int]:
+def _bad_lines(
+    caught, path: Path, sep: str, problems: list[Problem], header: int | None = None
+) -> list[int]:
     skipped = []
     for w in caught:
         for m in _SKIP_RE.finditer(str(w.message)):
             line, want, saw = (int(g) for g in m.groups())
+            want = want if header is None else header
             skipped.append(line)
             msg = f"This line has {saw} fields but the header has {want}."
             fix = (
@@ -395,9 +472,13 @@ def _read_parquet(path: Path) -> tuple[pd.DataFrame | None, list[Problem]]:
 def _cell(v: Any) -> Any:
     if v is None or (isinstance(v, float) and np.isnan(v)):
         return None
-    if isinstance(v, pd.Timestamp | np.datetime64) or hasattr(v, "isoformat"):
-        ts = pd.Timestamp(v)
-        return ts.strftime("%Y-%m-%d") if ts == ts.normalize() else ts.strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(v, np.datetime64):
+        v = v.astype("datetime64[us]").item()  # any year 1-9999, unlike a pd.Timestamp
+    if isinstance(v, datetime):  # formatted by itself: 9999-12-31 is out of pandas' range
+        day = v.date().isoformat()
+        return day if v.time() == time() else f"{day} {v.time().isoformat('seconds')}"
+    if isinstance(v, date):
+        return v.isoformat()
     if isinstance(v, float) and v.is_integer():
         return str(int(v))
     return str(v).strip() or None
@@ -630,11 +711,8 @@ def _config(folder: Path, profile: Profile, as_of: Any, overrides: dict | None) 
 def _as_of_param(as_of: Any) -> str:
     """``as_of`` given to :func:`load` as ``YYYY-MM-DD``; a :class:`ParameterError` if it is
     not a date (pandas' own parse error must not reach the user)."""
-    try:
-        when = pd.Timestamp(as_of)
-    except (ValueError, TypeError, OverflowError):
-        when = pd.NaT
-    if isinstance(as_of, bool | int | float) or pd.isna(when):
+    when = to_day(as_of)  # a UTC offset or a time of day is dropped, as everywhere
+    if pd.isna(when):
         msg = (
             f"as_of {as_of!r} is not a date. Fix: write it as YYYY-MM-DD, e.g. '2024-03-31', "
             "or leave it out to use the data's own as-of date."
@@ -727,21 +805,23 @@ def _neutralise(s: pd.Series) -> pd.Series:
 
 
 def _config_toml(config: Config) -> str:
-    def q(v: str) -> str:
-        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    """``config`` as ``salesnb.toml`` text, written by a TOML library: any stage name (quotes,
+    newlines, control characters) reads back as it was."""
+    import tomli_w
 
-    lines = [f"currency = {q(config.currency)}"]
+    doc: dict[str, Any] = {"currency": config.currency}
     if config.as_of is not None:
-        lines.append(f"as_of = {pd.Timestamp(config.as_of).date().isoformat()}")
-    lines += [
-        "", "[calendar]", f"fiscal_year_start_month = {config.calendar.start_month}",
-        "", "[hygiene]", f"stale_after_days = {config.stale_after_days}",
-        f"old_age_multiple = {config.old_age_multiple!r}",
-    ]  # fmt: skip
-    for s in config.stages.stages:
-        lines += ["", "[[stages]]", f"name = {q(s.name)}", f"kind = {q(s.kind)}"]
-        lines.append(f"probability = {s.probability!r}")
-    return "\n".join(lines) + "\n"
+        doc["as_of"] = pd.Timestamp(config.as_of).date()
+    doc["calendar"] = {"fiscal_year_start_month": config.calendar.start_month}
+    doc["hygiene"] = {
+        "stale_after_days": config.stale_after_days,
+        "old_age_multiple": float(config.old_age_multiple),
+    }
+    doc["stages"] = [
+        {"name": s.name, "kind": s.kind, "probability": float(s.probability)}
+        for s in config.stages.stages
+    ]
+    return tomli_w.dumps(doc)
 
 
 def write(wb: Workbook, folder: str | Path) -> list[Path]:
@@ -776,7 +856,13 @@ def write(wb: Workbook, folder: str | Path) -> list[Path]:
             elif col.kind == "str":
                 df[col.name] = _neutralise(df[col.name])
         path = out / f"{table}.csv"
-        df.to_csv(path, index=False, lineterminator="\n", encoding="utf-8")
+        # The csv module quotes a value holding the separator, a quote or "\n", but not a
+        # lone "\r" (with "\n" line ends), which then ends the line for every reader: a
+        # table with one is written with every text value quoted.
+        text = [c.name for c in TABLES[table] if c.kind in ("str", "date")]
+        cr = any(df[c].str.contains("\r", regex=False, na=False).any() for c in text)
+        quoting = csv.QUOTE_NONNUMERIC if cr else csv.QUOTE_MINIMAL
+        df.to_csv(path, index=False, lineterminator="\n", encoding="utf-8", quoting=quoting)
         written.append(path)
     cfg = out / "salesnb.toml"
     cfg.write_text(_config_toml(wb.config), encoding="utf-8", newline="\n")

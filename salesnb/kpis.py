@@ -56,14 +56,13 @@ __all__ = [
 def _ts(value: DateLike, name: str) -> pd.Timestamp | None:
     if value is None:
         return None
-    try:
-        ts = pd.Timestamp(value)
-    except (TypeError, ValueError):
-        ts = pd.NaT
+    from salesnb.dates import to_day  # a UTC offset or a time of day is dropped, as everywhere
+
+    ts = to_day(value)
     if pd.isna(ts):
         msg = f"{name}={value!r} is not a date. Fix: pass an ISO date such as '2026-09-30'."
         raise ParameterError(msg)
-    return ts.normalize()
+    return ts
 
 
 def _by_columns(by: By) -> list[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -22,6 +23,52 @@ _ROW_KEYS = {
 }
 
 
+#: A date more than this after every other date of the data is a typo (2099 for 2024), not
+#: the data's "today": it is left out when the as-of date is inferred.
+FAR_FUTURE = pd.Timedelta(days=365)
+
+
+def as_of_dates(opportunities: Any, activities: Any = None, snapshots: Any = None) -> list:
+    """``(table, column, dates)`` the data's as-of date is inferred from: deals created, deals
+    closed (won or lost), activities, snapshots. The tables are frames or dicts of columns."""
+    out = []
+    for table, frame, col in (("opportunities", opportunities, "created_date"),
+                              ("activities", activities, "date"),
+                              ("snapshots", snapshots, "as_of")):  # fmt: skip
+        if frame is not None and col in frame:
+            out.append((table, col, frame[col]))
+    o = opportunities
+    if o is not None and "close_date" in o and "outcome" in o:
+        out.append(("opportunities", "close_date", o["close_date"].where(o["outcome"] != "open")))
+    return out
+
+
+def far_future_cutoff(dates: list[pd.Series]) -> pd.Timestamp | None:
+    """The first of the latest dates that lie more than :data:`FAR_FUTURE` after all the
+    others (every date from it on is such a typo), or None.
+
+    Only a few dates can be typos: at most 3, or 1 % of the dates, and fewer than half.
+
+    Examples
+    --------
+    >>> d = pd.Series(pd.to_datetime(["2024-01-05", "2024-02-01", "2024-03-01", "2099-02-12"]))
+    >>> far_future_cutoff([d])
+    Timestamp('2099-02-12 00:00:00')
+    >>> far_future_cutoff([d.iloc[:3]]) is None
+    True
+    """
+    parts = [np.asarray(d, dtype="datetime64[ns]") for d in dates]
+    values = np.concatenate(parts) if parts else np.array([], "datetime64[ns]")
+    values = values[~np.isnat(values)]
+    n = len(values)
+    k = min(max(3, n // 100), (n - 1) // 2)  # the most dates that may be typos
+    if k < 1:
+        return None
+    top = np.sort(np.partition(values, n - k - 1)[n - k - 1 :])  # the k + 1 latest
+    gaps = np.flatnonzero(np.diff(top) > FAR_FUTURE.to_timedelta64())
+    return pd.Timestamp(top[gaps[0] + 1]) if len(gaps) else None
+
+
 def empty_table(name: str) -> pd.DataFrame:
     """An empty canonical table with the right columns and dtypes."""
     data = {}
@@ -29,6 +76,14 @@ def empty_table(name: str) -> pd.DataFrame:
         dtype = {"str": "str", "date": "datetime64[ns]", "float": "float64", "int": "int64"}[c.kind]
         data[c.name] = pd.Series([], dtype=dtype)
     return pd.DataFrame(data)
+
+
+def latest_date(dates: list[pd.Series]) -> pd.Timestamp:
+    """The latest of ``dates`` before :func:`far_future_cutoff`; today if there is none."""
+    cutoff = far_future_cutoff(dates)
+    latest = [d[d < cutoff].max() if cutoff is not None else d.max() for d in dates]
+    valid = [x for x in latest if pd.notna(x)]
+    return max(valid) if valid else pd.Timestamp.today().normalize()
 
 
 @dataclass
@@ -65,18 +120,13 @@ class Workbook:
 
     @property
     def as_of(self) -> pd.Timestamp:
-        """The data's as-of date: configured, else the latest date any table holds."""
+        """The data's as-of date: configured, else the latest date any table holds (deals
+        created or closed, activities, snapshots), leaving out dates far in the future of
+        all the others (:func:`far_future_cutoff`: typos such as 2099)."""
         if self.config.as_of is not None:
             return pd.Timestamp(self.config.as_of)
-        candidates = [
-            self.snapshots["as_of"].max() if len(self.snapshots) else pd.NaT,
-            self.opportunities["created_date"].max() if len(self.opportunities) else pd.NaT,
-            self.activities["date"].max() if len(self.activities) else pd.NaT,
-        ]
-        closed = self.opportunities.loc[self.opportunities["outcome"] != "open", "close_date"]
-        candidates.append(closed.max() if len(closed) else pd.NaT)
-        valid = [c for c in candidates if pd.notna(c)]
-        return max(valid) if valid else pd.Timestamp.today().normalize()
+        return latest_date([d for _, _, d in as_of_dates(
+            self.opportunities, self.activities, self.snapshots)])  # fmt: skip
 
     def table(self, name: str) -> pd.DataFrame:
         return getattr(self, name)

@@ -16,6 +16,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from salesnb.dates import to_day
 from salesnb.errors import ConfigError, ParameterError
 from salesnb.model import Workbook
 
@@ -120,11 +121,10 @@ def resolve_as_of(wb: Workbook, as_of: str | pd.Timestamp | None) -> pd.Timestam
     data_as_of = wb.as_of.normalize()
     if as_of is None or (isinstance(as_of, str) and not as_of.strip()):
         return data_as_of
-    try:
-        when = pd.Timestamp(as_of).normalize()
-    except (ValueError, TypeError):
+    when = to_day(as_of)  # a UTC offset or a time of day is dropped, as everywhere
+    if pd.isna(when):
         msg = f"as_of {as_of!r} is not a date. Fix: write it as YYYY-MM-DD, e.g. '2026-09-30'."
-        raise ParameterError(msg) from None
+        raise ParameterError(msg)
     if when > data_as_of:
         msg = (
             f"as_of {when:%Y-%m-%d} is after the data's as-of date {data_as_of:%Y-%m-%d}: "

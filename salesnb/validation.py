@@ -23,7 +23,7 @@ import pandas as pd
 from salesnb.config import Config
 from salesnb.errors import Problem
 from salesnb.io import LINE, SRC, RawTable
-from salesnb.model import empty_table
+from salesnb.model import as_of_dates, empty_table, far_future_cutoff, latest_date
 from salesnb.profiles import Profile, ReadOptions, TableSpec
 from salesnb.schema import TABLES, Column
 
@@ -80,7 +80,7 @@ def _closest(value: str, options: list[str]) -> str:
 
 
 def parse_dates(
-    values: pd.Series, opts: ReadOptions, canonical: bool = True
+    values: pd.Series, opts: ReadOptions, canonical: bool = True, required: bool = False
 ) -> tuple[pd.Series, list[Issue]]:
     """Parse a text column into naive dates at midnight, explaining every value that fails.
 
@@ -88,17 +88,25 @@ def parse_dates(
     ``opts.dayfirst`` adds the usual day-first (or month-first) spellings. Excel serial
     numbers (e.g. ``'45321'``) are converted with a warning. Failures are classified:
     day-first, ambiguous day/month order, another known format, mixed formats, unparseable.
+    Dates outside the range salesnb computes with (1677-09-22 to 2262-04-11) are refused,
+    except the CRM placeholders for "no date" (9999-12-31, 0001-01-01): those are read as
+    blank with a warning, or refused if the column is ``required``.
 
     Examples
     --------
     >>> d, issues = parse_dates(pd.Series(["2026-03-01", "25/03/2026"]), ReadOptions())
     >>> d.iloc[0], issues[0][0], issues[0][2][:40]
     (Timestamp('2026-03-01 00:00:00'), 'dayfirst-date', 'Mixed date formats: dates are written da')
+    >>> d, issues = parse_dates(pd.Series(["2026-03-01", "9999-12-31"]), ReadOptions())
+    >>> d.isna().tolist(), issues[0][0], issues[0][4]
+    ([False, True], 'placeholder-date', 'warning')
     """
     if pd.api.types.is_datetime64_any_dtype(values):
-        return values.dt.tz_localize(None).dt.normalize().astype("datetime64[ns]") if getattr(
-            values.dt, "tz", None
-        ) else values.dt.normalize().astype("datetime64[ns]"), []
+        if getattr(values.dt, "tz", None) is not None:
+            values = values.dt.tz_localize(None)
+        out = values.dt.normalize().astype("datetime64[us]")
+        shown = out.dt.strftime("%Y-%m-%d")
+        return _in_range(out, shown, required)
     txt = values.astype("str").str.strip()
     blank = (txt.isna() | (txt == "")).to_numpy()
     formats = list(opts.date_formats)
@@ -107,20 +115,61 @@ def parse_dates(
     elif opts.dayfirst is False:
         formats += list(_MONTHFIRST)
     formats += [f for f in ("%Y-%m-%d", "%Y-%m-%d %H:%M:%S") if f not in formats]
-    out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
+    # Microseconds hold any year 1-9999, so that out-of-range dates are told apart below.
+    out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[us]")
     for fmt in formats:
         todo = ~blank & out.isna().to_numpy()
         if not todo.any():
             break
         if todo.all():
-            out = _to_dates(txt, fmt).astype("datetime64[ns]")
+            out = _to_dates(txt, fmt).astype("datetime64[us]")
         else:
-            out[todo] = _to_dates(txt[todo], fmt)
+            out[todo] = _to_dates(txt[todo], fmt).astype("datetime64[us]")
     bad = ~blank & out.isna().to_numpy()
     issues: list[Issue] = []
     if bad.any():
         issues = _explain_dates(txt, bad, out, formats, canonical, opts.date_formats)
-    return out.dt.normalize(), issues
+    out, range_issues = _in_range(out.dt.normalize(), txt, required)
+    return out, issues + range_issues
+
+
+#: Dates CRMs and databases write for "no date": the ends of the calendar.
+PLACEHOLDER_DATES = (pd.Timestamp("9999-12-31"), pd.Timestamp("0001-01-01"))
+
+
+def _in_range(out: pd.Series, shown: pd.Series, required: bool) -> tuple[pd.Series, list[Issue]]:
+    """``out`` (any datetime unit) as nanosecond dates; dates out of that range blanked and
+    explained: one issue for placeholders, one for the other dates."""
+    from salesnb.dates import FIRST_DAY, LAST_DAY
+
+    far = (out.notna() & ((out < FIRST_DAY) | (out > LAST_DAY))).to_numpy()
+    if not far.any():
+        return out.astype("datetime64[ns]"), []
+    issues: list[Issue] = []
+    hold = out.isin(PLACEHOLDER_DATES).to_numpy() & far
+    if hold.any():
+        ex = _examples(shown[hold])
+        what = "are placeholders" if shown[hold].nunique() > 1 else "is a placeholder"
+        if required:
+            msg = f"{ex} {what} for 'no date' (as CRMs write it), but this date is required."
+            fix = "Enter the real date, or drop the row."
+            issues.append(("placeholder-date", hold, msg, fix, "error"))
+        else:
+            msg = f"{ex} {what} for 'no date' (as CRMs write it): read as blank."
+            fix = "Nothing to do if the date is not known; otherwise enter the real date."
+            issues.append(("placeholder-date", hold, msg, fix, "warning"))
+    other = far & ~hold
+    if other.any():
+        msg = (
+            f"Dates out of range: {_examples(shown[other], 5)}; salesnb handles dates from "
+            f"{FIRST_DAY:%Y-%m-%d} to {LAST_DAY:%Y-%m-%d}."
+        )
+        fix = "Correct these dates (a typo in the year?)" + (
+            "." if required else ", or blank them if they are not known."
+        )
+        issues.append(("date-out-of-range", other, msg, fix, "error"))
+    out = out.where(~far)
+    return out.astype("datetime64[ns]"), issues
 
 
 def _to_dates(txt: pd.Series, fmt: str) -> pd.Series:
@@ -136,7 +185,7 @@ def _to_dates(txt: pd.Series, fmt: str) -> pd.Series:
             written = pc.if_else(pc.is_valid(d), arr, "2000-01-01")
             day = pc.cast(pc.utf8_slice_codeunits(written, 8, 10), pa.int64())
             same = pc.fill_null(pc.equal(pc.day(d), day), False).to_numpy(zero_copy_only=False)
-            vals = pc.cast(d, pa.timestamp("ns")).to_numpy(zero_copy_only=False)
+            vals = pc.cast(d, pa.timestamp("us")).to_numpy(zero_copy_only=False)
             # arrow's %Y accepts 1-digit months/days and years below 1000; keep to strict ISO.
             strict = (txt.str.len().to_numpy() == 10) & same
             return pd.Series(np.where(strict, vals, np.datetime64("NaT")), index=txt.index)
@@ -446,6 +495,12 @@ def _explain_numbers(
         )
         issues.append(("decimal-point", point, msg, fix, "error"))
         rest &= ~point
+    inf = rest & np.isinf(pd.to_numeric(body.where(rest), errors="coerce").to_numpy(float))
+    if inf.any():
+        msg = f"Not a finite number (infinite, or too large to hold): {_examples(txt[inf], 5)}."
+        fix = "Write the real value, a number such as 1200.50."
+        issues.append(("not-finite", inf, msg, fix, "error"))
+        rest = rest & ~inf
     if rest.any():
         msg = f"Not a number: {_examples(txt[rest], 5)}."
         fix = "Write a number such as 1200.50 (no text, no units)."
@@ -563,22 +618,65 @@ def _type_columns(t: _Table) -> None:
     for col in TABLES[t.name]:
         if col.name not in t.src:
             continue
-        raw = t.frame[t.src[col.name]]
+        raw = _strip_bom(t, col, t.frame[t.src[col.name]])
         if col.kind == "date":
-            vals, issues = parse_dates(raw, opts, canonical)
+            required = col.required and not _derivable(t.name, col.name, t.spec)
+            vals, issues = parse_dates(raw, opts, canonical, required)
         elif col.kind in ("float", "int"):
             vals, na_word, issues = parse_numbers(raw, opts, t.raw.sep)
             if na_word.any():
                 t.out[f"__naword__{col.name}"] = pd.Series(na_word, index=raw.index)
         else:
             vals, issues = _text(t, col, raw), []
+        if col.kind in ("float", "int"):
+            issues += _implausible(t, col, raw, vals)
         bad = np.zeros(len(raw), bool)
         for code, mask, msg, fix, sev in issues:
             t.emit(mask, col.name, code, msg, fix, sev)
             if sev == "error":
                 bad |= mask
+            elif code == "placeholder-date":
+                t.out[f"__placeholder__{col.name}"] = pd.Series(mask, index=raw.index)
         t.bad[col.name] = bad
         t.out[col.name] = vals
+
+
+def _strip_bom(t: _Table, col: Column, raw: pd.Series) -> pd.Series:
+    """``raw`` without byte-order marks (U+FEFF): one inside the file, where files were joined
+    or text pasted, would stay in an id unseen. A warning names the lines."""
+    if not (pd.api.types.is_string_dtype(raw) or raw.dtype == object):
+        return raw
+    mark = raw.astype("str").str.contains("\ufeff", regex=False, na=False).to_numpy()
+    if not mark.any():
+        return raw
+    msg = "An invisible byte-order mark (U+FEFF) was removed from a value."
+    fix = (
+        "Nothing to do; it comes from joining files that each begin with one, or from pasted "
+        "text: save the data again as one UTF-8 file to be clean."
+    )
+    t.emit(mark, col.name, "bom-in-value", msg, fix, "warning")
+    return raw.astype("str").str.replace("\ufeff", "", regex=False)
+
+
+#: The largest amount (any currency) and activity count a row may hold: beyond them a value
+#: is a typo or a placeholder (1e308, 9.99e99), and a count would overflow when converted.
+MAX_AMOUNT = 1e15
+MAX_COUNT = 1e9
+
+
+def _implausible(t: _Table, col: Column, raw: pd.Series, vals: pd.Series) -> list[Issue]:
+    """One error for the values of a number column beyond ±:data:`MAX_AMOUNT` (amounts) or
+    ±:data:`MAX_COUNT` (counts); they are blanked, so that nothing downstream sees them."""
+    bound, what = (MAX_COUNT, "a count") if col.kind == "int" else (MAX_AMOUNT, "an amount")
+    big = (vals.abs() > bound).to_numpy()
+    if not big.any():
+        return []
+    vals[big] = np.nan
+    msg = f"Implausible {col.name}: {_examples(raw[big], 5)} (beyond ±{bound:,.0f})."
+    fix = (
+        f"Correct the value (a typo or a placeholder?): {what} is a number from 0 to {bound:,.0f}."
+    )
+    return [("implausible-number", big, msg, fix, "error")]
 
 
 def _text(t: _Table, col: Column, raw: pd.Series) -> pd.Series:
@@ -586,7 +684,7 @@ def _text(t: _Table, col: Column, raw: pd.Series) -> pd.Series:
     s = s.where(s != "")
     quoted = s.str.startswith("'", na=False)
     if quoted.any():  # undo write()'s guard against spreadsheet formulas
-        s = s.where(~quoted, s.str.replace(r"^'(?=[=+\-@\t\r])", "", regex=True))
+        s = s.where(~quoted, s.str.replace(r"^'(?='*[=+\-@\t\r])", "", regex=True))
     for mapping, report in ((t.spec.values.get(col.name), False),
                             (t.spec.corrections.get(col.name), True)):  # fmt: skip
         if not mapping:
@@ -789,6 +887,13 @@ def _check_opportunities(t: _Table) -> None:
     if "close_date" in o and "outcome" in o:
         no_close = (o["outcome"].isin(["won", "lost"]) & o["close_date"].isna()).to_numpy()
         no_close = no_close & ~t.bad.get("close_date", False)
+        held = o.get("__placeholder__close_date")
+        if held is not None and (no_close & held.to_numpy()).any():
+            m = no_close & held.to_numpy()
+            ex = _examples(t.frame.loc[m, t.src["close_date"]])
+            msg = f"A won or lost deal has the placeholder close date {ex} ('no date')."
+            t.emit(m, "close_date", "blank", msg, "Enter the date the deal closed.")
+            no_close &= ~m
         if no_close.any():
             msg = "A won or lost deal has no close date."
             t.emit(no_close, "close_date", "blank", msg, "Enter the date the deal closed.")
@@ -880,6 +985,8 @@ def validate(
     if opp is not None:
         _opportunities(opp, config)
     as_of = config.as_of
+    if as_of is None and profile.as_of in (None, "", "latest"):
+        _warn_far_future(typed)  # the as-of date is inferred from the data
     if as_of is None and profile.as_of:
         as_of = _latest(typed) if profile.as_of == "latest" else pd.Timestamp(profile.as_of)
         config = replace(config, as_of=as_of)
@@ -942,18 +1049,39 @@ def validate(
 
 
 def _latest(typed: dict[str, _Table]) -> pd.Timestamp:
-    """The latest date the data holds: deals created, deals closed, snapshots, activities."""
-    found = []
-    opp = typed.get("opportunities")
-    if opp is not None:
-        found.append(opp.out.get("created_date", pd.Series(dtype="datetime64[ns]")).max())
-        if "close_date" in opp.out and "outcome" in opp.out:
-            found.append(opp.out["close_date"][opp.out["outcome"] != "open"].max())
-    for name, col in (("snapshots", "as_of"), ("activities", "date")):
-        if name in typed and col in typed[name].out:
-            found.append(typed[name].out[col].max())
-    found = [f for f in found if pd.notna(f)]
-    return max(found) if found else pd.Timestamp.today().normalize()
+    """The latest date the data holds (deals created, deals closed, snapshots, activities),
+    dates far in the future of all the others left out (:func:`_warn_far_future`)."""
+    return latest_date([d for _, _, d in _as_of_dates(typed)])
+
+
+def _as_of_dates(typed: dict[str, _Table]) -> list:
+    outs = {name: t.out for name, t in typed.items()}
+    return as_of_dates(outs.get("opportunities"), outs.get("activities"), outs.get("snapshots"))
+
+
+def _warn_far_future(typed: dict[str, _Table]) -> None:
+    """Warn about dates far in the future of the rest of the data (a typo such as 2099 for
+    2024): they are left out when the as-of date is inferred, or every deal would be past due."""
+    dates = _as_of_dates(typed)
+    cutoff = far_future_cutoff([d for _, _, d in dates])
+    if cutoff is None:
+        return
+    as_of = latest_date([d for _, _, d in dates])
+    for table, col, d in dates:
+        far = (d >= cutoff).to_numpy()
+        if far.any():
+            t = typed[table]
+            ex = _examples(t.frame.loc[far, t.src[col]])
+            msg = (
+                f"A date far in the future of the rest of the data ({ex}: more than a year "
+                f"after every other date) was left out of the data's as-of date, "
+                f"{as_of:%Y-%m-%d}."
+            )
+            fix = (
+                "Correct the date if it is a typo; if the data does reach that far, set its "
+                "as-of date (as_of = YYYY-MM-DD in salesnb.toml)."
+            )
+            t.emit(far, col, "far-future-date", msg, fix, "warning")
 
 
 def _reps_without_data(tables: dict[str, pd.DataFrame], t: _Table, problems: list[Problem]) -> None:

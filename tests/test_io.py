@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import csv
+import dataclasses
 import shutil
 import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from salesnb.errors import ConfigError, DataValidationError, ParameterError
 from salesnb.io import load, write
@@ -247,3 +251,90 @@ def test_sample_loads_fast_and_round_trips(tmp_path):
     assert not [w for w in wb.warnings if w.code not in ("rep-without-data",)], wb.warnings
     write(wb, tmp_path)
     assert_same(wb, load(tmp_path))
+
+
+# --------------------------------------------------------------------------- writing any text
+
+GOOD = Path(__file__).parent / "bad_inputs" / "_good"
+#: Any text a CRM field may hold: control characters, quotes, separators, CR and LF.
+#: NUL makes a file binary and U+FEFF is removed on load (with a warning), so neither is here.
+_TEXT = st.text(
+    st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00\ufeff"), max_size=12
+)
+
+
+def _folder_with_accounts(path: Path, accounts: list[str]) -> Path:
+    """_good with ``accounts`` in its opportunities, quoted by the csv module (QUOTE_ALL)."""
+    shutil.copytree(GOOD, path)
+    o = pd.read_csv(GOOD / "opportunities.csv", dtype=str, keep_default_na=False)
+    o["account"] = accounts
+    with open(path / "opportunities.csv", "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh, quoting=csv.QUOTE_ALL, lineterminator="\n")
+        w.writerow(o.columns)
+        w.writerows(o.itertuples(index=False))
+    return path
+
+
+def test_lone_cr_is_quoted_on_write(tmp_path):
+    wb = load(_folder_with_accounts(tmp_path / "in", ["Acme\rCorp", "a\r\nb", "x", "y", "z"]))
+    assert wb.opportunities["account"].tolist()[:2] == ["Acme\rCorp", "a\r\nb"]
+    write(wb, tmp_path / "out")
+    raw = (tmp_path / "out" / "opportunities.csv").read_bytes()
+    assert b'"Acme\rCorp"' in raw and b'"a\r\nb"' in raw
+    again = load(tmp_path / "out")
+    assert len(again.opportunities) == 5
+    assert_same(wb, again)
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.lists(_TEXT, min_size=5, max_size=5))
+def test_any_text_round_trips_through_write(tmp_path_factory, accounts):
+    base = tmp_path_factory.mktemp("rt")
+    wb = load(_folder_with_accounts(base / "in", accounts))
+    write(wb, base / "out")
+    again = load(base / "out")
+    assert again.warnings == []
+    assert_same(wb, again)
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.lists(st.text(st.characters(blacklist_categories=("Cs",)), min_size=1), min_size=3,
+                max_size=6, unique=True))  # fmt: skip
+def test_any_stage_name_round_trips_through_salesnb_toml(tmp_path_factory, names):
+    from salesnb.config import Stage, StageCatalogue, load_config
+
+    kinds = ["open"] * (len(names) - 2) + ["won", "lost"]
+    stages = tuple(Stage(n, k, 0.5) for n, k in zip(names, kinds, strict=True))
+    wb = load(GOOD)
+    wb = dataclasses.replace(
+        wb, config=dataclasses.replace(wb.config, stages=StageCatalogue(stages))
+    )
+    out = tmp_path_factory.mktemp("toml")
+    write(wb, out)
+    assert load_config(out) == wb.config
+
+
+# --------------------------------------------------------------------------- as_of with an offset
+
+
+def test_as_of_with_utc_offset_is_the_day_written_everywhere(tmp_path):
+    from salesnb import kpis, subject
+
+    shutil.copytree(GOOD, tmp_path / "d")
+    toml = tmp_path / "d" / "salesnb.toml"
+    toml.write_text('as_of = 2024-03-29T23:30:00-05:00\ncurrency = "EUR"\n')
+    wb = load(tmp_path / "d")
+    # the date written (the 29th), not the UTC date (the 30th), and no time zone
+    assert wb.as_of == pd.Timestamp("2024-03-29") and wb.as_of.tzinfo is None
+    kpis.scorecard(wb, "rep")  # crashed: a naive column compared with an aware as_of
+    for given_ in ("2024-03-01T00:00:00+02:00", "2024-03-01T23:30:00-05:00", "2024-03-01"):
+        assert load(GOOD, as_of=given_).as_of == pd.Timestamp("2024-03-01")
+        assert subject.resolve_as_of(wb, given_) == pd.Timestamp("2024-03-01")
+        sc = kpis.scorecard(wb, "rep", as_of=given_)
+        assert sc.equals(kpis.scorecard(wb, "rep", as_of="2024-03-01"))
+    with pytest.raises(ParameterError, match="is not a date"):
+        load(GOOD, as_of="9999-12-31T00:00:00+02:00")  # out of range: no traceback

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import shutil
 from pathlib import Path
 
@@ -476,3 +477,188 @@ def test_european_grouped_numbers_round_trip(x):
     eu = us.replace(",", "_").replace(".", ",").replace("_", ".")  # 1,234.50 -> 1.234,50
     nums, _, issues = parse_numbers(pd.Series([f"€{eu}", eu, f"{x:.2f}".replace(".", ",")]), opts)
     assert not issues and np.allclose(nums, x, rtol=0, atol=0.005)
+
+
+# ------------------------------------------------------------------- bad values (round 2)
+
+
+def test_date_parser_tells_placeholders_from_dates_out_of_range():
+    text = pd.Series(["2024-01-05", "9999-12-31", "0001-01-01", "2304-01-10", "", "1500-06-01"])
+    out, issues = parse_dates(text, ReadOptions())
+    assert str(out.dtype) == "datetime64[ns]"
+    assert out.iloc[0] == pd.Timestamp("2024-01-05") and out.iloc[1:].isna().all()
+    by_code = {code: (mask.tolist(), sev) for code, mask, _, _, sev in issues}
+    assert by_code == {
+        "placeholder-date": ([False, True, True, False, False, False], "warning"),
+        "date-out-of-range": ([False, False, False, True, False, True], "error"),
+    }
+    # a required column refuses the placeholder instead of blanking it
+    _, issues = parse_dates(text, ReadOptions(), required=True)
+    assert {code: sev for code, _, _, _, sev in issues}["placeholder-date"] == "error"
+
+
+def test_date_parser_range_on_typed_and_day_first_columns():
+    # Parquet gives typed dates (here in milliseconds, which hold year 9999)
+    typed = pd.Series(pd.to_datetime(["2024-01-05", "9999-12-31"]).as_unit("ms"))
+    out, issues = parse_dates(typed, ReadOptions())
+    assert out.iloc[0] == pd.Timestamp("2024-01-05") and pd.isna(out.iloc[1])
+    assert [(i[0], i[1].tolist()) for i in issues] == [("placeholder-date", [False, True])]
+    # a profile's day-first format reads 31/12/9999 as the same placeholder
+    out, issues = parse_dates(pd.Series(["05/01/2024", "31/12/9999"]), ReadOptions(dayfirst=True))
+    assert out.iloc[0] == pd.Timestamp("2024-01-05") and [i[0] for i in issues] == [
+        "placeholder-date"
+    ]
+
+
+def test_placeholder_in_parquet_file(folder):
+    o = pd.read_csv(folder / "opportunities.csv", dtype=str)
+    (folder / "opportunities.csv").unlink()
+    for c in ("created_date", "close_date", "last_activity_date"):
+        o[c] = pd.to_datetime(o[c]).astype("datetime64[ms]")
+    o.loc[2, "close_date"] = pd.Timestamp("9999-12-31").as_unit("ms")  # the 3rd row: line 4
+    o["amount"] = o["amount"].astype(float)
+    o.to_parquet(folder / "opportunities.parquet", index=False)
+    wb = load(folder)
+    p = one(wb.warnings, "placeholder-date")
+    check(p, "opportunities.parquet", (4,), "close_date", "enter the real date")
+    assert pd.isna(wb.opportunities["close_date"].iloc[2])
+
+
+@pytest.mark.parametrize(
+    ("value", "code", "words"),
+    [
+        ("1e19", "implausible-number", "Implausible count: '1e19'"),
+        ("-1e19", "implausible-number", "Implausible count: '-1e19'"),
+        ("1000000001", "implausible-number", "(beyond ±1,000,000,000)"),
+        ("1e400", "not-finite", "Not a finite number"),
+        ("Infinity", "not-finite", "'Infinity'"),
+    ],
+)
+def test_activity_counts_that_overflow_are_refused(folder, value, code, words):
+    edit(folder / "activities.csv", "r1,2024-03-04,call,12", f"r1,2024-03-04,call,{value}")
+    text = (folder / "activities.csv").read_text()
+    line = text.splitlines().index(f"r1,2024-03-04,call,{value}") + 1
+    errors = [p for p in problems_of(folder) if p.severity == "error"]
+    assert len(errors) == 1, [str(p) for p in errors]
+    assert errors[0].code == code and words in errors[0].message
+    check(errors[0], "activities.csv", (line,), "count", "number")
+
+
+def test_largest_plausible_count_and_amount_load(folder):
+    # the bounds themselves are accepted: 1e9 activities, an amount of 1e15
+    edit(folder / "activities.csv", "r1,2024-03-04,call,12", "r1,2024-03-04,call,1000000000")
+    edit(folder / "opportunities.csv", ",12000,", ",1000000000000000,")
+    wb = load(folder)
+    assert wb.activities["count"].max() == 1_000_000_000
+    assert wb.opportunities["amount"].max() == 1e15
+
+
+@pytest.mark.parametrize("value", ["1e308", "1.5e15", "-1e16"])
+def test_implausible_amounts_are_refused(folder, value):
+    edit(folder / "opportunities.csv", ",12000,", f",{value},")
+    p = one(problems_of(folder), "implausible-number")
+    check(p, "opportunities.csv", (2,), "amount", "from 0 to 1,000,000,000,000,000")
+    assert f"'{value}'" in p.message
+
+
+def _no_as_of(folder: Path) -> None:
+    toml = folder / "salesnb.toml"
+    toml.write_text("".join(x for x in toml.read_text().splitlines(True) if "as_of" not in x))
+
+
+def test_far_future_typo_does_not_move_the_as_of_date(folder):
+    _no_as_of(folder)
+    before = load(folder).as_of
+    line = next(
+        i for i, x in enumerate((folder / "opportunities.csv").read_text().splitlines(), 1)
+        if x.startswith("o8,")
+    )  # fmt: skip
+    text = (folder / "opportunities.csv").read_text().splitlines()
+    fields = text[line - 1].split(",")
+    fields[6], fields[7] = "2099-01-15", ""  # created_date of an open deal, no close date
+    text[line - 1] = ",".join(fields)
+    (folder / "opportunities.csv").write_text("\n".join(text) + "\n")
+    wb = load(folder)
+    assert wb.as_of == before  # the typo is left out; without the rule it would be 2099-01-15
+    p = one(wb.warnings, "far-future-date")
+    check(p, "opportunities.csv", (line,), "created_date", "typo")
+    assert f"as-of date, {before:%Y-%m-%d}" in p.message
+
+
+def test_far_future_rule_on_hand_made_dates():
+    from salesnb.model import far_future_cutoff
+
+    def cut(*dates: str):
+        return far_future_cutoff([pd.Series(pd.to_datetime(list(dates)))])
+
+    base = ["2024-01-05", "2024-02-01", "2024-03-01", "2024-03-20", "2024-04-02"]
+    assert cut(*base) is None
+    # two typos, each more than a year after the rest: both left out
+    assert cut(*base, "2099-01-01", "2204-05-05") == pd.Timestamp("2099-01-01")
+    # 366 days after the latest other date is far; 365 days is not
+    assert cut(*base, "2025-04-03") == pd.Timestamp("2025-04-03")
+    assert cut(*base, "2025-04-02") is None
+    # a data set that resumes after a pause: the later dates are the majority, not typos
+    assert cut("2020-01-01", "2020-02-01", "2024-01-01", "2024-02-01", "2024-03-01") is None
+    # too few dates to tell, and at most 3 typos among few dates
+    assert cut("2024-01-01", "2099-01-01") is None
+    assert cut(*base, *base, "2099-01-01", "2099-01-02", "2099-01-03", "2099-01-04") is None
+
+
+def test_extra_field_on_first_line_of_a_big_file(tmp_path):
+    # over 1 MB the multi-threaded reader is tried first; the answer must be the same
+    src = Path(__file__).parent / "bad_inputs" / "_good"
+    shutil.copytree(src, tmp_path / "d")
+    rows = [f"o{i},r{1 + i % 3},Account {i},Demo,{1000 + i},2024-01-05," for i in range(30_000)]
+    rows[0] = "o0,r1,Account, 0,Demo,1000,2024-01-05,"  # the separator inside a value
+    header = "opp_id,rep_id,account,stage,amount,created_date,close_date"
+    (tmp_path / "d" / "opportunities.csv").write_text("\n".join([header, *rows]) + "\n")
+    assert (tmp_path / "d" / "opportunities.csv").stat().st_size > 1 << 20
+    errors = [p for p in problems_of(tmp_path / "d") if p.severity == "error"]
+    assert [(p.code, p.rows) for p in errors] == [("bad-line", (2,))]
+
+
+def test_bom_inside_a_file_is_removed_from_ids(folder):
+    path = folder / "opportunities.csv"
+    text = path.read_text("utf-8")
+    lines = text.splitlines()
+    lines[3] = "\ufeff" + lines[3]  # line 4, as where a second file was appended
+    path.write_text("\n".join(lines) + "\n", "utf-8")
+    wb = load(folder)
+    assert not wb.opportunities["opp_id"].str.contains("\ufeff").any()
+    assert lines[3].split(",")[0].lstrip("\ufeff") in set(wb.opportunities["opp_id"])
+    check(one(wb.warnings, "bom-in-value"), "opportunities.csv", (4,), "opp_id", "UTF-8")
+
+
+def test_far_future_typo_is_left_out_of_a_profiles_latest_as_of(tmp_path):
+    # a profile with as_of = "latest" (as crm_sales_opportunities) resolves it in validation
+    case = Path(__file__).parent / "bad_inputs" / "far_future_created_date"
+    shutil.copytree(case, tmp_path / "d")
+    canonical = Path(__file__).resolve().parents[1] / "salesnb" / "profiles" / "canonical.toml"
+    text = canonical.read_text("utf-8").replace(
+        'name = "canonical"', 'name = "latest"\nas_of = "latest"'
+    )
+    (tmp_path / "latest.toml").write_text(text, "utf-8")
+    wb = load(tmp_path / "d", profile=tmp_path / "latest.toml")
+    # latest other date: o2 closed (lost) on 2024-03-01; the open deal created 2099-03-10 is out
+    assert wb.config.as_of == pd.Timestamp("2024-03-01") == wb.as_of
+    check(one(wb.warnings, "far-future-date"), "opportunities.csv", (6,), "created_date", "typo")
+
+
+def test_placeholders_in_a_parquet_date32_column(folder):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    o = pd.read_csv(folder / "opportunities.csv", dtype=str)
+    (folder / "opportunities.csv").unlink()
+    table = pa.Table.from_pandas(o.drop(columns=["close_date", "amount"]), preserve_index=False)
+    close = [None if pd.isna(x) else pd.Timestamp(x).date() for x in o["close_date"]]
+    close[2], close[3] = datetime.date(9999, 12, 31), datetime.date(1, 1, 1)  # lines 4, 5
+    table = table.append_column("close_date", pa.array(close, pa.date32()))
+    table = table.append_column("amount", pa.array(o["amount"].astype(float)))
+    pq.write_table(table, folder / "opportunities.parquet")
+    wb = load(folder)
+    p = one(wb.warnings, "placeholder-date")
+    check(p, "opportunities.parquet", (4, 5), "close_date", "enter the real date")
+    assert p.message.startswith("'9999-12-31', '0001-01-01' are placeholders for 'no date'")
+    assert wb.opportunities["close_date"].iloc[2:4].isna().all()
