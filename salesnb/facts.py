@@ -801,6 +801,11 @@ def _fold(text: Any) -> tuple[str, ...]:
     return tuple(t.casefold() for t in _TOKEN.findall(s))
 
 
+def _words(text: Any) -> tuple[str, ...]:
+    """The word tokens of ``text`` as written (Unicode NFC)."""
+    return tuple(_TOKEN.findall(unicodedata.normalize("NFC", str(text))))
+
+
 def _id_like(key: tuple[str, ...]) -> bool:
     """A single token that could be an ordinary word or number: a number, a short code or
     a word with digits (``12``, ``A``, ``R1``). Such a name is matched as an id is."""
@@ -813,7 +818,8 @@ class PrivateTerms:
 
     ``ids`` (rep ids, deal ids, and names that look like codes or numbers) are redacted
     where they stand as identifiers: quoted, or right after a word such as ``rep`` or
-    ``owner``; never inside line numbers, counts, dates or figures. ``names`` (rep names,
+    ``owner`` and in the case written (``rep May``, not ``rep may``); never inside line
+    numbers, counts, dates or figures. ``names`` (rep names,
     accounts) are redacted quoted, within a quoted value, as a near-duplicate quoted
     value, and unquoted as a sequence of words (a single word only when capitalised).
     ``own`` (the subject's own ids, names, accounts and deals) is never redacted.
@@ -822,6 +828,8 @@ class PrivateTerms:
     ids: frozenset[tuple[str, ...]]
     names: frozenset[tuple[str, ...]]
     own: frozenset[tuple[str, ...]]
+    #: The ids' tokens as written (case kept): an unquoted id matches only in its own case.
+    written: frozenset[tuple[str, ...]] = frozenset()
 
     @classmethod
     def build(cls, ids: Any = (), names: Any = (), own: Any = ()) -> PrivateTerms:
@@ -830,7 +838,10 @@ class PrivateTerms:
         id_keys = {k for k in map(_fold, ids) if k} - mine
         name_keys = {k for k in map(_fold, names) if k} - mine
         id_keys |= {k for k in name_keys if _id_like(k)}
-        return cls(frozenset(id_keys), frozenset(name_keys - id_keys), frozenset(mine))
+        written = {_words(v) for v in (*ids, *names) if _fold(v) in id_keys}
+        return cls(
+            frozenset(id_keys), frozenset(name_keys - id_keys), frozenset(mine), frozenset(written)
+        )
 
     @cached_property
     def sizes(self) -> list[int]:
@@ -867,7 +878,7 @@ def redact(text: str, terms: PrivateTerms | list[str], mask: str = MASK) -> str:
     word tokens, case-insensitive and accent-insensitive: a quoted value (``'R12'``,
     ``"O'Brien"``) is replaced with its quotes when it is, contains (several words) or
     nearly is another rep's value; unquoted, an id only right after ``rep``, ``owner``,
-    ``deal``..., and a name as its sequence of words. A run of masks in a list becomes
+    ``deal``... (in the case written), and a name as its sequence of words. A run of masks in a list becomes
     one count (``[3 other reps]``). Numbers, dates and ordinary words stay as they are.
 
     Examples
@@ -896,6 +907,8 @@ def redact(text: str, terms: PrivateTerms | list[str], mask: str = MASK) -> str:
     if mask == MASK:
         run = re.compile(rf"{re.escape(mask)}(?:, {re.escape(mask)})+")
         text = run.sub(lambda m: f"[{m.group().count(mask)} other reps]", text)
+        # a list that held only other reps' values: "[[2 other reps]]" -> "[2 other reps]"
+        text = re.sub(r"\[(\[(?:another rep|\d+ other reps)\])\]", r"\1", text)
     return text
 
 
@@ -937,7 +950,9 @@ def _unquoted_hits(text: str, a: int, b: int, terms: PrivateTerms) -> list[tuple
                 step = n
                 break
             private = (key in terms.names and (n > 1 or any(c.isupper() for c in toks[i][2]))) or (
-                key in terms.ids and _in_id_context(text, toks, folded, i)
+                key in terms.ids
+                and tuple(t for _, _, t in toks[i : i + n]) in terms.written
+                and _in_id_context(text, toks, folded, i)
             )
             if private:
                 hits.append((toks[i][0], toks[i + n - 1][1]))
