@@ -722,7 +722,7 @@ def data_notes(ctx: Context) -> list[str]:
         noun = "data problem concerns" if others == 1 else "data problems concern"
         out.append(
             f"{others} other {noun} only other reps' records and {'is' if others == 1 else 'are'}"
-            " not shown in this copy (the analyst's `salesnb validate` report lists them)."
+            " not shown in this copy (the analyst sees them with salesnb validate)."
         )
     return out
 

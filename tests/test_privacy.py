@@ -469,7 +469,7 @@ def test_data_notes_show_own_and_general_warnings_and_count_the_rest(named_wb):
     assert "not UTF-8" in notes[1] and "source is blank" in notes[2]
     assert notes[3] == (
         "9 other data problems concern only other reps' records and are not shown in this "
-        "copy (the analyst's `salesnb validate` report lists them)."
+        "copy (the analyst sees them with salesnb validate)."
     )
     r1 = facts.data_notes(facts.context(named_wb, "rep", "R1"))
     assert sum("'QUILLON FARMS CORP' was read as 'Quillon Farms'" in n for n in r1) == 1
