@@ -733,16 +733,14 @@ def forbidden_terms(ctx: Context) -> list[str]:
     Also every other form in which a warning quotes one of them (a value as the export
     wrote it before a profile corrected it). Longest first.
     """
-    own, ids, names, _ = _private_values(ctx)
+    own, ids, names = _private_values(ctx)
     terms = set(ids["rep"]) | set(names["rep"]) | set(names["account"])
     terms |= _aliases(ctx.wb.warnings, terms, own)
     return sorted((t for t in terms if str(t).strip()), key=len, reverse=True)
 
 
-def _private_values(
-    ctx: Context,
-) -> tuple[set[str], dict[str, list[str]], dict[str, list[str]], set[str]]:
-    """(own values, other ids by kind, other names by kind, own deal ids) of ``ctx``'s subject."""
+def _private_values(ctx: Context) -> tuple[set[str], dict[str, list[str]], dict[str, list[str]]]:
+    """(own ids, names, accounts and deals; other ids by kind; other names by kind)."""
     wb, mine = ctx.wb, ctx.rep_ids
     reps, o = wb.reps, wb.opportunities
     is_mine, own_deal = reps["rep_id"].isin(mine), o["rep_id"].isin(mine)
@@ -755,7 +753,7 @@ def _private_values(
     }
     accounts = set(o.loc[~own_deal, "account"].dropna()) - own_accounts
     names = {"rep": list(reps.loc[~is_mine, "name"].dropna()), "account": sorted(accounts)}
-    return own | own_deals, ids, names, own_deals
+    return own | own_deals, ids, names
 
 
 def _aliases(warnings: list[Any], terms: set[str], own: set[str]) -> set[str]:
@@ -819,10 +817,10 @@ class PrivateTerms:
     ``ids`` (rep ids, deal ids, and names that look like codes or numbers) are redacted
     where they stand as identifiers: quoted, or right after a word such as ``rep`` or
     ``owner`` and in the case written (``rep May``, not ``rep may``); never inside line
-    numbers, counts, dates or figures. ``names`` (rep names,
-    accounts) are redacted quoted, within a quoted value, as a near-duplicate quoted
-    value, and unquoted as a sequence of words (a single word only when capitalised).
-    ``own`` (the subject's own ids, names, accounts and deals) is never redacted.
+    numbers, counts, dates or figures. ``names`` (rep names, accounts) are redacted
+    quoted, within a quoted value, as a near-duplicate quoted value, and unquoted as a
+    sequence of words (a single word only when capitalised). ``own`` (the subject's own
+    ids, names, accounts and deals) is never redacted.
     """
 
     ids: frozenset[tuple[str, ...]]
@@ -859,7 +857,7 @@ class PrivateTerms:
 def private_terms(ctx: Context) -> PrivateTerms:
     """Every other rep's id, name, accounts (those the subject does not own) and deal ids,
     with the other forms in which warnings quote them, for :func:`redact`."""
-    own, ids, names, _ = _private_values(ctx)
+    own, ids, names = _private_values(ctx)
     alias = _aliases(ctx.wb.warnings, {*ids["rep"], *ids["deal"], *names["rep"],
                                        *names["account"]}, own)  # fmt: skip
     alias_ids = {a for a in alias if any(_fold(a) == _fold(i) for i in ids["rep"] + ids["deal"])}
@@ -878,8 +876,9 @@ def redact(text: str, terms: PrivateTerms | list[str], mask: str = MASK) -> str:
     word tokens, case-insensitive and accent-insensitive: a quoted value (``'R12'``,
     ``"O'Brien"``) is replaced with its quotes when it is, contains (several words) or
     nearly is another rep's value; unquoted, an id only right after ``rep``, ``owner``,
-    ``deal``... (in the case written), and a name as its sequence of words. A run of masks in a list becomes
-    one count (``[3 other reps]``). Numbers, dates and ordinary words stay as they are.
+    ``deal``... (in the case written), and a name as its sequence of words. A run of
+    masks in a list becomes one count (``[3 other reps]``). Numbers, dates and ordinary
+    words stay as they are; so do the subject's own values.
 
     Examples
     --------
@@ -913,6 +912,7 @@ def redact(text: str, terms: PrivateTerms | list[str], mask: str = MASK) -> str:
 
 
 def _quoted_is_private(quoted: str, terms: PrivateTerms) -> bool:
+    """Whether a quoted value is, contains or nearly is another rep's value."""
     try:
         value = ast.literal_eval(quoted)
     except (ValueError, SyntaxError):
@@ -937,6 +937,7 @@ def _quoted_is_private(quoted: str, terms: PrivateTerms) -> bool:
 
 
 def _unquoted_hits(text: str, a: int, b: int, terms: PrivateTerms) -> list[tuple[int, int]]:
+    """Spans of other reps' names (and ids in an identifier's place) in ``text[a:b]``."""
     toks = [(m.start() + a, m.end() + a, m.group()) for m in _TOKEN.finditer(text[a:b])]
     folded = ["".join(_fold(t)) or t.casefold() for _, _, t in toks]
     hits, i = [], 0

@@ -187,7 +187,7 @@ def test_the_index_is_for_the_analyst_and_names_every_rep(privacy_out, sample_wb
     assert Scanner(sample_wb.reps["name"]).found(index) == sorted(sample_wb.reps["name"])
 
 
-# --------------------------------------------------------------------------- data sets with warnings
+# ---------------------------------------------------------------------- data sets with warnings
 _CSV = {"index": False, "lineterminator": "\n"}
 
 #: Rep ids of the named data set: short ("A"), code-like ("R1") and name-like ("May", "Will",
@@ -296,9 +296,8 @@ def write_named(folder: Path) -> Path:
         opps.loc[opps.index[opps["rep_id"] == rep][0], "source"] = ""
     tg = tables["targets"]
     tables["targets"] = tg = tg[tg["rep_id"] != "Will"].reset_index(drop=True)
-    tg.loc[tg.index[tg["rep_id"] == "R1"][0], "month"] = (
-        tg.loc[tg.index[tg["rep_id"] == "R1"][0], "month"][:8] + "15"
-    )
+    first = tg.index[tg["rep_id"] == "R1"][0]
+    tg.loc[first, "month"] = tg.loc[first, "month"][:8] + "15"  # YYYY-MM-01 -> YYYY-MM-15
     snaps = tables["snapshots"]
     ghost = snaps[snaps["rep_id"] == "Will"].head(1).assign(opp_id="DL-Will-GHOST")
     tables["snapshots"] = pd.concat([snaps, ghost], ignore_index=True)
@@ -341,8 +340,8 @@ def write_numeric(folder: Path, ids: tuple[str, ...] = NUMERIC_IDS) -> Path:
     """Numeric owner ids, no reps or targets file; returns the profile.
 
     Warnings: derived reps, derived targets ("trailing 12-month average"; the third, fourth
-    and fifth reps have no won deal and are listed), a corrected account of the second rep, and blank sources of
-    the first rep's deals on lines 5, 7, 12 and 20.
+    and fifth reps have no won deal and are listed), a corrected account of the second
+    rep, and blank sources of the first rep's deals on lines 5, 7, 12 and 20.
     """
     tables, toml = _sample_tables()
     _rename(tables, dict(zip([f"R0{i}" for i in range(1, 6)], ids, strict=True)))
@@ -521,7 +520,8 @@ def test_numeric_ids_leave_line_numbers_counts_and_figures_alone(numeric_wb, rep
     assert "as the trailing 12-month average of won bookings x 1.05" in derived
     # "1", "20" and "7" have no won deal: the list keeps the subject's own id only
     listed = {"3": "[3 other reps]", "12": "[3 other reps]", "7": "[[2 other reps], '7']",
-              "20": "[[another rep], '20', [another rep]]", "1": "['1', [2 other reps]]"}  # fmt: skip
+              "20": "[[another rep], '20', [another rep]]",
+              "1": "['1', [2 other reps]]"}  # fmt: skip
     assert f"3 reps without a won deal have no target: {listed[rep]}." in derived
     lines = "lines 5, 7, 12, 20, column 'source': source is blank"
     assert (lines in text) == (rep == "3"), text
@@ -556,7 +556,8 @@ def test_redaction_by_token_and_context(text, expected):
 # the property: redaction changes no token that is not an identifier of another rep
 _IDS = ("12", "7", "1", "A", "R1", "May", "Will", "Rose", "2026")
 _FILLER = ("lines", "12", "7", "1", "2026", "month", "trailing", "A", "a", "R1", "may", "May",
-           "will", "Will", "rose", "Rose", "deals", "x", "0.5", "-", "(", ")", "average")  # fmt: skip
+           "will", "Will", "rose", "Rose", "deals", "x", "0.5", "-", "(", ")",
+           "average")  # fmt: skip
 _CONTEXT = ("rep ", "owner ", "rep: ", "owner = ", "rep id ")
 
 
