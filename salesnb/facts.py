@@ -16,8 +16,9 @@ import ast
 import difflib
 import re
 import unicodedata
+import warnings
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -709,20 +710,25 @@ def data_notes(ctx: Context) -> list[str]:
     document about the whole team shows every warning as it is.
     """
     notes = coverage_notes(ctx)
-    warnings = list(ctx.wb.warnings)
+    problems = list(ctx.wb.warnings)
     if ctx.subject.type == "all":
-        return notes + [str(w) for w in warnings]
+        return notes + [str(w) for w in problems]
     own = set(ctx.rep_ids)
-    shown = [w for w in warnings if not w.reps or own & set(w.reps)]
+    shown = [w for w in problems if not w.reps or own & set(w.reps)]
     texts = notes + [str(w) for w in shown]
     terms = private_terms(ctx) if texts else None
     out = [redact(n, terms) for n in texts] if terms is not None else []
-    others = len(warnings) - len(shown)
+    others = len(problems) - len(shown)
     if others:
         noun = "data problem concerns" if others == 1 else "data problems concern"
         out.append(
-            f"{others} other {noun} only other reps' records and {'is' if others == 1 else 'are'}"
-            " not shown in this copy (the analyst sees them with salesnb validate)."
+            f"{others} other {noun} only other reps' records and "
+            + (
+                "is not shown in this copy (the analyst sees it"
+                if others == 1
+                else "are not shown in this copy (the analyst sees them"
+            )
+            + " with salesnb validate)."
         )
     return out
 
@@ -744,23 +750,29 @@ def _private_values(ctx: Context) -> tuple[set[str], dict[str, list[str]], dict[
     wb, mine = ctx.wb, ctx.rep_ids
     reps, o = wb.reps, wb.opportunities
     is_mine, own_deal = reps["rep_id"].isin(mine), o["rep_id"].isin(mine)
-    own_accounts = set(o.loc[own_deal, "account"].dropna())
-    own = set(reps.loc[is_mine, "rep_id"]) | set(reps.loc[is_mine, "name"].dropna()) | own_accounts
-    own_deals = set(o.loc[own_deal, "opp_id"].dropna())
+    own_accounts = set(o.loc[own_deal, "account"].dropna().tolist())
+    own = (
+        set(reps.loc[is_mine, "rep_id"].tolist())
+        | set(reps.loc[is_mine, "name"].dropna().tolist())
+        | own_accounts
+    )
+    own_deals = set(o.loc[own_deal, "opp_id"].dropna().tolist())
     ids = {
-        "rep": list(reps.loc[~is_mine, "rep_id"].dropna()),
-        "deal": list(o.loc[~own_deal, "opp_id"].dropna()),
+        "rep": reps.loc[~is_mine, "rep_id"].dropna().tolist(),
+        "deal": o.loc[~own_deal, "opp_id"].dropna().tolist(),
     }
-    accounts = set(o.loc[~own_deal, "account"].dropna()) - own_accounts
-    names = {"rep": list(reps.loc[~is_mine, "name"].dropna()), "account": sorted(accounts)}
+    accounts = set(o.loc[~own_deal, "account"].dropna().tolist()) - own_accounts
+    names = {"rep": reps.loc[~is_mine, "name"].dropna().tolist(), "account": sorted(accounts)}
     return own | own_deals, ids, names
 
 
 def _aliases(warnings: list[Any], terms: set[str], own: set[str]) -> set[str]:
     """Values quoted beside a forbidden term in a warning's ``values`` (e.g. the raw form)."""
+    out: set[str] = set()
+    if not any(getattr(w, "values", ()) for w in warnings):
+        return out
     folded = {_fold(t) for t in terms}
     mine = {_fold(t) for t in own}
-    out: set[str] = set()
     for w in warnings:
         vals = [str(v) for v in getattr(w, "values", ()) or ()]
         keys = [_fold(v) for v in vals]
@@ -794,7 +806,14 @@ def _fold(text: Any) -> tuple[str, ...]:
     >>> _fold("Zoë O'BRIEN  Corp.")
     ('zoe', 'o', 'brien', 'corp')
     """
-    s = unicodedata.normalize("NFKD", str(text))
+    return _fold_text(str(text))
+
+
+@lru_cache(maxsize=1 << 17)
+def _fold_text(s: str) -> tuple[str, ...]:
+    if s.isascii():
+        return tuple(_TOKEN.findall(s.lower()))
+    s = unicodedata.normalize("NFKD", s)
     s = "".join(c for c in s if not unicodedata.combining(c))
     return tuple(t.casefold() for t in _TOKEN.findall(s))
 
@@ -848,8 +867,9 @@ class PrivateTerms:
 
     @cached_property
     def near(self) -> dict[str, bool]:
-        """Names (True) and own values (False) of 5+ characters, for near-duplicates."""
-        pool = {" ".join(k): False for k in self.own if len(" ".join(k)) >= 5}
+        """Names (True) and own values (False) of 5+ characters, for near-duplicates (ids
+        and codes are not compared so)."""
+        pool = {" ".join(k): False for k in self.own if not _id_like(k) and len(" ".join(k)) >= 5}
         pool.update({" ".join(k): True for k in self.names if len(" ".join(k)) >= 5})
         return pool
 
@@ -914,7 +934,9 @@ def redact(text: str, terms: PrivateTerms | list[str], mask: str = MASK) -> str:
 def _quoted_is_private(quoted: str, terms: PrivateTerms) -> bool:
     """Whether a quoted value is, contains or nearly is another rep's value."""
     try:
-        value = ast.literal_eval(quoted)
+        with warnings.catch_warnings():  # "invalid escape sequence" must not reach a document
+            warnings.simplefilter("ignore")
+            value = ast.literal_eval(quoted)
     except (ValueError, SyntaxError):
         value = quoted[1:-1]
     key = _fold(value)
