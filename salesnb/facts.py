@@ -824,9 +824,12 @@ def _words(text: Any) -> tuple[str, ...]:
 
 
 def _id_like(key: tuple[str, ...]) -> bool:
-    """A single token that could be an ordinary word or number: a number, a short code or
-    a word with digits (``12``, ``A``, ``R1``). Such a name is matched as an id is."""
-    return len(key) == 1 and (len(key[0]) <= 2 or any(c.isdigit() for c in key[0]))
+    """Tokens that could be ordinary words or numbers: one number, short code or word with
+    digits (``12``, ``A``, ``R1``), or several numbers and short codes (``{{7*7}}``,
+    ``A-1``). Such a name is matched as an id is."""
+    if len(key) == 1:
+        return len(key[0]) <= 2 or any(c.isdigit() for c in key[0])
+    return all(len(t) <= 2 or t.isdigit() for t in key)
 
 
 @dataclass(frozen=True)

@@ -543,13 +543,16 @@ def test_numeric_warnings_are_attributed(numeric_wb):
         ("Unknown rep 'A' (did you mean \"R1\"?); owner: R1, rep id May; R1 stays.",
          ("Unknown rep [another rep] (did you mean [another rep]?); owner: [another rep], "
           "rep id [another rep]; R1 stays.")),
+        # a name of numbers only ("{{7*7}}" reads 7 7): as an id, never "lines 7, 7"
+        ("lines 7, 7 of '{{7*7}}' or \"Bob Baker\" and bob baker; rep {{7*7}}",
+         "lines 7, 7 of [another rep] or [another rep] and [another rep]; rep {{7*7}}"),
         ("lines 12, 20 of 2026-12-20: ['12', '20', '3'] x12 ('12 deals')",
          "lines 12, 20 of 2026-12-20: [[2 other reps], '3'] x12 ('12 deals')"),
     ],
 )  # fmt: skip
 def test_redaction_by_token_and_context(text, expected):
     terms = facts.PrivateTerms.build(ids=["A", "R1", "May", "Will", "Rose", "12", "20"],
-                                     own=["3"])  # fmt: skip
+                                     names=["{{7*7}}", "Bob Baker"], own=["3"])  # fmt: skip
     assert facts.redact(text, terms) == expected
 
 
