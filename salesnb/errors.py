@@ -38,6 +38,14 @@ class Problem:
         Errors stop loading; warnings are reported and loading goes on.
     code : str
         A stable machine-readable identifier, e.g. ``"missing-column"``.
+    reps : tuple of str, optional
+        The rep ids whose records (deals, activities, targets, snapshots, team rows) the
+        problem is about, ``""`` for records of no rep; None when it is not about
+        particular records (a file, a column, the whole data). A rep's document shows a
+        warning about other reps' records only as a count (:func:`salesnb.facts.data_notes`).
+    values : tuple of str
+        Data values the message quotes in forms other than the data holds, e.g. a value as
+        the export wrote it and as a profile corrected it; redaction treats them as one.
     """
 
     message: str
@@ -47,6 +55,8 @@ class Problem:
     column: str | None = None
     severity: Severity = "error"
     code: str = "invalid"
+    reps: tuple[str, ...] | None = None
+    values: tuple[str, ...] = ()
 
     def where(self) -> str:
         parts = []

@@ -581,9 +581,11 @@ def attach(wb: Workbook, store: str | Path, *, timeout: float = 30.0) -> Workboo
                 f"(e.g. {list(ids[:3])!r}): they were deleted or belong to other data."
             )
             fix = "Nothing to do if deals were deleted in the CRM; otherwise check the store."
+            owners = stored.loc[strangers, "rep_id"].fillna("").astype("str")
             warnings.append(
-                Problem(msg, fix, label, (), "opp_id", "warning", "unknown-opportunity")
-            )
+                Problem(msg, fix, label, (), "opp_id", "warning", "unknown-opportunity",
+                        tuple(sorted(set(owners))))
+            )  # fmt: skip
     return dataclasses.replace(wb, snapshots=stored, warnings=warnings)
 
 

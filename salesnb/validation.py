@@ -525,12 +525,14 @@ class _Table:
         self.src: dict[str, str] = {}
         self.out: dict[str, pd.Series] = {}
         self.bad: dict[str, np.ndarray] = {}  # rows whose value could not be read, per column
+        # id(problem) -> positions of the rows it is about (see _attribute)
+        self.spans: dict[int, np.ndarray] = {}
 
     def col_name(self, canonical: str) -> str:
         return self.src.get(canonical, canonical)
 
     def emit(self, mask: Any, column: str | None, code: str, msg: str, fix: str,
-             severity: str = "error") -> None:  # fmt: skip
+             severity: str = "error", values: tuple[str, ...] = ()) -> None:  # fmt: skip
         mask = np.asarray(mask, bool)
         name = self.col_name(column) if column else None
         for i, f in enumerate(self.raw.files):
@@ -539,7 +541,9 @@ class _Table:
                 rows = tuple(int(x) for x in self.lines[sel][:_MAX_ROWS])
                 n = int(sel.sum())
                 text = msg if n == 1 else f"{msg} ({n:,} rows)"
-                self.problems.append(Problem(text, fix, f, rows, name, severity, code))
+                problem = Problem(text, fix, f, rows, name, severity, code, values=values)
+                self.problems.append(problem)
+                self.spans[id(problem)] = np.flatnonzero(sel)
 
     def file_problem(self, code: str, msg: str, fix: str, column: str | None = None,
                      severity: str = "error") -> None:  # fmt: skip
@@ -697,7 +701,8 @@ def _text(t: _Table, col: Column, raw: pd.Series) -> pd.Series:
                     if m.any():
                         msg = f"{old!r} was read as {new!r}."
                         fix = "Correct the spelling in the CRM; the profile corrects it meanwhile."
-                        t.emit(m, col.name, "corrected-value", msg, fix, "warning")
+                        t.emit(m, col.name, "corrected-value", msg, fix, "warning",
+                               (str(old), str(new)))  # fmt: skip
             s = s.where(~hit, s.map(mapping)).replace("", np.nan)
     if col.choices:
         s = _choices(t, col, s)
@@ -1045,6 +1050,7 @@ def validate(
         _reps_without_data(tables, reps_t or opp, problems)
     if reps is not None and "targets" in typed:
         _reps_without_target(tables, reps_t, typed["targets"], problems)
+    _attribute(problems, typed, tables)
     return tables, config, problems
 
 
@@ -1098,7 +1104,8 @@ def _reps_without_data(tables: dict[str, pd.DataFrame], t: _Table, problems: lis
         who = "1 rep has" if len(idle) == 1 else f"{len(idle)} reps have"
         msg = f"{who} no opportunities and no activities: {list(idle)!r}."
         fix = "Nothing to do if they are new or have left; otherwise check their deals' rep_id."
-        problems.append(Problem(msg, fix, file, rows, None, "warning", "rep-without-data"))
+        problems.append(Problem(msg, fix, file, rows, None, "warning", "rep-without-data",
+                                tuple(idle)))  # fmt: skip
 
 
 def _reps_without_target(
@@ -1137,4 +1144,36 @@ def _reps_without_target(
         f"Add a row for each of them (or for their region) to {target_file}; nothing to do "
         "if they are not meant to have a target."
     )
-    problems.append(Problem(msg, fix, file, rows, None, "warning", "rep-without-target"))
+    problems.append(Problem(msg, fix, file, rows, None, "warning", "rep-without-target",
+                            tuple(ids)))  # fmt: skip
+
+
+def _attribute(
+    problems: list[Problem], typed: dict[str, _Table], tables: dict[str, pd.DataFrame]
+) -> None:
+    """Set each row problem's ``reps``: the rep ids of the rows it is about (privacy).
+
+    A rep's document shows other reps' problems only as a count, so a message quoting
+    another rep's value (an account as the export wrote it, say) never reaches it.
+    Unknown owners are kept as written, blank ones as ``""``.
+    """
+    owners: dict[str, np.ndarray] = {}
+    opp_rep = None
+    if "opportunities" in tables:
+        o = tables["opportunities"]
+        opp_rep = pd.Series(o["rep_id"].to_numpy(), index=o["opp_id"].to_numpy())
+        opp_rep = opp_rep[~opp_rep.index.duplicated()]
+    for name, t in typed.items():
+        if not t.spans or name not in tables or "rep_id" not in tables[name]:
+            continue
+        rep = tables[name]["rep_id"]
+        if name == "snapshots" and opp_rep is not None:
+            rep = rep.fillna(tables[name]["opp_id"].map(opp_rep))
+        if len(rep) == len(t.lines):
+            owners[name] = rep.fillna("").astype("str").to_numpy(dtype=object)
+    for i, p in enumerate(problems):
+        for name, t in typed.items():
+            pos = t.spans.get(id(p))
+            if pos is not None and name in owners:
+                problems[i] = replace(p, reps=tuple(sorted(set(owners[name][pos]))))
+                break

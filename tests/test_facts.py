@@ -181,10 +181,11 @@ def test_privacy_terms_and_redaction(tiny_wb):
     ctx = facts.context(tiny_wb, "rep", "A")
     terms = set(facts.forbidden_terms(ctx))
     assert terms == {"B", "C", "D", "Bob Baker", "Cyd Cole", "Dee Dunn", "Bolt", "Core", "Cube"}
-    text = "Reps Bob Baker and C have no deals; Acme is fine; Bolt is not; CC stays."
+    # an id such as "C" only where it stands as an identifier (quoted, or after "rep")
+    text = "Reps Bob Baker and 'C' have no deals; Acme is fine; Bolt is not; CC stays; C too."
     assert facts.redact(text, sorted(terms, key=len, reverse=True)) == (
         "Reps [another rep] and [another rep] have no deals; Acme is fine; "
-        "[another rep] is not; CC stays."
+        "[another rep] is not; CC stays; C too."
     )
     with pytest.raises(ParameterError):
         facts.rep_breakdown(ctx)
