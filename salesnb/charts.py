@@ -191,6 +191,8 @@ def currency_symbol(currency: str = "USD") -> str:
     ('€', 'SEK ')
     """
     code = str(currency).strip()
+    if code == "deals":  # an export without amounts: plain counts, no prefix
+        return ""
     if re.fullmatch(r"[A-Za-z]{3}", code):
         return _SYMBOLS.get(code.upper(), f"{code.upper()} ")
     if 0 < len(code) <= 3 and not code.isalnum():  # already a symbol such as "$"

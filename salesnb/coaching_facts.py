@@ -108,6 +108,10 @@ UNITS = (
 
 
 def _money(v: float, currency: str) -> str:
+    if currency == "deals":  # an export without amounts: figures count deals
+        a = abs(v)
+        txt = f"{v:,.0f}" if a >= 10 or a == round(a) else f"{v:,.1f}"
+        return f"{txt} deal" if txt in ("1", "-1") else f"{txt} deals"
     a = abs(v)
     suffix, txt = "", f"{a:,.0f}"
     for s, scale in (("B", 1e9), ("M", 1e6), ("K", 1e3)):

@@ -114,7 +114,8 @@ class Context:
 
     @property
     def currency(self) -> str:
-        return self.wb.config.currency
+        """The data's currency, or "deals" for an export without amounts (counts)."""
+        return self.wb.unit
 
     @property
     def is_rep(self) -> bool:
@@ -402,7 +403,13 @@ def peer_comparison(ctx: Context, table: pd.DataFrame | None = None) -> pd.DataF
     agg.loc[agg["metric"] == "attainment", "target"] = elapsed_share(ctx)
     cols_out = ["metric", "label", "unit", "better", "value", "previous", "target", "peer_p25",
                 "peer_median", "peer_p75", "peer_n", "percentile"]  # fmt: skip
+    if ctx.wb.counts_only:  # no amounts: deal size and value rates would be made up
+        agg = agg[~agg["metric"].isin(VALUE_ONLY_METRICS)]
     return agg[cols_out].reset_index(drop=True)
+
+
+#: Figures that only exist with money amounts; an export of counts leaves them out.
+VALUE_ONLY_METRICS = ("avg_deal_size", "win_rate_value", "velocity")
 
 
 def peer_chart_frame(comparison: pd.DataFrame, metrics: list[str] | None = None) -> pd.DataFrame:
@@ -629,7 +636,8 @@ def facts_for(ctx: Context, comparison: pd.DataFrame | None = None) -> RepFacts:
     # in" on its last day).
     end = ctx.wb.config.calendar.period_bounds(ctx.period)[1]
     metrics["days_left"] = {"value": float(max((end.normalize() - ctx.as_of.normalize()).days, 0))}
-    deal = biggest_open_deal(open_deals(ctx))
+    # Without amounts no deal is "the biggest": no deal review picked by size.
+    deal = None if ctx.wb.counts_only else biggest_open_deal(open_deals(ctx))
     return RepFacts(metrics, conv, deal, ctx.subject.name)
 
 

@@ -69,6 +69,10 @@ def far_future_cutoff(dates: list[pd.Series]) -> pd.Timestamp | None:
     return pd.Timestamp(top[gaps[0] + 1]) if len(gaps) else None
 
 
+#: The "currency" of an export without amounts: figures are numbers of deals.
+COUNT_UNIT = "deals"
+
+
 def empty_table(name: str) -> pd.DataFrame:
     """An empty canonical table with the right columns and dtypes."""
     data = {}
@@ -117,6 +121,28 @@ class Workbook:
     warnings: list[Problem] = field(default_factory=list)
 
     TABLE_NAMES = ("reps", "opportunities", "targets", "activities", "snapshots")
+
+    @property
+    def counts_only(self) -> bool:
+        """True when the export has no amounts: every deal's amount is 1 (a profile's fill of
+        1, or an export of counts). Money figures are then deal counts (see
+        :data:`COUNT_UNIT`), and value-only figures such as deal size are left out."""
+        amount = self.opportunities["amount"]
+        key = id(amount)
+        hit = self.__dict__.get("_counts_only")
+        if hit is not None and hit[0] == key and hit[1] is amount:
+            return hit[2]
+        a = amount.to_numpy(dtype=float, na_value=np.nan)
+        a = a[~np.isnan(a)]
+        out = bool(len(a)) and bool(np.all(a == 1.0))
+        self.__dict__["_counts_only"] = (key, amount, out)
+        return out
+
+    @property
+    def unit(self) -> str:
+        """What amounts are in: the configured currency, or :data:`COUNT_UNIT` ("deals") when
+        :attr:`counts_only`. Pass it wherever a currency is asked for."""
+        return COUNT_UNIT if self.counts_only else self.config.currency
 
     @property
     def as_of(self) -> pd.Timestamp:

@@ -315,13 +315,23 @@ def pipeline_review_view(ctx: Context, compare_to: Any = None) -> PipelineReview
     else:
         view.text["bottleneck"] = para("No bottleneck: no stage was reached by 5 or more deals "
                                        "in the last 12 months, too few to judge.")  # fmt: skip
-    view.text["velocity"] = para(
-        "Sales velocity: {v} per day = {o} open deals × {w} win rate × {s} average deal ÷ "
-        "{d} median cycle (win rate, deal size and cycle over the last 12 months).",
-        v=fmt(vel["velocity"], "currency", cur), o=int(vel["open_deals"]),
-        w=fmt(vel["win_rate"], "percent"), s=fmt(vel["avg_deal_size"], "currency", cur),
-        d=fmt(vel["median_cycle_days"], "days"),
-    )  # fmt: skip
+    if ctx.wb.counts_only:
+        view.text["velocity"] = para(
+            "Sales velocity is not known: the data has no deal amounts. At the rates of the last "
+            "12 months, {o} open deals × {w} win rate ÷ {d} median cycle is about {v} won per day.",
+            o=int(vel["open_deals"]), w=fmt(vel["win_rate"], "percent"),
+            d=fmt(vel["median_cycle_days"], "days"),
+            v=fmt(vel["open_deals"] * vel["win_rate"] / vel["median_cycle_days"], "currency", cur)
+            if vel["median_cycle_days"] else "n/a",
+        )  # fmt: skip
+    else:
+        view.text["velocity"] = para(
+            "Sales velocity: {v} per day = {o} open deals × {w} win rate × {s} average deal ÷ "
+            "{d} median cycle (win rate, deal size and cycle over the last 12 months).",
+            v=fmt(vel["velocity"], "currency", cur), o=int(vel["open_deals"]),
+            w=fmt(vel["win_rate"], "percent"), s=fmt(vel["avg_deal_size"], "currency", cur),
+            d=fmt(vel["median_cycle_days"], "days"),
+        )  # fmt: skip
     view.text["waterfall"] = _waterfall_text(wf, cur)
     flags = [f"{int(deals['stale'].sum())} stale deals"] if deals["stale"].sum() >= 3 else []
     flags += (
@@ -405,8 +415,9 @@ def one_on_one_view(ctx: Context, since: Any = None) -> OneOnOne:
         money, cur))  # fmt: skip
     view.text["points"] = points_html(points)
     view.text["waterfall"] = _waterfall_text(wf, cur)
-    view.text["wins"] = para("{n} deal(s) won since {d}, worth {a}.", n=len(won),
-                             d=f"{since_ts:%Y-%m-%d}", a=fmt(won["amount"].sum(), "currency", cur))  # fmt: skip
+    worth = "" if ctx.wb.counts_only else f", worth {fmt(won['amount'].sum(), 'currency', cur)}"
+    view.text["wins"] = para("{n} deal(s) won since {d}{w}.", n=len(won),
+                             d=f"{since_ts:%Y-%m-%d}", w=worth)  # fmt: skip
     att_pct = _value(comp, "attainment", "percentile")
     view.headline = {
         "attainment": _value(comp, "attainment"), "bookings": _value(comp, "bookings"),
