@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 import pandas as pd
 
+from salesnb.config_schema import check_config, check_file_text, parse_toml, raise_config_problems
 from salesnb.errors import ConfigError
 
 StageKind = Literal["open", "won", "lost"]
@@ -228,14 +229,32 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def read_toml(path: Path) -> dict[str, Any]:
+def _read_text(path: Path) -> str:
     try:
-        with open(path, "rb") as fh:
-            return tomllib.load(fh)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML ({exc}). Fix: correct the syntax.") from None
+        return path.read_text("utf-8")
+    except UnicodeDecodeError:
+        msg = f"{path}: is not UTF-8 text. Fix: save it as UTF-8 (a TOML file always is)."
+        raise ConfigError(msg) from None
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot be read ({exc.strerror}).") from None
+        denied = isinstance(exc, PermissionError)
+        fix = "give your user read access to it" if denied else "check that it is a readable file"
+        raise ConfigError(f"{path}: cannot be read ({exc.strerror}). Fix: {fix}.") from None
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """Parse a TOML file; a :class:`ConfigError` naming the file, line and column if it is
+    not valid TOML, or if it cannot be read."""
+    return parse_toml(_read_text(Path(path)), str(path))
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """Parse a ``salesnb.toml`` and check it against the schema (``config_schema.toml``).
+
+    Raises one :class:`ConfigError` listing every problem: a syntax error, or each unknown
+    key (with the closest valid one), wrong type and out-of-range value, with its line and
+    column in the file.
+    """
+    return check_file_text(_read_text(Path(path)), str(path))
 
 
 def _as_of(value: Any, where: str) -> pd.Timestamp:
@@ -258,9 +277,18 @@ def _as_of(value: Any, where: str) -> pd.Timestamp:
 
 
 def load_config(
-    folder: str | Path | None = None, overrides: dict[str, Any] | None = None
+    folder: str | Path | None = None,
+    overrides: dict[str, Any] | None = None,
+    *,
+    base: dict[str, Any] | None = None,
+    base_source: str = "the import profile",
 ) -> Config:
-    """Load the default configuration, overridden by ``folder/salesnb.toml`` and ``overrides``.
+    """Load the default configuration, overridden by ``base``, ``folder/salesnb.toml`` and
+    ``overrides``, in that order.
+
+    Each layer is checked against the schema (``config_schema.toml``) first: an unknown
+    key, a value of the wrong type or out of range raises one :class:`ConfigError` listing
+    every problem of that layer, naming the file (with line and column) or the layer.
 
     Parameters
     ----------
@@ -268,6 +296,10 @@ def load_config(
         A data folder; its ``salesnb.toml`` (if any) overrides the defaults.
     overrides : dict, optional
         Keys in the same shape as the TOML file.
+    base : dict, optional
+        Keys an import profile sets (``stages``, ``currency``), below the folder's file.
+    base_source : str
+        How messages name ``base``.
 
     Examples
     --------
@@ -276,19 +308,24 @@ def load_config(
     """
     raw = tomllib.loads(resources.files("salesnb").joinpath("defaults.toml").read_text("utf-8"))
     where = as_of_where = "salesnb defaults"
+    if base:
+        raise_config_problems(check_config(base), base_source)
+        raw = _merge(raw, base)
+        where = base_source
     if folder is not None:
         local = Path(folder) / "salesnb.toml"
         if local.is_file():
-            raw = _merge(raw, read_toml(local))
+            raw = _merge(raw, read_config_file(local))
             where = as_of_where = str(local)
     if overrides:
+        raise_config_problems(check_config(overrides), "the configuration overrides")
         if "as_of" in overrides and overrides["as_of"] != raw.get("as_of"):
             as_of_where = "the configuration overrides"
         raw = _merge(raw, overrides)
     cal = raw.get("calendar", {})
     hyg = raw.get("hygiene", {})
     as_of = raw.get("as_of")
-    known = {"currency", "calendar", "hygiene", "stages", "as_of"}
+    known = {"currency", "calendar", "hygiene", "stages", "as_of"}  # the rest go to extra
     return Config(
         stages=_stages_from(raw["stages"], where),
         calendar=FiscalCalendar(int(cal.get("fiscal_year_start_month", 1))),

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from salesnb import memo
-from salesnb.config import Config, _merge, load_config, read_toml
+from salesnb.config import Config, load_config
 from salesnb.errors import (
     DataValidationError,
     ParameterError,
@@ -613,15 +613,12 @@ def _config(folder: Path, profile: Profile, as_of: Any, overrides: dict | None) 
         base["stages"] = [dict(s) for s in profile.stages]
     if profile.currency:
         base["currency"] = profile.currency
-    local = folder / "salesnb.toml"
-    if local.is_file():
-        base = _merge(base, read_toml(local))  # the folder's own file beats the profile
-    if overrides:
-        base = _merge(base, overrides)
+    over = dict(overrides or {})
     if as_of is not None:
-        base["as_of"] = _as_of_param(as_of)
-    try:
-        return load_config(folder, base)
+        over["as_of"] = _as_of_param(as_of)
+    where = f"the profile {str(profile.path or profile.name)!r}"
+    try:  # the folder's own salesnb.toml beats the profile; overrides beat both
+        return load_config(folder, over or None, base=base, base_source=where)
     except (ValueError, TypeError) as exc:
         msg = f"The configuration of {str(folder)!r} is invalid ({exc}). Fix: check salesnb.toml."
         raise SalesnbError(msg) from None
