@@ -231,9 +231,12 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 
 def _read_text(path: Path) -> str:
     try:
-        return path.read_text("utf-8")
-    except UnicodeDecodeError:
-        msg = f"{path}: is not UTF-8 text. Fix: save it as UTF-8 (a TOML file always is)."
+        data = path.read_bytes()
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        msg = (f"{path}, line {line}: is not UTF-8 text (byte {data[exc.start]:#04x}). Fix: save "
+               "it as UTF-8 (TOML files always are), e.g. with 'Save as' and encoding UTF-8.")  # fmt: skip
         raise ConfigError(msg) from None
     except OSError as exc:
         denied = isinstance(exc, PermissionError)
@@ -314,7 +317,13 @@ def load_config(
         where = base_source
     if folder is not None:
         local = Path(folder) / "salesnb.toml"
-        if local.is_file():
+        try:
+            present = local.is_file()
+        except OSError as exc:  # a folder that cannot be searched
+            msg = (f"{local}: cannot be read ({exc.strerror}). Fix: give your user read and "
+                   f"search access to {str(folder)!r}.")  # fmt: skip
+            raise ConfigError(msg) from None
+        if present:
             raw = _merge(raw, read_config_file(local))
             where = as_of_where = str(local)
     if overrides:

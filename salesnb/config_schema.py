@@ -34,6 +34,9 @@ _WANTED = {
     "table": "a [section] of keys",
     "array-of-tables": "a list of [[section]] entries",
 }
+_MONTHS = {m: i for i, m in enumerate(
+    ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), start=1
+)}  # fmt: skip
 _SYMBOLS = {"$": "USD", "€": "EUR", "£": "GBP", "¥": "JPY", "₹": "INR", "CHF": "CHF"}
 
 
@@ -81,7 +84,9 @@ def _keys_of(spec: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
 
 # --------------------------------------------------------------------------- TOML syntax
 
-_AT = re.compile(r"\s*\(at line (\d+), column (\d+)\)\s*$")
+_AT = re.compile(r"\s*\(at (?:line (\d+), column (\d+)|end of document)\)\s*$")
+_TUPLE = re.compile(r"\(((?:'[^']*',?\s*)+)\)")
+_QUOTED = re.compile(r"'([^']*)'")
 _SYNTAX_FIXES = (
     ("Invalid value", ('text values need quotes (currency = "EUR"); dates are written '
                        "2024-03-31, numbers without units or thousands separators")),
@@ -89,7 +94,10 @@ _SYNTAX_FIXES = (
     ("Cannot declare", "a [section] is written twice: merge the two into one"),
     ("Expected '=' after a key", "write each setting as key = value"),
     ("Invalid statement", "write each setting as key = value, and sections as [name]"),
-    ("Unclosed", "close the bracket or brace that the line opens"),
+    ("Unclosed array", "close the list with ]"),
+    ("Unclosed inline table", "close the { ... } with }"),
+    ("Expected ']'", "close the [section] line with ]"),
+    ("Illegal character '\\n'", 'a quoted value is not closed on its line: close the quote (")'),
     ("Unterminated string", 'close the quote (")'),
 )  # fmt: skip
 
@@ -109,9 +117,14 @@ def parse_toml(text: str, source: str) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as exc:
         reason = str(exc)
         at = _AT.search(reason)
-        where = f"{source}, line {at.group(1)}, column {at.group(2)}" if at else source
-        reason = _AT.sub("", reason)
+        where = source
+        if at:
+            where += f", line {at[1]}, column {at[2]}" if at[1] else ", at the end of the file"
+        reason = _AT.sub("", reason)  # "Cannot declare ('a', 'b') twice": name it [a.b]
+        reason = _TUPLE.sub(lambda m: "[" + ".".join(_QUOTED.findall(m[1])) + "]", reason)
         hint = next((fix for start, fix in _SYNTAX_FIXES if reason.startswith(start)), "")
+        if reason == "Illegal character '\\n'":
+            reason = "the line ends inside a quoted value"
         fix = "correct the syntax" + (f": {hint}" if hint else " (see https://toml.io)")
         raise ConfigError(f"{where}: not valid TOML ({reason}). Fix: {fix}.") from None
 
@@ -323,6 +336,9 @@ class _Checker:
         if not ok:
             if kind == "integer" and isinstance(value, float) and value.is_integer():
                 example = int(value)
+            elif name == "fiscal_year_start_month" and isinstance(value, str):
+                month = _MONTHS.get(value.strip().casefold()[:3])
+                example = month or example
             elif kind == "string" and not isinstance(value, Mapping | list):
                 example = spec.get("example", str(value))
             fix = f"write it as {_WANTED[kind]}, e.g. {name} = {_shown(example)}."
@@ -404,7 +420,7 @@ class _Checker:
                 seen[key] = i
         kinds = {e.get("kind", "open") for e in stages}
         missing = [k for k in ("open", "won", "lost") if k not in kinds]
-        if missing:
+        if missing and kinds <= {"open", "won", "lost"}:  # else a kind is already reported
             have = (f"its {len(stages)} entries have" if len(stages) > 1 else
                     "its one entry has" if stages else "[[stages]] is empty: it has")  # fmt: skip
             msg = (f"The stage catalogue needs an open, a won and a lost stage; {have} "
