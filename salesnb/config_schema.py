@@ -10,6 +10,7 @@ kind of message, with the line and column ``tomllib`` gives.
 
 from __future__ import annotations
 
+import codecs
 import difflib
 import importlib
 import math
@@ -22,7 +23,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from salesnb.errors import ConfigError
+from salesnb.errors import ConfigError, SalesnbError
 
 KeyPath = tuple[str | int, ...]
 
@@ -31,12 +32,22 @@ _WANTED = {
     "string": "text in quotes",
     "integer": "a whole number",
     "number": "a number",
+    "boolean": "true or false",
+    "string-or-list": "text in quotes or a list of texts",
+    "string-or-integer": "text in quotes or a whole number",
+    "string-or-date": "text in quotes or a date",
+    "map": "a table of keys",
     "table": "a [section] of keys",
     "array-of-tables": "a list of [[section]] entries",
 }
 _MONTHS = {m: i for i, m in enumerate(
     ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), start=1
 )}  # fmt: skip
+#: How messages name a file of each schema, and the page that documents it.
+_FILES = {
+    "config": ("salesnb.toml", "docs/data-model.md"),
+    "profile": ("a profile", "docs/profiles.md"),
+}
 _SYMBOLS = {"$": "USD", "€": "EUR", "£": "GBP", "¥": "JPY", "₹": "INR", "CHF": "CHF"}
 
 
@@ -57,16 +68,42 @@ class ConfigProblem:
 
 
 @cache
-def schema() -> dict[str, dict[str, Any]]:
-    """The schema of ``salesnb.toml``, as ``config_schema.toml`` writes it.
+def schema(name: str = "config") -> dict[str, dict[str, Any]]:
+    """The schema of ``salesnb.toml`` (``"config"``) or of an import profile (``"profile"``),
+    as ``<name>_schema.toml`` writes it, with ``applies_to`` and ``same_as`` resolved.
 
     Examples
     --------
     >>> schema()["calendar"]["keys"]["fiscal_year_start_month"]["max"]
     12
+    >>> schema("profile")["targets"]["keys"]["window_months"]["min"]
+    1
     """
-    text = resources.files("salesnb").joinpath("config_schema.toml").read_text("utf-8")
-    return tomllib.loads(text)
+    text = resources.files("salesnb").joinpath(f"{name}_schema.toml").read_text("utf-8")
+    top: dict[str, dict[str, Any]] = {}
+    for key, spec in tomllib.loads(text).items():
+        if "applies_to" in spec:  # one spec for each key of a module's mapping
+            module, _, attr = spec["applies_to"].partition(":")
+            template = {k: v for k, v in spec.items() if k != "applies_to"}
+            top.update(dict.fromkeys(getattr(importlib.import_module(module), attr), template))
+        else:
+            top[key] = spec
+    return {key: _resolve(spec, top) for key, spec in top.items()}
+
+
+def _resolve(spec: dict[str, Any], top: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """A spec with ``same_as`` replaced by the spec it names (``key`` of this schema, or
+    ``schema:key`` of another), recursively."""
+    if "same_as" in spec:
+        other, _, key = spec["same_as"].rpartition(":")
+        base = schema(other)[key] if other else top[key]
+        spec = {**base, **{k: v for k, v in spec.items() if k != "same_as"}}
+    out = dict(spec)
+    if "keys" in out:
+        out["keys"] = {k: _resolve(v, top) for k, v in out["keys"].items()}
+    if isinstance(out.get("values"), dict):
+        out["values"] = _resolve(out["values"], top)
+    return out
 
 
 def _keys_of(spec: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
@@ -221,19 +258,30 @@ def _shown(value: Any) -> str:
     return str(value)
 
 
+def _get(raw: Any, path: KeyPath) -> Any:
+    for part in path:
+        try:
+            raw = raw[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return raw
+
+
 def _context(table: KeyPath, raw: Mapping[str, Any]) -> str:
     """Where a key sits, as a message says it: ``""`` (top level), ``" in [calendar]"``,
-    ``" in [[stages]] entry 3 ('Demo')"``."""
+    ``" in [[stages]] entry 3 ('Demo')"``, ``" in lookup of [[opportunities.fill]] entry 1"``."""
     if not table:
         return ""
-    head, rest = table[0], table[1:]
-    if rest and isinstance(rest[0], int):
-        entries = raw.get(head)
-        entry = entries[rest[0]] if isinstance(entries, list) and rest[0] < len(entries) else {}
-        name = entry.get("name") if isinstance(entry, Mapping) else None
-        named = f" ({name!r})" if isinstance(name, str) and name.strip() else ""
-        return f" in [[{head}]] entry {rest[0] + 1}{named}"
-    return f" in [{'.'.join(map(str, table))}]"
+    last = max((i for i, part in enumerate(table) if isinstance(part, int)), default=None)
+    if last is None:
+        return f" in [{'.'.join(map(str, table))}]"
+    head = ".".join(str(p) for p in table[:last] if not isinstance(p, int))
+    entry = _get(raw, table[: last + 1])
+    name = entry.get("name", entry.get("column")) if isinstance(entry, Mapping) else None
+    named = f" ({name!r})" if isinstance(name, str) and name.strip() else ""
+    where = f"[[{head}]] entry {table[last] + 1}{named}"
+    tail = ".".join(map(str, table[last + 1 :]))
+    return f" in {tail} of {where}" if tail else f" in {where}"
 
 
 def _listed(key: str, spec: Mapping[str, Any]) -> str:
@@ -242,8 +290,10 @@ def _listed(key: str, spec: Mapping[str, Any]) -> str:
 
 
 class _Checker:
-    def __init__(self, raw: Mapping[str, Any]):
+    def __init__(self, raw: Mapping[str, Any], kind: str):
         self.raw = raw
+        self.top = schema(kind)
+        self.file, self.doc = _FILES[kind]
         self.problems: list[ConfigProblem] = []
 
     def add(self, message: str, fix: str, path: KeyPath) -> None:
@@ -259,11 +309,11 @@ class _Checker:
         inside = _context(table, self.raw)
         shown = f"[{key}]" if what == "section" else repr(key)
         names = ", ".join(_listed(k, s) for k, s in allowed.items())
-        top = schema()
+        top = self.top
         if close:
             hint = f" Did you mean {close[0]!r}?"
             new = f"[{close[0]}]" if what == "section" else repr(close[0])
-            fix = f"rename {shown} to {new} (the keys{inside or ' of salesnb.toml'} are {names})."
+            fix = f"rename {shown} to {new} (the keys{inside or ' of ' + self.file} are {names})."
         elif table and key in top and top[key]["type"] not in ("table", "array-of-tables"):
             hint = ""
             fix = (
@@ -272,7 +322,7 @@ class _Checker:
             )
         else:
             hint = ""
-            fix = f"remove it, or use one of {names}{inside} (see docs/data-model.md)."
+            fix = f"remove it, or use one of {names}{inside} (see {self.doc})."
         self.add(f"Unknown {what} {shown}{inside}.{hint}", fix, path)
 
     def table(self, spec: Mapping[str, Any], value: Mapping[str, Any], path: KeyPath) -> None:
@@ -291,10 +341,19 @@ class _Checker:
 
     def value(self, spec: Mapping[str, Any], value: Any, path: KeyPath) -> None:
         kind = spec["type"]
-        if kind == "date":
+        if kind in ("date", "any"):
             return  # salesnb.config._as_of checks dates, with its own message
         ctx = _context(path[:-1], self.raw)
         name = str(path[-1])
+        dotted = ".".join(str(p) for p in path if not isinstance(p, int))
+        if kind == "map":
+            if not isinstance(value, Mapping):
+                fix = f"write it as a table of keys, e.g. {name} = {{ ... = ... }}."
+                self.add(f"{name}{ctx} is {_given(value)}, not a table of keys.", fix, path)
+                return
+            for key, sub in value.items():
+                self.value(spec["values"], sub, (*path, key))
+            return
         if kind == "table":
             if isinstance(value, Mapping):
                 self.table(spec, value, path)
@@ -303,7 +362,7 @@ class _Checker:
             first = next(iter(keys), "key")
             example = _shown(value) if len(keys) == 1 else "..."
             fix = (
-                f"write [{name}] on a line of its own, with its keys on the lines below it "
+                f"write [{dotted}] on a line of its own, with its keys on the lines below it "
                 f"(e.g. {first} = {example}); its keys are {', '.join(keys)}."
             )
             self.add(f"{name} = {_shown(value)}{ctx} is {_given(value)}, not a [section] of keys.",
@@ -313,14 +372,13 @@ class _Checker:
             if isinstance(value, list) and all(isinstance(v, Mapping) for v in value):
                 for i, entry in enumerate(value):
                     self.table(spec, entry, (*path, i))
-                if name == "stages":
+                if path == ("stages",):
                     self.stage_catalogue(value, path)
                 return
-            fix = (f"write each entry as a [[{name}]] line followed by its keys "
+            fix = (f"write each entry as a [[{dotted}]] line followed by its keys "
                    f"({', '.join(_keys_of(spec))}), one entry after the other.")  # fmt: skip
-            self.add(
-                f"{name}{ctx} is {_given(value)}, not a list of [[{name}]] entries.", fix, path
-            )
+            msg = f"{name}{ctx} is {_given(value)}, not a list of [[{dotted}]] entries."
+            self.add(msg, fix, path)
             return
         self.scalar(spec, value, path, f"{name} = {_shown(value)}{ctx}", name)
 
@@ -331,6 +389,11 @@ class _Checker:
             "string": isinstance(value, str),
             "integer": isinstance(value, int) and not isinstance(value, bool),
             "number": isinstance(value, int | float) and not isinstance(value, bool),
+            "boolean": isinstance(value, bool),
+            "string-or-list": isinstance(value, str)
+            or (isinstance(value, list) and all(isinstance(v, str) for v in value)),
+            "string-or-integer": isinstance(value, str | int) and not isinstance(value, bool),
+            "string-or-date": isinstance(value, str | date),
         }[kind]
         example = spec.get("example", spec.get("default", spec.get("min", 1)))
         if not ok:
@@ -341,6 +404,10 @@ class _Checker:
                 example = month or example
             elif kind == "string" and not isinstance(value, Mapping | list):
                 example = spec.get("example", str(value))
+            if kind == "boolean":
+                example = True
+            elif kind.startswith("string") and not isinstance(example, str):
+                example = str(example)
             fix = f"write it as {_WANTED[kind]}, e.g. {name} = {_shown(example)}."
             self.add(f"{label} is {_given(value)}, not {_WANTED[kind]}.",
                      fix, path)  # fmt: skip
@@ -348,6 +415,8 @@ class _Checker:
         if kind == "number" and not math.isfinite(value):
             self.add(f"{label} is not a finite number.",
                      f"write a number, e.g. {name} = {_shown(example)}.", path)  # fmt: skip
+            return
+        if kind not in ("string", "integer", "number"):
             return
         if isinstance(value, str):
             self.string(spec, value, path, label, name)
@@ -377,6 +446,16 @@ class _Checker:
         if len(value.strip()) < spec.get("min_length", 0):
             self.add(f"{label} is empty text.", f"give it a value, e.g. {name} = "
                      f"{_shown(spec.get('example', '...'))}.", path)  # fmt: skip
+            return
+        if spec.get("codec") and value != "auto":
+            try:
+                codecs.lookup(value)
+            except LookupError:
+                common = ["auto", "utf-8", "utf-8-sig", "utf-16", "cp1252", "latin-1"]
+                close = difflib.get_close_matches(value.lower(), common, n=1)
+                hint = f" Did you mean {close[0]!r}?" if close else ""
+                fix = f"use one of {', '.join(repr(c) for c in common)} (or another Python codec)."
+                self.add(f"{label} is not a known text encoding.{hint}", fix, path)
             return
         choices = spec.get("choices")
         if choices and value not in choices:
@@ -430,7 +509,9 @@ class _Checker:
             self.add(msg, fix, path)
 
 
-def check_config(raw: Mapping[str, Any], text: str | None = None) -> list[ConfigProblem]:
+def check_config(
+    raw: Mapping[str, Any], text: str | None = None, kind: str = "config"
+) -> list[ConfigProblem]:
     """Every problem of a configuration against the schema, in file order.
 
     Parameters
@@ -439,14 +520,16 @@ def check_config(raw: Mapping[str, Any], text: str | None = None) -> list[Config
         The parsed ``salesnb.toml`` (or overrides in the same shape).
     text : str, optional
         The TOML text ``raw`` was parsed from: problems then carry their line and column.
+    kind : {"config", "profile"}
+        The schema: ``salesnb.toml``'s, or an import profile's.
 
     Examples
     --------
     >>> [p.message for p in check_config({"curency": "EUR"})]
     ["Unknown key 'curency'. Did you mean 'currency'?"]
     """
-    checker = _Checker(raw)
-    top = schema()
+    checker = _Checker(raw, kind)
+    top = checker.top
     for key, value in raw.items():
         if key not in top:
             checker.unknown(key, value, top, (key,))
@@ -464,15 +547,17 @@ def check_config(raw: Mapping[str, Any], text: str | None = None) -> list[Config
     return problems
 
 
-def raise_config_problems(problems: list[ConfigProblem], source: str) -> None:
-    """Raise one :class:`ConfigError` listing every problem (each naming ``source``)."""
+def raise_config_problems(
+    problems: list[ConfigProblem], source: str, error: type[SalesnbError] = ConfigError
+) -> None:
+    """Raise one ``error`` listing every problem (each naming ``source``)."""
     if not problems:
         return
     if len(problems) == 1:
-        raise ConfigError(problems[0].text(source))
+        raise error(problems[0].text(source))
     lines = [f"{len(problems)} problems in {source}:"]
     lines += [f"  - {p.text(source)}" for p in problems]
-    raise ConfigError("\n".join(lines))
+    raise error("\n".join(lines))
 
 
 def check_file_text(text: str, source: str) -> dict[str, Any]:
