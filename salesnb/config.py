@@ -6,6 +6,7 @@ and an import profile's ``[stages]`` override it.
 
 from __future__ import annotations
 
+import os
 import tomllib
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -323,6 +324,14 @@ def load_config(
             msg = (f"{local}: cannot be read ({exc.strerror}). Fix: give your user read and "
                    f"search access to {str(folder)!r}.")  # fmt: skip
             raise ConfigError(msg) from None
+        if not present and os.path.lexists(local):  # a folder, a pipe, a link to nothing
+            what = "a folder" if local.is_dir() else (
+                "a symbolic link to a file that does not exist" if local.is_symlink()
+                else "not a regular file"
+            )  # fmt: skip
+            msg = (f"{local}: is {what}, so the configuration cannot be read from it. Fix: "
+                   "make salesnb.toml a regular text file, or remove it to use the defaults.")  # fmt: skip
+            raise ConfigError(msg)
         if present:
             raw = _merge(raw, read_config_file(local))
             where = as_of_where = str(local)

@@ -603,7 +603,7 @@ def _check_folder(folder: Path) -> None:
     try:
         names = os.listdir(folder)
         if names:
-            os.stat(folder / names[0])
+            os.lstat(folder / names[0])  # needs search permission; never follows a link
     except OSError as exc:
         denied = isinstance(exc, PermissionError)
         why = "permission denied" if denied else exc.strerror

@@ -407,3 +407,20 @@ def test_locate_finds_keys_sections_and_array_entries():
     assert at[("stages",)] == (6, 1) and at[("stages", 0, "name")] == (7, 1)
     assert at[("stages", 1)] == (8, 1) and at[("stages", 1, "kind", "sub")] == (9, 1)
     assert at[("smart", "x")] == (11, 1) and ("smart", "x", "y") not in at
+
+
+def test_salesnb_toml_that_is_not_a_file_is_an_error(tmp_path):
+    folder = _good_copy(tmp_path)
+    (folder / "salesnb.toml").unlink()
+    (folder / "salesnb.toml").symlink_to(tmp_path / "gone.toml")
+    with pytest.raises(ConfigError) as info:
+        load(folder)
+    assert str(info.value) == (
+        f"{folder / 'salesnb.toml'}: is a symbolic link to a file that does not exist, so the "
+        "configuration cannot be read from it. Fix: make salesnb.toml a regular text file, or "
+        "remove it to use the defaults."
+    )
+    (folder / "salesnb.toml").unlink()
+    (folder / "salesnb.toml").mkdir()
+    with pytest.raises(ConfigError, match="salesnb.toml: is a folder, so the configuration"):
+        load(folder)
