@@ -564,13 +564,15 @@ def _not_a_file(path: Path, table: str) -> Problem:
         msg = f"{name!r} is a folder, not a file, so the {table} table cannot be read from it."
         fix = f"Replace the folder with the {table} file itself{holds}, or rename the folder."
         return _p(msg, fix, path, "not-a-file")
+    mode = path.stat().st_mode
     what = (
-        "a named pipe (FIFO)" if stat.S_ISFIFO(path.stat().st_mode)
-        else "a socket" if stat.S_ISSOCK(path.stat().st_mode)
-        else "a device, not a regular file"
+        "a named pipe (FIFO)" if stat.S_ISFIFO(mode)
+        else "a socket" if stat.S_ISSOCK(mode)
+        else "a device"
     )  # fmt: skip
-    msg = (f"{name!r} is {what}; salesnb reads tables only from regular files (reading a pipe "
-           "would wait for a writer forever), so it was not opened.")  # fmt: skip
+    why = " (reading a pipe would wait for a writer forever)" if stat.S_ISFIFO(mode) else ""
+    msg = (f"{name!r} is {what}; salesnb reads tables only from regular files{why}, so it "
+           "was not opened.")  # fmt: skip
     fix = f"Save the {table} export as a regular file under this name."
     return _p(msg, fix, path, "not-a-file")
 
