@@ -219,7 +219,7 @@ def _stages_from(raw: list[dict[str, Any]], where: str) -> StageCatalogue:
         msg = f"A [[stages]] entry in {where} has no {exc.args[0]!r}. Fix: give every stage a name."
         raise ConfigError(msg) from None
     except (TypeError, ValueError) as exc:
-        msg = f"The [[stages]] of {where} are malformed ({exc}). Fix: see docs/configuration.md."
+        msg = f"The [[stages]] of {where} are malformed ({exc}). Fix: see the [[stages]] of docs/data-model.md."
         raise ConfigError(msg) from None
 
 
