@@ -6,6 +6,7 @@ and an import profile's ``[stages]`` override it.
 
 from __future__ import annotations
 
+import os
 import tomllib
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -15,6 +16,7 @@ from typing import Any, Literal
 
 import pandas as pd
 
+from salesnb.config_schema import check_config, check_file_text, parse_toml, raise_config_problems
 from salesnb.errors import ConfigError
 
 StageKind = Literal["open", "won", "lost"]
@@ -217,7 +219,7 @@ def _stages_from(raw: list[dict[str, Any]], where: str) -> StageCatalogue:
         msg = f"A [[stages]] entry in {where} has no {exc.args[0]!r}. Fix: give every stage a name."
         raise ConfigError(msg) from None
     except (TypeError, ValueError) as exc:
-        msg = f"The [[stages]] of {where} are malformed ({exc}). Fix: see docs/configuration.md."
+        msg = f"The [[stages]] of {where} are malformed ({exc}). Fix: see the [[stages]] of docs/data-model.md."
         raise ConfigError(msg) from None
 
 
@@ -228,14 +230,35 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def read_toml(path: Path) -> dict[str, Any]:
+def _read_text(path: Path) -> str:
     try:
-        with open(path, "rb") as fh:
-            return tomllib.load(fh)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML ({exc}). Fix: correct the syntax.") from None
+        data = path.read_bytes()
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        msg = (f"{path}, line {line}: is not UTF-8 text (byte {data[exc.start]:#04x}). Fix: save "
+               "it as UTF-8 (TOML files always are), e.g. with 'Save as' and encoding UTF-8.")  # fmt: skip
+        raise ConfigError(msg) from None
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot be read ({exc.strerror}).") from None
+        denied = isinstance(exc, PermissionError)
+        fix = "give your user read access to it" if denied else "check that it is a readable file"
+        raise ConfigError(f"{path}: cannot be read ({exc.strerror}). Fix: {fix}.") from None
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """Parse a TOML file; a :class:`ConfigError` naming the file, line and column if it is
+    not valid TOML, or if it cannot be read."""
+    return parse_toml(_read_text(Path(path)), str(path))
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """Parse a ``salesnb.toml`` and check it against the schema (``config_schema.toml``).
+
+    Raises one :class:`ConfigError` listing every problem: a syntax error, or each unknown
+    key (with the closest valid one), wrong type and out-of-range value, with its line and
+    column in the file.
+    """
+    return check_file_text(_read_text(Path(path)), str(path))
 
 
 def _as_of(value: Any, where: str) -> pd.Timestamp:
@@ -255,9 +278,18 @@ def _as_of(value: Any, where: str) -> pd.Timestamp:
 
 
 def load_config(
-    folder: str | Path | None = None, overrides: dict[str, Any] | None = None
+    folder: str | Path | None = None,
+    overrides: dict[str, Any] | None = None,
+    *,
+    base: dict[str, Any] | None = None,
+    base_source: str = "the import profile",
 ) -> Config:
-    """Load the default configuration, overridden by ``folder/salesnb.toml`` and ``overrides``.
+    """Load the default configuration, overridden by ``base``, ``folder/salesnb.toml`` and
+    ``overrides``, in that order.
+
+    Each layer is checked against the schema (``config_schema.toml``) first: an unknown
+    key, a value of the wrong type or out of range raises one :class:`ConfigError` listing
+    every problem of that layer, naming the file (with line and column) or the layer.
 
     Parameters
     ----------
@@ -265,6 +297,10 @@ def load_config(
         A data folder; its ``salesnb.toml`` (if any) overrides the defaults.
     overrides : dict, optional
         Keys in the same shape as the TOML file.
+    base : dict, optional
+        Keys an import profile sets (``stages``, ``currency``), below the folder's file.
+    base_source : str
+        How messages name ``base``.
 
     Examples
     --------
@@ -273,19 +309,38 @@ def load_config(
     """
     raw = tomllib.loads(resources.files("salesnb").joinpath("defaults.toml").read_text("utf-8"))
     where = as_of_where = "salesnb defaults"
+    if base:
+        raise_config_problems(check_config(base), base_source)
+        raw = _merge(raw, base)
+        where = base_source
     if folder is not None:
         local = Path(folder) / "salesnb.toml"
-        if local.is_file():
-            raw = _merge(raw, read_toml(local))
+        try:
+            present = local.is_file()
+        except OSError as exc:  # a folder that cannot be searched
+            msg = (f"{local}: cannot be read ({exc.strerror}). Fix: give your user read and "
+                   f"search access to {str(folder)!r}.")  # fmt: skip
+            raise ConfigError(msg) from None
+        if not present and os.path.lexists(local):  # a folder, a pipe, a link to nothing
+            what = "a folder" if local.is_dir() else (
+                "a symbolic link to a file that does not exist" if local.is_symlink()
+                else "not a regular file"
+            )  # fmt: skip
+            msg = (f"{local}: is {what}, so the configuration cannot be read from it. Fix: "
+                   "make salesnb.toml a regular text file, or remove it to use the defaults.")  # fmt: skip
+            raise ConfigError(msg)
+        if present:
+            raw = _merge(raw, read_config_file(local))
             where = as_of_where = str(local)
     if overrides:
+        raise_config_problems(check_config(overrides), "the configuration overrides")
         if "as_of" in overrides and overrides["as_of"] != raw.get("as_of"):
             as_of_where = "the configuration overrides"
         raw = _merge(raw, overrides)
     cal = raw.get("calendar", {})
     hyg = raw.get("hygiene", {})
     as_of = raw.get("as_of")
-    known = {"currency", "calendar", "hygiene", "stages", "as_of"}
+    known = {"currency", "calendar", "hygiene", "stages", "as_of"}  # the rest go to extra
     return Config(
         stages=_stages_from(raw["stages"], where),
         calendar=FiscalCalendar(int(cal.get("fiscal_year_start_month", 1))),

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import csv
 import fnmatch
+import os
 import re
+import stat
 import warnings
 import zipfile
 from dataclasses import dataclass, field
@@ -23,12 +25,13 @@ import numpy as np
 import pandas as pd
 
 from salesnb import memo
-from salesnb.config import Config, _merge, load_config, read_toml
+from salesnb.config import Config, load_config
 from salesnb.dates import to_day
 from salesnb.errors import (
     DataValidationError,
     ParameterError,
     Problem,
+    ProfileError,
     SalesnbError,
     raise_if_errors,
 )
@@ -583,15 +586,116 @@ def read_file(
 
 
 def _match(folder: Path, patterns: tuple[str, ...]) -> list[Path]:
+    """The regular files of ``folder`` the first matching pattern names (sorted)."""
+    return _match_all(folder, patterns)[0]
+
+
+def _entries(folder: Path) -> list[Path]:
     try:
-        names = sorted(p for p in folder.iterdir() if p.is_file())
+        return sorted(folder.iterdir())
     except OSError:
         return []
-    for pattern in patterns:  # the first pattern that matches anything wins
+
+
+def _match_all(folder: Path, patterns: tuple[str, ...]) -> tuple[list[Path], list[Path]]:
+    """``(files, others)``: the first pattern that matches anything wins; ``files`` are the
+    regular files it matches (a link to one counts), ``others`` what else it matches (a
+    folder, a named pipe, a link to nothing), each of which is a problem, never 0 rows."""
+    names = _entries(folder)
+    for pattern in patterns:
         hits = [p for p in names if fnmatch.fnmatch(p.name.lower(), pattern.lower())]
         if hits:
-            return hits
-    return []
+            files = [p for p in hits if _is_file(p)]
+            return files, [p for p in hits if p not in files]
+    return [], []
+
+
+def _is_special(path: Path) -> bool:
+    """Whether ``path`` is there but not a readable regular file: a folder, a pipe, a
+    socket or device, or a symbolic link to nothing."""
+    return (path.is_symlink() and not path.exists()) or (path.exists() and not _is_file(path))
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except OSError:
+        return False
+
+
+def _not_a_file(path: Path, table: str) -> Problem:
+    """The problem of a table's name that is not a regular file (a pipe is never opened:
+    reading one waits for a writer forever)."""
+    name = path.name
+    try:
+        mode = path.lstat().st_mode
+    except OSError as exc:
+        msg = f"{name!r} cannot be examined ({exc.strerror})."
+        fix = "Give your user access to it, or replace it with the exported file."
+        return _p(msg, fix, path, "not-a-file")
+    if stat.S_ISLNK(mode) and not path.exists():
+        target = os.readlink(path)
+        msg = (f"{name!r} is a symbolic link to {target!r}, which does not exist, so the "
+               f"{table} table cannot be read.")  # fmt: skip
+        fix = "Point the link at the existing file, or put the file itself here."
+        return _p(msg, fix, path, "not-a-file")
+    if path.is_dir():
+        inner = sorted(p.name for p in _entries(path) if p.suffix.lower() in _SUFFIXES)[:3]
+        holds = f" (it holds {inner!r}: move the file up in its place)" if inner else ""
+        msg = f"{name!r} is a folder, not a file, so the {table} table cannot be read from it."
+        fix = f"Replace the folder with the {table} file itself{holds}, or rename the folder."
+        return _p(msg, fix, path, "not-a-file")
+    mode = path.stat().st_mode
+    what = (
+        "a named pipe (FIFO)" if stat.S_ISFIFO(mode)
+        else "a socket" if stat.S_ISSOCK(mode)
+        else "a device"
+    )  # fmt: skip
+    why = " (reading a pipe would wait for a writer forever)" if stat.S_ISFIFO(mode) else ""
+    msg = (f"{name!r} is {what}; salesnb reads tables only from regular files{why}, so it "
+           "was not opened.")  # fmt: skip
+    fix = f"Save the {table} export as a regular file under this name."
+    return _p(msg, fix, path, "not-a-file")
+
+
+def _same_table_twice(files: list[Path], folder: Path, spec: TableSpec) -> Problem | None:
+    """Two files holding the same table under one name (``opportunities.csv`` and
+    ``opportunities.xlsx``): the patterns are tried in order, so one would win silently."""
+    names = _entries(folder)
+    stems = {p.stem.casefold(): p for p in files}
+    for pattern in spec.files:
+        for other in names:
+            if other in files or not fnmatch.fnmatch(other.name.lower(), pattern.lower()):
+                continue
+            first = stems.get(other.stem.casefold())
+            if first is not None and _is_file(other):
+                newer = max((first, other), key=lambda p: p.stat().st_mtime_ns)
+                when = ""
+                if first.stat().st_mtime_ns != other.stat().st_mtime_ns:
+                    when = f" ({newer.name!r} is the newer one)"
+                msg = (f"Both {first.name!r} and {other.name!r} are here: they hold the same "
+                       f"table, and only one of them could be read.")  # fmt: skip
+                fix = f"Keep the file you mean{when} and move or delete the other one."
+                return _p(msg, fix, folder, "ambiguous-file")
+    return None
+
+
+def _check_folder(folder: Path) -> None:
+    """A :class:`DataValidationError` if ``folder`` cannot be listed, or its entries cannot be
+    looked at (read permission without search permission)."""
+    try:
+        names = os.listdir(folder)
+        if names:
+            os.lstat(folder / names[0])  # needs search permission; never follows a link
+    except OSError as exc:
+        denied = isinstance(exc, PermissionError)
+        why = "permission denied" if denied else exc.strerror
+        msg = f"The folder cannot be read: {why}."
+        fix = (f"Give your user read and search access to it (chmod u+rx {str(folder)!r}), or "
+               "copy the files somewhere you can read.") if denied else (
+               "Check the path and the disk; copy the files somewhere else if need be.")  # fmt: skip
+        problem = Problem(msg, fix, file=str(folder), code="unreadable")
+        raise DataValidationError([problem], str(folder)) from None
 
 
 def _missing_file_problem(folder: Path, table: str, spec: TableSpec, profile: Profile) -> Problem:
@@ -622,11 +726,18 @@ def read_tables(
     folder = source if source.is_dir() else source.parent
     raws: dict[str, RawTable] = {}
     problems: list[Problem] = []
+    if source.is_dir():
+        _needs_files(profile)
     for table, spec in profile.tables.items():
         if source.is_file():
             paths = [source] if table == "opportunities" else []
         else:
-            paths = _match(folder, spec.files) if spec.files else []
+            paths, others = _match_all(folder, spec.files) if spec.files else ([], [])
+            problems += [_not_a_file(p, table) for p in others]
+            twice = _same_table_twice(paths, folder, spec) if paths else None
+            if twice is not None or others:
+                problems += [twice] if twice is not None else []
+                continue
         if not paths:
             derived = spec.derive is not None
             if table in ("reps", "opportunities") and not derived and spec.files:
@@ -640,6 +751,9 @@ def read_tables(
         for fill in spec.fills:
             if fill.lookup and fill.lookup["file"] not in lookups:
                 path = folder / fill.lookup["file"]
+                if _is_special(path):
+                    problems.append(_not_a_file(path, "lookup"))
+                    continue
                 if not path.is_file():
                     msg = f"The lookup file {fill.lookup['file']!r} of the profile is missing."
                     fix = f"Put it beside the data, or remove the fill of {fill.column!r}."
@@ -649,6 +763,26 @@ def read_tables(
                 if lk is not None:
                     lookups[fill.lookup["file"]] = lk
     return raws, lookups, problems
+
+
+def _needs_files(profile: Profile) -> None:
+    """A :class:`ProfileError` if a profile names no files for a table it cannot do without
+    (reps unless derived, opportunities): reading a folder with it would load nothing."""
+    bare = [
+        t for t in ("opportunities", "reps")
+        if not profile.tables[t].files and profile.tables[t].derive is None
+    ]  # fmt: skip
+    if not bare:
+        return
+    where = str(profile.path) if profile.path is not None else f"built-in profile {profile.name}"
+    sections = " and ".join(f"[{t}]" for t in bare)
+    msg = (f"The profile {where!r} names no files for {sections}, so loading a folder with it "
+           f"would read no {' and no '.join(bare)}.")  # fmt: skip
+    adds = "; ".join(f'files = ["{t}.csv"] under [{t}]' for t in bare)
+    derive = ' (or derive = "owners" under [reps] to make the reps from the deal owners)'
+    fix = (f"In {where!r} add {adds}: the file names, or patterns such as \"*deals*.csv\""
+           f"{derive if 'reps' in bare else ''}.")  # fmt: skip
+    raise ProfileError(f"{msg} Fix: {fix}")
 
 
 def _read_many(
@@ -694,15 +828,12 @@ def _config(folder: Path, profile: Profile, as_of: Any, overrides: dict | None) 
         base["stages"] = [dict(s) for s in profile.stages]
     if profile.currency:
         base["currency"] = profile.currency
-    local = folder / "salesnb.toml"
-    if local.is_file():
-        base = _merge(base, read_toml(local))  # the folder's own file beats the profile
-    if overrides:
-        base = _merge(base, overrides)
+    over = dict(overrides or {})
     if as_of is not None:
-        base["as_of"] = _as_of_param(as_of)
-    try:
-        return load_config(folder, base)
+        over["as_of"] = _as_of_param(as_of)
+    where = f"the profile {str(profile.path or profile.name)!r}"
+    try:  # the folder's own salesnb.toml beats the profile; overrides beat both
+        return load_config(folder, over or None, base=base, base_source=where)
     except (ValueError, TypeError) as exc:
         msg = f"The configuration of {str(folder)!r} is invalid ({exc}). Fix: check salesnb.toml."
         raise SalesnbError(msg) from None
@@ -770,6 +901,9 @@ def load(
         if sql.is_url(source):
             return sql.load_sql(source, profile, as_of=as_of, config_overrides=config_overrides)
     src = Path(source).expanduser()
+    if _is_special(src) and not src.is_dir():
+        problem = _not_a_file(src, "opportunities")
+        raise DataValidationError([problem], str(src))
     if not src.exists():
         parent = src.parent
         hint = f" ({str(parent)!r} exists)" if parent.is_dir() else ""
@@ -785,6 +919,7 @@ def load(
         raise DataValidationError([Problem(msg, fix, file=str(src), code="profile")], str(src))
     prof = load_profile(profile if profile is not None else "canonical")
     folder = src if src.is_dir() else src.parent
+    _check_folder(folder)
     config = _config(folder, prof, as_of, config_overrides)
     raws, lookups, problems = read_tables(src, prof)
     tables, config, found = validate(raws, prof, config, lookups=lookups, source=str(src))

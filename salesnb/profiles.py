@@ -13,7 +13,6 @@ their own in the same format (see ``docs/profiles.md``) and passes its path.
 from __future__ import annotations
 
 import difflib
-import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -22,7 +21,8 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from salesnb.errors import ProfileError
+from salesnb.config_schema import check_config, parse_toml, raise_config_problems
+from salesnb.errors import ConfigError, ProfileError
 from salesnb.schema import TABLES
 
 FillWhen = Literal["blank", "zero", "blank_or_zero"]
@@ -158,8 +158,8 @@ def load_profile(name_or_path: str | Path | Profile) -> Profile:
     builtin = _builtin_dir().joinpath(f"{text_name}.toml")
     if "/" not in text_name and "\\" not in text_name and builtin.is_file():
         where = f"built-in profile {text_name!r}"
-        raw = _parse(builtin.read_text("utf-8"), where)
-        return _build(raw, text_name, where, None)
+        text = builtin.read_text("utf-8")
+        return _build(_parse(text, where), text_name, where, None, text)
     path = Path(name_or_path)
     if path.suffix.lower() != ".toml" or not path.is_file():
         close = difflib.get_close_matches(text_name, list_profiles(), n=1)
@@ -174,14 +174,14 @@ def load_profile(name_or_path: str | Path | Profile) -> Profile:
     except (OSError, UnicodeDecodeError) as exc:
         raise ProfileError(f"Profile {str(path)!r} cannot be read ({exc}).") from None
     where = f"profile {str(path)!r}"
-    return _build(_parse(text, where), path.stem, where, path)
+    return _build(_parse(text, str(path)), path.stem, where, path, text)
 
 
-def _parse(text: str, where: str) -> dict[str, Any]:
+def _parse(text: str, source: str) -> dict[str, Any]:
     try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ProfileError(f"The {where} is not valid TOML ({exc}). Fix: correct the syntax.")
+        return parse_toml(text, source)
+    except ConfigError as exc:  # the same message (line, column, fix), as a profile's error
+        raise ProfileError(str(exc)) from None
 
 
 def _unknown(keys: set[str], allowed: set[str], where: str) -> None:
@@ -313,7 +313,13 @@ def _table(name: str, raw: dict[str, Any], base: ReadOptions, where: str) -> Tab
     )
 
 
-def _build(raw: dict[str, Any], default_name: str, where: str, path: Path | None) -> Profile:
+def _build(
+    raw: dict[str, Any], default_name: str, where: str, path: Path | None, text: str | None = None
+) -> Profile:
+    """A :class:`Profile` from parsed TOML; every key is checked against the profile schema
+    (``profile_schema.toml``) first, with its line and column when ``text`` is given."""
+    source = str(path) if path is not None else where
+    raise_config_problems(check_config(raw, text, "profile"), source, ProfileError)
     _unknown(set(raw), _TOP_KEYS, where)
     base = _read_options(raw.get("read", {}), ReadOptions(), f"[read] of the {where}")
     tables = {t: _table(t, raw[t], base, where) for t in TABLES if t in raw}

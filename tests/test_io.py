@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import os
 import shutil
+import subprocess
+import sys
+import tempfile
+import threading
 import time
+import tomllib
 from pathlib import Path
 
 import pandas as pd
@@ -13,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from salesnb.errors import ConfigError, DataValidationError, ParameterError
+from salesnb.errors import ConfigError, DataValidationError, ParameterError, ProfileError
 from salesnb.io import load, write
 from salesnb.model import Workbook
 
@@ -338,3 +344,172 @@ def test_as_of_with_utc_offset_is_the_day_written_everywhere(tmp_path):
         assert sc.equals(kpis.scorecard(wb, "rep", as_of="2024-03-01"))
     with pytest.raises(ParameterError, match="is not a date"):
         load(GOOD, as_of="9999-12-31T00:00:00+02:00")  # out of range: no traceback
+# --------------------------------------------------------------------------- hardening round 2:
+# configuration and files that are not one regular file
+
+GOOD = Path(__file__).parent / "bad_inputs" / "_good"
+
+
+def _good_copy(tmp_path: Path) -> Path:
+    folder = tmp_path / "data"
+    shutil.copytree(GOOD, folder)
+    return folder
+
+
+def test_fifo_as_a_table_is_an_error_and_is_never_opened(tmp_path):
+    """A named pipe named targets.csv: an error naming it, never 0 rows, never a hang. A
+    watchdog opens the pipe's other end after 20 s: were the loader blocked reading it, that
+    would release it, and the test fails on ``released``."""
+    folder = _good_copy(tmp_path)
+    fifo = folder / "targets.csv"
+    fifo.unlink()
+    os.mkfifo(fifo)
+    done, released = threading.Event(), threading.Event()
+
+    def watchdog() -> None:
+        if done.wait(20):
+            return
+        try:  # succeeds only if a reader is blocked on the pipe
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+            released.set()
+        except OSError:
+            pass
+
+    threading.Thread(target=watchdog, daemon=True).start()
+    try:
+        with pytest.raises(DataValidationError) as info:
+            load(folder)
+    finally:
+        done.set()
+    assert not released.is_set(), "the loader opened the pipe and waited on it"
+    (p,) = info.value.problems
+    assert p.code == "not-a-file" and p.file == str(fifo)
+    assert "'targets.csv' is a named pipe (FIFO)" in p.message and "not opened" in p.message
+    assert "Save the targets export as a regular file" in p.fix
+    # the same pipe given as the export file itself
+    with pytest.raises(DataValidationError, match=r"'targets.csv' is a named pipe \(FIFO\)"):
+        load(fifo, profile="salesforce")
+
+
+def test_dangling_symlink_as_a_table_is_an_error(tmp_path):
+    folder = _good_copy(tmp_path)
+    (folder / "targets.csv").unlink()
+    (folder / "targets.csv").symlink_to(tmp_path / "moved" / "targets.csv")
+    with pytest.raises(DataValidationError) as info:
+        load(folder)
+    (p,) = info.value.problems
+    assert p.code == "not-a-file" and Path(p.file).name == "targets.csv"
+    assert f"is a symbolic link to {str(tmp_path / 'moved' / 'targets.csv')!r}" in p.message
+    assert "which does not exist" in p.message and "Point the link" in p.fix
+    # a link to an existing file is read through
+    (folder / "targets.csv").unlink()
+    (folder / "targets.csv").symlink_to(GOOD / "targets.csv")
+    assert len(load(folder).targets) == 3
+
+
+@pytest.mark.parametrize("mode", [0o000, 0o444])  # no access; listable but not searchable
+def test_unreadable_folder_is_a_clear_error(mode):
+    """Run ``salesnb validate`` on a folder its user cannot read. Tests run as root, whom no
+    permission stops, so the command runs as the unprivileged user ``nobody`` then."""
+    base = Path(tempfile.mkdtemp(prefix="salesnb-perm-"))
+    try:
+        base.chmod(0o755)
+        folder = base / "data"
+        shutil.copytree(GOOD, folder)
+        folder.chmod(mode)
+        user = {"user": 65534, "group": 65534} if os.geteuid() == 0 else {}
+        proc = subprocess.run(
+            [sys.executable, "-m", "salesnb.cli", "validate", str(folder)],
+            capture_output=True, text=True, timeout=120, cwd=base,
+            env={**os.environ, "HOME": str(base)}, check=False, **user,
+        )  # fmt: skip
+        out = proc.stdout + proc.stderr
+        assert proc.returncode == 1, out
+        assert f"error: {folder}: The folder cannot be read: permission denied." in out, out
+        assert (
+            f"Fix: Give your user read and search access to it (chmod u+rx {str(folder)!r})" in out
+        )
+        assert "Traceback" not in out and "PermissionError" not in out, out
+    finally:
+        (base / "data").chmod(0o755)
+        shutil.rmtree(base)
+
+
+def test_configuration_overrides_are_checked_like_the_file():
+    with pytest.raises(ConfigError) as info:
+        load(
+            FIXTURE, config_overrides={"curency": "GBP", "calendar": {"fiscal_year_start_month": 0}}
+        )
+    text = str(info.value)
+    assert text.startswith("2 problems in the configuration overrides:")
+    assert "the configuration overrides: Unknown key 'curency'. Did you mean 'currency'?" in text
+    assert "fiscal_year_start_month = 0 in [calendar] is out of range." in text
+    assert "Fix: use a whole number from 1 to 12" in text
+
+
+def test_profile_currency_is_checked_with_its_line(tmp_path):
+    profile = tmp_path / "mine.toml"
+    profile.write_text('name = "mine"\ncurrency = "euro"\n\n[opportunities]\nfiles = ["x.csv"]\n')
+    with pytest.raises(ProfileError) as info:
+        load(GOOD, profile=profile)
+    assert str(info.value) == (
+        f'{profile}, line 2, column 1: currency = "euro" is not a three-letter currency code. '
+        'Fix: write it as an ISO 4217 code in capitals, e.g. currency = "EUR".'
+    )
+
+
+def test_package_defaults_and_documented_example_pass_the_schema():
+    """defaults.toml and the salesnb.toml example of docs/data-model.md are valid, and every
+    key of the schema says what it means."""
+    from importlib import resources
+
+    from salesnb.config_schema import check_config, schema
+
+    defaults = resources.files("salesnb").joinpath("defaults.toml").read_text("utf-8")
+    assert check_config(tomllib.loads(defaults), defaults) == []
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "data-model.md").read_text("utf-8")
+    block = doc.split("## Configuration: `salesnb.toml`")[1].split("```toml\n")[1].split("```")[0]
+    assert check_config(tomllib.loads(block), block) == []
+    for kind in ("config", "profile"):
+        for key, spec in schema(kind).items():
+            assert spec.get("description"), (kind, key)
+
+
+def test_locate_finds_keys_sections_and_array_entries():
+    from salesnb.config_schema import locate
+
+    text = (
+        'note = """\nname = "not a key"\n"""\n'  # lines 1-3: a multi-line string
+        "[calendar]\n"  # 4
+        "  fiscal_year_start_month = 2\n"  # 5
+        "[[stages]]\n"  # 6
+        'name = "A"\n'  # 7
+        "[[stages]]\n"  # 8
+        "kind.sub = 1\n"  # 9: a dotted key
+        "[smart]  # thresholds\n"  # 10
+        "x = { y = 1 }\n"  # 11: an inline table
+    )
+    at = locate(text)
+    assert at[("note",)] == (1, 1)
+    assert ("name",) not in at
+    assert at[("calendar",)] == (4, 1) and at[("calendar", "fiscal_year_start_month")] == (5, 3)
+    assert at[("stages",)] == (6, 1) and at[("stages", 0, "name")] == (7, 1)
+    assert at[("stages", 1)] == (8, 1) and at[("stages", 1, "kind", "sub")] == (9, 1)
+    assert at[("smart", "x")] == (11, 1) and ("smart", "x", "y") not in at
+
+
+def test_salesnb_toml_that_is_not_a_file_is_an_error(tmp_path):
+    folder = _good_copy(tmp_path)
+    (folder / "salesnb.toml").unlink()
+    (folder / "salesnb.toml").symlink_to(tmp_path / "gone.toml")
+    with pytest.raises(ConfigError) as info:
+        load(folder)
+    assert str(info.value) == (
+        f"{folder / 'salesnb.toml'}: is a symbolic link to a file that does not exist, so the "
+        "configuration cannot be read from it. Fix: make salesnb.toml a regular text file, or "
+        "remove it to use the defaults."
+    )
+    (folder / "salesnb.toml").unlink()
+    (folder / "salesnb.toml").mkdir()
+    with pytest.raises(ConfigError, match="salesnb.toml: is a folder, so the configuration"):
+        load(folder)

@@ -195,3 +195,98 @@ def test_public_data_set():
     filled = [x for x in wb.warnings if x.code == "filled"]
     assert len(filled) == 4 and all(x.file.endswith("sales_pipeline.csv") for x in filled)
     assert wb.targets["rep_id"].nunique() == 30
+
+
+# --------------------------------------------------------------------------- hardening round 2:
+# profiles checked against profile_schema.toml; a profile that names no files
+
+GOOD = Path(__file__).parent / "bad_inputs" / "_good"
+
+
+def test_profile_without_files_is_refused_naming_the_file_and_the_fix(tmp_path):
+    profile = tmp_path / "mine.toml"
+    profile.write_text('name = "mine"\n\n[opportunities.columns]\n"Deal" = "opp_id"\n')
+    with pytest.raises(ProfileError) as info:
+        load(GOOD, profile=profile)
+    text = str(info.value)
+    assert text.startswith(
+        f"The profile {str(profile)!r} names no files for [opportunities] and [reps], so "
+        "loading a folder with it would read no opportunities and no reps."
+    )
+    assert (
+        'add files = ["opportunities.csv"] under [opportunities]; files = ["reps.csv"] under [reps]'
+        in text
+    )
+    assert 'derive = "owners" under [reps]' in text
+    # with files (and reps derived from the owners) the same folder loads
+    profile.write_text(
+        'name = "mine"\n[opportunities]\nfiles = ["opportunities.csv"]\n'
+        '[reps]\nderive = "owners"\n[targets]\nfiles = ["targets.csv"]\n'
+        'read = { date_formats = ["%Y-%m"] }\n'
+    )
+    wb = load(GOOD, profile=profile)
+    assert len(wb.opportunities) == 5 and sorted(wb.reps["rep_id"]) == ["r1", "r2", "r3"]
+
+
+def test_profile_keys_are_checked_all_at_once_with_lines(tmp_path):
+    profile = tmp_path / "mine.toml"
+    profile.write_text(
+        'name = "mine"\n'  # 1
+        "[read]\n"  # 2
+        'dayfirst = "yes"\n'  # 3
+        'encoding = "utf8x"\n'  # 4
+        "[opportunities]\n"  # 5
+        "files = 42\n"  # 6
+        'colums = { "Deal" = "opp_id" }\n'  # 7
+        "[[opportunities.fill]]\n"  # 8
+        'column = "close_date"\n'  # 9
+        'when = "empty"\n'  # 10
+        'rule = "as_of"\n'  # 11
+    )
+    with pytest.raises(ProfileError) as info:
+        load_profile(profile)
+    lines = str(info.value).splitlines()
+    assert lines[0] == f"5 problems in {profile}:"
+    assert [line.split(": ", 1)[0] for line in lines[1:]] == [
+        f"  - {profile}, line {n}, column 1" for n in (3, 4, 6, 7, 10)
+    ]
+    text = str(info.value)
+    assert 'dayfirst = "yes" in [read] is text, not true or false.' in text
+    assert "Fix: write it as true or false, e.g. dayfirst = true." in text
+    assert (
+        "encoding = \"utf8x\" in [read] is not a known text encoding. Did you mean 'utf-8'?" in text
+    )
+    assert (
+        "files = 42 in [opportunities] is a whole number, not text in quotes or a list of texts."
+        in text
+    )
+    assert "Unknown key 'colums' in [opportunities]. Did you mean 'columns'?" in text
+    assert (
+        "when = \"empty\" in [[opportunities.fill]] entry 1 ('close_date') is not allowed." in text
+    )
+    assert "Fix: use one of 'blank', 'zero', 'blank_or_zero'." in text
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("[stage_map]\nWon = 1\n", "line 2, column 1: Won = 1 in [stage_map] is a whole number, not text in quotes."),
+        ("[targets]\nwindow_months = 0\n", "line 2, column 1: window_months = 0 in [targets] is out of range."),
+        ("[opportunities]\nsheet = 1.5\n", "line 2, column 1: sheet = 1.5 in [opportunities] is a number"),
+        ("[read]\nsep = \";;\"\n", 'line 2, column 1: sep = ";;" in [read] is not valid.'),
+        ("[[stages]]\nname = \"A\"\nprobability = 1.5\n", "line 3, column 1: probability = 1.5 in [[stages]] entry 1 ('A') is out of range."),
+    ],
+)  # fmt: skip
+def test_profile_value_problems(tmp_path, body, expected):
+    profile = tmp_path / "p.toml"
+    profile.write_text(body)
+    with pytest.raises(ProfileError) as info:
+        load_profile(profile)
+    assert f"{profile}, {expected}" in str(info.value)
+    assert "Traceback" not in str(info.value)
+
+
+def test_database_profile_keys_are_accepted(tmp_path):
+    profile = tmp_path / "db.toml"
+    profile.write_text('[opportunities]\nsql_table = "deals"\n[reps]\nquery = "SELECT 1"\n')
+    assert load_profile(profile).name == "db"
