@@ -344,6 +344,8 @@ def test_as_of_with_utc_offset_is_the_day_written_everywhere(tmp_path):
         assert sc.equals(kpis.scorecard(wb, "rep", as_of="2024-03-01"))
     with pytest.raises(ParameterError, match="is not a date"):
         load(GOOD, as_of="9999-12-31T00:00:00+02:00")  # out of range: no traceback
+
+
 # --------------------------------------------------------------------------- hardening round 2:
 # configuration and files that are not one regular file
 
