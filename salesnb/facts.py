@@ -136,8 +136,9 @@ class Context:
         return {"rep": "rep_id", "all": None}.get(self.subject.type, self.subject.type)
 
     def title(self, heading: str, **extra: Any) -> dict[str, Any]:
-        """Keyword arguments for :func:`salesnb.record.title`."""
-        return {
+        """Keyword arguments for :func:`salesnb.record.title` (with a ``notice`` when the
+        period holds no data for the subject: see :func:`period_notice`)."""
+        out = {
             "subject_name": self.subject.name,
             "period": self.period,
             "as_of": self.as_of.date(),
@@ -146,6 +147,57 @@ class Context:
             "subject_type": self.subject.type,
             **extra,
         }
+        notice = period_notice(self)
+        if notice and "notice" not in out:
+            out["notice"] = notice
+        return out
+
+
+def period_notice(ctx: Context) -> str | None:
+    """A sentence for the top of a document whose period holds nothing for its subject.
+
+    Nothing means no deal created or closed in the period, no open deal due in it and no
+    target for it: every figure would be a zero that is not a result (an as-of date past the
+    export, a period before the data). None when the period holds anything.
+
+    Examples
+    --------
+    >>> period_notice(context(wb, "rep", "R01", "FY2031-Q1"))  # doctest: +SKIP
+    'No deal of Ava Thompson was created, closed or due in FY2031-Q1 ...'
+    """
+    o = ctx.wb.opportunities
+    mine = o[o["rep_id"].isin(ctx.rep_ids)]
+    s, e = ctx.start, ctx.end
+    touched = mine["created_date"].between(s, e) | (
+        mine["close_date"].between(s, e) & (mine["created_date"] <= ctx.as_of)
+    )
+    if bool(touched.any()):
+        return None
+    t = ctx.wb.targets
+    if len(t) and bool(
+        ((t["month"] >= s) & (t["month"] <= e) & t["rep_id"].isin(ctx.rep_ids)).any()
+    ):
+        return None
+    closed = o.loc[
+        o["outcome"].isin(("won", "lost")) & (o["close_date"] <= ctx.as_of), "close_date"
+    ]
+    span = (
+        f" The data's closed deals run from {closed.min():%Y-%m-%d} to {closed.max():%Y-%m-%d}."
+        if len(closed)
+        else ""
+    )
+    if ctx.is_rep:
+        start = ctx.wb.reps.set_index("rep_id")["start_date"].get(ctx.subject.key)
+        if pd.notna(start) and start > e:
+            return (
+                f"{ctx.subject.name} joined on {start:%Y-%m-%d}, after {ctx.period}: there is "
+                "nothing to show for it. Fix: pick a period after they joined."
+            )
+    return (
+        f"No deal of {ctx.subject.name} was created, closed or due in {ctx.period}, and there "
+        f"is no target for it: the figures below are zeros, not results.{span} Fix: pick a "
+        "period or an as-of date the data covers."
+    )
 
 
 def _freq(label: str) -> str:

@@ -168,3 +168,19 @@ def test_no_canned_goals_that_fail():
     plan = goal_plan(TYPICAL)
     assert plan.checks == [] and plan.headline["goals_failing"] == 0
     assert "No goals were given to check" in _text(wbk.smart_details(plan.checks))
+
+
+# ---------------------------------------------------------------- a period without data
+
+
+def test_a_period_without_data_says_so_at_the_top():
+    wb = facts.open_context(DATA, None, "rep", TYPICAL).wb
+    assert "notice" not in facts.context(wb, "rep", TYPICAL).title("x")
+    before = facts.context(wb, "rep", NEW[0], "FY2026-Q1").title("x")
+    assert before["notice"].startswith("Samuel Adeyemi joined on 2026-04-06, after FY2026-Q1")
+    bare = wb.subset([TYPICAL])
+    bare.opportunities = bare.opportunities[bare.opportunities["created_date"] < "2026-01-01"]
+    bare.opportunities = bare.opportunities[bare.opportunities["close_date"] < "2026-04-01"]
+    bare.targets = bare.targets.iloc[0:0]
+    notice = facts.context(bare, "rep", TYPICAL, "FY2026-Q3").title("x")["notice"]
+    assert "was created, closed or due in FY2026-Q3" in notice and "zeros, not results" in notice
