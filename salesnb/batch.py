@@ -21,6 +21,7 @@ import contextlib
 import functools
 import hashlib
 import json
+import math
 import os
 import re
 import secrets
@@ -429,23 +430,53 @@ def _index_env(template_dir: str) -> Any:
 
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(template_dir), autoescape=True)
     env.filters["figure"] = _format_figure
+    env.filters["words"] = _words
     return env
 
 
-def _format_figure(value: Any) -> str:
+#: Headline figures whose names say they are money (bookings, targets, forecasts).
+_MONEY_WORDS = ("bookings", "pipeline", "target", "forecast", "quota", "amount", "booked")
+
+
+def _unit_of(name: str) -> str:
+    """The unit of a headline figure, from its name (every workbook names them this way)."""
+    if name.endswith("percentile"):
+        return "percentile"
+    if name in ("attainment", "win_rate") or name.startswith("p_") or name.endswith("_rate"):
+        return "percent"
+    if name.startswith("coverage"):
+        return "multiple"
+    if any(w in name for w in _MONEY_WORDS) and not name.endswith(("_deals", "_needed_deals")):
+        return "currency"
+    return "count"
+
+
+def _format_figure(value: Any, name: str = "", currency: str = "USD") -> str:
+    """A headline figure as a reader wants it: "68%", "$246K", "1.3x", "55th"; flags and
+    other names in words (``below_target_attainment`` -> "below target attainment")."""
+    from salesnb.coaching_facts import format_value
+
     if value is None:
         return "–"
     if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, int):
-        return f"{value:,}"
-    if isinstance(value, float):
-        if abs(value) >= 1000:
-            return f"{value:,.0f}"
-        return f"{value:.3g}"
+        return "Yes" if value else "No"
     if isinstance(value, list):
-        return ", ".join(_format_figure(v) for v in value) or "–"
-    return str(value)
+        return ", ".join(_format_figure(v, "", currency) for v in value) or "–"
+    if isinstance(value, (int, float)):
+        if isinstance(value, float) and not math.isfinite(value):
+            return "–"
+        unit = _unit_of(name)
+        if unit == "count":
+            whole = float(value).is_integer() or abs(value) >= 100
+            return f"{value:,.0f}" if whole else f"{value:,.1f}"
+        return format_value(float(value), unit, currency)
+    return _words(value)
+
+
+def _words(value: Any) -> str:
+    """A snake_case name in words; any other text as it is."""
+    text = str(value)
+    return text.replace("_", " ") if re.fullmatch(r"[a-z0-9]+(_[a-z0-9]+)+", text) else text
 
 
 # --------------------------------------------------------------------------- run
@@ -533,6 +564,7 @@ def _prepare(
         "subjects": subjects,
         "slugs": assign_slugs(labels),
         "fingerprint": wb.fingerprint(),
+        "currency": wb.unit,
         "title": _document_title(nb_path),
         "data": shown,
         "env": env,
@@ -773,6 +805,7 @@ def _run_locked(
             "path": prep["data"],
             "profile": profile,
             "fingerprint": prep["fingerprint"],
+            "currency": prep.get("currency", "USD"),
         },
         "parameters": prep["user"],
         "formats": list(formats),
