@@ -14,6 +14,7 @@ import math
 import os
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import given, settings
@@ -231,12 +232,25 @@ def test_default_subject_is_the_first_in_the_data(tiny_wb):
 
 
 def _show_reference(df, units, currency="USD", rename=None):
-    """workbooks.show as first written (column by column on a copy): the behaviour to keep."""
+    """workbooks.show as first written (column by column on a copy): the behaviour to keep,
+    plus the readers' rules added since: true/false as Yes/No, whole numbers stored as floats
+    without ".0" (thousands separated, blank when missing)."""
     out = df.copy()
     for col, unit in units.items():
         if col in out:
             out[col] = [wbk.fmt(v, unit, currency) for v in out[col]]
     for col in out.columns:
+        if col in units:
+            continue
+        s = out[col]
+        if pd.api.types.is_bool_dtype(s):
+            out[col] = pd.Series(["Yes" if v else "No" for v in s], index=s.index, dtype=object)
+            continue
+        fin = s[np.isfinite(s)] if pd.api.types.is_float_dtype(s) else None
+        if fin is not None and len(fin) and (fin == fin.round()).all():
+            text = ["" if not np.isfinite(v) else f"{v:,.0f}" for v in s]
+            out[col] = pd.Series(text, index=s.index, dtype=object)
+            continue
         if pd.api.types.is_datetime64_any_dtype(out[col]):
             out[col] = out[col].dt.strftime("%Y-%m-%d").fillna("")
         elif not pd.api.types.is_numeric_dtype(out[col]) and col not in units:
