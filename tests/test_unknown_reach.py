@@ -197,3 +197,49 @@ def test_documents_data_notes_carry_the_sentence_and_no_stage_always_wins(no_rea
     p = win_probabilities(ctx.wb).set_index("stage")
     assert (p["p"] < 0.95).all(), p
     assert not p.loc[STAGES[1:], "learned"].any()
+
+
+# ---------------------------------------------------------------- pipeline properties
+
+_OPEN = ["Prospecting", "Qualification", "Demo", "Proposal", "Negotiation"]
+
+
+@st.composite
+def _exports(draw):
+    """Small exports of every shape: closed deals with or without a furthest stage, open deals
+    at any stage due in FY2026-Q3 or later, amounts of 1 (counts) or money."""
+    counts = draw(st.booleans())
+    deals = []
+    for i in range(draw(st.integers(0, 25))):
+        outcome = draw(st.sampled_from(["won", "lost"]))
+        reach = draw(st.one_of(st.none(), st.sampled_from(_OPEN)))
+        amount = 1 if counts else draw(st.integers(1, 50_000))
+        stage = "Closed Won" if outcome == "won" else "Closed Lost"
+        deals.append(
+            _deal(i, draw(st.sampled_from(["R1", "R2"])), stage, outcome, amount, "2026-01-05",
+                  "2026-03-10", reach if outcome == "lost" else None)
+        )  # fmt: skip
+    for j in range(100, 100 + draw(st.integers(0, 8))):
+        amount = 1 if counts else draw(st.integers(1, 80_000))
+        due = draw(st.sampled_from(["2026-08-30", "2026-09-20", "2026-11-15"]))
+        deals.append(
+            _deal(j, draw(st.sampled_from(["R1", "R2"])), draw(st.sampled_from(_OPEN)), "open",
+                  amount, "2026-06-01", due)
+        )  # fmt: skip
+    return make_wb(deals)
+
+
+@settings(max_examples=25, deadline=None)
+@given(wb=_exports(), extra=st.floats(0.01, 5.0))
+def test_expected_bookings_never_exceed_the_open_amounts_and_p_target_is_honest(wb, extra):
+    from salesnb.forecast_pipeline import forecast_pipeline, p_attain
+
+    fc = forecast_pipeline(
+        wb, None, "2026-07-01", "2026-09-30", n_sims=500, seed=1, run_rate=False, shock=0.0
+    )
+    due = float(fc.deals["amount"].sum()) if len(fc.deals) else 0.0
+    assert fc.expected_open <= due + 1e-6
+    assert float(fc.remaining.samples.max(initial=0.0)) <= due + 1e-6
+    # Even every open deal winning misses this target: its probability is 0, not a guess.
+    target = fc.already_won + due + extra * max(due, 1.0)
+    assert p_attain(fc.total, target) == 0.0
