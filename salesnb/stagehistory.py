@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -215,7 +216,7 @@ def derive_furthest(
     config: Any,
     problems: list[Problem],
 ) -> None:
-    """Fill the blank ``furthest_stage`` of closed deals from snapshots, a stage-history
+    """Fill the blank ``furthest_stage`` of lost deals from snapshots, a stage-history
     file and "date entered" columns (the furthest open stage any of them shows), in place.
 
     One warning says how many lost deals were filled from which source, and how many still
@@ -227,7 +228,7 @@ def derive_furthest(
     order = _open_order(profile, config)
     names = config.stages.open_names
     as_of = config.as_of
-    need = (o["outcome"] != "open").to_numpy() & o["furthest_stage"].isna().to_numpy()
+    need = (o["outcome"] == "lost").to_numpy() & o["furthest_stage"].isna().to_numpy()
     # Row-aligned evidence per source (index of the open stage reached, NaN = none).
     found: dict[str, np.ndarray] = {}
     if opp_t.spec.stage_dates:
@@ -240,7 +241,7 @@ def derive_furthest(
         found["snapshots"] = o["opp_id"].map(seen).to_numpy(dtype="float64")
     if history is not None and profile.stage_history is not None:
         seen = from_history(history, profile, config, problems)
-        found[f"the stage history {history.files[0].rsplit('/', 1)[-1]!r}"] = (
+        found[f"the stage history {Path(history.files[0]).name!r}"] = (
             o["opp_id"].map(seen).to_numpy(dtype="float64")
         )
     if not need.any() or not found:
@@ -262,7 +263,7 @@ def derive_furthest(
     ]  # fmt: skip
     left = int((need & ~has).sum())
     msg = (
-        f"{int(fill.sum()):,} of {int(need.sum()):,} closed deals without a furthest stage got "
+        f"{int(fill.sum()):,} of {int(need.sum()):,} lost deals without a furthest stage got "
         f"it from what the data holds ({'; '.join(per)}): the furthest open stage shown"
         + (f"; {left:,} still do not say how far they got." if left else ".")
     )

@@ -58,7 +58,7 @@ def test_snapshots_fill_a_blank_furthest_stage_and_keep_a_given_one(tmp_path):
         "O5": "Qualification", "O6": "Demo",
     }  # fmt: skip
     msg = _warning(wb, "derived-furthest-stage")
-    assert "2 of 3 closed deals without a furthest stage" in msg
+    assert "2 of 3 lost deals without a furthest stage" in msg
     assert "2 from snapshots" in msg and "1 still do not say how far they got" in msg
 
 
@@ -113,7 +113,7 @@ def test_salesforce_opportunity_history_gives_the_furthest_open_stage(tmp_path):
     assert f["006A4"] is None
     assert f["006A1"] == "Negotiation/Review" and f["006A5"] == "Negotiation/Review"
     msg = _warning(wb, "derived-furthest-stage")
-    assert "2 of 3 closed deals" in msg and "2 from the stage history 'stage_history.csv'" in msg
+    assert "2 of 3 lost deals" in msg and "2 from the stage history 'stage_history.csv'" in msg
     assert "1 still do not say" in msg
 
 
@@ -180,7 +180,7 @@ def test_hubspot_date_entered_columns_give_the_furthest_stage_with_a_date(tmp_pa
     assert f["4"] is None
     assert f["5"] == "Qualified To Buy" and f["1"] == "Contract Sent"
     msg = _warning(wb, "derived-furthest-stage")
-    assert "2 of 3 closed deals" in msg and "2 from the 'date entered' stage columns" in msg
+    assert "2 of 3 lost deals" in msg and "2 from the 'date entered' stage columns" in msg
     # Two of the five mapped columns are not in the export: said once.
     missing = _warning(wb, "missing-column")
     assert "Decision Maker Bought-In" in missing and "Contract Sent" in missing
