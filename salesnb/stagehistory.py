@@ -176,7 +176,7 @@ def from_history(raw: Any, profile: Any, config: Any, problems: list[Problem]) -
     keep = pd.Series(True, index=frame.index)
     if dates and as_of is not None:
         txt = _text(frame[dates[0]])
-        day = txt.str.split().str[0] if txt.dtype == object else frame[dates[0]]
+        day = txt.str.split().str[0]  # "3/1/2024 10:15 AM": the day is what counts
         parsed, _ = parse_dates(day, spec.read, canonical=False)
         undated = int((txt.notna() & parsed.isna()).sum())
         if undated:

@@ -89,9 +89,9 @@ SF_HISTORY = (
     '"006A2","Globex","Prospecting","Needs Analysis","$800.00","1/4/2024"\n'
     '"006A2","Globex","Needs Analysis","Identify Decision Makers","$800.00","2/1/2024"\n'
     '"006A2","Globex","Identify Decision Makers","Closed Lost","$800.00","2/28/2024"\n'
-    '"006A3","Initech","Qualification","Closed Lost","$900.00","3/1/2024"\n'
+    '"006A3","Initech","Qualification","Closed Lost","$900.00","3/1/2024 10:15 AM"\n'
     # A change after the as-of date says nothing about the deal then.
-    '"006A4","Umbrella","Prospecting","Negotiation/Review","$700.00","6/1/2024"\n'
+    '"006A4","Umbrella","Prospecting","Negotiation/Review","$700.00","6/1/2024 9:02 AM"\n'
 )
 
 
@@ -244,3 +244,14 @@ def test_after_derivation_every_stage_is_learned_again(sample_with_history):
     p = win_probabilities(wb)
     assert p["learned"].all(), p
     assert (p.set_index("stage")["p"] < 0.95).all()
+
+
+def test_an_unreadable_history_date_is_named_and_the_row_still_counts(tmp_path):
+    _salesforce(tmp_path)
+    text = SF_HISTORY.replace('"6/1/2024 9:02 AM"', '"first of June"')
+    (tmp_path / "stage_history.csv").write_text(text)
+    wb = load(tmp_path, profile="salesforce", as_of="2024-03-31")
+    assert _furthest(wb)["006A4"] == "Negotiation/Review"
+    msg = _warning(wb, "history-date")
+    assert "1 stage-history date(s) in column 'Last Modified' could not be read" in msg
+    assert "date_formats" in msg
