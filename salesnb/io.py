@@ -651,7 +651,11 @@ def read_tables(
     history = profile.stage_history  # [stage_history]: see salesnb.stagehistory
     if history is not None:
         paths = _match(folder, history.files)
-        raw = _read_many("stage_history", paths, TableSpec(read=history.read), problems) if paths else None
+        raw = (
+            _read_many("stage_history", paths, TableSpec(read=history.read), problems)
+            if paths
+            else None
+        )
         if raw is not None:
             raws["stage_history"] = raw
         elif not paths and profile.path is not None:

@@ -304,8 +304,10 @@ def _table(name: str, raw: dict[str, Any], base: ReadOptions, where: str) -> Tab
         raise ProfileError(f"window_months = {window} in {where}. Fix: use 1 or more.")
     stage_dates = raw.get("stage_dates", {})
     if stage_dates and (name != "opportunities" or not isinstance(stage_dates, dict)):
-        fix = "map stage names to columns (stage = column)" if name == "opportunities" else (
-            "move it to [opportunities.stage_dates]"
+        fix = (
+            "map stage names to columns (stage = column)"
+            if name == "opportunities"
+            else ("move it to [opportunities.stage_dates]")
         )
         raise ProfileError(f"stage_dates in {where}. Fix: {fix}.")
     return TableSpec(
