@@ -363,6 +363,26 @@ def _select(subjects: list[tuple[str, str]], only: Iterable[str] | None, by: str
     return [s for s in subjects if s[0] in chosen]
 
 
+def empty_subjects(wb: Any, by: str) -> set[str]:
+    """Keys of the subjects with no data: reps with no opportunity (open, won or lost) and
+    no activity; a region, manager or team all of whose reps are such. ``"all"`` never.
+
+    Examples
+    --------
+    >>> empty_subjects(wb, "rep")  # doctest: +SKIP
+    {'R31'}
+    """
+    reps = wb.reps
+    active = set(wb.opportunities["rep_id"].dropna()) | set(wb.activities["rep_id"].dropna())
+    idle = ~reps["rep_id"].isin(active)
+    if by == "rep":
+        return set(reps.loc[idle, "rep_id"])
+    if by not in ("region", "manager", "team"):
+        return set()
+    groups = reps.assign(idle=idle.to_numpy()).dropna(subset=[by]).groupby(by)["idle"].all()
+    return set(groups[groups].index)
+
+
 def _versions() -> dict[str, str | None]:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -493,11 +513,13 @@ def _prepare(
     formats: Sequence[str],
     engine: str,
     load: Callable[[str, str | None], Any] | None = None,
+    include_empty: bool = False,
 ) -> dict[str, Any]:
     """Validate every input and build the per-subject parameters; runs nothing.
 
     ``load`` replaces ``salesnb.load`` for the data (the fork runner's, which hands the
-    zygote a copy).
+    zygote a copy). Subjects without data (:func:`empty_subjects`) are left out and listed
+    in ``no_data`` unless ``include_empty`` or ``only`` names them.
     """
     from salesnb import io
     from salesnb import params as P
@@ -547,6 +569,19 @@ def _prepare(
         raise ParameterError(
             f"The data at {shown!r} has no {by} to report on. Fix: check the reps table."
         )
+    no_data: list[tuple[str, str]] = []
+    if not include_empty and not only:  # a subject named in --only is made anyway
+        empty = empty_subjects(wb, by)
+        no_data = [s for s in subjects if s[0] in empty]
+        subjects = [s for s in subjects if s[0] not in empty]
+        if not subjects:
+            what = "rep has" if by == "rep" else f"{by}'s reps have"
+            msg = (
+                f"No {what} any opportunity or activity in the data at {shown!r}, so there "
+                "is nothing to report on. Fix: check the deals' owners (rep_id), or pass "
+                "--include-empty to make the documents anyway."
+            )
+            raise ParameterError(msg)
     prof = profile
     if profile is not None and Path(profile).exists():
         prof = str(Path(profile).resolve())
@@ -569,6 +604,7 @@ def _prepare(
         "data": shown,
         "env": env,
         "order": [k for k, _ in every],
+        "no_data": [{"key": k, "name": n} for k, n in no_data],
     }
 
 
@@ -625,6 +661,7 @@ def run(
     progress: bool | Callable[[dict[str, int]], None] = True,
     charts: str = "svg",
     warn: Callable[[str], None] | None = None,
+    include_empty: bool = False,
 ) -> dict[str, Any]:
     """Run ``notebook`` once per subject into review documents; return the manifest.
 
@@ -642,7 +679,8 @@ def run(
         Output folder (created). Subjects of an earlier run in it that this run does not
         make stay in its index and manifest, marked as from the earlier run.
     only : list of str, optional
-        Subject keys (rep_id, region, manager) or rep names to run; default all.
+        Subject keys (rep_id, region, manager) or rep names to run; default all with data.
+        A subject named here is made even when it has no data.
     params, params_file : optional
         More notebook parameters (a mapping, and/or a JSON/TOML/YAML file; the mapping wins).
     workers : int, optional
@@ -672,6 +710,10 @@ def run(
         larger files; still offline).
     warn : callable, optional
         Called with each warning (a lowered ``workers``); default :func:`warnings.warn`.
+    include_empty : bool
+        Also make documents for reps with no opportunity and no activity (and groups of only
+        such reps). By default they are left out and listed in ``manifest["no_data"]`` and
+        the index as "no data", counted in ``summary["no_data"]``.
 
     Returns
     -------
@@ -713,7 +755,7 @@ def run(
     try:
         prep = _prepare(
             notebook, by, data, profile, only, params, params_file, formats, engine,
-            load=getattr(runner, "load", None),
+            load=getattr(runner, "load", None), include_empty=include_empty,
         )  # fmt: skip
         _make_out(out)
         with _locked(out):
@@ -818,6 +860,7 @@ def _run_locked(
         "packages": _versions(),
         "summary": {},
         "subjects": [],
+        "no_data": list(prep.get("no_data", [])),
     }
     jobs, entries = [], {}
     for key, name in prep["subjects"]:
@@ -1079,6 +1122,7 @@ def _summary(manifest: Mapping[str, Any]) -> dict[str, int]:
     count["skipped"] = sum(1 for s in mine if s.get("skipped"))
     count["total"] = len(mine)
     count["earlier"] = len(manifest["subjects"]) - len(mine)
+    count["no_data"] = len(manifest.get("no_data") or [])
     return count
 
 

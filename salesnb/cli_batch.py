@@ -113,6 +113,12 @@ def _sigterm(signum: int, frame: object) -> None:
     help="Charts as static SVG made now (no scripts in the documents), or as specs drawn in "
     "the reader's browser by an inlined Vega runtime (faster batches, larger files; offline).",
 )
+@click.option(
+    "--include-empty",
+    is_flag=True,
+    help="Also make documents for reps with no deals and no activity (by default they are "
+    "listed in the index as 'no data').",
+)
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 def batch(
     notebook: str,
@@ -130,6 +136,7 @@ def batch(
     scheduler: str | None,
     engine: str,
     charts: str,
+    include_empty: bool,
     no_progress: bool,
 ) -> None:
     """Run NOTEBOOK (a name in notebooks/, e.g. pipeline_review, or a path) once per subject.
@@ -165,6 +172,7 @@ def batch(
             progress=not no_progress,
             charts=charts,
             warn=_warn,
+            include_empty=include_empty,
         )
     except SalesnbError as exc:
         _fail(exc)
@@ -182,6 +190,11 @@ def batch(
         + (f", {s['skipped']} up to date (skipped)" if s["skipped"] else "")
         + f" of {s['total']}"
         + (f" ({s['earlier']} more from earlier runs kept)" if s.get("earlier") else "")
+        + (
+            f"; {s['no_data']} without data, no document (--include-empty makes them)"
+            if s.get("no_data")
+            else ""
+        )
         + f"; index: {index}",
         err=False,
     )

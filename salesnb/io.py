@@ -762,6 +762,20 @@ def read_tables(
                 lk = _read_many("lookup", [path], TableSpec(read=spec.read), problems)
                 if lk is not None:
                     lookups[fill.lookup["file"]] = lk
+    history = profile.stage_history  # [stage_history]: see salesnb.stagehistory
+    if history is not None:
+        paths = _match(folder, history.files)
+        raw = (
+            _read_many("stage_history", paths, TableSpec(read=history.read), problems)
+            if paths
+            else None
+        )
+        if raw is not None:
+            raws["stage_history"] = raw
+        elif not paths and profile.path is not None:
+            msg = f"No stage-history file: expected {' or '.join(repr(f) for f in history.files)}."
+            fix = "Put the Opportunity History export beside the data, or remove [stage_history]."
+            problems.append(_p(msg, fix, folder, "missing-file", severity="warning"))
     return raws, lookups, problems
 
 

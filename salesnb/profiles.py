@@ -29,13 +29,16 @@ FillWhen = Literal["blank", "zero", "blank_or_zero"]
 
 _TABLE_KEYS = {
     "files", "sheet", "columns", "values", "corrections", "fill", "warn_blank", "derive", "defaults",
-    "growth", "window_months", "generate", "read", "sql_table", "query",
+    "growth", "window_months", "generate", "read", "sql_table", "query", "stage_dates",
 }  # fmt: skip
 _READ_KEYS = {
     "encoding", "sep", "decimal", "thousands", "currency_symbols", "date_formats", "dayfirst",
     "skip_rows",
 }  # fmt: skip
-_TOP_KEYS = {"name", "description", "as_of", "currency", "read", "stages", "stage_map", *TABLES}
+_TOP_KEYS = {
+    "name", "description", "as_of", "currency", "read", "stages", "stage_map", "stage_history",
+    *TABLES,
+}  # fmt: skip
 _DERIVE = {"reps": ("owners",), "targets": ("history",)}
 _FILL_RULES = ("as_of", "expected_close")
 
@@ -95,6 +98,9 @@ class TableSpec:
     window_months: int = 3
     generate: dict[str, str] = field(default_factory=dict)
     read: ReadOptions = field(default_factory=ReadOptions)
+    #: opportunities only: open stage -> the column holding the date a deal entered it
+    #: (HubSpot's "Date entered <stage>"); see :mod:`salesnb.stagehistory`.
+    stage_dates: dict[str, str] = field(default_factory=dict)
 
     def source_names(self, canonical: str) -> list[str]:
         """Source column names that map onto ``canonical`` (the canonical name last)."""
@@ -121,6 +127,8 @@ class Profile:
     as_of: str | None = None
     currency: str | None = None
     path: Path | None = None
+    #: ``[stage_history]``: a file of stage changes (see :mod:`salesnb.stagehistory`).
+    stage_history: Any = None
 
     @property
     def is_canonical(self) -> bool:
@@ -294,6 +302,14 @@ def _table(name: str, raw: dict[str, Any], base: ReadOptions, where: str) -> Tab
         raise ProfileError(f"growth / window_months in {where} must be numbers.") from None
     if window < 1:
         raise ProfileError(f"window_months = {window} in {where}. Fix: use 1 or more.")
+    stage_dates = raw.get("stage_dates", {})
+    if stage_dates and (name != "opportunities" or not isinstance(stage_dates, dict)):
+        fix = (
+            "map stage names to columns (stage = column)"
+            if name == "opportunities"
+            else ("move it to [opportunities.stage_dates]")
+        )
+        raise ProfileError(f"stage_dates in {where}. Fix: {fix}.")
     return TableSpec(
         files=files,
         sheet=raw.get("sheet"),
@@ -310,6 +326,7 @@ def _table(name: str, raw: dict[str, Any], base: ReadOptions, where: str) -> Tab
         window_months=window,
         generate=dict(generate),
         read=_read_options(raw.get("read", {}), base, where + " [read]"),
+        stage_dates={str(k): str(v) for k, v in stage_dates.items()},
     )
 
 
@@ -332,6 +349,11 @@ def _build(
                 f"A [[stages]] entry of the {where} has no name. Fix: add name = ..."
             )
     as_of = raw.get("as_of")
+    history = None
+    if "stage_history" in raw:
+        from salesnb.stagehistory import parse_spec
+
+        history = parse_spec(raw["stage_history"], base, f"[stage_history] of the {where}")
     return Profile(
         name=str(raw.get("name", default_name)),
         description=str(raw.get("description", "")),
@@ -341,6 +363,7 @@ def _build(
         as_of=None if as_of is None else str(as_of),
         currency=raw.get("currency"),
         path=path,
+        stage_history=history,
     )
 
 

@@ -1033,6 +1033,10 @@ def validate(
                 known = tables["opportunities"]["opp_id"]
                 _unknown_ref(t, "opp_id", known, "opportunity", "opportunities", "warning")
             tables["snapshots"] = _finish(t)
+    if opp is not None:
+        from salesnb.stagehistory import derive_furthest
+
+        derive_furthest(tables, opp, raws.get("stage_history"), profile, config, problems)
     if (
         "targets" not in raws
         and profile.tables["targets"].derive == "history"

@@ -203,6 +203,7 @@ def test_batch_writes_documents_index_and_manifest(reference):
         "skipped": 0,
         "total": 4,
         "earlier": 0,
+        "no_data": 0,
     }
     assert json.loads((out / "manifest.json").read_text()) == json.loads(json.dumps(m))
     by_key = {s["key"]: s for s in m["subjects"]}
@@ -710,7 +711,7 @@ def test_a_rerun_keeps_earlier_subjects_in_the_index_and_manifest(tmp_path):
     other = _changed_copy(tmp_path / "data")
     two = batch.run(NB / "ok.ipynb", data=other, only=["R03"], params={"scale": 2.0}, **kw)
     assert two["summary"] == {"ok": 1, "failed": 0, "pending": 0, "interrupted": 0,
-                              "skipped": 0, "total": 1, "earlier": 2}  # fmt: skip
+                              "skipped": 0, "total": 1, "earlier": 2, "no_data": 0}  # fmt: skip
     assert two["status"] == "complete"  # R02's failure belongs to the earlier run
     by = {s["key"]: s for s in two["subjects"]}
     assert list(by) == ["R01", "R02", "R03"]  # the data's order
