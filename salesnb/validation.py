@@ -321,15 +321,12 @@ def _explain_dates(
     if none.any():
         vals = uniq[none]
         msg = f"Unparseable dates: {_examples(vals, 5)}; expected {want}."
-        fix = (
-            "Correct or blank these values (a date such as 2026-03-31), "
-            + (
-                "or load the file through a profile whose [read] date_formats lists their "
-                "format (see docs/profiles.md)."
-                if canonical
-                else "or, if they are dates in a format of their own, add it to date_formats "
-                'in the profile\'s [read] (strftime, e.g. "%d.%m.%Y %H:%M").'
-            )
+        fix = "Correct or blank these values (a date such as 2026-03-31), " + (
+            "or load the file through a profile whose [read] date_formats lists their "
+            "format (see docs/profiles.md)."
+            if canonical
+            else "or, if they are dates in a format of their own, add it to date_formats "
+            'in the profile\'s [read] (strftime, e.g. "%d.%m.%Y %H:%M").'
         )
         issues.append(("bad-date", rows(vals), msg, fix, "error"))
     return issues
