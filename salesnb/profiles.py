@@ -82,6 +82,7 @@ class Fill:
     rule: str | None = None
     lookup: dict[str, str] | None = None
     reason: str = ""
+    from_defaults: bool = False
 
 
 @dataclass(frozen=True)
@@ -365,7 +366,12 @@ def _table(name: str, raw: dict[str, Any], base: ReadOptions, where: str) -> Tab
     # A reps file's blanks take the defaults too (after the explicit fills), reported as fills.
     filled = {f.column for f in fills if not f.stages}
     fills += tuple(
-        Fill(column=c, value=v, reason=f"the profile's default {c} ([reps] defaults)")
+        Fill(
+            column=c,
+            value=v,
+            reason=f"the profile's default {c} ([reps] defaults)",
+            from_defaults=True,
+        )
         for c, v in defaults.items()
         if c not in filled
     )
@@ -622,8 +628,37 @@ def warn_blanks(t: Any) -> None:
                 t.emit(blank, col, "blank-kept", msg, fix, "warning")
 
 
-def derive_reps(opps: pd.DataFrame, spec: TableSpec, t: Any, problems: list) -> pd.DataFrame:
+class _Derived:
+    """A derived table seen as validation's typing state, so that fills apply to it too
+    (its rows have no file lines: problems count them instead)."""
+
+    def __init__(self, name: str, frame: pd.DataFrame, spec: TableSpec, problems: list):
+        self.name, self.frame, self.spec, self.problems = name, frame, spec, problems
+        self.out = {c: frame[c] for c in frame.columns}
+        self.src: dict[str, str] = {}
+        self.bad: dict[str, np.ndarray] = {}
+
+    def emit(self, mask: Any, column: str | None, code: str, msg: str, fix: str,
+             severity: str = "error", values: tuple[str, ...] = ()) -> None:  # fmt: skip
+        from salesnb.errors import Problem
+
+        n = int(np.asarray(mask, bool).sum())
+        what = f"{msg} ({n:,} derived {self.name})"
+        self.problems.append(Problem(what, fix, None, (), column, severity, code, values=values))
+
+
+def derive_reps(
+    opps: pd.DataFrame,
+    spec: TableSpec,
+    t: Any,
+    problems: list,
+    lookups: dict[str, Any] | None = None,
+    as_of: Any = None,
+) -> pd.DataFrame:
     """Reps table from the distinct deal owners, with ``spec.defaults`` for the rest.
+
+    The profile's ``[[reps.fill]]`` entries fill the derived reps too (e.g. the manager
+    looked up in a team sheet); what they leave blank takes the defaults.
 
     Examples
     --------
@@ -644,10 +679,24 @@ def derive_reps(opps: pd.DataFrame, spec: TableSpec, t: Any, problems: list) -> 
         reps["team"] = reps["region"]
     reps["start_date"] = pd.Series(pd.NaT, index=reps.index, dtype="datetime64[ns]")
     reps = reps.astype({c: "str" for c in ("rep_id", "name", "manager", "region", "team")})
+    explicit = [f for f in spec.fills if not f.from_defaults]
+    if explicit and len(reps):
+        filled = {f.column for f in explicit}
+        shim = _Derived("reps", reps.copy(), spec, problems)
+        for col in filled:
+            shim.out[col] = pd.Series(np.nan, index=reps.index, dtype=reps[col].dtype)
+        apply_fills(shim, lookups or {}, as_of, skip=())
+        for col in filled:
+            reps[col] = shim.out[col].astype(reps[col].dtype).fillna(reps[col])
     owner = t.col_name("rep_id") if t is not None else "rep_id"
+
+    def told(col: str) -> str:
+        vals = pd.unique(reps[col].dropna())
+        return f"{col} {vals[0]!r}" if len(vals) == 1 else f"{len(vals)} {col}s (profile fills)"
+
     msg = (
         f"No reps file: {len(ids)} reps were derived from the deal owners (column {owner!r}); "
-        f"manager and region are {reps['manager'].iloc[0] if len(ids) else '?'!r}."
+        + (f"{told('manager')}, {told('region')}." if len(ids) else "none has a deal.")
     )
     fix = (
         "Put a reps.csv beside the export (rep_id = the owner as written in the export, name, "

@@ -1064,7 +1064,9 @@ def validate(
         tables["reps"] = _finish(reps_t)
         tables["reps"]["team"] = tables["reps"]["team"].fillna(tables["reps"]["region"])
     elif opp is not None and profile.tables["reps"].derive == "owners":
-        tables["reps"] = derive_reps(tables["opportunities"], profile.tables["reps"], opp, problems)
+        tables["reps"] = derive_reps(
+            tables["opportunities"], profile.tables["reps"], opp, problems, lookups, fill_as_of
+        )
     reps = tables.get("reps")
     if opp is not None and reps is not None:
         _unknown_ref(opp, "rep_id", reps["rep_id"], "rep", "reps")

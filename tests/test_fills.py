@@ -358,3 +358,43 @@ derive = "owners"
     )
     wb = load(tmp_path, profile=prof)
     assert wb.opportunities[["stage", "outcome"]].values.tolist() == [["Gewonnen", "won"]]
+
+
+def test_reps_fill_looks_up_managers_of_derived_reps(tmp_path):
+    # No reps file: reps come from the deal owners, their managers from a team sheet
+    # (keyed by the CRM's numeric user id); an owner not on it keeps the default.
+    team = "User ID,Vorgesetzter\n101,Eva Roth\n"
+    write(tmp_path, {"opportunities.csv": DEALS, "team.csv": team})
+    prof = profile(
+        tmp_path,
+        """
+[opportunities]
+files = ["opportunities.csv"]
+[reps]
+derive = "owners"
+defaults = { region = "DACH" }
+[[reps.fill]]
+column = "manager"
+lookup = { file = "team.csv", key = "rep_id", value = "Vorgesetzter" }
+reason = "managers are kept in the team sheet"
+""",
+    )
+    with pytest.raises(ProfileError, match="no column 'rep_id'"):
+        load(tmp_path, profile=prof)
+    prof.write_text(prof.read_text("utf-8").replace('key = "rep_id"', 'key = "User ID"'), "utf-8")
+    with pytest.raises(ProfileError, match="lookup key 'User ID'"):
+        load(tmp_path, profile=prof)
+    # Saying which column of the team sheet is the rep id makes either name work.
+    text = prof.read_text("utf-8").replace(
+        'derive = "owners"', 'derive = "owners"\ncolumns = { "User ID" = "rep_id" }'
+    )
+    prof.write_text(text, "utf-8")
+    wb = load(tmp_path, profile=prof)
+    prof.write_text(text.replace('key = "User ID"', 'key = "rep_id"'), "utf-8")
+    assert load(tmp_path, profile=prof).reps.equals(wb.reps)
+    assert wb.reps[["rep_id", "manager", "region"]].values.tolist() == [
+        ["101", "Eva Roth", "DACH"],
+        ["102", "(unassigned)", "DACH"],
+    ]
+    (filled,) = [w for w in wb.warnings if w.code == "filled"]
+    assert "(1 derived reps)" in filled.message and "managers are kept" in filled.message
