@@ -398,3 +398,57 @@ reason = "managers are kept in the team sheet"
     ]
     (filled,) = [w for w in wb.warnings if w.code == "filled"]
     assert "(1 derived reps)" in filled.message and "managers are kept" in filled.message
+
+
+def test_fills_on_targets_snapshots_and_a_reps_lookup(tmp_path):
+    targets = "rep_id,region,month,amount\n101,,2024-01-01,\n102,,2024-01-01,9000\n"
+    snaps = (
+        "as_of,opp_id,rep_id,stage,amount,close_date\n"
+        "2024-03-01,2,102,Angebot,,2024-04-01\n"  # blank amount in an open stage: filled
+        "2024-03-01,1,101,Gewonnen,,2024-02-01\n"  # not in the fill's stages: stays blank
+    )
+    managers = "rep_id,Leitung\n101,Eva Roth\n102,Jan Vogel\n"
+    files = {"opportunities.csv": DEALS, "reps.csv": TEAM, "targets.csv": targets}
+    write(tmp_path, {**files, "snapshots.csv": snaps, "leitung.csv": managers})
+    prof = profile(
+        tmp_path,
+        """
+[opportunities]
+files = ["opportunities.csv"]
+[reps]
+files = ["reps.csv"]
+[[reps.fill]]
+column = "manager"
+lookup = { file = "leitung.csv", key = "rep_id", value = "Leitung" }
+[targets]
+files = ["targets.csv"]
+[[targets.fill]]
+column = "amount"
+value = 5000
+reason = "the default quota"
+[snapshots]
+files = ["snapshots.csv"]
+[[snapshots.fill]]
+column = "amount"
+stages = ["Angebot"]
+value = 500
+""",
+    )
+    with pytest.raises(DataValidationError) as exc:
+        load(tmp_path, profile=prof)
+    (p,) = exc.value.problems  # the won snapshot's amount is outside the fill's stages
+    assert (Path(p.file).name, p.rows, p.column) == ("snapshots.csv", (3,), "amount")
+    filled = {
+        (Path(w.file).name, w.column, w.rows) for w in exc.value.warnings if w.code == "filled"
+    }
+    assert filled == {
+        ("reps.csv", "manager", (2, 3)),
+        ("targets.csv", "amount", (2,)),
+        ("snapshots.csv", "amount", (2,)),
+    }
+    snaps = snaps.replace(",Gewonnen,,", ",Gewonnen,1000,")
+    write(tmp_path, {"snapshots.csv": snaps})
+    wb = load(tmp_path, profile=prof)
+    assert wb.reps["manager"].tolist() == ["Eva Roth", "Jan Vogel"]
+    assert wb.targets["amount"].tolist() == [5000.0, 9000.0]
+    assert wb.snapshots["amount"].tolist() == [500.0, 1000.0]
