@@ -429,18 +429,31 @@ def _read_fast(path: Path, sep: str, enc: str, skip: int = 0) -> pd.DataFrame | 
 def _bad_lines(
     caught, path: Path, sep: str, problems: list[Problem], header: int | None = None
 ) -> list[int]:
-    skipped = []
+    """Lines pandas skipped for having too many fields: one ``bad-line`` problem per field
+    count (one cause), with the number of lines, their line numbers and the fix."""
+    skipped: list[int] = []
+    by_count: dict[tuple[int, int], list[int]] = {}
     for w in caught:
         for m in _SKIP_RE.finditer(str(w.message)):
             line, want, saw = (int(g) for g in m.groups())
             want = want if header is None else header
             skipped.append(line)
-            msg = f"This line has {saw} fields but the header has {want}."
-            fix = (
-                f"A value probably contains the separator {sep!r}: put it in double quotes, "
-                "or remove the extra separator."
+            by_count.setdefault((saw, want), []).append(line)
+    for (saw, want), lines in by_count.items():
+        if len(lines) == 1:
+            msg = f"This line has {saw} fields but the header has {want}: nothing was read from it."
+        else:
+            msg = (
+                f"{len(lines):,} lines have {saw} fields but the header has {want}: "
+                "nothing was read from them."
             )
-            problems.append(_p(msg, fix, path, "bad-line", rows=(line,)))
+        other = ";" if sep == "," else ","
+        fix = (
+            f"A value probably contains the separator {sep!r} (e.g. an address or a name "
+            f"written with it): put it in double quotes, or remove the extra separator, or "
+            f"export with another separator (e.g. {other!r})."
+        )
+        problems.append(_p(msg, fix, path, "bad-line", rows=tuple(lines[:10_000])))
     return skipped
 
 

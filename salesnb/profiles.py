@@ -33,7 +33,7 @@ _TABLE_KEYS = {
 }  # fmt: skip
 _READ_KEYS = {
     "encoding", "sep", "decimal", "thousands", "currency_symbols", "date_formats", "dayfirst",
-    "skip_rows",
+    "skip_rows", "blank_values",
 }  # fmt: skip
 _TOP_KEYS = {
     "name", "description", "as_of", "currency", "read", "stages", "stage_map", "stage_history",
@@ -41,6 +41,10 @@ _TOP_KEYS = {
 }  # fmt: skip
 _DERIVE = {"reps": ("owners",), "targets": ("history",)}
 _FILL_RULES = ("as_of", "expected_close")
+_LOOKUP_KEYS = {"file", "key", "value", "aggregate"}
+_AGGREGATES = ("sum", "first", "last")
+#: Cell texts read as blank by default (``[read] blank_values`` replaces the list).
+BLANK_VALUES = ("NULL", "null", "None", "N/A", "n/a", "#N/A", "-")
 
 
 @dataclass(frozen=True)
@@ -50,7 +54,8 @@ class ReadOptions:
     ``"auto"`` means detect: the encoding (UTF-8, UTF-8 with BOM, else Windows-1252 /
     Latin-1), the separator (``,`` ``;`` tab ``|``) and, for ``;``-separated files, decimal
     commas. ``date_formats`` are ``strftime`` patterns tried in order. ``skip_rows`` lines
-    (a report's title) are skipped above the header of a text file.
+    (a report's title) are skipped above the header of a text file. Text and date cells
+    that read exactly as one of ``blank_values`` (``NULL``, ``N/A``, ``-`` ...) are blank.
     """
 
     encoding: str = "auto"
@@ -61,6 +66,7 @@ class ReadOptions:
     date_formats: tuple[str, ...] = ("%Y-%m-%d",)
     dayfirst: bool | None = None
     skip_rows: int = 0
+    blank_values: tuple[str, ...] = BLANK_VALUES
 
 
 @dataclass(frozen=True)
@@ -79,6 +85,7 @@ class Fill:
     rule: str | None = None
     lookup: dict[str, str] | None = None
     reason: str = ""
+    from_defaults: bool = False
 
 
 @dataclass(frozen=True)
@@ -221,7 +228,10 @@ def _read_options(raw: dict[str, Any], base: ReadOptions, where: str) -> ReadOpt
     _unknown(set(raw), _READ_KEYS, where)
     opts = dict(base.__dict__)
     for key, val in raw.items():
-        if key == "date_formats":
+        if key in ("date_formats", "blank_values"):
+            if not isinstance(val, (str, list)):
+                msg = f"{key} = {val!r} in {where}. Fix: give a list of texts."
+                raise ProfileError(msg)
             val = (val,) if isinstance(val, str) else tuple(str(v) for v in val)
         opts[key] = val
     if opts["decimal"] not in ("auto", ".", ","):
@@ -260,16 +270,68 @@ def _fill(raw: dict[str, Any], table: str, where: str) -> Fill:
     ):
         msg = f"The lookup of {col!r} in {where} is {lookup!r}. Fix: give file, key and value."
         raise ProfileError(msg)
+    if lookup is not None:
+        _unknown(set(lookup), _LOOKUP_KEYS, f"the lookup of {col!r} in {where}")
     stages = raw.get("stages", ())
-    return Fill(
+    fill = Fill(
         column=col,
         when=when,
         stages=(stages,) if isinstance(stages, str) else tuple(stages),
         value=raw.get("value"),
         rule=rule,
-        lookup=dict(lookup) if lookup else None,
+        lookup={k: str(v) for k, v in lookup.items()} if lookup else None,
         reason=str(raw.get("reason", "")),
     )
+    _check_fill(fill, table, where)
+    return fill
+
+
+def _check_fill(fill: Fill, table: str, where: str) -> None:
+    """Refuse a fill that could never do anything on ``table`` (it would be ignored silently).
+
+    Raises :class:`~salesnb.errors.ProfileError` naming the key at fault and the fix.
+    """
+    col = next(c for c in TABLES[table] if c.name == fill.column)
+    what = f"The fill of {col.name!r} in {where}"
+    has_stage = any(c.name == "stage" for c in TABLES[table])
+    if fill.stages and not has_stage:
+        msg = f"{what} sets stages = {list(fill.stages)!r}, but {table} has no stage."
+        raise ProfileError(msg + " Fix: remove 'stages' (it only restricts fills of deals).")
+    if fill.stages and col.name == "stage":
+        msg = f"{what} sets 'stages': a blank stage is in no stage, so it would fill nothing."
+        raise ProfileError(msg + " Fix: remove 'stages'.")
+    if fill.when != "blank" and col.kind not in ("float", "int"):
+        msg = f"{what} sets when = {fill.when!r}, but {col.name} is not a number (never 0)."
+        raise ProfileError(msg + " Fix: remove 'when' (blanks are filled).")
+    if fill.rule is not None and col.kind != "date":
+        msg = f"{what} sets rule = {fill.rule!r}, which gives a date, but {col.name} is not a date."
+        raise ProfileError(msg + " Fix: use value = ... or a lookup.")
+    if fill.rule == "expected_close" and table != "opportunities":
+        msg = f"{what} sets rule = 'expected_close', which needs deals' created dates and outcomes."
+        raise ProfileError(msg + " Fix: use it in [[opportunities.fill]] only.")
+    if fill.value is not None:
+        try:
+            if col.kind == "date":
+                ok = pd.notna(pd.Timestamp(str(fill.value)))
+            elif col.kind in ("float", "int"):
+                ok = bool(np.isfinite(float(fill.value))) and not isinstance(fill.value, bool)
+            else:
+                ok = isinstance(fill.value, (str, int, float)) and not isinstance(fill.value, bool)
+        except (TypeError, ValueError, OverflowError):
+            ok = False
+        if ok and col.choices and str(fill.value) not in col.choices:
+            ok = False
+        if not ok:
+            kind = {"date": "a date such as '2026-03-31'", "float": "a number", "int": "a number"}
+            want = f"one of {list(col.choices)!r}" if col.choices else kind.get(col.kind, "a text")
+            raise ProfileError(f"{what} sets value = {fill.value!r}. Fix: use {want}.")
+    agg = (fill.lookup or {}).get("aggregate")
+    if agg is not None and agg not in _AGGREGATES:
+        msg = f"{what} sets aggregate = {agg!r}."
+        raise ProfileError(msg + f" Fix: use one of {_AGGREGATES!r} (or remove it).")
+    if agg == "sum" and col.kind not in ("float", "int"):
+        msg = f"{what} sets aggregate = 'sum', but {col.name} is not a number."
+        raise ProfileError(msg + " Fix: use aggregate = 'first' or 'last'.")
 
 
 def _table(name: str, raw: dict[str, Any], base: ReadOptions, where: str) -> TableSpec:
@@ -310,18 +372,35 @@ def _table(name: str, raw: dict[str, Any], base: ReadOptions, where: str) -> Tab
             else ("move it to [opportunities.stage_dates]")
         )
         raise ProfileError(f"stage_dates in {where}. Fix: {fix}.")
+    defaults = {
+        _canonical_column(name, k, where): str(v) for k, v in raw.get("defaults", {}).items()
+    }
+    if defaults and name != "reps":
+        msg = f"defaults in {where}: only [reps] has defaults."
+        raise ProfileError(msg + f" Fix: fill blanks with [[{name}.fill]] (see docs/profiles.md).")
+    fills = tuple(_fill(f, name, where) for f in raw.get("fill", []))
+    # A reps file's blanks take the defaults too (after the explicit fills), reported as fills.
+    filled = {f.column for f in fills if not f.stages}
+    fills += tuple(
+        Fill(
+            column=c,
+            value=v,
+            reason=f"the profile's default {c} ([reps] defaults)",
+            from_defaults=True,
+        )
+        for c, v in defaults.items()
+        if c not in filled
+    )
     return TableSpec(
         files=files,
         sheet=raw.get("sheet"),
         columns=columns,
         values=values,
         corrections=corrections,
-        fills=tuple(_fill(f, name, where) for f in raw.get("fill", [])),
+        fills=fills,
         warn_blank=tuple(_canonical_column(name, c, where) for c in raw.get("warn_blank", [])),
         derive=derive,
-        defaults={
-            _canonical_column(name, k, where): str(v) for k, v in raw.get("defaults", {}).items()
-        },
+        defaults=defaults,
         growth=growth,
         window_months=window,
         generate=dict(generate),
@@ -372,7 +451,110 @@ def _build(
 # column names in ``t.src``) so that fills are reported against the user's file and lines.
 
 
-def _fill_value(t: Any, fill: Fill, kind: str, lookups: dict[str, Any], as_of: pd.Timestamp):
+#: The column of a read frame holding each row's line in its file (salesnb.io.LINE).
+LINE_COL = "__line__"
+#: Fills that run before outcomes and furthest stages are derived from the stage.
+EARLY_FILLS = ("stage", "outcome", "furthest_stage")
+
+
+def _key_in_table(t: Any, key: str) -> pd.Series:
+    """The values of a lookup's ``key`` in the table being filled: a canonical column, a
+    column of the user's file named in the profile's ``columns``, or any column of the file."""
+    from salesnb.validation import _norm
+
+    if key in t.out and not key.startswith("__"):
+        return t.out[key]
+    for src, dsts in t.spec.columns.items():
+        if _norm(src) == _norm(key) and dsts[0] in t.out:
+            return t.out[dsts[0]]
+    for h in t.frame.columns:
+        if not str(h).startswith("__") and _norm(h) == _norm(key):
+            return t.frame[h].astype("str").str.strip()
+    shown = [c for c in t.frame.columns if not str(c).startswith("__")]
+    msg = (
+        f"The lookup key {key!r} of a [[{t.name}.fill]] is not a column of {t.name}; "
+        f"its columns are {shown!r}."
+    )
+    raise ProfileError(msg + " Fix: set key to the column both files share.")
+
+
+def _key_in_lookup(t: Any, key: str, columns: list[str]) -> str | None:
+    """The lookup file's column for ``key``: the same name, or (when ``key`` is a canonical
+    column) a name the profile maps onto it, or (when ``key`` is the export's name) its
+    canonical name."""
+    from salesnb.validation import _norm
+
+    cols = {_norm(c): c for c in columns if not str(c).startswith("__")}
+    names = [key, *(src for src, dsts in t.spec.columns.items() if key in dsts)]
+    names += [d for src, dsts in t.spec.columns.items() if _norm(src) == _norm(key) for d in dsts]
+    return next((cols[_norm(n)] for n in names if _norm(n) in cols), None)
+
+
+def _lookup(t: Any, fill: Fill, kind: str, lookups: dict[str, Any], mask: np.ndarray):
+    """Values of a lookup fill (a Series; None when the lookup file is refused), and a phrase."""
+    from salesnb.errors import Problem
+    from salesnb.validation import _examples, parse_dates, parse_numbers
+
+    spec = fill.lookup or {}
+    name, key, value = spec["file"], spec["key"], spec["value"]
+    idx = t.frame.index
+    lk = lookups.get(name)
+    if lk is None:
+        return pd.Series(np.nan, index=idx), "nothing (lookup file unreadable)"
+    columns = [c for c in lk.frame.columns if not str(c).startswith("__")]
+    key_c, val_c = _key_in_lookup(t, key, columns), _key_in_lookup(t, value, columns)
+    if key_c is None or val_c is None:
+        msg = (
+            f"The lookup file {name!r} has no column {key if key_c is None else value!r}; "
+            f"its columns are {columns!r}."
+        )
+        raise ProfileError(msg + " Fix: correct the profile's lookup.")
+    mine = _key_in_table(t, key).astype("str").str.strip()
+    keys = lk.frame[key_c].astype("str").str.strip()
+    raw = lk.frame[val_c]
+    if kind in ("float", "int"):
+        vals = parse_numbers(raw, lk.spec.read)[0]
+    elif kind == "date":
+        vals = parse_dates(raw, lk.spec.read)[0]
+    else:
+        vals = raw.astype("str").str.strip()
+        vals = vals.where(~vals.isin(lk.spec.read.blank_values) & (vals != ""))
+    table = pd.DataFrame({"key": keys.to_numpy(), "value": vals.to_numpy()})
+    table = table[table["key"].notna() & (table["key"] != "")]
+    agg = spec.get("aggregate")
+    used = table["key"].isin(pd.unique(mine[mask].dropna()))
+    dup = (table["key"].duplicated(keep=False) & used).to_numpy()
+    if dup.any() and agg is None:
+        lines = lk.frame[LINE_COL].to_numpy()[table.index[dup]] if LINE_COL in lk.frame else []
+        n_keys = table.loc[dup, "key"].nunique()
+        msg = (
+            f"The lookup file has several rows for the same {key_c} ({n_keys:,} "
+            f"{'key' if n_keys == 1 else 'keys'}, e.g. {_examples(table.loc[dup, 'key'])}): "
+            f"which {value!r} to fill the {fill.column} of [{t.name}] with is ambiguous, "
+            "so nothing was filled from it."
+        )
+        fix = (
+            f"Keep one row per {key_c}, or say in the profile's lookup how to combine them: "
+            'aggregate = "sum" (add them up, e.g. order lines), "first" or "last".'
+        )
+        rows = tuple(int(x) for x in lines[:10_000])
+        t.problems.append(
+            Problem(msg, fix, lk.files[0], rows, key_c, "error", "duplicate-lookup-key")
+        )
+        return None, ""
+    if agg == "sum":
+        mapping = table.groupby("key", sort=False)["value"].sum(min_count=1)
+        how = f"the sum of the {value!r} of its rows"
+    else:
+        keep = "last" if agg == "last" else "first"
+        mapping = table.drop_duplicates("key", keep=keep).set_index("key")["value"]
+        how = f"the {value!r}" if agg is None else f"the {value!r} of its {keep} row"
+    return mine.map(mapping), f"{how} in {name!r} (matched on {key_c})"
+
+
+def _fill_value(
+    t: Any, fill: Fill, kind: str, lookups: dict[str, Any], as_of: Any, mask: np.ndarray
+):
     """The fill values for every row (a Series) and a phrase saying where they came from."""
     idx = t.frame.index
     if fill.rule == "as_of":
@@ -383,53 +565,48 @@ def _fill_value(t: Any, fill: Fill, kind: str, lookups: dict[str, Any], as_of: p
         days = (close - created).dt.days[won] if won is not None and close is not None else None
         cycle = float(days.median()) if days is not None and days.notna().any() else 30.0
         cycle_days = round(cycle)
+        if created is None:
+            return pd.Series(pd.NaT, index=idx, dtype="datetime64[ns]"), "nothing (no created date)"
         return created + pd.Timedelta(days=cycle_days), (
             f"the created date + {cycle_days} days (the median won sales cycle)"
         )
     if fill.lookup:
-        from salesnb.validation import _norm, parse_dates, parse_numbers
-
-        lk = lookups.get(fill.lookup["file"])
-        if lk is None:
-            return pd.Series(np.nan, index=idx), "nothing (lookup file unreadable)"
-        cols = {_norm(c): c for c in lk.frame.columns}
-        key_c, val_c = cols.get(_norm(fill.lookup["key"])), cols.get(_norm(fill.lookup["value"]))
-        if key_c is None or val_c is None:
-            msg = (
-                f"The lookup file {fill.lookup['file']!r} has no column "
-                f"{fill.lookup['key'] if key_c is None else fill.lookup['value']!r}; "
-                f"its columns are {[c for c in lk.frame.columns if not c.startswith('__')]!r}."
-            )
-            raise ProfileError(msg + " Fix: correct the profile's lookup.")
-        keys = lk.frame[key_c].astype("str").str.strip()
-        raw = lk.frame[val_c]
-        vals = (
-            parse_numbers(raw, lk.spec.read)[0]
-            if kind in ("float", "int")
-            else (parse_dates(raw, lk.spec.read)[0] if kind == "date" else raw.astype("str"))
-        )
-        mapping = pd.Series(vals.to_numpy(), index=keys.to_numpy())
-        mapping = mapping[~mapping.index.duplicated()]
-        return t.out[fill.lookup["key"]].map(mapping), (
-            f"the {fill.lookup['value']!r} of its {fill.lookup['key']} in {fill.lookup['file']!r}"
-        )
+        return _lookup(t, fill, kind, lookups, mask)
     literal = fill.value
     if kind == "date":
-        literal = pd.Timestamp(literal)
+        literal = pd.Timestamp(str(literal)).normalize()
     elif kind in ("float", "int"):
         literal = float(literal)
+    else:
+        literal = str(literal)
     return pd.Series(literal, index=idx), f"{fill.value!r}"
 
 
-def apply_fills(t: Any, lookups: dict[str, Any], as_of: pd.Timestamp) -> None:
+def _shown(values: pd.Series) -> pd.Series:
+    """Values as a file would write them (for messages quoting a filled column)."""
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return values.dt.strftime("%Y-%m-%d")
+    if pd.api.types.is_float_dtype(values):
+        return values.map(lambda v: "" if pd.isna(v) else f"{v:g}")
+    return values.astype("str")
+
+
+def apply_fills(
+    t: Any, lookups: dict[str, Any], as_of: Any, columns: Any = None, skip: Any = ()
+) -> None:
     """Fill known blanks (or zeros) as the profile's ``[[<table>.fill]]`` entries say.
 
     Every fill is reported as a warning naming the rows filled, the reason and the
     source of the values; values a lookup cannot find stay blank (and are then reported
-    by the required-value check).
+    by the required-value check). ``columns`` (default all) and ``skip`` choose which
+    fills run: stage fills run before outcomes are derived (:data:`EARLY_FILLS`).
+    A lookup file with several rows for a key is refused (an error naming its lines)
+    unless the lookup says how to aggregate them.
     """
     kinds = {c.name: c.kind for c in TABLES[t.name]}
     for fill in t.spec.fills:
+        if (columns is not None and fill.column not in columns) or fill.column in skip:
+            continue
         col, kind = fill.column, kinds[fill.column]
         cur = t.out.get(col)
         if cur is None:
@@ -439,26 +616,34 @@ def apply_fills(t: Any, lookups: dict[str, Any], as_of: pd.Timestamp) -> None:
             cur = pd.Series(np.nan, index=t.frame.index, dtype=dtype)
         mask = np.zeros(len(cur), bool)
         if fill.when in ("blank", "blank_or_zero"):
-            mask |= cur.isna().to_numpy()
+            mask |= cur.isna().to_numpy() & ~t.bad.get(col, np.zeros(len(cur), bool))
         if fill.when in ("zero", "blank_or_zero") and kind in ("float", "int"):
             mask |= (cur == 0).to_numpy()
         if fill.stages and "stage" in t.out:
             mask &= t.out["stage"].isin(fill.stages).to_numpy()
         if not mask.any():
             continue
-        values, desc = _fill_value(t, fill, kind, lookups, as_of)
+        values, desc = _fill_value(t, fill, kind, lookups, as_of, mask)
+        if values is None:  # refused (reported): the rows stay blank, reported once
+            t.bad[col] = t.bad.get(col, np.zeros(len(cur), bool)) | mask
+            t.out.setdefault(col, cur)
+            continue
         new = cur.where(~mask, values)
         done = mask & new.notna().to_numpy()
         what = {"blank": "blank", "zero": "0", "blank_or_zero": "blank or 0"}[fill.when]
         shown = ", ".join(repr(x) for x in fill.stages[:3])
         more = f" (+{len(fill.stages) - 3} more)" if len(fill.stages) > 3 else ""
         on = f" on deals in stage {shown}{more}" if fill.stages else ""
+        if col not in t.src:
+            # The file has no such column: a column of the filled values stands in for it,
+            # so that later messages quoting the column's values can show them.
+            t.frame = t.frame.assign(**{col: _shown(new)})
+            t.src[col] = col
         if done.any():
             msg = f"The {col} was {what}{on}; filled with {desc}. Why: {fill.reason or 'profile fill'}"
             fix = "Nothing to do if that is acceptable; for real values, enter them in the CRM."
             t.emit(done, col, "filled", msg, fix, "warning")
         t.out[col] = new
-        t.src.setdefault(col, col)
 
 
 def warn_blanks(t: Any) -> None:
@@ -472,8 +657,37 @@ def warn_blanks(t: Any) -> None:
                 t.emit(blank, col, "blank-kept", msg, fix, "warning")
 
 
-def derive_reps(opps: pd.DataFrame, spec: TableSpec, t: Any, problems: list) -> pd.DataFrame:
+class _Derived:
+    """A derived table seen as validation's typing state, so that fills apply to it too
+    (its rows have no file lines: problems count them instead)."""
+
+    def __init__(self, name: str, frame: pd.DataFrame, spec: TableSpec, problems: list):
+        self.name, self.frame, self.spec, self.problems = name, frame, spec, problems
+        self.out = {c: frame[c] for c in frame.columns}
+        self.src: dict[str, str] = {}
+        self.bad: dict[str, np.ndarray] = {}
+
+    def emit(self, mask: Any, column: str | None, code: str, msg: str, fix: str,
+             severity: str = "error", values: tuple[str, ...] = ()) -> None:  # fmt: skip
+        from salesnb.errors import Problem
+
+        n = int(np.asarray(mask, bool).sum())
+        what = f"{msg} ({n:,} derived {self.name})"
+        self.problems.append(Problem(what, fix, None, (), column, severity, code, values=values))
+
+
+def derive_reps(
+    opps: pd.DataFrame,
+    spec: TableSpec,
+    t: Any,
+    problems: list,
+    lookups: dict[str, Any] | None = None,
+    as_of: Any = None,
+) -> pd.DataFrame:
     """Reps table from the distinct deal owners, with ``spec.defaults`` for the rest.
+
+    The profile's ``[[reps.fill]]`` entries fill the derived reps too (e.g. the manager
+    looked up in a team sheet); what they leave blank takes the defaults.
 
     Examples
     --------
@@ -494,10 +708,24 @@ def derive_reps(opps: pd.DataFrame, spec: TableSpec, t: Any, problems: list) -> 
         reps["team"] = reps["region"]
     reps["start_date"] = pd.Series(pd.NaT, index=reps.index, dtype="datetime64[ns]")
     reps = reps.astype({c: "str" for c in ("rep_id", "name", "manager", "region", "team")})
+    explicit = [f for f in spec.fills if not f.from_defaults]
+    if explicit and len(reps):
+        filled = {f.column for f in explicit}
+        shim = _Derived("reps", reps.copy(), spec, problems)
+        for col in filled:
+            shim.out[col] = pd.Series(np.nan, index=reps.index, dtype=reps[col].dtype)
+        apply_fills(shim, lookups or {}, as_of, skip=())
+        for col in filled:
+            reps[col] = shim.out[col].astype(reps[col].dtype).fillna(reps[col])
     owner = t.col_name("rep_id") if t is not None else "rep_id"
+
+    def told(col: str) -> str:
+        vals = pd.unique(reps[col].dropna())
+        return f"{col} {vals[0]!r}" if len(vals) == 1 else f"{len(vals)} {col}s (profile fills)"
+
     msg = (
         f"No reps file: {len(ids)} reps were derived from the deal owners (column {owner!r}); "
-        f"manager and region are {reps['manager'].iloc[0] if len(ids) else '?'!r}."
+        + (f"{told('manager')}, {told('region')}." if len(ids) else "none has a deal.")
     )
     fix = (
         "Put a reps.csv beside the export (rep_id = the owner as written in the export, name, "

@@ -50,6 +50,11 @@ _DATE_CANDIDATES = {
     "%Y%m%d": "YYYYMMDD",
     "%Y-%m": "YYYY-MM",
 }
+#: An ISO date with a time of day (and maybe fractions of a second and a UTC offset).
+_ISO_TIME = (
+    r"\d{4}-\d{2}-\d{2}[T ]\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d{1,9})?)?"
+    r"(?:\s?(?:Z|UTC|[+-]\d{2}(?::?\d{2})?))?"
+)
 _DAYFIRST = ("%d/%m/%Y", "%d/%m/%y", "%d.%m.%Y", "%d-%m-%Y")
 _MONTHFIRST = ("%m/%d/%Y", "%m/%d/%y", "%m-%d-%Y")
 _SWAPS = {"%m/%d/%Y": "%d/%m/%Y", "%m/%d/%y": "%d/%m/%y", "%m-%d-%Y": "%d-%m-%Y"}
@@ -126,6 +131,13 @@ def parse_dates(
         else:
             out[todo] = _to_dates(txt[todo], fmt).astype("datetime64[us]")
     bad = ~blank & out.isna().to_numpy()
+    if bad.any():
+        # ISO date and time (1996-07-04 00:00:00.000, 2024-03-01T14:30:00Z): the day is kept.
+        timed = bad & txt.str.fullmatch(_ISO_TIME, na=False).to_numpy()
+        if timed.any():
+            day = _to_dates(txt[timed].str.slice(0, 10), "%Y-%m-%d").astype("datetime64[us]")
+            out[timed] = day
+            bad = ~blank & out.isna().to_numpy()
     issues: list[Issue] = []
     if bad.any():
         issues = _explain_dates(txt, bad, out, formats, canonical, opts.date_formats)
@@ -309,7 +321,13 @@ def _explain_dates(
     if none.any():
         vals = uniq[none]
         msg = f"Unparseable dates: {_examples(vals, 5)}; expected {want}."
-        fix = "Correct or blank these values (a date such as 2026-03-31)."
+        fix = "Correct or blank these values (a date such as 2026-03-31), " + (
+            "or load the file through a profile whose [read] date_formats lists their "
+            "format (see docs/profiles.md)."
+            if canonical
+            else "or, if they are dates in a format of their own, add it to date_formats "
+            'in the profile\'s [read] (strftime, e.g. "%d.%m.%Y %H:%M").'
+        )
         issues.append(("bad-date", rows(vals), msg, fix, "error"))
     return issues
 
@@ -591,11 +609,15 @@ def _map_columns(t: _Table) -> bool:
             else (f"Add a column {expected!r}; the file has {headers!r}.")
         )
         t.file_problem("missing-column", msg, fix, expected)
-    known = {n for c in TABLES[t.name] for n in t.spec.source_names(c.name)} - set(t.src.values())
+    # Names of the columns not found: a column read under another name (e.g. 'region'
+    # when the profile reads 'ShipRegion' as the region) is no misspelling of anything.
+    known = {n for c in TABLES[t.name] if c.name not in t.src for n in t.spec.source_names(c.name)}
+    keys = {_norm(f.lookup["key"]) for f in t.spec.fills if f.lookup}
     for h in unused:
-        if h in suggested:
+        if h in suggested or _norm(h) in keys:  # a lookup's key column is used
             continue
-        near = difflib.get_close_matches(_norm(h), [_norm(k) for k in known], n=1, cutoff=0.8)
+        others = [_norm(k) for k in known if _norm(k) != _norm(h)]
+        near = difflib.get_close_matches(_norm(h), others, n=1, cutoff=0.8)
         if near:
             real = next(k for k in known if _norm(k) == near[0])
             msg = f"Column {h!r} is not used; it looks like a misspelling of {real!r}."
@@ -617,12 +639,38 @@ def _other_sheet_hint(t: _Table, expected: str) -> str:
     return f"The sheet read was {names[0]!r}; the workbook's sheets are {names!r}."
 
 
+def _blank_words(t: _Table, col: Column, raw: pd.Series) -> pd.Series:
+    """``raw`` with the cells that read as one of ``[read] blank_values`` (``NULL``, ``N/A``,
+    ``-`` ...) blank; the rows are remembered to say which word a required value was."""
+    words = t.spec.read.blank_values
+    if not words or not (pd.api.types.is_string_dtype(raw) or raw.dtype == object):
+        return raw
+    arr = _arrow(raw)
+    if arr is not None:  # one C pass over a pyarrow column (a million rows: 50 ms, not 300)
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        found = pc.is_in(pc.utf8_trim_whitespace(arr), value_set=pa.array(list(words)))
+        hit = pc.fill_null(found, False).to_numpy(zero_copy_only=False)
+    else:
+        hit = _isin(raw.astype("str").str.strip(), list(words)) & raw.notna().to_numpy()
+    if not hit.any():
+        return raw
+    t.out[f"__naword__{col.name}"] = pd.Series(hit, index=raw.index)
+    return raw.where(~hit)
+
+
 def _type_columns(t: _Table) -> None:
     opts, canonical = t.spec.read, t.profile.is_canonical
+    # A column feeding two fields (e.g. one date read as created and close date) is
+    # explained once: its problems are reported with the first field only.
+    reported: set[tuple[str, str]] = set()
     for col in TABLES[t.name]:
         if col.name not in t.src:
             continue
         raw = _strip_bom(t, col, t.frame[t.src[col.name]])
+        if col.kind in ("str", "date"):
+            raw = _blank_words(t, col, raw)
         if col.kind == "date":
             required = col.required and not _derivable(t.name, col.name, t.spec)
             vals, issues = parse_dates(raw, opts, canonical, required)
@@ -635,8 +683,12 @@ def _type_columns(t: _Table) -> None:
         if col.kind in ("float", "int"):
             issues += _implausible(t, col, raw, vals)
         bad = np.zeros(len(raw), bool)
+        once = (t.src[col.name], col.kind)
+        seen = once in reported
+        reported.add(once)
         for code, mask, msg, fix, sev in issues:
-            t.emit(mask, col.name, code, msg, fix, sev)
+            if not seen:
+                t.emit(mask, col.name, code, msg, fix, sev)
             if sev == "error":
                 bad |= mask
             elif code == "placeholder-date":
@@ -974,7 +1026,13 @@ def validate(
     --------
     >>> tables, cfg, problems = validate(raws, load_profile("canonical"), cfg)  # doctest: +SKIP
     """
-    from salesnb.profiles import apply_fills, derive_reps, derive_targets, warn_blanks
+    from salesnb.profiles import (
+        EARLY_FILLS,
+        apply_fills,
+        derive_reps,
+        derive_targets,
+        warn_blanks,
+    )
 
     problems: list[Problem] = []
     typed: dict[str, _Table] = {}
@@ -987,6 +1045,8 @@ def validate(
             _type_columns(t)
             typed[name] = t
     opp = typed.get("opportunities")
+    for t in typed.values():  # a filled stage derives the outcome as a read one does
+        apply_fills(t, lookups or {}, None, columns=EARLY_FILLS)
     if opp is not None:
         _opportunities(opp, config)
     as_of = config.as_of
@@ -995,8 +1055,12 @@ def validate(
     if as_of is None and profile.as_of:
         as_of = _latest(typed) if profile.as_of == "latest" else pd.Timestamp(profile.as_of)
         config = replace(config, as_of=as_of)
+    fill_as_of = as_of if as_of is not None else _latest(typed)
+    for name, t in typed.items():
+        if name == "snapshots":
+            _stages(t, "stage", config)  # before fills restricted to stages
+        apply_fills(t, lookups or {}, fill_as_of, skip=EARLY_FILLS)
     if opp is not None:
-        apply_fills(opp, lookups or {}, as_of if as_of is not None else _latest(typed))
         warn_blanks(opp)
         _required(opp)
         _check_opportunities(opp)
@@ -1008,7 +1072,9 @@ def validate(
         tables["reps"] = _finish(reps_t)
         tables["reps"]["team"] = tables["reps"]["team"].fillna(tables["reps"]["region"])
     elif opp is not None and profile.tables["reps"].derive == "owners":
-        tables["reps"] = derive_reps(tables["opportunities"], profile.tables["reps"], opp, problems)
+        tables["reps"] = derive_reps(
+            tables["opportunities"], profile.tables["reps"], opp, problems, lookups, fill_as_of
+        )
     reps = tables.get("reps")
     if opp is not None and reps is not None:
         _unknown_ref(opp, "rep_id", reps["rep_id"], "rep", "reps")
@@ -1025,7 +1091,6 @@ def validate(
             _duplicates(t, ["rep_id", "date", "type"], "activity (same rep, date and type)")
             tables["activities"] = _finish(t)
         elif name == "snapshots":
-            _stages(t, "stage", config)
             _required(t)
             _non_negative(t, "amount")
             _duplicates(t, ["opp_id", "as_of"], "snapshot (same opportunity and as_of)")

@@ -57,7 +57,10 @@ def run(case: dict[str, Any], good: Workbook) -> Workbook | Any:
     """Run a case's call; return what it returned (a Workbook for loads)."""
     call, args = case.get("call", "load"), dict(case.get("args", {}))
     if call == "load":
-        return load(HERE / case.get("path", case["name"]), profile=case.get("profile"), **args)
+        profile = case.get("profile")
+        if profile and profile.endswith(".toml"):  # a profile of the corpus, e.g. "x/profile.toml"
+            profile = HERE / profile
+        return load(HERE / case.get("path", case["name"]), profile=profile, **args)
     if call == "resolve":
         return subject.resolve(good, args["subject_type"], args["subject"])
     if call == "resolve_period":

@@ -662,3 +662,78 @@ def test_placeholders_in_a_parquet_date32_column(folder):
     check(p, "opportunities.parquet", (4, 5), "close_date", "enter the real date")
     assert p.message.startswith("'9999-12-31', '0001-01-01' are placeholders for 'no date'")
     assert wb.opportunities["close_date"].iloc[2:4].isna().all()
+
+
+# ------------------------------------------------------------------- one message per cause
+# (issue 16, item 9: real exports answered with a message per line, or the wrong fix)
+
+
+def test_lines_with_too_many_fields_are_one_message_per_cause(folder):
+    # Unquoted commas in addresses: two lines with one field too many, one with two.
+    opp = folder / "opportunities.csv"
+    edit(opp, "o2,r1,Globex,", "o2,r1,Globex, Hauptstr. 1,")
+    edit(opp, "o3,r1,Initech,", "o3,r1,Initech, Am Markt 5,")
+    edit(opp, "o6,r3,Wayne Enterprises,", "o6,r3,Wayne, Enterprises, Gotham,")
+    probs = [p for p in problems_of(folder) if p.code == "bad-line"]
+    assert [(p.rows, p.message) for p in probs] == [
+        ((3, 4), "2 lines have 14 fields but the header has 13: nothing was read from them."),
+        ((7,), "This line has 15 fields but the header has 13: nothing was read from it."),
+    ]
+    assert all("double quotes" in p.fix and "another separator (e.g. ';')" in p.fix for p in probs)
+
+
+def test_iso_timestamps_keep_the_date(folder):
+    opp = folder / "opportunities.csv"
+    edit(opp, "2024-01-05,2024-02-20", "1996-07-04 00:00:00.000,2024-02-20 13:45:10.5")
+    edit(opp, "2024-01-10,2024-03-01", "2024-01-10T09:30:00Z,2024-03-01T23:59")
+    o = load(folder).opportunities
+    assert o["created_date"].tolist()[:2] == list(pd.to_datetime(["1996-07-04", "2024-01-10"]))
+    assert o["close_date"].tolist()[:2] == list(pd.to_datetime(["2024-02-20", "2024-03-01"]))
+
+
+def test_unparseable_dates_of_a_column_feeding_two_fields_name_date_formats_once(tmp_path):
+    (tmp_path / "deals.csv").write_text(
+        "Nr,Owner,Phase,Wert,Datum\n"
+        "1,101,Closed Won,10,04.07.1996 00:00\n"
+        "2,101,Closed Won,20,05.07.1996 00:00\n",
+        "utf-8",
+    )
+    (tmp_path / "reps.csv").write_text("rep_id,name,manager,region\n101,A,M,R\n", "utf-8")
+    prof = tmp_path / "p.toml"
+    prof.write_text(
+        '[opportunities]\nfiles = ["deals.csv"]\n[opportunities.columns]\nNr = "opp_id"\n'
+        'Owner = "rep_id"\nPhase = "stage"\nWert = "amount"\n'
+        'Datum = ["created_date", "close_date"]\n[reps]\nfiles = ["reps.csv"]\n',
+        "utf-8",
+    )
+    probs = [p for p in problems_of(tmp_path, profile=prof) if p.column == "Datum"]
+    assert len(probs) == 1, [str(p) for p in probs]
+    assert probs[0].rows == (2, 3) and "date_formats" in probs[0].fix
+    assert "04.07.1996 00:00" in probs[0].message
+
+
+def test_a_column_read_under_another_name_is_no_misspelling_of_itself(tmp_path):
+    (tmp_path / "deals.csv").write_text(
+        "opp_id,rep_id,stage,amount,created_date,close_date\n"
+        "1,101,Closed Won,10,2024-01-05,2024-02-01\n",
+        "utf-8",
+    )
+    # The profile reads 'Gebiet' as the region; the sheet's own 'region' column is an old one.
+    (tmp_path / "reps.csv").write_text(
+        "rep_id,name,manager,Gebiet,region\n101,Anna,Eva,Süd,alt\n", "utf-8"
+    )
+    prof = tmp_path / "p.toml"
+    prof.write_text(
+        '[opportunities]\nfiles = ["deals.csv"]\n'
+        '[reps]\nfiles = ["reps.csv"]\ncolumns = { Gebiet = "region" }\n',
+        "utf-8",
+    )
+    wb = load(tmp_path, profile=prof)
+    assert wb.reps["region"].tolist() == ["Süd"]
+    assert [str(w) for w in wb.warnings if w.code == "extra-column"] == []
+
+
+def test_unparseable_date_in_a_canonical_file_names_date_formats(folder):
+    edit(folder / "opportunities.csv", "2024-01-10", "gestern")
+    p = one(problems_of(folder), "bad-date")
+    assert "Correct or blank these values" in p.fix and "date_formats" in p.fix
