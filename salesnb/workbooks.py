@@ -154,8 +154,17 @@ def humane(df: pd.DataFrame | None) -> pd.DataFrame | None:
     return out
 
 
-def _humane_tables(tables: dict[str, Any]) -> dict[str, Any]:
-    return {k: humane(v) if isinstance(v, pd.DataFrame) else v for k, v in tables.items()}
+def _humane_tables(tables: dict[str, Any], counts_only: bool = False) -> dict[str, Any]:
+    """Every table of a view as shown; without amounts (count mode) a deal's "amount" is 1
+    and says nothing, so the column goes."""
+    out = {}
+    for k, v in tables.items():
+        if isinstance(v, pd.DataFrame):
+            if counts_only and "amount" in v.columns:
+                v = v.drop(columns="amount")
+            v = humane(v)
+        out[k] = v
+    return out
 
 
 def _whole(s: pd.Series) -> bool:
@@ -312,6 +321,11 @@ def pipeline_review_view(ctx: Context, compare_to: Any = None) -> PipelineReview
             s=b["stage"], n=b["next_stage"], c=fmt(b["conversion"], "percent"),
             t=fmt(b["team_conversion"], "percent"), r=int(b["reached"]),
         )  # fmt: skip
+    elif len(stages) and stages["conversion"].isna().all() and stages["reached"].sum() > 0:
+        view.text["bottleneck"] = para(
+            "Stage conversions are not known: lost deals in this data do not say how far they "
+            "got, so where deals are lost cannot be told (see the data notes)."
+        )
     else:
         view.text["bottleneck"] = para("No bottleneck: no stage was reached by 5 or more deals "
                                        "in the last 12 months, too few to judge.")  # fmt: skip
@@ -351,7 +365,7 @@ def pipeline_review_view(ctx: Context, compare_to: Any = None) -> PipelineReview
         if len(wf.bars) else None,
         "flags": flags,
     }  # fmt: skip
-    view.tables = _humane_tables(view.tables)
+    view.tables = _humane_tables(view.tables, ctx.wb.counts_only)
     return view
 
 
@@ -426,7 +440,7 @@ def one_on_one_view(ctx: Context, since: Any = None) -> OneOnOne:
         "talking_points": len(points),
         "flags": [p.rule_id for p in points if p.kind == "concern"],
     }  # fmt: skip
-    view.tables = _humane_tables(view.tables)
+    view.tables = _humane_tables(view.tables, ctx.wb.counts_only)
     return view
 
 
@@ -547,7 +561,7 @@ def forecast_view(ctx: Context, *, months_shown: int = 24, backtest: bool = True
         "flags": [f"P(target) {fmt(pf.p_attain, 'percent')}"]
         if pf.target and pf.p_attain < 0.5 else [],
     }  # fmt: skip
-    view.tables = _humane_tables(view.tables)
+    view.tables = _humane_tables(view.tables, ctx.wb.counts_only)
     return view
 
 
@@ -832,7 +846,7 @@ def goal_setting_view(
         "flags": [f"goal {i + 1}: {', '.join(c.failures())}" for i, c in enumerate(plan.checks)
                   if c.failures()],
     }  # fmt: skip
-    plan.tables = _humane_tables(plan.tables)
+    plan.tables = _humane_tables(plan.tables, ctx.wb.counts_only)
     return plan
 
 
@@ -1079,7 +1093,7 @@ def pip_view(ctx: Context, plan_start: Any = None, *, n_goals: int = 3) -> Impro
         "flags": [g.metric for g, s in zip(goals, _latest_status(goals, progress), strict=True)
                   if s == "behind"],
     }  # fmt: skip
-    plan.tables = _humane_tables(plan.tables)
+    plan.tables = _humane_tables(plan.tables, ctx.wb.counts_only)
     return plan
 
 

@@ -254,7 +254,8 @@ def test_index_lists_every_subject_with_status_and_figures(reference):
     assert '<a href="r01-zoe-obrien.html">Zoë O&#39;Brien</a>' in index
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in index
     assert "ValueError: deliberate failure for R02" in index
-    assert 'data-sort="2500.0">2,500</td>' in index  # R01's open pipeline, O2 = 2500
+    # R01's open pipeline, O2 = 2500, as money
+    assert 'class="num" data-sort="2500.0">$2.5K</td>' in index
     assert index.count('class="status-failed"') == 2
 
 
