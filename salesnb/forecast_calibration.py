@@ -67,6 +67,7 @@ _CODE_FILES = (
     "winprob.py",
     "forecast_history.py",
     "forecast_models.py",
+    "forecast_seasonal.py",
     "forecast.py",
 )
 _CODE_VERSION: str | None = None
