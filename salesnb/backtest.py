@@ -106,6 +106,7 @@ def backtest_history(
     *,
     methods: Sequence[str] = FAMILIES,
     level: float = 0.8,
+    parent: pd.Series | None = None,
 ) -> BacktestResult:
     """Rolling-origin evaluation of :func:`~salesnb.forecast.forecast_history`.
 
@@ -121,6 +122,9 @@ def backtest_history(
         ``forecast_history`` methods to compare; the benchmark is always included.
     level : float
         Interval level whose coverage is measured.
+    parent : Series, optional
+        The series whose seasonal pattern ``"auto"`` borrows (``parent=`` of
+        ``forecast_history``), up to each origin; the other methods never borrow.
 
     Returns
     -------
@@ -157,7 +161,8 @@ def backtest_history(
         for m in methods:
             if m == "snaive" and o < MIN_SEASONAL:
                 continue
-            fc = forecast_history(train, horizon, method=m, levels=(level,))
+            lent = parent if m == "auto" else None
+            fc = forecast_history(train, horizon, method=m, levels=(level,), parent=lent)
             rows.append(
                 pd.DataFrame(
                     {
@@ -179,6 +184,8 @@ def backtest_history(
 
 def _many_task(args: tuple) -> list[pd.DataFrame]:
     train, horizon, method, level, info, parent = args
+    # only the automatic model borrows: the benchmarks stay what their names say
+    parent = parent if method == "auto" else None
     fcs = forecast_many(train, horizon, method=method, levels=(level,), parent=parent)
     rows = []
     for c, fc in fcs.items():
@@ -227,9 +234,9 @@ def backtest_many(
     n_jobs : int
         Worker processes over (origin, method) pairs; results do not depend on it.
     parent : Series, optional
-        The series whose seasonal pattern every subject borrows (``parent=`` of
+        The series whose seasonal pattern every subject's ``"auto"`` borrows (``parent=`` of
         :func:`~salesnb.forecast.forecast_many`); at each origin only its months up to the
-        origin are used.
+        origin are used. The other methods never borrow.
 
     Returns
     -------

@@ -274,6 +274,9 @@ class PeriodForecast:
             "history": {"method": self.history.method, **self.summary(self.history_total)},
             "pipeline": {
                 "expected": float(self.pipeline.expected),
+                "expected_open": float(self.pipeline.expected_open),
+                "expected_not_created": float(self.pipeline.expected_run_rate),
+                "run_rate": {k: float(v) for k, v in self.pipeline.run_rate.items()},
                 **self.summary(self.pipeline.total),
                 "categories": self.pipeline.categories,
             },
@@ -440,9 +443,10 @@ def period_forecast(
         together (:func:`level_choice`), so the history view is what
         ``forecast_many(monthly_bookings(wb, by=subject_type), horizon,
         parent=team_series(wb))`` gives for this subject, the method the benchmark
-        measures: below the whole team each subject borrows the team's seasonal pattern
+        measures: each subject borrows the whole team's seasonal pattern
         (:mod:`salesnb.forecast_seasonal`). ``subject_type="all"`` has no peers and chooses
-        alone on its own series. A family name keeps that family, without borrowing.
+        alone, on its own series divided by its own seasonal indices. A family name keeps
+        that family, without borrowing.
 
     Returns
     -------
@@ -475,9 +479,11 @@ def period_forecast(
         remaining = Distribution(np.zeros(n_sims))
     else:
         choice, parent = None, None
-        if method == "auto" and by is not None and series.notna().any():
-            choice = level_choice(wb, by, as_of, horizon).get(name)
+        if method == "auto" and series.notna().any():
+            # every level borrows the whole team's seasonal pattern (the team its own)
             parent = team_series(wb, as_of)
+            if by is not None:
+                choice = level_choice(wb, by, as_of, horizon).get(name)
         hist = forecast_history(series, horizon, method=method, choice=choice, parent=parent)
         if hist.ok:
             w = _month_weights(last + 1, horizon, start, end, as_of)

@@ -27,9 +27,10 @@ import pandas as pd
 
 from salesnb.forecast_models import MIN_SEASONAL, SEASON, _Fit
 
-#: Pseudo-years of "no seasonality" (an index of 1) the estimated indices are shrunk towards:
-#: with three years of data each calendar month's index rests on two ratios.
-INDEX_PRIOR = 1.0
+#: Pseudo-years of "no seasonality" (an index of 1) the estimated indices may be shrunk
+#: towards. None: on the sample's quarter totals (bench/forecast_quarters.py) one pseudo-year
+#: gave MASE 0.80 / 1.02 / 0.97 per rep / manager / region, no shrinkage 0.74 / 0.83 / 0.64.
+INDEX_PRIOR = 0.0
 #: Indices are kept within these bounds (a month of a tenth or four times the average is a
 #: data problem, not a season).
 INDEX_BOUNDS = (0.1, 4.0)
@@ -51,7 +52,7 @@ def seasonal_indices(parent: pd.Series, *, until: pd.Period | None = None) -> np
     ndarray of shape (12,) or None
         None when fewer than 24 months are left or a month is not positive (multiplicative
         indices need positive values). The indices are shrunk towards 1 by
-        :data:`INDEX_PRIOR` pseudo-years and renormalised to a mean of 1.
+        :data:`INDEX_PRIOR` pseudo-years (none by default) and renormalised to a mean of 1.
 
     Examples
     --------
@@ -59,7 +60,7 @@ def seasonal_indices(parent: pd.Series, *, until: pd.Period | None = None) -> np
     >>> y = pd.Series(np.where(idx.month == 12, 200.0, 100.0), index=idx)
     >>> s = seasonal_indices(y)
     >>> round(float(s[11] / s[0]), 2)  # December over January
-    1.65
+    2.0
     """
     from statsmodels.tsa.seasonal import seasonal_decompose
 

@@ -518,7 +518,8 @@ def forecast_backtest(
     subject = series.name if subject is None else subject
     try:
         if ctx.subject.type == "all" or subject is None:
-            res = bt.backtest_history(series.dropna(), 3, 6, methods=["auto"])
+            team = fc.team_series(ctx.wb, ctx.as_of)
+            res = bt.backtest_history(series.dropna(), 3, 6, methods=["auto"], parent=team)
         else:
             res = bt.subject_backtest(ctx.wb, ctx.subject.type, str(subject), ctx.as_of, 3, 6)
         s = res.summary
