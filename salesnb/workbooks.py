@@ -474,7 +474,8 @@ def forecast_view(ctx: Context, *, months_shown: int = 24, backtest: bool = True
         t=fmt(pf.target, "currency", cur) if pf.target else "none in the data",
         pt=fmt(pf.p_attain, "percent") if pf.target else "n/a (no target)",
         split=split["sentence"](cur),
-        warn=(" " + history_warning(mase, d, cur)) if lost else "",
+        warn=(" " + history_warning(mase, d["pipeline"]["expected"], pf.pipeline_weight,
+                                    _last_year(series, pf), cur)) if lost else "",
     )  # fmt: skip
     view.text["method"] = para(
         "<small>Method: the history view is {words}.{tech}</small>",
@@ -499,6 +500,14 @@ def forecast_view(ctx: Context, *, months_shown: int = 24, backtest: bool = True
     return view
 
 
+def _last_year(series: pd.Series, pf) -> float | None:
+    """Bookings in the same months a year before the forecast period (None if unknown)."""
+    months = pd.period_range(pf.period_start, pf.period_end, freq="M") - 12
+    if not len(series) or not set(months) <= set(series.dropna().index):
+        return None
+    return float(series.loc[months].sum())
+
+
 _FAMILY_WORDS = {
     "mean": "the long-run monthly average",
     "naive": "the last month repeated",
@@ -512,12 +521,12 @@ _FAMILY_WORDS = {
 def method_words(method: str) -> str:
     """The history model in plain words (its technical name goes to a footnote).
 
-        Examples
-        --------
-        >>> method_words("combo(arima(2,0,0)+ets(A,N,N)+mean)×season(team)")[:46]
+    Examples
+    --------
+    >>> method_words("combo(arima(2,0,0)+ets(A,N,N)+mean)×season(team)")[:46]
     'an equal-weight average of 3 models of the sub'
-        >>> method_words("mean×season(team)").endswith("the whole team's seasonal pattern")
-        True
+    >>> method_words("mean×season(team)").endswith("the whole team's seasonal pattern")
+    True
     """
     if method == "none":
         return "not available (too little history)"
@@ -537,13 +546,31 @@ def method_words(method: str) -> str:
     return text
 
 
-def history_warning(rel_mase: float, d: dict, currency: str) -> str:
-    """Plain words when the history model lost to its benchmark in its own backtest."""
+def history_warning(
+    rel_mase: float, pipeline_expected: float, weight: float, last_year: float | None, currency: str
+) -> str:
+    """Plain words when the history model lost to its benchmark in its own backtest.
+
+    The sentence points to the better view: the pipeline when past quarters gave it the
+    larger weight in the blend (``weight`` >= 0.5), else the same months a year before (the
+    benchmark that beat the model), with the pipeline's figure beside it.
+
+    Examples
+    --------
+    >>> history_warning(1.41, 30_500.0, 0.8, 90_000.0, "USD")[-63:]
+    'lean on the pipeline view, the more accurate one here ($30.5K).'
+    """
+    head = (
+        "Caution: in its own backtest the history model missed by more than simply repeating "
+        f"the same month a year before (its errors were {rel_mase:.2f} times the benchmark's),"
+        " so trust the history view less"
+    )
+    pipe = fmt(pipeline_expected, "currency", currency)
+    if weight >= 0.5 or last_year is None:
+        return f"{head}: lean on the pipeline view, the more accurate one here ({pipe})."
     return (
-        f"Caution: in its own backtest the history model missed by more than simply "
-        f"repeating the same month a year before (its errors were {rel_mase:.2f} times the "
-        f"benchmark's), so trust the history view less and lean on the pipeline view "
-        f"(expected {fmt(d['pipeline']['expected'], 'currency', currency)})."
+        f"{head}: the same months a year before brought {fmt(last_year, 'currency', currency)}"
+        f"; the pipeline view ({pipe}) did worse than history in past quarters here."
     )
 
 

@@ -83,8 +83,27 @@ def test_document_shows_the_split_in_its_text_table_and_headline(sample_wb):
     assert "combo(" in str(view.text["method"])
 
 
-def test_history_warning_in_plain_words():
-    d = {"pipeline": {"expected": 30_500.0}}
-    text = wbk.history_warning(1.41, d, "USD")
-    assert "1.41 times" in text and "lean on the pipeline view" in text
+def test_history_warning_in_plain_words_points_to_the_better_view():
+    # past quarters weighted the pipeline more: lean on it
+    text = wbk.history_warning(1.41, 30_500.0, 0.8, 90_000.0, "USD")
+    assert "1.41 times" in text and "lean on the pipeline view" in text and "$30.5K" in text
     assert "MASE" not in text
+    # history weighed more than the pipeline: point to the same months a year before
+    text = wbk.history_warning(1.15, 2_000_000.0, 0.1, 3_300_000.0, "USD")
+    assert "the same months a year before brought $3.3M" in text
+    assert "lean on the pipeline" not in text
+
+
+def test_the_whole_teams_document_warns_and_names_last_years_quarter(sample_wb):
+    # The whole team's history model lost to seasonal naive in its own backtest (1.15 on
+    # the sample at 2026-09-30) and past quarters gave the pipeline a small weight, so the
+    # summary points to the same quarter a year before: October-December 2025 bookings.
+    ctx = facts.context(sample_wb, "all", None, forward=True)
+    view = wbk.forecast_view(ctx)
+    assert view.headline["backtest_rel_mase"] > 1
+    assert "history model lost to its benchmark" in view.headline["flags"]
+    text = str(view.text["summary"])
+    last_year = fc.monthly_bookings(sample_wb, by=None, as_of="2026-09-30")["all"]
+    q4 = float(last_year.loc["2025-10":"2025-12"].sum())
+    assert wbk.esc(wbk.fmt(q4, "currency", ctx.currency)) in text
+    assert "Caution: in its own backtest" in text
