@@ -557,8 +557,8 @@ def history_warning(
 
     Examples
     --------
-    >>> history_warning(1.41, 30_500.0, 0.8, 90_000.0, "USD")[-63:]
-    'lean on the pipeline view, the more accurate one here ($30.5K).'
+    >>> history_warning(1.41, 30_500.0, 0.8, 90_000.0, "USD").split("less: ")[1]
+    "lean on the pipeline view ($30.5K), which past quarters' errors weight at 80% in the blend."
     """
     head = (
         "Caution: in its own backtest the history model missed by more than simply repeating "
@@ -566,11 +566,15 @@ def history_warning(
         " so trust the history view less"
     )
     pipe = fmt(pipeline_expected, "currency", currency)
+    share = fmt(weight, "percent")
     if weight >= 0.5 or last_year is None:
-        return f"{head}: lean on the pipeline view, the more accurate one here ({pipe})."
+        return (
+            f"{head}: lean on the pipeline view ({pipe}), which past quarters' errors weight "
+            f"at {share} in the blend."
+        )
     return (
         f"{head}: the same months a year before brought {fmt(last_year, 'currency', currency)}"
-        f"; the pipeline view ({pipe}) did worse than history in past quarters here."
+        f"; past quarters' errors weight the pipeline view ({pipe}) at only {share}."
     )
 
 
