@@ -346,6 +346,9 @@ def _prepare(
             except (ValueError, np.linalg.LinAlgError, IndexError) as exc:
                 rec.append(f"{best[0].name}: failed ({type(exc).__name__}: {exc})")
             others = [f for f, _, _ in ets_fits if f is not best[0]]
+    if not fits:
+        fits = [_simple("mean", y, horizon, origins, h_sel)]
+        notes.append(f"no {method!r} model could be fitted: fell back to the mean")
     if season is not None:
         s_fut = month_factors(season, idx)
         for f in fits:
@@ -357,9 +360,6 @@ def _prepare(
         msg = f"{w.category.__name__}: {str(w.message).splitlines()[0]}"
         if msg not in rec:
             rec.append(msg)
-    if not fits:
-        fits = [_simple("mean", y, horizon, origins, h_sel)]
-        notes.append(f"no {method!r} model could be fitted: fell back to the mean")
     # Scale errors by the in-sample MAE of the benchmark (seasonal naive with two years,
     # else naive), as MASE does, so scores are comparable across subjects.
     lag = SEASON if n >= MIN_SEASONAL else 1
