@@ -174,14 +174,19 @@ def creation_factor(created: pd.Series, as_of: pd.Timestamp) -> tuple[float, int
 
 
 def _run_rate(
-    opps: pd.DataFrame, as_of: pd.Timestamp, start: pd.Timestamp, end: pd.Timestamp
+    opps: pd.DataFrame,
+    as_of: pd.Timestamp,
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+    recent: bool = False,
 ) -> tuple[float, float, np.ndarray]:
     """Learn how many deals are created after ``as_of`` and won by ``end``; and their sizes.
 
-    Replays the same window (length ``end - as_of``) from weekly origins over the past year,
-    then scales the count by the subject's recent deal creation against the past year's
-    (:func:`creation_factor`): a rep who stopped creating deals gets few new wins.
-    Returns the mean count per window, the number of independent windows, and the sizes.
+    Replays the same window (length ``end - as_of``) from weekly origins over the past year.
+    With ``recent`` (one rep's deals) the count is then scaled by the rep's recent deal
+    creation against the past year's (:func:`creation_factor`): a rep who stopped creating
+    deals gets few new wins. Returns the mean count per window, the number of independent
+    windows, and the sizes.
     """
     span = (end - as_of).days
     gap = max((start - as_of).days, 0)
@@ -202,7 +207,7 @@ def _run_rate(
     counts = inside.sum(axis=0)
     used = inside.any(axis=1)
     covered = (origins.max() - origins.min()).days + span
-    factor = creation_factor(opps["created_date"], as_of)[0]
+    factor = creation_factor(opps["created_date"], as_of)[0] if recent else 1.0
     rate = float(counts.mean()) * factor
     return rate, max(covered / span, 1.0), fast["amount"].to_numpy()[used]
 
@@ -503,8 +508,12 @@ def forecast_pipeline(
         pipe = pipe[_member(pipe["rep_id"], list(reps))]
     due = _due_deals(wb, pipe, start, end, as_of)
     rr = RunRate()
+    # Only a single rep's run-rate follows its recent pace of new deals: for a region or
+    # the team that pace moves with the season of deal creation, and scaling by it made the
+    # sample's pipeline backtest worse (team 10-90% coverage 78% -> 70%, MAPE 11.7% -> 12.5%).
+    one_rep = reps is not None and len(set(reps)) == 1
     if run_rate and as_of < end:
-        rr = RunRate(*_run_rate(opps, as_of, start, end), p_new=_p_new(wb, as_of))
+        rr = RunRate(*_run_rate(opps, as_of, start, end, one_rep), p_new=_p_new(wb, as_of))
     rho = shock
     how = "given"
     if rho is None:
@@ -522,7 +531,9 @@ def forecast_pipeline(
     )
     exp_rr = rr.expected
     rate, windows, sizes = rr.rate, rr.windows, rr.sizes
-    factor, recent, usual = creation_factor(opps["created_date"], as_of)
+    factor, recent, usual = (
+        creation_factor(opps["created_date"], as_of) if one_rep else (1.0, 0, 0.0)
+    )
     days_left = max((end - max(as_of, start - pd.Timedelta(days=1))).days, 0)
     cats = None
     fc = due["forecast_category"]

@@ -8,7 +8,7 @@ import pytest
 from salesnb import facts
 from salesnb import forecast as fc
 from salesnb import workbooks as wbk
-from salesnb.forecast_pipeline import creation_factor
+from salesnb.forecast_pipeline import _run_rate, _run_rates_by_rep, creation_factor
 
 AS_OF = pd.Timestamp("2026-09-30")
 
@@ -107,3 +107,21 @@ def test_the_whole_teams_document_warns_and_names_last_years_quarter(sample_wb):
     q4 = float(last_year.loc["2025-10":"2025-12"].sum())
     assert wbk.esc(wbk.fmt(q4, "currency", ctx.currency)) in text
     assert "Caution: in its own backtest" in text
+
+
+def test_only_a_single_reps_run_rate_follows_its_recent_pace(sample_wb):
+    o = sample_wb.opportunities
+    start, end = pd.Timestamp("2026-10-01"), pd.Timestamp("2026-12-31")
+    mine = o[o["rep_id"] == "R28"]
+    plain = _run_rate(mine, AS_OF, start, end)
+    recent = _run_rate(mine, AS_OF, start, end, recent=True)
+    factor = creation_factor(mine["created_date"], AS_OF)[0]
+    assert factor < 0.2
+    assert recent[0] == pytest.approx(plain[0] * factor)
+    # the past snapshots behind the blend weight scale each rep the same way
+    by_rep = _run_rates_by_rep(o, AS_OF, start, end, ["R28"])[0]
+    assert by_rep[0] == pytest.approx(recent[0])
+    # a group keeps the past year's pace: EMEA's forecast shows no recent-pace figures
+    emea = fc.period_forecast(sample_wb, "region", "EMEA", "FY2026-Q4", "2026-09-30", n_sims=500)
+    assert emea.pipeline.run_rate["creation_factor"] == 1.0
+    assert "at the past year's pace of new deals" in wbk.pipeline_split(emea)["sentence"]("USD")
