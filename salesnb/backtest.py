@@ -31,6 +31,7 @@ from salesnb.forecast import (
     monthly_bookings,
     p_attain,
     period_forecast,
+    team_series,
 )
 from salesnb.forecast_history import _as_monthly
 from salesnb.forecast_models import MIN_SEASONAL, SEASON
@@ -105,6 +106,7 @@ def backtest_history(
     *,
     methods: Sequence[str] = FAMILIES,
     level: float = 0.8,
+    parent: pd.Series | None = None,
 ) -> BacktestResult:
     """Rolling-origin evaluation of :func:`~salesnb.forecast.forecast_history`.
 
@@ -120,6 +122,9 @@ def backtest_history(
         ``forecast_history`` methods to compare; the benchmark is always included.
     level : float
         Interval level whose coverage is measured.
+    parent : Series, optional
+        The series whose seasonal pattern ``"auto"`` borrows (``parent=`` of
+        ``forecast_history``), up to each origin; the other methods never borrow.
 
     Returns
     -------
@@ -156,7 +161,8 @@ def backtest_history(
         for m in methods:
             if m == "snaive" and o < MIN_SEASONAL:
                 continue
-            fc = forecast_history(train, horizon, method=m, levels=(level,))
+            lent = parent if m == "auto" else None
+            fc = forecast_history(train, horizon, method=m, levels=(level,), parent=lent)
             rows.append(
                 pd.DataFrame(
                     {
@@ -177,8 +183,10 @@ def backtest_history(
 
 
 def _many_task(args: tuple) -> list[pd.DataFrame]:
-    train, horizon, method, level, info = args
-    fcs = forecast_many(train, horizon, method=method, levels=(level,))
+    train, horizon, method, level, info, parent = args
+    # only the automatic model borrows: the benchmarks stay what their names say
+    parent = parent if method == "auto" else None
+    fcs = forecast_many(train, horizon, method=method, levels=(level,), parent=parent)
     rows = []
     for c, fc in fcs.items():
         origin, scale, actual = info[c]
@@ -209,6 +217,7 @@ def backtest_many(
     methods: Sequence[str] = FAMILIES,
     level: float = 0.8,
     n_jobs: int = 1,
+    parent: pd.Series | None = None,
 ) -> BacktestResult:
     """Rolling-origin evaluation of :func:`~salesnb.forecast.forecast_many` over many subjects.
 
@@ -224,6 +233,10 @@ def backtest_many(
         subject. Subjects too short for ``n_origins`` are left out.
     n_jobs : int
         Worker processes over (origin, method) pairs; results do not depend on it.
+    parent : Series, optional
+        The series whose seasonal pattern every subject's ``"auto"`` borrows (``parent=`` of
+        :func:`~salesnb.forecast.forecast_many`); at each origin only its months up to the
+        origin are used. The other methods never borrow.
 
     Returns
     -------
@@ -276,7 +289,7 @@ def backtest_many(
             if not cols:
                 continue
             frame = pd.DataFrame({c: train[c] for c in cols})
-            tasks.append((frame, horizon, m, level, {c: info[c][:3] for c in cols}))
+            tasks.append((frame, horizon, m, level, {c: info[c][:3] for c in cols}, parent))
     if n_jobs > 1:
         from concurrent.futures import ProcessPoolExecutor
 
@@ -331,7 +344,8 @@ def level_backtest(
     """:func:`backtest_many` of one level of a workbook, memoised and cached on disk.
 
     The level's subjects are forecast together at each origin, so ``"auto"`` is the pooled
-    choice that :func:`~salesnb.forecast.period_forecast` forecasts with. Backtesting a level
+    choice that :func:`~salesnb.forecast.period_forecast` forecasts with, with the whole
+    team's seasonal pattern borrowed as it stood at each origin. Backtesting a level
     fits every subject's candidates at every origin (several seconds for 30 reps), the same
     for every document of a batch, so it is kept in the process and on disk (kind
     ``"levelbt"``, see :func:`salesnb.forecast_calibration.learned_cache_path`; the key also
@@ -369,7 +383,9 @@ def level_backtest(
     def make() -> BacktestResult:
         wide = monthly_bookings(wb, by=by, as_of=as_of)
         # n_jobs=1: documents of a batch already run in parallel, one per core
-        return backtest_many(wide, horizon, n_origins, methods=methods, n_jobs=1)
+        return backtest_many(
+            wide, horizon, n_origins, methods=methods, n_jobs=1, parent=team_series(wb, as_of)
+        )
 
     parts = (by, as_of, int(horizon), int(n_origins), methods, _source_version())
     return _cached(

@@ -108,6 +108,7 @@ __all__ = [
     "pooled_choice",
     "pooled_scores",
     "simulate",
+    "team_series",
     "win_probabilities",
 ]
 
@@ -273,6 +274,9 @@ class PeriodForecast:
             "history": {"method": self.history.method, **self.summary(self.history_total)},
             "pipeline": {
                 "expected": float(self.pipeline.expected),
+                "expected_open": float(self.pipeline.expected_open),
+                "expected_not_created": float(self.pipeline.expected_run_rate),
+                "run_rate": {k: float(v) for k, v in self.pipeline.run_rate.items()},
                 **self.summary(self.pipeline.total),
                 "categories": self.pipeline.categories,
             },
@@ -349,11 +353,25 @@ def _load_choice(d: dict) -> dict[str, PooledChoice | None]:
     return {k: None if v is None else PooledChoice(tuple(v[0]), str(v[1])) for k, v in d.items()}
 
 
+def team_series(wb, as_of=None) -> pd.Series:
+    """The whole team's monthly bookings: the parent whose seasonal pattern the subjects of
+    every lower level borrow (``parent=`` of :func:`forecast_history`).
+
+    Examples
+    --------
+    >>> team_series(wb, "2026-09-30").index[-1]  # doctest: +SKIP
+    Period('2026-09', 'M')
+    """
+    wide = monthly_bookings(wb, by=None, as_of=as_of)
+    return wide["all"] if "all" in wide.columns else pd.Series(dtype=float)
+
+
 def level_choice(
     wb, by: str, as_of: pd.Timestamp | str, horizon: int
 ) -> dict[str, PooledChoice | None]:
     """The automatic model choice for every subject of one level, as :func:`forecast_many`
-    makes it on ``monthly_bookings(wb, by=by, as_of=as_of)``.
+    makes it on ``monthly_bookings(wb, by=by, as_of=as_of)`` with the whole team's seasonal
+    pattern borrowed (``parent=team_series(wb, as_of)``).
 
     Choosing over a level fits every subject's candidates (about 3 s for 30 reps), the same
     for every document of a batch, so it is memoised in the process and kept on disk (kind
@@ -383,7 +401,8 @@ def level_choice(
     horizon = int(horizon)
 
     def make() -> dict[str, PooledChoice | None]:
-        return pooled_choice(monthly_bookings(wb, by=by, as_of=as_of), horizon)
+        wide = monthly_bookings(wb, by=by, as_of=as_of)
+        return pooled_choice(wide, horizon, parent=team_series(wb, as_of))
 
     parts = (by, as_of, horizon)
     return _cached(
@@ -422,9 +441,12 @@ def period_forecast(
     method : {"auto", "ets", "arima", "snaive", "naive", "mean", "drift"}
         History model. ``"auto"`` uses the choice made for all subjects of the level
         together (:func:`level_choice`), so the history view is what
-        ``forecast_many(monthly_bookings(wb, by=subject_type), horizon)`` gives for this
-        subject, the method the benchmark measures; ``subject_type="all"`` has no peers
-        and chooses alone. A family name keeps that family.
+        ``forecast_many(monthly_bookings(wb, by=subject_type), horizon,
+        parent=team_series(wb))`` gives for this subject, the method the benchmark
+        measures: each subject borrows the whole team's seasonal pattern
+        (:mod:`salesnb.forecast_seasonal`). ``subject_type="all"`` has no peers and chooses
+        alone, on its own series divided by its own seasonal indices. A family name keeps
+        that family, without borrowing.
 
     Returns
     -------
@@ -456,10 +478,13 @@ def period_forecast(
         hist = _empty(1, last + 1, (0.8, 0.95), "the period is over: nothing left to forecast")
         remaining = Distribution(np.zeros(n_sims))
     else:
-        choice = None
-        if method == "auto" and by is not None and series.notna().any():
-            choice = level_choice(wb, by, as_of, horizon).get(name)
-        hist = forecast_history(series, horizon, method=method, choice=choice)
+        choice, parent = None, None
+        if method == "auto" and series.notna().any():
+            # every level borrows the whole team's seasonal pattern (the team its own)
+            parent = team_series(wb, as_of)
+            if by is not None:
+                choice = level_choice(wb, by, as_of, horizon).get(name)
+        hist = forecast_history(series, horizon, method=method, choice=choice, parent=parent)
         if hist.ok:
             w = _month_weights(last + 1, horizon, start, end, as_of)
             mu, sd = hist.total(w)

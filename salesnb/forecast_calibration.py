@@ -67,6 +67,7 @@ _CODE_FILES = (
     "winprob.py",
     "forecast_history.py",
     "forecast_models.py",
+    "forecast_seasonal.py",
     "forecast.py",
 )
 _CODE_VERSION: str | None = None
@@ -389,7 +390,12 @@ def _past_totals(wb, dates: list[tuple]) -> list[_PastTotals]:
 
 def _history_expected(wb, subject_type: str, name: str, d: pd.Timestamp, start, end) -> float:
     """The history view's expected remaining bookings of the quarter, as forecast at ``d``."""
-    from salesnb.forecast import _last_complete_month, _month_weights, monthly_bookings
+    from salesnb.forecast import (
+        _last_complete_month,
+        _month_weights,
+        monthly_bookings,
+        team_series,
+    )
     from salesnb.forecast_history import forecast_history
 
     last = _last_complete_month(d)
@@ -401,7 +407,8 @@ def _history_expected(wb, subject_type: str, name: str, d: pd.Timestamp, start, 
     def fit():
         wide = monthly_bookings(wb, by=by, as_of=d)
         series = wide[name] if name in wide.columns else pd.Series(dtype=float)
-        return forecast_history(series, horizon)
+        # the whole team's seasonal pattern borrowed, as period_forecast's history view does
+        return forecast_history(series, horizon, parent=team_series(wb, d))
 
     hist = _cached(("hist", by, name, last, horizon), wb, fit)
     if not hist.ok:

@@ -37,6 +37,7 @@ from salesnb.forecast_models import (
     _origins,
     _simple,
 )
+from salesnb.forecast_seasonal import apply_indices, month_factors, seasonal_indices
 
 Method = Literal["auto", "ets", "arima", "snaive", "naive", "mean", "drift"]
 
@@ -185,6 +186,7 @@ def forecast_history(
     levels: Sequence[float] = (0.8, 0.95),
     seed: int = 0,
     choice: PooledChoice | None = None,
+    parent: pd.Series | None = None,
 ) -> HistoryForecast:
     """Forecast a monthly bookings series ``horizon`` months ahead with calibrated intervals.
 
@@ -207,6 +209,13 @@ def forecast_history(
         With ``method="auto"``: combine these families of the series' own fits, as chosen
         for the series' level by :func:`pooled_choice`, instead of choosing for the series
         alone (it still chooses alone if the families do not all fit this series).
+    parent : Series, optional
+        Monthly series of the subject's parent in the hierarchy (the whole team) whose
+        seasonal pattern is borrowed: the candidates are fitted to the series divided by the
+        parent's seasonal indices up to the series' last month
+        (:func:`salesnb.forecast_seasonal.seasonal_indices`) and their forecasts multiplied
+        back; choice, MASE and intervals are computed on the original months. Ignored when
+        the parent has under 24 months.
 
     Returns
     -------
@@ -231,7 +240,7 @@ def forecast_history(
         msg = f"choice= needs method='auto', got method={method!r}. Fix: drop one of them."
         raise ParameterError(msg)
     with _one_blas_thread():
-        return _forecast_history(series, horizon, method, levels, choice)
+        return _forecast_history(series, horizon, method, levels, choice, parent)
 
 
 @dataclass
@@ -248,6 +257,7 @@ class _Prepared:
     origins: list[int]
     notes: list[str]
     rec: list[str]
+    season: np.ndarray | None = None
 
 
 def _forecast_history(
@@ -256,15 +266,20 @@ def _forecast_history(
     method: str,
     levels: Sequence[float],
     choice: PooledChoice | None = None,
+    parent: pd.Series | None = None,
 ) -> HistoryForecast:
-    prep = _prepare(series, horizon, method, levels)
+    prep = _prepare(series, horizon, method, levels, parent)
     if isinstance(prep, HistoryForecast):
         return prep
     return _finish(prep, _apply_choice(prep, choice))
 
 
 def _prepare(
-    series: pd.Series, horizon: int, method: str, levels: Sequence[float]
+    series: pd.Series,
+    horizon: int,
+    method: str,
+    levels: Sequence[float],
+    parent: pd.Series | None = None,
 ) -> _Prepared | HistoryForecast:
     """Fit every candidate and score it at the rolling origins (an empty forecast when the
     series has no data)."""
@@ -284,6 +299,18 @@ def _prepare(
     start = s.index[-1] + 1
     idx = pd.period_range(start, periods=horizon, freq="M")
     notes = []
+    season = None if parent is None else seasonal_indices(_as_monthly(parent), until=s.index[-1])
+    y_raw = y
+    if season is not None:
+        # Fit to the subject's level with the parent's seasonal pattern taken out; the
+        # pattern goes back into every forecast below, before anything is scored.
+        ext = pd.period_range(s.index[0], periods=n + max(horizon, SELECTION_HORIZON), freq="M")
+        s_ext = month_factors(season, ext)
+        y = y / s_ext[:n]
+        notes.append(
+            "seasonal pattern borrowed from the whole team (month indices "
+            f"{season.min():.2f} to {season.max():.2f})"
+        )
     if n < MIN_MODELS:
         notes.append(f"only {n} months of history: simple models only")
     elif n < MIN_SEASONAL:
@@ -319,15 +346,20 @@ def _prepare(
             except (ValueError, np.linalg.LinAlgError, IndexError) as exc:
                 rec.append(f"{best[0].name}: failed ({type(exc).__name__}: {exc})")
             others = [f for f, _, _ in ets_fits if f is not best[0]]
+    if not fits:
+        fits = [_simple("mean", y, horizon, origins, h_sel)]
+        notes.append(f"no {method!r} model could be fitted: fell back to the mean")
+    if season is not None:
+        s_fut = month_factors(season, idx)
+        for f in fits:
+            apply_indices(f, s_ext, s_fut, origins)
+        y = y_raw
     for w in caught:
         if "differenced to eliminate integration" in str(w.message):
             continue  # expected: Burg estimates on the seasonally differenced series
         msg = f"{w.category.__name__}: {str(w.message).splitlines()[0]}"
         if msg not in rec:
             rec.append(msg)
-    if not fits:
-        fits = [_simple("mean", y, horizon, origins, h_sel)]
-        notes.append(f"no {method!r} model could be fitted: fell back to the mean")
     # Scale errors by the in-sample MAE of the benchmark (seasonal naive with two years,
     # else naive), as MASE does, so scores are comparable across subjects.
     lag = SEASON if n >= MIN_SEASONAL else 1
@@ -342,7 +374,7 @@ def _prepare(
         mase = float(np.mean(np.abs(e)) / scale) if e.size else np.nan
         rows.append({"candidate": f.name, "family": f.family, "aicc": f.aicc, "mase": mase})
     scores = pd.DataFrame(rows)
-    return _Prepared(y, idx, tuple(levels), fits, scores, errs, scale, origins, notes, rec)
+    return _Prepared(y, idx, tuple(levels), fits, scores, errs, scale, origins, notes, rec, season)
 
 
 def _finish(prep: _Prepared, chosen: _Fit) -> HistoryForecast:
@@ -370,7 +402,7 @@ def _finish(prep: _Prepared, chosen: _Fit) -> HistoryForecast:
         mean=pd.Series(mean, index=idx),
         lower=lower,
         upper=upper,
-        method=chosen.name,
+        method=chosen.name if prep.season is None else f"{chosen.name}×season(team)",
         scores=prep.scores,
         note="; ".join(prep.notes),
         n_obs=len(y),
@@ -581,33 +613,38 @@ def _choose_pooled(preps: dict[str, _Prepared]) -> dict[str, _Fit]:
 
 
 def _prep_chunk(args: tuple) -> list[tuple[str, _Prepared | HistoryForecast]]:
-    cols, frame, horizon, method, levels = args
+    cols, frame, horizon, method, levels, parent = args
     with _one_blas_thread():
-        return [(c, _prepare(frame[c], horizon, method, levels)) for c in cols]
+        return [(c, _prepare(frame[c], horizon, method, levels, parent)) for c in cols]
 
 
 def _prepare_all(
-    wide: pd.DataFrame, horizon: int, method: str, levels: tuple[float, ...], n_jobs: int
+    wide: pd.DataFrame,
+    horizon: int,
+    method: str,
+    levels: tuple[float, ...],
+    n_jobs: int,
+    parent: pd.Series | None = None,
 ) -> tuple[list[str], dict[str, _Prepared | HistoryForecast]]:
     """Every column's candidates fitted and scored (over processes when ``n_jobs > 1``)."""
     cols = [str(c) for c in wide.columns]
     frame = wide.copy()
     frame.columns = cols
     if n_jobs <= 1 or len(cols) < 2:
-        return cols, dict(_prep_chunk((cols, frame, horizon, method, levels)))
+        return cols, dict(_prep_chunk((cols, frame, horizon, method, levels, parent)))
     n_chunks = min(len(cols), n_jobs * 4)
     chunks = [cols[i::n_chunks] for i in range(n_chunks)]
     ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
     parts: dict[str, _Prepared | HistoryForecast] = {}
     with ProcessPoolExecutor(max_workers=n_jobs, mp_context=ctx) as pool:
-        jobs = [(c, frame[c], horizon, method, levels) for c in chunks]
+        jobs = [(c, frame[c], horizon, method, levels, parent) for c in chunks]
         for part in pool.map(_prep_chunk, jobs):
             parts.update(part)
     return cols, parts
 
 
 def pooled_choice(
-    wide: pd.DataFrame, horizon: int, *, n_jobs: int = 1
+    wide: pd.DataFrame, horizon: int, *, n_jobs: int = 1, parent: pd.Series | None = None
 ) -> dict[str, PooledChoice | None]:
     """The automatic choice of :func:`forecast_many` for every column, without the forecasts.
 
@@ -623,6 +660,8 @@ def pooled_choice(
         Months ahead (>= 1).
     n_jobs : int
         Worker processes; the result does not depend on it.
+    parent : Series, optional
+        As for :func:`forecast_history`: the seasonal pattern borrowed by every column.
 
     Returns
     -------
@@ -639,7 +678,7 @@ def pooled_choice(
     >>> ch["a"] == ch["b"] and len(ch["a"].families) <= POOL_TOP
     True
     """
-    cols, parts = _prepare_all(wide, horizon, "auto", (0.8,), n_jobs)
+    cols, parts = _prepare_all(wide, horizon, "auto", (0.8,), n_jobs, parent)
     preps = {c: p for c, p in parts.items() if isinstance(p, _Prepared)}
     choice = _pooled_families(preps, {c: _family_best(p) for c, p in preps.items()})
     return {c: choice.get(c) for c in cols}
@@ -654,6 +693,7 @@ def forecast_many(
     n_jobs: int = 1,
     pooled: bool = True,
     seed: int = 0,
+    parent: pd.Series | None = None,
 ) -> dict[str, HistoryForecast]:
     """Forecast every column of a wide monthly frame, in parallel over processes.
 
@@ -673,6 +713,8 @@ def forecast_many(
         equal weights with the next best of mean, ETS and ARIMA (3 families at most; see
         :func:`pooled_scores`). False chooses per subject,
         as :func:`forecast_history` does for one series.
+    parent : Series, optional
+        As for :func:`forecast_history`: the seasonal pattern borrowed by every column.
 
     Examples
     --------
@@ -682,7 +724,7 @@ def forecast_many(
     ['a', 'b']
     """
     del seed
-    cols, parts = _prepare_all(wide, horizon, method, tuple(levels), n_jobs)
+    cols, parts = _prepare_all(wide, horizon, method, tuple(levels), n_jobs, parent)
     preps = {c: p for c, p in parts.items() if isinstance(p, _Prepared)}
     if method == "auto" and pooled:
         chosen = _choose_pooled(preps)

@@ -38,12 +38,18 @@ class _Fit:
     extra: np.ndarray  # (H, H) parameter-uncertainty covariance / sigma^2
     origin_fc: np.ndarray  # (n_origins, h_sel) point forecasts from each selection origin
     aicc: float = np.nan
+    #: Seasonal index of each forecast month when fitted to a seasonally adjusted series
+    #: (:mod:`salesnb.forecast_seasonal`); the errors scale with it.
+    season_scale: np.ndarray | None = None
 
     def cov(self) -> np.ndarray:
         h = len(self.psi)
         lag = np.subtract.outer(np.arange(h), np.arange(h))
         lower = np.where(lag >= 0, self.psi[np.clip(lag, 0, h - 1)], 0.0)
-        return self.sigma**2 * (lower @ lower.T + self.extra)
+        cov = self.sigma**2 * (lower @ lower.T + self.extra)
+        if self.season_scale is not None:
+            cov = cov * np.outer(self.season_scale, self.season_scale)
+        return cov
 
 
 def _origins(n: int, n_origins: int, h: int) -> list[int]:

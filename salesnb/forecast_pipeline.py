@@ -59,7 +59,10 @@ class PipelineForecast:
         Analytic expectations: ``sum(p_win * amount)`` and ``E[count] * mean size``.
     run_rate : dict
         ``rate`` (expected deals created and won in the rest of the period), ``mean_size``,
-        ``windows`` (historical windows it was learned from).
+        ``windows`` (historical windows it was learned from), ``creation_factor``,
+        ``recent_created`` and ``usual_created`` (:func:`creation_factor`: deals created in
+        the last 91 days against the past year's pace, which scaled the rate), ``days_left``
+        and ``share_left`` (of the period after ``as_of``).
     remaining : Distribution
         Simulated bookings still to come (currency); ``total`` adds ``already_won``.
     categories : dict or None
@@ -125,13 +128,65 @@ def _open_at(wb, as_of: pd.Timestamp) -> tuple[pd.DataFrame, str]:
     return opps.loc[opps["outcome"] == "open", [*cols, "created_date"]], ""
 
 
+#: Days of "recent" deal creation that scale the run-rate learned over the past year.
+RECENT_DAYS = 91
+#: Pseudo-deals shrinking the recent-creation factor towards 1 (a rep with few deals).
+RECENT_PRIOR = 2.0
+
+
+def creation_factor(created: pd.Series, as_of: pd.Timestamp) -> tuple[float, int, float]:
+    """How the recent deal creation compares with the past year's: the run-rate's scale.
+
+    Parameters
+    ----------
+    created : Series
+        Created dates of the deals of the subject (any outcome).
+    as_of : date
+
+    Returns
+    -------
+    tuple
+        ``(factor, recent, usual)``: deals created in the last :data:`RECENT_DAYS` days, the
+        count the past year's pace gives for as many days (over the days since the first
+        deal when that is shorter), and ``(recent + RECENT_PRIOR) / (usual + RECENT_PRIOR)``,
+        capped at 2. The factor is 1 with under two quarters of deals to compare.
+
+    Examples
+    --------
+    >>> d = pd.to_datetime(["2025-10-15", "2025-12-01", "2026-01-10", "2026-02-01",
+    ...                     "2026-03-01", "2026-04-01", "2026-09-01"])
+    >>> f, recent, usual = creation_factor(pd.Series(d), pd.Timestamp("2026-09-30"))
+    >>> round(f, 3), recent, round(usual, 3)  # 7 deals in 351 days: 1.815 per 91 days
+    (0.786, 1, 1.815)
+    """
+    c = pd.to_datetime(pd.Series(created)).dropna()
+    c = c[c <= as_of]
+    if c.empty:
+        return 1.0, 0, 0.0
+    year = as_of - pd.Timedelta(days=365)
+    days = min(365, (as_of - c.min()).days + 1)  # the days of (year, as_of] with deals
+    if days < 2 * RECENT_DAYS:
+        return 1.0, 0, 0.0
+    recent = int((c > as_of - pd.Timedelta(days=RECENT_DAYS)).sum())
+    usual = float((c > year).sum()) * RECENT_DAYS / days
+    factor = min((recent + RECENT_PRIOR) / (usual + RECENT_PRIOR), 2.0)
+    return float(factor), recent, round(usual, 6)
+
+
 def _run_rate(
-    opps: pd.DataFrame, as_of: pd.Timestamp, start: pd.Timestamp, end: pd.Timestamp
+    opps: pd.DataFrame,
+    as_of: pd.Timestamp,
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+    recent: bool = False,
 ) -> tuple[float, float, np.ndarray]:
     """Learn how many deals are created after ``as_of`` and won by ``end``; and their sizes.
 
     Replays the same window (length ``end - as_of``) from weekly origins over the past year.
-    Returns the mean count per window, the number of independent windows, and the sizes.
+    With ``recent`` (one rep's deals) the count is then scaled by the rep's recent deal
+    creation against the past year's (:func:`creation_factor`): a rep who stopped creating
+    deals gets few new wins. Returns the mean count per window, the number of independent
+    windows, and the sizes.
     """
     span = (end - as_of).days
     gap = max((start - as_of).days, 0)
@@ -152,7 +207,9 @@ def _run_rate(
     counts = inside.sum(axis=0)
     used = inside.any(axis=1)
     covered = (origins.max() - origins.min()).days + span
-    return float(counts.mean()), max(covered / span, 1.0), fast["amount"].to_numpy()[used]
+    factor = creation_factor(opps["created_date"], as_of)[0] if recent else 1.0
+    rate = float(counts.mean()) * factor
+    return rate, max(covered / span, 1.0), fast["amount"].to_numpy()[used]
 
 
 @dataclass
@@ -355,6 +412,7 @@ def _run_rates_by_rep(
     fast = won[(won["close_date"] - won["created_date"]).dt.days <= span]
     n_won = won.groupby("rep_id").size()
     earliest = opps.groupby("rep_id")["created_date"].min()
+    created = dict(tuple(opps.groupby("rep_id")["created_date"]))
     origins = as_of - pd.to_timedelta(np.arange(1, 53) * 7, unit="D") - pd.Timedelta(days=span)
     o = origins.to_numpy()[None, :]
     c = fast["created_date"].to_numpy()[:, None]
@@ -375,9 +433,9 @@ def _run_rates_by_rep(
         ins = inside[rows][:, valid]
         kept = origins[valid]
         covered = (kept.max() - kept.min()).days + span
-        out.append(
-            (float(ins.sum(axis=0).mean()), max(covered / span, 1.0), amounts[rows][ins.any(1)])
-        )
+        factor = creation_factor(created.get(r, pd.Series(dtype="datetime64[ns]")), as_of)[0]
+        rate = float(ins.sum(axis=0).mean()) * factor
+        out.append((rate, max(covered / span, 1.0), amounts[rows][ins.any(1)]))
     return out
 
 
@@ -450,8 +508,12 @@ def forecast_pipeline(
         pipe = pipe[_member(pipe["rep_id"], list(reps))]
     due = _due_deals(wb, pipe, start, end, as_of)
     rr = RunRate()
+    # Only a single rep's run-rate follows its recent pace of new deals: for a region or
+    # the team that pace moves with the season of deal creation, and scaling by it made the
+    # sample's pipeline backtest worse (team 10-90% coverage 78% -> 70%, MAPE 11.7% -> 12.5%).
+    one_rep = reps is not None and len(set(reps)) == 1
     if run_rate and as_of < end:
-        rr = RunRate(*_run_rate(opps, as_of, start, end), p_new=_p_new(wb, as_of))
+        rr = RunRate(*_run_rate(opps, as_of, start, end, one_rep), p_new=_p_new(wb, as_of))
     rho = shock
     how = "given"
     if rho is None:
@@ -469,6 +531,10 @@ def forecast_pipeline(
     )
     exp_rr = rr.expected
     rate, windows, sizes = rr.rate, rr.windows, rr.sizes
+    factor, recent, usual = (
+        creation_factor(opps["created_date"], as_of) if one_rep else (1.0, 0, 0.0)
+    )
+    days_left = max((end - max(as_of, start - pd.Timedelta(days=1))).days, 0)
     cats = None
     fc = due["forecast_category"]
     if fc.notna().any():
@@ -490,6 +556,11 @@ def forecast_pipeline(
             "rate": rate,
             "mean_size": float(sizes.mean()) if sizes.size else 0.0,
             "windows": windows,
+            "creation_factor": factor,
+            "recent_created": recent,
+            "usual_created": usual,
+            "days_left": days_left,
+            "share_left": days_left / max((end - start).days + 1, 1),
         },
         shock={"shock": float(rho), "source": how},
         remaining=Distribution(sims),

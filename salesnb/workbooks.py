@@ -533,18 +533,6 @@ def forecast_view(ctx: Context, *, months_shown: int = 24, backtest: bool = True
             "p_win", "expected"]  # fmt: skip
     view.tables["deals"] = _owner_col(ctx, show(
         deals[cols], {"amount": "currency", "expected": "currency", "p_win": "percent"}, cur))  # fmt: skip
-    view.text["summary"] = para(
-        "Forecast for <b>{p}</b> ({a} to {b}): about <b>{m}</b>, 80% likely between {lo} and {hi}"
-        " (blend of history and pipeline, pipeline weight {w}). Already won: {won}. Target: {t}."
-        " Chance of reaching it: <b>{pt}</b>.",
-        p=pf.period, a=f"{pf.period_start:%Y-%m-%d}", b=f"{pf.period_end:%Y-%m-%d}",
-        m=fmt(d["blend"]["mean"], "currency", cur), lo=fmt(d["blend"]["p10"], "currency", cur),
-        hi=fmt(d["blend"]["p90"], "currency", cur), w=fmt(pf.pipeline_weight, "percent"),
-        won=fmt(pf.already_won, "currency", cur),
-        t=fmt(pf.target, "currency", cur) if pf.target else "none in the data",
-        pt=fmt(pf.p_attain, "percent") if pf.target else "n/a (no target)",
-    )  # fmt: skip
-    view.text["notes"] = bullets(pf.notes, empty="No modelling notes.")
     mase = None
     if backtest:
         bt_hist, bt_pipe, notes = forecast_backtest(ctx, series, subject=pf.subject)
@@ -552,17 +540,172 @@ def forecast_view(ctx: Context, *, months_shown: int = 24, backtest: bool = True
         view.text["backtest"] = bullets(notes, empty="")
         if bt_hist is not None and len(bt_hist):
             mase = _num(bt_hist.attrs.get("rel_mase"))
+    split = pipeline_split(pf)
+    view.tables["pipeline_split"] = pd.DataFrame(
+        [{"part": k, "expected": fmt(v, "currency", cur), "how": how}
+         for k, v, how in split["rows"]])  # fmt: skip
+    view.text["pipeline_split"] = para("{s}", s=split["sentence"](cur))
+    lost = mase is not None and mase > 1
+    view.text["summary"] = para(
+        "Forecast for <b>{p}</b> ({a} to {b}): about <b>{m}</b>, 80% likely between {lo} and {hi}"
+        " (the history and pipeline views pooled, the pipeline counting for {w}). Already won:"
+        " {won}. Target: {t}. Chance of reaching it: <b>{pt}</b>. {split}{warn}",
+        p=pf.period, a=f"{pf.period_start:%Y-%m-%d}", b=f"{pf.period_end:%Y-%m-%d}",
+        m=fmt(d["blend"]["mean"], "currency", cur), lo=fmt(d["blend"]["p10"], "currency", cur),
+        hi=fmt(d["blend"]["p90"], "currency", cur), w=fmt(pf.pipeline_weight, "percent"),
+        won=fmt(pf.already_won, "currency", cur),
+        t=fmt(pf.target, "currency", cur) if pf.target else "none in the data",
+        pt=fmt(pf.p_attain, "percent") if pf.target else "n/a (no target)",
+        split=split["sentence"](cur),
+        warn=(" " + history_warning(mase, d["pipeline"]["expected"], pf.pipeline_weight,
+                                    _last_year(series, pf), cur)) if lost else "",
+    )  # fmt: skip
+    view.text["method"] = para(
+        "<small>Method: the history view is {words}.{tech}</small>",
+        words=method_words(pf.history.method),
+        tech=f" Technically: {pf.history.method}"
+        + (f"; in its backtest, MASE relative to the seasonal-naive benchmark {mase:.2f}"
+           if mase is not None else "") + "." if pf.history.ok else "",
+    )  # fmt: skip
+    view.text["notes"] = bullets(pf.notes, empty="No modelling notes.")
     view.headline = {
         "forecast": d["blend"]["mean"], "forecast_p10": d["blend"]["p10"],
         "forecast_p90": d["blend"]["p90"], "target": d["target"],
         "p_target": None if not pf.target else _num(pf.p_attain),
         "already_won": d["already_won"], "pipeline_expected": d["pipeline"]["expected"],
+        "pipeline_open_expected": d["pipeline"]["expected_open"],
+        "pipeline_not_created": d["pipeline"]["expected_not_created"],
         "history_method": pf.history.method, "backtest_rel_mase": mase,
-        "flags": [f"P(target) {fmt(pf.p_attain, 'percent')}"]
-        if pf.target and pf.p_attain < 0.5 else [],
+        "flags": ([f"P(target) {fmt(pf.p_attain, 'percent')}"]
+                  if pf.target and pf.p_attain < 0.5 else [])
+        + (["history model lost to its benchmark"] if lost else []),
     }  # fmt: skip
     view.tables = _humane_tables(view.tables, ctx.wb.counts_only)
     return view
+
+
+def _last_year(series: pd.Series, pf) -> float | None:
+    """Bookings in the same months a year before the forecast period (None if unknown)."""
+    months = pd.period_range(pf.period_start, pf.period_end, freq="M") - 12
+    if not len(series) or not set(months) <= set(series.dropna().index):
+        return None
+    return float(series.loc[months].sum())
+
+
+_FAMILY_WORDS = {
+    "mean": "the long-run monthly average",
+    "naive": "the last month repeated",
+    "snaive": "the same month a year before",
+    "drift": "the trend line from first to last month",
+    "ets": "exponential smoothing (recent months weigh most)",
+    "arima": "an autoregressive model (months pulled back towards the average)",
+}
+
+
+def method_words(method: str) -> str:
+    """The history model in plain words (its technical name goes to a footnote).
+
+    Examples
+    --------
+    >>> method_words("combo(arima(2,0,0)+ets(A,N,N)+mean)×season(team)")[:46]
+    'an equal-weight average of 3 models of the sub'
+    >>> method_words("mean×season(team)").endswith("the whole team's seasonal pattern")
+    True
+    """
+    if method == "none":
+        return "not available (too little history)"
+    base, _, season = method.partition("×")
+    if base.startswith("combo("):
+        parts = [m.split("(")[0] for m in base[len("combo(") : -1].split("+")]
+        words = ", ".join(_FAMILY_WORDS.get(p, p) for p in parts)
+        text = (
+            f"an equal-weight average of {len(parts)} models of the subject's own monthly "
+            f"bookings ({words})"
+        )
+    else:
+        fam = base.split("(")[0]
+        text = f"{_FAMILY_WORDS.get(fam, fam)}, fitted to the subject's own monthly bookings"
+    if season:
+        text += ", shaped by the whole team's seasonal pattern"
+    return text
+
+
+def history_warning(
+    rel_mase: float, pipeline_expected: float, weight: float, last_year: float | None, currency: str
+) -> str:
+    """Plain words when the history model lost to its benchmark in its own backtest.
+
+    The sentence points to the better view: the pipeline when past quarters gave it the
+    larger weight in the blend (``weight`` >= 0.5), else the same months a year before (the
+    benchmark that beat the model), with the pipeline's figure beside it.
+
+    Examples
+    --------
+    >>> history_warning(1.41, 30_500.0, 0.8, 90_000.0, "USD").split("less: ")[1]
+    "lean on the pipeline view ($30.5K), which past quarters' errors weight at 80% in the blend."
+    """
+    head = (
+        "Caution: in its own backtest the history model missed by more than simply repeating "
+        f"the same month a year before (its errors were {rel_mase:.2f} times the benchmark's),"
+        " so trust the history view less"
+    )
+    pipe = fmt(pipeline_expected, "currency", currency)
+    share = fmt(weight, "percent")
+    if weight >= 0.5 or last_year is None:
+        return (
+            f"{head}: lean on the pipeline view ({pipe}), which past quarters' errors weight "
+            f"at {share} in the blend."
+        )
+    return (
+        f"{head}: the same months a year before brought {fmt(last_year, 'currency', currency)}"
+        f"; past quarters' errors weight the pipeline view ({pipe}) at only {share}."
+    )
+
+
+def pipeline_split(pf) -> dict[str, Any]:
+    """The pipeline view's expected total in its three parts, for the document and headline.
+
+    Returns
+    -------
+    dict
+        ``rows``: (part, expected currency, how) for won so far, open deals and deals not yet
+        created (they add up to ``total``, the pipeline view's expected total);
+        ``sentence``: a function of the currency giving the sentence.
+
+    Examples
+    --------
+    >>> s = pipeline_split(period_forecast(wb, "rep", "R28"))  # doctest: +SKIP
+    >>> sum(v for _, v, _ in s["rows"]) == s["total"]  # doctest: +SKIP
+    True
+    """
+    p = pf.pipeline
+    rr = p.run_rate
+    n_open = len(p.deals)
+    recent, usual = int(rr.get("recent_created", 0)), float(rr.get("usual_created", 0.0))
+    days = int(rr.get("days_left", 0))
+    pace = (
+        f"at the recent pace of new deals ({recent} created in the last 91 days against about "
+        f"{usual:.0f} at the past year's pace), over the {days} days of the period left"
+        if usual > 0
+        else f"at the past year's pace of new deals, over the {days} days of the period left"
+    )
+    rows = [
+        ("won so far", float(p.already_won), "deals already won in the period"),
+        ("open deals", float(p.expected_open),
+         f"{n_open} open deals due in the period, each times its chance of winning in time"),
+        ("deals not yet created", float(p.expected_run_rate), pace),
+    ]  # fmt: skip
+    total = float(p.expected)
+
+    def sentence(cur: str) -> str:
+        return (
+            f"The pipeline view expects {fmt(total, 'currency', cur)}: "
+            f"{fmt(rows[0][1], 'currency', cur)} won so far, "
+            f"{fmt(rows[1][1], 'currency', cur)} from {n_open} open deals and "
+            f"{fmt(rows[2][1], 'currency', cur)} from deals not yet created ({pace})."
+        )
+
+    return {"rows": rows, "total": total, "sentence": sentence}
 
 
 def forecast_backtest(
@@ -602,7 +745,8 @@ def forecast_backtest(
     subject = series.name if subject is None else subject
     try:
         if ctx.subject.type == "all" or subject is None:
-            res = bt.backtest_history(series.dropna(), 3, 6, methods=["auto"])
+            team = fc.team_series(ctx.wb, ctx.as_of)
+            res = bt.backtest_history(series.dropna(), 3, 6, methods=["auto"], parent=team)
         else:
             res = bt.subject_backtest(ctx.wb, ctx.subject.type, str(subject), ctx.as_of, 3, 6)
         s = res.summary

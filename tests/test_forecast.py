@@ -26,6 +26,7 @@ from salesnb.forecast import (
     period_forecast,
     pipeline_shock,
     simulate,
+    team_series,
     win_probabilities,
 )
 from salesnb.forecast_pipeline import _run_rate, _run_rates_by_rep, simulate_groups
@@ -431,7 +432,7 @@ def test_run_rates_by_rep_equal_the_one_rep_run_rate(wb):
     )
     both = _run_rates_by_rep(opps, as_of, start, end, ["R1", "R2", "R9"])
     for rep, got in zip(["R1", "R2", "R9"], both, strict=True):
-        want = _run_rate(opps[opps["rep_id"] == rep], as_of, start, end)
+        want = _run_rate(opps[opps["rep_id"] == rep], as_of, start, end, recent=True)
         assert got[0] == pytest.approx(want[0]) and got[1] == pytest.approx(want[1])
         np.testing.assert_array_equal(np.sort(got[2]), np.sort(want[2]))
 
@@ -613,7 +614,9 @@ def test_period_forecast_uses_the_levels_pooled_choice_and_caches_it(monkeypatch
     wb = _two_rep_wb()
     pf = period_forecast(wb, "rep", "R1", "FY2026-Q3", n_sims=500)
     wide = monthly_bookings(wb, by="rep", as_of=wb.as_of)
-    many = forecast_many(wide, len(pf.history.mean))["R1"]
+    # below the whole team the level borrows the team's seasonal pattern
+    team_months = fc.team_series(wb, wb.as_of)
+    many = forecast_many(wide, len(pf.history.mean), parent=team_months)["R1"]
     assert pf.history.method == many.method and pf.history.method.startswith("combo(")
     assert "pooled over 2 subjects" in pf.history.note
     pd.testing.assert_series_equal(pf.history.mean, many.mean)
@@ -636,16 +639,19 @@ def test_period_forecast_uses_the_levels_pooled_choice_and_caches_it(monkeypatch
     other = period_forecast(wb, "rep", "R2", "FY2026-Q3", n_sims=500)
 
     def families(method: str) -> list[str]:
-        return [m.split("(")[0] for m in method[len("combo(") : -1].split("+")]
+        combo = method.split("×")[0]
+        return [m.split("(")[0] for m in combo[len("combo(") : -1].split("+")]
 
     assert families(other.history.method) == families(pf.history.method)
-    assert other.history.method == forecast_many(wide, len(pf.history.mean))["R2"].method
-    # explicit methods and the whole team (no peers) still choose alone
+    h = len(pf.history.mean)
+    assert other.history.method == forecast_many(wide, h, parent=team_months)["R2"].method
+    # explicit methods and the whole team (no peers, its own seasonal pattern) choose alone
     ets = period_forecast(wb, "rep", "R1", "FY2026-Q3", n_sims=500, method="ets")
     assert ets.history.method.startswith("ets(")
     team = period_forecast(wb, "all", None, "FY2026-Q3", n_sims=500)
     all_wide = monthly_bookings(wb, by=None, as_of=wb.as_of)
-    assert team.history.method == forecast_history(all_wide["all"], 2).method
+    own = forecast_history(all_wide["all"], 2, parent=all_wide["all"])
+    assert team.history.method == own.method
 
 
 def test_forecast_history_with_a_choice_equals_forecast_many():
@@ -1002,7 +1008,9 @@ def test_document_history_backtest_is_the_levels_pooled_backtest(monkeypatch, tm
     monkeypatch.setattr(fcal, "_CACHE", {})
     wb = _two_rep_wb()
     ctx, wide, table, notes = _document_history_backtest(wb, "rep", "R1")
-    many = bt.backtest_many(wide, 3, 6, methods=["auto"])
+    # below the whole team the level borrows the team's seasonal pattern
+    team_months = team_series(wb, ctx.as_of)
+    many = bt.backtest_many(wide, 3, 6, methods=["auto"], parent=team_months)
     own = many.forecasts[many.forecasts["subject"] == "R1"]
     want = bt.summarise(own, many.benchmark)
     want = want.loc[[many.benchmark, "auto"]]  # the benchmark first, as the table shows it
@@ -1052,7 +1060,9 @@ def test_document_history_backtest_of_the_whole_team_chooses_alone(monkeypatch, 
     monkeypatch.setattr(bt, "level_backtest", boom)
     wb = _two_rep_wb()
     _, wide, table, _ = _document_history_backtest(wb, "all", None)
-    alone = bt.backtest_history(wide["all"].dropna(), 3, 6, methods=["auto"]).summary
+    # the whole team borrows its own seasonal pattern
+    team = wide["all"]
+    alone = bt.backtest_history(team.dropna(), 3, 6, methods=["auto"], parent=team).summary
     pd.testing.assert_frame_equal(table.drop(columns="method"), _as_shown(alone))
     assert table.attrs["rel_mase"] == alone.loc["auto", "rel_mase"]
 
@@ -1075,7 +1085,7 @@ def test_a_subject_too_short_for_the_levels_seasonal_benchmark_is_scored_as_alon
     wb = make_wb(deals)
     wide = monthly_bookings(wb, by="rep", as_of=wb.as_of)
     assert wide["R1"].notna().sum() == 35 and wide["R2"].notna().sum() == 28
-    many = bt.backtest_many(wide, 3, 6, methods=["auto"])
+    many = bt.backtest_many(wide, 3, 6, methods=["auto"], parent=team_series(wb, wb.as_of))
     assert many.benchmark == "snaive"  # R1 has 24+ months at every origin, R2 at two only
     res = bt.subject_backtest(wb, "rep", "R2", wb.as_of)
     alone = bt.backtest_history(wide["R2"].dropna(), 3, 6, methods=[])

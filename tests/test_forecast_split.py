@@ -1,0 +1,127 @@
+"""The pipeline view in its three parts, the recent pace of new deals, and the plain prose."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from salesnb import facts
+from salesnb import forecast as fc
+from salesnb import workbooks as wbk
+from salesnb.forecast_pipeline import _run_rate, _run_rates_by_rep, creation_factor
+
+AS_OF = pd.Timestamp("2026-09-30")
+
+
+def test_creation_factor_hand_computed():
+    # 12 deals from 2025-10-01 to 2026-06-30, none in the last 91 days: the past year (365
+    # days with deals) gives 12 * 91 / 365 = 1092/365 per 91 days; the factor is
+    # (0 + 2) / (1092/365 + 2) = 730 / 1822.
+    created = pd.Series(pd.date_range("2025-10-01", "2026-06-30", periods=12))
+    factor, recent, usual = creation_factor(created, AS_OF)
+    assert recent == 0
+    assert usual == pytest.approx(1092 / 365, abs=1e-6)
+    assert factor == pytest.approx(730 / 1822, rel=1e-6)
+    # the same pace kept up in the last quarter: 4 more deals in the last 91 days, 16 in
+    # the year: (4 + 2) / (16 * 91 / 365 + 2)
+    more = pd.concat([created, pd.Series(pd.date_range("2026-07-15", "2026-09-15", periods=4))])
+    factor, recent, usual = creation_factor(more, AS_OF)
+    assert recent == 4
+    assert factor == pytest.approx(6 / (16 * 91 / 365 + 2), rel=1e-6)
+    # under two quarters of deals: no scaling; deals after as_of do not count
+    assert creation_factor(pd.Series(pd.date_range("2026-05-01", "2026-09-01", periods=5)),
+                           AS_OF)[0] == 1.0  # fmt: skip
+    late = pd.concat([created, pd.Series([pd.Timestamp("2026-10-05")])])
+    assert creation_factor(late, AS_OF)[0] == pytest.approx(730 / 1822, rel=1e-6)
+
+
+@pytest.fixture(scope="module")
+def r28(sample_wb):
+    return fc.period_forecast(sample_wb, "rep", "R28", "FY2026-Q4", "2026-09-30", n_sims=2000)
+
+
+def test_split_parts_add_up_to_the_pipeline_views_expected_total(r28):
+    split = wbk.pipeline_split(r28)
+    parts = {k: v for k, v, _ in split["rows"]}
+    assert list(parts) == ["won so far", "open deals", "deals not yet created"]
+    assert sum(parts.values()) == pytest.approx(split["total"])
+    assert split["total"] == pytest.approx(r28.pipeline.expected)
+    deals = r28.pipeline.deals
+    assert parts["open deals"] == pytest.approx(float((deals["p_win"] * deals["amount"]).sum()))
+    assert parts["won so far"] == r28.pipeline.already_won == 0.0  # as-of is the day before
+
+
+def test_a_rep_who_stopped_creating_deals_gets_few_new_ones(r28, sample_wb):
+    # R28 created 2 deals in Q3 2026 against 25-45 a quarter before: the run-rate learned
+    # over the past year (about 2.3 deals of 9.4K, 23K) is scaled by (2 + 2) / (usual + 2)
+    # with usual = the year's 102 deals * 91/365 = 25.4, about 0.15.
+    rr = r28.pipeline.run_rate
+    assert rr["recent_created"] == 2
+    o = sample_wb.opportunities
+    created = o.loc[o["rep_id"] == "R28", "created_date"]
+    in_year = int(created.between(AS_OF - pd.Timedelta(days=364), AS_OF).sum())
+    assert rr["usual_created"] == pytest.approx(in_year * 91 / 365, abs=1e-5)
+    assert rr["creation_factor"] == pytest.approx(4 / (in_year * 91 / 365 + 2))
+    assert r28.pipeline.expected_run_rate < 6_000
+    assert r28.pipeline.expected_open < 1_300
+
+
+def test_document_shows_the_split_in_its_text_table_and_headline(sample_wb):
+    ctx = facts.context(sample_wb, "rep", "R28", forward=True)
+    view = wbk.forecast_view(ctx, backtest=False)
+    h = view.headline
+    assert h["already_won"] + h["pipeline_open_expected"] + h["pipeline_not_created"] == (
+        pytest.approx(h["pipeline_expected"])
+    )
+    table = view.tables["pipeline_split"]
+    assert table["part"].tolist() == ["won so far", "open deals", "deals not yet created"]
+    text = str(view.text["summary"])
+    assert "deals not yet created" in text and "2 created in the last 91 days" in text
+    assert wbk.esc(wbk.fmt(h["pipeline_not_created"], "currency", ctx.currency)) in text
+    # plain words in the text, the technical model name only in the method footnote
+    assert "combo(" not in text and "MASE" not in text
+    assert "combo(" in str(view.text["method"])
+
+
+def test_history_warning_in_plain_words_points_to_the_better_view():
+    # past quarters weighted the pipeline more: lean on it
+    text = wbk.history_warning(1.41, 30_500.0, 0.8, 90_000.0, "USD")
+    assert "1.41 times" in text and "lean on the pipeline view" in text and "$30.5K" in text
+    assert "MASE" not in text
+    # history weighed more than the pipeline: point to the same months a year before
+    text = wbk.history_warning(1.15, 2_000_000.0, 0.1, 3_300_000.0, "USD")
+    assert "the same months a year before brought $3.3M" in text and "only 10%" in text
+    assert "lean on the pipeline" not in text
+
+
+def test_the_whole_teams_document_warns_and_names_last_years_quarter(sample_wb):
+    # The whole team's history model lost to seasonal naive in its own backtest (1.15 on
+    # the sample at 2026-09-30) and past quarters gave the pipeline a small weight, so the
+    # summary points to the same quarter a year before: October-December 2025 bookings.
+    ctx = facts.context(sample_wb, "all", None, forward=True)
+    view = wbk.forecast_view(ctx)
+    assert view.headline["backtest_rel_mase"] > 1
+    assert "history model lost to its benchmark" in view.headline["flags"]
+    text = str(view.text["summary"])
+    last_year = fc.monthly_bookings(sample_wb, by=None, as_of="2026-09-30")["all"]
+    q4 = float(last_year.loc["2025-10":"2025-12"].sum())
+    assert wbk.esc(wbk.fmt(q4, "currency", ctx.currency)) in text
+    assert "Caution: in its own backtest" in text
+
+
+def test_only_a_single_reps_run_rate_follows_its_recent_pace(sample_wb):
+    o = sample_wb.opportunities
+    start, end = pd.Timestamp("2026-10-01"), pd.Timestamp("2026-12-31")
+    mine = o[o["rep_id"] == "R28"]
+    plain = _run_rate(mine, AS_OF, start, end)
+    recent = _run_rate(mine, AS_OF, start, end, recent=True)
+    factor = creation_factor(mine["created_date"], AS_OF)[0]
+    assert factor < 0.2
+    assert recent[0] == pytest.approx(plain[0] * factor)
+    # the past snapshots behind the blend weight scale each rep the same way
+    by_rep = _run_rates_by_rep(o, AS_OF, start, end, ["R28"])[0]
+    assert by_rep[0] == pytest.approx(recent[0])
+    # a group keeps the past year's pace: EMEA's forecast shows no recent-pace figures
+    emea = fc.period_forecast(sample_wb, "region", "EMEA", "FY2026-Q4", "2026-09-30", n_sims=500)
+    assert emea.pipeline.run_rate["creation_factor"] == 1.0
+    assert "at the past year's pace of new deals" in wbk.pipeline_split(emea)["sentence"]("USD")
