@@ -445,10 +445,12 @@ def one_on_one_view(ctx: Context, since: Any = None) -> OneOnOne:
 
 
 # --------------------------------------------------------------------------- region tables
-def team_table(ctx: Context) -> pd.DataFrame | None:
-    """Per-rep table for a manager's document (None in a rep's own document)."""
+def team_table(ctx: Context) -> pd.DataFrame | Html:
+    """Per-rep table for a manager's document; in a rep's own document a line saying that the
+    table is only in managers' copies (no empty section)."""
     if ctx.is_rep:
-        return None
+        return Html("<p><em>Only in a manager's or region's copy: a rep's own copy shows no "
+                    "other rep's figures.</em></p>")  # fmt: skip
     units = {"target": "currency", "bookings": "currency", "attainment": "percent",
              "win_rate": "percent", "pipeline": "currency", "coverage": "multiple",
              "coverage_next": "multiple"}  # fmt: skip
