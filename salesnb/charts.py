@@ -1053,7 +1053,10 @@ def decomposition(
     df["amount_text"] = format_money(df["amount"], currency)
     totals = df.groupby("period", sort=False, as_index=False)["amount"].sum()
     totals["text"] = format_money(totals["amount"], currency, compact=True)
-    x = alt.X("period:N", sort=order, title=None)
+    # "FY2027-Q1" or twelve "2027-01" labels side by side overlap: slant them
+    slant = len(order) > 4 or max(len(str(p)) for p in order) > 6
+    x = alt.X("period:N", sort=order, title=None,
+              axis=alt.Axis(labelAngle=-40) if slant else alt.Undefined)  # fmt: skip
     y = alt.Y("amount:Q", title=f"Target ({currency})", axis=_money_axis(currency))
     tip = [alt.Tooltip("period:N"), alt.Tooltip("amount_text:N", title="Amount")]
     if "group" in df:

@@ -158,13 +158,16 @@ def period_notice(ctx: Context) -> str | None:
 
     Nothing means no deal created or closed in the period, no open deal due in it and no
     target for it: every figure would be a zero that is not a result (an as-of date past the
-    export, a period before the data). None when the period holds anything.
+    export, a period before the data). None when the period holds anything, and for a period
+    that starts after the as-of date (a year being planned).
 
     Examples
     --------
     >>> period_notice(context(wb, "rep", "R01", "FY2031-Q1"))  # doctest: +SKIP
     'No deal of Ava Thompson was created, closed or due in FY2031-Q1 ...'
     """
+    if ctx.start > ctx.as_of:  # a period still to come is planned, not reported on
+        return None
     o = ctx.wb.opportunities
     mine = o[o["rep_id"].isin(ctx.rep_ids)]
     s, e = ctx.start, ctx.end

@@ -184,3 +184,5 @@ def test_a_period_without_data_says_so_at_the_top():
     bare.targets = bare.targets.iloc[0:0]
     notice = facts.context(bare, "rep", TYPICAL, "FY2026-Q3").title("x")["notice"]
     assert "was created, closed or due in FY2026-Q3" in notice and "zeros, not results" in notice
+    # the year being planned is empty by nature: goal setting says nothing of the sort
+    assert "notice" not in facts.context(bare, "rep", TYPICAL, "FY2027").title("x")
