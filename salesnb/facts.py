@@ -190,7 +190,7 @@ def period_notice(ctx: Context) -> str | None:
         else ""
     )
     if ctx.is_rep:
-        start = ctx.wb.reps.set_index("rep_id")["start_date"].get(ctx.subject.key)
+        start = ctx.wb.rep(ctx.subject.key)["start_date"]
         if pd.notna(start) and start > e:
             return (
                 f"{ctx.subject.name} joined on {start:%Y-%m-%d}, after {ctx.period}: there is "
@@ -1192,9 +1192,7 @@ def quarterly_attainment(ctx: Context, at: Any, n: int) -> dict[str, float | Non
         labels.insert(0, cal.period_label(start, "Q"))
     out: dict[str, float | None] = {}
     for q in labels:
-        t = kpis.quota_attainment(ctx.wb, ctx.by, period=q, as_of=at)
-        if ctx.key:
-            t = t[t[ctx.key] == ctx.subject.key]
+        t = own_rows(ctx, "quota_attainment", period=q, as_of=at)
         v = float(t["attainment"].iloc[0]) if len(t) else float("nan")
         out[q] = v if np.isfinite(v) else None
     return out

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from salesnb import coaching, facts, kpis
+from salesnb import coaching, facts
 from salesnb.facts import Context
 
 
@@ -860,15 +860,13 @@ def current_quota(ctx: Context) -> tuple[float | None, str]:
     cal, cur = ctx.wb.config.calendar, ctx.currency
 
     def target(label: str) -> float:
-        t = kpis.quota_attainment(ctx.wb, ctx.by, period=label, as_of=ctx.as_of)
-        if ctx.key:
-            t = t[t[ctx.key] == ctx.subject.key]
+        t = facts.own_rows(ctx, "quota_attainment", period=label, as_of=ctx.as_of)
         v = float(t["target"].iloc[0]) if len(t) else float("nan")
         return v if np.isfinite(v) and v > 0 else float("nan")
 
     joined = None
     if ctx.is_rep:
-        start = ctx.wb.reps.set_index("rep_id")["start_date"].get(ctx.subject.key)
+        start = ctx.wb.rep(ctx.subject.key)["start_date"]
         if pd.notna(start) and start > ctx.as_of - pd.DateOffset(years=1):
             joined = pd.Timestamp(start)
     if joined is not None:
