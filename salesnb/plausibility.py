@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from salesnb import memo
+from salesnb.coaching_facts import format_value
 from salesnb.model import Workbook
 from salesnb.winprob import reach_bounds, win_probabilities
 
@@ -39,7 +40,7 @@ class Finding:
 
 
 def _pct(x: float) -> str:
-    return f"{100 * x:.0f}%"
+    return format_value(x, "percent")
 
 
 def _as_of(wb: Workbook) -> list[Finding]:
