@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import warnings
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,8 @@ WORKSHOP = ROOT / "notebooks" / "workshop"
 SHOTS = ROOT / "test-output" / "workshop"
 LOAD_TIMEOUT_MS = 180_000
 CHANGE_TIMEOUT_MS = 30_000
+# Each xdist worker runs its own Voila server: each gets its own log.
+VOILA_LOG = SHOTS.parent / f"voila-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}.log"
 
 
 def _free_port() -> int:
@@ -44,7 +47,7 @@ def voila_url():
     cmd = [sys.executable, "-m", "voila", str(WORKSHOP), "--no-browser",
            "--Voila.ip=127.0.0.1", f"--port={port}", "--show_tracebacks=True"]  # fmt: skip
     url = f"http://127.0.0.1:{port}"
-    with open(SHOTS.parent / "voila.log", "w") as log:
+    with open(VOILA_LOG, "w") as log:
         proc = subprocess.Popen(cmd, cwd=WORKSHOP, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True)  # fmt: skip
         try:
@@ -63,15 +66,13 @@ def _wait_ready(proc: subprocess.Popen, url: str, timeout: float = 60.0) -> None
     deadline = time.monotonic() + timeout
     while True:
         if proc.poll() is not None:
-            pytest.fail(f"Voila exited with {proc.returncode}; see test-output/voila.log")
+            pytest.fail(f"Voila exited with {proc.returncode}; see {VOILA_LOG}")
         try:
             with urllib.request.urlopen(url + "/", timeout=2):
                 return
         except OSError:
             if time.monotonic() > deadline:
-                pytest.fail(
-                    f"Voila did not answer within {timeout:.0f} s; see test-output/voila.log"
-                )
+                pytest.fail(f"Voila did not answer within {timeout:.0f} s; see {VOILA_LOG}")
             time.sleep(0.5)
 
 
@@ -84,7 +85,30 @@ class AppPage:
     """A Voila page with its console errors collected."""
 
     def __init__(self, browser, url: str, name: str, ready: str) -> None:
+        from playwright.sync_api import TimeoutError as PageTimeout
+
         self.name = name
+        # The page is whole once its HTML is (Voila streams it while the kernel runs the
+        # cells); the "load" event also waits for every stylesheet, font and image, and one
+        # stalled fetch of those (the machine is offline) failed a run while the app was fine.
+        # KNOWN DEFECT, cause not found: about one full run in four, one render never reaches
+        # DOMContentLoaded in 180 s (a different app each time, on a quiet machine too). The
+        # render is asked for once more, with a fresh page and kernel, and a warning names it;
+        # a second stall fails the test. Each worker's Voila log is test-output/voila-<worker>.log.
+        for attempt in (1, 2):
+            self._open(browser)
+            try:
+                self.page.goto(f"{url}/voila/render/{name}.ipynb", timeout=LOAD_TIMEOUT_MS,
+                               wait_until="domcontentloaded")  # fmt: skip
+                break
+            except PageTimeout:
+                self.page.close()
+                if attempt == 2:
+                    raise
+                warnings.warn(f"{name}: the Voila render stalled; asked for again", stacklevel=2)
+        self.page.wait_for_selector(ready, timeout=LOAD_TIMEOUT_MS)
+
+    def _open(self, browser) -> None:
         self.errors: list[str] = []
         self.page = browser.new_page(viewport={"width": 1280, "height": 2200})
         # Voila's lab template links FontAwesome from a CDN; the apps use no icons, and the
@@ -93,12 +117,6 @@ class AppPage:
                         lambda r: r.fulfill(status=200, content_type="text/css", body=""))  # fmt: skip
         self.page.on("console", self._console)
         self.page.on("pageerror", lambda e: self.errors.append(f"page error: {e}"))
-        # The page is whole once its HTML is (Voila streams it while the kernel runs the
-        # cells); the "load" event also waits for every stylesheet, font and image, and one
-        # stalled fetch of those (the machine is offline) failed a run while the app was fine.
-        self.page.goto(f"{url}/voila/render/{name}.ipynb", timeout=LOAD_TIMEOUT_MS,
-                       wait_until="domcontentloaded")  # fmt: skip
-        self.page.wait_for_selector(ready, timeout=LOAD_TIMEOUT_MS)
 
     def _console(self, msg) -> None:
         if msg.type == "error" and "favicon" not in (msg.location or {}).get("url", ""):
