@@ -570,8 +570,11 @@ BELOW_TEAM: Final = "Below team"
 BOTTLENECK: Final = "Bottleneck"
 LAST_STAGE: Final = "Final stage"
 NO_TEAM: Final = "No team figure"
-TEAM_STATUS: Final = {AT_OR_ABOVE_TEAM: GOOD, BELOW_TEAM: WARN, BOTTLENECK: BAD,
-                      LAST_STAGE: SUBJECT, NO_TEAM: NEUTRAL}  # fmt: skip
+#: One meaning per colour in every stage chart: any stage below the team's rate is amber, however
+#: close (the bottleneck is named in its label, not given a colour of its own), so that two
+#: documents never colour the same comparison differently.
+TEAM_STATUS: Final = {AT_OR_ABOVE_TEAM: GOOD, BELOW_TEAM: WARN, LAST_STAGE: SUBJECT,
+                      NO_TEAM: NEUTRAL}  # fmt: skip
 
 
 def _team_status(conv: pd.Series, team: pd.Series, tolerance: float) -> np.ndarray:
@@ -588,7 +591,7 @@ def funnel(
     *,
     measure: Literal["count", "amount"] = "count",
     currency: str = "USD",
-    tolerance: float = 0.05,
+    tolerance: float = 0.0,
     title: str = "Funnel",
 ) -> alt.LayerChart | alt.Chart:
     """Deals reaching each stage, labelled with the conversion to the next stage vs the team.
@@ -604,7 +607,7 @@ def funnel(
         Bar length: number of deals or their value.
     tolerance : float
         A stage is amber when its conversion is below the team's by more than this
-        (fraction points, 0.05 = 5 points).
+        (fraction points, 0.05 = 5 points); by default any stage below the team is amber.
 
     Examples
     --------
@@ -655,10 +658,10 @@ def funnel(
 def stage_conversion_vs_team(
     data: pd.DataFrame,
     *,
-    tolerance: float = 0.05,
+    tolerance: float = 0.0,
     title: str = "Stage conversion vs team",
 ) -> alt.LayerChart | alt.Chart:
-    """Rep's conversion at each stage as bars, the team's as a grey tick; bottleneck in red.
+    """Rep's conversion at each stage as bars, the team's as a grey tick; bottleneck named.
 
     Parameters
     ----------
@@ -668,7 +671,9 @@ def stage_conversion_vs_team(
         optional ``bottleneck`` (bool, the stage with the lowest conversion relative to
         the team, as :mod:`salesnb.kpis` reports it).
     tolerance : float
-        Bars are amber when below the team by more than this (fraction points).
+        Bars are amber when below the team by more than this (fraction points); by default
+        any stage below the team is amber, as in :func:`funnel`. The bottleneck keeps the
+        colour its comparison gives it and is named in its label.
 
     Examples
     --------
@@ -685,9 +690,10 @@ def stage_conversion_vs_team(
     order = _unique(df, "stage", "stage_conversion_vs_team")
     df["status"] = _team_status(df["conversion"], df["team_conversion"], tolerance)
     df.loc[df["conversion"].isna() & df["team_conversion"].isna(), "status"] = NO_TEAM
-    if "bottleneck" in df:
-        df.loc[df["bottleneck"].fillna(False).astype(bool), "status"] = BOTTLENECK
     df["text"] = _pct(df["conversion"]) + " (team " + _pct(df["team_conversion"]) + ")"
+    if "bottleneck" in df:
+        flagged = df["bottleneck"].astype(object).where(df["bottleneck"].notna(), False)
+        df.loc[flagged.astype(bool), "text"] += f"  ← {BOTTLENECK.lower()}"
     x = alt.X("conversion:Q", title="Converted to the next stage (% of deals)",
               axis=alt.Axis(format=".0%"), scale=alt.Scale(domain=[0, 1]))  # fmt: skip
     y = alt.Y("stage:N", sort=order, title=None)
@@ -703,7 +709,18 @@ def stage_conversion_vs_team(
 #: Sign of each standard waterfall step (pipeline in, +1; out, -1): magnitudes work too.
 WATERFALL_SIGNS: Final = {"new": 1, "pulled in": 1, "value up": 1, "pushed out": -1,
                           "won": -1, "lost": -1, "value down": -1}  # fmt: skip
-WATERFALL_STATUS: Final = {"Pipeline": SUBJECT, "Added": GOOD, "Removed": BAD}
+OPEN_PIPELINE: Final = "Open pipeline"
+ADDED: Final = "Added"
+WON: Final = "Won"
+LOST: Final = "Lost"
+SLIPPED: Final = "Slipped or shrank"
+#: What each standard step means for the rep (won is good although it leaves the pipeline).
+WATERFALL_MEANING: Final = {"new": ADDED, "pulled in": ADDED, "value up": ADDED, "won": WON,
+                            "lost": LOST, "pushed out": SLIPPED, "value down": SLIPPED,
+                            "removed": SLIPPED}  # fmt: skip
+#: Colours as everywhere: won = good, lost = bad, slipped = amber, open pipeline neutral.
+WATERFALL_STATUS: Final = {OPEN_PIPELINE: NEUTRAL, ADDED: FORECAST, WON: GOOD, SLIPPED: WARN,
+                           LOST: BAD}  # fmt: skip
 
 
 @_as_built
@@ -758,7 +775,10 @@ def waterfall(
     first, last = df["amount"].iloc[0], df["amount"].iloc[-1]
     df["base"] = [0.0, *np.minimum(before, level), 0.0]
     df["top"] = [first, *np.maximum(before, level), last]
-    df["status"] = ["Pipeline", *np.where(delta >= 0, "Added", "Removed"), "Pipeline"]
+    meaning = df["step"].str.strip().str.lower().map(WATERFALL_MEANING).loc[inner]
+    # a step of its own (say "FX"): in is added, out has slipped (not lost, not won)
+    meaning = meaning.fillna(pd.Series(np.where(delta >= 0, ADDED, SLIPPED), inner))
+    df["status"] = [OPEN_PIPELINE, *meaning, OPEN_PIPELINE]
     ends = format_money([first, last], currency, compact=True)
     changes = format_money(delta, currency, compact=True, signed=True)
     df["text"] = pd.Series([ends[0], *changes, ends[1]], dtype=object)

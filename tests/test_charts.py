@@ -228,11 +228,31 @@ def test_stage_conversion_vs_team_marks_the_bottleneck():
     chart = ch.stage_conversion_vs_team(df)
     bars, team, _ = layers(chart)
     assert team["mark"]["type"] == "tick" and team["encoding"]["x"]["field"] == "team_conversion"
-    # 0.5 vs 0.52: within 0.05 -> at/above; 0.7 vs 0.65 -> at/above; first flagged bottleneck
-    assert dataset(chart)["status"].tolist() == [
-        ch.BOTTLENECK, ch.AT_OR_ABOVE_TEAM, ch.AT_OR_ABOVE_TEAM,
+    # 0.4 vs 0.6 below; 0.5 vs 0.52 below too (however close); 0.7 vs 0.65 above
+    data = dataset(chart)
+    assert data["status"].tolist() == [ch.BELOW_TEAM, ch.BELOW_TEAM, ch.AT_OR_ABOVE_TEAM]
+    assert data["text"].tolist() == [
+        "40% (team 60%)  ← bottleneck", "50% (team 52%)", "70% (team 65%)",
     ]  # fmt: skip
-    assert color_meaning(bars["encoding"])[ch.BOTTLENECK] == ch.BAD
+    assert color_meaning(bars["encoding"])[ch.BELOW_TEAM] == ch.WARN
+    assert ch.BOTTLENECK not in color_meaning(bars["encoding"])
+
+
+@pytest.mark.parametrize("conv, team", [(0.74, 0.78), (0.779, 0.78), (0.40, 0.78)])
+def test_below_the_team_is_the_same_colour_in_every_stage_chart(conv, team):
+    # issue 18: 74% vs 78% was teal in one document while 79% vs 78% was red in another
+    stages = pd.DataFrame({"stage": ["A", "B"], "conversion": [conv, 0.9],
+                           "team_conversion": [team, 0.5], "bottleneck": [False, True]})  # fmt: skip
+    conv_chart = ch.stage_conversion_vs_team(stages)
+    funnel = ch.funnel(pd.DataFrame({"stage": ["A", "B", "C"], "count": [100, 100 * conv, 10],
+                                     "team_conversion": [team, None, None]}))  # fmt: skip
+    for chart in (conv_chart, funnel):
+        status = dataset(chart)["status"].tolist()
+        colours = color_meaning(layers(chart)[0]["encoding"])
+        assert colours[status[0]] == ch.WARN, (conv, team, status)
+    # the flagged bottleneck above the team keeps the colour of a stage above the team
+    flagged = dataset(conv_chart)["status"][1]
+    assert color_meaning(layers(conv_chart)[0]["encoding"])[flagged] == ch.GOOD
 
 
 def test_waterfall_floats_each_bar_from_the_running_total():
@@ -246,14 +266,19 @@ def test_waterfall_floats_each_bar_from_the_running_total():
     # running: 1000 +300=1300 +50=1350 -120=1230 -200=1030 -90=940 +40=980 -30=950 = End
     assert data["base"].tolist() == [0, 1000, 1300, 1230, 1030, 940, 940, 950, 0]
     assert data["top"].tolist() == [1000, 1300, 1350, 1350, 1230, 1030, 980, 980, 950]
-    assert data["status"].tolist() == ["Pipeline"] + ["Added"] * 2 + ["Removed"] * 3 + [
-        "Added", "Removed", "Pipeline",
+    assert data["status"].tolist() == [
+        "Open pipeline", "Added", "Added", "Slipped or shrank", "Won", "Lost", "Added",
+        "Slipped or shrank", "Open pipeline",
     ]  # fmt: skip
     assert data["text"][3] == "-$120"
     bars = layers(chart)[0]
     assert bars["encoding"]["y2"]["field"] == "top"
     meaning = color_meaning(bars["encoding"])
-    assert (meaning["Added"], meaning["Removed"]) == (ch.GOOD, ch.BAD)
+    # won is good although it leaves the pipeline; lost is bad; open pipeline neutral
+    assert (meaning["Won"], meaning["Lost"], meaning["Open pipeline"]) == (
+        ch.GOOD, ch.BAD, ch.NEUTRAL,
+    )  # fmt: skip
+    assert meaning["Slipped or shrank"] == ch.WARN and meaning["Added"] not in (ch.BAD, ch.WARN)
 
 
 def test_waterfall_signed_amounts_give_the_same_chart_and_mismatch_is_refused():
@@ -263,7 +288,7 @@ def test_waterfall_signed_amounts_give_the_same_chart_and_mismatch_is_refused():
         ch.waterfall(signed).data["base"].tolist() == ch.waterfall(magnitudes).data["base"].tolist()
     )
     custom = pd.DataFrame({"step": ["Start", "FX", "End"], "amount": [100.0, -5.0, 95.0]})
-    assert ch.waterfall(custom).data["status"][1] == "Removed"  # unknown step: sign as given
+    assert ch.waterfall(custom).data["status"][1] == "Slipped or shrank"  # own step: sign as given
     with pytest.raises(ParameterError, match="plus changes gives 70.00"):
         ch.waterfall(magnitudes.assign(amount=[100.0, 30.0, 80.0]))
 
