@@ -756,3 +756,55 @@ def html_to_pdf(html_path: str | Path, pdf_path: str | Path, *, timeout: float =
         )
         raise RenderError(msg)
     return pdf_path
+
+
+#: Files a document may carry beside it (:mod:`salesnb.rollup`): a plain name, no folder.
+_ATTACHMENT_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,150}\.csv\Z")
+
+
+def attachments(nb: Mapping[str, Any]) -> dict[str, str]:
+    """Files an executed notebook's outputs ask to be written beside its document.
+
+    Outputs carry them as ``metadata["salesnb"]["files"]`` (``{name: text}``, see
+    :class:`salesnb.rollup.Attached`). Only plain ``.csv`` names are kept: nothing in a
+    notebook can write outside the document's folder.
+
+    Examples
+    --------
+    >>> out = {"output_type": "display_data", "data": {}, "metadata": {"salesnb": {"files":
+    ...        {"team-attention.csv": "a,b\\n", "../x.csv": "no"}}}}
+    >>> attachments({"cells": [{"cell_type": "code", "outputs": [out]}]})
+    {'team-attention.csv': 'a,b\\n'}
+    """
+    found: dict[str, str] = {}
+    for cell in nb.get("cells", []):
+        for output in cell.get("outputs", []) if cell.get("cell_type") == "code" else []:
+            files = ((output.get("metadata") or {}).get("salesnb") or {}).get("files") or {}
+            for name, text in files.items() if isinstance(files, Mapping) else []:
+                if isinstance(text, str) and _ATTACHMENT_NAME.match(str(name)):
+                    found[str(name)] = text
+    return found
+
+
+def write_attachments(ipynb: str | Path, folder: str | Path) -> list[Path]:
+    """Write :func:`attachments` of the executed notebook ``ipynb`` into ``folder``.
+
+    Each file is written whole to a temporary name, then renamed into place. Returns the
+    paths written.
+
+    Examples
+    --------
+    >>> write_attachments("out/west.ipynb", "out")  # doctest: +SKIP
+    [PosixPath('out/pipeline-review-west-attention.csv')]
+    """
+    import json
+
+    nb = json.loads(Path(ipynb).read_text(encoding="utf-8"))
+    written = []
+    for name, text in attachments(nb).items():
+        path = Path(folder) / name
+        tmp = path.with_name(f".{name}.{secrets.token_hex(4)}.tmp")
+        tmp.write_text(text, encoding="utf-8", newline="")
+        os.replace(tmp, path)
+        written.append(path)
+    return written
