@@ -3,6 +3,7 @@
 
     python3 dev.py up     # venv + dependencies + system tools, then the main job on the sample data
     python3 dev.py test   # the same set-up (fast when already done), then the whole test suite
+    python3 dev.py screenshots   # the same set-up, then docs/screenshots/*.png made again
 
 Needs only Python 3.11+. Everything else is installed into ./.venv; Debian
 packages the tests drive for real (chromium for PDF and browser tests,
@@ -128,12 +129,24 @@ def test(extra: list[str]) -> int:
     return subprocess.run([str(c) for c in cmd], check=False, cwd=ROOT).returncode
 
 
+def screenshots(extra: list[str]) -> int:
+    """The README's and docs/workbooks.md's screenshots, made again (bench/screenshots.py)."""
+    ensure_venv()
+    compile_package()
+    ensure_system_packages()
+    cmd = [PY, ROOT / "bench" / "screenshots.py", *extra]
+    print("+", " ".join(map(str, cmd)), flush=True)
+    return subprocess.run([str(c) for c in cmd], check=False, cwd=ROOT).returncode
+
+
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in {"up", "test"}:
+    if not argv or argv[0] not in {"up", "test", "screenshots"}:
         print(__doc__)
         return 2
     if argv[0] == "up":
         return up()
+    if argv[0] == "screenshots":
+        return screenshots(argv[1:])
     return test(argv[1:])
 
 
