@@ -1,0 +1,130 @@
+"""Each persona's documents in Chromium: no page wider than the window at 1400 px or at a
+phone's 600 px, no section heading with nothing under it, and the one-on-one on at most two
+A4 pages when printed (issue 18).
+
+The documents are made once per module (one batch per workbook for the personas of
+:data:`salesnb.sample.PERSONAS`, plus a region's copy of the two workbooks that have a
+managers' roll-up) and every check reuses them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from salesnb import cli_batch
+from salesnb.sample import PERSONAS
+
+pytestmark = pytest.mark.slow
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "sample"
+AS_OF = "2026-09-30"  # a quarter's last day, where the persona tests found the most problems
+PERSONA_REPS = {
+    "star": PERSONAS["star"], "new hire": PERSONAS["new_hires"][0],
+    "under-performer": PERSONAS["under_performers"][0], "typical": PERSONAS["typical"],
+    "empty pipeline": PERSONAS["empty_pipeline"],
+}  # fmt: skip
+WORKBOOKS = ("one_on_one", "pipeline_review", "performance_improvement_plan", "goal_setting",
+             "forecast")  # fmt: skip
+WITH_ROLLUP = ("one_on_one", "pipeline_review")
+WIDTHS = (1400, 600)
+MAX_PAGES = 2
+
+#: Headings with nothing under them before the next heading (text, a chart or a table).
+_EMPTY_HEADINGS_JS = """() => {
+  const hs = Array.from(document.querySelectorAll('main h1, main h2, main h3, main h4'));
+  const empty = [];
+  hs.forEach((h, i) => {
+    const r = document.createRange();
+    r.setStartAfter(h);
+    if (i + 1 < hs.length) r.setEndBefore(hs[i + 1]);
+    else r.setEndAfter(document.querySelector('main').lastChild);
+    const frag = r.cloneContents();
+    const text = (frag.textContent || '').trim();
+    if (!text && !frag.querySelector('svg, img, canvas, table, figure')) empty.push(h.textContent.trim());
+  });
+  return empty;
+}"""
+
+
+@pytest.fixture(scope="module")
+def documents(tmp_path_factory) -> dict[str, list[Path]]:
+    """``{workbook: [html paths]}``: the personas' documents and a region's copies."""
+    out = tmp_path_factory.mktemp("documents")
+    docs: dict[str, list[Path]] = {}
+    for wb in WORKBOOKS:
+        runs = [("rep", list(PERSONA_REPS.values()))]
+        if wb in WITH_ROLLUP:
+            runs.append(("region", ["EMEA"]))
+        for by, only in runs:
+            folder = out / f"{wb}-{by}"
+            args = [wb, "--by", by, "--data", str(DATA), "--out", str(folder), "--only",
+                    ",".join(only), "--param", f"as_of={AS_OF}", "--no-progress", "--workers", "2"]  # fmt: skip
+            # the command, not batch.run: it also writes the CSV files managers' copies link to
+            result = CliRunner().invoke(cli_batch.batch, args)
+            assert result.exit_code == 0, result.output
+            m = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+            docs.setdefault(wb, []).extend(
+                folder / e["outputs"]["html"]["path"] for e in m["subjects"]
+            )
+    return docs
+
+
+@pytest.fixture(scope="module")
+def page(browser):
+    context = browser.new_context(java_script_enabled=True)
+    p = context.new_page()
+    yield p
+    context.close()
+
+
+@pytest.mark.parametrize("workbook", WORKBOOKS)
+def test_no_page_wider_than_the_window_and_no_empty_heading(documents, page, workbook):
+    problems = []
+    for path in documents[workbook]:
+        for width in WIDTHS:
+            page.set_viewport_size({"width": width, "height": 900})
+            page.goto(path.as_uri())
+            scroll, inner = page.evaluate(
+                "() => [document.documentElement.scrollWidth, window.innerWidth]"
+            )
+            if scroll > inner:
+                problems.append(f"{path.name} at {width}px: {scroll}px wide")
+        empty = page.evaluate(_EMPTY_HEADINGS_JS)
+        if empty:
+            problems.append(f"{path.name}: empty headings {empty}")
+    assert not problems, "\n".join(problems)
+
+
+def test_the_one_on_one_prints_on_at_most_two_a4_pages(documents, page):
+    pages = {}
+    for path in documents["one_on_one"]:
+        if path.parent.name.endswith("-region"):
+            continue  # a region's copy holds a roll-up of every rep: longer by design
+        page.set_viewport_size({"width": 1400, "height": 900})
+        page.goto(path.as_uri())
+        pdf = page.pdf(format="A4", prefer_css_page_size=True)
+        pages[path.name] = len(re.findall(rb"/Type\s*/Page(?!s)", pdf))
+    assert pages and all(n <= MAX_PAGES for n in pages.values()), pages
+
+
+def test_a_regions_copy_starts_with_the_roll_up_and_links_its_full_lists(documents, page):
+    for wb in WITH_ROLLUP:
+        (region,) = [p for p in documents[wb] if p.parent.name.endswith("-region")]
+        page.goto(region.as_uri())
+        first = page.evaluate("() => document.querySelector('main h2').textContent")
+        assert first in ("Team roll-up", page.evaluate(
+            "() => document.querySelectorAll('main h2')[1].textContent"))  # fmt: skip
+        assert page.locator("table.rollup tbody tr").count() >= 2
+        links = page.eval_on_selector_all("a.csv-link", "as => as.map(a => a.getAttribute('href'))")
+        assert links, f"{region.name}: no list cut to its first rows"
+        for href in links:
+            csv = region.parent / href
+            assert csv.is_file() and csv.read_text(encoding="utf-8").count("\n") > 10, href
+    rep_docs = [p for wb in WITH_ROLLUP for p in documents[wb] if p.parent.name.endswith("-rep")]
+    for path in rep_docs:
+        assert "Team roll-up" not in path.read_text(encoding="utf-8"), path.name
