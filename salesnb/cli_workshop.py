@@ -40,6 +40,9 @@ def find_workshop_dir(start: Path | None = None) -> Path:
 CULL_IDLE_MINUTES = 20
 #: How often Voila looks for idle kernels (seconds).
 CULL_INTERVAL_SECONDS = 60
+#: A notebook cell still waiting for its kernel's reply after this long ends the page with
+#: Voila's "Cell execution timed out" note instead of leaving it loading for ever (seconds).
+CELL_TIMEOUT_SECONDS = 120
 
 
 def server_settings(cull_idle_minutes: float = CULL_IDLE_MINUTES,
@@ -53,15 +56,18 @@ def server_settings(cull_idle_minutes: float = CULL_IDLE_MINUTES,
     kernel is never stopped. Kernels talk to Voila over Unix sockets named after each kernel
     (``transport=ipc``) instead of TCP ports picked free and bound a moment later, which
     another process could take in between: the kernel then died at start and the page hung.
+    A cell whose reply never comes (seen about once in 20-30 renders with ipykernel 7, kernel
+    idle and answering other clients) ends the page after :data:`CELL_TIMEOUT_SECONDS`
+    with Voila's timeout note; reloading gives a fresh kernel.
 
     Examples
     --------
-    >>> server_settings(20)[:2]
-    ['--KernelManager.transport=ipc', '--MappingKernelManager.cull_idle_timeout=1200']
+    >>> server_settings(20)[2:4]
+    ['--MappingKernelManager.cull_idle_timeout=1200', '--MappingKernelManager.cull_interval=60']
     >>> server_settings(0)
-    ['--KernelManager.transport=ipc']
+    ['--KernelManager.transport=ipc', '--VoilaExecutor.timeout=120']
     """
-    out = ["--KernelManager.transport=ipc"]
+    out = ["--KernelManager.transport=ipc", f"--VoilaExecutor.timeout={CELL_TIMEOUT_SECONDS}"]
     if cull_idle_minutes > 0:
         out += [
             f"--MappingKernelManager.cull_idle_timeout={round(cull_idle_minutes * 60)}",

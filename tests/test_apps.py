@@ -486,7 +486,7 @@ def test_workshop_command_starts_voila_with_culling_and_unix_sockets(tmp_path, m
     for flag in ("--MappingKernelManager.cull_idle_timeout=1200",
                  "--MappingKernelManager.cull_interval=60",
                  "--MappingKernelManager.cull_connected=True",
-                 "--KernelManager.transport=ipc"):  # fmt: skip
+                 "--KernelManager.transport=ipc", "--VoilaExecutor.timeout=120"):  # fmt: skip
         assert flag in cmd
     assert "stops; reloading its page starts it again" in res.output
     res = run(cli_workshop.workshop, ["--no-browser", "--notebooks", str(tmp_path),
