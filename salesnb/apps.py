@@ -47,6 +47,7 @@ _CSS = """<style>
 .snb-app table.snb-table th, .snb-app table.snb-table td {padding: 2px 8px; text-align: right;
   border-bottom: 1px solid #ddd;}
 .snb-app table.snb-table th:first-child, .snb-app table.snb-table td:first-child {text-align: left;}
+.snb-app table.snb-split td:last-child, .snb-app table.snb-split th:last-child {text-align: left;}
 .snb-app .snb-headline {font-size: 15px; margin: 6px 0;}
 .snb-app .snb-error {color: #b00020; border-left: 4px solid #b00020; padding: 4px 8px;}
 .snb-app .snb-goal {user-select: all; background: #f4f6f8; padding: 8px; border-radius: 4px;}
@@ -75,7 +76,8 @@ def _e(x: Any) -> str:
     return html.escape(str(x))
 
 
-def _table(df: pd.DataFrame, money: tuple[str, ...] = (), currency: str = "USD") -> str:
+def _table(df: pd.DataFrame, money: tuple[str, ...] = (), currency: str = "USD",
+           classes: str = "") -> str:  # fmt: skip
     """An escaped HTML table; ``money`` columns as whole currency units."""
     out = df.copy()
     for c in out.columns:
@@ -85,7 +87,7 @@ def _table(df: pd.DataFrame, money: tuple[str, ...] = (), currency: str = "USD")
             out[c] = [f"{v:,.0f}" if np.isfinite(v) else "–" for v in out[c]]
         elif pd.api.types.is_datetime64_any_dtype(out[c]):
             out[c] = out[c].dt.strftime("%Y-%m-%d")
-    return out.to_html(index=False, escape=True, classes="snb-table", border=0)
+    return out.to_html(index=False, escape=True, classes=f"snb-table {classes}".strip(), border=0)
 
 
 def _text(key: str, value: Any, description: str, placeholder: str = "") -> W.Text:
@@ -632,7 +634,7 @@ class ForecastWhatIfApp(_App):
         self.outputs["table"].value = (
             "<div class='snb-headline'>The pipeline view, split as in the forecast document "
             "(whose headline pools it with the history view)</div>"
-            + _table(df, ("before", "what-if"), cur)
+            + _table(df, ("before", "what-if"), cur, classes="snb-split")
             + f"<div>Open deals due in the period: {base.deals_due} before, {r.deals_due} "
             "what-if.</div>"
         )
@@ -728,7 +730,7 @@ class PipelineExplorerApp(_App):
             return chart  # no deals: the chart says so
         used = set(chart.data["status"])
         shown = [s for s in charts.TEAM_STATUS if s in used]
-        legend = "Share going on to the next stage"
+        legend = "Next-stage share vs team"
         chart.layer[0].encoding.color = alt.Color(
             "status:N", legend=alt.Legend(title=legend),
             scale=alt.Scale(domain=shown, range=[charts.TEAM_STATUS[s] for s in shown]),
