@@ -47,6 +47,7 @@ _CSS = """<style>
 .snb-app table.snb-table th, .snb-app table.snb-table td {padding: 2px 8px; text-align: right;
   border-bottom: 1px solid #ddd;}
 .snb-app table.snb-table th:first-child, .snb-app table.snb-table td:first-child {text-align: left;}
+.snb-app table.snb-split td:last-child, .snb-app table.snb-split th:last-child {text-align: left;}
 .snb-app .snb-headline {font-size: 15px; margin: 6px 0;}
 .snb-app .snb-error {color: #b00020; border-left: 4px solid #b00020; padding: 4px 8px;}
 .snb-app .snb-goal {user-select: all; background: #f4f6f8; padding: 8px; border-radius: 4px;}
@@ -75,7 +76,8 @@ def _e(x: Any) -> str:
     return html.escape(str(x))
 
 
-def _table(df: pd.DataFrame, money: tuple[str, ...] = (), currency: str = "USD") -> str:
+def _table(df: pd.DataFrame, money: tuple[str, ...] = (), currency: str = "USD",
+           classes: str = "") -> str:  # fmt: skip
     """An escaped HTML table; ``money`` columns as whole currency units."""
     out = df.copy()
     for c in out.columns:
@@ -85,7 +87,7 @@ def _table(df: pd.DataFrame, money: tuple[str, ...] = (), currency: str = "USD")
             out[c] = [f"{v:,.0f}" if np.isfinite(v) else "–" for v in out[c]]
         elif pd.api.types.is_datetime64_any_dtype(out[c]):
             out[c] = out[c].dt.strftime("%Y-%m-%d")
-    return out.to_html(index=False, escape=True, classes="snb-table", border=0)
+    return out.to_html(index=False, escape=True, classes=f"snb-table {classes}".strip(), border=0)
 
 
 def _text(key: str, value: Any, description: str, placeholder: str = "") -> W.Text:
@@ -230,7 +232,7 @@ class SmartGoalApp(_App):
             "metric": _dropdown("metric", [(m.label, k) for k, m in goals.METRICS.items()],
                                 metric, "Metric"),
             "baseline": _text("baseline", baseline, "Baseline", "blank: from history"),
-            "target": _text("target", target, "Target", "e.g. 150k or 30%"),
+            "target": _text("target", target, "Target", "e.g. 150k, +40%, x1.2 or 30%"),
             "deadline": _text("deadline", deadline, "Deadline", "YYYY-MM-DD"),
             "objective": _text("objective", objective, "Objective it serves"),
         }  # fmt: skip
@@ -251,9 +253,10 @@ class SmartGoalApp(_App):
             for r in fb.table.itertuples()
         )
         st = fb.result.status
+        note = f" · Target read as: {_e(fb.target_note)}" if fb.target_note else ""
         self.outputs["verdicts"].value = (
             f'<div class="snb-headline">Overall: <span class="snb-{st}">{_BADGE[st]}</span>'
-            f"</div><table class='snb-table'><tr><th>Criterion</th><th>Verdict</th>"
+            f"{note}</div><table class='snb-table'><tr><th>Criterion</th><th>Verdict</th>"
             f"<th>Why</th></tr>{rows}</table>"
         )
         self.outputs[
@@ -354,27 +357,34 @@ class DecompositionApp(_App):
 
 # --------------------------------------------------------------------------- 3. reverse funnel
 class ReverseFunnelApp(_App):
-    """Conversion sliders -> the opportunities, meetings and calls a target takes per week."""
+    """Conversion sliders -> the opportunities, meetings and calls a target takes per week.
+
+    The ``rep`` control starts from one rep: their win rate, deal size, stage conversions
+    and activity-to-opportunity rate over ``lookback_days`` and their quota for the quarter
+    in play (a rate the rep's history lacks stays at the team's, and the page says so).
+    """
 
     title = "Reverse funnel: what it takes"
 
     def __init__(self, wb: Any, target: Any = None, *, reps: list[str] | None = None,
-                 weeks: int = 13, lookback_days: int = 365) -> None:  # fmt: skip
+                 weeks: int = 13, lookback_days: int = 365, rep: str | None = None) -> None:  # fmt: skip
         super().__init__(wb.config.currency)
+        self.wb, self.lookback_days = wb, lookback_days
         ids = [str(wb.rep(r)["rep_id"]) for r in reps] if reps else None
+        self.group = ids
         self.rates = ws.history_rates(wb, ids, lookback_days=lookback_days)
         if not self.rates["win_rate"] or not self.rates["avg_deal_size"]:
             self.rates |= {"win_rate": 0.2, "avg_deal_size": 10_000.0}
-        if target is None:  # the quarter in play's target, else a quarter of last year's wins
-            cal = wb.config.calendar
-            q = cal.period_label(wb.as_of + pd.Timedelta(days=1), "Q")
-            s, e = cal.period_bounds(q)
-            t = wb.targets
-            rows = t[t["month"].between(s, e) & t["rep_id"].isin(ids or wb.rep_ids())]
-            target = float(rows["amount"].sum()) or 100_000.0
+        self.team_rates = dict(self.rates)
+        if target is None:  # the quarter in play's target, else 100,000
+            target = self.quarter_target(ids) or 100_000.0
         r = self.rates
         size = float(r["avg_deal_size"])
+        people = wb.reps.sort_values("name")
+        group = "The reps chosen" if ids else "Whole team"
         self.controls = {
+            "rep": _dropdown("rep", [(group, ""), *((f"{n} ({i})", i) for i, n in zip(
+                people["rep_id"], people["name"], strict=True))], "", "Start from"),
             "target": _text("target", f"{parse_or(target):.0f}", f"Target ({self.currency})"),
             "weeks": W.IntSlider(value=weeks, min=1, max=52, description="Weeks",
                                  continuous_update=False, layout=_WIDE,
@@ -392,10 +402,83 @@ class ReverseFunnelApp(_App):
             "activity_to_opp", r["activity_to_opp"] or 0.05, 0.001, 0.3, 0.001,
             "Activity → opportunity", ".1%")  # fmt: skip
         o = wb.opportunities
-        self._open = o.loc[o["outcome"] == "open", ["amount", "close_date"]]
+        self._open = o.loc[o["outcome"] == "open", ["amount", "close_date", "rep_id"]]
         self._as_of = wb.as_of
-        self._build({"headline": W.HTML().add_class("snb-headline-box"),
+        self._filling = False
+        self._source = W.HTML().add_class("snb-source")
+        self._build({"source": self._source,
+                     "headline": W.HTML().add_class("snb-headline-box"),
                      "table": W.HTML().add_class("snb-result")})  # fmt: skip
+        if rep:
+            self.controls["rep"].value = str(wb.rep(rep)["rep_id"])
+
+    def quarter_target(self, ids: list[str] | None) -> float | None:
+        """The targets of ``ids`` (default: every rep) for the quarter in play, or None."""
+        cal = self.wb.config.calendar
+        q = cal.period_label(self.wb.as_of + pd.Timedelta(days=1), "Q")
+        s, e = cal.period_bounds(q)
+        t = self.wb.targets
+        rows = t[t["month"].between(s, e) & t["rep_id"].isin(ids or self.wb.rep_ids())]
+        return float(rows["amount"].sum()) or None
+
+    def _changed(self, change: dict) -> None:
+        if self._filling:
+            return
+        if change.get("owner") is self.controls["rep"]:
+            self.prefill(change["new"] or None)
+        self.refresh()
+
+    def prefill(self, rep_id: str | None) -> None:
+        """Set every control from ``rep_id``'s own history and quota (None: the group's)."""
+        c = self.controls
+        if rep_id is None:
+            rates, quota, who = self.team_rates, self.quarter_target(self.group), None
+        else:
+            rates = ws.history_rates(self.wb, [rep_id], lookback_days=self.lookback_days)
+            quota, who = self.quarter_target([rep_id]), str(self.wb.rep(rep_id)["name"])
+        team = self.team_rates
+        kept: list[str] = []
+
+        def pick(key: str, label: str) -> float:
+            v = rates.get(key)
+            if v is None or not np.isfinite(v) or v <= 0:
+                kept.append(label)
+                return float(team[key] or 0.05)
+            return float(v)
+
+        self._filling = True
+        try:
+            size = pick("avg_deal_size", "deal size")
+            slider = c["avg_deal_size"]
+            slider.max = max(slider.max, round(size * 1.5, -2))
+            slider.value = round(size, -2)
+            c["win_rate"].value = min(max(pick("win_rate", "win rate"), 0.01), 0.9)
+            for i, s in enumerate(self.stages):
+                v = rates["stage_conversions"].get(s)
+                if v is None or not np.isfinite(v) or v <= 0:
+                    kept.append(f"{s} → next")
+                    v = team["stage_conversions"][s]
+                c[f"conv_{i}"].value = min(max(float(v), 0.05), 1.0)
+            c["activity_to_opp"].value = min(max(pick("activity_to_opp", "activity → opportunity"),
+                                                 0.001), 0.3)  # fmt: skip
+            if quota:
+                c["target"].value = f"{quota:.0f}"
+        finally:
+            self._filling = False
+        self.rates = rates if rep_id is not None else team
+        if who is None:
+            self._source.value = ""
+            return
+        closed = int(rates["closed"])
+        q_txt = (f"quota for the quarter in play: {ws.fmt_money(quota, self.currency)}" if quota
+                 else "no quota in the targets for the quarter in play (target left as it was)")  # fmt: skip
+        team_txt = (f" Too little history for {', '.join(kept)}: the team's figure is kept."
+                    if kept else "")  # fmt: skip
+        self._source.value = (
+            f"<div class='snb-headline'>Starting from {_e(who)}: rates from their "
+            f"{closed:,} deal{'' if closed == 1 else 's'} closed in the last "
+            f"{self.lookback_days} days; {q_txt}.{_e(team_txt)}</div>"
+        )
 
     def compute(self) -> ws.FunnelView:
         c = self.controls
@@ -430,7 +513,10 @@ class ReverseFunnelApp(_App):
 
         rf = v.funnel
         horizon = self._as_of + pd.Timedelta(weeks=rf.weeks)
-        have = float(self._open.loc[self._open["close_date"] <= horizon, "amount"].sum())
+        rid = self.controls["rep"].value
+        who = [rid] if rid else (self.group or self.wb.rep_ids())
+        o = self._open[self._open["rep_id"].isin(who)]
+        have = float(o.loc[o["close_date"] <= horizon, "amount"].sum())
         df = pd.DataFrame({
             "step": ["Pipeline needed", "Deals to win", "New opportunities", "Activities"],
             "needed": [rf.pipeline_needed, rf.deals_needed, rf.opportunities_needed,
@@ -490,7 +576,8 @@ class ForecastWhatIfApp(_App):
             lo, hi = ws.WHAT_IF_LIMITS[k]
             self.controls[k] = _slider(k, 1.0, lo, hi, 0.05, label, ".0%")
         self._build({"headline": W.HTML().add_class("snb-headline-box"),
-                     "table": W.HTML().add_class("snb-result")})  # fmt: skip
+                     "table": W.HTML().add_class("snb-result"),
+                     "stages": W.HTML().add_class("snb-stages-table")})  # fmt: skip
 
     def context(self) -> ws.WhatIfContext:
         """The (cached) simulation context of the selected subject and period."""
@@ -527,17 +614,42 @@ class ForecastWhatIfApp(_App):
             f"<b>{m(r.expected)}</b>, 80% between {m(r.quantile(0.1))} and "
             f"{m(r.quantile(0.9))}. {p}.</div>"
         )
-        rows = [("Already won", base.already_won, r.already_won),
-                ("Open deals due (expected)", base.expected_open, r.expected_open),
-                ("New deals created and won (expected)", base.expected_new, r.expected_new),
-                ("Total (mean of simulations)", base.expected, r.expected),
-                ("P10", base.quantile(0.1), r.quantile(0.1)),
-                ("P90", base.quantile(0.9), r.quantile(0.9))]  # fmt: skip
-        df = pd.DataFrame(rows, columns=["", "before", "what-if"])
-        self.outputs["table"].value = _table(df, ("before", "what-if"), cur) + (
-            f"<div>Open deals due in the period: {base.deals_due} before, {r.deals_due} "
+        from types import SimpleNamespace
+
+        from salesnb.workbooks import pipeline_split
+
+        ctx = self.context()
+        # The forecast document's own split of its pipeline view (it reads ``pf.pipeline``).
+        split = pipeline_split(SimpleNamespace(pipeline=ctx.pipeline))
+        moved = (r.already_won, r.expected_open, r.expected_new)
+        rows = [
+            (part.capitalize(), v, w, how)
+            for (part, v, how), w in zip(split["rows"], moved, strict=True)
+        ]
+        rows += [("Sum of the three parts", split["total"], sum(moved),
+                  "the headline's figure is the mean of the simulations: close to this sum"),
+                 ("Pessimistic (P10 of simulations)", base.quantile(0.1), r.quantile(0.1), ""),
+                 ("Optimistic (P90 of simulations)", base.quantile(0.9), r.quantile(0.9), "")]  # fmt: skip
+        df = pd.DataFrame(rows, columns=["", "before", "what-if", "how (before)"])
+        self.outputs["table"].value = (
+            "<div class='snb-headline'>The pipeline view, split as in the forecast document "
+            "(whose headline pools it with the history view)</div>"
+            + _table(df, ("before", "what-if"), cur, classes="snb-split")
+            + f"<div>Open deals due in the period: {base.deals_due} before, {r.deals_due} "
             "what-if.</div>"
         )
+        st = ws.open_by_stage(ctx, self.wb.config.stages.open_names)
+        if len(st):
+            st["p_win"] = [f"{p:.0%}" for p in st["p_win"]]
+            st = st.rename(columns={"deals": "open deals", "p_win": "chance of winning in time",
+                                    "expected": "expected"})  # fmt: skip
+            self.outputs["stages"].value = (
+                "<div class='snb-headline'>Open deals due in the period by stage, before "
+                "changes (each deal's chance of winning inside the period, learned from past "
+                "deals)</div>" + _table(st, ("amount", "expected"), cur)
+            )
+        else:
+            self.outputs["stages"].value = "<div>No open deals due in the period.</div>"
 
     def make_chart(self, result: tuple[ws.WhatIfResult, ws.WhatIfResult]) -> Any:
         from salesnb import charts
@@ -602,11 +714,35 @@ class PipelineExplorerApp(_App):
         )
 
     def make_chart(self, v: ws.ExplorerView) -> Any:
+        """The funnel of the filtered deals; with a rep, each bar coloured against the team.
+
+        The legend lists only the colours the bars use (the chart's fixed five-colour scale
+        would show five entries while, without a team figure, every bar is grey).
+        """
+        import altair as alt
+
         from salesnb import charts
 
-        return charts.funnel(
+        chart = charts.funnel(
             v.funnel, currency=self.currency, title="Open deals at or past each stage"
         )
+        if not isinstance(chart, alt.LayerChart):
+            return chart  # no deals: the chart says so
+        used = set(chart.data["status"])
+        shown = [s for s in charts.TEAM_STATUS if s in used]
+        legend = "Next-stage share vs team"
+        chart.layer[0].encoding.color = alt.Color(
+            "status:N", legend=alt.Legend(title=legend),
+            scale=alt.Scale(domain=shown, range=[charts.TEAM_STATUS[s] for s in shown]),
+        )  # fmt: skip
+        sub = (
+            "Colour: the rep's share of deals going on to the next stage against the whole "
+            "team's under the same filters."
+            if "team_conversion" in v.funnel
+            else "Pick a rep to colour each stage against the whole team."
+        )
+        chart.title = alt.TitleParams("Open deals at or past each stage", subtitle=sub)
+        return chart
 
 
 #: The apps by notebook name.

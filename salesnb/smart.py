@@ -32,6 +32,7 @@ __all__ = [
     "SmartResult",
     "Status",
     "Verdict",
+    "history_baseline",
     "smart_check",
     "smart_thresholds",
 ]
@@ -300,6 +301,28 @@ def _achievable(
     return Verdict(status, "; ".join(r for _, r in parts) + ".")
 
 
+def history_baseline(history: pd.Series | None, thresholds: Mapping[str, Any] | None = None,
+                     ) -> tuple[float | None, str | None]:  # fmt: skip
+    """The baseline :func:`smart_check` takes from history: the median of the last
+    ``baseline_periods`` periods (in the metric's unit), and where it came from in words.
+
+    Examples
+    --------
+    >>> h = pd.Series([90.0, 100.0, 130.0, 110.0], index=pd.date_range("2026-01-01", periods=4,
+    ...               freq="QS"))
+    >>> history_baseline(h)
+    (110.0, 'median of the last 3 periods')
+    """
+    if history is None:
+        return None, None
+    th = smart_thresholds(thresholds)
+    h = pd.to_numeric(pd.Series(history), errors="coerce").dropna().sort_index()
+    if not len(h):
+        return None, None
+    n = int(th["baseline_periods"])
+    return float(h.tail(n).median()), f"median of the last {min(len(h), n)} periods"
+
+
 def smart_check(
     goal: Goal | Mapping[str, Any],
     *,
@@ -375,11 +398,8 @@ def smart_check(
     # M
     target, base = _num(g.target), _num(g.baseline)
     base_src = "given"
-    if base is None and history is not None:
-        h = pd.to_numeric(pd.Series(history), errors="coerce").dropna().sort_index()
-        if len(h):
-            base = float(h.tail(int(th["baseline_periods"])).median())
-            base_src = f"median of the last {min(len(h), int(th['baseline_periods']))} periods"
+    if base is None:
+        base, base_src = history_baseline(history, th)
     stats.update({"baseline": base, "baseline_source": base_src if base is not None else None})
     unit_kind = next(
         (

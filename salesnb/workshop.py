@@ -22,6 +22,8 @@ from scipy import stats
 from salesnb import goals
 from salesnb.errors import ParameterError
 from salesnb.kpis import UNKNOWN_REACH_TOLERANCE
+from salesnb.smart import history_baseline
+from salesnb.smart_goal import parse_number, smart_target
 
 __all__ = [
     "WHAT_IF_LIMITS",
@@ -39,10 +41,12 @@ __all__ = [
     "funnel_view",
     "history_rates",
     "load_workbook",
+    "open_by_stage",
     "parse_number",
     "parse_weights",
     "resolve_data",
     "smart_feedback",
+    "smart_target",
     "what_if",
 ]
 
@@ -63,35 +67,6 @@ def fmt_money(value: float, currency: str = "USD") -> str:
     sym = _SYMBOL.get(currency)
     sign = "-" if value < 0 else ""
     return f"{sign}{sym}{abs(value):,.0f}" if sym else f"{sign}{abs(value):,.0f} {currency}"
-
-
-_NUM = re.compile(r"^([+-]?\d+(?:\.\d*)?|[+-]?\.\d+)\s*([kmb%]?)$", re.IGNORECASE)
-
-
-def parse_number(text: Any, name: str = "value") -> float | None:
-    """A number typed by a person: ``"150000"``, ``"150,000"``, ``"$150k"``, ``"1.2M"``, ``"30%"``.
-
-    Blank gives None; ``%`` divides by 100 (so ``"30%"`` is the rate 0.3).
-
-    Examples
-    --------
-    >>> parse_number("$150k"), parse_number("1,200,000"), parse_number("30%"), parse_number(" ")
-    (150000.0, 1200000.0, 0.3, None)
-    """
-    if text is None:
-        return None
-    if isinstance(text, int | float | np.number):
-        v = float(text)
-        return v if math.isfinite(v) else None
-    s = re.sub(r"[\s,_$€£¥]", "", str(text))
-    if not s:
-        return None
-    m = _NUM.match(s)
-    if not m:
-        msg = f"{name} {text!r} is not a number. Fix: type digits such as 150000, 150k or 30%."
-        raise ParameterError(msg)
-    scale = {"": 1, "k": 1e3, "m": 1e6, "b": 1e9, "%": 0.01}[m.group(2).lower()]
-    return float(m.group(1)) * scale
 
 
 def resolve_data(path: str | Path, start: str | Path | None = None) -> Path:
@@ -170,6 +145,7 @@ class SmartFeedback:
     text: str
     table: pd.DataFrame
     baseline: float | None
+    target_note: str | None = None  # how a relative target ("+40%") was read
 
 
 def smart_feedback(
@@ -198,15 +174,6 @@ def smart_feedback(
     wb = ctx.wb
     rep = wb.rep(rep_id)
     th = goals.smart_thresholds(None, wb.config)
-    goal = goals.Goal(
-        metric=metric,
-        target=parse_number(target, "Target"),
-        baseline=parse_number(baseline, "Baseline"),
-        deadline=deadline or None,
-        owner=str(rep["name"]),
-        objective=(objective or "").strip() or None,
-        period={"M": "month", "Q": "quarter", "Y": "year"}[ctx.freq],
-    )
     kwargs: dict[str, Any] = {}
     if metric in goals.METRICS:
         h = ctx.history(metric)
@@ -219,6 +186,19 @@ def smart_feedback(
             "peers": h.drop(columns=[rid]).tail(int(th["baseline_periods"])).median(),
             "peer_history": h,
         }
+    base = parse_number(baseline, "Baseline")
+    if base is None:
+        base = history_baseline(kwargs.get("history"), th)[0]
+    value, note = smart_target(target, base, metric, wb.config.currency)
+    goal = goals.Goal(
+        metric=metric,
+        target=value,
+        baseline=parse_number(baseline, "Baseline"),
+        deadline=deadline or None,
+        owner=str(rep["name"]),
+        objective=(objective or "").strip() or None,
+        period={"M": "month", "Q": "quarter", "Y": "year"}[ctx.freq],
+    )
     res = goals.smart_check(
         goal,
         objectives=ctx.objectives or None,
@@ -227,7 +207,7 @@ def smart_feedback(
         currency=wb.config.currency,
         **kwargs,
     )
-    return SmartFeedback(res, res.as_text(), res.to_frame(), res.stats.get("baseline"))
+    return SmartFeedback(res, res.as_text(), res.to_frame(), res.stats.get("baseline"), note)
 
 
 # --------------------------------------------------------------------------- 2. decomposition
@@ -517,6 +497,8 @@ class WhatIfContext:
     deal_u: np.ndarray = field(repr=False)  # sims x deals uniforms
     count_u: np.ndarray = field(repr=False)  # sims uniforms for the run-rate count
     size_cum: np.ndarray = field(repr=False)  # sims x K cumulative resampled sizes
+    #: the :class:`salesnb.forecast_pipeline.PipelineForecast` the baseline was learned from
+    pipeline: Any = field(default=None, repr=False)
 
     @classmethod
     def build(
@@ -589,6 +571,7 @@ class WhatIfContext:
             deal_u=rng.random((n_sims, len(wide)), dtype=np.float32),
             count_u=rng.random(n_sims),
             size_cum=np.cumsum(sizes, axis=1),
+            pipeline=base,
         )
 
 
@@ -677,6 +660,32 @@ def what_if(
     )
 
 
+def open_by_stage(ctx: WhatIfContext, stages: Sequence[str] = ()) -> pd.DataFrame:
+    """The open deals of the forecast's pipeline view by stage, before any what-if.
+
+    One row per stage (``stages`` order first): ``deals``, ``amount`` (currency),
+    ``expected`` (sum of amount x learned chance of winning inside the period) and
+    ``p_win`` (expected / amount, the value-weighted chance). The probabilities are the
+    forecast's own (:func:`salesnb.forecast.forecast_pipeline`), not recomputed.
+
+    Examples
+    --------
+    >>> open_by_stage(ctx, wb.config.stages.open_names)   # doctest: +SKIP
+    """
+    cols = ["stage", "deals", "amount", "expected", "p_win"]
+    d = ctx.pipeline.deals if ctx.pipeline is not None else None
+    if d is None or not len(d):
+        return pd.DataFrame(columns=cols)
+    d = d.assign(expected=d["p_win"] * d["amount"])
+    g = d.groupby("stage", sort=False).agg(
+        deals=("amount", "size"), amount=("amount", "sum"), expected=("expected", "sum")
+    )
+    order = [s for s in stages if s in g.index] + [s for s in g.index if s not in stages]
+    g = g.loc[order].reset_index()
+    g["p_win"] = np.where(g["amount"] > 0, g["expected"] / g["amount"].where(g["amount"] > 0), 0.0)
+    return g[cols]
+
+
 # --------------------------------------------------------------------------- 5. pipeline explorer
 @dataclass
 class ExplorerContext:
@@ -726,7 +735,9 @@ def explore(
 
     ``None`` or empty means no filter on that field; ``close_months`` may hold
     ``"past_due"`` for deals whose close date is before as-of. The funnel counts, for each
-    open stage, the filtered deals at that stage or beyond.
+    open stage, the filtered deals at that stage or beyond; with ``reps`` it also holds
+    ``team_conversion``: of all reps' deals under the other filters at or past a stage, the
+    share at or past the next (NaN at the last stage or when none reached the stage).
 
     Examples
     --------
@@ -735,8 +746,9 @@ def explore(
     """
     d = ctx.deals
     keep = np.ones(len(d), dtype=bool)
+    mine = np.ones(len(d), dtype=bool)
     if reps:
-        keep &= d["rep_id"].isin([reps] if isinstance(reps, str) else list(reps)).to_numpy()
+        mine = d["rep_id"].isin([reps] if isinstance(reps, str) else list(reps)).to_numpy()
     if stages:
         unknown = set(stages) - set(ctx.stages)
         if unknown:
@@ -751,11 +763,18 @@ def explore(
         if "past_due" in months:
             hit |= d["past_due"].to_numpy(dtype=bool)
         keep &= hit
+    team_pos = d.loc[keep, "stage_pos"].to_numpy()
+    keep &= mine
     f = d[keep].sort_values(["amount", "opp_id"], ascending=[False, True]).reset_index(drop=True)
     pos = f["stage_pos"].to_numpy()
     counts = np.array([(pos >= k).sum() for k in range(len(ctx.stages))])
     amounts = np.array([f["amount"].to_numpy()[pos >= k].sum() for k in range(len(ctx.stages))])
     funnel = pd.DataFrame({"stage": ctx.stages, "count": counts, "amount": amounts})
+    if reps:  # the whole team's open deals under the same filters, for the colours
+        team = np.array([(team_pos >= k).sum() for k in range(len(ctx.stages))], dtype=float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            conv = np.where(team[:-1] > 0, team[1:] / team[:-1], np.nan)
+        funnel["team_conversion"] = [*conv.tolist(), np.nan]
     summary = {
         "deals": len(f),
         "amount": float(f["amount"].sum()),

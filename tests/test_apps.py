@@ -7,6 +7,7 @@ hand-built contexts; a few consistency checks run on the sample data.
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -14,9 +15,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from salesnb import apps, forecast, goals
+from salesnb import apps, charts, cli_workshop, forecast, goals
 from salesnb import workshop as ws
 from salesnb.errors import ParameterError
+from salesnb.smart import history_baseline
 
 
 # --------------------------------------------------------------------------- helpers
@@ -86,6 +88,76 @@ def test_smart_app_shows_bad_input_instead_of_raising(tiny_wb) -> None:
     assert "snb-error" in app._error.value
     app.controls["target"].value = "200"
     assert app.error is None and app._error.value == ""
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [("+40%", 1400.0), ("40% more", 1400.0), ("up 40%", 1400.0), ("x1.4", 1400.0),
+     ("1.4x", 1400.0), ("×1.4", 1400.0), ("-10%", 900.0), ("10% less", 900.0),
+     ("+250", 1250.0), ("+0.5k", 1500.0), ("-$200", 800.0), ("1,200", 1200.0)],
+)  # fmt: skip
+def test_relative_targets_of_bookings_by_hand(text, value) -> None:
+    # Baseline 1,000: +40% = 1,000 x 1.4; -10% = 1,000 x 0.9; +0.5k = 1,000 + 500.
+    got, note = ws.smart_target(text, 1000.0, "bookings")
+    assert got == pytest.approx(value, rel=1e-12)
+    assert (note is None) == (text == "1,200")
+
+
+def test_relative_targets_of_a_rate_by_hand() -> None:
+    # Win rate 25%: +5 pts = 30%; x1.2 = 30%; 3 pts less = 22%.
+    assert ws.smart_target("+5 pts", 0.25, "win_rate")[0] == pytest.approx(0.30)
+    assert ws.smart_target("x1.2", 0.25, "win_rate")[0] == pytest.approx(0.30)
+    assert ws.smart_target("3 pts less", 0.25, "win_rate")[0] == pytest.approx(0.22)
+    assert ws.smart_target("35%", 0.25, "win_rate") == (pytest.approx(0.35), None)
+
+
+@pytest.mark.parametrize(
+    ("text", "baseline", "metric", "message"),
+    [("+10%", 0.25, "win_rate", r"ambiguous.*Fix: write \+10 pts for 35%, or x1\.1 for 27\.5%"),
+     ("40%", 1000.0, "bookings", r"not a percentage\. Fix: write \+40% .*\(here \$1,400\)"),
+     ("+40%", None, "bookings", r"no baseline here\. Fix: type the baseline"),
+     ("+5 pts", 1000.0, "bookings", r"points are for rates.*Fix: write \+5%"),
+     ("-150%", 1000.0, "bookings", r"below zero.*Fix")],
+)  # fmt: skip
+def test_relative_targets_refused_with_the_fix(text, baseline, metric, message) -> None:
+    with pytest.raises(ParameterError, match=message):
+        ws.smart_target(text, baseline, metric)
+
+
+@settings(max_examples=200, deadline=None)
+@given(b=st.floats(1.0, 1e9), p=st.floats(-99.99, 1000.0).map(lambda x: round(x, 2)))
+def test_relative_percent_target_is_baseline_times_one_plus_p(b, p) -> None:
+    value, note = ws.smart_target(f"{p:+.2f}%", b, "bookings")
+    assert value == pytest.approx(b * (1 + p / 100), rel=1e-12)
+    assert note is not None and note.startswith(f"{p:+g}% on the baseline")
+
+
+@settings(max_examples=100, deadline=None)
+@given(b=st.floats(0.0, 1e9), f=st.floats(0.0, 10.0).map(lambda x: round(x, 3)))
+def test_relative_factor_target_is_baseline_times_factor(b, f) -> None:
+    assert ws.smart_target(f"x{f:g}", b, "bookings")[0] == pytest.approx(b * f, rel=1e-12)
+
+
+def test_smart_app_reads_plus_40_percent_against_the_baseline(tiny_wb) -> None:
+    app = apps.SmartGoalApp(tiny_wb, "A", objective="Grow revenue", deadline="2026-12-31")
+    app.controls["baseline"].value = "1000"
+    app.controls["target"].value = "+40%"
+    # Was "reduce quarterly bookings from $1,000 to $0 (-100%)": 40% read as the amount 0.4.
+    assert app.error is None
+    assert app.result.text == (
+        "Ann Able will raise quarterly bookings from $1,000 to $1,400 (+40%) by 31 Dec 2026, "
+        "in support of: Grow revenue."
+    )
+    assert "Target read as: +40% on the baseline $1,000 is $1,400." in app.outputs["verdicts"].value
+    app.controls["target"].value = "40%"
+    assert "not a percentage" in app.error and "Fix: write +40%" in app.error
+    # A blank baseline: the change is applied to the baseline the check takes from history.
+    app.controls["baseline"].value = ""
+    app.controls["target"].value = "x1.5"
+    fb = app.result
+    th = goals.smart_thresholds(None, tiny_wb.config)
+    base = history_baseline(app.ctx.history("bookings")["A"], th)[0]
+    assert fb.baseline == base and fb.result.goal.target == pytest.approx(base * 1.5)
 
 
 def test_smart_feedback_agrees_with_smart_check_from_history(sample_wb) -> None:
@@ -189,6 +261,47 @@ def test_reverse_funnel_app_sliders(tiny_wb) -> None:
     assert app.result.per_week["opportunities"] == 50.0  # 200 / 4
 
 
+def _with_q4_quota(wb):
+    """``wb`` with Ann Able's (A) quota for the quarter in play: 3 x 1,500 = 4,500."""
+    extra = pd.DataFrame({"rep_id": ["A"] * 3, "region": [None] * 3,
+                          "month": pd.to_datetime(["2026-10-01", "2026-11-01", "2026-12-01"]),
+                          "amount": [1500.0] * 3})  # fmt: skip
+    wb.targets = pd.concat([wb.targets, extra], ignore_index=True)
+    return wb
+
+
+def test_reverse_funnel_starts_from_a_rep(tiny_wb) -> None:
+    app = apps.ReverseFunnelApp(_with_q4_quota(tiny_wb))
+    c = app.controls
+    # Team: closed in the last year o1 won 1000, o2 lost, o4 won 300, o6 won 700:
+    # win rate 3/4, deal size 2000/3 = 667 -> 700 on the slider.
+    assert c["win_rate"].value == 0.75 and c["avg_deal_size"].value == 700.0
+    c["rep"].value = "A"
+    # Ann: o1 won (1000), o2 lost after Demo: win rate 1/2, deal size 1000; of 2 deals
+    # reaching Demo, 1 went on (50%); every other stage 2 of 2.
+    assert c["win_rate"].value == 0.5 and c["avg_deal_size"].value == 1000.0
+    assert [c[f"conv_{i}"].value for i in range(5)] == [1.0, 1.0, 0.5, 1.0, 1.0]
+    assert c["target"].value == "4500"
+    rf = app.result.funnel
+    # 4500 / 1000 = 4.5 -> 5 deals; 5 / 0.5 = 10 opportunities.
+    assert (rf.deals_needed, rf.opportunities_needed) == (5, 10)
+    src = app.outputs["source"].value
+    assert "Starting from Ann Able" in src and "2 deals closed in the last 365 days" in src
+    assert "$4,500" in src and "activity → opportunity" in src  # no activities: team kept
+    c["rep"].value = ""
+    assert c["win_rate"].value == 0.75 and c["avg_deal_size"].value == 700.0
+    assert app.outputs["source"].value == ""
+
+
+def test_reverse_funnel_rep_parameter_and_refresh_once(tiny_wb) -> None:
+    app = apps.ReverseFunnelApp(_with_q4_quota(tiny_wb), rep="Ann Able")
+    assert app.controls["rep"].value == "A" and app.controls["win_rate"].value == 0.5
+    calls = []
+    app.render = lambda v: calls.append(v)  # one recomputation per rep change, not per slider
+    app.controls["rep"].value = ""
+    assert len(calls) == 1
+
+
 # --------------------------------------------------------------------------- 4. forecast what-if
 def _ctx(rate: float = 0.0) -> ws.WhatIfContext:
     """Two open deals (100 due in 10 days, 200 in 50), a 30-day period, 2 simulations."""
@@ -252,6 +365,42 @@ def test_what_if_p_attain_never_drops_when_win_rate_rises(r15_ctx, lo, hi) -> No
     assert (b.samples >= a.samples - 1e-6).all() and b.p_attain >= a.p_attain
 
 
+def test_open_by_stage_by_hand() -> None:
+    deals = pd.DataFrame({"stage": ["Proposal", "Demo", "Proposal"],
+                          "amount": [100.0, 300.0, 200.0], "p_win": [0.5, 0.1, 0.2]})  # fmt: skip
+    ctx = _ctx()
+    ctx.pipeline = SimpleNamespace(deals=deals)
+    t = ws.open_by_stage(ctx, ["Demo", "Proposal"])
+    # Demo: 300 x 0.1 = 30; Proposal: 100 x 0.5 + 200 x 0.2 = 90 of 300 -> 30%.
+    assert t["stage"].tolist() == ["Demo", "Proposal"] and t["deals"].tolist() == [1, 2]
+    assert t["expected"].tolist() == pytest.approx([30.0, 90.0])
+    assert t["p_win"].tolist() == pytest.approx([0.1, 0.3])
+
+
+def test_forecast_app_shows_the_documents_split(r15_ctx) -> None:
+    from salesnb.workbooks import pipeline_split
+
+    wb, ctx = r15_ctx
+    fp = forecast.forecast_pipeline(wb, ["R15"], ctx.start, ctx.end, n_sims=10)
+    app = apps.ForecastWhatIfApp(wb, "R15")
+    split = pipeline_split(SimpleNamespace(pipeline=fp))
+    html = app.outputs["table"].value
+    for part, value, how in split["rows"]:
+        assert part.capitalize() in html and ws.fmt_money(value) in html and how in html
+    assert [v for _, v, _ in split["rows"]] == pytest.approx(
+        [fp.already_won, fp.expected_open, fp.expected_run_rate]
+    )
+    st_ = ws.open_by_stage(app.context(), wb.config.stages.open_names)
+    assert st_["deals"].sum() == len(fp.deals)
+    assert st_["expected"].sum() == pytest.approx(fp.expected_open)
+    for row in st_.itertuples():
+        assert f"<td>{row.stage}</td>" in app.outputs["stages"].value
+    app.controls["deal_size"].value = 2.0  # what-if column moves, before stays
+    html = app.outputs["table"].value
+    moved = ws.what_if(app.context(), deal_size=2.0)
+    assert ws.fmt_money(moved.expected_open) in html and ws.fmt_money(fp.expected_open) in html
+
+
 def test_forecast_app_slider_moves_p_target(r15_ctx) -> None:
     wb, ctx = r15_ctx
     app = apps.ForecastWhatIfApp(wb, "R15")
@@ -290,6 +439,60 @@ def test_pipeline_app_dropdown(tiny_wb) -> None:
     app.controls["rep"].value = ""
     app.controls["close_month"].value = "past_due"
     assert "1 past due" in app.outputs["summary"].value
+
+
+def test_explorer_legend_lists_only_the_colours_of_the_bars(tiny_wb) -> None:
+    app = apps.PipelineExplorerApp(tiny_wb)
+
+    def legend_and_bars():
+        enc = app.chart.to_dict()["layer"][0]["encoding"]["color"]
+        return enc["scale"], list(app.chart.data["status"])
+
+    scale, bars = legend_and_bars()
+    # All reps: no team to compare with, so four grey stages and the final one; the legend
+    # has those two entries, not five.
+    assert set(scale["domain"]) == set(bars) == {charts.LAST_STAGE, charts.NO_TEAM}
+    assert scale["range"] == [charts.TEAM_STATUS[s] for s in scale["domain"]]
+    app.controls["rep"].value = "A"
+    v = app.result
+    # Team (o3 Demo, o5 Proposal): 2, 2, 2, 1, 0 deals at or past each stage -> 100%,
+    # 100%, 50%, 0%. Ann (o3): 1, 1, 1, 0, 0 -> 100%, 100%, 0% (below the team's 50%).
+    assert v.funnel["team_conversion"].tolist()[:4] == [1.0, 1.0, 0.5, 0.0]
+    scale, bars = legend_and_bars()
+    assert bars[:3] == [charts.AT_OR_ABOVE_TEAM, charts.AT_OR_ABOVE_TEAM, charts.BELOW_TEAM]
+    assert scale["domain"] == [s for s in charts.TEAM_STATUS if s in set(bars)]
+    assert "against the whole team" in app.chart.to_dict()["title"]["subtitle"]
+
+
+def test_workshop_command_starts_voila_with_culling_and_unix_sockets(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    started: list[list[str]] = []
+
+    class Proc:
+        def __init__(self, cmd, **kwargs) -> None:
+            started.append(cmd)
+
+        def wait(self) -> int:
+            return 0
+
+    monkeypatch.setattr(cli_workshop.subprocess, "Popen", Proc)
+    monkeypatch.setattr(cli_workshop.signal, "signal", lambda *a: None)
+    run = CliRunner().invoke
+    res = run(cli_workshop.workshop, ["--no-browser", "--notebooks", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    cmd = started[-1]
+    # 20 minutes = 1200 s idle, checked every 60 s, open tab or not; kernels on Unix sockets.
+    for flag in ("--MappingKernelManager.cull_idle_timeout=1200",
+                 "--MappingKernelManager.cull_interval=60",
+                 "--MappingKernelManager.cull_connected=True",
+                 "--KernelManager.transport=ipc", "--VoilaExecutor.timeout=120"):  # fmt: skip
+        assert flag in cmd
+    assert "stops; reloading its page starts it again" in res.output
+    res = run(cli_workshop.workshop, ["--no-browser", "--notebooks", str(tmp_path),
+                                      "--cull-after", "0"])  # fmt: skip
+    assert res.exit_code == 0 and not any("cull" in a for a in started[-1])
+    assert "--KernelManager.transport=ipc" in started[-1]
 
 
 def test_every_app_has_a_static_copy(tiny_wb) -> None:

@@ -11,10 +11,13 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
+from salesnb import apps
 from salesnb import workshop as ws
+from salesnb.workbooks import pipeline_split
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKSHOP = ROOT / "notebooks" / "workshop"
@@ -40,11 +43,12 @@ def exercise_answers(wb) -> dict[str, list[str]]:
     sc = ws.SmartContext(wb, objectives=OBJECTIVES)
     kw = {"rep_id": "R01", "deadline": "2026-12-31", "objective": OBJECTIVES[0]}
     big = ws.smart_feedback(sc, target="500k", **kw).result.criteria["A"]
-    no_obj = ws.smart_feedback(sc, target="108000", **{**kw, "objective": ""}).result.criteria["R"]
+    rel = ws.smart_feedback(sc, target="+20%", **{**kw, "objective": ""})
+    no_obj = rel.result.criteria["R"]
     wr = ws.smart_feedback(sc, metric="win_rate", target="35%", **kw).result.criteria["A"]
     out["smart_goal_builder"] = [
         f"**{big.status}**: {big.reason}",
-        f"**{no_obj.status}**: {no_obj.reason}",
+        f"{rel.target_note}\n\n**{no_obj.status}**: {no_obj.reason}",
         f"**{wr.status}**: {wr.reason}",
     ]
     # Target decomposition of FY2027.
@@ -75,20 +79,29 @@ def exercise_answers(wb) -> dict[str, list[str]]:
     }  # fmt: skip
     v0 = ws.funnel_view(target, **base).per_week
     v1 = ws.funnel_view(target, **{**base, "win_rate": 0.30}).per_week
-    v2 = ws.funnel_view(target, **{**base, "activity_to_opp": 0.05}).per_week
+    ann = apps.ReverseFunnelApp(wb, rep="R01")  # the app's own pre-fill from R01's history
+    v2 = ann.result
     out["reverse_funnel"] = [
         (
             f"{v0['opportunities']:,.0f} opportunities, {v0['meeting']:,.0f} meetings and "
             f"{v0['call']:,.0f} calls per week"
         ),
         f"{v1['opportunities']:,.0f} opportunities per week (deals stay at {v1['deals']:,.0f})",
-        f"{v2['call']:,.0f} calls per week",
+        (
+            f"{_m(float(ann.controls['target'].value))}; {v2.funnel.deals_needed} deals; "
+            f"{v2.per_week['opportunities']:,.0f} opportunities and {v2.per_week['call']:,.0f} "
+            "calls per week"
+        ),
     ]
     # Forecast what-if for Olga Petrova (R15), the quarter in play.
     wc = ws.WhatIfContext.build(wb, ["R15"])
     b, w1, w2 = ws.what_if(wc), ws.what_if(wc, win_rate=1.2), ws.what_if(wc, cycle=1.5)
+    new = pipeline_split(SimpleNamespace(pipeline=wc.pipeline))["rows"][2][1]
     out["forecast_what_if"] = [
-        f"expected {_m(b.expected)}, P(reach {_m(b.target)}) = {b.p_attain:.0%}",
+        (
+            f"expected {_m(b.expected)}, P(reach {_m(b.target)}) = {b.p_attain:.0%}; "
+            f"{_m(new)} from deals not yet created"
+        ),
         f"P = {w1.p_attain:.0%}",
         f"{w2.deals_due} open deals due instead of {b.deals_due}; P = {w2.p_attain:.0%}",
     ]
