@@ -193,10 +193,16 @@ def _banner(nb: Any, kind: str, text: str, cell: int | None) -> None:
 
 
 def _running_cell(nb: Any) -> int | None:
+    """The cell that was running when the notebook stopped: marked "running", or else (a
+    timeout, where papermill marks the interrupted cell "completed") the last one started."""
+    started = None
     for i, cell in enumerate(nb.cells):
-        if cell.get("metadata", {}).get("papermill", {}).get("status") == "running":
+        pm = cell.get("metadata", {}).get("papermill", {})
+        if pm.get("status") == "running":
             return i
-    return None
+        if pm.get("start_time"):
+            started = i
+    return started
 
 
 def papermill_execute(

@@ -322,6 +322,12 @@ def _shell_classes() -> tuple[type, type, type]:
         def set_parent(self, parent: dict[str, Any]) -> None:
             self.parent_header = parent
 
+        def showtraceback(self, *args: Any, **kwargs: Any) -> None:
+            from salesnb import kernelshim
+
+            kernelshim.cell_over()  # before formatting, which can take a while
+            super().showtraceback(*args, **kwargs)
+
         def _showtraceback(self, etype: type, evalue: BaseException, stb: list[str]) -> None:
             _flush_streams()
             from salesnb.kernelshim import CellStopped
@@ -641,8 +647,9 @@ def _papermill_engine_class() -> type:
             **kwargs: Any,
         ) -> Any:
             # A forked document streams its cells to its parent, which rebuilds a partial
-            # notebook if the document dies: saving after every cell is waste. The final
-            # save (papermill's notebook_complete), finished or not, is written as usual.
+            # notebook if the document dies: saving after every cell is waste. papermill
+            # writes the finished notebook itself; one whose run raised (a timeout) is
+            # saved here, as papermill's own engine leaves it.
             forked = _PROGRESS["fn"] is not None
             nb_man = NotebookExecutionManager(
                 nb,
@@ -654,9 +661,11 @@ def _papermill_engine_class() -> type:
             nb_man.notebook_start()
             try:
                 cls.execute_managed_notebook(nb_man, kernel_name, log_output=log_output, **kwargs)
+            except BaseException:
+                nb_man.output_path = output_path
+                raise
             finally:
                 nb_man.cleanup_pbar()
-                nb_man.output_path = output_path
                 nb_man.notebook_complete()
             return nb_man.nb
 

@@ -398,6 +398,17 @@ def _raise_in_thread(thread_id: int, exc: type[BaseException]) -> None:
 #: After a timeout's KeyboardInterrupt, how long a cell that catches it gets before it is
 #: stopped for good (seconds).
 STOP_GRACE = 1.0
+#: The running deadline's way to stand down (see :func:`cell_over`).
+_DEADLINE: dict[str, Callable[[], None] | None] = {"disarm": None}
+
+
+def cell_over() -> None:
+    """The cell's code is over (its exception reached the shell's top level): a deadline
+    that already interrupted it stops there, so that the traceback is shown whole however
+    long formatting it takes."""
+    disarm = _DEADLINE["disarm"]
+    if disarm is not None:
+        disarm()
 
 
 @contextlib.contextmanager
@@ -422,11 +433,17 @@ def cell_deadline(seconds: float | None) -> Iterator[dict[str, bool]]:
             signal.setitimer(signal.ITIMER_REAL, STOP_GRACE)
             raise KeyboardInterrupt if first else CellStopped("timeout")
 
+        def disarm() -> None:
+            if state["fired"]:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+
         previous = signal.signal(signal.SIGALRM, on_alarm)
         signal.setitimer(signal.ITIMER_REAL, seconds)
+        _DEADLINE["disarm"] = disarm
         try:
             yield state
         finally:
+            _DEADLINE["disarm"] = None
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, previous)
         return
@@ -441,11 +458,17 @@ def cell_deadline(seconds: float | None) -> Iterator[dict[str, bool]]:
             _raise_in_thread(target, KeyboardInterrupt if first else CellStopped)
             wait = STOP_GRACE
 
+    def stand_down() -> None:
+        if state["fired"]:
+            done.set()
+
     watcher = threading.Thread(target=watch, daemon=True, name="salesnb-cell-timeout")
     watcher.start()
+    _DEADLINE["disarm"] = stand_down
     try:
         yield state
     finally:
+        _DEADLINE["disarm"] = None
         done.set()
 
 
