@@ -118,11 +118,9 @@ def _entry_point_engines() -> dict[str, Any]:
 
 def engine_names() -> list[str]:
     """Every engine name: registered here, ``salesnb.engines`` and ``papermill.engines`` ones."""
-    from papermill.engines import papermill_engines
+    from salesnb import compat
 
-    names = (
-        set(_ENGINES) | set(_entry_point_engines()) | {n for n in papermill_engines._engines if n}
-    )
+    names = set(_ENGINES) | set(_entry_point_engines()) | compat.papermill_engine_names()
     if hasattr(os, "fork"):
         names.add("fork")
     return sorted(names)
@@ -157,9 +155,9 @@ def get_engine(name: str) -> EngineSpec:
         spec = obj if isinstance(obj, EngineSpec) else EngineSpec(name, obj)
         _ENGINES[name] = spec
         return spec
-    from papermill.engines import papermill_engines
+    from salesnb import compat
 
-    if name in papermill_engines._engines:
+    if name in compat.papermill_engine_names():
         # a partial of a module-level function pickles, so workers and clusters receive it
         return EngineSpec(name, functools.partial(papermill_execute, engine_name=name))
     msg = f"Unknown engine {name!r}. Fix: use one of {', '.join(map(repr, engine_names()))}."
@@ -195,10 +193,16 @@ def _banner(nb: Any, kind: str, text: str, cell: int | None) -> None:
 
 
 def _running_cell(nb: Any) -> int | None:
+    """The cell that was running when the notebook stopped: marked "running", or else (a
+    timeout, where papermill marks the interrupted cell "completed") the last one started."""
+    started = None
     for i, cell in enumerate(nb.cells):
-        if cell.get("metadata", {}).get("papermill", {}).get("status") == "running":
+        pm = cell.get("metadata", {}).get("papermill", {})
+        if pm.get("status") == "running":
             return i
-    return None
+        if pm.get("start_time"):
+            started = i
+    return started
 
 
 def papermill_execute(
@@ -591,7 +595,9 @@ class LocalRunner:
         for fut in self.futures:
             fut.cancel()
         running = [f for f in self.futures if not f.done()]
-        procs = list((getattr(self.pool, "_processes", None) or {}).values())
+        from salesnb import compat
+
+        procs = compat.pool_processes(self.pool)
         for p in procs:
             if p.is_alive():
                 p.terminate()  # SIGTERM -> _Stop in the worker -> nbclient shuts its kernel down

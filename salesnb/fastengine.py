@@ -41,6 +41,7 @@ import sys
 import threading
 import time
 import traceback
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -98,9 +99,30 @@ class _Capture:
         self.cell_index = -1
         self.clear_before_next = False
         self.display_ids: dict[str, dict[int, list[int]]] = {}
+        #: comms and Output widgets, as nbclient records them (set by the engine)
+        self.widgets: Any = None
 
     def start_cell(self, index: int, outs: list[Any]) -> None:
         self.cell_index, self.outs, self.clear_before_next = index, outs, False
+
+    def kernel_message(self, msg_type: str, content: dict[str, Any], buffers: list[Any]) -> None:
+        """A message the notebook sent on the kernel's iopub socket (see salesnb.kernelshim)."""
+        if msg_type in ("stream", "display_data", "execute_result", "error", "update_display_data"):
+            _flush_streams()
+            self.message(msg_type, content)
+        elif msg_type == "clear_output":
+            _flush_streams()
+            self.clear(bool(content.get("wait")))
+        elif msg_type.startswith("comm") and self.widgets is not None:
+            from jupyter_client.session import json_packer, json_unpacker
+
+            self.widgets.comm_message(msg_type, json_unpacker(json_packer(content)), buffers)
+
+    def _hook(self) -> Any:
+        return self.widgets.hook() if self.widgets is not None else None
+
+    def _as_msg(self, msg_type: str, content: dict[str, Any]) -> dict[str, Any]:
+        return self.widgets.kernel.session.msg(msg_type, content, parent=self.widgets.kernel.parent)
 
     def message(self, msg_type: str, content: dict[str, Any]) -> None:
         from jupyter_client.session import json_packer, json_unpacker
@@ -113,6 +135,10 @@ class _Capture:
             self._update_display_id(display_id, content)
         if msg_type == "update_display_data":
             return
+        hook = self._hook()
+        if hook is not None:  # inside `with out:` of an ipywidgets Output widget
+            hook.output(self.outs, self._as_msg(msg_type, content), display_id, self.cell_index)
+            return
         out = output_node(msg_type, content)
         if self.clear_before_next:
             self.outs[:] = []
@@ -124,6 +150,10 @@ class _Capture:
         self.outs.append(out)
 
     def clear(self, wait: bool) -> None:
+        hook = self._hook()
+        if hook is not None:  # clears the Output widget, not the cell
+            hook.clear_output(self.outs, self._as_msg("clear_output", {"wait": wait}), 0)
+            return
         if wait:
             self.clear_before_next = True
         else:
@@ -283,8 +313,27 @@ def _shell_classes() -> tuple[type, type, type]:
         displayhook_class = Hook
         display_pub_class = Publisher
 
+        #: the request of the cell running now, as in ipykernel's shell
+        parent_header: dict[str, Any] = {}  # noqa: RUF012 -- replaced per cell, never mutated
+
+        def get_parent(self) -> dict[str, Any]:
+            return self.parent_header
+
+        def set_parent(self, parent: dict[str, Any]) -> None:
+            self.parent_header = parent
+
+        def showtraceback(self, *args: Any, **kwargs: Any) -> None:
+            from salesnb import kernelshim
+
+            kernelshim.cell_over()  # before formatting, which can take a while
+            super().showtraceback(*args, **kwargs)
+
         def _showtraceback(self, etype: type, evalue: BaseException, stb: list[str]) -> None:
             _flush_streams()
+            from salesnb.kernelshim import CellStopped
+
+            if isinstance(evalue, CellStopped):  # a timeout or SIGTERM: the engine reports it
+                return
             content = {"traceback": stb, "ename": str(etype.__name__), "evalue": str(evalue)}
             _capture().message("error", content)
             self._last_traceback = stb
@@ -316,13 +365,15 @@ def shell() -> Any:
             from ipykernel.compiler import XCachingCompiler
 
             kwargs["compiler_class"] = XCachingCompiler
-        # In-memory history: the sqlite history's saving thread would not survive fork.
-        config = Config({"HistoryManager": {"enabled": False}})
+        # In-memory history, as nbclient asks of a kernel (no file, no saving thread, which
+        # would not survive fork either)
+        config = Config({"HistoryManager": {"hist_file": ":memory:"}})
         _SHELL["shell"] = cls.instance(config=config, **kwargs)
     return _SHELL["shell"]
 
 
-def _timestamp() -> str:
+def timestamp() -> str:
+    """Now, UTC, as nbclient stamps ``metadata.execution`` (``2026-01-31T09:00:00.000000Z``)."""
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
@@ -382,6 +433,21 @@ class _Progress:
             self.conn.send(held)
 
 
+def set_progress(fn: Callable[..., None] | None) -> None:
+    """Have the in-process engine report its progress to ``fn`` (None: stop reporting).
+
+    ``fn`` is called with ``("nb", nb)`` before the first cell, ``("running", index)`` as a
+    cell starts, ``("cell", index, cell)`` once it finished and ``("flush",)`` at the end.
+    A process that reports its progress is taken to be a forked child whose parent keeps
+    the notebook: the engine then saves it only once, at the end.
+
+    Examples
+    --------
+    >>> set_progress(None)
+    """
+    _PROGRESS["fn"] = fn
+
+
 def _emit(*event: Any) -> None:
     fn = _PROGRESS["fn"]
     if fn is not None:
@@ -410,55 +476,138 @@ def _kernel_io(nb: Any) -> Iterator[_Capture]:
                 os.environ[k] = v
 
 
-def execute_cell(sh: Any, cap: _Capture, cell: Any, index: int) -> bool:
-    """Run one cell as a kernel would for nbclient; True when it raised."""
+SKIP_TAG = "skip-execution"  # nbclient's skip_cells_with_tag
+RAISES_TAG = "raises-exception"
+
+
+def execute_cell(
+    sh: Any, cap: _Capture, cell: Any, index: int, timeout: float | None = None
+) -> bool:
+    """Run one cell as a kernel would for nbclient; True when it raised.
+
+    ``timeout`` (seconds) stops the cell as nbclient does: :class:`salesnb.kernelshim.
+    CellStopped` is raised in it and, once it returned, nbclient's ``CellTimeoutError``
+    here. A SIGTERM received meanwhile (see :func:`salesnb.kernelshim.sigterm_guard`)
+    raises nbclient's ``DeadKernelError``.
+    """
+    from salesnb import kernelshim
+
     if cell.cell_type != "code" or not cell.source.strip():
         return False
-    cell["metadata"]["execution"] = timing = {}
-    timing["iopub.status.busy"] = _timestamp()
+    if SKIP_TAG in cell.metadata.get("tags", []):
+        return False
+    timing: dict[str, str] = {}
+    kernel = getattr(sh, "kernel", None)
+    if kernel is not None:
+        sh.parent_header = kernel.new_parent()
+    timing["iopub.status.busy"] = timestamp()
     cell.outputs = []
     cap.start_cell(index, cell.outputs)
     cell["execution_count"] = sh.execution_count
-    timing["iopub.execute_input"] = _timestamp()
-    result = sh.run_cell(cell.source, store_history=True, silent=False)
+    timing["iopub.execute_input"] = timestamp()
+    stopped = result = None
+    deadline = {"fired": False}
+    try:
+        with kernelshim.cell_deadline(timeout) as deadline:
+            result = sh.run_cell(cell.source, store_history=True, silent=False)
+    except (kernelshim.CellStopped, KeyboardInterrupt) as exc:  # outside the cell's own code
+        if not (deadline["fired"] or isinstance(exc, kernelshim.CellStopped)):
+            raise  # a Ctrl-C of the host's own
+        stopped = exc
+    if result is not None and isinstance(result.error_in_exec, kernelshim.CellStopped):
+        stopped = result.error_in_exec
     _flush_streams()
-    timing["shell.execute_reply"] = _timestamp()
-    timing["iopub.status.idle"] = _timestamp()
+    if cap.widgets is not None:
+        cap.widgets.after_cell()
+    if isinstance(stopped, kernelshim.CellStopped) and stopped.why == "sigterm":
+        from nbclient.exceptions import DeadKernelError
+
+        cell["metadata"]["execution"] = timing  # the kernel never replied, as nbclient records
+        raise DeadKernelError(
+            "Kernel died: the notebook's process received SIGTERM (the notebook may have "
+            "signalled itself). The in-process engine cannot isolate a notebook from its "
+            "host process; use the salesnb-fork engine for isolation."
+        )
+    if deadline["fired"] or stopped is not None:
+        from nbclient.exceptions import CellTimeoutError
+
+        if not isinstance(stopped, kernelshim.CellStopped):
+            timing["iopub.status.idle"] = timestamp()  # the interrupted kernel's idle
+        cell["metadata"]["execution"] = timing
+        raise CellTimeoutError.error_from_timeout_and_cell(
+            "Cell execution timed out", int(timeout or 0), cell
+        )
+    timing["shell.execute_reply"] = timestamp()
+    timing["iopub.status.idle"] = timestamp()
+    # set once filled: a NotebookNode stores a copy of a dict assigned to it
+    cell["metadata"]["execution"] = timing
     return not result.success
 
 
-def _papermill_engine_class() -> type:
-    from papermill.engines import Engine
+@functools.cache
+def kernel_language(name: str) -> str | None:
+    """The language of the kernelspec ``name`` (lower case); None when no such kernel.
 
-    class InProcessEngine(Engine):
-        """Papermill engine running cells in this process's IPython shell.
+    Examples
+    --------
+    >>> kernel_language("python3")
+    'python'
+    """
+    if name in ("python3", "python"):  # jupyter_client's native kernel (and its alias)
+        return "python"
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 
-        ``papermill --engine salesnb`` works in any process; the salesnb batch forks
-        a fresh process per document before calling it, which is what isolates them.
-        """
+    try:
+        return str(KernelSpecManager().get_kernel_spec(name).language).lower()
+    except (NoSuchKernel, OSError, ValueError):
+        return None
 
-        @classmethod
-        def execute_notebook(cls, nb: Any, kernel_name: str, **kwargs: Any) -> Any:
-            if _PROGRESS["fn"] is not None:
-                # a forked document streams its cells to its parent, which rebuilds a
-                # partial notebook if the document dies: saving after every cell is waste
-                kwargs["output_path"] = None
-            return super().execute_notebook(nb, kernel_name, **kwargs)
 
-        @classmethod
-        def execute_managed_notebook(cls, nb_man: Any, kernel_name: str, **kwargs: Any) -> Any:
-            sh = shell()
-            # numbered like a fresh kernel, whatever the process ran before it forked
-            sh.execution_count = 1
-            nb = nb_man.nb
-            _emit("nb", nb)
-            with _kernel_io(nb) as cap:
+def _cell_timeout(cell: Any, execution_timeout: Any, timeout_func: Any) -> float | None:
+    """nbclient's ``_get_timeout``: ``timeout_func(cell)`` when given, else the timeout."""
+    timeout = timeout_func(cell) if timeout_func is not None else execution_timeout
+    return timeout if timeout and timeout > 0 else None
+
+
+def run_cells(nb_man: Any, sh: Any, **options: Any) -> None:
+    """Papermill's cell loop (``papermill_execute_cells``) on the in-process shell ``sh``.
+
+    ``options``: nbclient's ``execution_timeout`` (seconds a cell), ``timeout_func``,
+    ``allow_errors``. Raises what nbclient raises: ``CellTimeoutError`` for a cell over
+    its timeout, ``DeadKernelError`` when the process got SIGTERM.
+    """
+    from salesnb import kernelshim
+
+    nb = nb_man.nb
+    allow_errors = bool(options.get("allow_errors"))
+    # warning filters a notebook sets stay in its run (as a kernel's end with the kernel)
+    # in a forked child SIGTERM ends the child, as it ends a kernel; in the host process it
+    # would end the host, so it stops the notebook instead
+    forked = _PROGRESS["fn"] is not None
+    with (
+        _kernel_io(nb) as cap,
+        kernelshim.no_stdin(),
+        contextlib.nullcontext() if forked else kernelshim.sigterm_guard(),
+        warnings.catch_warnings(),
+    ):
+        kernel = kernelshim.Kernel(cap.kernel_message)
+        cap.widgets = kernelshim.WidgetRecorder(kernel)
+        sh.kernel = kernel
+        try:
+            with kernelshim.comms(kernel):
                 for index, cell in enumerate(nb.cells):
                     failed = False
                     try:
                         nb_man.cell_start(cell, index)
                         _emit("running", index)
-                        failed = execute_cell(sh, cap, cell, index)
+                        timeout = _cell_timeout(
+                            cell, options.get("execution_timeout"), options.get("timeout_func")
+                        )
+                        failed = execute_cell(sh, cap, cell, index, timeout)
+                        # nbclient raises CellExecutionError unless the cell may fail
+                        failed = failed and not (
+                            allow_errors or RAISES_TAG in cell.metadata.get("tags", [])
+                        )
                         if failed:
                             nb_man.cell_exception(nb.cells[index], cell_index=index)
                     finally:
@@ -466,8 +615,74 @@ def _papermill_engine_class() -> type:
                         _emit("cell", index, nb.cells[index])
                     if failed:
                         break
-            _emit("flush")  # the last cell reaches the parent before the document renders
-            nb.metadata["language_info"] = _language_info()
+        finally:
+            sh.kernel = None
+    _emit("flush")  # the last cell reaches the parent before the document renders
+    nb.metadata["language_info"] = _language_info()
+    widgets = cap.widgets.widgets_metadata()
+    if widgets:
+        nb.metadata["widgets"] = widgets
+
+
+def _papermill_engine_class() -> type:
+    from papermill.engines import Engine, NBClientEngine, NotebookExecutionManager
+
+    class InProcessEngine(Engine):
+        """Papermill engine running cells in this process's IPython shell.
+
+        ``papermill --engine salesnb`` works in any process; the salesnb batch forks
+        a fresh process per document before calling it, which is what isolates them.
+        A notebook whose kernel is not a Python one is handed to papermill's own engine.
+        """
+
+        @classmethod
+        def execute_notebook(
+            cls,
+            nb: Any,
+            kernel_name: str,
+            output_path: Any = None,
+            progress_bar: Any = True,
+            log_output: bool = False,
+            autosave_cell_every: int = 30,
+            **kwargs: Any,
+        ) -> Any:
+            # A forked document streams its cells to its parent, which rebuilds a partial
+            # notebook if the document dies: saving after every cell is waste. papermill
+            # writes the finished notebook itself; one whose run raised (a timeout) is
+            # saved here, as papermill's own engine leaves it.
+            forked = _PROGRESS["fn"] is not None
+            nb_man = NotebookExecutionManager(
+                nb,
+                output_path=None if forked else output_path,
+                progress_bar=progress_bar,
+                log_output=log_output,
+                autosave_cell_every=autosave_cell_every,
+            )
+            nb_man.notebook_start()
+            try:
+                cls.execute_managed_notebook(nb_man, kernel_name, log_output=log_output, **kwargs)
+            except BaseException:
+                nb_man.output_path = output_path
+                raise
+            finally:
+                nb_man.cleanup_pbar()
+                nb_man.notebook_complete()
+            return nb_man.nb
+
+        @classmethod
+        def execute_managed_notebook(cls, nb_man: Any, kernel_name: str, **kwargs: Any) -> Any:
+            if kernel_language(kernel_name) != "python":
+                # not ours to run: papermill's engine starts that kernel (or raises NoSuchKernel)
+                return NBClientEngine.execute_managed_notebook(nb_man, kernel_name, **kwargs)
+            sh = shell()
+            if _SHELL.get("used"):  # a fresh kernel's namespace and history for each notebook
+                sh.reset(new_session=True)
+            _SHELL["used"] = True
+            # numbered like a fresh kernel, whatever the process ran before it forked
+            sh.execution_count = 1
+            nb = nb_man.nb
+            _emit("nb", nb)
+            run_cells(nb_man, sh, **kwargs)
             # the ids job_result gives them: papermill then saves the notebook as it is kept
             executor.fix_cell_ids(nb)
             return nb
@@ -489,7 +704,9 @@ def register_papermill_engine() -> None:
     """Make ``engine_name="salesnb"`` available to papermill in this process."""
     from papermill.engines import papermill_engines
 
-    if PAPERMILL_ENGINE not in papermill_engines._engines:
+    from salesnb import compat
+
+    if PAPERMILL_ENGINE not in compat.papermill_engine_names():
         papermill_engines.register(PAPERMILL_ENGINE, __getattr__("InProcessEngine"))
 
 
@@ -501,10 +718,15 @@ def inprocess_execute(
     *,
     cwd: str | None = None,
 ) -> executor.Execution:
-    """Execute one notebook through papermill in this process (no isolation, no timeout)."""
+    """Execute one notebook through papermill in this process (no isolation).
+
+    ``timeout`` (seconds, the whole document) stops the cell running when it passes, as
+    :func:`salesnb.executor.papermill_execute` does with papermill's engine; the partial
+    notebook keeps that cell's outputs and execution count.
+    """
     register_papermill_engine()
     return executor.papermill_execute(
-        notebook, parameters, output_path, None, cwd=cwd, engine_name=PAPERMILL_ENGINE
+        notebook, parameters, output_path, timeout, cwd=cwd, engine_name=PAPERMILL_ENGINE
     )
 
 
@@ -774,11 +996,10 @@ def preread(notebook: str | Path) -> None:
     document may change: it is the document's own copy of this memory) instead of reading and
     validating the file again. A file changed meanwhile is read afresh.
     """
-    import papermill.execute
+    from salesnb import compat
 
     if "load" not in _READ:
-        _READ["load"] = papermill.execute.load_notebook_node
-        papermill.execute.load_notebook_node = _read_notebook
+        _READ["load"] = compat.replace_notebook_loader(_read_notebook)
     key = _notebook_key(notebook)
     if key is None or key in _NOTEBOOKS:
         return
@@ -841,16 +1062,14 @@ def _start_converter() -> Any:
                 os._exit(0)
             signal.signal(signal.SIGINT, signal.SIG_IGN)
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
-            import multiprocessing.process
-            import multiprocessing.util
+            from salesnb import compat
 
             # A fork inherits the parent's multiprocessing temp folder and the finalizer that
             # deletes it: give this process its own folder and forget the parent's clean-ups,
             # or stopping this converter would delete sockets other converters still serve on.
-            multiprocessing.util._finalizer_registry.clear()
-            multiprocessing.process.current_process()._config.pop("tempdir", None)
+            compat.forget_inherited_finalizers()
             chartrender._serve(ready_child, authkey)
-            multiprocessing.util._run_finalizers()  # remove this converter's socket folder
+            compat.run_finalizers()  # remove this converter's socket folder
         except BaseException:  # noqa: BLE001 -- never return into the parent's code
             code = 1
         finally:
@@ -1231,7 +1450,9 @@ def _fork_document(
         finally:
             os._exit(code)
     send.close()
-    deadline = t0 + job.timeout if job.timeout else None
+    # the document stops itself at its timeout (its partial notebook then keeps the running
+    # cell's outputs); one that cannot (stuck in C code) is killed a little later
+    deadline = t0 + job.timeout + _KILL_GRACE if job.timeout else None
     return _Child(job, pid, recv, deadline, started, t0, converter=converter)
 
 
@@ -1273,7 +1494,9 @@ def _child_main(
         outcome = ("result", executor.run_job(job, spec))
     else:
         out = Path(job.output_path)  # type: ignore[attr-defined]
-        ex = inprocess_execute(Path(job.notebook), dict(job.parameters), out, None, cwd=job.cwd)
+        ex = inprocess_execute(
+            Path(job.notebook), dict(job.parameters), out, job.timeout, cwd=job.cwd
+        )
         outcome = ("execution", ex)
     progress.flush()
     # what this document imported that its parent had not: the parent imports it for the next
@@ -1314,28 +1537,35 @@ def _answer(name: str, token: tuple, args: tuple) -> tuple:
     return ("none",)
 
 
-def _showwarnmsg_impl(msg: Any) -> None:
-    """CPython's own warning printer (``catch_warnings(record=True)`` replaces it)."""
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: Any = None,
+    line: str | None = None,
+) -> None:
+    """Print a warning as CPython's own printer does (``warnings.formatwarning``)."""
     import warnings
 
-    file = msg.file if msg.file is not None else sys.stderr
-    if file is not None:
+    out = file if file is not None else sys.stderr
+    if out is not None:
         with contextlib.suppress(OSError):
-            file.write(warnings._formatwarnmsg(msg))  # type: ignore[attr-defined]
+            out.write(warnings.formatwarning(message, category, filename, lineno, line))
 
 
 def _fresh_warnings() -> None:
     """Warning filters as in a new kernel, whatever the forked host (pytest, a notebook) set."""
-    import warnings
+    from salesnb import compat
 
     warnings.resetwarnings()
-    warnings.showwarning = warnings._showwarning_orig  # type: ignore[attr-defined]
-    warnings._showwarnmsg_impl = _showwarnmsg_impl  # type: ignore[attr-defined]
+    # replaces whatever printer the host had (pytest's catch_warnings records into a list)
+    warnings.showwarning = _show_warning
     # CPython's defaults, then -W/PYTHONWARNINGS, then IPython's own for the user namespace
     for category in (ResourceWarning, ImportWarning, PendingDeprecationWarning, DeprecationWarning):
         warnings.simplefilter("ignore", category)
     warnings.filterwarnings("default", category=DeprecationWarning, module="__main__")
-    warnings._processoptions(sys.warnoptions)  # type: ignore[attr-defined]
+    compat.apply_warning_options(sys.warnoptions)
     warnings.filterwarnings("default", category=DeprecationWarning, module="__main__")
 
 

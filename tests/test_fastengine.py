@@ -304,8 +304,10 @@ def test_engines_are_registered():
     import tomllib
 
     declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["entry-points"]
-    value = "salesnb.fastengine:InProcessEngine"
-    assert declared["papermill.engine"] == {"salesnb": value}  # the group papermill reads
+    assert declared["papermill.engine"] == {  # the group papermill reads
+        "salesnb": "salesnb.fastengine:InProcessEngine",
+        "salesnb-fork": "salesnb.forkengine:ForkEngine",
+    }
     assert "fork" in executor.engine_names()
     assert executor.get_engine("fork").name == "fork"
     assert executor.default_engine() == "fork"
@@ -336,6 +338,10 @@ def test_papermill_lists_the_installed_entry_point():
 
     assert groups["salesnb"] == "salesnb.fastengine:InProcessEngine"
     assert papermill_engines.get_engine("salesnb").__name__ == "InProcessEngine"
+    if "salesnb-fork" not in groups:
+        pytest.skip("salesnb's metadata predates salesnb-fork. Fix: pip install -e .")
+    papermill_engines.register_entry_points()
+    assert papermill_engines.get_engine("salesnb-fork").__name__ == "ForkEngine"
 
 
 def test_batches_after_an_in_process_warm_up_keep_their_chart_converter(tmp_path):
@@ -625,3 +631,186 @@ def test_progress_sends_a_finished_cell_with_the_next_start_and_nothing_is_lost(
     assert pickle.loads(child.nb) == {"cells": 2}
     assert {i: pickle.loads(c) for i, c in child.cells.items()} == {0: {"c": 0}, 1: {"c": 1}}
     assert child.running == 1
+
+
+# --------------------------------------------------------------------------- issue 20
+
+
+def test_each_declared_papermill_engine_loads_as_a_papermill_engine():
+    """What papermill does with each entry point once installed: load it, register it."""
+    import importlib
+    import tomllib
+
+    from papermill.engines import Engine, PapermillEngines
+
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["entry-points"]
+    registry = PapermillEngines()
+    for name, value in declared["papermill.engine"].items():
+        module, _, attr = value.partition(":")
+        cls = getattr(importlib.import_module(module), attr)
+        assert issubclass(cls, Engine)
+        registry.register(name, cls)
+        assert registry.get_engine(name) is cls
+
+
+def _notebook(tmp_path: Path, *sources: str) -> Path:
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources])
+    nb.metadata.kernelspec = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    path = tmp_path / "nb.ipynb"
+    nbformat.write(nb, path)
+    return path
+
+
+@pytest.mark.parametrize("engine", ["salesnb", "salesnb-fork"])
+def test_a_cell_over_its_execution_timeout_raises_papermills_cell_timeout(tmp_path, engine):
+    import papermill
+    from nbclient.exceptions import CellTimeoutError
+
+    from salesnb import forkengine
+    from salesnb.fastengine import register_papermill_engine
+
+    register_papermill_engine()
+    from papermill.engines import papermill_engines
+
+    papermill_engines.register("salesnb-fork", forkengine.ForkEngine)
+    path = _notebook(tmp_path, "print('started')\nwhile True: pass", "print('never')")
+    out = tmp_path / "out.ipynb"
+    t0 = time.monotonic()
+    with pytest.raises(CellTimeoutError):
+        papermill.execute_notebook(
+            str(path), str(out), engine_name=engine, execution_timeout=1, progress_bar=False
+        )
+    assert time.monotonic() - t0 < 15
+    nb = nbformat.read(out, as_version=4)
+    hung, never = nb.cells
+    assert hung.execution_count == 1 and never.execution_count is None
+    assert [o.get("text") for o in hung.outputs][:1] == ["started\n"]
+    assert hung.outputs[-1].ename == "KeyboardInterrupt"  # as a kernel interrupted at shutdown
+    assert {"iopub.status.busy", "iopub.execute_input"} <= set(hung.metadata.execution)
+
+
+def test_a_whole_document_timeout_keeps_the_running_cells_outputs(runner, tmp_path):
+    path = _notebook(
+        tmp_path, "x = 1", "import time\nprint('working')\nwhile True: time.sleep(0.05)"
+    )
+    r = _run(runner, [_job("R01", path, timeout=2)])["R01"]
+    assert r.status == "failed" and r.error["kind"] == "timeout"
+    code = [c for c in _nb(r).cells if c.cell_type == "code"]
+    running = code[-1]
+    assert running.execution_count is not None
+    assert "working\n" in [o.get("text") for o in running.outputs]
+    assert set(running.metadata.execution) >= {"iopub.status.busy", "iopub.execute_input"}
+    assert all(c.metadata.get("execution") for c in code[:-1])  # nbclient's timestamps
+
+
+def test_stdin_is_refused_and_the_hosts_input_never_read(tmp_path):
+    from salesnb import kernelshim
+
+    read, write = os.pipe()
+    os.write(write, b"secret\n")
+    os.close(write)
+    saved = os.dup(0)
+    os.dup2(read, 0)
+    os.close(read)
+    try:
+        with kernelshim.no_stdin():
+            from IPython.core.error import StdinNotImplementedError
+
+            with pytest.raises(StdinNotImplementedError):
+                input("name: ")
+            import getpass
+
+            with pytest.raises(StdinNotImplementedError):
+                getpass.getpass()
+            assert os.read(0, 100) == b""  # not the host's input
+            import sys
+
+            assert sys.stdin.read() == ""
+        assert os.read(0, 100) == b"secret\n"  # the host's input, untouched
+    finally:
+        os.dup2(saved, 0)
+        os.close(saved)
+
+
+def test_a_deadline_interrupts_a_busy_loop_in_another_thread_too():
+    import threading
+
+    from salesnb import kernelshim
+
+    caught = []
+
+    def busy():
+        try:
+            with kernelshim.cell_deadline(0.3) as state:
+                while True:
+                    pass
+        except KeyboardInterrupt:
+            caught.append(state["fired"])
+
+    t = threading.Thread(target=busy)
+    t.start()
+    t.join(10)
+    assert caught == [True]
+
+
+def test_sigterm_to_itself_stops_an_in_process_notebook_not_the_host(tmp_path):
+    import papermill
+    from nbclient.exceptions import DeadKernelError
+
+    from salesnb.fastengine import register_papermill_engine
+
+    register_papermill_engine()
+    path = _notebook(tmp_path, "import os, signal\nos.kill(os.getpid(), signal.SIGTERM)")
+    with pytest.raises(DeadKernelError, match="SIGTERM"):
+        papermill.execute_notebook(
+            str(path), str(tmp_path / "o.ipynb"), engine_name="salesnb", progress_bar=False
+        )
+
+
+def test_a_non_python_kernel_goes_to_papermills_engine(tmp_path):
+    import papermill
+    from jupyter_client.kernelspec import NoSuchKernel
+
+    from salesnb.fastengine import kernel_language, register_papermill_engine
+
+    register_papermill_engine()
+    assert kernel_language("python3") == "python"
+    assert kernel_language("no-such-kernel-here") is None
+    path = _notebook(tmp_path, "1 + 1")
+    with pytest.raises(NoSuchKernel):  # what papermill's own engine raises for it
+        papermill.execute_notebook(
+            str(path), str(tmp_path / "o.ipynb"), engine_name="salesnb",
+            kernel_name="no-such-kernel-here", progress_bar=False,
+        )  # fmt: skip
+
+
+def test_the_private_names_used_are_all_listed_and_still_there():
+    from salesnb import compat
+
+    assert compat.check() == []
+
+
+def test_the_compat_check_fails_loudly_when_a_library_changes(monkeypatch):
+    from salesnb import compat
+
+    moved = compat.PrivateName("papermill.engines", "_gone", "papermill", ("2.4", "2.8"), "t")
+    newer = compat.PrivateName("papermill.engines", "Engine", "papermill", ("1.0", "2.0"), "t")
+    monkeypatch.setattr(compat, "PRIVATE_NAMES", (moved, newer))
+    problems = compat.check()
+    assert len(problems) == 2
+    assert "_gone no longer exists" in problems[0]
+    assert "outside the versions checked (1.0 up to 2.0)" in problems[1]
+
+
+def test_no_other_librarys_private_name_outside_compat():
+    """fastengine, forkengine, kernelshim and executor reach other libraries' private names
+    only through salesnb.compat (salesnb's own modules are issue 19's)."""
+    own = {"executor", "fastengine", "chartrender", "batch", "self", "cls", "child", "os", "proc"}
+    pattern = re.compile(r"\b([a-z_][a-z0-9_]*)\.(_[a-z][a-z0-9_]*)\b")
+    found = []
+    for name in ("fastengine", "forkengine", "kernelshim", "executor"):
+        text = (ROOT / "salesnb" / f"{name}.py").read_text()
+        for owner, attr in pattern.findall(text):
+            if owner not in own and not owner.startswith("_"):
+                found.append(f"{name}: {owner}.{attr}")
+    assert found == []
