@@ -159,7 +159,8 @@ def _won_events(wb: Workbook, stage_history: pd.DataFrame | None) -> pd.DataFram
     )
     later = later[later["date"] > later["date_won"]].groupby("opp_id")["date"].min()
     o = wb.opportunities.set_index("opp_id")
-    first = first.join(o[["outcome", "close_date", "amount"]], rsuffix="_now", how="inner")
+    now = o[["outcome", "close_date", "amount"]].rename(columns={"amount": "amount_now"})
+    first = first.join(now, how="inner")
     first["reversed"] = later.reindex(first.index)
     gone = first["outcome"] != "won"
     fallback = np.maximum(first["close_date"].fillna(first["date"]), first["date"])
@@ -187,9 +188,12 @@ def _credit_rows(wb: Workbook, plan: Plan, stage_history: pd.DataFrame | None) -
         deals = pd.concat([deals, u[list(deals.columns)]], ignore_index=True)
     deals = deals[deals["close"].notna()]
     # a new account: its first win (by close date, then deal id); no account counts as existing
+    deals = deals.reset_index(drop=True)
     order = deals.sort_values(["close", "opp_id"], kind="stable")
-    first = order[order["account"].notna()].drop_duplicates("account")["opp_id"]
-    deals["new"] = deals["opp_id"].isin(set(first))
+    first = order[order["account"].notna()].drop_duplicates("account").index
+    new = np.zeros(len(deals), bool)
+    new[first.to_numpy()] = True
+    deals["new"] = new
     if plan.splits is None:
         deals["share"] = 1.0
         return deals
@@ -304,13 +308,11 @@ def payouts(
     cr, m, r = cr[ok], m[ok].astype(int), r[ok].astype(int)
     p = m // k
     ro = role_x[r, p]
-    prod_w = np.ones(len(cr))
     products = cr["product"].astype(object).to_numpy()
-    for i, rl in enumerate(roles):
-        sel = ro == i
-        if sel.any():
-            w = rl.crediting
-            prod_w[sel] = [w.product_weight(x) for x in products[sel]]
+    codes, uniq = pd.factorize(products, use_na_sentinel=False)
+    weights = np.array([[rl.crediting.product_weight(x) for x in uniq] for rl in roles]
+                       + [[0.0] * len(uniq)]).reshape(len(roles) + 1, len(uniq))  # fmt: skip
+    prod_w = weights[ro, codes]
     acct_w = np.where(cr["new"].to_numpy(), T["new_w"][ro], T["old_w"][ro])
     split_amount = cr["amount"].to_numpy(float) * cr["share"].to_numpy(float)
     credit = split_amount * prod_w * acct_w
@@ -416,9 +418,9 @@ def payouts(
     bs0 = T["b_start"]
     bi = band_i[ri, pi]
     rx = role_x[ri, pi]
-    lo = np.where(bi >= 0, bs0[rx, np.maximum(bi, 0)], np.nan)
-    hi = np.where(bi >= 0, T["b_end"][rx, np.maximum(bi, 0)], np.nan)
-    band = [_band_text(x, y) for x, y in zip(lo, hi, strict=True)]
+    texts = np.array([[_band_text(x, y) for x, y in zip(a_, b_, strict=True)]
+                      for a_, b_ in zip(bs0, T["b_end"], strict=True)] + [[""] * bs0.shape[1]])  # fmt: skip
+    band = np.where(bi >= 0, texts[rx, np.maximum(bi, 0)], "")
     note = np.where(~known[ri, pi], "no quota in the targets table for this period",
                     np.where(quota[ri, pi] == 0, "quota is 0 in the targets table", ""))  # fmt: skip
     pstarts = np.array(starts, dtype="datetime64[ns]")
@@ -449,22 +451,24 @@ def payouts(
 def _overrides(plan, reps, role, credited, wanted, labels, pstarts, pend, as_of) -> pd.DataFrame:
     """One row per manager and period: the override rate on the team's credited bookings."""
     mgr = reps["manager"].astype(object).to_numpy()
-    names = sorted(set(mgr[pd.notna(mgr)]))
-    if plan.override.managers:
-        names = [x for x in names if x in set(plan.override.managers)]
-    rows = []
+    codes, names = pd.factorize(mgr, sort=True)
     team = np.where(role >= 0, credited, 0.0)
-    for name in names:
-        sel = mgr == name
-        for j in np.flatnonzero(wanted):
-            b = float(team[sel, j].sum())
-            rows.append({"payee_id": name, "name": name, "payee_kind": "manager", "role": "",
-                         "manager": "", "region": "", "team": "", "period": labels[j],
-                         "start": pstarts[j], "end": pend[j],
-                         "complete": bool(pend[j] <= np.datetime64(as_of)), "credited": b,
-                         "override": b * plan.override.rate,
-                         "payout": b * plan.override.rate, "note": ""})  # fmt: skip
-    return pd.DataFrame(rows, columns=list(COLUMNS))
+    sums = np.zeros((len(names), team.shape[1]))
+    np.add.at(sums, codes[codes >= 0], team[codes >= 0])
+    keep = np.ones(len(names), bool)
+    if plan.override.managers:
+        keep = np.isin(names, list(plan.override.managers))
+    mi, pj = np.nonzero(keep[:, None] & wanted[None, :])
+    b = sums[mi, pj]
+    blank = np.full(len(mi), "", dtype=object)
+    out = pd.DataFrame({
+        "payee_id": names[mi], "name": names[mi], "payee_kind": "manager", "role": blank,
+        "manager": blank, "region": blank, "team": blank, "period": labels[pj],
+        "start": pstarts[pj], "end": pend[pj], "complete": pend[pj] <= np.datetime64(as_of),
+        "credited": b, "override": b * plan.override.rate, "payout": b * plan.override.rate,
+        "note": blank,
+    })  # fmt: skip
+    return out.reindex(columns=list(COLUMNS))
 
 
 def _band_text(lo: float, hi: float) -> str:
