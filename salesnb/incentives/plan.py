@@ -195,6 +195,13 @@ role = "ae"
 
 
 # --------------------------------------------------------------------------- parsing
+def _hint(word: str, options: list[str]) -> str:
+    """`` Did you mean 'x'?`` for the closest option (case aside), or nothing."""
+    lower = {o.lower(): o for o in options}
+    close = difflib.get_close_matches(str(word).lower(), list(lower), n=1)
+    return f" Did you mean {lower[close[0]]!r}?" if close else ""
+
+
 class _Checker:
     """Collects every problem of one plan file; :meth:`done` raises them as one error."""
 
@@ -217,8 +224,7 @@ class _Checker:
             self.bad(key, f"is {raw!r}, not a table.", f"write it as [{key}] with keys.")
             return {}
         for k in sorted(set(raw) - allowed):
-            close = difflib.get_close_matches(k, sorted(allowed), n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
+            hint = _hint(k, sorted(allowed))
             fix = f"use only {', '.join(sorted(allowed))} (see docs/incentives.md)."
             self.bad(f"{key}.{k}", f"unknown key.{hint}", fix)
         for k in sorted(required - set(raw)):
@@ -384,8 +390,7 @@ def _assignments(c: _Checker, raw: Any, roles: dict) -> tuple[Assignment, ...]:
         a = c.table(a, w, {"role", "rep", "team", "region", "from", "to"}, {"role"})
         role = c.text(a, "role", w)
         if role is not None and role not in roles:
-            close = difflib.get_close_matches(role, sorted(roles), n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
+            hint = _hint(role, sorted(roles))
             c.bad(f"{w}.role", f"names role {role!r}, which [roles] does not define.{hint}",
                   f"use one of {', '.join(sorted(roles)) or '(none defined)'}.")  # fmt: skip
         who = [k for k in ("rep", "team", "region") if k in a]
