@@ -33,6 +33,7 @@ import pandas as pd
 
 from salesnb.coaching_facts import format_value
 from salesnb.errors import ConfigError, ParameterError
+from salesnb.incentives.curve import curve
 from salesnb.incentives.plan import Plan
 from salesnb.model import Workbook
 
@@ -344,20 +345,13 @@ def payouts(
     ti = T["variable"][role_x] * k / 12.0
     with np.errstate(divide="ignore", invalid="ignore"):
         att = np.where(quota > 0, credited / quota, np.nan)
-    bs, be, br = T["b_start"][role_x], T["b_end"][role_x], T["b_rate"][role_x]  # n x P x B
-    with np.errstate(invalid="ignore"):  # inf - inf in padded bands: masked below
-        a = att[..., None]
-        inside = np.clip(a - bs, 0.0, np.maximum(be - bs, 0.0))
-        inside = np.where(np.isfinite(bs), inside, 0.0)
-        below = np.clip(np.minimum(a, 1.0) - bs, 0.0, np.maximum(np.minimum(be, 1.0) - bs, 0.0))
-        below = np.where(np.isfinite(bs), below, 0.0)
-        above = inside - below
-        at_base = ti * att
-        decel = ti * ((br - 1.0) * below).sum(axis=2)
-        accel = ti * ((br - 1.0) * above).sum(axis=2)
-        uncapped = at_base + decel + accel
-        cap_cut = np.minimum(0.0, T["cap"][role_x] * ti - uncapped)
-        commission = uncapped + cap_cut
+    bs = T["b_start"][role_x]  # n x P x B
+    parts = curve(att, ti, bs, T["b_rate"][role_x], T["cap"][role_x])
+    at_base, decel, accel, cap_cut = (parts.at_base_rate, parts.decelerator, parts.accelerator,
+                                      parts.cap_cut)  # fmt: skip
+    commission = parts.commission
+    a = att[..., None]
+    with np.errstate(invalid="ignore"):
         band_i = np.where(np.isnan(att), -1, (a >= bs).sum(axis=2) - 1)
         kicker = (T["k_amt"][role_x] * (a >= T["k_at"][role_x])).sum(axis=2)
 
