@@ -376,3 +376,36 @@ def test_split_credits_sum_to_the_deal(weights, amount):
     wb = workbook([("o1", "r0", amount, "2026-01-15", "X", "A")], reps=tuple(reps))
     df = payouts(wb, p, "2026-01")
     assert df["credited"].sum() == pytest.approx(amount, rel=1e-9)
+
+
+# ----------------------------------------------------------------------------- plan cost
+def test_simulated_cost_by_hand():
+    from salesnb.incentives.simulate import simulate_cost
+
+    wb = workbook([("o1", "r1", 1000, "2025-12-15", "X", "A")])
+    p = plan("[override]\nrate = 0.01\n")
+    draws = np.array([[0.0, 5000.0, 10000.0, 20000.0]])
+    cost = simulate_cost(wb, p, "2026-01", ["r1"], draws)
+    # 0; 5,000 x 0.5 x 0.5; 5,000 x (0.25 + 0.5); 5,000 x (0.75 + 1.5) = 11,250 capped at 10,000
+    assert cost.per_rep.loc[0, "expected_payout"] == pytest.approx((0 + 1250 + 3750 + 10000) / 4)
+    assert cost.per_rep.loc[0, "p_accelerator"] == 0.25
+    assert cost.total.tolist() == pytest.approx([0, 1250 + 50, 3750 + 100, 10000 + 200])
+    s = cost.summary()
+    assert s["expected_bookings"] == 8750
+    assert s["cost_of_sales"] == pytest.approx(np.mean([0, 1300, 3850, 10200]) / 8750)
+    shares = cost.bands.set_index("band")["share"]
+    assert shares.to_dict() == {0.0: 1.0, 0.5: 0.75, 1.0: 0.5}
+
+
+def test_simulated_cost_draw_floor_and_credit_ratio():
+    from salesnb.incentives.simulate import simulate_cost
+
+    p = plan(base=RAMP + '[roles.ae.crediting]\nproducts = { "Y" = 0.5 }\n')
+    # one January deal of product Y: credited at half, so February's draws are credited at half
+    wb = workbook([("o1", "r1", 2000, "2026-01-20", "Y", "A")], starts=["2026-01-15"])
+    cost = simulate_cost(wb, p, "2026-02", ["r1"], np.array([[0.0, 15000.0]]))
+    row = cost.per_rep.iloc[0]
+    assert row["credit_ratio"] == 0.5 and row["quota"] == 7500
+    # draw 0: the draw of 2,000; draw 15,000 credits 7,500 = 100 %: 5,000 x 0.75
+    assert cost.total.tolist() == pytest.approx([2000, 3750])
+    assert row["p_draw"] == 0.5

@@ -59,6 +59,22 @@ def _label(period: str) -> str:
     return f"FY{p}" if re.fullmatch(r"\d{4}", p) else p
 
 
+def period_label(wb: Workbook, period: str) -> str:
+    """A period as the fiscal calendar labels it (``2026Q3`` -> ``FY2026-Q3``), checked.
+
+    Examples
+    --------
+    >>> period_label(salesnb.load("data/sample"), "2026Q3")
+    'FY2026-Q3'
+    """
+    label = _label(period)
+    try:
+        wb.config.calendar.period_bounds(label)
+    except ConfigError as exc:
+        raise ParameterError(str(exc).replace("'FY2026-Q2'", "'FY2026-Q2' (or 2026Q2)")) from None
+    return label
+
+
 def _grid(wb: Workbook, plan: Plan, periods: Iterable[str] | str | None):
     """Plan period starts of the grid, and which of them were asked for."""
     cal = wb.config.calendar
@@ -66,14 +82,7 @@ def _grid(wb: Workbook, plan: Plan, periods: Iterable[str] | str | None):
         periods = [cal.period_label(wb.as_of, _FREQ[plan.period])]
     elif isinstance(periods, str):
         periods = [periods]
-    bounds = []
-    for label in periods:
-        try:
-            bounds.append(cal.period_bounds(_label(label)))
-        except ConfigError as exc:
-            raise ParameterError(
-                str(exc).replace("'FY2026-Q2'", "'FY2026-Q2' (or 2026Q2)")
-            ) from None
+    bounds = [cal.period_bounds(period_label(wb, label)) for label in periods]
     if not bounds:
         raise ParameterError("No period asked for. Fix: pass a period such as '2026Q3'.")
     k = plan.months
@@ -215,7 +224,7 @@ def _credit_rows(wb: Workbook, plan: Plan, stage_history: pd.DataFrame | None) -
     return pd.concat([whole, shared], ignore_index=True)
 
 
-def _tables(plan: Plan):
+def role_arrays(plan: Plan) -> tuple[list, dict[str, np.ndarray]]:
     """The roles' numbers as arrays (one row per role, plus a last row of zeros for 'none')."""
     roles = list(plan.roles.values())
     R = len(roles) + 1
@@ -294,7 +303,7 @@ def payouts(
     rep_start = reps["start_date"].to_numpy(dtype="datetime64[ns]")
     start_m = _month_index(reps["start_date"], g0)  # NaN: unknown start, no ramp
     role = _roles(wb, plan, starts, rep_start)
-    roles, T = _tables(plan)
+    roles, T = role_arrays(plan)
     none = len(roles)
     role_x = np.where(role < 0, none, role)  # index into the tables
     pend = np.array([s + pd.DateOffset(months=k) - pd.Timedelta(days=1) for s in starts],
