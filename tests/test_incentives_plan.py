@@ -189,3 +189,16 @@ def test_docstring_examples_run():
         res = doctest.testmod(module, extraglobs={"salesnb": salesnb},
                               optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)  # fmt: skip
         assert res.failed == 0 and res.attempted > 0, module.__name__
+
+
+def test_period_spellings_and_counts_only_data():
+    import salesnb
+    from salesnb.incentives import period_label
+
+    wb = salesnb.load(Path(__file__).parent / "bad_inputs" / "_good")
+    for text in ("2024Q1", "2024-Q1", "FY2024Q1", "fy2024-q1", "FY2024-Q1"):
+        assert period_label(wb, text) == "FY2024-Q1", text
+    assert period_label(wb, "2024") == "FY2024" and period_label(wb, "2024-02") == "2024-02"
+    wb.opportunities["amount"] = 1.0
+    with pytest.raises(ParameterError, match="no deal amounts"):
+        payouts(wb, parse_plan(GOOD), "2024-02")

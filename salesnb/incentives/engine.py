@@ -47,7 +47,7 @@ COLUMNS = (
 )  # fmt: skip
 
 _FREQ = {"month": "M", "quarter": "Q", "year": "Y"}
-_SHORT = re.compile(r"^(\d{4})\s*-?\s*Q([1-4])$", re.IGNORECASE)
+_SHORT = re.compile(r"^(?:FY)?(\d{4})\s*-?\s*Q([1-4])$", re.IGNORECASE)
 
 
 def _label(period: str) -> str:
@@ -289,6 +289,10 @@ def payouts(
     >>> wb = salesnb.load("data/sample")  # doctest: +SKIP
     >>> payouts(wb, parse_plan(EXAMPLE), "2026Q3")[["payee_id", "attainment", "payout"]]  # doctest: +SKIP
     """
+    if wb.counts_only:
+        msg = ("The data has no deal amounts (every amount is 1, a count of deals), so "
+               "commission cannot be worked out. Fix: load an export with deal amounts.")  # fmt: skip
+        raise ParameterError(msg)
     if plan.currency and plan.currency.upper() != str(wb.unit).upper():
         msg = (f"{plan.source}: plan.currency is {plan.currency!r} but the data's amounts are in "
                f"{wb.unit!r}. Fix: set currency = {wb.unit!r} or convert the data.")  # fmt: skip
