@@ -88,7 +88,9 @@ def one(df: pd.DataFrame, payee: str = "r1", period: str = "2026-01") -> pd.Seri
 
 
 def pay(bookings: float, p=None, **kw) -> pd.Series:
-    wb = workbook([("o1", "r1", bookings, "2026-01-15", "X", "A")] if bookings else [])
+    # a lost deal keeps a data set of one won deal of 1 from reading as deal counts
+    lost = ("o0", "r1", 1234, "2026-01-02", "X", "Z", "lost")
+    wb = workbook([lost] + ([("o1", "r1", bookings, "2026-01-15", "X", "A")] if bookings else []))
     return one(payouts(wb, p or plan(), "2026-01", **kw))
 
 
@@ -361,7 +363,7 @@ def test_payout_monotone_in_bookings_and_capped(a, b):
 
 
 @settings(max_examples=25, deadline=None)
-@given(st.lists(st.integers(1, 100), min_size=1, max_size=4), st.floats(1, 1e6))
+@given(st.lists(st.integers(1, 100), min_size=1, max_size=4), st.floats(2, 1e6))
 def test_split_credits_sum_to_the_deal(weights, amount):
     import tempfile
     from pathlib import Path
@@ -409,3 +411,11 @@ def test_simulated_cost_draw_floor_and_credit_ratio():
     # draw 0: the draw of 2,000; draw 15,000 credits 7,500 = 100 %: 5,000 x 0.75
     assert cost.total.tolist() == pytest.approx([2000, 3750])
     assert row["p_draw"] == 0.5
+
+
+def test_stage_history_without_its_columns_is_named():
+    from salesnb.errors import ParameterError
+
+    hist = pd.DataFrame({"Opportunity": ["o9"], "stage": ["Closed Won"], "date": [d("2026-01-18")]})
+    with pytest.raises(ParameterError, match="stage_history has no column 'opp_id'"):
+        payouts(workbook(), plan(), "2026-01", stage_history=hist)

@@ -155,6 +155,11 @@ def _won_events(wb: Workbook, stage_history: pd.DataFrame | None) -> pd.DataFram
                            "amount": snaps["amount"]})]  # fmt: skip
     if stage_history is not None and len(stage_history):
         h = stage_history
+        missing = [c for c in ("opp_id", "stage", "date") if c not in h.columns]
+        if missing:
+            msg = (f"stage_history has no column {missing[0]!r} (it has {list(h.columns)!r}). "
+                   "Fix: pass a table with the columns opp_id, stage and date.")  # fmt: skip
+            raise ParameterError(msg)
         parts.append(pd.DataFrame({"opp_id": h["opp_id"], "date": pd.to_datetime(h["date"]),
                                    "close": pd.to_datetime(h["date"]), "stage": h["stage"],
                                    "amount": np.nan}))  # fmt: skip
