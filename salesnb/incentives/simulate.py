@@ -50,8 +50,8 @@ class PlanCost:
     per_rep : DataFrame
         One row per rep simulated: rep_id, name, role, region, team, quota, credit_ratio
         (credited / closed-won so far in the plan), expected_bookings, expected_payout,
-        payout_p10, payout_p90, p_accelerator (chance of passing 100 %), p_draw (chance the
-        ramp draw tops up the pay).
+        payout_p10, payout_p90, p_target (chance of reaching 100 %), p_accelerator (chance of
+        reaching a band above 100 % that pays more than the base rate), p_draw (chance the ramp draw tops up the pay).
     bands : DataFrame
         role, band (its start, a fraction), share: the expected share of the role's reps
         whose attainment reaches the band.
@@ -199,9 +199,14 @@ def simulate_cost(
     if ov is not None:
         paid = np.isin(mgr, list(ov.managers)) if ov.managers else np.ones(len(ids), bool)
         ov_rate = np.where(paid, ov.rate, 0.0)
+    # where each role's accelerator starts: the first band paying more than the base rate
+    above = np.where(T["b_rate"] > 1.0, T["b_start"], np.inf)
+    acc_start = np.maximum(above.min(axis=1), 1.0)
     D = draws.shape[1]
     total, bookings = np.zeros(D), np.zeros(D)
-    stats = {k: np.zeros(len(ids)) for k in ("exp_b", "exp_p", "p10", "p90", "p_acc", "p_draw")}
+    stats = {
+        k: np.zeros(len(ids)) for k in ("exp_b", "exp_p", "p10", "p90", "p_tgt", "p_acc", "p_draw")
+    }
     reach = np.zeros((len(ids), T["b_start"].shape[1]))
     sel = np.array([pos[r] for r in ids], dtype=int)
     for lo in range(0, len(ids), max(1, chunk)):
@@ -223,7 +228,8 @@ def simulate_cost(
         bookings += b.sum(axis=0)
         stats["exp_b"][s], stats["exp_p"][s] = b.mean(axis=1), pay.mean(axis=1)
         stats["p10"][s], stats["p90"][s] = np.quantile(pay, [0.1, 0.9], axis=1)
-        stats["p_acc"][s] = (att > 1.0).mean(axis=1)
+        stats["p_tgt"][s] = (att >= 1.0).mean(axis=1)
+        stats["p_acc"][s] = (att > acc_start[ri[s], None]).mean(axis=1)
         stats["p_draw"][s] = (floor[s, None] > earned).mean(axis=1)
         with np.errstate(invalid="ignore"):
             reach[s] = (att[:, :, None] >= starts).mean(axis=1)
@@ -231,7 +237,7 @@ def simulate_cost(
         "rep_id": ids, "name": rows["name"].to_numpy(), "role": rows["role"].to_numpy(),
         "region": rows["region"].to_numpy(), "team": rows["team"].to_numpy(), "quota": quota,
         "credit_ratio": cr, "expected_bookings": stats["exp_b"], "expected_payout": stats["exp_p"],
-        "payout_p10": stats["p10"], "payout_p90": stats["p90"], "p_accelerator": stats["p_acc"],
+        "payout_p10": stats["p10"], "payout_p90": stats["p90"], "p_target": stats["p_tgt"], "p_accelerator": stats["p_acc"],
         "p_draw": stats["p_draw"],
     })  # fmt: skip
     band_rows = []
