@@ -24,7 +24,13 @@ def _fail(exc: SalesnbError) -> None:
 
 
 def format_table(table, currency: str) -> str:
-    """A fixed-width terminal table of :func:`salesnb.incentives.payouts` (kit formatter)."""
+    """A fixed-width terminal table of :func:`salesnb.incentives.payouts` (kit formatter).
+
+    Examples
+    --------
+    >>> print(format_table(payouts(wb, plan, "2026Q3"), "USD"))  # doctest: +SKIP
+    payee  role        period     credited  quota  attain.  ...  payout
+    """
     from salesnb.coaching_facts import format_value
 
     head = ["payee", "role", "period"] + [h for _, h, _ in _SHOWN]

@@ -56,6 +56,13 @@ class Crediting:
     existing_account: float = 1.0
 
     def product_weight(self, product: str) -> float:
+        """The weight of a deal of ``product`` (a fraction of its amount).
+
+        Examples
+        --------
+        >>> Crediting(products=(("Support", 0.5),)).product_weight("Support")
+        0.5
+        """
         return dict(self.products).get(product, self.other_products)
 
 
