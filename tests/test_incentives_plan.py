@@ -183,9 +183,9 @@ def test_docstring_examples_run():
     import doctest
 
     import salesnb
-    from salesnb.incentives import curve, engine, plan
+    from salesnb.incentives import curve, engine, plan, review, simulate
 
-    for module in (plan, engine, curve):
+    for module in (plan, engine, curve, review, simulate):
         res = doctest.testmod(module, extraglobs={"salesnb": salesnb},
                               optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)  # fmt: skip
         assert res.failed == 0 and res.attempted > 0, module.__name__
