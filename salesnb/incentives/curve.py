@@ -25,8 +25,8 @@ class CurveParts:
 
 
 def curve(att: np.ndarray, ti: np.ndarray, starts: np.ndarray, rates: np.ndarray,
-          cap: np.ndarray) -> CurveParts:  # fmt: skip
-    """Pay of a marginal commission curve.
+          cap: float | None) -> CurveParts:  # fmt: skip
+    """Pay of one role's marginal commission curve.
 
     Parameters
     ----------
@@ -34,41 +34,55 @@ def curve(att: np.ndarray, ti: np.ndarray, starts: np.ndarray, rates: np.ndarray
         Attainment (credited bookings / quota; 1.0 = 100 %); NaN stays NaN.
     ti : array
         Target incentive of the period (currency), broadcastable to ``att``.
-    starts, rates : array
-        Band starts and rates on a last axis of bands, the rest broadcastable to ``att``;
-        unused bands start at ``inf``. Each band pays ``rate`` x ``ti`` per unit of
-        attainment inside it.
-    cap : array
-        The most the curve pays, times ``ti`` (``inf``: no cap).
+    starts, rates : 1-d array
+        The bands: where each starts (the first at 0, increasing) and its rate; each band pays
+        ``rate`` x ``ti`` per unit of attainment inside it.
+    cap : float or None
+        The most the curve pays, times ``ti`` (None: no cap).
 
     Examples
     --------
     >>> p = curve(np.array([0.4, 1.3]), np.array(5000.0), np.array([0.0, 0.5, 1.0]),
-    ...           np.array([0.5, 1.0, 1.5]), np.array(2.0))
+    ...           np.array([0.5, 1.0, 1.5]), 2.0)
     >>> [np.round(x, 6).tolist() for x in (p.commission, p.decelerator, p.accelerator)]
     [[1000.0, 6000.0], [-1000.0, -1250.0], [0.0, 750.0]]
     """
     att = np.asarray(att, dtype=float)
     ti = np.asarray(ti, dtype=float)
-    starts, rates = np.asarray(starts, float), np.asarray(rates, float)
-    n_bands = starts.shape[-1]
-    decel = np.zeros(np.broadcast(att, ti).shape)
-    accel = np.zeros_like(decel)
-    with np.errstate(invalid="ignore"):  # inf - inf of unused bands: masked
-        for b in range(n_bands):
-            s = starts[..., b]
-            e = starts[..., b + 1] if b + 1 < n_bands else np.inf
-            width = np.where(np.isfinite(s), np.maximum(e - s, 0.0), 0.0)
-            s0 = np.where(np.isfinite(s), s, 0.0)
-            inside = np.clip(att - s0, 0.0, width)
-            below = np.clip(
-                np.minimum(att, 1.0) - s0, 0.0, np.minimum(width, np.maximum(1.0 - s0, 0.0))
-            )
-            extra = rates[..., b] - 1.0
-            decel = decel + extra * below
-            accel = accel + extra * (inside - below)
+    f = _shape(starts, rates)
+    a1 = np.minimum(att, 1.0)
+    f_all, f_1 = f(att), f(a1)
     base = ti * att
-    decel, accel = ti * decel, ti * accel
-    uncapped = base + decel + accel
-    cap_cut = np.minimum(0.0, np.asarray(cap, float) * ti - uncapped)
+    decel = ti * (f_1 - a1)
+    accel = ti * ((f_all - f_1) - (att - a1))
+    uncapped = ti * f_all
+    limit = np.inf if cap is None else cap
+    cap_cut = np.minimum(0.0, limit * ti - uncapped)
     return CurveParts(base, decel, accel, cap_cut)
+
+
+def _shape(starts: np.ndarray, rates: np.ndarray):
+    """The curve in units of the target incentive: piecewise linear through its value at each
+    band start, the last band's rate onwards."""
+    s, r = np.asarray(starts, float), np.asarray(rates, float)
+    knots = np.concatenate([[0.0], np.cumsum(r[:-1] * np.diff(s))])
+
+    def f(x: np.ndarray) -> np.ndarray:
+        return np.interp(x, s, knots) + r[-1] * np.maximum(x - s[-1], 0.0)
+
+    return f
+
+
+def commission(att: np.ndarray, ti: np.ndarray, starts: np.ndarray, rates: np.ndarray,
+               cap: float | None) -> np.ndarray:  # fmt: skip
+    """``curve(...).commission`` without its parts (for simulations: half the work).
+
+    Examples
+    --------
+    >>> pay = commission(np.array([0.4, 1.3, 2.5]), np.array(5000.0), np.array([0.0, 0.5, 1.0]),
+    ...                  np.array([0.5, 1.0, 1.5]), 2.0)
+    >>> np.round(pay, 6).tolist()
+    [1000.0, 6000.0, 10000.0]
+    """
+    pay = np.asarray(ti, float) * _shape(starts, rates)(np.asarray(att, float))
+    return pay if cap is None else np.minimum(pay, cap * np.asarray(ti, float))

@@ -364,10 +364,16 @@ def payouts(
     with np.errstate(divide="ignore", invalid="ignore"):
         att = np.where(quota > 0, credited / quota, np.nan)
     bs = T["b_start"][role_x]  # n x P x B
-    parts = curve(att, ti, bs, T["b_rate"][role_x], T["cap"][role_x])
-    at_base, decel, accel, cap_cut = (parts.at_base_rate, parts.decelerator, parts.accelerator,
-                                      parts.cap_cut)  # fmt: skip
-    commission = parts.commission
+    at_base, decel, accel, cap_cut = (np.zeros((n, P)) for _ in range(4))
+    for i, rl in enumerate(roles):
+        m = role_x == i
+        if m.any():
+            b_starts = np.array([b.start for b in rl.bands])
+            b_rates = np.array([b.rate for b in rl.bands])
+            parts = curve(att[m], ti[m], b_starts, b_rates, rl.cap)
+            at_base[m], decel[m] = parts.at_base_rate, parts.decelerator
+            accel[m], cap_cut[m] = parts.accelerator, parts.cap_cut
+    commission = at_base + decel + accel + cap_cut
     a = att[..., None]
     with np.errstate(invalid="ignore"):
         band_i = np.where(np.isnan(att), -1, (a >= bs).sum(axis=2) - 1)

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from salesnb.errors import ParameterError, SalesnbError
-from salesnb.incentives.curve import curve
+from salesnb.incentives.curve import commission
 from salesnb.incentives.engine import payouts, period_label, role_arrays
 from salesnb.incentives.plan import Plan
 from salesnb.model import Workbook
@@ -215,10 +215,12 @@ def simulate_cost(
         credited = b * cr[s, None]
         att = credited / quota[s, None]
         starts = T["b_start"][ri[s]][:, None, :]
-        parts = curve(
-            att, ti[s, None], starts, T["b_rate"][ri[s]][:, None, :], T["cap"][ri[s], None]
-        )
-        earned = parts.commission
+        earned = np.empty_like(att)
+        for i, rl in enumerate(roles):
+            m = ri[s] == i
+            if m.any():
+                earned[m] = commission(att[m], ti[s][m, None], np.array([b.start for b in rl.bands]),
+                                       np.array([b.rate for b in rl.bands]), rl.cap)  # fmt: skip
         for j in range(T["k_at"].shape[1]):
             earned = earned + np.where(
                 att >= T["k_at"][ri[s], j, None], T["k_amt"][ri[s], j, None], 0.0
