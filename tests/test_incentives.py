@@ -419,3 +419,14 @@ def test_stage_history_without_its_columns_is_named():
     hist = pd.DataFrame({"Opportunity": ["o9"], "stage": ["Closed Won"], "date": [d("2026-01-18")]})
     with pytest.raises(ParameterError, match="stage_history has no column 'opp_id'"):
         payouts(workbook(), plan(), "2026-01", stage_history=hist)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.floats(0, 5), min_size=1, max_size=20), st.floats(0.5, 5) | st.none())
+def test_commission_is_the_sum_of_the_curves_parts(att, cap):
+    from salesnb.incentives.curve import commission, curve
+
+    a = np.array(att)
+    args = (a, np.array(5000.0), np.array([0.0, 0.4, 1.0, 1.6]), np.array([0.0, 1.0, 1.5, 2.0]))
+    assert curve(*args, cap).commission == pytest.approx(commission(*args, cap))
+    assert (commission(*args, cap) <= (np.inf if cap is None else cap * 5000) + 1e-6).all()
