@@ -22,6 +22,7 @@ _LAZY = {
     "batch": "salesnb.cli_batch:batch",
     "workshop": "salesnb.cli_workshop:workshop",
     "snapshot": "salesnb.cli_snapshot:snapshot",
+    "incentives": "salesnb.cli_incentives:incentives",
 }
 
 

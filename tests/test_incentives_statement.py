@@ -1,0 +1,122 @@
+"""The incentive statement: its view keeps the subject's own figures only, the notebook has the
+shape every workbook has, and the batch's documents pass the privacy scan."""
+
+from __future__ import annotations
+
+import ast
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+from builds import build_once
+from test_incentives import BASE, one, plan, workbook
+from test_privacy import Scanner, document_texts
+
+from salesnb import batch
+from salesnb.incentives.statement import statement_view
+from salesnb.io import load
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "data" / "sample"
+NB = ROOT / "notebooks" / "incentive_statement.ipynb"
+
+
+def _team():
+    return workbook([("o1", "r1", 13000, "2026-01-15", "X", "A"),
+                     ("o2", "r2", 4000, "2026-01-16", "X", "B")], reps=("r1", "r2"))  # fmt: skip
+
+
+def test_view_keeps_only_the_reps_own_rows():
+    v = statement_view(_team(), plan("[override]\nrate = 0.01\n"), ["r1"], "2026-01")
+    assert list(v.rows["payee_id"]) == ["r1"]
+    assert list(v.lines) == ["Rep r1 (r1)"] and v.lines["Rep r1 (r1)"][-1] == "Payout: $6K."
+    assert set(v.history["who"]) == {"Rep r1"}
+    h = v.headline
+    assert (h["payout"], h["commission"], h["attainment"]) == pytest.approx((6000, 6000, 1.3))
+    assert h["team_payout"] is None and h["flags"] == []
+    text = json.dumps(v.lines) + v.history.to_json() + v.curve.to_json()
+    assert "r2" not in text and "M" not in v.history.to_string()
+
+
+def test_view_of_a_manager_adds_the_override():
+    v = statement_view(_team(), plan("[override]\nrate = 0.01\n"), ["r1", "r2"], "2026-01",
+                       manager="M")  # fmt: skip
+    assert sorted(v.rows["payee_id"]) == ["M", "r1", "r2"]
+    assert v.headline["payout"] == pytest.approx(170)  # 1 % of 17,000
+    assert v.headline["team_payout"] == pytest.approx(6000 + 1000)
+    assert v.headline["attainment"] is None
+
+
+def test_view_history_and_curve():
+    wb = workbook([("o1", "r1", 5000, "2026-01-15", "X", "A"),
+                   ("o2", "r1", 10000, "2026-02-15", "X", "B")])  # fmt: skip
+    v = statement_view(wb, plan(), ["r1"], "2026-02")
+    assert list(v.history["period"]) == ["2026-01", "2026-02"]
+    assert list(v.history["payout"]) == ["$1.2K", "$3.8K"]  # 1,250 and 3,750
+    assert list(v.curve["attainment"]) == ["0% to 50%", "50% to 100%", "100% and above", "cap"]
+    assert one(v.rows, "r1", "2026-02")["commission"] == pytest.approx(3750)
+    assert "rate = 0.5" in BASE
+
+
+def test_notebook_shape():
+    import papermill
+
+    nb = nbformat.read(NB, as_version=4)
+    params = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(params) == 1
+    declared = {t.id for n in ast.parse(params[0].source).body if isinstance(n, ast.Assign)
+                for t in n.targets if isinstance(t, ast.Name)}  # fmt: skip
+    assert {"data", "profile", "subject_type", "subject", "period", "as_of", "plan"} == declared
+    assert set(papermill.inspect_notebook(str(NB))) == declared
+    assert set(nb.metadata["salesnb"]["parameters"]) <= declared
+    code = [c.source for c in nb.cells if c.cell_type == "code"]
+    assert "record.title(" in "\n".join(code) and code[-1].startswith("record.headline(")
+    for src in code:
+        for node in ast.walk(ast.parse(src)):
+            assert not isinstance(node, ast.FunctionDef | ast.Lambda | ast.ClassDef)
+
+
+@pytest.fixture(scope="module")
+def statements(tmp_path_factory) -> Path:
+    def build(out: Path) -> None:
+        batch.run(NB, by="rep", data=SAMPLE, out=out / "rep", progress=False)
+        batch.run(NB, by="manager", data=SAMPLE, out=out / "manager", progress=False)
+
+    return build_once(tmp_path_factory, "incentive-statements", build)
+
+
+@pytest.mark.slow
+def test_every_reps_statement_is_private(statements):
+    wb = load(SAMPLE)
+    m = json.loads((statements / "rep" / "manifest.json").read_text("utf-8"))
+    assert m["summary"]["ok"] == len(wb.reps) == 30, m["summary"]
+    reps, opps = wb.reps, wb.opportunities
+    leaks = []
+    for s in m["subjects"]:
+        rid = s["key"]
+        others, theirs = reps[reps["rep_id"] != rid], opps[opps["rep_id"] != rid]
+        forbidden = Scanner([*others["rep_id"], *others["name"], *theirs["account"].dropna(),
+                             *theirs["opp_id"]])  # fmt: skip
+        for fmt, text in document_texts(statements / "rep", s).items():
+            assert Scanner([s["name"]]).found(text) == [s["name"]], (rid, fmt)
+            assert "Payout:" in text, (rid, fmt)
+            if found := forbidden.found(text):
+                leaks.append(f"{rid} {fmt}: {found[:5]}")
+        assert s["headline"]["payout"] is not None, rid
+    assert leaks == []
+
+
+@pytest.mark.slow
+def test_a_managers_statement_names_only_the_team(statements):
+    wb = load(SAMPLE)
+    m = json.loads((statements / "manager" / "manifest.json").read_text("utf-8"))
+    assert m["summary"]["ok"] == wb.reps["manager"].nunique(), m["summary"]
+    for s in m["subjects"]:
+        mine = wb.reps[wb.reps["manager"] == s["key"]]
+        others = wb.reps[wb.reps["manager"] != s["key"]]
+        forbidden = Scanner([*others["rep_id"], *others["name"]])
+        for fmt, text in document_texts(statements / "manager", s).items():
+            assert forbidden.found(text) == [], (s["key"], fmt)
+            assert Scanner(mine["name"]).found(text) == sorted(mine["name"]), (s["key"], fmt)
+        assert s["headline"]["payout"] > 0
