@@ -259,9 +259,10 @@ def synthetic(n: int, t: int = 36, seed: int = 0) -> pd.DataFrame:
     )
 
 
-def time_small(wb) -> dict[str, float]:
-    """Best-of-3 wall seconds to forecast 20 series in one process: synthetic, and the
-    sample's first 20 reps with the team's season borrowed (what a document's level does)."""
+def time_small(wb) -> dict[str, tuple[float, float]]:
+    """Best-of-3 (wall, CPU) seconds to forecast 20 series in one process: synthetic, and the
+    sample's first 20 reps with the team's season borrowed (what a document's level does).
+    CPU seconds tell what the wall time would be on an idle machine."""
     sets = {"20 synthetic series": (synthetic(20), None)}
     if wb is not None:
         from salesnb.forecast import monthly_bookings
@@ -271,11 +272,11 @@ def time_small(wb) -> dict[str, float]:
     forecast_many(synthetic(4), 3, n_jobs=1)  # imports
     out = {}
     for label, (wide, parent) in sets.items():
-        best = np.inf
+        best = (np.inf, np.inf)
         for _ in range(3):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             forecast_many(wide, 3, n_jobs=1, parent=parent)
-            best = min(best, time.perf_counter() - t0)
+            best = min(best, (time.perf_counter() - t0, time.process_time() - c0))
         out[label] = best
     return out
 
@@ -397,8 +398,8 @@ def main() -> None:
 
     small = time_small(wb)
     print("\nTime to forecast 20 series in one process (best of 3):")
-    for k, v in small.items():
-        print(f"  {k:40s} {v:8.2f} s")
+    for k, (wall, cpu) in small.items():
+        print(f"  {k:40s} {wall:8.2f} s wall {cpu:8.2f} s CPU")
     docs = time_documents(args.doc_reps)
     if docs:
         print("\nA rep's forecast document with a warm cache (salesnb batch, 1 worker, 2nd run):")
@@ -436,10 +437,11 @@ def main() -> None:
                 f"  speed ({what}, {n} series): auto takes {ratio:.2f}x statsforecast's time: "
                 f"{verdict}"
             )
-    worst = max(small.values())
+    wall, cpu = (max(v[i] for v in small.values()) for i in (0, 1))
     print(
-        f"  speed (20 series): slowest {worst:.2f} s: "
-        + ("met (under 1 s)" if worst < 1 else "NOT met (goal: under 1 s)")
+        f"  speed (20 series): slowest {wall:.2f} s wall ({cpu:.2f} s CPU): "
+        + ("met (under 1 s)" if wall < 1 else "NOT met (goal: under 1 s)")
+        + ("" if wall < 1 or cpu >= 1 else "; under 1 s of CPU: the machine was busy")
     )
     if docs:
         secs = [v for _, v in docs]
