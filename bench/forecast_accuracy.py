@@ -154,7 +154,7 @@ def run_backtests(
     return f
 
 
-def _sf_available() -> str | None:
+def sf_available() -> str | None:
     """How to run statsforecast: 'here', a python path, or None."""
     try:
         import statsforecast  # noqa: F401
@@ -184,7 +184,7 @@ def run_statsforecast(
     long: pd.DataFrame, horizon: int, n_jobs: int
 ) -> tuple[pd.DataFrame, tuple[float, float]]:
     """AutoETS forecasts and (wall, CPU) seconds they took, for a long frame unique_id, ds, y."""
-    where = _sf_available()
+    where = sf_available()
     with tempfile.TemporaryDirectory() as tmp:
         src, dst, script = Path(tmp, "in.csv"), Path(tmp, "out.csv"), Path(tmp, "sf.py")
         long.to_csv(src, index=False)
@@ -344,7 +344,7 @@ def main() -> None:
     ap.add_argument("--doc-reps", type=int, default=4, help="reps in the document timing")
     args = ap.parse_args()
     t_start = time.perf_counter()
-    sf = None if args.no_statsforecast else _sf_available()
+    sf = None if args.no_statsforecast else sf_available()
     print("statsforecast:", f"available ({sf})" if sf else "UNAVAILABLE: outside reference skipped")
 
     results: dict[str, pd.DataFrame] = {}

@@ -274,9 +274,9 @@ def month_weights(last: pd.Period, h: int, lo: pd.Timestamp, hi: pd.Timestamp) -
 def autoets(wb, plan: list[dict], rows: pd.DataFrame) -> pd.Series | None:
     """AutoETS summed over the rest of each quarter, indexed like ``rows``; None when
     statsforecast is unavailable."""
-    from forecast_accuracy import _sf_available, run_statsforecast
+    from forecast_accuracy import run_statsforecast, sf_available
 
-    if not _sf_available():
+    if not sf_available():
         return None
     long, meta = [], {}
     for o in plan:
