@@ -1199,7 +1199,7 @@ def pip_view(ctx: Context, plan_start: Any = None, *, n_goals: int = 3) -> Impro
     comp = gaps.rename(columns={"rep": "value", "team_q1": "p25", "team_median": "median",
                                 "team_q3": "p75"})  # fmt: skip
     comp = comp[~comp["metric"].str.startswith("stage_conversion:") & comp["value"].notna()]
-    n_peers = len(ctx.subject.peer_rep_ids) - 1 if ctx.is_rep else 0
+    n_peers = facts.peer_group(ctx).n if ctx.is_rep else 0
     unit = comp["unit"].replace({"multiple": "count", "growth": "percent"})
     plan = ImprovementPlan(start, gaps, goals, progress, facts.stage_table(ctx), pd.DataFrame({
         "metric": comp["label"], "value": comp["value"], "p25": comp["p25"],
