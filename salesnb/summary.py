@@ -368,7 +368,7 @@ def _now_tile(ctx: Context, metric: str, q: str, targets: Mapping[str, float]) -
             "Target already met: nothing left to cover" if left <= 0 else "")  # fmt: skip
         shown = "n/a" if status else shown
     return Tile(metric, label, unit, value, shown, target, status, tone, None, None,
-                f"vs last quarter: not known ({why})", f"vs a year before: not known ({why})",
+                f"Change: not known ({why})", f"Change: not known ({why})",
                 (), f"due in {here}, as of {ctx.as_of:%Y-%m-%d}")  # fmt: skip
 
 
@@ -402,8 +402,10 @@ def _forecast_tile(ctx: Context, figures: Mapping[str, Any], labels: list[str]) 
 def _spark(tile: Tile, currency: str) -> str:
     """The trend as a small inline SVG bar chart (no script, no external resource)."""
     pts = [(q, v) for q, v in tile.trend]
+    if not pts:  # open-pipeline figures: the change lines already say why
+        return ""
     if len(pts) < 2:
-        return '<p class="tile-trend-none">Trend: not known (under two quarters of history)</p>'
+        return '<p class="tile-trend-none">Trend: not known (one quarter of history)</p>'
     vals = [v for _, v in pts if v is not None]
     top = max([abs(v) for v in vals] + [1e-9])
     w, h, gap = 12, 28, 3
@@ -416,7 +418,7 @@ def _spark(tile: Tile, currency: str) -> str:
         bh = max(1.0, h * abs(v) / top)
         last = " last" if i == len(pts) - 1 else ""
         bars.append(f'<rect class="bar{last}" x="{i * (w + gap)}" y="{h - bh:.1f}" '
-                    f'width="{w}" height="{bh:.1f}"><title>{esc(words[-1])}</title></rect>')  # fmt: skip
+                    f'width="{w}" height="{bh:.1f}"></rect>')  # fmt: skip
     width = len(pts) * (w + gap) - gap
     label = esc(f"{tile.trend_label or tile.label} by quarter: " + "; ".join(words))
     span = esc(f"{pts[0][0]} – {pts[-1][0]}")
@@ -436,17 +438,23 @@ def summary_html(ctx: Context, workbook: str, *, forecast: Mapping[str, Any] | N
     >>> summary_html(ctx, "one_on_one")  # doctest: +SKIP
     """
     tiles = summary_tiles(ctx, workbook, forecast=forecast)
-    parts = ['<section class="tiles" aria-label="Summary">']
+    parts = ['<div class="tiles" role="group" aria-label="Summary">']
     for t in tiles:
         tone = f" {t.tone}" if t.tone else ""
         status = f'<p class="tile-status{tone}">{esc(t.status)}</p>' if t.status else ""
+        year = "" if t.vs_year == t.vs_last else f'<p class="tile-change">{esc(t.vs_year)}</p>'
         parts.append(
             f'<div class="tile"><p class="tile-label">{esc(t.label)}</p>'
             f'<p class="tile-value">{esc(t.text)}</p><p class="tile-note">{esc(t.note)}</p>'
-            f'{status}<p class="tile-change">{esc(t.vs_last)}</p>'
-            f'<p class="tile-change">{esc(t.vs_year)}</p>{_spark(t, ctx.currency)}</div>'
+            f'{status}<p class="tile-change">{esc(t.vs_last)}</p>{year}'
+            f"{_spark(t, ctx.currency)}</div>"
         )
-    parts.append("</section>")
+    parts.append("</div>")
+    parts.append(
+        '<p class="tiles-help">Each tile: the figure, how it stands against its target where '
+        "there is one, its change on the last quarter and on the same quarter a year before, "
+        "and its quarters so far as bars (the dark bar is the latest).</p>"
+    )
     group = facts.peer_group(ctx)
     if ctx.subject.type != "all":
         line = f"Peers in this document: {group.label}."

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from persona_data import END, MID, NEW, STAR, TYPICAL, ctx_for, sample_wb
 
-from salesnb import summary
+from salesnb import render, summary
 
 WORKBOOKS = ("one_on_one", "pipeline_review", "forecast", "goal_setting",
              "performance_improvement_plan")  # fmt: skip
@@ -101,6 +101,10 @@ def test_the_html_is_escaped_offline_and_says_not_known():
     assert "<script" not in html and "http://" not in html and "https://" not in html
     assert "<svg" in html  # the trend, drawn inline
     assert "nan" not in re.sub(r"<[^>]+>", " ", html).lower().split()
+    # what the document keeps after the sanitiser every notebook output passes through
+    kept = render.offline_html(html)
+    for cls in ("tiles", "tile", "tile-value", "tile-status bad", "tile-trend", "tiles-peers"):
+        assert f'class="{cls}"' in kept, cls
 
 
 def test_the_forecast_tile_shows_the_forecast_of_the_period():
