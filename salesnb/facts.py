@@ -368,7 +368,7 @@ def cycle_window(end: Any) -> tuple[pd.Timestamp, pd.Timestamp]:
     Examples
     --------
     >>> [f"{d:%Y-%m-%d}" for d in cycle_window("2026-09-30")]
-    ['2026-04-03', '2026-09-30']
+    ['2026-04-04', '2026-09-30']
     """
     last = pd.Timestamp(end).normalize()
     return last - pd.Timedelta(days=SALES_CYCLE_WINDOW_DAYS - 1), last
