@@ -74,3 +74,13 @@ def test_the_sales_cycle_is_one_figure_in_every_document(rep, as_of):
     }  # fmt: skip
     by_hand = _cycle_by_hand(wb, rep, as_of)
     assert all(v == pytest.approx(by_hand) for v in figures.values()), (by_hand, figures)
+
+
+def test_tables_name_the_median_for_its_group():
+    from salesnb import workbooks as wbk
+
+    ctx = ctx_for(STAR, END)
+    assert "team median" in wbk.scorecard_table(ctx, facts.peer_comparison(ctx)).columns
+    wb = sample_wb()
+    bare = dataclasses.replace(wb, reps=wb.reps.assign(team=pd.NA))
+    assert wbk.peer_median_header(facts.context(bare, "rep", STAR, None, END)) == "region median"
