@@ -230,7 +230,16 @@ def _change_text(ctx: Context, change: float | None, unit: str, label: str, why:
     return f"{shown} on {label}"
 
 
-def _why_unknown(ctx: Context, label: str, labels: list[str], values: dict) -> str:
+_NO_FIGURE = {
+    "attainment": "no target for {q}",
+    "win_rate": "no deal closed in {q}",
+    "avg_deal_size": "no deal won in {q}",
+    "sales_cycle_days": "no deal won in the {d} days to the end of {q}",
+}
+
+
+def _why_unknown(ctx: Context, label: str, labels: list[str], values: dict,
+                 metric: str = "") -> str:  # fmt: skip
     """Why the figure of quarter ``label`` is not known, in plain words."""
     if label not in labels:
         joined = _joined(ctx)
@@ -239,7 +248,8 @@ def _why_unknown(ctx: Context, label: str, labels: list[str], values: dict) -> s
             return f"{ctx.subject.name} joined on {joined:%Y-%m-%d}"
         return f"the data starts in {labels[0]}"
     if values.get(label) is None:
-        return f"no deal won or no target in {label}"
+        why = _NO_FIGURE.get(metric, "no figure for {q}")
+        return why.format(q=label, d=facts.SALES_CYCLE_WINDOW_DAYS)
     return f"nothing in {label} to compare with"
 
 
@@ -332,9 +342,11 @@ def _history_tile(ctx: Context, metric: str, q: str, labels: list[str], complete
     ch_last = _change(value, values.get(last), unit)
     ch_year = _change(value, values.get(year), unit)
     whole = "" if complete or metric in ("sales_cycle_days", "quota") else " (a whole quarter)"
-    vs_last = _change_text(ctx, ch_last, unit, last, _why_unknown(ctx, last, labels, values),
+    why_last = _why_unknown(ctx, last, labels, values, metric)
+    why_year = _why_unknown(ctx, year, labels, values, metric)
+    vs_last = _change_text(ctx, ch_last, unit, last, why_last,
                            _from_zero(value, values.get(last), unit))  # fmt: skip
-    vs_year = _change_text(ctx, ch_year, unit, year, _why_unknown(ctx, year, labels, values),
+    vs_year = _change_text(ctx, ch_year, unit, year, why_year,
                            _from_zero(value, values.get(year), unit))  # fmt: skip
     vs_last += whole if ch_last is not None else ""
     vs_year += ", a year before" if ch_year is not None else ""
