@@ -20,12 +20,15 @@ from salesnb.errors import ParameterError
 
 __all__ = [
     "ALIASES",
+    "CURRENCY_SYMBOLS",
     "METRICS",
     "UNITS",
     "DealRef",
     "MetricFacts",
     "MetricInfo",
     "RepFacts",
+    "currency_symbol",
+    "format_money",
     "format_value",
 ]
 
@@ -100,11 +103,60 @@ _FIELD_ALIASES = {
 
 
 # --------------------------------------------------------------------------- formatting
-_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "INR": "₹", "CNY": "¥", "KRW": "₩"}
+#: The kit's one currency table: ISO code -> symbol (other codes are shown as a prefix).
+CURRENCY_SYMBOLS = {
+    "USD": "$",
+    "EUR": "€",
+    "GBP": "£",
+    "JPY": "¥",
+    "INR": "₹",
+    "CNY": "¥",
+    "KRW": "₩",
+}
+_SYMBOLS = CURRENCY_SYMBOLS
 UNITS = (
     "currency", "currency_per_day", "percent", "growth", "points", "multiple", "days", "count",
     "percentile", "text",
 )  # fmt: skip
+
+
+def currency_symbol(currency: str = "USD") -> str:
+    """The prefix money values carry: a symbol from :data:`CURRENCY_SYMBOLS`, else the code and
+    a space; '' for an export without amounts (``"deals"``).
+
+    Examples
+    --------
+    >>> currency_symbol("EUR"), currency_symbol("sek"), currency_symbol("deals")
+    ('€', 'SEK ', '')
+    """
+    code = str(currency).strip()
+    if code == "deals":
+        return ""
+    return CURRENCY_SYMBOLS.get(code.upper(), f"{code.upper()} ")
+
+
+def format_money(
+    value: Any, currency: str = "USD", *, compact: bool = True, signed: bool = False
+) -> str:
+    """Money as text, the kit's one way: compact ``"$1.2M"``, ``"€85K"`` (K, M, B), or whole
+    units ``"$1,250,000"`` with ``compact=False``; None or NaN gives ``"n/a"``.
+
+    Examples
+    --------
+    >>> format_money(1_234_567), format_money(1_234_567, "EUR", compact=False)
+    ('$1.2M', '€1,234,567')
+    >>> format_money(-950, "CHF", compact=False), format_money(1500, signed=True)
+    ('-CHF 950', '+$1.5K')
+    """
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    v = float(value)
+    plus = "+" if signed and v > 0 else ""
+    if compact or currency == "deals":
+        return plus + _money(v, currency)
+    txt = f"{abs(v):,.0f}"
+    sign = "-" if v < 0 and txt.strip("0,") else ""
+    return f"{plus}{sign}{currency_symbol(currency)}{txt}"
 
 
 def _money(v: float, currency: str) -> str:
@@ -120,10 +172,7 @@ def _money(v: float, currency: str) -> str:
             suffix, txt = s, (f"{x:.1f}" if x < 99.95 else f"{x:,.0f}").removesuffix(".0")
             break
     sign = "-" if v < 0 and txt.strip("0.,") else ""
-    code = currency.upper()
-    if code in _SYMBOLS:
-        return f"{sign}{_SYMBOLS[code]}{txt}{suffix}"
-    return f"{sign}{code} {txt}{suffix}"
+    return f"{sign}{currency_symbol(currency)}{txt}{suffix}"
 
 
 def _pct(p: float) -> str:
@@ -168,9 +217,9 @@ def format_value(value: Any, unit: str, currency: str = "USD", *, signed: bool =
     signed = signed or unit == "growth"
     plus = "+" if signed and v > 0 else ""
     if unit == "currency":
-        return plus + _money(v, currency)
+        return format_money(v, currency, signed=signed)
     if unit == "currency_per_day":
-        return plus + _money(v, currency) + "/day"
+        return format_money(v, currency, signed=signed) + "/day"
     if unit in ("percent", "growth"):
         return f"{plus}{_pct(v * 100)}%"
     if unit == "points":

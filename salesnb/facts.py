@@ -50,6 +50,11 @@ SCORECARD_METRICS: dict[str, str] = {
     "activities": "activities", "activity_to_opp": "opportunities_per_activity",
     "bookings_growth": "growth",
 }  # fmt: skip
+_COLUMN_METRIC = {col: m for m, col in SCORECARD_METRICS.items()}
+#: The one sales-cycle window (days): the median days from creation to close of the deals won
+#: in the SALES_CYCLE_WINDOW_DAYS days to the as-of date (or the period's end, if earlier). A
+#: quarter holds too few wins for a steady median; every document uses this one figure.
+SALES_CYCLE_WINDOW_DAYS = 180
 
 
 # --------------------------------------------------------------------------- data location
@@ -337,7 +342,11 @@ def _unit_table(
         cols = {"attainment": "previous_attainment", "bookings": "previous_bookings",
                 "win_rate": "previous_win_rate"}  # fmt: skip
         parts.append(p[keys + list(cols)].rename(columns=cols))
-    out = sc.drop(columns=["name"], errors="ignore")
+    # The one sales-cycle definition (SALES_CYCLE_WINDOW_DAYS), not the quarter's few wins.
+    c_start, c_end = cycle_window(min(when, end))
+    cycle = kpis.sales_cycle(wb, by, start=c_start, end=c_end, as_of=when)
+    out = sc.drop(columns=["name", "median_cycle_days"], errors="ignore")
+    parts.append(cycle[keys + ["median_cycle_days"]])
     for part in parts:
         out = out.merge(part, on=keys, how="left") if keys else pd.concat([out, part], axis=1)
     slip = _slipped(wb, when, by)
@@ -351,6 +360,36 @@ def _unit_table(
     else:
         out = pd.concat([out, slip], axis=1)
     return out
+
+
+def cycle_window(end: Any) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """First and last day of the sales-cycle window ending on ``end`` (both inclusive).
+
+    Examples
+    --------
+    >>> [f"{d:%Y-%m-%d}" for d in cycle_window("2026-09-30")]
+    ['2026-04-04', '2026-09-30']
+    """
+    last = pd.Timestamp(end).normalize()
+    return last - pd.Timedelta(days=SALES_CYCLE_WINDOW_DAYS - 1), last
+
+
+def sales_cycle_days(ctx: Context, end: Any = None) -> float:
+    """The subject's sales cycle in days: the one definition every document shows.
+
+    Median days from creation to close of the subject's deals won in the
+    :data:`SALES_CYCLE_WINDOW_DAYS` days to ``end`` (default: as-of, or the period's end if
+    earlier); NaN when none was won.
+
+    Examples
+    --------
+    >>> sales_cycle_days(context(wb, "rep", "R07", None, "2026-09-30"))  # doctest: +SKIP
+    33.0
+    """
+    end = min(ctx.as_of, ctx.end) if end is None else end
+    start, last = cycle_window(end)
+    row = own_rows(ctx, "sales_cycle", start=start, end=last, as_of=ctx.as_of)
+    return float(row["median_cycle_days"].iloc[0]) if len(row) else float("nan")
 
 
 @memo.shared
@@ -398,14 +437,117 @@ def _own_row(ctx: Context, table: pd.DataFrame) -> pd.Series:
     return hit.iloc[0]
 
 
+#: Fewer peers than this (the subject excluded) and the documents call the group small.
+SMALL_GROUP = 5
+
+
+@dataclass(frozen=True)
+class PeerGroup:
+    """Who a subject is compared with: the one definition every document's peer figure uses.
+
+    A rep's peers are the other reps of the same team where the data has one, else of the same
+    region; a region's, manager's or team's are the other units of that kind. The subject is
+    never one of its own peers. ``rep_ids``/``units`` are internal (never displayed).
+    """
+
+    kind: str  # "team", "region", "manager"... or "" when there are none
+    name: str
+    rep_ids: tuple[str, ...]
+    units: tuple[str, ...]
+    n: int
+
+    @property
+    def small(self) -> bool:
+        """Fewer than :data:`SMALL_GROUP` others: one peer moves the median."""
+        return 0 < self.n < SMALL_GROUP
+
+    @property
+    def label(self) -> str:
+        """What the peer figure is, e.g. "median of 7 other reps in your region"."""
+        if self.n == 0:
+            return "no peers to compare with"
+        if self.units:
+            plural = {"manager": "managers' teams", "all": "teams"}.get(self.kind, f"{self.kind}s")
+            return f"median of {self.n} other {plural}"
+        return f"median of {self.n} other rep{'' if self.n == 1 else 's'} in your {self.kind}"
+
+    @property
+    def note(self) -> str:
+        """A plain-words caveat for small groups ('' when there is none)."""
+        if self.n == 0:
+            return "There is no peer group in the data, so no peer figure is shown."
+        if self.units:
+            return ""
+        if self.n < MIN_PEERS:
+            return (
+                f"Only {self.n} other rep{'' if self.n == 1 else 's'} in the {self.kind}: "
+                "too few to show a median without revealing them, so none is shown."
+            )
+        if self.small:
+            return (
+                f"A small group (fewer than {SMALL_GROUP} others): one rep moves the median, "
+                "so read peer figures as a rough guide."
+            )
+        return ""
+
+
+def peer_group(ctx: Context) -> PeerGroup:
+    """The subject's peers (see :class:`PeerGroup`).
+
+    Examples
+    --------
+    >>> peer_group(context(wb, "rep", "R07")).label  # doctest: +SKIP
+    'median of 4 other reps in your team'
+    """
+    s, reps = ctx.subject, ctx.wb.reps
+    if s.type == "all":
+        return PeerGroup("all", "", (), (), 0)
+    if not s.is_rep:
+        units = tuple(sorted(u for u in reps[s.type].dropna().unique() if u != s.key))
+        return PeerGroup(s.type, str(s.key), (), units, len(units))
+    row = ctx.wb.rep(s.key)
+    for kind in ("team", "region"):
+        if kind in reps.columns and pd.notna(row.get(kind)):
+            ids = reps["rep_id"].to_numpy(dtype=object)
+            same = (reps[kind].to_numpy(dtype=object) == row[kind]) & (ids != s.key)
+            others = tuple(sorted(ids[same].tolist()))
+            return PeerGroup(kind, str(row[kind]), others, (), len(others))
+    return PeerGroup("", "", (), (), 0)
+
+
 def _peer_subject(ctx: Context, table: pd.DataFrame) -> subj.Subject:
-    s = ctx.subject
+    s, group = ctx.subject, peer_group(ctx)
     if ctx.key is None:
         return s
     if s.is_rep:
-        return s
-    units = tuple(sorted(table[ctx.key].dropna().unique()))
-    return subj.Subject(s.type, s.key, s.name, (s.key,), units)
+        return subj.Subject(s.type, s.key, s.name, (s.key,), group.rep_ids)
+    present = set(table[ctx.key].dropna())
+    return subj.Subject(
+        s.type, s.key, s.name, (s.key,), tuple(u for u in group.units if u in present)
+    )
+
+
+def peer_stats(ctx: Context, table: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
+    """The subject's value of each metric beside its :func:`peer_group`'s aggregates.
+
+    ``table`` has one row per unit of the subject's kind (key column ``ctx.key``). Returns
+    ``metric, value, peer_p25, peer_median, peer_p75, peer_n, percentile`` (0-100, higher =
+    better for that metric, see :data:`salesnb.coaching.METRICS`; ``peer_n`` counts the others).
+    With fewer than :data:`MIN_PEERS` peers for a rep (one for other subjects) the peer columns
+    are empty: privacy, a median of two is one of them.
+
+    Examples
+    --------
+    >>> peer_stats(ctx, unit_table(ctx), ["attainment"])  # doctest: +SKIP
+    """
+    agg = subj.peer_aggregates(table, _peer_subject(ctx, table), metrics, key=ctx.key)
+    better = [COACHING_METRICS[m].better if m in COACHING_METRICS else "higher"
+              for m in (_COLUMN_METRIC.get(c, c) for c in agg["metric"])]  # fmt: skip
+    lower = pd.Series(better, index=agg.index).eq("lower")
+    agg["percentile"] = agg["percentile"].where(~lower, 100.0 - agg["percentile"])
+    few = agg["peer_n"] < (MIN_PEERS if ctx.is_rep else 1)
+    agg.loc[few, ["peer_p25", "peer_median", "peer_p75", "percentile"]] = np.nan
+    return agg
 
 
 def elapsed_share(ctx: Context) -> float:
@@ -420,16 +562,15 @@ def peer_comparison(ctx: Context, table: pd.DataFrame | None = None) -> pd.DataF
 
     Returns ``metric`` (coaching name), ``label``, ``unit``, ``better``, ``value``,
     ``previous``, ``target``, ``peer_p25``, ``peer_median``, ``peer_p75``, ``peer_n`` and
-    ``percentile`` (0-100, higher = better for that metric). Peers are the rep's region for
-    a rep, the other units of the same kind for a region, manager or team; with fewer than
-    :data:`MIN_PEERS` peers besides the subject every peer column is empty.
+    ``percentile`` (0-100, higher = better for that metric). Peers are the subject's
+    :func:`peer_group` (the rep's team, else region; the subject excluded), aggregated by
+    :func:`peer_stats`: with fewer than :data:`MIN_PEERS` peers every peer column is empty.
 
     Examples
     --------
     >>> peer_comparison(ctx)[["metric", "value", "peer_median", "percentile"]]  # doctest: +SKIP
     """
     table = unit_table(ctx) if table is None else table
-    s = _peer_subject(ctx, table)
     cols = list(SCORECARD_METRICS.values())
     if ctx.key is None:
         own = table.iloc[0]
@@ -438,17 +579,12 @@ def peer_comparison(ctx: Context, table: pd.DataFrame | None = None) -> pd.DataF
             agg[c] = np.nan
         agg["peer_n"] = 0
     else:
-        agg = subj.peer_aggregates(table, s, cols, key=ctx.key)
+        agg = peer_stats(ctx, table, cols)
     agg["metric"] = list(SCORECARD_METRICS)
     info = [COACHING_METRICS[m] for m in agg["metric"]]
     agg["label"] = [i.label for i in info]
     agg["unit"] = [i.unit for i in info]
     agg["better"] = [i.better for i in info]
-    lower = agg["better"].eq("lower")
-    agg["percentile"] = agg["percentile"].where(~lower, 100.0 - agg["percentile"])
-    # Privacy: a rep's peers need a crowd; regions and managers may be compared with any.
-    few = agg["peer_n"] - 1 < (MIN_PEERS if ctx.is_rep else 1)
-    agg.loc[few, ["peer_p25", "peer_median", "peer_p75", "percentile"]] = np.nan
     own = _own_row(ctx, table)
     prev = {"attainment": "previous_attainment", "bookings": "previous_bookings",
             "win_rate": "previous_win_rate"}  # fmt: skip
@@ -481,7 +617,7 @@ def peer_chart_frame(comparison: pd.DataFrame, metrics: list[str] | None = None)
     return pd.DataFrame({
         "metric": df["label"], "value": df["value"], "p25": df["peer_p25"],
         "median": df["peer_median"], "p75": df["peer_p75"],
-        "n_peers": (df["peer_n"] - 1).clip(lower=0).astype(int), "unit": unit,
+        "n_peers": df["peer_n"].clip(lower=0).astype(int), "unit": unit,
         "higher_is_better": df["better"].eq("higher"), "percentile": df["percentile"],
     }).reset_index(drop=True)  # fmt: skip
 
@@ -554,7 +690,7 @@ def velocity(ctx: Context) -> pd.Series:
     start, end = lookback(ctx)
     v = own_rows(ctx, "velocity", start=start, end=end, as_of=ctx.as_of).iloc[0]
     open_now = own_rows(ctx, "pipeline", as_of=ctx.as_of).iloc[0]["open_deals"]
-    cycle = v["median_cycle_days"]
+    cycle = sales_cycle_days(ctx)  # the one definition, not the trailing year's
     value = open_now * v["win_rate"] * v["avg_deal_size"]
     vel = value / cycle if cycle and np.isfinite(cycle) and cycle > 0 else np.nan
     return pd.Series({"open_deals": int(open_now), "win_rate": v["win_rate"],
@@ -1080,7 +1216,8 @@ def _in_id_context(text: str, toks: list, folded: list[str], i: int) -> bool:
 #: Trailing window (days) behind each improvement-plan metric, so a baseline and every weekly
 #: checkpoint are measured the same way; 0 = a count at the date.
 PIP_WINDOWS: dict[str, int] = {
-    "win_rate": 90, "avg_deal_size": 90, "sales_cycle_days": 180, "activities": 28,
+    "win_rate": 90, "avg_deal_size": 90, "sales_cycle_days": SALES_CYCLE_WINDOW_DAYS,
+    "activities": 28,
     "activity_to_opp": 90, "coverage_next": 0, "stale_deals": 0, "past_due_deals": 0,
     "stage_conversion": 180,
 }  # fmt: skip
@@ -1153,11 +1290,7 @@ def pip_facts(ctx: Context, at: Any) -> RepFacts:
     if ctx.key is None:
         agg = pd.DataFrame({"metric": metrics, "value": [table.iloc[0][m] for m in metrics]})
     else:
-        agg = subj.peer_aggregates(table, _peer_subject(ctx, table), metrics, key=ctx.key)
-        lower = agg["metric"].map(lambda m: COACHING_METRICS[m].better == "lower")
-        agg["percentile"] = agg["percentile"].where(~lower, 100.0 - agg["percentile"])
-        few = agg["peer_n"] - 1 < (MIN_PEERS if ctx.is_rep else 1)
-        agg.loc[few, ["peer_p25", "peer_median", "peer_p75", "percentile"]] = np.nan
+        agg = peer_stats(ctx, table, metrics)
     facts = RepFacts.from_frame(agg, subject=ctx.subject.name)
     own, team = (
         pip_stage_conversion(ctx.wb, ctx.rep_ids, at),

@@ -517,9 +517,10 @@ def attention_rules(overrides: Mapping[str, Any] | None = None, config: Any = No
 
 
 def _money(x: pd.Series, currency: str) -> pd.Series:
-    sym = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥"}.get(currency)
-    txt = x.map("{:,.0f}".format)
-    return sym + txt if sym else txt + f" {currency}"
+    """Whole amounts through the kit's one money formatter ("$1,250", "CHF 900")."""
+    from salesnb.coaching_facts import format_money
+
+    return x.map(lambda v: format_money(v, currency, compact=False))
 
 
 def _stage_since(snaps: pd.DataFrame) -> pd.Series:

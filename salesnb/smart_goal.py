@@ -15,6 +15,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from salesnb.coaching_facts import format_money
 from salesnb.errors import ParameterError
 
 __all__ = [
@@ -88,15 +89,13 @@ _UNIT_WORDS = {
     },
     "currency": {"currency", "$", "€", "£", "¥", "money"},
 }
-_SYMBOL = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥"}
 
 
 def _fmt_value(v: float, m: Metric | None, currency: str = "USD") -> str:
     if m is None or not math.isfinite(v):
         return f"{v:,.6g}"
-    if m.kind == "currency":
-        sym = _SYMBOL.get(currency)
-        return f"{sym}{v:,.0f}" if sym else f"{v:,.0f} {currency}"
+    if m.kind == "currency":  # the kit's one money formatter, whole units
+        return format_money(v, currency, compact=False)
     if m.kind == "ratio":
         return f"{v * 100:.1f}".rstrip("0").rstrip(".") + "%"
     if m.kind == "days":

@@ -214,16 +214,30 @@ _CARD = ["attainment", "bookings", "win_rate", "avg_deal_size", "sales_cycle_day
          "coverage_current", "coverage_next", "open_deals", "stale_deals", "activities"]  # fmt: skip
 
 
+def peer_median_header(ctx: Context) -> str:
+    """The column header of the peer median, named for the group ("team median": the median of
+    the other reps in the rep's team; see :func:`salesnb.facts.peer_group`).
+
+    Examples
+    --------
+    >>> peer_median_header(facts.context(wb, "rep", "R07"))  # doctest: +SKIP
+    'team median'
+    """
+    kind = facts.peer_group(ctx).kind
+    return f"{kind} median" if ctx.is_rep and kind else "peer median"
+
+
 def scorecard_table(ctx: Context, comparison: pd.DataFrame) -> pd.DataFrame:
     """The scorecard as text: value, previous period, peer median and percentile."""
     c = comparison.set_index("metric").loc[[m for m in _CARD if m in set(comparison["metric"])]]
     cur = ctx.currency
+    peer = peer_median_header(ctx)
     rows = []
     for m, r in c.iterrows():
         rows.append({
             "KPI": r["label"], "value": fmt(r["value"], r["unit"], cur),
             "previous period": fmt(r["previous"], r["unit"], cur),
-            "peer median": fmt(r["peer_median"], r["unit"], cur),
+            peer: fmt(r["peer_median"], r["unit"], cur),
             "percentile": fmt(r["percentile"], "percentile") if pd.notna(r["percentile"]) else "n/a",
         })  # fmt: skip
     return pd.DataFrame(rows)
@@ -1199,7 +1213,7 @@ def pip_view(ctx: Context, plan_start: Any = None, *, n_goals: int = 3) -> Impro
     comp = gaps.rename(columns={"rep": "value", "team_q1": "p25", "team_median": "median",
                                 "team_q3": "p75"})  # fmt: skip
     comp = comp[~comp["metric"].str.startswith("stage_conversion:") & comp["value"].notna()]
-    n_peers = len(ctx.subject.peer_rep_ids) - 1 if ctx.is_rep else 0
+    n_peers = facts.peer_group(ctx).n if ctx.is_rep else 0
     unit = comp["unit"].replace({"multiple": "count", "growth": "percent"})
     plan = ImprovementPlan(start, gaps, goals, progress, facts.stage_table(ctx), pd.DataFrame({
         "metric": comp["label"], "value": comp["value"], "p25": comp["p25"],
@@ -1211,7 +1225,7 @@ def pip_view(ctx: Context, plan_start: Any = None, *, n_goals: int = 3) -> Impro
     plan.tables["gaps"] = pd.DataFrame({
         "KPI": gt["label"],
         "value": [fmt(v, u, cur) for v, u in zip(gt["rep"], gt["unit"], strict=True)],
-        "team median": [fmt(v, u, cur) for v, u in zip(gt["team_median"], gt["unit"], strict=True)],
+        peer_median_header(ctx): [fmt(v, u, cur) for v, u in zip(gt["team_median"], gt["unit"], strict=True)],
         "target": [fmt(v, u, cur) for v, u in zip(gt["target"], gt["unit"], strict=True)],
         "shortfall": [fmt(v, "percent") for v in gt["severity"]], "status": gt["status"],
     }).reset_index(drop=True)  # fmt: skip

@@ -68,15 +68,17 @@ def test_peer_comparison_region_vs_region(tiny_wb):
     comp = facts.peer_comparison(facts.context(tiny_wb, "region", "East")).set_index("metric")
     # East: (1000 + 300) / (2000 + 1000) = 0.4333; West: 700 / (1000 + 500) = 0.4667
     assert comp.loc["attainment", "value"] == pytest.approx(1300 / 3000)
-    assert comp.loc["attainment", "peer_median"] == pytest.approx((1300 / 3000 + 700 / 1500) / 2)
-    # East below West: 0 below, itself equal -> (0 + 0.5) / 2 = 25th percentile
-    assert comp.loc["attainment", "percentile"] == pytest.approx(25.0)
+    # the subject is not its own peer: the median of the other regions is West's
+    assert comp.loc["attainment", "peer_median"] == pytest.approx(700 / 1500)
+    assert comp.loc["attainment", "peer_n"] == 1
+    # East below West, the only other region: 0th percentile
+    assert comp.loc["attainment", "percentile"] == pytest.approx(0.0)
     # win rate East 2 of 3 closed, West 1 of 1
     assert comp.loc["win_rate", "value"] == pytest.approx(2 / 3)
-    # sales cycle East median(31, 53) = 42 days vs West 30: the raw rank is 75 (one below,
-    # itself equal: 1.5 / 2) but shorter is better, so East is at the 25th percentile
+    # sales cycle East median(31, 53) = 42 days vs West 30: the raw rank is 100 (West below)
+    # but shorter is better, so East is at the 0th percentile
     assert comp.loc["sales_cycle_days", "value"] == 42.0
-    assert comp.loc["sales_cycle_days", "percentile"] == pytest.approx(25.0)
+    assert comp.loc["sales_cycle_days", "percentile"] == pytest.approx(0.0)
 
 
 def test_peer_chart_frame_shape(tiny_wb):
