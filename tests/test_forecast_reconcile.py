@@ -58,9 +58,7 @@ def test_summing_matrix_known_team():
 @given(hierarchies(), st.sampled_from(["bottom_up", "ols", "wls_struct"]), st.data())
 def test_reconciled_means_add_up_at_every_node(members, method, data):
     nodes, S = summing_matrix(members)
-    base = data.draw(
-        hnp.arrays(float, len(nodes), elements=st.floats(0, 1e6, allow_nan=False))
-    )
+    base = data.draw(hnp.arrays(float, len(nodes), elements=st.floats(0, 1e6, allow_nan=False)))
     rec = reconcile_means(base, S, method)
     bottom = rec[-S.shape[1] :]
     np.testing.assert_allclose(rec, S @ bottom, rtol=1e-9, atol=1e-6)
