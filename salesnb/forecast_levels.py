@@ -9,18 +9,22 @@ series is the least noisy, and the sum of the reps' own forecasts strays from it
 sample's next quarter, 2.63M against the team's 3.21M, while the team booked 3.29M and 3.38M
 in the same quarter of the last two years).
 
-1. :func:`rep_table` -- every rep's expected bookings for the period as its own document
-   forecasts them (history and pipeline views blended), and shared out of the whole team's
-   own forecast; computed once per data set.
-2. :func:`past_errors` -- the same forecast replayed for every rep at past as-of dates: the
-   day before each finished quarter started and the end of its first month (rest of the
-   quarter), each with only the data known then, beside what was then booked.
+1. :func:`all_reps` -- every rep's own forecast of the rest of a period (its history view
+   and its pipeline view's expectation, blended with the whole team's learned pipeline
+   weight), shared out of the whole team's own forecast. :func:`rep_table` does it today
+   (the team's figure is its document's), once per data set.
+2. :func:`past_errors` -- the same forecast replayed at past as-of dates: the day before each
+   finished quarter started and the end of its first month (rest of the quarter), each
+   with only the data known then, beside what was then booked. At the end of the first
+   month the history views are those fitted on the quarter's eve (one fit per quarter, half
+   the cost), the pipeline and what was won are the month-end's.
 3. :func:`level_draws` -- joint draws of all reps that replay the errors all reps made
    together at one past date (:func:`salesnb.forecast_reconcile.coherent_draws`), summed
    over the subject's reps. The spread at each level is then its own past errors'.
 
-Past forecasts use today's blend weight of each rep (learned from the snapshots of finished
-quarters); everything else is as known at each past date.
+Past forecasts use today's pipeline weight (learned from the snapshots of finished quarters);
+everything else is as known at each past date. Before 2026-03 the sample has no snapshots,
+so the pipeline at those dates is rebuilt from the deals' dates and furthest stages.
 """
 
 from __future__ import annotations
@@ -68,8 +72,114 @@ def positive_mean(mu: float, sd: float) -> float:
     return float(mu * special.ndtr(z) + sd * math.exp(-0.5 * z * z) / math.sqrt(2 * math.pi))
 
 
+def all_reps(
+    wb,
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+    as_of: pd.Timestamp,
+    weight: float,
+    team_rest: float | None = None,
+    history_as_of: pd.Timestamp | None = None,
+    fits: dict | None = None,
+) -> pd.DataFrame:
+    """Every rep's forecast of the rest of a period at ``as_of``, shared out of the team's.
+
+    Each rep's own forecast blends its history view (the level's pooled model choice with the
+    team's seasonal pattern borrowed, :func:`salesnb.forecast.forecast_many`) and its
+    pipeline view's expectation (:func:`salesnb.forecast_pipeline.expected_by_rep`) with the
+    whole team's pipeline ``weight``; the reps' forecasts are then scaled to add up to the
+    whole team's own forecast of the rest of the period (top-down proportions,
+    :func:`salesnb.forecast_reconcile.top_down`): ``team_rest`` when given (today's team
+    document), else the team's history and pipeline views blended the same way.
+
+    ``history_as_of`` (an earlier date in the period, e.g. its eve) fits the history views
+    on the months complete then and reads the months still to come from those fits (the
+    replay at mid-quarter reuses the quarter-start fits: half the cost); ``fits`` is a dict
+    that keeps the fits between calls.
+
+    Returns
+    -------
+    DataFrame
+        Index ``rep_id``: ``already_won``, ``own`` (the rep's own forecast of the rest),
+        ``rest`` (its share of the team's), ``sd`` (the history view's spread) and
+        ``actual`` (booked after ``as_of`` in the period: known only looking back), currency.
+
+    Examples
+    --------
+    >>> all_reps(wb, *bounds, pd.Timestamp("2026-07-31"), 0.2)["rest"].sum()  # doctest: +SKIP
+    """
+    from salesnb.forecast import (
+        forecast_history,
+        forecast_many,
+        monthly_bookings,
+        rest_of_period,
+        team_series,
+    )
+
+    reps = [str(r) for r in wb.reps["rep_id"]]
+    pipe = expected_by_rep(wb, reps, start, end, as_of)
+    e_pipe = (pipe["expected_open"] + pipe["expected_run_rate"]).to_numpy(dtype=float)
+    first, horizon, mw = rest_of_period(as_of, start, end)
+    own, sd = e_pipe.copy(), np.zeros(len(reps))
+    h_as_of = as_of if history_as_of is None else pd.Timestamp(history_as_of)
+    h_first, h_horizon, _ = rest_of_period(h_as_of, start, end)
+    team = team_series(wb, h_as_of)
+    fits = {} if fits is None else fits
+    team_hist = None
+    if horizon:
+        # the months still to come, as weights on the history fits' months
+        full = np.zeros(h_horizon)
+        k = (first - h_first).n
+        full[k : k + len(mw)] = mw
+        mw = full
+
+        def fit() -> tuple[dict, object]:
+            wide = monthly_bookings(wb, by="rep", as_of=h_as_of).dropna(axis=1, how="all")
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                many = (
+                    forecast_many(wide, h_horizon, levels=(0.8,), parent=team) if wide.size else {}
+                )
+                own_team = (
+                    forecast_history(team, h_horizon, levels=(0.8,), parent=team)
+                    if team.notna().any()
+                    else None
+                )
+            return many, own_team
+
+        key = (h_as_of, h_horizon)
+        if key not in fits:
+            fits[key] = fit()
+        hist, team_hist = fits[key]
+        for i, r in enumerate(reps):
+            h = hist.get(r)
+            if h is not None and h.ok:
+                mu, sd[i] = h.total(mw)
+                own[i] = (1 - weight) * positive_mean(mu, sd[i]) + weight * e_pipe[i]
+    else:
+        own[:] = 0.0
+    if team_rest is None:
+        team_rest = float(pipe["expected_open"].sum()) + expected_run_rate(wb, start, end, as_of)
+        if horizon and team_hist is not None and team_hist.ok:
+            mu, s = team_hist.total(mw)
+            team_rest = (1 - weight) * positive_mean(mu, s) + weight * team_rest
+    return pd.DataFrame(
+        {
+            "already_won": pipe["already_won"].to_numpy(dtype=float),
+            "own": own,
+            "rest": top_down(team_rest, own),
+            "sd": sd,
+            "actual": pipe["actual_rest"].to_numpy(dtype=float),
+        },
+        index=pd.Index(reps, name="rep_id"),
+    )
+
+
 def rep_table(wb, period: str, as_of, *, seed: int = 0) -> pd.DataFrame:
-    """Every rep's forecast of ``period`` as its own document makes it, before reconciling.
+    """Every rep's expected bookings for ``period`` as the documents show them.
+
+    The whole team's own forecast (its document's blend of history and pipeline views),
+    shared by the reps in proportion to their own forecasts (:func:`all_reps`).
 
     Parameters
     ----------
@@ -83,11 +193,8 @@ def rep_table(wb, period: str, as_of, *, seed: int = 0) -> pd.DataFrame:
     Returns
     -------
     DataFrame
-        Index ``rep_id``; ``already_won``, ``rest`` (expected bookings still to come),
-        ``sd`` (spread of the blended view's draws), ``reconciled`` (``rest`` scaled so the
-        reps add up to the whole team's own forecast of the rest of the period) in currency,
-        ``weight`` (the pipeline view's weight in the blend) and ``team_weight`` (the whole
-        team's). Cached per data set (kind ``"reptable"``).
+        As :func:`all_reps` (without ``actual``), plus ``weight``: the whole team's pipeline
+        weight in the blend, used for every rep. Cached per data set (kind ``"reptable"``).
 
     Examples
     --------
@@ -96,30 +203,21 @@ def rep_table(wb, period: str, as_of, *, seed: int = 0) -> pd.DataFrame:
     from salesnb.forecast import period_forecast
 
     as_of = pd.Timestamp(as_of).normalize()
-    reps = [str(r) for r in wb.reps["rep_id"]]
 
     def make() -> pd.DataFrame:
-        rows = []
-        for r in reps:
-            pf = period_forecast(
-                wb, "rep", r, period, as_of, seed=seed, n_sims=TABLE_SIMS, coherent=False
-            )
-            rows.append(
-                {
-                    "rep_id": r,
-                    "already_won": float(pf.already_won),
-                    "rest": float(pf.base_expected - pf.already_won),
-                    "sd": float(pf.blended.sd),
-                    "weight": float(pf.pipeline_weight),
-                }
-            )
-        out = pd.DataFrame(rows).set_index("rep_id")
         team = period_forecast(
             wb, "all", None, period, as_of, seed=seed, n_sims=TABLE_SIMS, coherent=False
         )
-        team_rest = team.base_expected - team.already_won
-        out["reconciled"] = top_down(team_rest, out["rest"].to_numpy())
-        out["team_weight"] = float(team.pipeline_weight)
+        weight = float(team.pipeline_weight)
+        out = all_reps(
+            wb,
+            team.period_start,
+            team.period_end,
+            as_of,
+            weight,
+            team_rest=team.base_expected - team.already_won,
+        ).drop(columns="actual")
+        out["weight"] = weight
         return out
 
     def load(d: dict) -> pd.DataFrame:
@@ -154,95 +252,64 @@ def _origins(wb, as_of: pd.Timestamp) -> list[tuple[pd.Timestamp, str, str]]:
     return out
 
 
-def past_errors(wb, as_of, weights: pd.Series, team_weight: float = 0.5) -> pd.DataFrame:
+def past_errors(wb, as_of, weight: float) -> pd.DataFrame:
     """Every rep's rest-of-quarter forecast at past dates, beside what was then booked.
 
-    At each date of :func:`_origins` (known data only): the history view as
-    :func:`salesnb.forecast.forecast_many` gives it for all reps together with the team's
-    seasonal pattern borrowed, the pipeline view's expectation
-    (:func:`salesnb.forecast_pipeline.expected_by_rep`), blended with ``weights``, then
-    shared out of the whole team's own forecast made the same way (blended with
-    ``team_weight``) as documents do (:func:`salesnb.forecast_reconcile.top_down`).
+    At each date of :func:`_origins`, :func:`all_reps` with only the data known then (the
+    team's own forecast made the same way and shared by the reps), with today's team
+    pipeline ``weight``.
 
     Parameters
     ----------
     wb : Workbook
     as_of : date
         Only quarters finished by then are replayed.
-    weights : Series
-        Pipeline weight per rep id (0-1); reps not in it get 0.5.
+    weight : float
+        The pipeline view's weight in the blend (0-1).
 
     Returns
     -------
     DataFrame
         One row per (date, rep): ``date``, ``kind`` (``"start"`` or ``"mid"``), ``quarter``,
-        ``rep_id``, ``forecast`` and ``actual`` (bookings after the date inside the
-        quarter, currency). Cached per data set (kind ``"pasterrors"``).
+        ``rep_id``, ``forecast`` (the rep's share of the team's forecast), ``own`` (the
+        rep's own forecast) and ``actual`` (bookings after the date inside the quarter),
+        currency. Cached per data set (kind ``"pasterrors"``).
 
     Examples
     --------
-    >>> past_errors(wb, "2026-09-30", pd.Series(0.5, index=["R01"])).columns[:3].tolist()  # doctest: +SKIP
+    >>> past_errors(wb, "2026-09-30", 0.2).columns[:3].tolist()  # doctest: +SKIP
     ['date', 'kind', 'quarter']
     """
-    from salesnb.forecast import (
-        forecast_history,
-        forecast_many,
-        monthly_bookings,
-        rest_of_period,
-        team_series,
-    )
-
     as_of = pd.Timestamp(as_of).normalize()
     origins = _origins(wb, as_of)
-    w = {str(k): round(float(v), 4) for k, v in weights.items()}
     cal = wb.config.calendar
 
     def make() -> pd.DataFrame:
-        rows = []
+        parts, fits = [], {}
         for d, kind, q in origins:
             start, end = cal.period_bounds(q)
-            wide = monthly_bookings(wb, by="rep", as_of=d).dropna(axis=1, how="all")
-            _, horizon, mw = rest_of_period(d, start, end)
-            team = team_series(wb, d)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                hist = forecast_many(wide, horizon, levels=(0.8,), parent=team)
-                team_hist = forecast_history(team, horizon, levels=(0.8,), parent=team)
-            reps = [str(r) for r in wb.reps["rep_id"]]
-            pipe = expected_by_rep(wb, reps, start, end, d)
-            team_pipe = float(pipe["expected_open"].sum()) + expected_run_rate(wb, start, end, d)
-            team_fc = team_pipe
-            if team_hist.ok:
-                mu, sd = team_hist.total(mw)
-                team_fc = (1 - team_weight) * positive_mean(mu, sd) + team_weight * team_pipe
-            own = []
-            for r in reps:
-                p = pipe.loc[r]
-                e_pipe = float(p["expected_open"] + p["expected_run_rate"])
-                h = hist.get(r)
-                wr = w.get(r, 0.5)
-                if h is not None and h.ok:
-                    mu, sd = h.total(mw)
-                    fc = (1 - wr) * positive_mean(mu, sd) + wr * e_pipe
-                else:
-                    fc = e_pipe
-                own.append(fc)
-            shared = top_down(team_fc, np.asarray(own))
-            for r, fc in zip(reps, shared, strict=True):
-                rows.append([f"{d:%Y-%m-%d}", kind, q, r, fc, float(pipe.loc[r, "actual_rest"])])
-        return pd.DataFrame(
-            rows, columns=["date", "kind", "quarter", "rep_id", "forecast", "actual"]
-        )
+            t = all_reps(wb, start, end, d, weight, history_as_of=start - pd.Timedelta(days=1),
+                         fits=fits)  # fmt: skip
+            parts.append(
+                pd.DataFrame(
+                    {
+                        "date": f"{d:%Y-%m-%d}",
+                        "kind": kind,
+                        "quarter": q,
+                        "rep_id": t.index,
+                        "forecast": t["rest"].to_numpy(),
+                        "own": t["own"].to_numpy(),
+                        "actual": t["actual"].to_numpy(),
+                    }
+                )
+            )
+        cols = ["date", "kind", "quarter", "rep_id", "forecast", "own", "actual"]
+        return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=cols)
 
     def load(d: dict) -> pd.DataFrame:
         return pd.DataFrame(d)
 
-    parts = (
-        as_of,
-        tuple(sorted(w.items())),
-        round(team_weight, 4),
-        tuple(f"{d:%Y-%m-%d}" for d, _, _ in origins),
-    )
+    parts = (as_of, round(float(weight), 4), tuple(f"{d:%Y-%m-%d}" for d, _, _ in origins))
     return learned_cached(wb, "pasterrors", parts, make, lambda t: t.to_dict("list"), load)
 
 
@@ -309,7 +376,7 @@ def level_draws(
     ids = [str(r) for r in table.index]
     cols = np.isin(ids, [str(r) for r in reps])
     already = float(table["already_won"].to_numpy()[cols].sum())
-    rest = table["reconciled"].to_numpy(dtype=float)
+    rest = table["rest"].to_numpy(dtype=float)
     days = (end - start).days + 1
     left = max((end - max(as_of, start - pd.Timedelta(days=1))).days, 0)
     info: dict = {"calibrated": False, "quarters": 0, "reliable_95": False}
@@ -319,8 +386,8 @@ def level_draws(
     kind = "start" if left / days > START_SHARE else "mid"
     info["horizon"] = "quarter start" if kind == "start" else "rest of quarter"
     is_quarter = "-Q" in str(period) and start <= as_of + pd.Timedelta(days=8)
-    team_w = float(table["team_weight"].iloc[0]) if len(table) else 0.5
-    errs = past_errors(wb, as_of, table["weight"], team_w) if is_quarter else pd.DataFrame()
+    weight = float(table["weight"].iloc[0]) if len(table) else 0.5
+    errs = past_errors(wb, as_of, weight) if is_quarter else pd.DataFrame()
     e = error_matrix(errs, kind, ids) if len(errs) else np.zeros((0, len(ids)))
     n = len(e)
     if is_quarter and n >= MIN_QUARTERS:
@@ -337,9 +404,11 @@ def level_draws(
             )
         )
     else:
-        draws = shared_normal_draws(
-            rest, table["sd"].to_numpy(dtype=float), n_sims=n_sims, seed=seed + 3
-        )
+        # the history view's spread, scaled as the rep's forecast was shared out
+        own = table["own"].to_numpy(dtype=float)
+        ratio = np.divide(rest, own, out=np.ones_like(rest), where=own > 0)
+        sds = table["sd"].to_numpy(dtype=float) * ratio
+        draws = shared_normal_draws(rest, sds, n_sims=n_sims, seed=seed + 3)
         why = (
             "the period is not a fiscal quarter in play"
             if not is_quarter
