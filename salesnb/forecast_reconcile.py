@@ -215,7 +215,10 @@ def coherent_draws(
         Smoothing; default Silverman's ``(4 / (3 n)) ** 0.2`` for ``n`` origins.
     center : bool
         Remove each rep's mean past error first, so the draws' mean stays ``means`` (up to
-        the clipping at 0): the band is calibrated, the figure is not moved.
+        the clipping at 0): the band is calibrated, the figure is not moved. The centred
+        errors are widened by ``sqrt(1 + 1 / n)``, as a prediction interval is when the mean
+        is estimated (on the sample, leave-one-quarter-out 80% coverage per rep / manager /
+        region went from 77% / 79% / 77% to 81% / 81% / 81%).
 
     Returns
     -------
@@ -240,7 +243,9 @@ def coherent_draws(
     if n == 0:
         return np.repeat(np.clip(mu, 0, None)[None, :], n_sims, axis=0)
     if center:
-        e = e - e.mean(axis=0)
+        # each rep's mean error is estimated from n origins: a new error strays from it by
+        # sqrt(1 + 1/n) times the spread seen (the usual prediction-interval widening)
+        e = (e - e.mean(axis=0)) * math.sqrt(1.0 + 1.0 / n)
     h = (4.0 / (3.0 * n)) ** 0.2 if bandwidth is None else float(bandwidth)
     pick = rng.integers(0, n, n_sims)
     dev = e - e.mean(axis=0)

@@ -121,9 +121,10 @@ def test_every_draw_of_a_parent_is_the_sum_of_its_reps(members, n_origins, seed,
 
 def test_parent_spread_is_the_parents_own_past_errors():
     # two reps whose misses always cancel: the parent never missed, so it has no spread
-    e = np.array([[-0.5, 0.5], [0.3, -0.3], [0.1, -0.1], [-0.2, 0.2]])
+    # (small misses, so no draw is clipped at 0)
+    e = np.array([[-0.25, 0.25], [0.15, -0.15], [0.05, -0.05], [-0.1, 0.1]])
     d = coherent_draws(np.array([100.0, 100.0]), np.array([100.0, 100.0]), e, n_sims=4000)
-    assert d[:, 0].std() > 15
+    assert d[:, 0].std() > 8
     assert d.sum(axis=1).std() == pytest.approx(0.0, abs=1e-6)
     # misses that always agree add up: the parent's spread is the sum of the reps'
     same = np.abs(e)
