@@ -281,12 +281,11 @@ def past_errors(wb, as_of, weight: float) -> pd.DataFrame:
     ['date', 'kind', 'quarter']
     """
     as_of = pd.Timestamp(as_of).normalize()
-    origins = _origins(wb, as_of)
     cal = wb.config.calendar
 
     def make() -> pd.DataFrame:
         parts, fits = [], {}
-        for d, kind, q in origins:
+        for d, kind, q in _origins(wb, as_of):
             start, end = cal.period_bounds(q)
             t = all_reps(wb, start, end, d, weight, history_as_of=start - pd.Timedelta(days=1),
                          fits=fits)  # fmt: skip
@@ -309,7 +308,8 @@ def past_errors(wb, as_of, weight: float) -> pd.DataFrame:
     def load(d: dict) -> pd.DataFrame:
         return pd.DataFrame(d)
 
-    parts = (as_of, round(float(weight), 4), tuple(f"{d:%Y-%m-%d}" for d, _, _ in origins))
+    # the past dates follow from the data and as_of, both in the key
+    parts = (as_of, round(float(weight), 4))
     return learned_cached(wb, "pasterrors", parts, make, lambda t: t.to_dict("list"), load)
 
 
