@@ -574,6 +574,11 @@ def period_forecast(
         blended, calibration = level_draws(
             wb, reps, period, start, end, as_of, seed=seed, n_sims=n_sims
         )
+        notes.append(
+            f"adding up: the expected {blended.mean:,.0f} is this subject's share of the whole "
+            f"team's own forecast, shared by each rep's own (this subject's own blend alone: "
+            f"{base_expected:,.0f}), so reps add up to their manager, region and the team"
+        )
         notes.append(calibration["sentence"])
     return PeriodForecast(
         subject_type=subject_type,
