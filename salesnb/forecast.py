@@ -54,6 +54,7 @@ from salesnb.forecast_history import (
     pooled_choice,
     pooled_scores,
 )
+from salesnb.forecast_levels import positive_mean
 from salesnb.forecast_models import MIN_ARIMA, MIN_MODELS, MIN_SEASONAL, SEASON
 from salesnb.forecast_pipeline import (
     Distribution,
@@ -247,6 +248,12 @@ class PeriodForecast:
     blended: Distribution
     pipeline_weight: float
     notes: list[str] = field(default_factory=list)
+    #: The subject's own blend before reconciling (``blended`` is the sum of its reps' draws).
+    blended_base: Distribution | None = None
+    #: Analytic expected total of the subject's own blend (currency).
+    base_expected: float = float("nan")
+    #: How the band was set: see :func:`salesnb.forecast_levels.level_draws`.
+    calibration: dict = field(default_factory=dict)
 
     @property
     def p_attain(self) -> float:
@@ -290,6 +297,12 @@ class PeriodForecast:
             if self.target
             else float("nan"),
             "notes": list(self.notes),
+            "blend_base": None if self.blended_base is None else self.summary(self.blended_base),
+            "blend_bands": {
+                "p025": self.blended.quantile(0.025),
+                "p975": self.blended.quantile(0.975),
+            },
+            "calibration": dict(self.calibration),
         }
 
 
@@ -343,6 +356,30 @@ def _month_weights(first: pd.Period, horizon: int, start, end, as_of: pd.Timesta
     hi = np.minimum(m_end.to_numpy(), np.datetime64(pd.Timestamp(end)))
     days = (hi - lo).astype("timedelta64[D]").astype(int) + 1
     return np.clip(days, 0, None) / months.days_in_month.to_numpy()
+
+
+def rest_of_period(as_of, start, end) -> tuple[pd.Period, int, np.ndarray]:
+    """The months a forecast made at ``as_of`` needs for the rest of a period.
+
+    Returns
+    -------
+    (first, horizon, weights)
+        The first month after the last complete one, the months ahead up to the period's
+        last, and the share of each still to come inside the period (0-1).
+
+    Examples
+    --------
+    >>> first, h, w = rest_of_period(pd.Timestamp("2026-07-31"), pd.Timestamp("2026-07-01"),
+    ...                              pd.Timestamp("2026-09-30"))
+    >>> str(first), h, w.tolist()
+    ('2026-08', 2, [1.0, 1.0])
+    """
+    as_of = pd.Timestamp(as_of).normalize()
+    last = _last_complete_month(as_of)
+    horizon = max((pd.Timestamp(end).to_period("M") - last).n, 0)
+    if horizon == 0:
+        return last + 1, 0, np.array([])
+    return last + 1, horizon, _month_weights(last + 1, horizon, start, end, as_of)
 
 
 def _dump_choice(choice: dict[str, PooledChoice | None]) -> dict:
@@ -422,6 +459,7 @@ def period_forecast(
     seed: int = 0,
     n_sims: int = 10_000,
     method: Method = "auto",
+    coherent: bool = True,
 ) -> PeriodForecast:
     """Forecast one subject's bookings for one period: history, pipeline, blend, P(attain).
 
@@ -447,6 +485,13 @@ def period_forecast(
         (:mod:`salesnb.forecast_seasonal`). ``subject_type="all"`` has no peers and chooses
         alone, on its own series divided by its own seasonal indices. A family name keeps
         that family, without borrowing.
+    coherent : bool
+        True (default): ``blended`` is the sum of the subject's reps' draws, drawn together
+        for all reps with a spread learned from the errors the same forecast made in past
+        quarters (:func:`salesnb.forecast_levels.level_draws`), so a manager's figure is
+        the sum of the reps' figures and every level's band is calibrated at that level;
+        ``calibration`` says how. False: the subject's own blend alone (also kept in
+        ``blended_base``).
 
     Returns
     -------
@@ -474,6 +519,7 @@ def period_forecast(
     if pipe.note:
         notes.append(pipe.note)
     rng = np.random.default_rng(seed + 1)
+    e_hist = float("nan")
     if horizon == 0:
         hist = _empty(1, last + 1, (0.8, 0.95), "the period is over: nothing left to forecast")
         remaining = Distribution(np.zeros(n_sims))
@@ -488,6 +534,7 @@ def period_forecast(
         if hist.ok:
             w = _month_weights(last + 1, horizon, start, end, as_of)
             mu, sd = hist.total(w)
+            e_hist = positive_mean(mu, sd)
             remaining = Distribution(np.maximum(rng.normal(mu, sd, n_sims), 0.0))
         else:
             remaining = Distribution(np.array([]))
@@ -514,6 +561,25 @@ def period_forecast(
     else:
         blended, weight = pipe.total, 1.0
         notes.append("no usable history: the blend is the pipeline view")
+    e_pipe = float(pipe.expected_open + pipe.expected_run_rate)
+    base_expected = pipe.already_won + (
+        e_pipe if not np.isfinite(e_hist) else weight * e_pipe + (1 - weight) * e_hist
+    )
+    if horizon == 0:
+        base_expected = pipe.already_won
+    blended_base, calibration = blended, {}
+    if coherent:
+        from salesnb.forecast_levels import level_draws
+
+        blended, calibration = level_draws(
+            wb, reps, period, start, end, as_of, seed=seed, n_sims=n_sims
+        )
+        notes.append(
+            f"adding up: the expected {blended.mean:,.0f} is this subject's share of the whole "
+            f"team's own forecast, shared by each rep's own (this subject's own blend alone: "
+            f"{base_expected:,.0f}), so reps add up to their manager, region and the team"
+        )
+        notes.append(calibration["sentence"])
     return PeriodForecast(
         subject_type=subject_type,
         subject=name,
@@ -529,4 +595,7 @@ def period_forecast(
         blended=blended,
         pipeline_weight=weight,
         notes=notes,
+        blended_base=blended_base,
+        base_expected=float(base_expected),
+        calibration=calibration,
     )

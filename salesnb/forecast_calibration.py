@@ -69,6 +69,8 @@ _CODE_FILES = (
     "forecast_models.py",
     "forecast_seasonal.py",
     "forecast.py",
+    "forecast_levels.py",
+    "forecast_reconcile.py",
 )
 _CODE_VERSION: str | None = None
 
@@ -139,6 +141,28 @@ def _disk_cached(wb, kind: str, parts: tuple, make, dump, load):
     except (OSError, TypeError, ValueError):  # not writable, or not JSON-able: keep the value
         pass
     return value
+
+
+def learned_cached(wb, kind: str, parts: tuple, make, dump, load):
+    """``make()`` remembered in the process per data and on disk (see
+    :func:`learned_cache_path`): what every document of a data set shares is computed once.
+
+    Parameters
+    ----------
+    wb : Workbook
+    kind, parts
+        As for :func:`learned_cache_path`.
+    make : callable
+        Computes the value.
+    dump, load : callable
+        To and from JSON-able data.
+
+    Examples
+    --------
+    >>> learned_cached(wb, "demo", ("x",), lambda: 1.5, float, float)  # doctest: +SKIP
+    1.5
+    """
+    return _cached((kind, *parts), wb, lambda: _disk_cached(wb, kind, parts, make, dump, load))
 
 
 def _dump_shock(v: dict) -> dict:

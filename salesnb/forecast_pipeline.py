@@ -639,3 +639,73 @@ def p_attain(distribution: Distribution | np.ndarray, target: float) -> float:
     if s.size == 0 or target is None or not np.isfinite(target):
         return float("nan")
     return float(np.mean(s >= target))
+
+
+def expected_by_rep(wb, reps: Sequence[str], period_start, period_end, as_of) -> pd.DataFrame:
+    """The pipeline view's analytic expectation for many reps at once, as at ``as_of``.
+
+    What :func:`forecast_pipeline` expects for each rep alone (won so far, open deals times
+    their learned chance of winning in the period, deals not created yet at the rep's pace),
+    without simulating: used to replay past forecasts of every rep at many dates.
+
+    Parameters
+    ----------
+    wb : Workbook
+    reps : sequence of str
+        Rep ids.
+    period_start, period_end, as_of : date
+        As for :func:`forecast_pipeline`; the pipeline is the snapshot's at ``as_of`` (or
+        rebuilt) and probabilities are learned from deals closed by ``as_of``.
+
+    Returns
+    -------
+    DataFrame
+        Index ``rep_id``; ``already_won``, ``expected_open``, ``expected_run_rate`` and
+        ``actual_rest`` (won after ``as_of`` inside the period: known only looking back),
+        currency.
+
+    Examples
+    --------
+    >>> expected_by_rep(wb, ["R01"], "2026-07-01", "2026-09-30", "2026-07-31")  # doctest: +SKIP
+    """
+    as_of = pd.Timestamp(as_of).normalize()
+    start, end = pd.Timestamp(period_start), pd.Timestamp(period_end)
+    reps = [str(r) for r in reps]
+    opps = wb.opportunities
+    won = opps[(opps["outcome"] == "won") & opps["close_date"].between(start, end)]
+    early = won["close_date"] <= as_of
+    already = won[early].groupby("rep_id")["amount"].sum().reindex(reps, fill_value=0.0)
+    rest = won[~early].groupby("rep_id")["amount"].sum().reindex(reps, fill_value=0.0)
+    pipe, _ = _open_at(wb, as_of)
+    due = _due_deals(wb, pipe[_member(pipe["rep_id"], reps)], start, end, as_of)
+    open_exp = (
+        (due["p_win"] * due["amount"]).groupby(due["rep_id"]).sum().reindex(reps, fill_value=0.0)
+    )
+    p_new = _p_new(wb, as_of)
+    rates = _run_rates_by_rep(opps, as_of, start, end, reps) if as_of < end else []
+    rr = [RunRate(*x, p_new=p_new).expected for x in rates] or [0.0] * len(reps)
+    return pd.DataFrame(
+        {
+            "already_won": already.to_numpy(dtype=float),
+            "expected_open": open_exp.to_numpy(dtype=float),
+            "expected_run_rate": np.asarray(rr, dtype=float),
+            "actual_rest": rest.to_numpy(dtype=float),
+        },
+        index=pd.Index(reps, name="rep_id"),
+    )
+
+
+def expected_run_rate(wb, period_start, period_end, as_of) -> float:
+    """Expected bookings from deals not created yet, for the whole team (currency), at the
+    team's past-year pace (as :func:`forecast_pipeline` forecasts a group of reps).
+
+    Examples
+    --------
+    >>> expected_run_rate(wb, "2026-07-01", "2026-09-30", "2026-07-31")  # doctest: +SKIP
+    """
+    as_of = pd.Timestamp(as_of).normalize()
+    start, end = pd.Timestamp(period_start), pd.Timestamp(period_end)
+    if as_of >= end:
+        return 0.0
+    rr = RunRate(*_run_rate(wb.opportunities, as_of, start, end, False), p_new=_p_new(wb, as_of))
+    return float(rr.expected)

@@ -1,0 +1,237 @@
+"""Coherence across the hierarchy and calibration from past errors (salesnb.forecast_reconcile,
+salesnb.forecast_levels), on synthetic series with known answers."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from salesnb.errors import ParameterError
+from salesnb.forecast_levels import error_matrix, positive_mean
+from salesnb.forecast_reconcile import (
+    coherent_draws,
+    conformal_quantile,
+    error_scale,
+    interval_coverage,
+    min_origins,
+    reconcile_means,
+    shared_normal_draws,
+    summing_matrix,
+    top_down,
+)
+
+
+@st.composite
+def hierarchies(draw):
+    """A random team: reps assigned to managers, managers to regions."""
+    n_reps = draw(st.integers(1, 12))
+    n_regions = draw(st.integers(1, 3))
+    managers = draw(st.lists(st.integers(0, 4), min_size=n_reps, max_size=n_reps))
+    region_of = {m: f"G{m % n_regions}" for m in range(5)}
+    return pd.DataFrame(
+        {
+            "rep_id": [f"R{i}" for i in range(n_reps)],
+            "manager": [f"M{m}" for m in managers],
+            "region": [region_of[m] for m in managers],
+        }
+    )
+
+
+def test_summing_matrix_known_team():
+    m = pd.DataFrame(
+        {"rep_id": ["a", "b", "c"], "manager": ["X", "X", "Y"], "region": ["E", "E", "E"]}
+    )
+    nodes, S = summing_matrix(m)
+    assert nodes == [("all", "all"), ("region", "E"), ("manager", "X"), ("manager", "Y"),
+                     ("rep", "a"), ("rep", "b"), ("rep", "c")]  # fmt: skip
+    assert S.tolist() == [[1, 1, 1], [1, 1, 1], [1, 1, 0], [0, 0, 1],
+                          [1, 0, 0], [0, 1, 0], [0, 0, 1]]  # fmt: skip
+
+
+@settings(max_examples=60, deadline=None)
+@given(hierarchies(), st.sampled_from(["bottom_up", "ols", "wls_struct"]), st.data())
+def test_reconciled_means_add_up_at_every_node(members, method, data):
+    nodes, S = summing_matrix(members)
+    base = data.draw(hnp.arrays(float, len(nodes), elements=st.floats(0, 1e6, allow_nan=False)))
+    rec = reconcile_means(base, S, method)
+    bottom = rec[-S.shape[1] :]
+    np.testing.assert_allclose(rec, S @ bottom, rtol=1e-9, atol=1e-6)
+    # an already coherent forecast is left as it is (the projection is unbiased)
+    again = reconcile_means(rec, S, method)
+    np.testing.assert_allclose(again, rec, rtol=1e-9, atol=1e-6)
+
+
+def test_reconcile_means_known_answers_and_errors():
+    S = np.array([[1, 1], [1, 0], [0, 1]])
+    # OLS: the total's excess of 2 is split evenly over the three nodes' residuals
+    assert reconcile_means(np.array([12.0, 5.0, 5.0]), S, "ols").round(3).tolist() == [
+        11.333, 5.667, 5.667]  # fmt: skip
+    # WLS (structural): the total counts half as much as each rep: bottom = 5 + 2/4 each
+    assert reconcile_means(np.array([12.0, 5.0, 5.0]), S, "wls_struct").tolist() == pytest.approx(
+        [11.0, 5.5, 5.5])  # fmt: skip
+    with pytest.raises(ParameterError, match="Fix"):
+        reconcile_means(np.ones(2), S)
+    with pytest.raises(ParameterError, match="Fix"):
+        reconcile_means(np.ones(3), S, "minT")
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    hnp.arrays(float, st.integers(1, 8), elements=st.floats(0, 1e6)),
+    st.floats(0, 1e7),
+)
+def test_top_down_adds_up_and_keeps_shares(bottom, total):
+    out = top_down(total, bottom)
+    if bottom.sum() > 0:
+        assert out.sum() == pytest.approx(total, rel=1e-9, abs=1e-6)
+        np.testing.assert_allclose(out * bottom.sum(), bottom * out.sum(), rtol=1e-9, atol=1e-3)
+    else:
+        np.testing.assert_array_equal(out, bottom)
+
+
+@settings(max_examples=40, deadline=None)
+@given(hierarchies(), st.integers(0, 12), st.integers(0, 10_000), st.data())
+def test_every_draw_of_a_parent_is_the_sum_of_its_reps(members, n_origins, seed, data):
+    k = len(members)
+    means = data.draw(hnp.arrays(float, k, elements=st.floats(0, 1e5)))
+    errors = data.draw(
+        hnp.arrays(float, (n_origins, k), elements=st.floats(-1, 3) | st.just(float("nan")))
+    )
+    nodes, S = summing_matrix(members)
+    draws = coherent_draws(means, error_scale(means), errors, n_sims=200, seed=seed)
+    assert draws.shape == (200, k)
+    assert (draws >= 0).all()
+    every = draws @ S.T  # every node's draws
+    for j, (level, name) in enumerate(nodes):
+        reps = members["rep_id"] if level == "all" else members.loc[
+            members.get(level, members["rep_id"]) == name, "rep_id"]  # fmt: skip
+        cols = members.index[members["rep_id"].isin(reps)]
+        np.testing.assert_allclose(every[:, j], draws[:, cols].sum(axis=1))
+    # the same seed gives the same draws in every document
+    np.testing.assert_array_equal(
+        draws, coherent_draws(means, error_scale(means), errors, n_sims=200, seed=seed)
+    )
+
+
+def test_parent_spread_is_the_parents_own_past_errors():
+    # two reps whose misses always cancel: the parent never missed, so it has no spread
+    # (small misses, so no draw is clipped at 0)
+    e = np.array([[-0.25, 0.25], [0.15, -0.15], [0.05, -0.05], [-0.1, 0.1]])
+    d = coherent_draws(np.array([100.0, 100.0]), np.array([100.0, 100.0]), e, n_sims=4000)
+    assert d[:, 0].std() > 8
+    assert d.sum(axis=1).std() == pytest.approx(0.0, abs=1e-6)
+    # misses that always agree add up: the parent's spread is the sum of the reps'
+    same = np.abs(e)
+    d = coherent_draws(np.array([100.0, 100.0]), np.array([100.0, 100.0]), same, n_sims=4000)
+    assert d.sum(axis=1).std() == pytest.approx(d[:, 0].std() + d[:, 1].std(), rel=1e-6)
+
+
+def test_known_error_distribution_gives_known_quantiles():
+    rng = np.random.default_rng(7)
+    e = rng.standard_normal((400, 1))
+    d = coherent_draws(np.array([1000.0]), np.array([100.0]), e, n_sims=40_000, seed=1)[:, 0]
+    # N(1000, 100): the 10% and 90% quantiles are 1000 -/+ 128.2, the 2.5% and 97.5% -/+ 196
+    assert np.quantile(d, 0.1) == pytest.approx(1000 - 128.2, abs=12)
+    assert np.quantile(d, 0.9) == pytest.approx(1000 + 128.2, abs=12)
+    assert np.quantile(d, 0.975) == pytest.approx(1000 + 196.0, abs=18)
+    assert d.mean() == pytest.approx(1000, abs=5)  # centred: the figure is not moved
+
+
+def test_bands_learned_from_past_errors_cover_80_percent_of_new_outcomes():
+    # synthetic sales: each quarter a shared shock and each rep's own luck (skewed: gamma);
+    # 12 past quarters teach the band, 200 new quarters check it, at each level, averaged
+    # over 40 different pasts (one past alone is luck)
+    rng = np.random.default_rng(3)
+    members = pd.DataFrame({"rep_id": [f"R{i}" for i in range(8)],
+                            "manager": ["A"] * 4 + ["B"] * 4})  # fmt: skip
+    nodes, S = summing_matrix(members, ("all", "manager", "rep"))
+    means = np.array([50.0, 80, 120, 60, 90, 40, 70, 100])
+
+    def outcomes(n):
+        shared = rng.normal(0, 0.15, (n, 1))
+        own = rng.gamma(4.0, 0.1, (n, 8)) - 0.4
+        return means * (1 + shared + own)
+
+    cover = {level: [] for level in ("all", "manager", "rep")}
+    for i in range(40):
+        errors = (outcomes(12) - means) / error_scale(means)
+        draws = coherent_draws(means, error_scale(means), errors, n_sims=4000, seed=i) @ S.T
+        lo, hi = np.quantile(draws, [0.1, 0.9], axis=0)
+        new = outcomes(200) @ S.T
+        for j, (level, _) in enumerate(nodes):
+            cover[level].append(interval_coverage(np.full(200, lo[j]), np.full(200, hi[j]),
+                                                  new[:, j]))  # fmt: skip
+    for level, c in cover.items():
+        assert 0.72 <= np.mean(c) <= 0.86, (level, np.mean(c))
+
+
+def test_fallback_draws_are_coherent_but_say_nothing_learned():
+    d = shared_normal_draws(np.array([100.0, 50.0]), np.array([10.0, 5.0]), n_sims=30_000)
+    assert np.corrcoef(d.T)[0, 1] == pytest.approx(0.3, abs=0.03)
+    assert d.mean(axis=0) == pytest.approx([100.0, 50.0], abs=0.5)
+    with pytest.raises(ParameterError, match="Fix"):
+        shared_normal_draws(np.ones(2), np.ones(2), shared=1.5)
+
+
+def test_conformal_quantile_and_minimum_origins():
+    s = np.arange(1.0, 10.0)
+    assert conformal_quantile(s, 0.8) == 8.0  # ceil(10 x 0.8) = 8th smallest of 9
+    assert conformal_quantile(s, 0.5) == 5.0
+    assert math.isnan(conformal_quantile(s, 0.95))  # needs 19 scores
+    assert min_origins(0.8) == 9 and min_origins(0.95) == 39
+    # with exchangeable scores the conformal quantile covers at least the level
+    rng = np.random.default_rng(0)
+    hits = [rng.exponential() <= conformal_quantile(rng.exponential(size=19), 0.8)
+            for _ in range(4000)]  # fmt: skip
+    assert 0.78 <= np.mean(hits) <= 0.86
+
+
+def test_error_scale_and_error_matrix_known_answers():
+    assert error_scale(np.array([100.0, 10.0, 80.0])).tolist() == [100.0, 20.0, 80.0]
+    e = pd.DataFrame({"date": ["2025-06-30"] * 2 + ["2025-09-30"] * 2, "kind": ["start"] * 4,
+                      "rep_id": ["a", "b", "a", "b"], "forecast": [100.0, 50.0, 100.0, 100.0],
+                      "actual": [120.0, 40.0, 50.0, 150.0]})  # fmt: skip
+    m = error_matrix(e, "start", ["b", "a", "new"])
+    # scale: the forecast, at least a quarter of the date's median forecast (18.75, then 25)
+    np.testing.assert_allclose(m[:, :2], [[-0.2, 0.2], [0.5, -0.5]])
+    assert np.isnan(m[:, 2]).all()
+    assert error_matrix(e, "mid", ["a"]).shape == (0, 1)
+
+
+def test_positive_mean_is_the_mean_of_clipped_normal_draws():
+    rng = np.random.default_rng(0)
+    x = np.maximum(rng.normal(20.0, 50.0, 400_000), 0)
+    assert positive_mean(20.0, 50.0) == pytest.approx(x.mean(), rel=0.01)
+    assert positive_mean(-5.0, 0.0) == 0.0
+
+
+def test_documents_of_a_manager_and_its_reps_add_up(sample_wb):
+    """Through the public API: a manager's, a region's and the whole team's expected figure,
+    band and P(target) come from the sums of their reps' draws (same as-of, same seed)."""
+    from salesnb import forecast as fc
+
+    wb = sample_wb
+    reps = wb.reps
+    manager = reps["manager"].iloc[0]
+    mine = reps.loc[reps["manager"] == manager, "rep_id"].tolist()
+    args = {"period": "FY2026-Q4", "as_of": "2026-09-30", "n_sims": 500}
+    parent = fc.period_forecast(wb, "manager", manager, **args)
+    kids = [fc.period_forecast(wb, "rep", r, **args) for r in mine]
+    np.testing.assert_allclose(parent.blended.samples, sum(k.blended.samples for k in kids))
+    assert parent.to_dict()["blend"]["mean"] == pytest.approx(
+        sum(k.to_dict()["blend"]["mean"] for k in kids), rel=1e-9
+    )
+    team = fc.period_forecast(wb, "all", **args)
+    every = [fc.period_forecast(wb, "rep", r, **args) for r in reps["rep_id"]]
+    np.testing.assert_allclose(team.blended.samples, sum(k.blended.samples for k in every))
+    # the whole team's expected rest of the quarter is its own forecast, shared by the reps
+    assert team.blended.mean == pytest.approx(team.base_expected, rel=0.02)
+    cal = parent.calibration
+    assert cal["calibrated"] and cal["quarters"] >= 6 and cal["horizon"] == "quarter start"
+    assert cal["sentence"] in parent.notes
