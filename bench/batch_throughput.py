@@ -176,7 +176,7 @@ def main(argv: list[str] | None = None) -> None:
         for name in ("loop", "pool"):
             (work / name).mkdir()
         if "vega" in formats:  # the runtime bundle is built once per machine: not timed
-            from salesnb import vegabundle
+            from salesnb.reports import vegabundle
 
             vegabundle.vega_bundle()
         runs = {

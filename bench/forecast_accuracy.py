@@ -1,4 +1,4 @@
-"""Forecast accuracy and speed of salesnb.forecast, against baselines and statsforecast.
+"""Forecast accuracy and speed of salesnb.forecast.combined, against baselines and statsforecast.
 
 Run from the repository root:
 
@@ -52,14 +52,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from salesnb.backtest import (
+from salesnb.forecast.backtest import (
     FAMILIES,
     backtest_many,
     backtest_pipeline,
     pipeline_scores,
     summarise,
 )
-from salesnb.forecast import forecast_many, team_series
+from salesnb.forecast.combined import forecast_many, team_series
 
 SHARED = ROOT / ".." / "shared" / "data" / "crm_sales_opportunities"
 SF_PYTHON = os.environ.get("SALESNB_SF_PYTHON", "/tmp/sfenv/bin/python")
@@ -110,7 +110,7 @@ SF_SCRIPT = textwrap.dedent(
 def sample_series() -> dict[str, pd.DataFrame]:
     """Monthly bookings of the sample data per rep and per region."""
     import salesnb
-    from salesnb.forecast import monthly_bookings
+    from salesnb.forecast.combined import monthly_bookings
 
     wb = salesnb.load(ROOT / "data" / "sample")
     return {
@@ -124,7 +124,7 @@ def public_series() -> dict[str, pd.DataFrame] | None:
     through the ``crm_sales_opportunities`` profile and :func:`monthly_bookings` (history from
     the data's first close, 2017-03: closes before the export window are unknown, not zero)."""
     import salesnb
-    from salesnb.forecast import monthly_bookings
+    from salesnb.forecast.combined import monthly_bookings
 
     if not (SHARED / "sales_pipeline.csv").is_file():
         return None
@@ -265,7 +265,7 @@ def time_small(wb) -> dict[str, tuple[float, float]]:
     CPU seconds tell what the wall time would be on an idle machine."""
     sets = {"20 synthetic series": (synthetic(20), None)}
     if wb is not None:
-        from salesnb.forecast import monthly_bookings
+        from salesnb.forecast.combined import monthly_bookings
 
         wide = monthly_bookings(wb, by="rep").dropna(axis=1, how="all").iloc[:, :20]
         sets["20 sample reps, team season"] = (wide, team_series(wb, wb.as_of))
@@ -382,7 +382,7 @@ def main() -> None:
                 .agg(["mean", "min", "max"])
             )
             print("blend pipeline weight by quarter:", w.round(2).to_dict("index"))
-        from salesnb.forecast import pipeline_shock
+        from salesnb.forecast.combined import pipeline_shock
 
         shock = pipeline_shock(wb)
         print(

@@ -7,7 +7,7 @@ Run from the repository root (also run by ``bench/forecast_accuracy.py``):
 
 For every quarter of a data set's history with enough data before it, and for every rep,
 manager, region and the whole team, the bench asks the kit's public call
-``salesnb.forecast.period_forecast(wb, subject_type, subject, period, as_of)`` -- what a
+``salesnb.forecast.combined.period_forecast(wb, subject_type, subject, period, as_of)`` -- what a
 forecast document shows -- at two as-of dates:
 
 * ``start``: the day before the quarter starts (the whole quarter ahead);
@@ -72,7 +72,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from salesnb.forecast import monthly_bookings, period_forecast
+from salesnb.forecast.combined import monthly_bookings, period_forecast
 
 SAMPLE = ROOT / "data" / "sample"
 SHARED = ROOT / ".." / "shared" / "data" / "crm_sales_opportunities"

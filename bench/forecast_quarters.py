@@ -37,9 +37,9 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from salesnb import io
-from salesnb.forecast import forecast_many, monthly_bookings, team_series
-from salesnb.forecast_models import MIN_SEASONAL
+from salesnb.data import io
+from salesnb.forecast.combined import forecast_many, monthly_bookings, team_series
+from salesnb.forecast.models import MIN_SEASONAL
 
 LEVELS = ("rep", "manager", "region", None)
 
@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--index-prior", type=float, default=None, help="override INDEX_PRIOR")
     args = ap.parse_args(argv)
     if args.index_prior is not None:
-        import salesnb.forecast_seasonal as fs
+        import salesnb.forecast.seasonal as fs
 
         fs.INDEX_PRIOR = args.index_prior
     warnings.simplefilter("ignore")

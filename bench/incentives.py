@@ -25,10 +25,10 @@ import time
 import numpy as np
 import pandas as pd
 
-from salesnb.config import load_config
+from salesnb.data.config import load_config
+from salesnb.data.model import Workbook
 from salesnb.incentives import parse_plan, payouts
 from salesnb.incentives.simulate import simulate_cost
-from salesnb.model import Workbook
 
 PLAN = """
 [plan]

@@ -1,7 +1,7 @@
 """Benchmark: the KPI table by rep and month on 1,000,000 opportunities, beside DuckDB SQL.
 
 Generates a seeded synthetic workbook (1,000 reps, 1,000,000 opportunities over three years),
-times ``salesnb.kpis.kpi_table(wb, by="rep", freq="M")`` and the same aggregates written as one
+times ``salesnb.analytics.kpis.kpi_table(wb, by="rep", freq="M")`` and the same aggregates written as one
 DuckDB SQL query in the same process, checks that both give the same numbers, and prints both times
 (best of ``--repeat`` runs), the ratio and the process's peak memory after the salesnb run (before
 DuckDB is touched, so the figure is salesnb's plus the data's).
@@ -21,9 +21,9 @@ import time
 import numpy as np
 import pandas as pd
 
-from salesnb import kpis
-from salesnb.config import load_config
-from salesnb.model import Workbook
+from salesnb.analytics import kpis
+from salesnb.data.config import load_config
+from salesnb.data.model import Workbook
 
 AS_OF = pd.Timestamp("2025-12-31")
 

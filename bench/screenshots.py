@@ -4,7 +4,7 @@ workbook, 1400 px wide, the first screen, as a small palette PNG.
     python3 dev.py screenshots                     # or, with the venv's python:
     python bench/screenshots.py [--out docs/screenshots] [--as-of 2026-09-30]
 
-Runs each workbook for the sample data's star rep (:data:`salesnb.sample.PERSONAS`), opens
+Runs each workbook for the sample data's star rep (:data:`salesnb.data.sample.PERSONAS`), opens
 the document in Debian's Chromium through Playwright, and writes ``<workbook>.png``. The
 browser's PNG is re-encoded with a palette of at most 256 colours (the most frequent ones;
 the rest map to the nearest), which keeps each file around 100 KB or under without an image
@@ -85,8 +85,8 @@ def palette_png(rgb: np.ndarray, colours: int = 256) -> bytes:
 
 
 def documents(folder: Path, rep: str, as_of: str) -> dict[str, Path]:
-    """Each workbook's document for ``rep`` (run with :func:`salesnb.batch.run`)."""
-    from salesnb import batch
+    """Each workbook's document for ``rep`` (run with :func:`salesnb.batch.documents.run`)."""
+    from salesnb.batch import documents as batch
 
     docs = {}
     for wb in WORKBOOKS:
@@ -103,7 +103,7 @@ def documents(folder: Path, rep: str, as_of: str) -> dict[str, Path]:
 def main(argv: list[str] | None = None) -> int:
     from playwright.sync_api import sync_playwright
 
-    from salesnb.sample import PERSONAS
+    from salesnb.data.sample import PERSONAS
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")

@@ -3,7 +3,7 @@
 For every app, builds it once on ``data/sample`` (loading and precomputation are not timed),
 then cycles one control through a few values and times, per change:
 
-* ``compute`` -- the pure function behind the control (:mod:`salesnb.workshop`);
+* ``compute`` -- the pure function behind the control (:mod:`salesnb.apps.workshop`);
 * ``numbers`` -- compute plus the HTML outputs: the time until the new numbers are sent to the
   browser (the app updates them before it builds the chart), the figure the goal is about;
 * ``chart`` -- building the Altair chart and its Vega-Lite spec afterwards (the browser draws
@@ -22,8 +22,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from salesnb import apps
-from salesnb import workshop as ws
+from salesnb.apps import widgets as apps
+from salesnb.apps import workshop as ws
 
 GOAL_MS = 100.0
 

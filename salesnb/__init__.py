@@ -12,7 +12,7 @@ from typing import Any
 __version__ = "0.1.0"
 
 # Before anything imports jsonschema (nbformat, Altair): saves about 1.2 s per process.
-from salesnb.lazydeps import defer_iri_grammar as _defer_iri_grammar
+from salesnb.core.lazydeps import defer_iri_grammar as _defer_iri_grammar
 
 _defer_iri_grammar()
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from salesnb.config import load_config
-from salesnb.model import Workbook
+from salesnb.data.config import load_config
+from salesnb.data.model import Workbook
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
@@ -106,7 +106,7 @@ def tiny_wb() -> Workbook:
 @pytest.fixture(scope="session")
 def sample_wb():
     """The committed sample data set, loaded once per test session."""
-    from salesnb import io
+    from salesnb.data import io
 
     return io.load(SAMPLE)
 

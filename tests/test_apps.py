@@ -15,10 +15,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from salesnb import apps, charts, cli_workshop, forecast, goals
-from salesnb import workshop as ws
-from salesnb.errors import ParameterError
-from salesnb.smart import history_baseline
+from salesnb.analytics import goals
+from salesnb.analytics.smart import history_baseline
+from salesnb.apps import widgets as apps
+from salesnb.apps import workshop as ws
+from salesnb.cli import workshop as cli_workshop
+from salesnb.core.errors import ParameterError
+from salesnb.forecast import combined as forecast
+from salesnb.reports import charts
 
 
 # --------------------------------------------------------------------------- helpers
@@ -378,7 +382,7 @@ def test_open_by_stage_by_hand() -> None:
 
 
 def test_forecast_app_shows_the_documents_split(r15_ctx) -> None:
-    from salesnb.workbooks import pipeline_split
+    from salesnb.reports.workbooks import pipeline_split
 
     wb, ctx = r15_ctx
     fp = forecast.forecast_pipeline(wb, ["R15"], ctx.start, ctx.end, n_sims=10)

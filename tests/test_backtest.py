@@ -1,4 +1,4 @@
-"""Tests of salesnb.backtest: rolling-origin scores and the pipeline backtest."""
+"""Tests of salesnb.forecast.backtest: rolling-origin scores and the pipeline backtest."""
 
 from __future__ import annotations
 
@@ -6,10 +6,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from salesnb.backtest import backtest_history, backtest_pipeline, pipeline_scores, summarise
-from salesnb.config import load_config
-from salesnb.errors import NotEnoughDataError
-from salesnb.model import Workbook, empty_table
+from salesnb.core.errors import NotEnoughDataError
+from salesnb.data.config import load_config
+from salesnb.data.model import Workbook, empty_table
+from salesnb.forecast.backtest import (
+    backtest_history,
+    backtest_pipeline,
+    pipeline_scores,
+    summarise,
+)
 
 
 def series(values) -> pd.Series:
@@ -157,7 +162,7 @@ def test_backtest_pipeline_needs_snapshots():
 
 
 def test_backtest_many_matches_backtest_history_for_fixed_methods():
-    from salesnb.backtest import backtest_many
+    from salesnb.forecast.backtest import backtest_many
 
     rng = np.random.default_rng(5)
     wide = pd.DataFrame(
@@ -178,7 +183,7 @@ def test_backtest_many_matches_backtest_history_for_fixed_methods():
 
 
 def test_backtest_many_pools_auto_and_skips_short_subjects():
-    from salesnb.backtest import backtest_many
+    from salesnb.forecast.backtest import backtest_many
 
     rng = np.random.default_rng(8)
     idx = pd.period_range("2022-01", periods=30, freq="M")

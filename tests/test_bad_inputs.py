@@ -19,10 +19,11 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from salesnb import errors, subject
-from salesnb.errors import DataValidationError, Problem, SalesnbError
-from salesnb.io import load
-from salesnb.model import Workbook
+from salesnb.core import errors
+from salesnb.core.errors import DataValidationError, Problem, SalesnbError
+from salesnb.data.io import load
+from salesnb.data.model import Workbook
+from salesnb.reports import subject
 
 HERE = Path(__file__).parent / "bad_inputs"
 ROOT = Path(__file__).resolve().parents[1]

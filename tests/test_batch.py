@@ -16,8 +16,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from salesnb import batch, executor, render
-from salesnb.errors import ParameterError
+from salesnb.batch import documents as batch
+from salesnb.batch import executor
+from salesnb.core.errors import ParameterError
+from salesnb.reports import render
 
 ROOT = Path(__file__).resolve().parents[1]
 NB = ROOT / "tests" / "notebooks"
@@ -420,7 +422,7 @@ def test_ctrl_c_stops_cleanly_and_resume_finishes(tmp_path):
 
 def fake_engine(notebook, parameters, output_path, timeout, *, cwd=None):
     """A kernel-less engine: the notebook unchanged plus a headline naming subject and process."""
-    from salesnb import record
+    from salesnb.reports import record
 
     nb = nbformat.read(notebook, as_version=4)
     cell = nbformat.v4.new_code_cell("")
@@ -450,7 +452,7 @@ def test_a_registered_engine_plugs_in_without_changes_to_the_batch(tmp_path):
 def test_refused_inputs_stop_the_early_started_engine_at_once(tmp_path):
     import multiprocessing
 
-    from salesnb.errors import ParameterError
+    from salesnb.core.errors import ParameterError
 
     t0 = time.monotonic()
     with pytest.raises(ParameterError, match="NOPE"):
@@ -494,7 +496,7 @@ def test_the_manifest_is_rewritten_at_most_once_a_second_and_complete_at_the_end
     assert [s["ok"] for s in saves] == [0, 1, 3]
     assert m["summary"]["ok"] == 3 and json.loads((tmp_path / "out" / "manifest.json").read_text())[
         "status"] == "complete"  # fmt: skip
-    from salesnb.errors import ParameterError
+    from salesnb.core.errors import ParameterError
 
     monkeypatch.setenv("SALESNB_SAVE_EVERY", "soon")
     with pytest.raises(ParameterError, match="SALESNB_SAVE_EVERY"):

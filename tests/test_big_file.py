@@ -35,8 +35,8 @@ _HEADER = (
 # The loader in a fresh interpreter; prints its problems and its peak resident memory.
 _PROBE = """
 import json, resource, sys, time
-from salesnb.errors import DataValidationError
-from salesnb.io import load
+from salesnb.core.errors import DataValidationError
+from salesnb.data.io import load
 t0 = time.perf_counter()
 try:
     load(sys.argv[1])

@@ -1,4 +1,4 @@
-"""salesnb.chartdata puts the same records in a spec as Altair's own data transformer."""
+"""salesnb.reports.chartdata puts the same records in a spec as Altair's own data transformer."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from altair.utils.data import to_values
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from salesnb import chartdata
+from salesnb.reports import chartdata
 
 
 def _altair(df: pd.DataFrame) -> dict:

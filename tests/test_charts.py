@@ -14,9 +14,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import salesnb.chartrender as cr
-from salesnb import charts as ch
-from salesnb.errors import ParameterError, RenderError
+import salesnb.reports.chartrender as cr
+from salesnb.core.errors import ParameterError, RenderError
+from salesnb.reports import charts as ch
 
 
 @pytest.fixture(autouse=True)
@@ -580,7 +580,7 @@ def test_bad_spec_is_a_render_error():
 
 
 def test_importing_charts_does_not_start_vl_convert():
-    code = "import sys, salesnb.charts; print('vl_convert' in sys.modules)"
+    code = "import sys, salesnb.reports.charts; print('vl_convert' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

@@ -22,10 +22,10 @@ from altair.utils.schemapi import SchemaValidationError
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from salesnb import charts as ch
-from salesnb import facts
-from salesnb import workbooks as wbk
-from salesnb.errors import ParameterError
+from salesnb.core.errors import ParameterError
+from salesnb.reports import charts as ch
+from salesnb.reports import facts
+from salesnb.reports import workbooks as wbk
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data" / "sample"

@@ -13,11 +13,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from salesnb import coaching as c
-from salesnb.errors import ConfigError, ParameterError
+from salesnb.analytics import coaching as c
+from salesnb.core.errors import ConfigError, ParameterError
 
 DEFAULT = c.load_rules()
-_DEFAULT_TEXT = resources.files("salesnb").joinpath("coaching_rules.toml").read_text("utf-8")
+_DEFAULT_TEXT = (
+    resources.files("salesnb.analytics").joinpath("coaching_rules.toml").read_text("utf-8")
+)
 
 
 def ids(facts, **kw) -> list[str]:
@@ -362,7 +364,7 @@ def test_facts_accept_aggregates_only(facts):
 
 
 def test_from_frame_reads_peer_aggregates_and_aliases():
-    from salesnb.subject import Subject, peer_aggregates
+    from salesnb.reports.subject import Subject, peer_aggregates
 
     table = pd.DataFrame(
         {"rep_id": ["a", "b", "c", "d"], "win_rate": [0.1, 0.2, 0.3, 0.4],
@@ -474,7 +476,7 @@ def test_rules_file_errors_name_the_file(tmp_path):
 
 
 def test_a_copied_and_edited_file_changes_behaviour(tmp_path):
-    text = resources.files("salesnb").joinpath("coaching_rules.toml").read_text("utf-8")
+    text = resources.files("salesnb.analytics").joinpath("coaching_rules.toml").read_text("utf-8")
     edited = text.replace('when = [{ test = "below", threshold = 2.0 }]',
                           'when = [{ test = "below", threshold = 3.0 }]')  # fmt: skip
     assert edited != text
@@ -487,7 +489,9 @@ def test_a_copied_and_edited_file_changes_behaviour(tmp_path):
 
 
 def test_shipped_file_is_the_loaded_default():
-    data = tomllib.loads(resources.files("salesnb").joinpath("coaching_rules.toml").read_text())
+    data = tomllib.loads(
+        resources.files("salesnb.analytics").joinpath("coaching_rules.toml").read_text()
+    )
     assert [r["id"] for r in data["rules"]] == [r.id for r in DEFAULT]
     assert DEFAULT.targets["attainment"] == 1.0 and DEFAULT.pip.horizon_days["stale_deals"] == 30
 

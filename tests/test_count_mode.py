@@ -13,10 +13,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from salesnb import facts, plausibility
-from salesnb import workbooks as wbk
-from salesnb.coaching_facts import format_value
-from salesnb.io import load
+from salesnb.analytics.coaching_facts import format_value
+from salesnb.data.io import load
+from salesnb.reports import facts, plausibility
+from salesnb.reports import workbooks as wbk
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
 

@@ -3,7 +3,7 @@ phone's 600 px, no section heading with nothing under it, and the one-on-one on 
 A4 pages when printed (issue 18).
 
 The documents are made once per module (one batch per workbook for the personas of
-:data:`salesnb.sample.PERSONAS`, plus a region's copy of the two workbooks that have a
+:data:`salesnb.data.sample.PERSONAS`, plus a region's copy of the two workbooks that have a
 managers' roll-up) and every check reuses them.
 """
 
@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from salesnb import cli_batch
-from salesnb.sample import PERSONAS
+from salesnb.cli import batch as cli_batch
+from salesnb.data.sample import PERSONAS
 
 pytestmark = pytest.mark.slow
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from salesnb import batch
-from salesnb.io import load
+from salesnb.batch import documents as batch
+from salesnb.data.io import load
 
 ROOT = Path(__file__).resolve().parents[1]
 NB = ROOT / "tests" / "notebooks" / "ok.ipynb"

@@ -24,7 +24,8 @@ import pandas as pd
 import pytest
 from builds import build_once
 
-from salesnb import batch, record
+from salesnb.batch import documents as batch
+from salesnb.reports import record
 
 ROOT = Path(__file__).resolve().parents[1]
 HOSTILE = ROOT / "tests" / "data" / "hostile"
@@ -273,7 +274,7 @@ def _formula_cells(text: str) -> list[str]:
 def test_kpis_csv_neutralises_formula_cells(by):
     from click.testing import CliRunner
 
-    from salesnb.cli import main
+    from salesnb.cli.commands import main
 
     res = CliRunner().invoke(main, ["kpis", str(HOSTILE), "--by", by, "--csv"])
     assert res.exit_code == 0, res.output
@@ -289,7 +290,7 @@ def test_kpis_csv_neutralises_formula_cells(by):
 
 
 def test_io_write_neutralises_formulas_and_load_reads_the_names_back(tmp_path):
-    from salesnb import io as sio
+    from salesnb.data import io as sio
 
     wb = sio.load(HOSTILE)
     sio.write(wb, tmp_path)
@@ -306,9 +307,9 @@ def test_snapshot_list_csv_neutralises_formula_cells(tmp_path):
     pytest.importorskip("duckdb")
     from click.testing import CliRunner
 
-    from salesnb import io as sio
-    from salesnb import store
-    from salesnb.cli import main
+    from salesnb.cli.commands import main
+    from salesnb.data import io as sio
+    from salesnb.data import store
 
     rows, _, _ = store.snapshot_rows(sio.load(HOSTILE), "2026-09-30")
     db = tmp_path / "history.duckdb"
@@ -323,8 +324,8 @@ def test_snapshot_list_csv_neutralises_formula_cells(tmp_path):
 def test_sample_generator_neutralises_formula_names(tmp_path):
     from datetime import date
 
-    from salesnb import io as sio
-    from salesnb import sample
+    from salesnb.data import io as sio
+    from salesnb.data import sample
 
     products = ("=SUM(1+2)", "+1+1", "-2+3 Suite", "@SUM(A1)", "Plain")
     settings = sample.SampleSettings(

@@ -1,4 +1,4 @@
-"""salesnb.facts and salesnb.workbooks on the tiny hand-made workbook (values checked by hand).
+"""salesnb.reports.facts and salesnb.reports.workbooks on the tiny hand-made workbook (values checked by hand).
 
 tiny_wb (as of 2026-09-30): reps A, B (East) and C, D (West); targets only for August 2026
 (A 2000, B 1000, C 1000, D 500). Deals:
@@ -20,9 +20,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from salesnb import facts
-from salesnb import workbooks as wbk
-from salesnb.errors import ParameterError
+from salesnb.core.errors import ParameterError
+from salesnb.reports import facts
+from salesnb.reports import workbooks as wbk
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -134,8 +134,8 @@ def test_coverage_targets_are_each_units_own_with_region_target_rows(tiny_wb):
 
 
 def test_own_rows_equal_the_subjects_own_computation(sample_wb):
-    from salesnb import kpis
-    from salesnb import subject as subj
+    from salesnb.analytics import kpis
+    from salesnb.reports import subject as subj
 
     for kind in ("rep", "region", "manager", "team", "all"):
         for key, _ in subj.subjects(sample_wb, kind)[:3]:
@@ -300,7 +300,7 @@ def test_own_rows_are_the_subjects_rows_of_the_team_table():
              ("velocity", {"start": "2025-10-01", "end": "2026-09-30"}),
              ("stage_conversion", {"start": "2025-10-01", "end": "2026-09-30"})]  # fmt: skip
     for kind in ("rep", "region", "manager", "all"):
-        for key, _ in salesnb.subject.subjects(wb, kind)[:3]:
+        for key, _ in salesnb.reports.subject.subjects(wb, kind)[:3]:
             ctx = facts.context(wb, kind, key)
             for kpi, kwargs in calls:
                 got = facts.own_rows(ctx, kpi, as_of=ctx.as_of, **kwargs)

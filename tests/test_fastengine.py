@@ -12,7 +12,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from salesnb import executor
+from salesnb.batch import executor
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="the fork engine needs os.fork")
 
@@ -28,7 +28,7 @@ def _job(key: str, nb: Path, timeout: float = 60, **params: object) -> executor.
 
 @pytest.fixture(scope="module")
 def runner():
-    from salesnb.fastengine import ForkRunner
+    from salesnb.batch.fastengine import ForkRunner
 
     r = ForkRunner(2)
     yield r
@@ -45,7 +45,7 @@ def _nb(result: executor.JobResult) -> nbformat.NotebookNode:
 
 PLANT = """\
 import os, json
-import salesnb.record as record_module
+import salesnb.reports.record as record_module
 seen = {
     "global": "planted" in globals(),
     "module": getattr(record_module, "planted", None),
@@ -76,7 +76,7 @@ def test_a_subject_never_sees_what_another_planted(runner, tmp_path):
     path = tmp_path / "plant.ipynb"
     nbformat.write(nb, path)
     # R01 runs first and alone (one at a time), then R02 and R03 in forks of the same process
-    from salesnb.fastengine import ForkRunner
+    from salesnb.batch.fastengine import ForkRunner
 
     one = ForkRunner(1)
     try:
@@ -103,8 +103,8 @@ def test_the_zygote_takes_the_data_the_batch_loaded_instead_of_loading_it_again(
     tmp_path, monkeypatch
 ):
     import salesnb
-    from salesnb import io as sio
-    from salesnb.fastengine import ForkRunner
+    from salesnb.batch.fastengine import ForkRunner
+    from salesnb.data import io as sio
 
     loads = tmp_path / "loads.txt"
     real = sio.load
@@ -139,7 +139,9 @@ def test_the_zygote_takes_the_data_the_batch_loaded_instead_of_loading_it_again(
 POISON = """\
 import json
 import salesnb
-from salesnb import facts, kpis, memo
+from salesnb.reports import facts
+from salesnb.analytics import kpis
+from salesnb.data import memo
 real = kpis.hygiene
 if subject == "R01":  # this document's own results are wrong: nobody else's may be
     kpis.hygiene = lambda *a, **k: real(*a, **k).assign(amount=-1.0)
@@ -161,8 +163,9 @@ def test_shared_results_come_from_the_zygote_never_from_another_document(tmp_pat
     path = tmp_path / "poison.ipynb"
     nbformat.write(nb, path)
     import salesnb
-    from salesnb import facts, memo
-    from salesnb.fastengine import ForkRunner
+    from salesnb.batch.fastengine import ForkRunner
+    from salesnb.data import memo
+    from salesnb.reports import facts
 
     # this process has shared results and requests of its own: the zygote must not pass them on
     ctx = facts.context(salesnb.load(str(DATA)), "rep", "R01")
@@ -284,7 +287,7 @@ def test_a_dying_document_fails_only_its_subject(runner):
 
 
 def test_fork_execute_engine_writes_the_notebook_and_kills_a_hang(tmp_path):
-    from salesnb.fastengine import fork_execute
+    from salesnb.batch.fastengine import fork_execute
 
     out = tmp_path / "out.ipynb"
     params = {"data": str(DATA), "subject_type": "rep", "subject": "R03"}
@@ -305,8 +308,8 @@ def test_engines_are_registered():
 
     declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["entry-points"]
     assert declared["papermill.engine"] == {  # the group papermill reads
-        "salesnb": "salesnb.fastengine:InProcessEngine",
-        "salesnb-fork": "salesnb.forkengine:ForkEngine",
+        "salesnb": "salesnb.batch.fastengine:InProcessEngine",
+        "salesnb-fork": "salesnb.batch.forkengine:ForkEngine",
     }
     assert "fork" in executor.engine_names()
     assert executor.get_engine("fork").name == "fork"
@@ -317,7 +320,7 @@ def test_engines_are_registered():
 def test_the_papermill_engine_runs_in_process(tmp_path):
     import papermill
 
-    from salesnb.fastengine import register_papermill_engine
+    from salesnb.batch.fastengine import register_papermill_engine
 
     register_papermill_engine()  # what the entry point does once installed
     out = tmp_path / "o.ipynb"
@@ -336,7 +339,7 @@ def test_papermill_lists_the_installed_entry_point():
         pytest.skip("salesnb's metadata predates the entry point. Fix: pip install -e .")
     from papermill.engines import papermill_engines
 
-    assert groups["salesnb"] == "salesnb.fastengine:InProcessEngine"
+    assert groups["salesnb"] == "salesnb.batch.fastengine:InProcessEngine"
     assert papermill_engines.get_engine("salesnb").__name__ == "InProcessEngine"
     if "salesnb-fork" not in groups:
         pytest.skip("salesnb's metadata predates salesnb-fork. Fix: pip install -e .")
@@ -348,7 +351,8 @@ def test_batches_after_an_in_process_warm_up_keep_their_chart_converter(tmp_path
     # Regression: a zygote forked from a process that had warmed up in-process (fork_execute)
     # stopped that process's chart converter at the end of its batch, so the next batch's
     # charts failed with FileNotFoundError on the converter's socket.
-    from salesnb import batch, fastengine
+    from salesnb.batch import documents as batch
+    from salesnb.batch import fastengine
 
     nb = ROOT / "tests" / "notebooks" / "heavy.ipynb"
     warm = fastengine.fork_execute(
@@ -392,7 +396,7 @@ LEARN_SCRIPT = """\
 import sys
 from pathlib import Path
 import nbformat
-from salesnb import fastengine
+from salesnb.batch import fastengine
 
 nb_path, log = Path(sys.argv[1]), Path(sys.argv[2])
 assert "wave" not in sys.modules
@@ -425,20 +429,25 @@ def test_the_parent_learns_library_imports_but_never_runs_a_users_module(tmp_pat
 
 
 def test_notebook_imports_lists_what_the_cells_import(tmp_path):
-    from salesnb.fastengine import notebook_imports
+    from salesnb.batch.fastengine import notebook_imports
 
-    cells = ["from salesnb import charts, facts as f\nimport numpy.linalg", "%time x = 1", "x = 1"]
+    cells = [
+        "from salesnb.reports import charts, facts as f\nimport numpy.linalg",
+        "%time x = 1",
+        "x = 1",
+    ]
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
     nbformat.write(nb, tmp_path / "n.ipynb")
     assert notebook_imports(tmp_path / "n.ipynb") == (
-        "salesnb", "salesnb.charts", "salesnb.facts", "numpy.linalg"
+        "salesnb.reports", "salesnb.reports.charts", "salesnb.reports.facts", "numpy.linalg"
     )  # fmt: skip
 
 
 WARMED_SCRIPT = """\
 import sys
 from pathlib import Path
-from salesnb import batch, chartrender, fastengine
+from salesnb.batch import documents as batch, fastengine
+from salesnb.reports import chartrender
 
 
 def main():
@@ -472,7 +481,7 @@ def test_a_process_that_drew_charts_itself_still_runs_batches(tmp_path):
 def test_each_running_document_draws_through_a_converter_of_its_own(monkeypatch):
     from types import SimpleNamespace
 
-    from salesnb import fastengine as fe
+    from salesnb.batch import fastengine as fe
 
     a, b = object(), object()
     monkeypatch.setitem(fe._WARM, "converter", a)
@@ -488,7 +497,8 @@ def test_each_running_document_draws_through_a_converter_of_its_own(monkeypatch)
 
 WARM_SCRIPT = """\
 import sys
-from salesnb import charts, fastengine
+from salesnb.reports import charts
+from salesnb.batch import fastengine
 
 if sys.argv[1] == "svg":  # the process drew nothing yet, but its renderer would convert
     charts.setup_charts(charts="svg")
@@ -505,7 +515,7 @@ def test_the_warm_up_displays_a_table_and_chart_without_starting_vl_convert(tmp_
 
 
 def test_the_kept_notebook_is_papermills_own_file_with_fixed_ids(tmp_path):
-    from salesnb import fastengine
+    from salesnb.batch import fastengine
 
     spec = executor.EngineSpec("salesnb-inprocess", fastengine.inprocess_execute)
     job = _job("R01", NB / "ok.ipynb")
@@ -547,7 +557,7 @@ def test_a_notebook_whose_ids_changed_is_serialised_again(tmp_path):
 def test_output_nodes_equal_nbformats_own(msg_type, content):
     from nbformat.v4 import output_from_msg
 
-    from salesnb.fastengine import output_node
+    from salesnb.batch.fastengine import output_node
 
     ours = output_node(msg_type, json.loads(json.dumps(content)))
     theirs = output_from_msg({"header": {"msg_type": msg_type}, "content": content})
@@ -563,7 +573,7 @@ def test_output_nodes_equal_nbformats_own(msg_type, content):
 
 
 def test_documents_run_with_the_garbage_collector_on_as_in_a_kernel(tmp_path):
-    from salesnb.fastengine import ForkRunner
+    from salesnb.batch.fastengine import ForkRunner
 
     nb = nbformat.v4.new_notebook()
     nb.metadata.kernelspec = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -586,7 +596,7 @@ def test_a_preread_notebook_is_handed_to_papermill_once_and_only_while_unchanged
 
     import papermill.execute
 
-    from salesnb import fastengine
+    from salesnb.batch import fastengine
 
     path = tmp_path / "ok.ipynb"
     shutil.copy(NB / "ok.ipynb", path)
@@ -607,7 +617,7 @@ def test_a_preread_notebook_is_handed_to_papermill_once_and_only_while_unchanged
 def test_progress_sends_a_finished_cell_with_the_next_start_and_nothing_is_lost():
     import pickle
 
-    from salesnb import fastengine
+    from salesnb.batch import fastengine
 
     class Conn:
         def __init__(self):
@@ -666,8 +676,8 @@ def test_a_cell_over_its_execution_timeout_raises_papermills_cell_timeout(tmp_pa
     import papermill
     from nbclient.exceptions import CellTimeoutError
 
-    from salesnb import forkengine
-    from salesnb.fastengine import register_papermill_engine
+    from salesnb.batch import forkengine
+    from salesnb.batch.fastengine import register_papermill_engine
 
     register_papermill_engine()
     from papermill.engines import papermill_engines
@@ -704,7 +714,7 @@ def test_a_whole_document_timeout_keeps_the_running_cells_outputs(runner, tmp_pa
 
 
 def test_stdin_is_refused_and_the_hosts_input_never_read(tmp_path):
-    from salesnb import kernelshim
+    from salesnb.batch import kernelshim
 
     read, write = os.pipe()
     os.write(write, b"secret\n")
@@ -735,7 +745,7 @@ def test_stdin_is_refused_and_the_hosts_input_never_read(tmp_path):
 def test_a_deadline_interrupts_a_busy_loop_in_another_thread_too():
     import threading
 
-    from salesnb import kernelshim
+    from salesnb.batch import kernelshim
 
     caught = []
 
@@ -757,7 +767,7 @@ def test_sigterm_to_itself_stops_an_in_process_notebook_not_the_host(tmp_path):
     import papermill
     from nbclient.exceptions import DeadKernelError
 
-    from salesnb.fastengine import register_papermill_engine
+    from salesnb.batch.fastengine import register_papermill_engine
 
     register_papermill_engine()
     path = _notebook(tmp_path, "import os, signal\nos.kill(os.getpid(), signal.SIGTERM)")
@@ -771,7 +781,7 @@ def test_a_non_python_kernel_goes_to_papermills_engine(tmp_path):
     import papermill
     from jupyter_client.kernelspec import NoSuchKernel
 
-    from salesnb.fastengine import kernel_language, register_papermill_engine
+    from salesnb.batch.fastengine import kernel_language, register_papermill_engine
 
     register_papermill_engine()
     assert kernel_language("python3") == "python"
@@ -785,13 +795,13 @@ def test_a_non_python_kernel_goes_to_papermills_engine(tmp_path):
 
 
 def test_the_private_names_used_are_all_listed_and_still_there():
-    from salesnb import compat
+    from salesnb.core import compat
 
     assert compat.check() == []
 
 
 def test_the_compat_check_fails_loudly_when_a_library_changes(monkeypatch):
-    from salesnb import compat
+    from salesnb.core import compat
 
     moved = compat.PrivateName("papermill.engines", "_gone", "papermill", ("2.4", "2.8"), "t")
     newer = compat.PrivateName("papermill.engines", "Engine", "papermill", ("1.0", "2.0"), "t")
@@ -804,7 +814,7 @@ def test_the_compat_check_fails_loudly_when_a_library_changes(monkeypatch):
 
 def test_no_other_librarys_private_name_outside_compat():
     """fastengine, forkengine, kernelshim and executor reach other libraries' private names
-    only through salesnb.compat (salesnb's own modules are issue 19's)."""
+    only through salesnb.core.compat (salesnb's own modules are issue 19's)."""
     own = {"executor", "fastengine", "chartrender", "batch", "self", "cls", "child", "os", "proc"}
     pattern = re.compile(r"\b([a-z_][a-z0-9_]*)\.(_[a-z][a-z0-9_]*)\b")
     found = []

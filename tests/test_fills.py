@@ -14,8 +14,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from salesnb.errors import DataValidationError, ProfileError
-from salesnb.io import load
+from salesnb.core.errors import DataValidationError, ProfileError
+from salesnb.data.io import load
 
 STAGES = """
 [[stages]]

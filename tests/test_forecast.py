@@ -1,4 +1,4 @@
-"""Tests of salesnb.forecast: history models, win probabilities, pipeline simulation, blend."""
+"""Tests of salesnb.forecast.combined: history models, win probabilities, pipeline simulation, blend."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from salesnb.config import load_config
-from salesnb.errors import NotEnoughDataError, ParameterError
-from salesnb.forecast import (
+from salesnb.core.errors import NotEnoughDataError, ParameterError
+from salesnb.data.config import load_config
+from salesnb.data.model import Workbook, empty_table
+from salesnb.forecast.combined import (
     Distribution,
     RunRate,
     blend,
@@ -29,8 +30,7 @@ from salesnb.forecast import (
     team_series,
     win_probabilities,
 )
-from salesnb.forecast_pipeline import _run_rate, _run_rates_by_rep, simulate_groups
-from salesnb.model import Workbook, empty_table
+from salesnb.forecast.pipeline import _run_rate, _run_rates_by_rep, simulate_groups
 
 
 def months(n: int, start: str = "2022-01") -> pd.PeriodIndex:
@@ -438,7 +438,7 @@ def test_run_rates_by_rep_equal_the_one_rep_run_rate(wb):
 
 
 def test_without_snapshots_the_shock_is_the_prior_and_the_blend_weight_the_default(wb):
-    from salesnb.forecast import SHOCK_PRIOR
+    from salesnb.forecast.combined import SHOCK_PRIOR
 
     s = pipeline_shock(wb)
     assert s["source"] == "prior" and s["shock"] == SHOCK_PRIOR
@@ -508,7 +508,7 @@ def test_blend_weight_is_learned_from_past_snapshots():
     assert bw["rmse_history"] < 0.2 * bw["rmse_pipeline"]
     assert bw["learned"] < 0.05
     # shrunk towards the default 0.5 by BLEND_PRIOR pseudo-snapshots
-    from salesnb.forecast import BLEND_PRIOR
+    from salesnb.forecast.combined import BLEND_PRIOR
 
     n = bw["snapshots"]
     assert bw["weight"] == pytest.approx(
@@ -606,8 +606,8 @@ def _two_rep_wb() -> Workbook:
 
 
 def test_period_forecast_uses_the_levels_pooled_choice_and_caches_it(monkeypatch, tmp_path):
-    import salesnb.forecast as fc
-    import salesnb.forecast_calibration as fcal
+    import salesnb.forecast.calibration as fcal
+    import salesnb.forecast.combined as fc
 
     monkeypatch.setenv("SALESNB_CACHE", str(tmp_path))
     monkeypatch.setattr(fcal, "_CACHE", {})
@@ -655,7 +655,7 @@ def test_period_forecast_uses_the_levels_pooled_choice_and_caches_it(monkeypatch
 
 
 def test_forecast_history_with_a_choice_equals_forecast_many():
-    from salesnb.forecast_history import PooledChoice, pooled_choice
+    from salesnb.forecast.history import PooledChoice, pooled_choice
 
     wide = _noisy_panel(4, 30)
     choice = pooled_choice(wide, 3)
@@ -675,7 +675,7 @@ def test_forecast_history_with_a_choice_equals_forecast_many():
 
 
 def test_pooled_scores_hand_computed():
-    from salesnb.forecast_history import pooled_scores
+    from salesnb.forecast.history import pooled_scores
 
     # a: mean errors 1, 1; naive 0, 3.  b: mean 2, 2; naive 1, 1.  c lacks drift's partner.
     e = {
@@ -689,7 +689,7 @@ def test_pooled_scores_hand_computed():
 
 
 def test_combination_is_the_weighted_mean_of_its_members():
-    from salesnb.forecast_models import _combine, _simple
+    from salesnb.forecast.models import _combine, _simple
 
     y = np.array([10.0, 12, 9, 14, 11, 13, 15, 12])
     a = _simple("mean", y, 3, [5, 6], 3)
@@ -712,7 +712,7 @@ def _noisy_panel(n_subjects: int, n_months: int, seed: int = 3) -> pd.DataFrame:
 
 
 def test_pooled_choice_takes_the_family_with_least_summed_scaled_error():
-    from salesnb.forecast_history import COMBINABLE, POOL_TOP
+    from salesnb.forecast.history import COMBINABLE, POOL_TOP
 
     wide = _noisy_panel(5, 30)
     out = forecast_many(wide, 3)
@@ -784,7 +784,7 @@ def test_combination_intervals_are_calibrated_on_its_own_errors():
 
 
 def test_learned_shock_is_cached_on_disk(monkeypatch, tmp_path):
-    import salesnb.forecast_calibration as fcal
+    import salesnb.forecast.calibration as fcal
 
     monkeypatch.setenv("SALESNB_CACHE", str(tmp_path))
     monkeypatch.setattr(fcal, "_CACHE", {})
@@ -818,7 +818,7 @@ def test_learned_shock_is_cached_on_disk(monkeypatch, tmp_path):
 
 
 def test_learned_blend_errors_are_cached_on_disk(monkeypatch, tmp_path):
-    import salesnb.forecast_calibration as fcal
+    import salesnb.forecast.calibration as fcal
 
     monkeypatch.setenv("SALESNB_CACHE", str(tmp_path))
     monkeypatch.setattr(fcal, "_CACHE", {})
@@ -837,7 +837,7 @@ def test_learned_blend_errors_are_cached_on_disk(monkeypatch, tmp_path):
 
 
 def test_cache_path_follows_the_cache_dir_convention(monkeypatch, tmp_path):
-    from salesnb.forecast_calibration import learned_cache_path
+    from salesnb.forecast.calibration import learned_cache_path
 
     wb = _monthly_wb(history_perfect=True)
     monkeypatch.setenv("SALESNB_CACHE", str(tmp_path / "a"))
@@ -852,7 +852,7 @@ def test_cache_path_follows_the_cache_dir_convention(monkeypatch, tmp_path):
 
 
 def test_an_unwritable_cache_still_gives_the_value(monkeypatch, tmp_path):
-    import salesnb.forecast_calibration as fcal
+    import salesnb.forecast.calibration as fcal
 
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
@@ -875,7 +875,7 @@ def _assert_tables_equal(a: tuple, b: tuple) -> None:
 
 
 def test_learned_win_probabilities_are_cached_on_disk(monkeypatch, tmp_path):
-    import salesnb.winprob as wp
+    import salesnb.forecast.winprob as wp
 
     monkeypatch.setenv("SALESNB_CACHE", str(tmp_path))
     monkeypatch.setattr(wp, "_CACHE", {})
@@ -907,8 +907,8 @@ def test_learned_win_probabilities_are_cached_on_disk(monkeypatch, tmp_path):
 
 
 def test_cached_win_probabilities_give_the_same_forecast(monkeypatch, tmp_path):
-    import salesnb.forecast_calibration as fcal
-    import salesnb.winprob as wp
+    import salesnb.forecast.calibration as fcal
+    import salesnb.forecast.winprob as wp
 
     monkeypatch.setenv("SALESNB_CACHE", str(tmp_path))
     wb = _monthly_wb(history_perfect=False)
@@ -923,7 +923,7 @@ def test_cached_win_probabilities_give_the_same_forecast(monkeypatch, tmp_path):
 
 
 def test_blend_reads_the_team_level_past_totals_from_disk(monkeypatch, tmp_path):
-    import salesnb.forecast_calibration as fcal
+    import salesnb.forecast.calibration as fcal
 
     monkeypatch.setenv("SALESNB_CACHE", str(tmp_path))
     monkeypatch.setattr(fcal, "_CACHE", {})
@@ -944,7 +944,7 @@ def test_blend_reads_the_team_level_past_totals_from_disk(monkeypatch, tmp_path)
 def test_documents_computing_the_same_entry_at_once_both_succeed(monkeypatch, tmp_path):
     import threading
 
-    import salesnb.forecast_calibration as fcal
+    import salesnb.forecast.calibration as fcal
 
     monkeypatch.setenv("SALESNB_CACHE", str(tmp_path))
     wb = _monthly_wb(history_perfect=True)
@@ -974,7 +974,7 @@ def test_documents_computing_the_same_entry_at_once_both_succeed(monkeypatch, tm
 
 
 def _document_history_backtest(wb, subject_type: str, subject: str | None):
-    from salesnb import facts, workbooks
+    from salesnb.reports import facts, workbooks
 
     ctx = facts.context(wb, subject_type, subject, forward=True)
     by = None if subject_type == "all" else subject_type
@@ -986,7 +986,7 @@ def _document_history_backtest(wb, subject_type: str, subject: str | None):
 
 def _as_shown(summary: pd.DataFrame) -> pd.DataFrame:
     """A backtest summary formatted as the document's history backtest table shows it."""
-    from salesnb.workbooks import _ratio_text, fmt
+    from salesnb.reports.workbooks import _ratio_text, fmt
 
     return pd.DataFrame(
         {
@@ -1001,8 +1001,8 @@ def _as_shown(summary: pd.DataFrame) -> pd.DataFrame:
 
 
 def test_document_history_backtest_is_the_levels_pooled_backtest(monkeypatch, tmp_path):
-    import salesnb.backtest as bt
-    import salesnb.forecast_calibration as fcal
+    import salesnb.forecast.backtest as bt
+    import salesnb.forecast.calibration as fcal
 
     monkeypatch.setenv("SALESNB_CACHE", str(tmp_path))
     monkeypatch.setattr(fcal, "_CACHE", {})
@@ -1049,7 +1049,7 @@ def test_document_history_backtest_is_the_levels_pooled_backtest(monkeypatch, tm
 
 
 def test_document_history_backtest_of_the_whole_team_chooses_alone(monkeypatch, tmp_path):
-    import salesnb.backtest as bt
+    import salesnb.forecast.backtest as bt
 
     monkeypatch.setenv("SALESNB_CACHE", str(tmp_path))
 
@@ -1070,7 +1070,7 @@ def test_document_history_backtest_of_the_whole_team_chooses_alone(monkeypatch, 
 def test_a_subject_too_short_for_the_levels_seasonal_benchmark_is_scored_as_alone(
     monkeypatch, tmp_path
 ):
-    import salesnb.backtest as bt
+    import salesnb.forecast.backtest as bt
 
     monkeypatch.setenv("SALESNB_CACHE", str(tmp_path))
     rng = np.random.default_rng(7)

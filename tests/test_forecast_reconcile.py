@@ -1,5 +1,5 @@
-"""Coherence across the hierarchy and calibration from past errors (salesnb.forecast_reconcile,
-salesnb.forecast_levels), on synthetic series with known answers."""
+"""Coherence across the hierarchy and calibration from past errors (salesnb.forecast.reconcile,
+salesnb.forecast.levels), on synthetic series with known answers."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from salesnb.errors import ParameterError
-from salesnb.forecast_levels import error_matrix, positive_mean
-from salesnb.forecast_reconcile import (
+from salesnb.core.errors import ParameterError
+from salesnb.forecast.levels import error_matrix, positive_mean
+from salesnb.forecast.reconcile import (
     coherent_draws,
     conformal_quantile,
     error_scale,
@@ -214,7 +214,7 @@ def test_positive_mean_is_the_mean_of_clipped_normal_draws():
 def test_documents_of_a_manager_and_its_reps_add_up(sample_wb):
     """Through the public API: a manager's, a region's and the whole team's expected figure,
     band and P(target) come from the sums of their reps' draws (same as-of, same seed)."""
-    from salesnb import forecast as fc
+    from salesnb.forecast import combined as fc
 
     wb = sample_wb
     reps = wb.reps

@@ -1,4 +1,4 @@
-"""Seasonality borrowed across the hierarchy (salesnb.forecast_seasonal)."""
+"""Seasonality borrowed across the hierarchy (salesnb.forecast.seasonal)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from salesnb import forecast as fc
-from salesnb.forecast_seasonal import month_factors, seasonal_indices
+from salesnb.forecast import combined as fc
+from salesnb.forecast.seasonal import month_factors, seasonal_indices
 
 IDX = pd.period_range("2023-01", periods=36, freq="M")
 #: 100 a month, 200 every December.
@@ -26,7 +26,7 @@ def test_indices_of_a_december_peak_hand_computed():
 
 
 def test_indices_shrink_towards_one_by_the_prior(monkeypatch):
-    import salesnb.forecast_seasonal as fs
+    import salesnb.forecast.seasonal as fs
 
     # The moving average is defined for July 2023 .. June 2025: two ratios per calendar
     # month. One pseudo-year of 1: December (2 * 24/13 + 1) / 3 = 61/39, the others

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from salesnb import facts
-from salesnb import forecast as fc
-from salesnb import workbooks as wbk
-from salesnb.forecast_pipeline import _run_rate, _run_rates_by_rep, creation_factor
+from salesnb.forecast import combined as fc
+from salesnb.forecast.pipeline import _run_rate, _run_rates_by_rep, creation_factor
+from salesnb.reports import facts
+from salesnb.reports import workbooks as wbk
 
 AS_OF = pd.Timestamp("2026-09-30")
 

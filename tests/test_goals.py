@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from salesnb import goals
-from salesnb.errors import ConfigError, NotEnoughDataError, ParameterError
+from salesnb.analytics import goals
+from salesnb.core.errors import ConfigError, NotEnoughDataError, ParameterError
 
 T = pd.Timestamp
 

@@ -9,7 +9,7 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from salesnb import goals
+from salesnb.analytics import goals
 
 weight = st.one_of(st.floats(0, 1e6, allow_nan=False), st.just(0.0), st.just(float("nan")))
 units = st.sampled_from([1.0, 0.01, 100.0])
@@ -131,7 +131,7 @@ def test_seasonality_weights_are_a_distribution(values):
     freq=st.sampled_from(["M", "Q", "Y"]),
 )
 def test_one_dates_period_label_is_what_period_of_labels_it(day, start_month, freq):
-    from salesnb.config import FiscalCalendar
+    from salesnb.data.config import FiscalCalendar
 
     cal = FiscalCalendar(start_month)
     when = pd.Timestamp(day)

@@ -15,9 +15,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from salesnb.config import load_config
+from salesnb.data.config import load_config
+from salesnb.data.model import Workbook, empty_table
 from salesnb.incentives import COLUMNS, parse_plan, payouts, statement_lines
-from salesnb.model import Workbook, empty_table
 
 d = pd.Timestamp
 
@@ -414,7 +414,7 @@ def test_simulated_cost_draw_floor_and_credit_ratio():
 
 
 def test_stage_history_without_its_columns_is_named():
-    from salesnb.errors import ParameterError
+    from salesnb.core.errors import ParameterError
 
     hist = pd.DataFrame({"Opportunity": ["o9"], "stage": ["Closed Won"], "date": [d("2026-01-18")]})
     with pytest.raises(ParameterError, match="stage_history has no column 'opp_id'"):

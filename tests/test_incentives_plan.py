@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from salesnb.cli import main
-from salesnb.errors import ConfigError, ParameterError
+from salesnb.cli.commands import main
+from salesnb.core.errors import ConfigError, ParameterError
 from salesnb.incentives import load_plan, parse_plan, payouts
 
 GOOD = """

@@ -14,10 +14,10 @@ import pytest
 from test_incentives import BASE, plan, workbook
 from test_privacy import Scanner, document_texts
 
-from salesnb import batch
+from salesnb.batch import documents as batch
+from salesnb.data.io import load
 from salesnb.incentives import parse_plan, payouts
 from salesnb.incentives import review as rv
-from salesnb.io import load
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data" / "sample"

@@ -13,9 +13,9 @@ from builds import build_once
 from test_incentives import BASE, one, plan, workbook
 from test_privacy import Scanner, document_texts
 
-from salesnb import batch
+from salesnb.batch import documents as batch
+from salesnb.data.io import load
 from salesnb.incentives.statement import statement_view
-from salesnb.io import load
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data" / "sample"

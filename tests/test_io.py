@@ -19,9 +19,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from salesnb.errors import ConfigError, DataValidationError, ParameterError, ProfileError
-from salesnb.io import load, write
-from salesnb.model import Workbook
+from salesnb.core.errors import ConfigError, DataValidationError, ParameterError, ProfileError
+from salesnb.data.io import load, write
+from salesnb.data.model import Workbook
 
 FIXTURE = Path(__file__).parent / "data" / "canonical"
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
@@ -312,7 +312,7 @@ def test_any_text_round_trips_through_write(tmp_path_factory, accounts):
                 .filter(lambda n: n.strip()),  # a blank name is refused (config schema)
                 min_size=3, max_size=6, unique=True))  # fmt: skip
 def test_any_stage_name_round_trips_through_salesnb_toml(tmp_path_factory, names):
-    from salesnb.config import Stage, StageCatalogue, load_config
+    from salesnb.data.config import Stage, StageCatalogue, load_config
 
     kinds = ["open"] * (len(names) - 2) + ["won", "lost"]
     stages = tuple(Stage(n, k, 0.5) for n, k in zip(names, kinds, strict=True))
@@ -329,7 +329,8 @@ def test_any_stage_name_round_trips_through_salesnb_toml(tmp_path_factory, names
 
 
 def test_as_of_with_utc_offset_is_the_day_written_everywhere(tmp_path):
-    from salesnb import kpis, subject
+    from salesnb.analytics import kpis
+    from salesnb.reports import subject
 
     shutil.copytree(GOOD, tmp_path / "d")
     toml = tmp_path / "d" / "salesnb.toml"
@@ -466,9 +467,9 @@ def test_package_defaults_and_documented_example_pass_the_schema():
     key of the schema says what it means."""
     from importlib import resources
 
-    from salesnb.config_schema import check_config, schema
+    from salesnb.data.config_schema import check_config, schema
 
-    defaults = resources.files("salesnb").joinpath("defaults.toml").read_text("utf-8")
+    defaults = resources.files("salesnb.data").joinpath("defaults.toml").read_text("utf-8")
     assert check_config(tomllib.loads(defaults), defaults) == []
     doc = (Path(__file__).resolve().parents[1] / "docs" / "data-model.md").read_text("utf-8")
     block = doc.split("## Configuration: `salesnb.toml`")[1].split("```toml\n")[1].split("```")[0]
@@ -479,7 +480,7 @@ def test_package_defaults_and_documented_example_pass_the_schema():
 
 
 def test_locate_finds_keys_sections_and_array_entries():
-    from salesnb.config_schema import locate
+    from salesnb.data.config_schema import locate
 
     text = (
         'note = """\nname = "not a key"\n"""\n'  # lines 1-3: a multi-line string

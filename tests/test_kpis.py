@@ -34,10 +34,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from salesnb import kpis
-from salesnb.config import load_config
-from salesnb.errors import ConfigError, ParameterError
-from salesnb.model import Workbook, empty_table
+from salesnb.analytics import kpis
+from salesnb.core.errors import ConfigError, ParameterError
+from salesnb.data.config import load_config
+from salesnb.data.model import Workbook, empty_table
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT / ".." / "shared"
@@ -588,9 +588,11 @@ def test_public_data_set_through_the_loader_agrees():
     folder = SHARED / "data" / "crm_sales_opportunities"
     if not (folder / "sales_pipeline.csv").is_file():
         pytest.skip(f"public data set not found at {folder} (../shared is absent)")
-    io = pytest.importorskip("salesnb.io", reason="salesnb.io (the loader) is not written yet")
+    io = pytest.importorskip(
+        "salesnb.data.io", reason="salesnb.data.io (the loader) is not written yet"
+    )
     if not hasattr(io, "load"):
-        pytest.skip("salesnb.io.load is not written yet")
+        pytest.skip("salesnb.data.io.load is not written yet")
     wb = io.load(folder, profile="crm_sales_opportunities")
     raw = pd.read_csv(folder / "sales_pipeline.csv")
     won, lost = raw[raw["deal_stage"] == "Won"], raw[raw["deal_stage"] == "Lost"]

@@ -12,9 +12,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from salesnb import kpis
-from salesnb.config import load_config
-from salesnb.model import Workbook
+from salesnb.analytics import kpis
+from salesnb.data.config import load_config
+from salesnb.data.model import Workbook
 
 CFG = load_config(overrides={"as_of": "2026-06-30"})
 STAGES = CFG.stages.names  # 5 open stages, Closed Won, Closed Lost

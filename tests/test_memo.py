@@ -1,4 +1,4 @@
-"""salesnb.memo: team-level results kept per data set, and never for edited data."""
+"""salesnb.data.memo: team-level results kept per data set, and never for edited data."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ import pandas as pd
 import pytest
 
 import salesnb
-from salesnb import facts, memo
-from salesnb import pipeline as pipe
-from salesnb import subject as subj
+from salesnb.analytics import pipeline as pipe
+from salesnb.data import memo
+from salesnb.reports import facts
+from salesnb.reports import subject as subj
 
 CALLS: list[tuple] = []
 

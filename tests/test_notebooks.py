@@ -19,8 +19,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from salesnb import record
-from salesnb.sample import PERSONAS
+from salesnb.data.sample import PERSONAS
+from salesnb.reports import record
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
@@ -102,8 +102,8 @@ def _data(kind: str) -> tuple[Path, str | None]:
 
 def _leaks(nb_json: dict, data: Path, profile: str | None, rep: str) -> list[str]:
     """Other reps' names/ids and accounts the rep does not own that appear in the notebook."""
-    from salesnb import facts
-    from salesnb.io import load
+    from salesnb.data.io import load
+    from salesnb.reports import facts
 
     ctx = facts.context(load(data, profile=profile), "rep", rep)
     text = "\n".join(_strings(nb_json))

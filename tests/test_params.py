@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from salesnb import params as P
-from salesnb.errors import ParameterError
+from salesnb.batch import params as P
+from salesnb.core.errors import ParameterError
 
 ROOT = Path(__file__).resolve().parents[1]
 NB = ROOT / "tests" / "notebooks"
@@ -87,7 +87,7 @@ def test_params_files(tmp_path):
     ],
 )
 def test_batch_validates_before_running_anything(tmp_path, kwargs, pattern):
-    from salesnb import batch
+    from salesnb.batch import documents as batch
 
     out = tmp_path / "out"
     with pytest.raises(ParameterError, match=pattern):
@@ -217,7 +217,7 @@ def test_parameters_match_papermill_for_every_notebook(path):
 def test_tricky_parameters_cell_matches_papermill(tmp_path, as_list, caplog):
     source = TRICKY_CELL.splitlines(keepends=True) if as_list else TRICKY_CELL
     path = _write_nb(tmp_path, source)
-    with caplog.at_level(logging.WARNING, logger="salesnb.params"):
+    with caplog.at_level(logging.WARNING, logger="salesnb.batch.params"):
         spec = P.notebook_parameters(path)
     _same(spec, _via_papermill(path))
     assert "Unable to parse line" in caplog.text  # url = "https://x?a=b" has two '='
@@ -285,7 +285,7 @@ def test_an_unreadable_notebook_names_the_file_and_the_fix(tmp_path, text, why):
 
 def test_reading_parameters_imports_neither_papermill_nor_nbformat():
     code = (
-        "import sys, salesnb.params as p; "
+        "import sys, salesnb.batch.params as p; "
         "spec = p.notebook_parameters('notebooks/pipeline_review.ipynb'); "
         "assert spec, spec; "
         "assert 'papermill' not in sys.modules and 'nbformat' not in sys.modules, "

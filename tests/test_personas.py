@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from salesnb import facts
-from salesnb import workbooks as wbk
-from salesnb.sample import PERSONAS
+from salesnb.data.sample import PERSONAS
+from salesnb.reports import facts
+from salesnb.reports import workbooks as wbk
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "sample"
 STAR, TYPICAL, EMPTY = PERSONAS["star"], PERSONAS["typical"], PERSONAS["empty_pipeline"]

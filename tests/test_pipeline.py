@@ -7,10 +7,10 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from salesnb import pipeline
-from salesnb.config import load_config
-from salesnb.errors import ConfigError, NotEnoughDataError, ParameterError
-from salesnb.model import Workbook
+from salesnb.analytics import pipeline
+from salesnb.core.errors import ConfigError, NotEnoughDataError, ParameterError
+from salesnb.data.config import load_config
+from salesnb.data.model import Workbook
 
 T = pd.Timestamp
 S0, S1, S2 = "2026-07-06", "2026-07-13", "2026-07-20"
@@ -280,7 +280,7 @@ ghost = st.tuples(
 def test_a_reps_waterfall_from_the_teams_equals_its_own(first, second, ghosts, windowed):
     """Sealed data takes the rep's waterfall from the team's (kept per data set); it must
     be the one computed for the rep alone, also when deleted deals changed hands."""
-    from salesnb import memo
+    from salesnb.data import memo
 
     base = T("2026-06-01")
     rows = [(S0, "zz", "Closed Lost", 0.0, 0), (S1, "zz", "Closed Lost", 0.0, 0)]

@@ -1,7 +1,7 @@
 """Privacy of batch documents: a rep's copy names no other rep, account or deal.
 
 Every rep's documents of the sample data (30 reps; each account belongs to one rep) are built
-once per session through ``salesnb.batch.run`` with its default engine, for the pipeline
+once per session through ``salesnb.batch.documents.run`` with its default engine, for the pipeline
 review, one-on-one, forecast and improvement-plan workbooks. Each document, the HTML (entities
 decoded) and the executed notebook (every JSON string), is scanned for every other rep's name
 and rep_id, every account the rep does not own and every other rep's deal id, as whole words:
@@ -35,8 +35,10 @@ from builds import build_once
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from salesnb import batch, facts, plausibility, sample
-from salesnb.io import load
+from salesnb.batch import documents as batch
+from salesnb.data import sample
+from salesnb.data.io import load
+from salesnb.reports import facts, plausibility
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data" / "sample"
@@ -377,7 +379,7 @@ def numeric_wb(tmp_path_factory):
 
 def fold(text: str) -> list[str]:
     """Word tokens without case or accents: how the scans below compare (independently of
-    salesnb.facts)."""
+    salesnb.reports.facts)."""
     s = unicodedata.normalize("NFKD", text)
     return words("".join(c for c in s if not unicodedata.combining(c)).casefold())
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from salesnb.config import load_config
-from salesnb.errors import DataValidationError, ProfileError
-from salesnb.io import load
-from salesnb.profiles import TableSpec, derive_targets, list_profiles, load_profile
+from salesnb.core.errors import DataValidationError, ProfileError
+from salesnb.data.config import load_config
+from salesnb.data.io import load
+from salesnb.data.profiles import TableSpec, derive_targets, list_profiles, load_profile
 
 DATA = Path(__file__).parent / "data"
 SF = DATA / "salesforce" / "report1711712345678.csv"

@@ -3,7 +3,7 @@
 ``../shared/data/crm_sales_opportunities`` (see its SOURCE.md) is a real-world export with
 real-world problems: blank accounts, "GTXPro" vs "GTX Pro", five agents without a single
 deal, no targets, and closed deals spanning only ten months. The pipeline review, one-on-one
-and forecast run through ``salesnb.batch.run`` (default engine, profile
+and forecast run through ``salesnb.batch.documents.run`` (default engine, profile
 ``crm_sales_opportunities``) for every agent. Every document must be produced, agents
 without deals included (a manager asked for 35 documents; each of those five says why it is
 empty rather than failing the batch), and every document's data notes must report each quirk
@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from builds import build_once
 
-from salesnb import batch
+from salesnb.batch import documents as batch
 
 ROOT = Path(__file__).resolve().parents[1]
 PUBLIC = ROOT / ".." / "shared" / "data" / "crm_sales_opportunities"
@@ -79,7 +79,7 @@ def page_text(path: Path) -> str:
 def public_wb():
     if not (PUBLIC / "sales_pipeline.csv").is_file():
         pytest.skip(f"public data set not found at {PUBLIC.resolve()} (../shared beside the repo)")
-    from salesnb.io import load
+    from salesnb.data.io import load
 
     return load(PUBLIC.resolve(), profile=PROFILE)
 

@@ -19,9 +19,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from salesnb import plausibility
-from salesnb.io import load
-from salesnb.winprob import win_probabilities
+from salesnb.data.io import load
+from salesnb.forecast.winprob import win_probabilities
+from salesnb.reports import plausibility
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data" / "sample"

@@ -1,4 +1,4 @@
-"""salesnb.record: what notebooks record for the batch index and the title block."""
+"""salesnb.reports.record: what notebooks record for the batch index and the title block."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from salesnb import record
-from salesnb.errors import ParameterError
+from salesnb.core.errors import ParameterError
+from salesnb.reports import record
 
 
 @pytest.fixture

@@ -8,8 +8,8 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from salesnb import record, render
-from salesnb.errors import RenderError
+from salesnb.core.errors import RenderError
+from salesnb.reports import record, render
 
 EVIL = "<script>alert(1)</script>"
 

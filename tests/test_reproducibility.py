@@ -1,7 +1,7 @@
 """The same data, parameters and kit version give the same figures and the same documents.
 
 The forecast (Monte Carlo simulation, model selection) and the pipeline review run twice for
-three sample reps through ``salesnb.batch.run`` with its default engine: once in this
+three sample reps through ``salesnb.batch.documents.run`` with its default engine: once in this
 process with two workers, once in a fresh interpreter with another hash seed, one worker and
 the subjects in reverse order. Headline figures, title blocks, HTML documents and notebook
 outputs must be identical (run timestamps and durations aside).
@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from builds import build_once
 
-from salesnb import batch
+from salesnb.batch import documents as batch
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data" / "sample"
@@ -30,7 +30,7 @@ pytestmark = pytest.mark.slow
 
 _SECOND_RUN = """
 import sys
-from salesnb import batch
+from salesnb.batch import documents as batch
 out, data, *notebooks = sys.argv[1:]
 for nb in notebooks:
     batch.run(nb, data=data, out=f"{out}/{nb}", only=%r, workers=1, progress=False)

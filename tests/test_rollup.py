@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from salesnb import facts, render, rollup
+from salesnb.reports import facts, render, rollup
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "sample"
 MID = "2026-08-14"

@@ -18,10 +18,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from salesnb import sample
-from salesnb.config import load_config
-from salesnb.errors import ParameterError
-from salesnb.schema import TABLES, columns
+from salesnb.core.errors import ParameterError
+from salesnb.data import sample
+from salesnb.data.config import load_config
+from salesnb.data.schema import TABLES, columns
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data" / "sample"
@@ -39,7 +39,7 @@ DATES = {
 
 
 def read_folder(folder: Path) -> dict[str, pd.DataFrame]:
-    """Parse a canonical CSV folder with plain pandas (independent of salesnb.io)."""
+    """Parse a canonical CSV folder with plain pandas (independent of salesnb.data.io)."""
     out = {}
     for name, dates in DATES.items():
         df = pd.read_csv(folder / f"{name}.csv", encoding="utf-8", keep_default_na=False)
@@ -125,7 +125,7 @@ def test_committed_sample_equals_a_fresh_write(tmp_path):
     sample.write(tmp_path)
     for name in FILES:
         committed = SAMPLE / name
-        assert committed.is_file(), f"{committed} missing. Fix: run salesnb.sample.write()."
+        assert committed.is_file(), f"{committed} missing. Fix: run salesnb.data.sample.write()."
         assert committed.read_bytes() == (tmp_path / name).read_bytes(), (
             f"data/sample/{name} differs from a fresh sample.write(). Fix: regenerate it."
         )
@@ -158,9 +158,9 @@ def test_other_seed_gives_other_data():
 
 
 def test_loader_reads_the_committed_sample_like_the_generator_made_it():
-    io = pytest.importorskip("salesnb.io")
+    io = pytest.importorskip("salesnb.data.io")
     if not hasattr(io, "load"):
-        pytest.skip("salesnb.io.load is not written yet")
+        pytest.skip("salesnb.data.io.load is not written yet")
     wb = io.load(SAMPLE)
     fresh = sample.generate()
     for name in TABLES:

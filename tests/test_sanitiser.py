@@ -22,7 +22,8 @@ from pathlib import Path
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from salesnb import batch, render
+from salesnb.batch import documents as batch
+from salesnb.reports import render
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -361,11 +362,11 @@ def test_pandas_tables_and_markdown_headings_survive_unchanged():
 
 
 def _chart_svg() -> str:
-    """An SVG chart as the kit draws them (salesnb.charts, through vl-convert)."""
+    """An SVG chart as the kit draws them (salesnb.reports.charts, through vl-convert)."""
     pytest.importorskip("vl_convert")
     import pandas as pd
 
-    from salesnb import chartrender, charts
+    from salesnb.reports import chartrender, charts
 
     frame = pd.DataFrame({"stage": ["Qualify", "Propose", "Close"], "count": [30, 12, 5]})
     chart = charts.funnel(frame, title="Pipeline <b>by</b> stage & more")

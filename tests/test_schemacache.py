@@ -1,4 +1,4 @@
-"""salesnb.schemacache: nbformat's validators kept compiled on disk, the same as compiled anew."""
+"""salesnb.batch.schemacache: nbformat's validators kept compiled on disk, the same as compiled anew."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import nbformat
 import pytest
 from nbformat import validator as nbvalidator
 
-from salesnb import schemacache
+from salesnb.batch import schemacache
 
 ROOT_NB = "notebooks/pipeline_review.ipynb"
 

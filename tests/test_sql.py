@@ -1,4 +1,4 @@
-"""Reading the canonical tables from a real PostgreSQL server (:mod:`salesnb.sql`).
+"""Reading the canonical tables from a real PostgreSQL server (:mod:`salesnb.data.sql`).
 
 The server is a throwaway cluster started for the session by ``fixtures_pg.postgres``
 (Debian's ``postgresql`` package; the tests FAIL, not skip, when it is missing).
@@ -24,9 +24,10 @@ from fixtures_pg import PgServer, free_port, postgres  # noqa: F401 - the fixtur
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from salesnb import io, kpis, pipeline, sql, store
-from salesnb.config import read_toml
-from salesnb.errors import DataValidationError, ProfileError, SalesnbError
+from salesnb.analytics import kpis, pipeline
+from salesnb.core.errors import DataValidationError, ProfileError, SalesnbError
+from salesnb.data import io, sql, store
+from salesnb.data.config import read_toml
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
 KEYS = {
@@ -798,7 +799,7 @@ def test_batch_with_an_unreachable_database_names_the_server_not_the_password(
 def test_job_repr_leaves_out_its_environment():
     # The full URL travels to each document in Job.env: a logged job (a Dask worker logs
     # the arguments of a task that fails) must not show it.
-    from salesnb.executor import Job
+    from salesnb.batch.executor import Job
 
     url = f"postgresql://salesnb_nasty:{NASTY_PASSWORD}@127.0.0.1:5432/crm"
     job = Job("R01", "nb.ipynb", {"data": sql.mask_url(url)}, env=((sql.DATA_URL_ENV, url),))

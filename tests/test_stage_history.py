@@ -12,10 +12,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from salesnb.errors import ProfileError
-from salesnb.io import load
-from salesnb.profiles import load_profile
-from salesnb.winprob import win_probabilities
+from salesnb.core.errors import ProfileError
+from salesnb.data.io import load
+from salesnb.data.profiles import load_profile
+from salesnb.forecast.winprob import win_probabilities
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -125,7 +125,7 @@ def test_salesforce_without_a_history_file_says_nothing_of_it(tmp_path):
 
 
 def test_a_history_file_without_the_id_column_is_refused_with_the_columns(tmp_path):
-    from salesnb.errors import DataValidationError
+    from salesnb.core.errors import DataValidationError
 
     _salesforce(tmp_path)
     text = SF_HISTORY.replace('"Opportunity ID"', '"Opp Ref"', 1)

@@ -1,4 +1,4 @@
-"""The snapshot history store (:mod:`salesnb.store`) and ``salesnb snapshot``."""
+"""The snapshot history store (:mod:`salesnb.data.store`) and ``salesnb snapshot``."""
 
 from __future__ import annotations
 
@@ -18,10 +18,11 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from salesnb import io, pipeline, store
-from salesnb.cli import main
-from salesnb.errors import DataValidationError, SalesnbError
-from salesnb.model import empty_table
+from salesnb.analytics import pipeline
+from salesnb.cli.commands import main
+from salesnb.core.errors import DataValidationError, SalesnbError
+from salesnb.data import io, store
+from salesnb.data.model import empty_table
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data" / "sample"
@@ -212,7 +213,7 @@ def test_failure_on_first_add_leaves_no_file(tmp_path: Path, monkeypatch):
 _KILL_SCRIPT = textwrap.dedent(
     """
     import sys, time
-    from salesnb import store
+    from salesnb.data import store
     real = store._insert
 
     def insert_and_hang(con, rows):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from salesnb import subject as sj
-from salesnb.errors import ParameterError
+from salesnb.core.errors import ParameterError
+from salesnb.reports import subject as sj
 
 
 def test_resolve_rep_by_id_and_name(tiny_wb):

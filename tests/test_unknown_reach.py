@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from salesnb.winprob import reach_bounds, win_probabilities
+from salesnb.forecast.winprob import reach_bounds, win_probabilities
 from tests.test_forecast import _deal, make_wb
 
 STAGES = ["Prospecting", "Qualification", "Demo", "Proposal", "Negotiation"]
@@ -120,7 +120,7 @@ def test_the_learned_first_stage_is_the_overall_win_rate_shrunk():
 
 
 def test_stage_conversion_is_not_known_when_lost_deals_do_not_say_how_far():
-    from salesnb import kpis
+    from salesnb.analytics import kpis
 
     wb = _book(9, [], 8)
     conv = kpis.stage_conversion(wb, by=None, start="2026-01-01", end="2026-12-31")
@@ -137,7 +137,7 @@ def test_stage_conversion_is_not_known_when_lost_deals_do_not_say_how_far():
 
 
 def test_one_unknown_in_forty_is_left_out_not_fatal():
-    from salesnb import kpis
+    from salesnb.analytics import kpis
 
     wb = _book(20, ["Prospecting"] * 19, 1)  # 1 of 41 deals (2.4%) of unknown reach
     c = kpis.stage_conversion(wb, by=None, start="2026-01-01", end="2026-12-31")
@@ -147,7 +147,8 @@ def test_one_unknown_in_forty_is_left_out_not_fatal():
 
 
 def test_history_funnels_do_not_show_100_percent_conversions():
-    from salesnb import funnel, workshop
+    from salesnb.analytics import funnel
+    from salesnb.apps import workshop
 
     wb = _book(9, [], 8)
     rates = workshop.history_rates(wb, lookback_days=365)
@@ -189,7 +190,7 @@ def test_validate_says_in_one_sentence_that_later_stages_are_not_learned(no_reac
 
 
 def test_documents_data_notes_carry_the_sentence_and_no_stage_always_wins(no_reach):
-    from salesnb import facts
+    from salesnb.reports import facts
 
     ctx = facts.open_context(no_reach, None, "rep", "R05")
     notes = facts.data_notes(ctx)
@@ -232,7 +233,7 @@ def _exports(draw):
 @settings(max_examples=25, deadline=None)
 @given(wb=_exports(), extra=st.floats(0.01, 5.0))
 def test_expected_bookings_never_exceed_the_open_amounts_and_p_target_is_honest(wb, extra):
-    from salesnb.forecast_pipeline import forecast_pipeline, p_attain
+    from salesnb.forecast.pipeline import forecast_pipeline, p_attain
 
     fc = forecast_pipeline(
         wb, None, "2026-07-01", "2026-09-30", n_sims=500, seed=1, run_rate=False, shock=0.0

@@ -11,11 +11,11 @@ import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import given, settings
+from salesnb.data.parsers import parse_dates, parse_numbers
 
-from salesnb.errors import DataValidationError, Problem
-from salesnb.io import load
-from salesnb.profiles import ReadOptions
-from salesnb.validation import parse_dates, parse_numbers
+from salesnb.core.errors import DataValidationError, Problem
+from salesnb.data.io import load
+from salesnb.data.profiles import ReadOptions
 
 FIXTURE = Path(__file__).parent / "data" / "canonical"
 OPP_HEADER = (
@@ -586,7 +586,7 @@ def test_far_future_typo_does_not_move_the_as_of_date(folder):
 
 
 def test_far_future_rule_on_hand_made_dates():
-    from salesnb.model import far_future_cutoff
+    from salesnb.data.model import far_future_cutoff
 
     def cut(*dates: str):
         return far_future_cutoff([pd.Series(pd.to_datetime(list(dates)))])
@@ -634,7 +634,9 @@ def test_far_future_typo_is_left_out_of_a_profiles_latest_as_of(tmp_path):
     # a profile with as_of = "latest" (as crm_sales_opportunities) resolves it in validation
     case = Path(__file__).parent / "bad_inputs" / "far_future_created_date"
     shutil.copytree(case, tmp_path / "d")
-    canonical = Path(__file__).resolve().parents[1] / "salesnb" / "profiles" / "canonical.toml"
+    canonical = (
+        Path(__file__).resolve().parents[1] / "salesnb" / "data" / "profiles" / "canonical.toml"
+    )
     text = canonical.read_text("utf-8").replace(
         'name = "canonical"', 'name = "latest"\nas_of = "latest"'
     )

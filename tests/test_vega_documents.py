@@ -17,8 +17,9 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 
-from salesnb import batch, chartrender, render, vegabundle
-from salesnb.errors import ParameterError, RenderError
+from salesnb.batch import documents as batch
+from salesnb.core.errors import ParameterError, RenderError
+from salesnb.reports import chartrender, render, vegabundle
 
 ROOT = Path(__file__).resolve().parents[1]
 HOSTILE = "</script><script>alert('pwned')</script><!--"

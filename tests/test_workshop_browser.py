@@ -1,7 +1,7 @@
 """The workshop apps in a real browser: Voila on 127.0.0.1 driven by Playwright + Debian's Chromium.
 
 For each app: the page loads with no error in the console, changing a control shows the value
-the pure functions of :mod:`salesnb.workshop` compute, and a screenshot is saved under
+the pure functions of :mod:`salesnb.apps.workshop` compute, and a screenshot is saved under
 ``test-output/workshop/`` (git-ignored). Chromium comes from the ``chromium`` package (``.ci/run``
 installs it); it is never downloaded at run time.
 """
@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from salesnb import workshop as ws
-from salesnb.cli_workshop import CULL_IDLE_MINUTES, voila_command
+from salesnb.apps import workshop as ws
+from salesnb.cli.workshop import CULL_IDLE_MINUTES, voila_command
 
 pytestmark = pytest.mark.slow
 
@@ -104,7 +104,7 @@ class AppPage:
         # worker's papermill runs, another Voila) could take one in between, the kernel died
         # at start ("Address already in use"), restarted on the same ports, died again, and the
         # render waited for it forever (reproduced by holding one port: a render still hung
-        # after 250 s). Kernels now use Unix sockets (``salesnb.cli_workshop.server_settings``).
+        # after 250 s). Kernels now use Unix sockets (``salesnb.cli.workshop.server_settings``).
         # A second, rarer stall remains (about 1 render in 20-30, with Unix sockets too): the
         # kernel ran the cells and is idle, a fresh client gets its kernel_info, yet Voila waits
         # for a reply that never comes; the cell timeout now ends such a page. The render is

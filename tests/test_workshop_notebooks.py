@@ -1,7 +1,7 @@
 """The workshop notebooks: structure, exercise answers that match the code, papermill and nbval.
 
 Each notebook's expected exercise answers are recomputed here with the pure functions of
-:mod:`salesnb.workshop` on the sample data, so a change in the analytics that would make a
+:mod:`salesnb.apps.workshop` on the sample data, so a change in the analytics that would make a
 printed answer wrong fails this test instead of misleading a workshop.
 """
 
@@ -15,9 +15,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from salesnb import apps
-from salesnb import workshop as ws
-from salesnb.workbooks import pipeline_split
+from salesnb.apps import widgets as apps
+from salesnb.apps import workshop as ws
+from salesnb.reports.workbooks import pipeline_split
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKSHOP = ROOT / "notebooks" / "workshop"

@@ -31,11 +31,11 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-from salesnb.coaching_facts import format_value
-from salesnb.errors import ConfigError, ParameterError
+from salesnb.analytics.coaching_facts import format_value
+from salesnb.core.errors import ConfigError, ParameterError
+from salesnb.data.model import Workbook
 from salesnb.incentives.curve import curve
 from salesnb.incentives.plan import Plan
-from salesnb.model import Workbook
 
 #: Columns of :func:`payouts`, in order. Money in the data's currency.
 COLUMNS = (

@@ -5,7 +5,7 @@ attainment, kickers, crediting weights, a new-hire ramp and draw), assigns them 
 rep, team, region or everyone (effective-dated), and adds SPIFs, manager overrides, split
 credit and clawbacks. docs/incentives.md explains every key with a worked example.
 
-Every problem of a plan file is collected and raised as one :class:`salesnb.errors.ConfigError`
+Every problem of a plan file is collected and raised as one :class:`salesnb.core.errors.ConfigError`
 that lists each cause on its own line, naming the file, the key and the fix.
 """
 
@@ -20,8 +20,8 @@ from typing import Any
 
 import pandas as pd
 
-from salesnb.config import read_toml
-from salesnb.errors import ConfigError
+from salesnb.core.errors import ConfigError
+from salesnb.data.config import read_toml
 
 #: Quota and payout periods a plan may use, with their length in months.
 PERIODS = {"month": 1, "quarter": 3, "year": 12}
@@ -497,9 +497,9 @@ def parse_plan(text: str, source: str = "<plan>", base: Path | None = None) -> P
     2.0
     >>> parse_plan("[plan]")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
-    salesnb.errors.ConfigError: 4 problems in the incentive plan <plan>:...
+    salesnb.core.errors.ConfigError: 4 problems in the incentive plan <plan>:...
     """
-    from salesnb.config_schema import parse_toml
+    from salesnb.data.config_schema import parse_toml
 
     return _build(parse_toml(text, source), source, base)
 

@@ -12,10 +12,10 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from salesnb.data.model import Workbook
 from salesnb.incentives.engine import payouts, period_label
 from salesnb.incentives.plan import Plan
 from salesnb.incentives.simulate import PlanCost, simulate_cost
-from salesnb.model import Workbook
 
 _FREQ = {"month": "M", "quarter": "Q", "year": "Y"}
 
@@ -130,7 +130,7 @@ def compare(
 
 def formatted(df: pd.DataFrame, units: dict[str, str], currency: str = "USD") -> pd.DataFrame:
     """A copy with the named columns as text through the kit's formatter
-    (:func:`salesnb.coaching_facts.format_value`); units as it names them.
+    (:func:`salesnb.analytics.coaching_facts.format_value`); units as it names them.
 
     Examples
     --------
@@ -138,7 +138,7 @@ def formatted(df: pd.DataFrame, units: dict[str, str], currency: str = "USD") ->
     ...           {"payout": "currency", "share": "percent"}).iloc[0].tolist()
     ['$12.3K', '25%']
     """
-    from salesnb.coaching_facts import format_value
+    from salesnb.analytics.coaching_facts import format_value
 
     out = df.copy()
     for col, unit in units.items():

@@ -1,7 +1,7 @@
 """What a plan will cost next period, simulated on the forecast's per-rep distributions.
 
 Each rep's bookings in the period are drawn from the calibrated forecast
-(:func:`salesnb.forecast.period_forecast`, its blend of history and pipeline); every draw is
+(:func:`salesnb.forecast.combined.period_forecast`, its blend of history and pipeline); every draw is
 paid through the same curve as the statements (:mod:`salesnb.incentives.curve`), with the
 rep's role, quota, kickers, ramp draw and the managers' overrides from
 :func:`salesnb.incentives.payouts`. The result is the distribution of the plan's cost, its
@@ -19,11 +19,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from salesnb.errors import ParameterError, SalesnbError
+from salesnb.core.errors import ParameterError, SalesnbError
+from salesnb.data.model import Workbook
 from salesnb.incentives.curve import commission
 from salesnb.incentives.engine import payouts, period_label, role_arrays
 from salesnb.incentives.plan import Plan
-from salesnb.model import Workbook
 
 #: What every simulation leaves out, in plain words.
 NOTES = (
@@ -108,7 +108,7 @@ def forecast_draws(
     >>> draws.shape  # doctest: +SKIP
     (1, 1000)
     """
-    from salesnb.forecast import period_forecast
+    from salesnb.forecast.combined import period_forecast
 
     ids = list(wb.rep_ids() if rep_ids is None else rep_ids)
     label = period_label(wb, period)

@@ -14,10 +14,10 @@ from typing import Any
 
 import pandas as pd
 
-from salesnb.coaching_facts import format_value
+from salesnb.analytics.coaching_facts import format_value
+from salesnb.data.model import Workbook
 from salesnb.incentives.engine import payouts, period_label, statement_lines
 from salesnb.incentives.plan import Plan
-from salesnb.model import Workbook
 
 _HISTORY = (("period", "period", "text"), ("credited", "credited bookings", "currency"),
             ("quota", "quota", "currency"), ("attainment", "attainment", "percent"),

@@ -33,8 +33,8 @@ def main(engine: str, outdir: str) -> None:
         import importlib
 
         module, _, cls = {
-            "salesnb": "salesnb.fastengine:InProcessEngine",
-            "salesnb-fork": "salesnb.forkengine:ForkEngine",
+            "salesnb": "salesnb.batch.fastengine:InProcessEngine",
+            "salesnb-fork": "salesnb.batch.forkengine:ForkEngine",
         }[engine].partition(":")
         papermill_engines.register(engine, getattr(importlib.import_module(module), cls))
     out = Path(outdir)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from salesnb import facts
-from salesnb.sample import PERSONAS
+from salesnb.data.sample import PERSONAS
+from salesnb.reports import facts
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "sample"
 STAR, TYPICAL, EMPTY = PERSONAS["star"], PERSONAS["typical"], PERSONAS["empty_pipeline"]

@@ -5,8 +5,13 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from salesnb import goals
-from salesnb.coaching_facts import CURRENCY_SYMBOLS, currency_symbol, format_money, format_value
+from salesnb.analytics import goals
+from salesnb.analytics.coaching_facts import (
+    CURRENCY_SYMBOLS,
+    currency_symbol,
+    format_money,
+    format_value,
+)
 
 
 def test_compact_money_is_format_value():

@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 from persona_data import END, MID, NEW, STAR, TYPICAL, ctx_for, sample_wb
 
-from salesnb import facts, kpis, summary
+from salesnb.analytics import kpis
+from salesnb.reports import facts, summary
 
 
 def _team_of(wb, rep):
@@ -77,7 +78,7 @@ def test_the_sales_cycle_is_one_figure_in_every_document(rep, as_of):
 
 
 def test_tables_name_the_median_for_its_group():
-    from salesnb import workbooks as wbk
+    from salesnb.reports import workbooks as wbk
 
     ctx = ctx_for(STAR, END)
     assert "team median" in wbk.scorecard_table(ctx, facts.peer_comparison(ctx)).columns

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from persona_data import END, MID, NEW, STAR, TYPICAL, ctx_for, sample_wb
 
-from salesnb import render, summary
+from salesnb.reports import render, summary
 
 WORKBOOKS = ("one_on_one", "pipeline_review", "forecast", "goal_setting",
              "performance_improvement_plan")  # fmt: skip

@@ -1,6 +1,6 @@
 """Regenerate the hostile data set in this folder (run once; the CSVs are committed).
 
-A small canonical data set (5 reps, 2 managers, 18 months) from :mod:`salesnb.sample`
+A small canonical data set (5 reps, 2 managers, 18 months) from :mod:`salesnb.data.sample`
 whose rep, manager, region, team, account, product and deal names are hostile: HTML and
 script markup, template syntax, SQL, spreadsheet formulas and accents, apostrophes and
 slashes. ``tests/test_escaping.py`` runs it through the batch and checks that every one of
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from salesnb import sample
+from salesnb.data import sample
 
 HERE = Path(__file__).resolve().parent
 

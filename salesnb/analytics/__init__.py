@@ -1,0 +1,1 @@
+"""salesnb.analytics: see docs/architecture.md."""

@@ -1,0 +1,1 @@
+"""salesnb.apps: see docs/architecture.md."""

@@ -1,0 +1,1 @@
+"""salesnb.batch: see docs/architecture.md."""

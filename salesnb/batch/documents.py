@@ -1,0 +1,1237 @@
+"""Batch review documents: one notebook run per rep, region or manager.
+
+:func:`run` validates everything first (notebook, parameters, subjects, engine,
+formats), then fans the subjects out to a runner (:mod:`salesnb.batch.executor`),
+writes each subject's executed notebook and documents atomically as they
+finish, keeps ``manifest.json`` valid after every subject, and renders
+``index.html``. ``resume=True`` re-runs only what failed, is missing, or whose
+inputs (notebook, parameters, data, kit version) changed.
+
+Output folder layout::
+
+    OUT/index.html          every subject: headline figures, status, link
+    OUT/manifest.json       parameters, status, timings, errors, hashes, versions
+    OUT/<slug>.ipynb        executed notebook          (failed: <slug>.failed.ipynb)
+    OUT/<slug>.html         review document (and <slug>.pdf with formats=("pdf",))
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import json
+import math
+import os
+import re
+import secrets
+import sys
+import time
+import unicodedata
+import warnings
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from salesnb import __version__
+from salesnb.core.errors import BatchError, ParameterError, RenderError
+
+FORMATS = ("html", "pdf", "ipynb")
+MANIFEST = "manifest.json"
+INDEX = "index.html"
+#: Seconds between rewrites of the manifest and index while a batch runs (the first document
+#: and the end are always written); ``SALESNB_SAVE_EVERY`` overrides (0: after every document).
+SAVE_EVERY = 1.0
+_RESERVED_SLUGS = {
+    "index",
+    "manifest",
+    "con",
+    "prn",
+    "aux",
+    "nul",
+    *(f"com{i}" for i in range(10)),
+    *(f"lpt{i}" for i in range(10)),
+}
+_PACKAGES = (
+    "pandas",
+    "numpy",
+    "altair",
+    "vl-convert-python",
+    "statsmodels",
+    "scipy",
+    "papermill",
+    "nbconvert",
+    "nbclient",
+    "nbformat",
+    "ipykernel",
+    "jupyter_client",
+    "jinja2",
+    "distributed",
+)
+_MAX_SLUG = 60
+
+
+# --------------------------------------------------------------------------- names
+
+
+def slugify(text: str) -> str:
+    """A safe, lower-case file name stem for any text (ASCII letters, digits and dashes).
+
+    Accents become ASCII letters, apostrophes vanish, anything else separates
+    words. The result never is empty, never starts with a dot, never contains a
+    path separator and is at most 60 characters; Windows device names and the
+    batch's own file names are avoided by :func:`assign_slugs`.
+
+    Examples
+    --------
+    >>> slugify("Zoë O'Brien"), slugify("José Nuñez-García"), slugify("../../etc")
+    ('zoe-obrien', 'jose-nunez-garcia', 'etc')
+    """
+    text = unicodedata.normalize("NFKD", str(text))
+    text = text.encode("ascii", "ignore").decode("ascii")
+    text = re.sub(r"['’`]", "", text).lower()
+    text = re.sub(r"[^a-z0-9]+", "-", text).strip("-")
+    return text[:_MAX_SLUG].rstrip("-") or "subject"
+
+
+def _short_hash(text: str, n: int = 6) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:n]
+
+
+def assign_slugs(labels: Mapping[str, str]) -> dict[str, str]:
+    """Unique file name stems for subjects: ``{key: slug}`` from ``{key: label}``.
+
+    Subjects whose labels slugify alike (``"São Paulo"`` and ``"Sao Paulo"``) all get
+    a short hash of their key appended, so the names do not depend on which
+    subjects a run includes or on their order. Reserved stems (``index``,
+    ``manifest``, ``CON``, ``NUL`` ...) get the suffix too.
+
+    Examples
+    --------
+    >>> assign_slugs({"a": "Ana", "b": "Añá", "c": "CON"})
+    {'a': 'ana-ca9781', 'b': 'ana-3e23e8', 'c': 'con-2e7d2c'}
+    """
+    base = {k: slugify(v) for k, v in labels.items()}
+    counts: dict[str, int] = {}
+    for s in base.values():
+        counts[s] = counts.get(s, 0) + 1
+    out = {}
+    for k, s in base.items():
+        if counts[s] > 1 or s in _RESERVED_SLUGS or s.endswith(".failed"):
+            s = f"{s}-{_short_hash(k)}"
+        out[k] = s
+    if len(set(out.values())) != len(out):  # a hash suffix met a real name: lengthen all
+        out = {k: f"{base[k]}-{_short_hash(k, 16)}" for k in labels}
+    return out
+
+
+# --------------------------------------------------------------------------- files
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that ``path`` is either the old file or the whole new one.
+
+    Writes a temporary file in the same folder, fsyncs it, renames it over
+    ``path`` (atomic on POSIX) and fsyncs the folder.
+    """
+    path = Path(path)
+    # unique per call: two writers of one path (processes or threads) never share a temp file
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(6)}.tmp")
+    try:
+        with open(tmp, "xb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:  # a failed write (disk full) leaves no temporary file behind
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+    _sync_folder(path.parent)
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@contextlib.contextmanager
+def _locked(out: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``out`` so two batches never write one folder at once."""
+    import fcntl
+
+    with open(out / ".salesnb.lock", "a+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            msg = (
+                f"Another salesnb batch is writing to {str(out)!r}. Fix: wait for it to "
+                "finish, or choose another --out folder."
+            )
+            raise BatchError(msg) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _clean_temp(out: Path) -> None:
+    """Remove temporary files a killed run left behind (never a final name)."""
+    for p in out.glob(".*.tmp"):
+        with contextlib.suppress(OSError):
+            p.unlink()
+
+
+def check_out(out: str | Path) -> Path:
+    """``out`` if a batch can write its documents there; nothing is created.
+
+    Raises
+    ------
+    ParameterError
+        If ``out`` (or the nearest of its parents that exists) is a file, a device or
+        anything but a folder, or is a folder this user cannot write to.
+
+    Examples
+    --------
+    >>> check_out("/dev/null")
+    Traceback (most recent call last):
+    ...
+    salesnb.core.errors.ParameterError: --out '/dev/null' is a device, not a folder. Fix: pass a folder (it is created if missing).
+    """
+    import stat
+
+    out = Path(out).expanduser()
+    fix = "Fix: pass a folder (it is created if missing)."
+    existing = out
+    while True:
+        try:
+            mode = existing.stat().st_mode
+            break
+        except FileNotFoundError:
+            if existing.is_symlink():
+                msg = f"--out {str(out)!r} is a symbolic link to a missing target. {fix}"
+                if existing != out:
+                    msg = f"--out {str(out)!r} is under {str(existing)!r}, a broken link. {fix}"
+                raise ParameterError(msg) from None
+            if existing.parent == existing:  # nothing of it exists: cannot happen on POSIX
+                raise ParameterError(f"--out {str(out)!r} cannot be created. {fix}") from None
+            existing = existing.parent
+        except NotADirectoryError:  # a parent is a file: go up to it
+            existing = existing.parent
+        except OSError as exc:
+            why = exc.strerror or type(exc).__name__
+            msg = f"--out {str(out)!r} cannot be checked: {why}. {fix}"
+            raise ParameterError(msg) from None
+    if not stat.S_ISDIR(mode):
+        kinds = [
+            (stat.S_ISCHR, "a device"),
+            (stat.S_ISBLK, "a device"),
+            (stat.S_ISFIFO, "a named pipe"),
+            (stat.S_ISSOCK, "a socket"),
+        ]
+        kind = next((k for test, k in kinds if test(mode)), "a file")
+        if existing == out:
+            msg = f"--out {str(out)!r} is {kind}, not a folder. {fix}"
+        else:
+            msg = (
+                f"--out {str(out)!r} is under {str(existing)!r}, which is {kind}, not a "
+                f"folder. {fix}"
+            )
+        raise ParameterError(msg)
+    if not os.access(existing, os.W_OK | os.X_OK):
+        what = "is" if existing == out else f"would be made in {str(existing)!r},"
+        msg = (
+            f"--out {str(out)!r} {what} a folder you cannot write to. Fix: choose a folder "
+            "you can write to, or change its permissions."
+        )
+        raise ParameterError(msg)
+    return out
+
+
+def _make_out(out: Path) -> None:
+    """Create ``out``; a clear :class:`ParameterError` if the system refuses."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        why = exc.strerror or type(exc).__name__
+        msg = f"--out {str(out)!r} cannot be created: {why}. Fix: pass a folder you can write to."
+        raise ParameterError(msg) from None
+
+
+def cores() -> int:
+    """CPU cores this process may run on (its affinity where the OS tells, else all)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def cap_workers(workers: int | None, subjects: int) -> tuple[int, str | None]:
+    """Documents at once: ``workers`` (default: the cores) capped at the subjects and cores.
+
+    Returns the number and a warning when a requested ``workers`` was lowered.
+
+    Examples
+    --------
+    >>> import salesnb.batch.documents as b
+    >>> b.cap_workers(1000, 3)[0] == min(3, b.cores())
+    True
+    >>> b.cap_workers(1, 3)
+    (1, None)
+    """
+    n = cores()
+    use = max(1, min(workers or n, n, max(1, subjects)))
+    if workers is None or workers <= use:
+        return use, None
+    noun = "subject" if subjects == 1 else "subjects"
+    msg = (
+        f"--workers {workers} is more than this run can use ({subjects} {noun} to run, "
+        f"{n} cores): using {use}."
+    )
+    return use, msg
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def resolve_notebook(notebook: str | Path) -> Path:
+    """The notebook file: a path, or a name from ``notebooks/`` (``pipeline_review``).
+
+    Examples
+    --------
+    >>> resolve_notebook("pipeline_review")  # doctest: +SKIP
+    PosixPath('/.../notebooks/pipeline_review.ipynb')
+    """
+    p = Path(notebook)
+    if p.is_file():
+        return p.resolve()
+    name = p.name if p.suffix == ".ipynb" else f"{p.name}.ipynb"
+    folders = [Path.cwd() / "notebooks", Path(__file__).resolve().parents[1] / "notebooks"]
+    for folder in folders:
+        if (folder / name).is_file():
+            return (folder / name).resolve()
+    known = sorted({q.stem for f in folders if f.is_dir() for q in f.glob("*.ipynb")})
+    import difflib
+
+    close = difflib.get_close_matches(p.stem, known, n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    msg = (
+        f"Notebook {str(notebook)!r} not found (not a file, not in notebooks/).{hint} "
+        f"Fix: pass a .ipynb path or one of {', '.join(map(repr, known)) or '(none found)'}."
+    )
+    raise ParameterError(msg)
+
+
+def _document_title(nb_path: Path) -> str:
+    # plain JSON (notebook_parameters read it already): nbformat costs 0.15 s to import here
+    meta = json.loads(nb_path.read_text(encoding="utf-8")).get("metadata", {}).get("salesnb", {})
+    return str(meta.get("title") or nb_path.stem.replace("_", " ").capitalize())
+
+
+def _select(subjects: list[tuple[str, str]], only: Iterable[str] | None, by: str) -> list:
+    if not only:
+        return subjects
+    by_key = {k: (k, n) for k, n in subjects}
+    by_name: dict[str, list[str]] = {}
+    for k, n in subjects:
+        by_name.setdefault(n, []).append(k)
+    chosen, unknown = {}, []
+    for item in only:
+        if item in by_key:
+            chosen[item] = by_key[item]
+        elif len(by_name.get(item, [])) == 1:
+            chosen[by_name[item][0]] = by_key[by_name[item][0]]
+        else:
+            unknown.append(item)
+    if unknown:
+        import difflib
+
+        options = list(by_key) + [n for _, n in subjects]
+        parts = []
+        for u in unknown:
+            close = difflib.get_close_matches(u, options, n=2, cutoff=0.5)
+            parts.append(
+                f"{u!r}" + (f" (did you mean {' or '.join(map(repr, close))}?)" if close else "")
+            )
+        shown = ", ".join(map(repr, list(by_key)[:8])) + (" ..." if len(by_key) > 8 else "")
+        msg = f"Unknown {by} {', '.join(parts)} in --only. Fix: use one of {shown}."
+        raise ParameterError(msg)
+    return [s for s in subjects if s[0] in chosen]
+
+
+def empty_subjects(wb: Any, by: str) -> set[str]:
+    """Keys of the subjects with no data: reps with no opportunity (open, won or lost) and
+    no activity; a region, manager or team all of whose reps are such. ``"all"`` never.
+
+    Examples
+    --------
+    >>> empty_subjects(wb, "rep")  # doctest: +SKIP
+    {'R31'}
+    """
+    reps = wb.reps
+    active = set(wb.opportunities["rep_id"].dropna()) | set(wb.activities["rep_id"].dropna())
+    idle = ~reps["rep_id"].isin(active)
+    if by == "rep":
+        return set(reps.loc[idle, "rep_id"])
+    if by not in ("region", "manager", "team"):
+        return set()
+    groups = reps.assign(idle=idle.to_numpy()).dropna(subset=[by]).groupby(by)["idle"].all()
+    return set(groups[groups].index)
+
+
+def _versions() -> dict[str, str | None]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out: dict[str, str | None] = {"salesnb": __version__, "python": sys.version.split()[0]}
+    for name in _PACKAGES:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def resume_key(
+    nb_sha: str, parameters: Mapping[str, Any], fingerprint: str, charts: str = "svg"
+) -> str:
+    """The inputs that decide a document: notebook, parameters, data, chart format, kit version."""
+    inputs = [nb_sha, parameters, fingerprint, __version__]
+    if charts != "svg":  # keys of svg documents stay what they were before formats existed
+        inputs.append(charts)
+    blob = json.dumps(inputs, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:32]
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+# --------------------------------------------------------------------------- index
+
+
+def render_index(manifest: Mapping[str, Any], template_dir: Path | None = None) -> str:
+    """The batch's ``index.html``: every subject, its headline figures, status and link.
+
+    Rendered with Jinja2 ``autoescape=True`` (subject names are data, never markup);
+    sortable with a small inline script; nothing external.
+    """
+    from salesnb.reports.render import TEMPLATES, external_references, neutralise_controls
+
+    env = _index_env(str(template_dir or TEMPLATES))
+    subjects = manifest["subjects"]
+    columns: list[str] = []
+    for s in subjects:
+        for k in s.get("headline") or {}:
+            if k not in columns:
+                columns.append(k)
+    html = neutralise_controls(  # names are data: no bidi override or NUL reaches the page
+        env.get_template("batch_index.html.j2").render(
+            m=manifest, subjects=subjects, columns=columns
+        )
+    )
+    bad = external_references(html)
+    if bad:
+        raise BatchError(
+            f"index.html would reference external resources {bad[:3]!r}. "
+            "Fix: remove them from templates/batch_index.html.j2."
+        )
+    return html
+
+
+@functools.lru_cache(maxsize=4)
+def _index_env(template_dir: str) -> Any:
+    """The index's Jinja2 environment, kept: a batch renders the index again and again, and
+    compiling the template was most of it (Jinja2 still reloads a template file that changed)."""
+    import jinja2
+
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(template_dir), autoescape=True)
+    env.filters["figure"] = _format_figure
+    env.filters["words"] = _words
+    return env
+
+
+#: Headline figures whose names say they are money (bookings, targets, forecasts).
+_MONEY_WORDS = ("bookings", "pipeline", "target", "forecast", "quota", "amount", "booked")
+
+
+def _unit_of(name: str) -> str:
+    """The unit of a headline figure, from its name (every workbook names them this way)."""
+    if name.endswith("percentile"):
+        return "percentile"
+    if name in ("attainment", "win_rate") or name.startswith("p_") or name.endswith("_rate"):
+        return "percent"
+    if name.startswith("coverage"):
+        return "multiple"
+    if any(w in name for w in _MONEY_WORDS) and not name.endswith(("_deals", "_needed_deals")):
+        return "currency"
+    return "count"
+
+
+def _format_figure(value: Any, name: str = "", currency: str = "USD") -> str:
+    """A headline figure as a reader wants it: "68%", "$246K", "1.3x", "55th"; flags and
+    other names in words (``below_target_attainment`` -> "below target attainment")."""
+    from salesnb.analytics.coaching_facts import format_value
+
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return "Yes" if value else "No"
+    if isinstance(value, list):
+        return ", ".join(_format_figure(v, "", currency) for v in value) or "–"
+    if isinstance(value, (int, float)):
+        if isinstance(value, float) and not math.isfinite(value):
+            return "–"
+        unit = _unit_of(name)
+        if unit == "count":
+            whole = float(value).is_integer() or abs(value) >= 100
+            return f"{value:,.0f}" if whole else f"{value:,.1f}"
+        return format_value(float(value), unit, currency)
+    return _words(value)
+
+
+def _words(value: Any) -> str:
+    """A snake_case name in words; any other text as it is."""
+    text = str(value)
+    return text.replace("_", " ") if re.fullmatch(r"[a-z0-9]+(_[a-z0-9]+)+", text) else text
+
+
+# --------------------------------------------------------------------------- run
+
+
+def _prepare(
+    notebook: str | Path,
+    by: str,
+    data: str | Path,
+    profile: str | None,
+    only: Sequence[str] | None,
+    params: Mapping[str, Any] | None,
+    params_file: str | None,
+    formats: Sequence[str],
+    engine: str,
+    load: Callable[[str, str | None], Any] | None = None,
+    include_empty: bool = False,
+) -> dict[str, Any]:
+    """Validate every input and build the per-subject parameters; runs nothing.
+
+    ``load`` replaces ``salesnb.load`` for the data (the fork runner's, which hands the
+    zygote a copy). Subjects without data (:func:`empty_subjects`) are left out and listed
+    in ``no_data`` unless ``include_empty`` or ``only`` names them.
+    """
+    from salesnb.batch import params as P
+    from salesnb.batch.executor import get_engine
+    from salesnb.data import io
+    from salesnb.reports import subject as S
+
+    nb_path = resolve_notebook(notebook)
+    spec = P.notebook_parameters(nb_path)
+    missing = [n for n in ("data", "subject_type", "subject") if n not in spec]
+    if missing:
+        msg = (
+            f"Notebook {nb_path.name!r} lacks the batch parameters {missing!r} in its "
+            "parameters cell. Fix: declare data, subject_type and subject there."
+        )
+        raise ParameterError(msg)
+    bad_formats = [f for f in formats if f not in FORMATS]
+    if bad_formats or not formats:
+        raise ParameterError(f"Unknown format(s) {bad_formats!r}. Fix: use html, pdf or ipynb.")
+    get_engine(engine)
+    if "pdf" in formats:
+        from salesnb.reports.render import require_chromium
+
+        try:
+            require_chromium()
+        except RenderError as exc:
+            raise BatchError(str(exc)) from None
+    if by not in S.SUBJECT_TYPES:
+        raise ParameterError(f"Unknown --by {by!r}. Fix: use one of {list(S.SUBJECT_TYPES)!r}.")
+    user = dict(P.load_file(params_file)) if params_file else {}
+    user.update(params or {})
+    user = P.validate(user, spec, notebook=nb_path.name)
+    if profile is not None and "profile" not in spec:
+        msg = (
+            f"Notebook {nb_path.name!r} has no 'profile' parameter, so --profile cannot be "
+            "passed to it. Fix: add profile = None to its parameters cell."
+        )
+        raise ParameterError(msg)
+
+    source, shown, env = _data_source(data)
+    wb = (load or io.load)(source, profile)
+    as_of = S.resolve_as_of(wb, user.get("as_of"))
+    P.check_as_of(user, spec, as_of, notebook=nb_path.name)
+    if "period" in user:
+        S.resolve_period(wb, user.get("period"), as_of)
+    subjects = _select(S.subjects(wb, by), only, by)
+    if not subjects:
+        raise ParameterError(
+            f"The data at {shown!r} has no {by} to report on. Fix: check the reps table."
+        )
+    no_data: list[tuple[str, str]] = []
+    if not include_empty and not only:  # a subject named in --only is made anyway
+        empty = empty_subjects(wb, by)
+        no_data = [s for s in subjects if s[0] in empty]
+        subjects = [s for s in subjects if s[0] not in empty]
+        if not subjects:
+            what = "rep has" if by == "rep" else f"{by}'s reps have"
+            msg = (
+                f"No {what} any opportunity or activity in the data at {shown!r}, so there "
+                "is nothing to report on. Fix: check the deals' owners (rep_id), or pass "
+                "--include-empty to make the documents anyway."
+            )
+            raise ParameterError(msg)
+    prof = profile
+    if profile is not None and Path(profile).exists():
+        prof = str(Path(profile).resolve())
+    base = {**user, "data": shown, "subject_type": by}
+    if "profile" in spec:
+        base["profile"] = prof
+    every = S.subjects(wb, by)
+    labels = {k: (f"{k} {n}" if by == "rep" and n != k else n) for k, n in every}
+    return {
+        "nb_path": nb_path,
+        "nb_sha": sha256_file(nb_path),
+        "spec": spec,
+        "user": user,
+        "base": base,
+        "subjects": subjects,
+        "slugs": assign_slugs(labels),
+        "fingerprint": wb.fingerprint(),
+        "currency": wb.unit,
+        "title": _document_title(nb_path),
+        "data": shown,
+        "env": env,
+        "order": [k for k, _ in every],
+        "no_data": [{"key": k, "name": n} for k, n in no_data],
+    }
+
+
+def _data_source(data: str | Path) -> tuple[str, str, tuple[tuple[str, str], ...]]:
+    """``(what to load, what documents and the manifest show, environment for the
+    documents)`` of a batch's data: a folder or file as an absolute path; a database URL
+    as given, shown with its secrets masked, the full URL handed to the documents in
+    :data:`salesnb.data.sql.DATA_URL_ENV` (never in their parameters)."""
+    from salesnb.data import sql
+
+    if sql.is_url(data):
+        full, shown = str(data).strip(), sql.mask_url(data)
+        return full, shown, ((sql.DATA_URL_ENV, full),) if full != shown else ()
+    path = str(Path(data).resolve())
+    return path, path, ()
+
+
+def _load_manifest(out: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads((out / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _up_to_date(old: Mapping[str, Any] | None, key: str, out: Path, formats: Iterable[str]) -> bool:
+    if not old or old.get("status") != "ok" or old.get("resume_key") != key:
+        return False
+    outputs = old.get("outputs") or {}
+    for fmt in {"ipynb", *formats}:
+        entry = outputs.get(fmt)
+        if not entry or not (out / entry["path"]).is_file():
+            return False
+        if sha256_file(out / entry["path"]) != entry["sha256"]:
+            return False
+    return True
+
+
+def run(
+    notebook: str | Path,
+    *,
+    by: str = "rep",
+    data: str | Path = "data/sample",
+    profile: str | None = None,
+    out: str | Path,
+    only: Sequence[str] | None = None,
+    params: Mapping[str, Any] | None = None,
+    params_file: str | Path | None = None,
+    workers: int | None = None,
+    timeout: float | None = 600,
+    resume: bool = False,
+    formats: Sequence[str] = ("html",),
+    scheduler: str | None = None,
+    engine: str = "auto",
+    progress: bool | Callable[[dict[str, int]], None] = True,
+    charts: str = "svg",
+    warn: Callable[[str], None] | None = None,
+    include_empty: bool = False,
+) -> dict[str, Any]:
+    """Run ``notebook`` once per subject into review documents; return the manifest.
+
+    Parameters
+    ----------
+    notebook : str or path
+        A notebook path, or a name from ``notebooks/`` (e.g. ``"pipeline_review"``).
+    by : {"rep", "region", "manager", "team", "all"}
+        What each document is about.
+    data, profile : str
+        The data folder (or file, or database URL) and import profile, as for
+        :func:`salesnb.data.io.load`. A URL's secrets never reach the documents, the manifest
+        or the index (see :func:`salesnb.data.sql.mask_url`).
+    out : path
+        Output folder (created). Subjects of an earlier run in it that this run does not
+        make stay in its index and manifest, marked as from the earlier run.
+    only : list of str, optional
+        Subject keys (rep_id, region, manager) or rep names to run; default all with data.
+        A subject named here is made even when it has no data.
+    params, params_file : optional
+        More notebook parameters (a mapping, and/or a JSON/TOML/YAML file; the mapping wins).
+    workers : int, optional
+        Documents at once on this machine (default: the number of cores); never more than
+        the cores or the subjects to run (``warn`` says so when it lowers a given number).
+    timeout : float, optional
+        Seconds one document may take before it fails (None: no limit).
+    resume : bool
+        Re-run only subjects that failed, are missing, or whose inputs changed.
+    formats : sequence of {"html", "pdf", "ipynb"}
+        Documents to write; the executed notebook is always kept.
+    scheduler : str, optional
+        A Dask scheduler address (``tcp://host:8786``) or ``local:N``.
+    engine : str
+        Execution engine: ``"auto"`` (``"fork"`` where ``os.fork`` exists and no
+        ``scheduler`` is given, else ``"papermill"``), ``"fork"`` (a copy-on-write fork
+        of one pre-imported process per document, see :mod:`salesnb.batch.fastengine`),
+        ``"papermill"`` (a fresh kernel per document) or a registered one.
+    progress : bool or callable
+        Show a progress bar on stderr (only when stderr is a terminal); a callable is called
+        instead with the counts (``done``: documents made so far, then ``ok``, ``failed``,
+        ``pending`` ... as in ``summary``) once before the first document and after each one.
+    charts : {"svg", "vega"}
+        Chart format of the documents (see :mod:`salesnb.reports.chartrender`): static SVG made
+        while the batch runs (no scripts in the documents), or the specs drawn in the
+        reader's browser by an inlined Vega runtime (no SVG conversion: faster batches,
+        larger files; still offline).
+    warn : callable, optional
+        Called with each warning (a lowered ``workers``); default :func:`warnings.warn`.
+    include_empty : bool
+        Also make documents for reps with no opportunity and no activity (and groups of only
+        such reps). By default they are left out and listed in ``manifest["no_data"]`` and
+        the index as "no data", counted in ``summary["no_data"]``.
+
+    Returns
+    -------
+    dict
+        The manifest (also in ``OUT/manifest.json``); ``manifest["summary"]`` counts this
+        run's ok, failed and skipped subjects, and ``earlier`` ones kept from earlier runs.
+
+    Raises
+    ------
+    ParameterError
+        Before anything runs: unknown, mistyped or disallowed parameter, unknown subject,
+        bad format, an ``out`` that is not a folder this user can write to.
+    KeyboardInterrupt
+        After a clean stop: finished documents kept, the manifest marks the rest.
+
+    Examples
+    --------
+    >>> m = run("pipeline_review", by="rep", data="data/sample", out="reports/q3")  # doctest: +SKIP
+    >>> m["summary"]                                                                 # doctest: +SKIP
+    {'ok': 30, 'failed': 0, 'skipped': 0, 'total': 30}
+    """
+    formats = tuple(dict.fromkeys(formats))
+    from salesnb.reports.chartformat import chart_format
+
+    try:
+        charts = chart_format(charts)
+    except RenderError as exc:
+        raise ParameterError(str(exc)) from None
+    if engine == "auto":
+        from salesnb.batch.executor import default_engine
+
+        engine = default_engine(scheduler)
+    save_every = _save_every()  # a bad SALESNB_SAVE_EVERY fails before anything runs
+    out = check_out(out)
+    if warn is None:
+        warn = functools.partial(warnings.warn, category=UserWarning, stacklevel=2)
+    early = min(workers, cores()) if workers else None  # the zygote's, before subjects are known
+    runner = _early_runner(notebook, early, scheduler, engine, charts)
+    try:
+        prep = _prepare(
+            notebook, by, data, profile, only, params, params_file, formats, engine,
+            load=getattr(runner, "load", None), include_empty=include_empty,
+        )  # fmt: skip
+        _make_out(out)
+        with _locked(out):
+            _clean_temp(out)
+            return _run_locked(
+                prep,
+                out=out,
+                by=by,
+                data=data,
+                profile=profile,
+                workers=workers,
+                timeout=timeout,
+                resume=resume,
+                formats=formats,
+                scheduler=scheduler,
+                engine=engine,
+                progress=progress,
+                charts=charts,
+                runner=runner,
+                save_every=save_every,
+                warn=warn,
+            )
+    finally:
+        if runner is not None:  # closed already after a run; else the inputs were refused
+            runner.abort()
+
+
+def _early_runner(
+    notebook: str | Path,
+    workers: int | None,
+    scheduler: str | None,
+    engine: str,
+    charts: str | None = None,
+) -> Any:
+    """The fork engine's runner, started before the inputs are checked (None otherwise).
+
+    Its zygote imports the notebook's libraries while this process checks the inputs: on
+    two cores the two halves of the start-up overlap. The data is loaded once, here, and
+    handed to the zygote (``runner.load`` in :func:`_prepare`).
+    """
+    if engine != "fork" or scheduler:
+        return None
+    from salesnb.batch.executor import make_runner
+
+    nb_path = resolve_notebook(notebook)  # a bad name fails here as in _prepare
+    return make_runner(workers, None, engine, warm=(str(nb_path), None, None), charts=charts)
+
+
+def _run_locked(
+    prep: dict[str, Any],
+    *,
+    out: Path,
+    by: str,
+    data: Any,
+    profile: Any,
+    workers: int | None,
+    timeout: float | None,
+    resume: bool,
+    formats: tuple[str, ...],
+    scheduler: str | None,
+    engine: str,
+    progress: bool | Callable[[dict[str, int]], None],
+    charts: str = "svg",
+    runner: Any = None,
+    save_every: float = SAVE_EVERY,
+    warn: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    from salesnb.batch.executor import Job, make_runner
+    from salesnb.reports.chartformat import CHARTS_ENV
+
+    old = _load_manifest(out)
+    old_subjects = {
+        s["key"]: s for s in (old or {}).get("subjects", []) if isinstance(s, dict) and "key" in s
+    }
+    manifest: dict[str, Any] = {
+        "manifest_version": 1,
+        "salesnb_version": __version__,
+        "status": "running",
+        "started": _now(),
+        "finished": None,
+        "notebook": {
+            "name": prep["nb_path"].stem,
+            "path": str(prep["nb_path"]),
+            "sha256": prep["nb_sha"],
+            "title": prep["title"],
+        },
+        "by": by,
+        "data": {
+            "path": prep["data"],
+            "profile": profile,
+            "fingerprint": prep["fingerprint"],
+            "currency": prep.get("currency", "USD"),
+        },
+        "parameters": prep["user"],
+        "formats": list(formats),
+        "charts": charts,
+        "engine": engine,
+        "scheduler": scheduler,
+        "workers": workers or cores(),
+        "timeout": timeout,
+        "resume": resume,
+        "packages": _versions(),
+        "summary": {},
+        "subjects": [],
+        "no_data": list(prep.get("no_data", [])),
+    }
+    jobs, entries = [], {}
+    for key, name in prep["subjects"]:
+        parameters = {**prep["base"], "subject": key}
+        rkey = resume_key(prep["nb_sha"], parameters, prep["fingerprint"], charts)
+        prev = old_subjects.get(key)
+        if resume and _up_to_date(prev, rkey, out, formats):
+            entry = {**prev, "skipped": True}
+            entry.pop("earlier_run", None)
+        else:
+            entry = {
+                "key": key,
+                "name": name,
+                "slug": prep["slugs"][key],
+                "status": "pending",
+                "parameters": parameters,
+                "resume_key": rkey,
+                "started": None,
+                "finished": None,
+                "duration_s": None,
+                "error": None,
+                "outputs": {},
+                "headline": {},
+                "title": {},
+                "skipped": False,
+            }
+            jobs.append(
+                Job(
+                    key=key,
+                    notebook=str(prep["nb_path"]),
+                    parameters=parameters,
+                    timeout=timeout,
+                    formats=formats,
+                    engine=engine,
+                    cwd=os.getcwd(),
+                    document_title=prep["title"],
+                    subject_name=name,
+                    env=((CHARTS_ENV, charts), *prep["env"]),
+                    # workers on this machine write the documents into OUT themselves
+                    spool=None if scheduler else str(out),
+                )
+            )
+        entries[key] = entry
+    earlier = _earlier_subjects(old, entries, manifest)
+    if jobs and not scheduler:
+        manifest["workers"], lowered = cap_workers(workers, len(jobs))
+        if lowered:
+            (warn or functools.partial(warnings.warn, category=UserWarning))(lowered)
+
+    def listing() -> list[dict[str, Any]]:
+        return _ordered(entries, earlier, prep.get("order", []))
+
+    manifest["subjects"] = listing()
+    _save(out, manifest)
+
+    report = _progress(len(jobs), progress)
+    report(_counts(manifest))
+    saved = -save_every  # the first document shows at once
+    try:
+        if jobs:
+            runner = runner or make_runner(manifest["workers"], scheduler, engine)
+            for job, result in runner.run(jobs):
+                with _held_interrupts():  # a document in place is in the manifest too
+                    entries[job.key].update(_store(out, entries[job.key], result, formats))
+                manifest["subjects"] = listing()
+                report(_counts(manifest))
+                # The documents are on disk already; the manifest and index follow at most
+                # SAVE_EVERY seconds later (a resume after a crash re-runs what they missed):
+                # rewriting both after every document costs the batch more than it shows.
+                if time.monotonic() - saved >= save_every:
+                    _save(out, manifest)
+                    saved = time.monotonic()
+            runner.close()
+        manifest["status"] = "failed" if _summary(manifest)["failed"] else "complete"
+    except KeyboardInterrupt:
+        if runner is not None:
+            runner.close(interrupted=True)
+        for e in entries.values():
+            if e["status"] == "pending":
+                e["status"] = "interrupted"
+        manifest["status"] = "interrupted"
+        raise
+    finally:
+        report.close()
+        _clean_temp(out)  # spooled documents of subjects that never reported back
+        manifest["finished"] = _now()
+        manifest["subjects"] = listing()
+        _save(out, manifest)
+    return manifest
+
+
+#: What an earlier run's subject is compared on: (its name in ``earlier_run.changed``, its
+#: key in ``earlier_run``, how to read it from a manifest).
+_INPUTS: tuple[tuple[str, str, Callable[[Mapping[str, Any]], Any]], ...] = (
+    ("notebook", "notebook_sha256", lambda m: (m.get("notebook") or {}).get("sha256")),
+    ("data", "data_fingerprint", lambda m: (m.get("data") or {}).get("fingerprint")),
+    ("by", "by", lambda m: m.get("by")),
+    ("charts", "charts", lambda m: m.get("charts", "svg")),
+    ("salesnb version", "salesnb_version", lambda m: m.get("salesnb_version")),
+)
+
+
+def _earlier_subjects(
+    old: Mapping[str, Any] | None,
+    entries: Mapping[str, dict[str, Any]],
+    manifest: Mapping[str, Any],
+) -> dict[str, dict[str, Any]]:
+    """The subjects of the manifest already in OUT that this run does not make, kept.
+
+    Each gets ``earlier_run``: when that run started, what it was made with (notebook, data,
+    ``by``, chart format, salesnb version; kept from the run that made it, however many runs
+    ago) and ``changed``, which of those and the parameters differ from this run's (empty:
+    it is what this run would make, had it been selected).
+    """
+    if not old:
+        return {}
+    kept = {}
+    for prev in old.get("subjects") or []:
+        if not isinstance(prev, dict) or prev.get("key") in entries or "key" not in prev:
+            continue
+        entry = dict(prev)
+        made = dict(entry.get("earlier_run") or {})
+        if not made:
+            made = {"started": old.get("started")}
+            made.update({key: read(old) for _, key, read in _INPUTS})
+        changed = [name for name, key, read in _INPUTS if made.get(key) != read(manifest)]
+        user = {k: v for k, v in (entry.get("parameters") or {}).items() if k not in _SET_BY_RUN}
+        if _as_json(user) != _as_json(manifest["parameters"]):
+            changed.append("parameters")
+        made["changed"] = changed
+        entry["earlier_run"] = made
+        if entry.get("status") in ("pending", "running"):
+            entry["status"] = "interrupted"  # its run ended before it did
+        entry["skipped"] = False
+        kept[entry["key"]] = entry
+    return kept
+
+
+def _as_json(value: Any) -> Any:
+    """``value`` as it reads back from manifest.json (tuples as lists, dates as text)."""
+    return json.loads(json.dumps(value, default=str))
+
+
+#: Parameters the batch sets per run or subject (compared as ``data`` and ``by``, or not).
+_SET_BY_RUN = ("data", "profile", "subject_type", "subject")
+
+
+def _ordered(
+    entries: Mapping[str, dict[str, Any]],
+    earlier: Mapping[str, dict[str, Any]],
+    order: Sequence[str],
+) -> list[dict[str, Any]]:
+    """Every subject in the data's order; earlier subjects the data no longer has last."""
+    both = {**earlier, **entries}
+    rank = {k: i for i, k in enumerate(order)}
+    return sorted(both.values(), key=lambda e: (rank.get(e["key"], len(rank)), str(e["key"])))
+
+
+@contextlib.contextmanager
+def _held_interrupts() -> Iterator[None]:
+    """Hold Ctrl-C (and any signal with a Python handler, as the CLI gives SIGTERM) until the
+    block ends, then act on it: an interrupt between a document taking its final name and its
+    manifest entry saying so left a document the manifest called interrupted.
+
+    Signal handlers can only be changed in the main thread; elsewhere nothing is held.
+    """
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    saved = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        handler = signal.getsignal(sig)
+        if callable(handler):
+            saved[sig] = handler
+            signal.signal(sig, lambda signum, frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+    if caught:
+        saved[caught[0]](caught[0], None)
+
+
+def _save_every() -> float:
+    raw = os.environ.get("SALESNB_SAVE_EVERY", "").strip()
+    try:
+        return max(0.0, float(raw)) if raw else SAVE_EVERY
+    except ValueError:
+        msg = f"SALESNB_SAVE_EVERY={raw!r} is not a number. Fix: set seconds, e.g. 1 or 0."
+        raise ParameterError(msg) from None
+
+
+class _Bar:
+    """The batch's progress on stderr (a tqdm bar), fed the counts after each document."""
+
+    def __init__(self, total: int, file: Any = None) -> None:
+        from tqdm import tqdm
+
+        self.bar = tqdm(
+            total=total,
+            unit="doc",
+            desc="salesnb batch",
+            file=file or sys.stderr,
+            dynamic_ncols=True,
+            smoothing=0.1,
+            mininterval=0,  # every document shows as it completes (a redraw costs ~nothing)
+        )
+
+    def __call__(self, counts: Mapping[str, int]) -> None:
+        # the counts first, then the step that redraws the bar: set after the step (without a
+        # redraw), they showed the document before this one until the next step
+        figures = {"ok": counts["ok"], "failed": counts["failed"], "remaining": counts["pending"]}
+        self.bar.set_postfix(figures, refresh=False)
+        self.bar.update(counts["done"] - self.bar.n)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+class _Callback:
+    """The counts, handed to the caller's function (``progress=callable``)."""
+
+    def __init__(self, fn: Callable[[dict[str, int]], None]) -> None:
+        self.fn = fn
+
+    def __call__(self, counts: Mapping[str, int]) -> None:
+        self.fn(dict(counts))
+
+    def close(self) -> None:
+        pass
+
+
+class _Silent(_Callback):
+    def __init__(self) -> None:
+        super().__init__(lambda counts: None)
+
+
+def _progress(total: int, enabled: bool | Callable[[dict[str, int]], None]) -> Any:
+    """What reports progress: a bar on a terminal, the caller's function, or nothing."""
+    if callable(enabled):
+        return _Callback(enabled)
+    if not enabled or total == 0 or not sys.stderr.isatty():
+        return _Silent()
+    return _Bar(total)
+
+
+def _summary(manifest: Mapping[str, Any]) -> dict[str, int]:
+    """Counts of this run's subjects (``earlier``: those kept from earlier runs)."""
+    mine = [s for s in manifest["subjects"] if not s.get("earlier_run")]
+    count = {
+        st: sum(1 for s in mine if s["status"] == st)
+        for st in ("ok", "failed", "pending", "interrupted")
+    }
+    count["skipped"] = sum(1 for s in mine if s.get("skipped"))
+    count["total"] = len(mine)
+    count["earlier"] = len(manifest["subjects"]) - len(mine)
+    count["no_data"] = len(manifest.get("no_data") or [])
+    return count
+
+
+def _counts(manifest: Mapping[str, Any]) -> dict[str, int]:
+    """:func:`_summary` and ``done``: the documents this run made so far (ok or failed)."""
+    count = _summary(manifest)
+    count["done"] = count["ok"] + count["failed"] - count["skipped"]
+    return count
+
+
+def _save(out: Path, manifest: dict[str, Any]) -> None:
+    manifest["summary"] = _summary(manifest)
+    atomic_write(out / MANIFEST, json.dumps(manifest, indent=2, default=str).encode("utf-8"))
+    atomic_write(out / INDEX, render_index(manifest).encode("utf-8"))
+
+
+def _put_all(
+    out: Path,
+    result: Any,
+    spooled: dict[str, tuple[str, str]],
+    finals: dict[str, str],
+    failed_nb: str,
+) -> dict[str, Any]:
+    """Put ``result``'s outputs in place: every format if it succeeded, else only its
+    notebook (as ``failed_nb``); the manifest's ``outputs``."""
+    made = {*result.files, *spooled}
+    outputs = {}
+    if result.status == "ok":
+        for fmt in sorted(made):
+            outputs[fmt] = {
+                "path": finals[fmt],
+                "sha256": _put(out, finals[fmt], fmt, result, spooled),
+            }
+    elif "ipynb" in made:
+        outputs["ipynb"] = {"path": failed_nb,
+                            "sha256": _put(out, failed_nb, "ipynb", result, spooled)}  # fmt: skip
+    for fmt, (tmp, _) in spooled.items():  # what is not kept (a failed subject's HTML)
+        if fmt not in outputs:
+            with contextlib.suppress(OSError):
+                Path(tmp).unlink()
+    if any(fmt in spooled for fmt in outputs):
+        _sync_folder(out)
+    return outputs
+
+
+def _put(out: Path, name: str, fmt: str, result: Any, spooled: dict[str, tuple[str, str]]) -> str:
+    """Put one output of ``result`` at ``out / name`` atomically; its SHA-256.
+
+    A spooled file (written by the worker into ``out`` already) is renamed into place; bytes
+    are written (:func:`atomic_write`).
+    """
+    if fmt in spooled:
+        tmp, digest = spooled[fmt]
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)  # on disk before it takes the final name, as atomic_write does
+        finally:
+            os.close(fd)
+        os.replace(tmp, out / name)  # the same folder: atomic
+        return digest
+    data = result.files[fmt]
+    atomic_write(out / name, data)
+    return hashlib.sha256(data).hexdigest()
+
+
+def _sync_folder(folder: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _store(out: Path, entry: dict[str, Any], result: Any, formats: tuple[str, ...]) -> dict:
+    """Write one subject's outputs atomically; drop stale documents of a failed subject."""
+    slug = entry["slug"]
+    finals = {"ipynb": f"{slug}.ipynb", "html": f"{slug}.html", "pdf": f"{slug}.pdf"}
+    failed_nb = f"{slug}.failed.ipynb"
+    spooled = getattr(result, "spooled", None) or {}
+    made = {*result.files, *spooled}
+    try:
+        outputs = _put_all(out, result, spooled, finals, failed_nb)
+    except OSError as exc:  # a full disk, a spooled file gone: this subject fails, not the batch
+        for tmp, _ in spooled.values():
+            with contextlib.suppress(OSError):
+                Path(tmp).unlink()
+        why = f"could not write the documents: {exc}"
+        fix = "Fix: check the output folder (free space, permissions) and run with --resume."
+        error = {"kind": "engine", "ename": "OSError", "cell": None, "evalue": why,
+                 "lines": [f"OSError: {why}. {fix}"]}  # fmt: skip
+        failed = replace(result, status="failed", error=error, files={}, spooled={})
+        return _store(out, entry, failed, formats)
+    if result.status == "ok":
+        stale = [failed_nb] + [finals[f] for f in ("html", "pdf") if f not in made]
+    else:  # a document from an earlier run must not look like this run's result
+        stale = list(finals.values())
+    for name in stale:
+        with contextlib.suppress(FileNotFoundError):
+            (out / name).unlink()
+    return {
+        "status": result.status,
+        "started": result.started,
+        "finished": result.finished,
+        "duration_s": round(result.duration, 3),
+        "error": result.error,
+        "outputs": outputs,
+        "headline": result.headline if result.status == "ok" else {},
+        "title": result.title,
+        "worker": result.worker,
+        "skipped": False,
+    }

@@ -1,0 +1,1 @@
+"""salesnb.cli: see docs/architecture.md."""

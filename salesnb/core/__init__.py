@@ -1,0 +1,1 @@
+"""salesnb.core: see docs/architecture.md."""

@@ -1,0 +1,1 @@
+"""salesnb.data: see docs/architecture.md."""

@@ -1,0 +1,1 @@
+"""salesnb.forecast: see docs/architecture.md."""

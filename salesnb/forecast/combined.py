@@ -1,0 +1,601 @@
+"""Forecasts of bookings: from history, from the pipeline, their blend and P(attain target).
+
+Two views a manager combines (domain notes, section 5):
+
+* **History** -- :func:`forecast_history` fits statsmodels exponential smoothing (ETS) and
+  SARIMAX candidates beside simple baselines (mean, naive, drift, seasonal naive) to monthly
+  bookings and picks one by rolling-origin MASE. Intervals come from each model's error
+  covariance, calibrated by the same rolling-origin errors so that they are honest on sparse,
+  lumpy sales series.
+* **Pipeline** -- :func:`forecast_pipeline` weights the open deals due in a period by win
+  probabilities learned from closed deals (:func:`win_probabilities`), adds a run-rate of deals
+  that will be created and won inside the period, and simulates the period's bookings with a
+  shared period-level shock learned from past snapshots.
+
+:func:`blend` pools the two, with weights learned from past forecasts, :func:`p_attain` reads
+the chance of reaching a target and :func:`period_forecast` does all of it in one call, its
+history view with the model choice made for all subjects of its level (:func:`level_choice`,
+the pooled choice of :func:`forecast_many` that the benchmark measures).
+
+This module is the public façade: :func:`monthly_bookings` and :func:`period_forecast` live
+here, the rest is re-exported from modules with one job each --
+:mod:`salesnb.forecast.models` (candidate models), :mod:`salesnb.forecast.history` (model
+choice, calibrated intervals, :func:`forecast_many`), :mod:`salesnb.forecast.winprob` (learned win
+probabilities), :mod:`salesnb.forecast.pipeline` (simulation, blend, P(attain)) and
+:mod:`salesnb.forecast.calibration` (spread and blend weights learned from past forecasts).
+Rolling-origin evaluation lives in :mod:`salesnb.forecast.backtest`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from salesnb.core.errors import ParameterError
+from salesnb.forecast.calibration import (
+    BLEND_PRIOR,
+    SHOCK_PRIOR,
+    blend_weight,
+    pipeline_shock,
+)
+from salesnb.forecast.history import (
+    CALIBRATION_PRIOR,
+    SELECTION_HORIZON,
+    SELECTION_ORIGINS,
+    HistoryForecast,
+    Method,
+    PooledChoice,
+    _empty,
+    forecast_history,
+    forecast_many,
+    pooled_choice,
+    pooled_scores,
+)
+from salesnb.forecast.levels import positive_mean
+from salesnb.forecast.models import MIN_ARIMA, MIN_MODELS, MIN_SEASONAL, SEASON
+from salesnb.forecast.pipeline import (
+    Distribution,
+    PipelineForecast,
+    RunRate,
+    blend,
+    forecast_pipeline,
+    p_attain,
+    simulate,
+)
+from salesnb.forecast.winprob import (
+    AGE_BANDS,
+    SLIP_PRIOR,
+    _member,
+    deal_probabilities,
+    in_period_factors,
+    win_probabilities,
+)
+
+__all__ = [
+    "AGE_BANDS",
+    "BLEND_PRIOR",
+    "CALIBRATION_PRIOR",
+    "MIN_ARIMA",
+    "MIN_MODELS",
+    "MIN_SEASONAL",
+    "SEASON",
+    "SELECTION_HORIZON",
+    "SELECTION_ORIGINS",
+    "SHOCK_PRIOR",
+    "SLIP_PRIOR",
+    "Distribution",
+    "HistoryForecast",
+    "Method",
+    "PeriodForecast",
+    "PipelineForecast",
+    "PooledChoice",
+    "RunRate",
+    "SubjectType",
+    "blend",
+    "blend_weight",
+    "deal_probabilities",
+    "forecast_history",
+    "forecast_many",
+    "forecast_pipeline",
+    "in_period_factors",
+    "level_choice",
+    "monthly_bookings",
+    "p_attain",
+    "period_forecast",
+    "pipeline_shock",
+    "pooled_choice",
+    "pooled_scores",
+    "simulate",
+    "team_series",
+    "win_probabilities",
+]
+
+SubjectType = Literal["rep", "region", "manager", "team", "all"]
+
+# --------------------------------------------------------------------------- bookings
+
+
+def _subject_of(wb, by: str | None) -> pd.Series:
+    """Subject of each rep (index rep_id) for a grouping."""
+    reps = wb.reps.set_index("rep_id")
+    if by in (None, "all"):
+        return pd.Series("all", index=reps.index, dtype="str")
+    if by == "rep":
+        return pd.Series(reps.index, index=reps.index, dtype="str")
+    if by not in ("region", "manager", "team"):
+        msg = f"by={by!r} is not a grouping. Fix: use 'rep', 'region', 'manager', 'team' or None."
+        raise ParameterError(msg)
+    col = reps[by]
+    if by == "team":
+        col = col.fillna(reps["region"])
+    return col.astype("str")
+
+
+def _last_complete_month(as_of: pd.Timestamp) -> pd.Period:
+    as_of = pd.Timestamp(as_of)
+    month = as_of.to_period("M")
+    return month if as_of == month.end_time.normalize() else month - 1
+
+
+def _first_activity(wb, as_of: pd.Timestamp) -> pd.Series:
+    """First sign of each rep (index rep_id) up to ``as_of``: start date, created or closed deal."""
+    opps = wb.opportunities
+    created = opps.loc[opps["created_date"] <= as_of, ["rep_id", "created_date"]]
+    closed = opps.loc[
+        (opps["outcome"] != "open") & (opps["close_date"] <= as_of), ["rep_id", "close_date"]
+    ]
+    dates = pd.concat(
+        [created.set_axis(["rep_id", "date"], axis=1), closed.set_axis(["rep_id", "date"], axis=1)]
+    )
+    if "start_date" in wb.reps.columns:
+        sd = wb.reps[["rep_id", "start_date"]].set_axis(["rep_id", "date"], axis=1)
+        dates = pd.concat([dates, sd[sd["date"] <= as_of]])
+    dates = dates.dropna(subset=["date"])
+    return dates.groupby("rep_id")["date"].min()
+
+
+def monthly_bookings(
+    wb, by: Literal["rep", "region", "manager", "team"] | None = "rep", as_of=None
+) -> pd.DataFrame:
+    """Closed-won amount per month and subject, up to the last complete month before ``as_of``.
+
+    Parameters
+    ----------
+    wb : Workbook
+    by : {"rep", "region", "manager", "team", None}
+        Subject grouping; None gives one column ``"all"``.
+    as_of : date, optional
+        Defaults to ``wb.as_of``. A month counts once its last day is on or before ``as_of``.
+
+    Returns
+    -------
+    DataFrame
+        Monthly ``PeriodIndex`` named ``month``, one column per subject (currency). Months
+        with no bookings are 0. A subject's history starts at its first activity: the
+        earliest start date, created deal or closed deal of its reps (up to ``as_of``), but
+        never before the first month in which the data has any closed deal, since bookings
+        before the export's window are unknown, not zero. Months before that are NaN, and a
+        subject with no activity at all is NaN throughout.
+
+    Examples
+    --------
+    >>> wide = monthly_bookings(wb, by="region")  # doctest: +SKIP
+    >>> wide["EMEA"].first_valid_index()  # first month with a close in the data  # doctest: +SKIP
+    Period('2023-10', 'M')
+    """
+    as_of = pd.Timestamp(wb.as_of if as_of is None else as_of)
+    last = _last_complete_month(as_of)
+    subj = _subject_of(wb, by)
+    subjects = sorted(set(subj.dropna()))
+    opps = wb.opportunities
+    first = _first_activity(wb, as_of).reindex(subj.index).groupby(subj).min().dropna()
+    closes = opps.loc[(opps["outcome"] != "open") & (opps["close_date"] <= as_of), "close_date"]
+    if first.empty or closes.empty:
+        return pd.DataFrame(
+            np.nan,
+            columns=pd.Index(subjects, name=by or "all"),
+            index=pd.PeriodIndex([], freq="M", name="month"),
+        )
+    # Bookings are observed from the data's first close on: an export of deals closed since
+    # October has no record of what closed before, however old its deals' created dates.
+    window = closes.min().to_period("M")
+    first_month = first.dt.to_period("M").clip(lower=window).reindex(subjects)
+    won = opps[(opps["outcome"] == "won") & opps["close_date"].notna()]
+    won = won[won["close_date"].dt.to_period("M") <= last]
+    keys = won["rep_id"].map(subj)
+    table = (
+        won.assign(subject=keys.to_numpy(), month=won["close_date"].dt.to_period("M"))
+        .dropna(subset=["subject"])
+        .pivot_table(index="month", columns="subject", values="amount", aggfunc="sum")
+    )
+    start = first_month.dropna().min()
+    months = pd.period_range(min(start, last), last, freq="M", name="month")
+    out = table.reindex(index=months, columns=subjects).fillna(0.0).astype(float)
+    firsts = pd.PeriodIndex(first_month, freq="M")
+    before = (months.asi8[:, None] < firsts.asi8[None, :]) | firsts.isna()[None, :]
+    out = out.mask(before)
+    out.columns.name = by or "all"
+    return out
+
+
+# --------------------------------------------------------------------------- one call
+
+
+@dataclass
+class PeriodForecast:
+    """Where a subject will land in a period, from history, pipeline and both.
+
+    Examples
+    --------
+    >>> pf = period_forecast(wb, "rep", "R001", "FY2026-Q4")  # doctest: +SKIP
+    >>> pf.to_dict()["p_attain"]  # doctest: +SKIP
+    """
+
+    subject_type: str
+    subject: str
+    period: str
+    period_start: pd.Timestamp
+    period_end: pd.Timestamp
+    as_of: pd.Timestamp
+    already_won: float
+    target: float | None
+    history: HistoryForecast
+    history_total: Distribution
+    pipeline: PipelineForecast
+    blended: Distribution
+    pipeline_weight: float
+    notes: list[str] = field(default_factory=list)
+    #: The subject's own blend before reconciling (``blended`` is the sum of its reps' draws).
+    blended_base: Distribution | None = None
+    #: Analytic expected total of the subject's own blend (currency).
+    base_expected: float = float("nan")
+    #: How the band was set: see :func:`salesnb.forecast.levels.level_draws`.
+    calibration: dict = field(default_factory=dict)
+
+    @property
+    def p_attain(self) -> float:
+        return p_attain(self.blended, self.target) if self.target else float("nan")
+
+    def summary(self, dist: Distribution) -> dict[str, float]:
+        return {
+            "mean": dist.mean,
+            "p10": dist.quantile(0.1),
+            "p50": dist.quantile(0.5),
+            "p90": dist.quantile(0.9),
+        }
+
+    def to_dict(self) -> dict:
+        """Plain floats and strings, ready for JSON."""
+        return {
+            "subject_type": self.subject_type,
+            "subject": self.subject,
+            "period": self.period,
+            "period_start": f"{self.period_start:%Y-%m-%d}",
+            "period_end": f"{self.period_end:%Y-%m-%d}",
+            "as_of": f"{self.as_of:%Y-%m-%d}",
+            "already_won": float(self.already_won),
+            "target": None if self.target is None else float(self.target),
+            "history": {"method": self.history.method, **self.summary(self.history_total)},
+            "pipeline": {
+                "expected": float(self.pipeline.expected),
+                "expected_open": float(self.pipeline.expected_open),
+                "expected_not_created": float(self.pipeline.expected_run_rate),
+                "run_rate": {k: float(v) for k, v in self.pipeline.run_rate.items()},
+                **self.summary(self.pipeline.total),
+                "categories": self.pipeline.categories,
+            },
+            "blend": self.summary(self.blended),
+            "pipeline_weight": self.pipeline_weight,
+            "p_attain": self.p_attain,
+            "p_attain_history": p_attain(self.history_total, self.target)
+            if self.target
+            else float("nan"),
+            "p_attain_pipeline": p_attain(self.pipeline.total, self.target)
+            if self.target
+            else float("nan"),
+            "notes": list(self.notes),
+            "blend_base": None if self.blended_base is None else self.summary(self.blended_base),
+            "blend_bands": {
+                "p025": self.blended.quantile(0.025),
+                "p975": self.blended.quantile(0.975),
+            },
+            "calibration": dict(self.calibration),
+        }
+
+
+def _reps_of(wb, subject_type: str, subject: str | None) -> tuple[list[str], str]:
+    if subject_type == "all":
+        return wb.reps["rep_id"].tolist(), "all"
+    if subject is None:
+        msg = f"subject_type={subject_type!r} needs a subject. Fix: pass subject=..."
+        raise ParameterError(msg)
+    if subject_type == "rep":
+        rid = str(wb.rep(subject)["rep_id"])
+        return [rid], rid
+    subj = _subject_of(wb, subject_type)
+    hit = subj.index[subj == str(subject)].tolist()
+    if not hit:
+        import difflib
+
+        close = difflib.get_close_matches(str(subject), sorted(set(subj)), n=3)
+        hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+        msg = (
+            f"No {subject_type} called {subject!r}.{hint} Fix: use a value of reps.{subject_type}."
+        )
+        raise ParameterError(msg)
+    return hit, str(subject)
+
+
+def _target(wb, reps: list[str], subject_type: str, subject: str, start, end) -> float | None:
+    t = wb.targets
+    if t.empty:
+        return None
+    in_period = t["month"].between(start, end)
+    if subject_type == "region":
+        own = t[in_period & t["rep_id"].isna() & (t["region"] == subject)]
+        if len(own):
+            return float(own["amount"].sum())
+    rows = t[in_period & _member(t["rep_id"], reps)]
+    if subject_type == "all" and rows.empty:
+        rows = t[in_period & t["rep_id"].isna()]
+    return float(rows["amount"].sum()) if len(rows) else None
+
+
+def _month_weights(first: pd.Period, horizon: int, start, end, as_of: pd.Timestamp) -> np.ndarray:
+    """Share of each forecast month still to come inside the period (the current month's
+    remaining days, 1 for later months inside the period, 0 outside)."""
+    months = pd.period_range(first, periods=horizon, freq="M")
+    m_start = months.start_time
+    m_end = months.end_time.normalize()
+    lo = np.maximum(
+        m_start.to_numpy(), np.datetime64(max(pd.Timestamp(start), as_of + pd.Timedelta(days=1)))
+    )
+    hi = np.minimum(m_end.to_numpy(), np.datetime64(pd.Timestamp(end)))
+    days = (hi - lo).astype("timedelta64[D]").astype(int) + 1
+    return np.clip(days, 0, None) / months.days_in_month.to_numpy()
+
+
+def rest_of_period(as_of, start, end) -> tuple[pd.Period, int, np.ndarray]:
+    """The months a forecast made at ``as_of`` needs for the rest of a period.
+
+    Returns
+    -------
+    (first, horizon, weights)
+        The first month after the last complete one, the months ahead up to the period's
+        last, and the share of each still to come inside the period (0-1).
+
+    Examples
+    --------
+    >>> first, h, w = rest_of_period(pd.Timestamp("2026-07-31"), pd.Timestamp("2026-07-01"),
+    ...                              pd.Timestamp("2026-09-30"))
+    >>> str(first), h, w.tolist()
+    ('2026-08', 2, [1.0, 1.0])
+    """
+    as_of = pd.Timestamp(as_of).normalize()
+    last = _last_complete_month(as_of)
+    horizon = max((pd.Timestamp(end).to_period("M") - last).n, 0)
+    if horizon == 0:
+        return last + 1, 0, np.array([])
+    return last + 1, horizon, _month_weights(last + 1, horizon, start, end, as_of)
+
+
+def _dump_choice(choice: dict[str, PooledChoice | None]) -> dict:
+    return {k: None if v is None else [list(v.families), v.why] for k, v in choice.items()}
+
+
+def _load_choice(d: dict) -> dict[str, PooledChoice | None]:
+    return {k: None if v is None else PooledChoice(tuple(v[0]), str(v[1])) for k, v in d.items()}
+
+
+def team_series(wb, as_of=None) -> pd.Series:
+    """The whole team's monthly bookings: the parent whose seasonal pattern the subjects of
+    every lower level borrow (``parent=`` of :func:`forecast_history`).
+
+    Examples
+    --------
+    >>> team_series(wb, "2026-09-30").index[-1]  # doctest: +SKIP
+    Period('2026-09', 'M')
+    """
+    wide = monthly_bookings(wb, by=None, as_of=as_of)
+    return wide["all"] if "all" in wide.columns else pd.Series(dtype=float)
+
+
+def level_choice(
+    wb, by: str, as_of: pd.Timestamp | str, horizon: int
+) -> dict[str, PooledChoice | None]:
+    """The automatic model choice for every subject of one level, as :func:`forecast_many`
+    makes it on ``monthly_bookings(wb, by=by, as_of=as_of)`` with the whole team's seasonal
+    pattern borrowed (``parent=team_series(wb, as_of)``).
+
+    Choosing over a level fits every subject's candidates (about 3 s for 30 reps), the same
+    for every document of a batch, so it is memoised in the process and kept on disk (kind
+    ``"pooled"``, see :func:`salesnb.forecast.calibration.learned_cache_path`).
+
+    Parameters
+    ----------
+    wb : Workbook
+    by : {"rep", "region", "manager", "team"}
+    as_of : date
+    horizon : int
+        Months ahead (>= 1).
+
+    Returns
+    -------
+    dict of str -> PooledChoice or None
+        Per subject (column of ``monthly_bookings``); None where it chooses alone.
+
+    Examples
+    --------
+    >>> level_choice(wb, "rep", "2026-09-30", 3)["R01"].families  # doctest: +SKIP
+    ('arima', 'ets', 'mean')
+    """
+    from salesnb.forecast.calibration import _cached, _disk_cached
+
+    as_of = pd.Timestamp(as_of).normalize()
+    horizon = int(horizon)
+
+    def make() -> dict[str, PooledChoice | None]:
+        wide = monthly_bookings(wb, by=by, as_of=as_of)
+        return pooled_choice(wide, horizon, parent=team_series(wb, as_of))
+
+    parts = (by, as_of, horizon)
+    return _cached(
+        ("pooled", *parts),
+        wb,
+        lambda: _disk_cached(wb, "pooled", parts, make, _dump_choice, _load_choice),
+    )
+
+
+def period_forecast(
+    wb,
+    subject_type: SubjectType = "all",
+    subject: str | None = None,
+    period: str | None = None,
+    as_of=None,
+    *,
+    seed: int = 0,
+    n_sims: int = 10_000,
+    method: Method = "auto",
+    coherent: bool = True,
+) -> PeriodForecast:
+    """Forecast one subject's bookings for one period: history, pipeline, blend, P(attain).
+
+    Parameters
+    ----------
+    wb : Workbook
+    subject_type : {"rep", "region", "manager", "team", "all"}
+    subject : str, optional
+        Rep id (or unique name), region, manager or team; not needed for ``"all"``.
+    period : str, optional
+        ``"2026-09"``, ``"FY2026-Q4"`` or ``"FY2026"``; default the fiscal quarter in play at
+        ``as_of`` (the next one when ``as_of`` is a quarter's last day).
+    as_of : date, optional
+        Defaults to ``wb.as_of``.
+    seed : int
+        Makes the simulation repeatable.
+    method : {"auto", "ets", "arima", "snaive", "naive", "mean", "drift"}
+        History model. ``"auto"`` uses the choice made for all subjects of the level
+        together (:func:`level_choice`), so the history view is what
+        ``forecast_many(monthly_bookings(wb, by=subject_type), horizon,
+        parent=team_series(wb))`` gives for this subject, the method the benchmark
+        measures: each subject borrows the whole team's seasonal pattern
+        (:mod:`salesnb.forecast.seasonal`). ``subject_type="all"`` has no peers and chooses
+        alone, on its own series divided by its own seasonal indices. A family name keeps
+        that family, without borrowing.
+    coherent : bool
+        True (default): ``blended`` is the sum of the subject's reps' draws, drawn together
+        for all reps with a spread learned from the errors the same forecast made in past
+        quarters (:func:`salesnb.forecast.levels.level_draws`), so a manager's figure is
+        the sum of the reps' figures and every level's band is calibrated at that level;
+        ``calibration`` says how. False: the subject's own blend alone (also kept in
+        ``blended_base``).
+
+    Returns
+    -------
+    PeriodForecast
+        ``to_dict()`` gives plain numbers for JSON.
+
+    Examples
+    --------
+    >>> period_forecast(wb, "region", "West").to_dict()["blend"]  # doctest: +SKIP
+    """
+    as_of = pd.Timestamp(wb.as_of if as_of is None else as_of).normalize()
+    cal = wb.config.calendar
+    if period is None:
+        # The quarter still in play: on a quarter's last day that is the next one.
+        period = str(cal.period_label(as_of + pd.Timedelta(days=1), "Q"))
+    start, end = cal.period_bounds(period)
+    reps, name = _reps_of(wb, subject_type, subject)
+    notes: list[str] = []
+    by = None if subject_type == "all" else subject_type
+    wide = monthly_bookings(wb, by=by, as_of=as_of)
+    series = wide[name] if name in wide.columns else pd.Series(dtype=float)
+    last = _last_complete_month(as_of)
+    horizon = max((end.to_period("M") - last).n, 0)
+    pipe = forecast_pipeline(wb, reps, start, end, as_of, n_sims=n_sims, seed=seed)
+    if pipe.note:
+        notes.append(pipe.note)
+    rng = np.random.default_rng(seed + 1)
+    e_hist = float("nan")
+    if horizon == 0:
+        hist = _empty(1, last + 1, (0.8, 0.95), "the period is over: nothing left to forecast")
+        remaining = Distribution(np.zeros(n_sims))
+    else:
+        choice, parent = None, None
+        if method == "auto" and series.notna().any():
+            # every level borrows the whole team's seasonal pattern (the team its own)
+            parent = team_series(wb, as_of)
+            if by is not None:
+                choice = level_choice(wb, by, as_of, horizon).get(name)
+        hist = forecast_history(series, horizon, method=method, choice=choice, parent=parent)
+        if hist.ok:
+            w = _month_weights(last + 1, horizon, start, end, as_of)
+            mu, sd = hist.total(w)
+            e_hist = positive_mean(mu, sd)
+            remaining = Distribution(np.maximum(rng.normal(mu, sd, n_sims), 0.0))
+        else:
+            remaining = Distribution(np.array([]))
+        notes.append(f"history: {hist.method}" + (f" ({hist.note})" if hist.note else ""))
+    history_total = Distribution(remaining.samples + pipe.already_won)
+    if remaining.samples.size:
+        bw = blend_weight(
+            wb, subject_type, name, reps, as_of, history=remaining, pipeline=pipe.remaining
+        )
+        blended, weight = blend(
+            remaining, pipe.remaining, pipe.already_won, weight=bw["weight"], seed=seed + 2
+        )
+        if bw["source"] == "learned":
+            notes.append(
+                f"blend: pipeline weight {weight:.2f} from both views' errors at "
+                f"{bw['snapshots']} past snapshots (RMSE history {bw['rmse_history']:,.0f}, "
+                f"pipeline {bw['rmse_pipeline']:,.0f}), shrunk towards {bw['default']:.2f}"
+            )
+        else:
+            notes.append(
+                f"blend: pipeline weight {weight:.2f} by inverse variance (no past snapshot "
+                "of a finished quarter to learn from)"
+            )
+    else:
+        blended, weight = pipe.total, 1.0
+        notes.append("no usable history: the blend is the pipeline view")
+    e_pipe = float(pipe.expected_open + pipe.expected_run_rate)
+    base_expected = pipe.already_won + (
+        e_pipe if not np.isfinite(e_hist) else weight * e_pipe + (1 - weight) * e_hist
+    )
+    if horizon == 0:
+        base_expected = pipe.already_won
+    blended_base, calibration = blended, {}
+    if coherent:
+        from salesnb.forecast.levels import level_draws
+
+        blended, calibration = level_draws(
+            wb, reps, period, start, end, as_of, seed=seed, n_sims=n_sims
+        )
+        notes.append(
+            f"adding up: the expected {blended.mean:,.0f} is this subject's share of the whole "
+            f"team's own forecast, shared by each rep's own (this subject's own blend alone: "
+            f"{base_expected:,.0f}), so reps add up to their manager, region and the team"
+        )
+        notes.append(calibration["sentence"])
+    return PeriodForecast(
+        subject_type=subject_type,
+        subject=name,
+        period=period,
+        period_start=start,
+        period_end=end,
+        as_of=as_of,
+        already_won=pipe.already_won,
+        target=_target(wb, reps, subject_type, name, start, end),
+        history=hist,
+        history_total=history_total,
+        pipeline=pipe,
+        blended=blended,
+        pipeline_weight=weight,
+        notes=notes,
+        blended_base=blended_base,
+        base_expected=float(base_expected),
+        calibration=calibration,
+    )

@@ -1,0 +1,422 @@
+"""Every level's forecast from the same reps' draws, with a spread learned from past quarters.
+
+A manager's, region's and the whole team's forecast documents show the sum of their reps'
+forecasts, draw by draw (:mod:`salesnb.forecast.reconcile`): the expected figure of a
+manager equals the sum of the figures in the reps' documents, and the bands and P(target)
+come from the same simulated quarters. The reps' expected figures are the whole team's own
+forecast shared in proportion to each rep's own forecast (top-down proportions): the team's
+series is the least noisy, and the sum of the reps' own forecasts strays from it (on the
+sample's next quarter, 2.63M against the team's 3.21M, while the team booked 3.29M and 3.38M
+in the same quarter of the last two years).
+
+1. :func:`all_reps` -- every rep's own forecast of the rest of a period (its history view
+   and its pipeline view's expectation, blended with the whole team's learned pipeline
+   weight), shared out of the whole team's own forecast. :func:`rep_table` does it today
+   (the team's figure is its document's), once per data set.
+2. :func:`past_errors` -- the same forecast replayed at past as-of dates: the day before each
+   finished quarter started and the end of its first month (rest of the quarter), each
+   with only the data known then, beside what was then booked. At the end of the first
+   month the history views are those fitted on the quarter's eve (one fit per quarter, half
+   the cost), the pipeline and what was won are the month-end's.
+3. :func:`level_draws` -- joint draws of all reps that replay the errors all reps made
+   together at one past date (:func:`salesnb.forecast.reconcile.coherent_draws`), summed
+   over the subject's reps. The spread at each level is then its own past errors'.
+
+Past forecasts use today's pipeline weight (learned from the snapshots of finished quarters);
+everything else is as known at each past date. Before 2026-03 the sample has no snapshots,
+so the pipeline at those dates is rebuilt from the deals' dates and furthest stages.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import special
+
+from salesnb.forecast.calibration import learned_cached
+from salesnb.forecast.pipeline import Distribution, expected_by_rep, expected_run_rate
+from salesnb.forecast.reconcile import (
+    coherent_draws,
+    error_scale,
+    min_origins,
+    shared_normal_draws,
+    top_down,
+)
+
+#: Past quarters (per horizon) needed before a band is called calibrated.
+MIN_QUARTERS = 6
+#: Draws per rep when tabulating every rep's forecast (only its mean and spread are kept).
+TABLE_SIMS = 2000
+#: A document is a "quarter start" forecast while more than this share of the quarter is left;
+#: later it is a "rest of the quarter" forecast, calibrated on mid-quarter errors.
+START_SHARE = 5 / 6
+#: Months of whole-team history needed before a past date is replayed.
+MIN_HISTORY_MONTHS = 12
+
+
+def positive_mean(mu: float, sd: float) -> float:
+    """Mean of ``max(X, 0)`` for ``X ~ N(mu, sd)`` (bookings are never negative).
+
+    Examples
+    --------
+    >>> positive_mean(100.0, 0.0), round(positive_mean(0.0, 1.0), 4)
+    (100.0, 0.3989)
+    """
+    if sd <= 0:
+        return max(mu, 0.0)
+    z = mu / sd
+    return float(mu * special.ndtr(z) + sd * math.exp(-0.5 * z * z) / math.sqrt(2 * math.pi))
+
+
+def all_reps(
+    wb,
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+    as_of: pd.Timestamp,
+    weight: float,
+    team_rest: float | None = None,
+    history_as_of: pd.Timestamp | None = None,
+    fits: dict | None = None,
+) -> pd.DataFrame:
+    """Every rep's forecast of the rest of a period at ``as_of``, shared out of the team's.
+
+    Each rep's own forecast blends its history view (the level's pooled model choice with the
+    team's seasonal pattern borrowed, :func:`salesnb.forecast.combined.forecast_many`) and its
+    pipeline view's expectation (:func:`salesnb.forecast.pipeline.expected_by_rep`) with the
+    whole team's pipeline ``weight``; the reps' forecasts are then scaled to add up to the
+    whole team's own forecast of the rest of the period (top-down proportions,
+    :func:`salesnb.forecast.reconcile.top_down`): ``team_rest`` when given (today's team
+    document), else the team's history and pipeline views blended the same way.
+
+    ``history_as_of`` (an earlier date in the period, e.g. its eve) fits the history views
+    on the months complete then and reads the months still to come from those fits (the
+    replay at mid-quarter reuses the quarter-start fits: half the cost); ``fits`` is a dict
+    that keeps the fits between calls.
+
+    Returns
+    -------
+    DataFrame
+        Index ``rep_id``: ``already_won``, ``own`` (the rep's own forecast of the rest),
+        ``rest`` (its share of the team's), ``sd`` (the history view's spread) and
+        ``actual`` (booked after ``as_of`` in the period: known only looking back), currency.
+
+    Examples
+    --------
+    >>> all_reps(wb, *bounds, pd.Timestamp("2026-07-31"), 0.2)["rest"].sum()  # doctest: +SKIP
+    """
+    from salesnb.forecast.combined import (
+        forecast_history,
+        forecast_many,
+        monthly_bookings,
+        rest_of_period,
+        team_series,
+    )
+
+    reps = [str(r) for r in wb.reps["rep_id"]]
+    pipe = expected_by_rep(wb, reps, start, end, as_of)
+    e_pipe = (pipe["expected_open"] + pipe["expected_run_rate"]).to_numpy(dtype=float)
+    first, horizon, mw = rest_of_period(as_of, start, end)
+    own, sd = e_pipe.copy(), np.zeros(len(reps))
+    h_as_of = as_of if history_as_of is None else pd.Timestamp(history_as_of)
+    h_first, h_horizon, _ = rest_of_period(h_as_of, start, end)
+    team = team_series(wb, h_as_of)
+    fits = {} if fits is None else fits
+    team_hist = None
+    if horizon:
+        # the months still to come, as weights on the history fits' months
+        full = np.zeros(h_horizon)
+        k = (first - h_first).n
+        full[k : k + len(mw)] = mw
+        mw = full
+
+        def fit() -> tuple[dict, object]:
+            wide = monthly_bookings(wb, by="rep", as_of=h_as_of).dropna(axis=1, how="all")
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                many = (
+                    forecast_many(wide, h_horizon, levels=(0.8,), parent=team) if wide.size else {}
+                )
+                own_team = (
+                    forecast_history(team, h_horizon, levels=(0.8,), parent=team)
+                    if team.notna().any()
+                    else None
+                )
+            return many, own_team
+
+        key = (h_as_of, h_horizon)
+        if key not in fits:
+            fits[key] = fit()
+        hist, team_hist = fits[key]
+        for i, r in enumerate(reps):
+            h = hist.get(r)
+            if h is not None and h.ok:
+                mu, sd[i] = h.total(mw)
+                own[i] = (1 - weight) * positive_mean(mu, sd[i]) + weight * e_pipe[i]
+    else:
+        own[:] = 0.0
+    if team_rest is None:
+        team_rest = float(pipe["expected_open"].sum()) + expected_run_rate(wb, start, end, as_of)
+        if horizon and team_hist is not None and team_hist.ok:
+            mu, s = team_hist.total(mw)
+            team_rest = (1 - weight) * positive_mean(mu, s) + weight * team_rest
+    return pd.DataFrame(
+        {
+            "already_won": pipe["already_won"].to_numpy(dtype=float),
+            "own": own,
+            "rest": top_down(team_rest, own),
+            "sd": sd,
+            "actual": pipe["actual_rest"].to_numpy(dtype=float),
+        },
+        index=pd.Index(reps, name="rep_id"),
+    )
+
+
+def rep_table(wb, period: str, as_of, *, seed: int = 0) -> pd.DataFrame:
+    """Every rep's expected bookings for ``period`` as the documents show them.
+
+    The whole team's own forecast (its document's blend of history and pipeline views),
+    shared by the reps in proportion to their own forecasts (:func:`all_reps`).
+
+    Parameters
+    ----------
+    wb : Workbook
+    period : str
+        As for :func:`salesnb.forecast.combined.period_forecast`.
+    as_of : date
+    seed : int
+        The documents' seed.
+
+    Returns
+    -------
+    DataFrame
+        As :func:`all_reps` (without ``actual``), plus ``weight``: the whole team's pipeline
+        weight in the blend, used for every rep. Cached per data set (kind ``"reptable"``).
+
+    Examples
+    --------
+    >>> rep_table(wb, "FY2026-Q4", "2026-09-30").loc["R01", "rest"]  # doctest: +SKIP
+    """
+    from salesnb.forecast.combined import period_forecast
+
+    as_of = pd.Timestamp(as_of).normalize()
+
+    def make() -> pd.DataFrame:
+        team = period_forecast(
+            wb, "all", None, period, as_of, seed=seed, n_sims=TABLE_SIMS, coherent=False
+        )
+        weight = float(team.pipeline_weight)
+        out = all_reps(
+            wb,
+            team.period_start,
+            team.period_end,
+            as_of,
+            weight,
+            team_rest=team.base_expected - team.already_won,
+        ).drop(columns="actual")
+        out["weight"] = weight
+        return out
+
+    def load(d: dict) -> pd.DataFrame:
+        return pd.DataFrame(d).set_index("rep_id")
+
+    return learned_cached(
+        wb, "reptable", (period, as_of, seed), make, lambda t: t.reset_index().to_dict("list"), load
+    )
+
+
+def _origins(wb, as_of: pd.Timestamp) -> list[tuple[pd.Timestamp, str, str]]:
+    """(date, kind, quarter) of the past forecasts replayed: each finished quarter's eve and
+    the end of its first month, once the whole team has :data:`MIN_HISTORY_MONTHS` months."""
+    from salesnb.forecast.combined import team_series
+
+    cal = wb.config.calendar
+    team = team_series(wb, as_of)
+    first = team.first_valid_index()
+    if first is None:
+        return []
+    out = []
+    quarters = sorted({str(cal.period_label(m.start_time, "Q")) for m in team.index})
+    for q in quarters:
+        start, end = cal.period_bounds(q)
+        if end > as_of:
+            continue
+        eve = start - pd.Timedelta(days=1)
+        mid = (start + pd.offsets.MonthEnd(0)).normalize()
+        for d, kind in ((eve, "start"), (mid, "mid")):
+            if (d.to_period("M") - first).n + 1 >= MIN_HISTORY_MONTHS + (kind == "mid"):
+                out.append((d, kind, q))
+    return out
+
+
+def past_errors(wb, as_of, weight: float) -> pd.DataFrame:
+    """Every rep's rest-of-quarter forecast at past dates, beside what was then booked.
+
+    At each date of :func:`_origins`, :func:`all_reps` with only the data known then (the
+    team's own forecast made the same way and shared by the reps), with today's team
+    pipeline ``weight``.
+
+    Parameters
+    ----------
+    wb : Workbook
+    as_of : date
+        Only quarters finished by then are replayed.
+    weight : float
+        The pipeline view's weight in the blend (0-1).
+
+    Returns
+    -------
+    DataFrame
+        One row per (date, rep): ``date``, ``kind`` (``"start"`` or ``"mid"``), ``quarter``,
+        ``rep_id``, ``forecast`` (the rep's share of the team's forecast), ``own`` (the
+        rep's own forecast) and ``actual`` (bookings after the date inside the quarter),
+        currency. Cached per data set (kind ``"pasterrors"``).
+
+    Examples
+    --------
+    >>> past_errors(wb, "2026-09-30", 0.2).columns[:3].tolist()  # doctest: +SKIP
+    ['date', 'kind', 'quarter']
+    """
+    as_of = pd.Timestamp(as_of).normalize()
+    cal = wb.config.calendar
+
+    def make() -> pd.DataFrame:
+        parts, fits = [], {}
+        for d, kind, q in _origins(wb, as_of):
+            start, end = cal.period_bounds(q)
+            t = all_reps(wb, start, end, d, weight, history_as_of=start - pd.Timedelta(days=1),
+                         fits=fits)  # fmt: skip
+            parts.append(
+                pd.DataFrame(
+                    {
+                        "date": f"{d:%Y-%m-%d}",
+                        "kind": kind,
+                        "quarter": q,
+                        "rep_id": t.index,
+                        "forecast": t["rest"].to_numpy(),
+                        "own": t["own"].to_numpy(),
+                        "actual": t["actual"].to_numpy(),
+                    }
+                )
+            )
+        cols = ["date", "kind", "quarter", "rep_id", "forecast", "own", "actual"]
+        return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=cols)
+
+    def load(d: dict) -> pd.DataFrame:
+        return pd.DataFrame(d)
+
+    # the past dates follow from the data and as_of, both in the key
+    parts = (as_of, round(float(weight), 4))
+    return learned_cached(wb, "pasterrors", parts, make, lambda t: t.to_dict("list"), load)
+
+
+def error_matrix(errors: pd.DataFrame, kind: str, reps: Sequence[str]) -> np.ndarray:
+    """Relative errors ``(actual - forecast) / scale`` per past date (rows) and rep (columns),
+    ``scale`` = :func:`salesnb.forecast.reconcile.error_scale` of that date's forecasts; NaN
+    where a rep was not forecast.
+
+    Examples
+    --------
+    >>> e = pd.DataFrame({"date": ["d"] * 2, "kind": ["start"] * 2, "rep_id": ["a", "b"],
+    ...                   "forecast": [100.0, 50.0], "actual": [120.0, 40.0]})
+    >>> error_matrix(e, "start", ["a", "b", "c"]).round(2).tolist()
+    [[0.2, -0.2, nan]]
+    """
+    e = errors[errors["kind"] == kind]
+    if e.empty:
+        return np.zeros((0, len(reps)))
+    out = []
+    for _, g in e.groupby("date", sort=True):
+        scale = error_scale(g["forecast"].to_numpy())
+        rel = pd.Series((g["actual"].to_numpy() - g["forecast"].to_numpy()) / scale,
+                        index=g["rep_id"].astype(str).to_numpy())  # fmt: skip
+        out.append(rel.reindex([str(r) for r in reps]).to_numpy(dtype=float))
+    return np.vstack(out)
+
+
+def level_draws(
+    wb,
+    reps: Sequence[str],
+    period: str,
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+    as_of: pd.Timestamp,
+    *,
+    seed: int = 0,
+    n_sims: int = 10_000,
+) -> tuple[Distribution, dict]:
+    """The subject's total for the period: the sum of its reps' coherent, calibrated draws.
+
+    Parameters
+    ----------
+    wb : Workbook
+    reps : sequence of str
+        The subject's rep ids (one for a rep, all for the whole team).
+    period, start, end, as_of
+        The document's period (label and bounds) and as-of date.
+    seed, n_sims
+        The document's; every document of a data set draws the same joint quarters.
+
+    Returns
+    -------
+    (Distribution, dict)
+        Draws of the total (currency), and ``calibration``: ``calibrated`` (bool),
+        ``horizon`` (``"quarter start"`` or ``"rest of quarter"``), ``quarters`` (past
+        quarters the spread was learned from), ``reliable_95`` (enough for the 95% band)
+        and ``sentence`` (plain words for the document).
+
+    Examples
+    --------
+    >>> d, info = level_draws(wb, ["R01", "R02"], "FY2026-Q4", *bounds, as_of)  # doctest: +SKIP
+    """
+    table = rep_table(wb, period, as_of, seed=seed)
+    ids = [str(r) for r in table.index]
+    cols = np.isin(ids, [str(r) for r in reps])
+    already = float(table["already_won"].to_numpy()[cols].sum())
+    rest = table["rest"].to_numpy(dtype=float)
+    days = (end - start).days + 1
+    left = max((end - max(as_of, start - pd.Timedelta(days=1))).days, 0)
+    info: dict = {"calibrated": False, "quarters": 0, "reliable_95": False}
+    if left == 0:
+        info.update(horizon="period over", sentence="The period is over: nothing left to forecast.")
+        return Distribution(np.full(n_sims, already)), info
+    kind = "start" if left / days > START_SHARE else "mid"
+    info["horizon"] = "quarter start" if kind == "start" else "rest of quarter"
+    is_quarter = "-Q" in str(period) and start <= as_of + pd.Timedelta(days=8)
+    weight = float(table["weight"].iloc[0]) if len(table) else 0.5
+    errs = past_errors(wb, as_of, weight) if is_quarter else pd.DataFrame()
+    e = error_matrix(errs, kind, ids) if len(errs) else np.zeros((0, len(ids)))
+    n = len(e)
+    if is_quarter and n >= MIN_QUARTERS:
+        draws = coherent_draws(rest, error_scale(rest), e, n_sims=n_sims, seed=seed + 3)
+        info.update(calibrated=True, quarters=n, reliable_95=n >= min_origins(0.95))
+        info["sentence"] = (
+            f"The bands and the chance of reaching target are set by how far the same forecast, "
+            f"made at the same point of the quarter, missed in the {n} past quarters "
+            "(the reps' misses added up as for this document)."
+            + (
+                ""
+                if info["reliable_95"]
+                else " With so few quarters the 95% band is a rougher guide than the 80% one."
+            )
+        )
+    else:
+        # the history view's spread, scaled as the rep's forecast was shared out
+        own = table["own"].to_numpy(dtype=float)
+        ratio = np.divide(rest, own, out=np.ones_like(rest), where=own > 0)
+        sds = table["sd"].to_numpy(dtype=float) * ratio
+        draws = shared_normal_draws(rest, sds, n_sims=n_sims, seed=seed + 3)
+        why = (
+            "the period is not a fiscal quarter in play"
+            if not is_quarter
+            else f"only {n} past quarters to check it against (at least {MIN_QUARTERS} needed)"
+        )
+        info.update(quarters=n)
+        info["sentence"] = (
+            f"Uncalibrated band: {why}, so the 80% band and the chance of reaching target come "
+            "from the models' own spread, not from past misses; treat them as rough."
+        )
+    return Distribution(draws[:, cols].sum(axis=1) + already), info

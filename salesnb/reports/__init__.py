@@ -1,0 +1,1 @@
+"""salesnb.reports: see docs/architecture.md."""
