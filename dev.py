@@ -50,7 +50,7 @@ def ensure_venv() -> None:
         print(f"+ creating {VENV}", flush=True)
         venv.create(VENV, with_pip=True)
     run([PY, "-m", "pip", "install", "-q", "--upgrade", "pip"])
-    run([PY, "-m", "pip", "install", "-q", "-e", f"{ROOT}[test]"])
+    run([PY, "-m", "pip", "install", "-q", "-e", f"{ROOT}[all,test]"])
     stamp.write_text(_stamp())
 
 

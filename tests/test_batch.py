@@ -17,7 +17,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from salesnb.batch import documents as batch
-from salesnb.batch import executor
+from salesnb.batch import executor, names, progress
+from salesnb.core import files
 from salesnb.core.errors import ParameterError
 from salesnb.reports import render
 
@@ -46,12 +47,12 @@ EVIL = "<script>alert(1)</script>"
     ],
 )
 def test_slugify(name, slug):
-    assert batch.slugify(name) == slug
+    assert names.slugify(name) == slug
 
 
 def test_assign_slugs_disambiguates_collisions_and_reserved_names_deterministically():
     labels = {"sp1": "São Paulo", "sp2": "Sao Paulo", "x": "CON", "i": "Index", "a": "a/b"}
-    got = batch.assign_slugs(labels)
+    got = names.assign_slugs(labels)
     assert re.fullmatch(r"sao-paulo-[0-9a-f]{6}", got["sp1"])
     assert re.fullmatch(r"sao-paulo-[0-9a-f]{6}", got["sp2"]) and got["sp1"] != got["sp2"]
     assert re.fullmatch(r"con-[0-9a-f]{6}", got["x"]) and re.fullmatch(
@@ -59,12 +60,12 @@ def test_assign_slugs_disambiguates_collisions_and_reserved_names_deterministica
     )
     assert got["a"] == "a-b"
     # a subject's name does not depend on which others are in the run, nor on order
-    assert batch.assign_slugs(dict(reversed(list(labels.items())))) == got
+    assert names.assign_slugs(dict(reversed(list(labels.items())))) == got
 
 
 @given(st.dictionaries(st.text(min_size=1, max_size=8), st.text(max_size=30), max_size=12))
 def test_slugs_are_always_safe_and_unique(labels):
-    got = batch.assign_slugs(labels)
+    got = names.assign_slugs(labels)
     assert len(set(got.values())) == len(got)
     for s in got.values():
         assert re.fullmatch(r"[a-z0-9][a-z0-9-]*", s) and len(s) <= 80
@@ -73,22 +74,22 @@ def test_slugs_are_always_safe_and_unique(labels):
 
 def test_atomic_write_leaves_no_temp_file(tmp_path):
     target = tmp_path / "a.json"
-    batch.atomic_write(target, b"{}")
-    batch.atomic_write(target, b'{"b": 1}')
+    files.atomic_write(target, b"{}")
+    files.atomic_write(target, b'{"b": 1}')
     assert target.read_bytes() == b'{"b": 1}'
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json"]
 
 
 def test_a_failed_atomic_write_keeps_the_old_file_and_no_temp_file(tmp_path, monkeypatch):
     target = tmp_path / "a.json"
-    batch.atomic_write(target, b"old")
+    files.atomic_write(target, b"old")
 
     def full_disk(src, dst):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(batch.os, "replace", full_disk)
+    monkeypatch.setattr(files.os, "replace", full_disk)
     with pytest.raises(OSError, match="No space"):
-        batch.atomic_write(target, b"new")
+        files.atomic_write(target, b"new")
     assert target.read_bytes() == b"old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json"]
 
@@ -755,7 +756,7 @@ def test_the_progress_bar_shows_each_document_as_it_completes():
     import io
 
     buf = io.StringIO()
-    bar = batch._Bar(3, file=buf)
+    bar = progress.Bar(3, file=buf)
     steps = [(0, 0, 3), (1, 0, 2), (1, 1, 1), (2, 1, 0)]
     for ok, failed, pending in steps:
         bar({"ok": ok, "failed": failed, "pending": pending, "done": ok + failed})

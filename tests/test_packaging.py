@@ -27,7 +27,13 @@ def test_environment_yml_agrees_with_pyproject():
     pip = next((d["pip"] for d in env["dependencies"] if isinstance(d, dict)), [])
     conda += [d for d in pip if not d.startswith("-")]
     conda = {_name(d): d.replace(" ", "") for d in conda if _name(d) not in {"python", "pip"}}
-    pyproj = {_name(d): d.replace(" ", "") for d in project["dependencies"]}
+    # the conda environment has every optional feature: required + each extra but ``test``
+    extras = project["optional-dependencies"]
+    wanted = list(project["dependencies"])
+    for name, specs in extras.items():
+        if name not in ("test", "all"):
+            wanted += specs
+    pyproj = {_name(d): d.replace(" ", "") for d in wanted}
     assert set(conda) == set(pyproj), (
         f"only in environment.yml: {sorted(set(conda) - set(pyproj))}; "
         f"only in pyproject.toml: {sorted(set(pyproj) - set(conda))}"
@@ -38,6 +44,14 @@ def test_environment_yml_agrees_with_pyproject():
         )
     python = next(d for d in env["dependencies"] if isinstance(d, str) and d.startswith("python="))
     assert project["requires-python"] == ">=" + python.split("=")[1]
+
+
+def test_extra_all_names_every_feature_extra():
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]
+    features = sorted(set(extras) - {"test", "all"})
+    assert extras["all"] == [f"salesnb[{','.join(features)}]"]
 
 
 def _notebooks() -> list[Path]:

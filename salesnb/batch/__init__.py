@@ -1,1 +1,27 @@
-"""salesnb.batch: see docs/architecture.md."""
+"""Batch review documents: one notebook run per subject, engines and runners.
+
+documents (run), inputs, names, folders, index, progress, params, executor, fastengine,
+schemacache.
+
+Modules are imported on first use (``salesnb.batch.<module>``); other public names are those of
+the main module (``salesnb.batch.run`` is ``salesnb.batch.documents.run``); see docs/architecture.md.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+
+def __getattr__(name: str) -> Any:
+    if not name.startswith("_"):
+        try:
+            return importlib.import_module(f"{__name__}.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{__name__}.{name}":
+                raise
+        # the package's own API is its main module's (``salesnb.batch.documents``)
+        main = importlib.import_module(f"{__name__}.documents")
+        if hasattr(main, name):
+            return getattr(main, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -21,22 +21,30 @@ import contextlib
 import functools
 import hashlib
 import json
-import math
 import os
-import re
-import secrets
-import sys
 import time
-import unicodedata
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from salesnb import __version__
+from salesnb.batch.folders import cap_workers, check_out, clean_temp, cores, locked, make_out
+from salesnb.batch.index import render_index
+from salesnb.batch.inputs import (
+    document_title,
+    empty_subjects,
+    package_versions,
+    resolve_notebook,
+    resume_key,
+    select_subjects,
+    utc_now,
+)
+from salesnb.batch.names import assign_slugs
+from salesnb.batch.progress import progress_reporter
 from salesnb.core.errors import BatchError, ParameterError, RenderError
+from salesnb.core.files import atomic_write, sha256_file, sync_folder
 
 FORMATS = ("html", "pdf", "ipynb")
 MANIFEST = "manifest.json"
@@ -44,459 +52,6 @@ INDEX = "index.html"
 #: Seconds between rewrites of the manifest and index while a batch runs (the first document
 #: and the end are always written); ``SALESNB_SAVE_EVERY`` overrides (0: after every document).
 SAVE_EVERY = 1.0
-_RESERVED_SLUGS = {
-    "index",
-    "manifest",
-    "con",
-    "prn",
-    "aux",
-    "nul",
-    *(f"com{i}" for i in range(10)),
-    *(f"lpt{i}" for i in range(10)),
-}
-_PACKAGES = (
-    "pandas",
-    "numpy",
-    "altair",
-    "vl-convert-python",
-    "statsmodels",
-    "scipy",
-    "papermill",
-    "nbconvert",
-    "nbclient",
-    "nbformat",
-    "ipykernel",
-    "jupyter_client",
-    "jinja2",
-    "distributed",
-)
-_MAX_SLUG = 60
-
-
-# --------------------------------------------------------------------------- names
-
-
-def slugify(text: str) -> str:
-    """A safe, lower-case file name stem for any text (ASCII letters, digits and dashes).
-
-    Accents become ASCII letters, apostrophes vanish, anything else separates
-    words. The result never is empty, never starts with a dot, never contains a
-    path separator and is at most 60 characters; Windows device names and the
-    batch's own file names are avoided by :func:`assign_slugs`.
-
-    Examples
-    --------
-    >>> slugify("Zoë O'Brien"), slugify("José Nuñez-García"), slugify("../../etc")
-    ('zoe-obrien', 'jose-nunez-garcia', 'etc')
-    """
-    text = unicodedata.normalize("NFKD", str(text))
-    text = text.encode("ascii", "ignore").decode("ascii")
-    text = re.sub(r"['’`]", "", text).lower()
-    text = re.sub(r"[^a-z0-9]+", "-", text).strip("-")
-    return text[:_MAX_SLUG].rstrip("-") or "subject"
-
-
-def _short_hash(text: str, n: int = 6) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:n]
-
-
-def assign_slugs(labels: Mapping[str, str]) -> dict[str, str]:
-    """Unique file name stems for subjects: ``{key: slug}`` from ``{key: label}``.
-
-    Subjects whose labels slugify alike (``"São Paulo"`` and ``"Sao Paulo"``) all get
-    a short hash of their key appended, so the names do not depend on which
-    subjects a run includes or on their order. Reserved stems (``index``,
-    ``manifest``, ``CON``, ``NUL`` ...) get the suffix too.
-
-    Examples
-    --------
-    >>> assign_slugs({"a": "Ana", "b": "Añá", "c": "CON"})
-    {'a': 'ana-ca9781', 'b': 'ana-3e23e8', 'c': 'con-2e7d2c'}
-    """
-    base = {k: slugify(v) for k, v in labels.items()}
-    counts: dict[str, int] = {}
-    for s in base.values():
-        counts[s] = counts.get(s, 0) + 1
-    out = {}
-    for k, s in base.items():
-        if counts[s] > 1 or s in _RESERVED_SLUGS or s.endswith(".failed"):
-            s = f"{s}-{_short_hash(k)}"
-        out[k] = s
-    if len(set(out.values())) != len(out):  # a hash suffix met a real name: lengthen all
-        out = {k: f"{base[k]}-{_short_hash(k, 16)}" for k in labels}
-    return out
-
-
-# --------------------------------------------------------------------------- files
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that ``path`` is either the old file or the whole new one.
-
-    Writes a temporary file in the same folder, fsyncs it, renames it over
-    ``path`` (atomic on POSIX) and fsyncs the folder.
-    """
-    path = Path(path)
-    # unique per call: two writers of one path (processes or threads) never share a temp file
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(6)}.tmp")
-    try:
-        with open(tmp, "xb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:  # a failed write (disk full) leaves no temporary file behind
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
-    _sync_folder(path.parent)
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-@contextlib.contextmanager
-def _locked(out: Path) -> Iterator[None]:
-    """Hold an exclusive lock on ``out`` so two batches never write one folder at once."""
-    import fcntl
-
-    with open(out / ".salesnb.lock", "a+") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            msg = (
-                f"Another salesnb batch is writing to {str(out)!r}. Fix: wait for it to "
-                "finish, or choose another --out folder."
-            )
-            raise BatchError(msg) from None
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
-def _clean_temp(out: Path) -> None:
-    """Remove temporary files a killed run left behind (never a final name)."""
-    for p in out.glob(".*.tmp"):
-        with contextlib.suppress(OSError):
-            p.unlink()
-
-
-def check_out(out: str | Path) -> Path:
-    """``out`` if a batch can write its documents there; nothing is created.
-
-    Raises
-    ------
-    ParameterError
-        If ``out`` (or the nearest of its parents that exists) is a file, a device or
-        anything but a folder, or is a folder this user cannot write to.
-
-    Examples
-    --------
-    >>> check_out("/dev/null")
-    Traceback (most recent call last):
-    ...
-    salesnb.core.errors.ParameterError: --out '/dev/null' is a device, not a folder. Fix: pass a folder (it is created if missing).
-    """
-    import stat
-
-    out = Path(out).expanduser()
-    fix = "Fix: pass a folder (it is created if missing)."
-    existing = out
-    while True:
-        try:
-            mode = existing.stat().st_mode
-            break
-        except FileNotFoundError:
-            if existing.is_symlink():
-                msg = f"--out {str(out)!r} is a symbolic link to a missing target. {fix}"
-                if existing != out:
-                    msg = f"--out {str(out)!r} is under {str(existing)!r}, a broken link. {fix}"
-                raise ParameterError(msg) from None
-            if existing.parent == existing:  # nothing of it exists: cannot happen on POSIX
-                raise ParameterError(f"--out {str(out)!r} cannot be created. {fix}") from None
-            existing = existing.parent
-        except NotADirectoryError:  # a parent is a file: go up to it
-            existing = existing.parent
-        except OSError as exc:
-            why = exc.strerror or type(exc).__name__
-            msg = f"--out {str(out)!r} cannot be checked: {why}. {fix}"
-            raise ParameterError(msg) from None
-    if not stat.S_ISDIR(mode):
-        kinds = [
-            (stat.S_ISCHR, "a device"),
-            (stat.S_ISBLK, "a device"),
-            (stat.S_ISFIFO, "a named pipe"),
-            (stat.S_ISSOCK, "a socket"),
-        ]
-        kind = next((k for test, k in kinds if test(mode)), "a file")
-        if existing == out:
-            msg = f"--out {str(out)!r} is {kind}, not a folder. {fix}"
-        else:
-            msg = (
-                f"--out {str(out)!r} is under {str(existing)!r}, which is {kind}, not a "
-                f"folder. {fix}"
-            )
-        raise ParameterError(msg)
-    if not os.access(existing, os.W_OK | os.X_OK):
-        what = "is" if existing == out else f"would be made in {str(existing)!r},"
-        msg = (
-            f"--out {str(out)!r} {what} a folder you cannot write to. Fix: choose a folder "
-            "you can write to, or change its permissions."
-        )
-        raise ParameterError(msg)
-    return out
-
-
-def _make_out(out: Path) -> None:
-    """Create ``out``; a clear :class:`ParameterError` if the system refuses."""
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        why = exc.strerror or type(exc).__name__
-        msg = f"--out {str(out)!r} cannot be created: {why}. Fix: pass a folder you can write to."
-        raise ParameterError(msg) from None
-
-
-def cores() -> int:
-    """CPU cores this process may run on (its affinity where the OS tells, else all)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return max(1, os.cpu_count() or 1)
-
-
-def cap_workers(workers: int | None, subjects: int) -> tuple[int, str | None]:
-    """Documents at once: ``workers`` (default: the cores) capped at the subjects and cores.
-
-    Returns the number and a warning when a requested ``workers`` was lowered.
-
-    Examples
-    --------
-    >>> import salesnb.batch.documents as b
-    >>> b.cap_workers(1000, 3)[0] == min(3, b.cores())
-    True
-    >>> b.cap_workers(1, 3)
-    (1, None)
-    """
-    n = cores()
-    use = max(1, min(workers or n, n, max(1, subjects)))
-    if workers is None or workers <= use:
-        return use, None
-    noun = "subject" if subjects == 1 else "subjects"
-    msg = (
-        f"--workers {workers} is more than this run can use ({subjects} {noun} to run, "
-        f"{n} cores): using {use}."
-    )
-    return use, msg
-
-
-# --------------------------------------------------------------------------- inputs
-
-
-def resolve_notebook(notebook: str | Path) -> Path:
-    """The notebook file: a path, or a name from ``notebooks/`` (``pipeline_review``).
-
-    Examples
-    --------
-    >>> resolve_notebook("pipeline_review")  # doctest: +SKIP
-    PosixPath('/.../notebooks/pipeline_review.ipynb')
-    """
-    p = Path(notebook)
-    if p.is_file():
-        return p.resolve()
-    name = p.name if p.suffix == ".ipynb" else f"{p.name}.ipynb"
-    folders = [Path.cwd() / "notebooks", Path(__file__).resolve().parents[1] / "notebooks"]
-    for folder in folders:
-        if (folder / name).is_file():
-            return (folder / name).resolve()
-    known = sorted({q.stem for f in folders if f.is_dir() for q in f.glob("*.ipynb")})
-    import difflib
-
-    close = difflib.get_close_matches(p.stem, known, n=1)
-    hint = f" Did you mean {close[0]!r}?" if close else ""
-    msg = (
-        f"Notebook {str(notebook)!r} not found (not a file, not in notebooks/).{hint} "
-        f"Fix: pass a .ipynb path or one of {', '.join(map(repr, known)) or '(none found)'}."
-    )
-    raise ParameterError(msg)
-
-
-def _document_title(nb_path: Path) -> str:
-    # plain JSON (notebook_parameters read it already): nbformat costs 0.15 s to import here
-    meta = json.loads(nb_path.read_text(encoding="utf-8")).get("metadata", {}).get("salesnb", {})
-    return str(meta.get("title") or nb_path.stem.replace("_", " ").capitalize())
-
-
-def _select(subjects: list[tuple[str, str]], only: Iterable[str] | None, by: str) -> list:
-    if not only:
-        return subjects
-    by_key = {k: (k, n) for k, n in subjects}
-    by_name: dict[str, list[str]] = {}
-    for k, n in subjects:
-        by_name.setdefault(n, []).append(k)
-    chosen, unknown = {}, []
-    for item in only:
-        if item in by_key:
-            chosen[item] = by_key[item]
-        elif len(by_name.get(item, [])) == 1:
-            chosen[by_name[item][0]] = by_key[by_name[item][0]]
-        else:
-            unknown.append(item)
-    if unknown:
-        import difflib
-
-        options = list(by_key) + [n for _, n in subjects]
-        parts = []
-        for u in unknown:
-            close = difflib.get_close_matches(u, options, n=2, cutoff=0.5)
-            parts.append(
-                f"{u!r}" + (f" (did you mean {' or '.join(map(repr, close))}?)" if close else "")
-            )
-        shown = ", ".join(map(repr, list(by_key)[:8])) + (" ..." if len(by_key) > 8 else "")
-        msg = f"Unknown {by} {', '.join(parts)} in --only. Fix: use one of {shown}."
-        raise ParameterError(msg)
-    return [s for s in subjects if s[0] in chosen]
-
-
-def empty_subjects(wb: Any, by: str) -> set[str]:
-    """Keys of the subjects with no data: reps with no opportunity (open, won or lost) and
-    no activity; a region, manager or team all of whose reps are such. ``"all"`` never.
-
-    Examples
-    --------
-    >>> empty_subjects(wb, "rep")  # doctest: +SKIP
-    {'R31'}
-    """
-    reps = wb.reps
-    active = set(wb.opportunities["rep_id"].dropna()) | set(wb.activities["rep_id"].dropna())
-    idle = ~reps["rep_id"].isin(active)
-    if by == "rep":
-        return set(reps.loc[idle, "rep_id"])
-    if by not in ("region", "manager", "team"):
-        return set()
-    groups = reps.assign(idle=idle.to_numpy()).dropna(subset=[by]).groupby(by)["idle"].all()
-    return set(groups[groups].index)
-
-
-def _versions() -> dict[str, str | None]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out: dict[str, str | None] = {"salesnb": __version__, "python": sys.version.split()[0]}
-    for name in _PACKAGES:
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            out[name] = None
-    return out
-
-
-def resume_key(
-    nb_sha: str, parameters: Mapping[str, Any], fingerprint: str, charts: str = "svg"
-) -> str:
-    """The inputs that decide a document: notebook, parameters, data, chart format, kit version."""
-    inputs = [nb_sha, parameters, fingerprint, __version__]
-    if charts != "svg":  # keys of svg documents stay what they were before formats existed
-        inputs.append(charts)
-    blob = json.dumps(inputs, sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:32]
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
-
-
-# --------------------------------------------------------------------------- index
-
-
-def render_index(manifest: Mapping[str, Any], template_dir: Path | None = None) -> str:
-    """The batch's ``index.html``: every subject, its headline figures, status and link.
-
-    Rendered with Jinja2 ``autoescape=True`` (subject names are data, never markup);
-    sortable with a small inline script; nothing external.
-    """
-    from salesnb.reports.render import TEMPLATES, external_references, neutralise_controls
-
-    env = _index_env(str(template_dir or TEMPLATES))
-    subjects = manifest["subjects"]
-    columns: list[str] = []
-    for s in subjects:
-        for k in s.get("headline") or {}:
-            if k not in columns:
-                columns.append(k)
-    html = neutralise_controls(  # names are data: no bidi override or NUL reaches the page
-        env.get_template("batch_index.html.j2").render(
-            m=manifest, subjects=subjects, columns=columns
-        )
-    )
-    bad = external_references(html)
-    if bad:
-        raise BatchError(
-            f"index.html would reference external resources {bad[:3]!r}. "
-            "Fix: remove them from templates/batch_index.html.j2."
-        )
-    return html
-
-
-@functools.lru_cache(maxsize=4)
-def _index_env(template_dir: str) -> Any:
-    """The index's Jinja2 environment, kept: a batch renders the index again and again, and
-    compiling the template was most of it (Jinja2 still reloads a template file that changed)."""
-    import jinja2
-
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(template_dir), autoescape=True)
-    env.filters["figure"] = _format_figure
-    env.filters["words"] = _words
-    return env
-
-
-#: Headline figures whose names say they are money (bookings, targets, forecasts).
-_MONEY_WORDS = ("bookings", "pipeline", "target", "forecast", "quota", "amount", "booked")
-
-
-def _unit_of(name: str) -> str:
-    """The unit of a headline figure, from its name (every workbook names them this way)."""
-    if name.endswith("percentile"):
-        return "percentile"
-    if name in ("attainment", "win_rate") or name.startswith("p_") or name.endswith("_rate"):
-        return "percent"
-    if name.startswith("coverage"):
-        return "multiple"
-    if any(w in name for w in _MONEY_WORDS) and not name.endswith(("_deals", "_needed_deals")):
-        return "currency"
-    return "count"
-
-
-def _format_figure(value: Any, name: str = "", currency: str = "USD") -> str:
-    """A headline figure as a reader wants it: "68%", "$246K", "1.3x", "55th"; flags and
-    other names in words (``below_target_attainment`` -> "below target attainment")."""
-    from salesnb.analytics.coaching_facts import format_value
-
-    if value is None:
-        return "–"
-    if isinstance(value, bool):
-        return "Yes" if value else "No"
-    if isinstance(value, list):
-        return ", ".join(_format_figure(v, "", currency) for v in value) or "–"
-    if isinstance(value, (int, float)):
-        if isinstance(value, float) and not math.isfinite(value):
-            return "–"
-        unit = _unit_of(name)
-        if unit == "count":
-            whole = float(value).is_integer() or abs(value) >= 100
-            return f"{value:,.0f}" if whole else f"{value:,.1f}"
-        return format_value(float(value), unit, currency)
-    return _words(value)
-
-
-def _words(value: Any) -> str:
-    """A snake_case name in words; any other text as it is."""
-    text = str(value)
-    return text.replace("_", " ") if re.fullmatch(r"[a-z0-9]+(_[a-z0-9]+)+", text) else text
 
 
 # --------------------------------------------------------------------------- run
@@ -564,7 +119,7 @@ def _prepare(
     P.check_as_of(user, spec, as_of, notebook=nb_path.name)
     if "period" in user:
         S.resolve_period(wb, user.get("period"), as_of)
-    subjects = _select(S.subjects(wb, by), only, by)
+    subjects = select_subjects(S.subjects(wb, by), only, by)
     if not subjects:
         raise ParameterError(
             f"The data at {shown!r} has no {by} to report on. Fix: check the reps table."
@@ -600,7 +155,7 @@ def _prepare(
         "slugs": assign_slugs(labels),
         "fingerprint": wb.fingerprint(),
         "currency": wb.unit,
-        "title": _document_title(nb_path),
+        "title": document_title(nb_path),
         "data": shown,
         "env": env,
         "order": [k for k, _ in every],
@@ -757,9 +312,9 @@ def run(
             notebook, by, data, profile, only, params, params_file, formats, engine,
             load=getattr(runner, "load", None), include_empty=include_empty,
         )  # fmt: skip
-        _make_out(out)
-        with _locked(out):
-            _clean_temp(out)
+        make_out(out)
+        with locked(out):
+            clean_temp(out)
             return _run_locked(
                 prep,
                 out=out,
@@ -834,7 +389,7 @@ def _run_locked(
         "manifest_version": 1,
         "salesnb_version": __version__,
         "status": "running",
-        "started": _now(),
+        "started": utc_now(),
         "finished": None,
         "notebook": {
             "name": prep["nb_path"].stem,
@@ -857,7 +412,7 @@ def _run_locked(
         "workers": workers or cores(),
         "timeout": timeout,
         "resume": resume,
-        "packages": _versions(),
+        "packages": package_versions(),
         "summary": {},
         "subjects": [],
         "no_data": list(prep.get("no_data", [])),
@@ -916,7 +471,7 @@ def _run_locked(
     manifest["subjects"] = listing()
     _save(out, manifest)
 
-    report = _progress(len(jobs), progress)
+    report = progress_reporter(len(jobs), progress)
     report(_counts(manifest))
     saved = -save_every  # the first document shows at once
     try:
@@ -945,8 +500,8 @@ def _run_locked(
         raise
     finally:
         report.close()
-        _clean_temp(out)  # spooled documents of subjects that never reported back
-        manifest["finished"] = _now()
+        clean_temp(out)  # spooled documents of subjects that never reported back
+        manifest["finished"] = utc_now()
         manifest["subjects"] = listing()
         _save(out, manifest)
     return manifest
@@ -1058,60 +613,6 @@ def _save_every() -> float:
         raise ParameterError(msg) from None
 
 
-class _Bar:
-    """The batch's progress on stderr (a tqdm bar), fed the counts after each document."""
-
-    def __init__(self, total: int, file: Any = None) -> None:
-        from tqdm import tqdm
-
-        self.bar = tqdm(
-            total=total,
-            unit="doc",
-            desc="salesnb batch",
-            file=file or sys.stderr,
-            dynamic_ncols=True,
-            smoothing=0.1,
-            mininterval=0,  # every document shows as it completes (a redraw costs ~nothing)
-        )
-
-    def __call__(self, counts: Mapping[str, int]) -> None:
-        # the counts first, then the step that redraws the bar: set after the step (without a
-        # redraw), they showed the document before this one until the next step
-        figures = {"ok": counts["ok"], "failed": counts["failed"], "remaining": counts["pending"]}
-        self.bar.set_postfix(figures, refresh=False)
-        self.bar.update(counts["done"] - self.bar.n)
-
-    def close(self) -> None:
-        self.bar.close()
-
-
-class _Callback:
-    """The counts, handed to the caller's function (``progress=callable``)."""
-
-    def __init__(self, fn: Callable[[dict[str, int]], None]) -> None:
-        self.fn = fn
-
-    def __call__(self, counts: Mapping[str, int]) -> None:
-        self.fn(dict(counts))
-
-    def close(self) -> None:
-        pass
-
-
-class _Silent(_Callback):
-    def __init__(self) -> None:
-        super().__init__(lambda counts: None)
-
-
-def _progress(total: int, enabled: bool | Callable[[dict[str, int]], None]) -> Any:
-    """What reports progress: a bar on a terminal, the caller's function, or nothing."""
-    if callable(enabled):
-        return _Callback(enabled)
-    if not enabled or total == 0 or not sys.stderr.isatty():
-        return _Silent()
-    return _Bar(total)
-
-
 def _summary(manifest: Mapping[str, Any]) -> dict[str, int]:
     """Counts of this run's subjects (``earlier``: those kept from earlier runs)."""
     mine = [s for s in manifest["subjects"] if not s.get("earlier_run")]
@@ -1164,7 +665,7 @@ def _put_all(
             with contextlib.suppress(OSError):
                 Path(tmp).unlink()
     if any(fmt in spooled for fmt in outputs):
-        _sync_folder(out)
+        sync_folder(out)
     return outputs
 
 
@@ -1186,15 +687,6 @@ def _put(out: Path, name: str, fmt: str, result: Any, spooled: dict[str, tuple[s
     data = result.files[fmt]
     atomic_write(out / name, data)
     return hashlib.sha256(data).hexdigest()
-
-
-def _sync_folder(folder: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 def _store(out: Path, entry: dict[str, Any], result: Any, formats: tuple[str, ...]) -> dict:

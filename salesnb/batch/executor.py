@@ -645,7 +645,7 @@ class DaskRunner:
         except ImportError:
             raise BatchError(
                 "--scheduler needs the 'distributed' package. Fix: "
-                "pip install distributed, or drop --scheduler."
+                "pip install 'salesnb[dask]', or drop --scheduler."
             ) from None
         self.cluster = None
         try:

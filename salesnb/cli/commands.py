@@ -16,6 +16,7 @@ from salesnb.core.errors import DataValidationError, ParameterError, SalesnbErro
 
 # name -> "module:attribute" of a click command
 _LAZY = {
+    "init": "salesnb.cli.init:init",
     "sample": "salesnb.cli.commands:sample_cmd",
     "validate": "salesnb.cli.commands:validate_cmd",
     "kpis": "salesnb.cli.commands:kpis_cmd",

@@ -12,13 +12,16 @@ from pathlib import Path
 import click
 
 from salesnb.core.errors import ParameterError
+from salesnb.core.extras import install_hint
+from salesnb.core.resources import kit_folder
 
 #: Where the workshop notebooks live, relative to the repository root.
 WORKSHOP_DIR = Path("notebooks") / "workshop"
 
 
 def find_workshop_dir(start: Path | None = None) -> Path:
-    """``notebooks/workshop`` in the working directory or one of its parents.
+    """``notebooks/workshop`` in the working directory or one of its parents, else the apps
+    that ship with the package.
 
     Examples
     --------
@@ -29,9 +32,12 @@ def find_workshop_dir(start: Path | None = None) -> Path:
     for d in (here, *here.parents):
         if (d / WORKSHOP_DIR).is_dir():
             return d / WORKSHOP_DIR
+    shipped = kit_folder("notebooks") / "workshop"  # the apps that come with the package
+    if shipped.is_dir():
+        return shipped
     msg = (
         f"No {WORKSHOP_DIR} folder in {here} or its parents. Fix: run `salesnb workshop` inside "
-        "the salesnb repository, or pass --notebooks PATH."
+        "a folder made by `salesnb init`, or pass --notebooks PATH."
     )
     raise ParameterError(msg)
 
@@ -133,12 +139,12 @@ def workshop(port: int, no_browser: bool, folder: Path | None, cull_after: float
                    "starts it again.")  # fmt: skip
     # Kernels start in the notebooks' folder; the notebooks find data/sample from there.
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [
-        str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH", "")]))}  # fmt: skip
+        str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH", "")]))}  # fmt: skip
     try:
         proc = subprocess.Popen(voila_command(folder, port, no_browser, cull_after), cwd=folder,
                                 env=env)  # fmt: skip
     except FileNotFoundError:
-        fail(ParameterError("Voila is not installed. Fix: pip install voila (or salesnb[test])."))
+        fail(ParameterError(f"Voila is not installed. Fix: {install_hint('voila')}"))
     # A SIGTERM to this command stops Voila too (it then shuts its kernels down).
     signal.signal(signal.SIGTERM, lambda *_: proc.terminate())
     try:

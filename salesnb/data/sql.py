@@ -544,7 +544,9 @@ def _engine(url: str, connect_timeout: float, statement_timeout: float = DEFAULT
     files read-only."""
     import importlib.util
 
-    import sqlalchemy as sa
+    from salesnb.core.extras import require
+
+    sa = require("sqlalchemy", "Reading a database")
     from sqlalchemy.exc import NoSuchModuleError
 
     shown = mask_url(url)

@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from salesnb.core.errors import DataValidationError, ParameterError, Problem, SalesnbError
+from salesnb.core.extras import require
 from salesnb.data.model import Workbook, empty_table
 from salesnb.data.schema import columns
 
@@ -81,7 +82,7 @@ def _path(store: str | Path) -> Path:
 
 def _connect(path: Path, *, read_only: bool, timeout: float):
     """Open the DuckDB file, waiting up to ``timeout`` seconds for another process's lock."""
-    import duckdb
+    duckdb = require("duckdb", "The snapshot store")
 
     deadline = time.monotonic() + timeout
     while True:

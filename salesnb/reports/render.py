@@ -23,11 +23,10 @@ from pathlib import Path
 from typing import Any, Final
 
 from salesnb.core.errors import RenderError
+from salesnb.core.resources import kit_folder
 from salesnb.reports.record import MIMETYPES, collect
 
-TEMPLATES = Path(
-    os.environ.get("SALESNB_TEMPLATES", Path(__file__).resolve().parents[1] / "templates")
-)
+TEMPLATES = Path(os.environ.get("SALESNB_TEMPLATES") or kit_folder("templates"))
 
 #: A chart's Vega-Lite spec (chartrender.SPEC_MIMETYPE, spelled here to keep Altair out of
 #: processes that only render).

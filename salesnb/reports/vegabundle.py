@@ -16,13 +16,13 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
-import os
 import subprocess
 import sys
 from pathlib import Path
 from typing import Final
 
 from salesnb.core.errors import RenderError
+from salesnb.core.files import cache_dir
 
 #: What the bundle exposes: ``salesnbDraw(spec, element)``, which :data:`INIT_JS` calls. The
 #: bundler keeps only what the snippet uses, so the drawing code lives here.
@@ -55,15 +55,6 @@ INIT_JS: Final = """(function () {
 })();"""
 
 _MEMORY: dict[str, tuple[str, bytes]] = {}  # key -> the bundle as text and as UTF-8
-
-
-def cache_dir() -> Path:
-    """Where bundles are cached: ``$SALESNB_CACHE``, else ``$XDG_CACHE_HOME/salesnb``, else
-    ``~/.cache/salesnb``."""
-    if os.environ.get("SALESNB_CACHE"):
-        return Path(os.environ["SALESNB_CACHE"])
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "salesnb"
 
 
 def _vl_convert_version() -> str:
