@@ -44,7 +44,7 @@ from salesnb.batch.inputs import (
 from salesnb.batch.names import assign_slugs
 from salesnb.batch.progress import progress_reporter
 from salesnb.core.errors import BatchError, ParameterError, RenderError
-from salesnb.core.files import atomic_write, sha256_file, sync_folder
+from salesnb.core.files import atomic_write, evict, sha256_file, sync_folder
 
 FORMATS = ("html", "pdf", "ipynb")
 MANIFEST = "manifest.json"
@@ -336,6 +336,7 @@ def run(
     finally:
         if runner is not None:  # closed already after a run; else the inputs were refused
             runner.abort()
+        evict()  # the cache folder stays under its bound (SALESNB_CACHE_MAX_MB)
 
 
 def _early_runner(

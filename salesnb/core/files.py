@@ -223,12 +223,15 @@ def evict(limit: int | None = None, folder: Path | None = None) -> list[Path]:
         return []
     entries = []
     total = 0
-    for p in folder.rglob("*"):
-        with contextlib.suppress(OSError):
-            if p.is_file() and not p.name.endswith(".tmp"):
-                st = p.stat()
-                entries.append((max(st.st_atime, st.st_mtime), st.st_size, p))
-                total += st.st_size
+    try:
+        for p in folder.rglob("*"):
+            with contextlib.suppress(OSError):
+                if p.is_file() and not p.name.endswith(".tmp"):
+                    st = p.stat()
+                    entries.append((max(st.st_atime, st.st_mtime), st.st_size, p))
+                    total += st.st_size
+    except OSError:  # an unreadable cache folder is left as it is
+        return []
     removed = []
     for _, size, p in sorted(entries, key=lambda e: (e[0], str(e[2]))):
         if total <= limit:

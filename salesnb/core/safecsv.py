@@ -3,14 +3,22 @@
 Cells that start with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return
 are executed as formulas by Excel, LibreOffice and Google Sheets (CSV
 injection). Text cells starting with one of those get a leading apostrophe;
-numbers are left alone, so ``-5`` stays a number.
+numbers are left alone, so ``-5`` stays a number. Text that already starts with
+apostrophes before such a character gets one more, so that reading strips exactly
+one and a value such as ``'=x`` survives a round trip (:func:`salesnb.data.io.write`
+and :func:`salesnb.data.io.load`). This is the kit's one formula neutraliser.
 """
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 
-_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+#: Text a spreadsheet runs as a formula, or text that starts with the ``'`` guarding such
+#: text (so that a value that really starts with ``'=`` survives a round trip).
+FORMULA = r"^'*[=+\-@\t\r]"
+_FORMULA_RE = re.compile(FORMULA)
 
 
 def neutralise(value: object) -> object:
@@ -21,9 +29,21 @@ def neutralise(value: object) -> object:
     >>> neutralise("=HYPERLINK(1)"), neutralise(-5), neutralise("Acme")
     ("'=HYPERLINK(1)", -5, 'Acme')
     """
-    if isinstance(value, str) and value.startswith(_TRIGGERS):
+    if isinstance(value, str) and _FORMULA_RE.match(value):
         return "'" + value
     return value
+
+
+def neutralise_series(s: pd.Series) -> pd.Series:
+    """:func:`neutralise` over a column, vectorised (every value as text).
+
+    Examples
+    --------
+    >>> neutralise_series(pd.Series(["=1", "a", "'=b"])).tolist()
+    ["'=1", 'a', "''=b"]
+    """
+    s = s.astype("str")
+    return s.where(~s.str.match(FORMULA, na=False), "'" + s)
 
 
 def to_safe_csv(df: pd.DataFrame, path=None, **kwargs) -> str | None:

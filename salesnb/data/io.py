@@ -28,12 +28,13 @@ from salesnb.core.errors import (
     SalesnbError,
     raise_if_errors,
 )
+from salesnb.core.safecsv import neutralise_series
 from salesnb.data import memo
 from salesnb.data.config import Config, load_config
 from salesnb.data.model import Workbook
 from salesnb.data.profiles import Profile, TableSpec, list_profiles, load_profile
 from salesnb.data.raw import LINE, SRC, RawTable, problem
-from salesnb.data.readers import FORMULA, SUFFIXES, read_file
+from salesnb.data.readers import SUFFIXES, read_file
 from salesnb.data.schema import TABLES, columns
 
 # --------------------------------------------------------------------------- text files
@@ -407,12 +408,6 @@ def load(
     return memo.seal(wb)
 
 
-def _neutralise(s: pd.Series) -> pd.Series:
-    # Spreadsheets run cells starting with = + - @ as formulas; load() strips the "'" again.
-    s = s.astype("str")
-    return s.where(~s.str.match(FORMULA, na=False), "'" + s)
-
-
 def _config_toml(config: Config) -> str:
     """``config`` as ``salesnb.toml`` text, written by a TOML library: any stage name (quotes,
     newlines, control characters) reads back as it was."""
@@ -463,7 +458,7 @@ def write(wb: Workbook, folder: str | Path) -> list[Path]:
             if col.kind == "date":
                 df[col.name] = pd.to_datetime(df[col.name]).dt.strftime("%Y-%m-%d")
             elif col.kind == "str":
-                df[col.name] = _neutralise(df[col.name])
+                df[col.name] = neutralise_series(df[col.name])  # load() strips the "'" again
         path = out / f"{table}.csv"
         # The csv module quotes a value holding the separator, a quote or "\n", but not a
         # lone "\r" (with "\n" line ends), which then ends the line for every reader: a

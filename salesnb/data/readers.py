@@ -40,11 +40,6 @@ _EXTRA = "__extra__"
 _SKIP_RE = re.compile(r"Skipping line (\d+): expected (\d+) fields, saw (\d+)")
 
 
-#: Text a spreadsheet runs as a formula, or text that starts with the ``'`` guarding such text
-#: (so that a value that really starts with ``'=`` survives a round trip).
-FORMULA = r"^'*[=+\-@\t\r]"
-
-
 _SEP_HINT = re.compile(r'^\ufeff?"?sep=(.)"?\s*$', re.IGNORECASE)
 
 
