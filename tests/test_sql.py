@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 
 from salesnb.analytics import kpis, pipeline
 from salesnb.core.errors import DataValidationError, ProfileError, SalesnbError
-from salesnb.data import io, sql, store
+from salesnb.data import dburl, io, sql, store
 from salesnb.data.config import read_toml
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
@@ -586,7 +586,7 @@ def test_split_statements_other_dialects_and_errors():
 def test_mask_url_nasty_shapes(url: str, shown: str, password: str | None):
     assert sql.mask_url(url) == shown
     assert sql.mask_url(shown) == shown  # masking is idempotent
-    u = sql._sa_url(url)
+    u = dburl.sa_url(url)
     assert u.password == password  # what the driver gets: the whole password, decoded
     assert u.host in ("127.0.0.1", "h", None)
     if "?password=" in url:
@@ -619,9 +619,9 @@ def test_mask_url_never_shows_any_part_of_a_password(password: str):
     )
     encoded = f"postgresql://ana@db.example.com/crm?password={quote(password, safe='')}"
     assert sql.mask_url(encoded) == "postgresql://ana@db.example.com/crm?password=***"
-    u = sql._sa_url(url)
+    u = dburl.sa_url(url)
     assert (u.host, u.port, u.database) == ("db.example.com", 5432, "crm")
-    assert sql._sa_url(encoded).query["password"] == password
+    assert dburl.sa_url(encoded).query["password"] == password
 
 
 def _pieces(secret: str) -> set[str]:

@@ -15,6 +15,7 @@ from salesnb.data.parsers import parse_dates, parse_numbers
 
 from salesnb.core.errors import DataValidationError, Problem
 from salesnb.data.io import load
+from salesnb.data.parsers import parse_dates, parse_numbers
 from salesnb.data.profiles import ReadOptions
 
 FIXTURE = Path(__file__).parent / "data" / "canonical"

@@ -460,7 +460,7 @@ EARLY_FILLS = ("stage", "outcome", "furthest_stage")
 def _key_in_table(t: Any, key: str) -> pd.Series:
     """The values of a lookup's ``key`` in the table being filled: a canonical column, a
     column of the user's file named in the profile's ``columns``, or any column of the file."""
-    from salesnb.data.validation import _norm
+    from salesnb.data.parsers import norm_name as _norm
 
     if key in t.out and not key.startswith("__"):
         return t.out[key]
@@ -482,7 +482,7 @@ def _key_in_lookup(t: Any, key: str, columns: list[str]) -> str | None:
     """The lookup file's column for ``key``: the same name, or (when ``key`` is a canonical
     column) a name the profile maps onto it, or (when ``key`` is the export's name) its
     canonical name."""
-    from salesnb.data.validation import _norm
+    from salesnb.data.parsers import norm_name as _norm
 
     cols = {_norm(c): c for c in columns if not str(c).startswith("__")}
     names = [key, *(src for src, dsts in t.spec.columns.items() if key in dsts)]
@@ -493,8 +493,8 @@ def _key_in_lookup(t: Any, key: str, columns: list[str]) -> str | None:
 def _lookup(t: Any, fill: Fill, kind: str, lookups: dict[str, Any], mask: np.ndarray):
     """Values of a lookup fill (a Series; None when the lookup file is refused), and a phrase."""
     from salesnb.core.errors import Problem
+    from salesnb.data.parsers import examples as _examples
     from salesnb.data.parsers import parse_dates, parse_numbers
-    from salesnb.data.validation import _examples
 
     spec = fill.lookup or {}
     name, key, value = spec["file"], spec["key"], spec["value"]

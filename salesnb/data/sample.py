@@ -19,9 +19,6 @@ the data by ``tests/test_sample.py``. See ``docs/sample-data.md``.
 
 from __future__ import annotations
 
-import json
-import tomllib
-from dataclasses import dataclass, fields
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -30,141 +27,30 @@ import numpy as np
 import pandas as pd
 
 from salesnb.core.errors import ConfigError, ParameterError
+from salesnb.data.sample_names import FIRST, LAST, MANAGER_NAMES, account_names, rep_ids, rep_names
+from salesnb.data.sample_settings import (
+    PERSONAS,
+    SampleSettings,
+    check_settings,
+    read_settings,
+    settings_toml,
+    toml_value,
+)
 from salesnb.data.schema import TABLES, columns
 
-#: Rep ids of the situations built into the default sample (see docs/sample-data.md).
-PERSONAS: dict[str, Any] = {
-    "star": "R07",
-    "new_hires": ("R16", "R26"),
-    "under_performers": ("R04", "R19"),
-    "empty_pipeline": "R28",
-    "typical": "R27",
-}
+__all__ = [
+    "PERSONAS",
+    "SampleSettings",
+    "generate",
+    "read_settings",
+    "settings_toml",
+    "write",
+]
 
 _EPOCH = date(1970, 1, 1).toordinal()
 _NEVER = np.int64(10**7)  # a day number after any real date (year ~29000)
 #: Relative time spent in each open stage (late stages take longer).
 _STAGE_WEIGHT = np.array([0.6, 0.8, 1.0, 1.3, 1.6])
-
-# fmt: off
-_REP_NAMES = [
-    "Aisha Okonkwo", "Daniel Whitaker", "Mei-Ling Chen", "Brandon Kowalski", "Priya Raghunathan",
-    "Marcus Bell", "Zoë O'Brien", "Tomás Alvarez", "Hannah Lindqvist", "Kwame Mensah",
-    "Sofia Rossi", "Ethan Nakamura", "Leilani Kahale", "Jordan Reyes", "Olga Petrova",
-    "Samuel Adeyemi", "Grace Thompson", "Arjun Mehta", "Caleb Morrison", "Yuki Tanaka",
-    "Lukas Schneider", "Inês Carvalho", "Amélie Dubois", "Henrik Johansson", "Fatima Al-Sayed",
-    "Pieter van der Berg", "José Nuñez-García", "Dmitri Volkov", "Chiara Bianchi", "Noah Fischer",
-]
-_MANAGER_NAMES = [
-    "Rebecca Stone", "Victor Huang", "Laura Martínez", "Kevin O'Neill", "Ingrid Svensson",
-    "Rafael Costa", "Nadia Haddad", "Oliver Grant", "Sun-Hee Park", "Mateo Silva", "Claire Dubois",
-    "Femi Adebayo",
-]
-_FIRST = [
-    "Ada", "Ben", "Carla", "Dev", "Elena", "Farid", "Gita", "Hugo", "Irene", "Jonas", "Kiara",
-    "Liam", "Maya", "Nils", "Omar", "Paula", "Quentin", "Rosa", "Sami", "Tara", "Umar", "Vera",
-    "Wei", "Ximena", "Yara", "Zane", "Anouk", "Bruno", "Chloé", "Diego",
-]
-_LAST = [
-    "Abara", "Brandt", "Castillo", "Dalton", "Eriksen", "Fontaine", "Gallo", "Hoffmann", "Iyer",
-    "Jansen", "Keller", "Larsen", "Moreau", "Novak", "Ortiz", "Patel", "Quinn", "Rahman", "Sato",
-    "Tremblay", "Ueda", "Varga", "Walsh", "Xu", "Yilmaz", "Zielinski",
-]
-_ACCOUNT_PREFIX = [
-    "Northwind", "Bluefin", "Copperleaf", "Silverline", "Brightwater", "Ironbridge", "Oakridge",
-    "Redstone", "Clearpath", "Summitview", "Harborview", "Pinecrest", "Lakeshore", "Stonegate",
-    "Westbrook", "Eastfield", "Greenhollow", "Maplewood", "Foxglove", "Kestrel", "Falconer",
-    "Larkspur", "Juniper", "Cobalt", "Amberly", "Crescent", "Driftwood", "Evergreen", "Fairhaven",
-    "Goldcrest", "Highmoor", "Ivywood", "Kingsbury", "Lindenhall", "Meridian", "Newhaven",
-    "Orchardly", "Pebblebrook", "Quarrystone", "Riverbend", "Saltmarsh", "Thornbury", "Upland",
-    "Valecrest", "Willowmere", "Yarrow", "Zephyr", "Alderbrook", "Birchfield", "Cedarline",
-    "Dunmore", "Elmstead", "Fernhill", "Glenrock", "Hollowell", "Inkwell", "Jasperline",
-    "Kingfisher", "Lumenford", "Marlow", "Nettlefield", "Opaline", "Pemberton", "Quillon",
-    "Rookwood", "Sablewood", "Tidewater", "Umberly", "Vantagepoint", "Wrenfield", "Ashgrove",
-    "Brambleton",
-]
-_ACCOUNT_NOUN = [
-    "Analytics", "Logistics", "Foods", "Health", "Robotics", "Energy", "Textiles", "Freight",
-    "Pharma", "Software", "Systems", "Media", "Outfitters", "Biotech", "Capital", "Insurance",
-    "Manufacturing", "Labs", "Retail", "Telecom", "Aerospace", "Materials", "Hospitality",
-    "Construction", "Dental", "Motors", "Packaging", "Marine", "Farms", "Brewing", "Optics",
-    "Instruments", "Semiconductors", "Learning", "Clinics", "Properties", "Water", "Solar",
-    "Paper", "Chemicals", "Apparel", "Security", "Networks", "Metals", "Furniture", "Travel",
-    "Devices", "Studios", "Mobility", "Components",
-]
-# fmt: on
-_SUFFIX_NA = ("Inc.", "LLC", "Corp.", "Co.", "Group")
-_SUFFIX_EU = ("Ltd", "GmbH", "SA", "BV", "AB", "S.r.l.", "Oy", "plc")
-_EU_WORDS = ("EMEA", "Europe", "UK", "DACH", "Nordic", "France", "Germany", "Iberia")
-
-
-@dataclass(frozen=True)
-class SampleSettings:
-    """Every knob of the sample generator; ``generator.toml`` records them all.
-
-    Per-team tuples are indexed like ``team_labels`` (each region's managers lead teams
-    labelled in that order). Amounts are in ``currency``; durations in days or months.
-
-    Examples
-    --------
-    >>> SampleSettings().n_reps, SampleSettings(months=24).months
-    (30, 24)
-    """
-
-    as_of: date = date(2026, 9, 30)
-    months: int = 36
-    n_reps: int = 30
-    regions: tuple[str, ...] = ("North America East", "North America West", "EMEA")
-    managers_per_region: int = 2
-    team_labels: tuple[str, ...] = ("Enterprise", "Mid-Market")
-    closes_per_month: tuple[float, ...] = (9.0, 12.0)  # closed deals per rep-month at full ramp
-    deal_size_median: tuple[float, ...] = (22000.0, 9500.0)  # list price median (currency)
-    cycle_median_days: tuple[float, ...] = (70.0, 40.0)  # created -> won (days)
-    seasonality: tuple[float, ...] = (
-        0.85,
-        0.9,
-        1.1,
-        0.95,
-        1.0,
-        1.1,
-        0.65,
-        0.6,
-        1.05,
-        1.1,
-        1.3,
-        1.8,
-    )  # close-rate multiplier by calendar month, Jan..Dec
-    annual_growth: float = 0.08
-    skill_spread: float = 0.35  # standard deviation of rep skill (logit scale)
-    stage_conversion: tuple[float, ...] = (0.82, 0.75, 0.70, 0.75, 0.82)  # stage k -> k+1
-    products: tuple[str, ...] = (
-        "Core Platform",
-        "Analytics Add-on",
-        "Integration Hub",
-        "Premium Support",
-        "Enterprise Suite",
-    )
-    product_mix: tuple[float, ...] = (0.40, 0.20, 0.15, 0.12, 0.13)
-    product_price: tuple[float, ...] = (1.0, 0.5, 0.7, 0.3, 2.0)  # x the rep's deal size
-    sources: tuple[str, ...] = ("inbound", "outbound", "partner", "referral")
-    source_mix: tuple[float, ...] = (0.35, 0.35, 0.15, 0.15)
-    source_win_odds: tuple[float, ...] = (1.0, 0.75, 1.15, 1.5)
-    ramp_months: int = 5  # months until a new rep closes at full rate
-    quota_ramp_months: int = 4  # months of ramped quota (25%, 50%, 75%, then 100%)
-    team_attainment: float = 0.97  # quota is set so typical reps reach this on average
-    target_months_ahead: int = 3  # targets also cover this many months after as_of
-    snapshot_weeks: int = 27  # weekly pipeline snapshots, every Monday up to as_of
-    accounts_per_rep: int = 55
-    stale_deals_per_rep: float = 2.5  # open deals untouched for 35+ days (doubled for weak reps)
-    past_due_share: float = 0.04  # share of live open deals whose close date was not updated
-    empty_pipeline_days: int = 120  # the empty-pipeline rep created no deal since then
-    star: str = "R07"
-    new_hires: tuple[str, ...] = ("R16", "R26")
-    new_hire_start_days_ago: tuple[int, ...] = (177, 142)
-    under_performers: tuple[str, ...] = ("R04", "R19")
-    empty_pipeline: str = "R28"
-    typical: str = "R27"
-    currency: str = "USD"
 
 
 # --------------------------------------------------------------------------- helpers
@@ -197,80 +83,6 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 
 
-def _rep_ids(n: int) -> list[str]:
-    width = max(2, len(str(n)))
-    return [f"R{i + 1:0{width}d}" for i in range(n)]
-
-
-def _rep_names(n: int) -> list[str]:
-    extra = [f"{f} {last}" for last in _LAST for f in _FIRST]
-    return (_REP_NAMES + [e for e in extra if e not in _REP_NAMES])[:n]
-
-
-def _persona_ids(s: SampleSettings) -> list[str]:
-    return [s.star, *s.new_hires, *s.under_performers, s.empty_pipeline, s.typical]
-
-
-def _check(s: SampleSettings) -> None:
-    def bad(what: str, fix: str) -> ParameterError:
-        return ParameterError(f"Sample settings: {what}. Fix: {fix}")
-
-    n_teams = len(s.team_labels)
-    for name in ("closes_per_month", "deal_size_median", "cycle_median_days"):
-        if len(getattr(s, name)) != n_teams:
-            raise bad(
-                f"{name} has {len(getattr(s, name))} values for {n_teams} team labels",
-                "give one value per entry of team_labels.",
-            )
-    pairs = (
-        ("products", "product_mix"),
-        ("products", "product_price"),
-        ("sources", "source_mix"),
-        ("sources", "source_win_odds"),
-        ("new_hires", "new_hire_start_days_ago"),
-    )
-    for a, b in pairs:
-        if len(getattr(s, a)) != len(getattr(s, b)):
-            raise bad(
-                f"{b} has {len(getattr(s, b))} values for {len(getattr(s, a))} {a}",
-                f"give one value per entry of {a}.",
-            )
-    if len(s.seasonality) != 12 or min(s.seasonality) <= 0:
-        raise bad(f"seasonality is {s.seasonality!r}", "give 12 positive numbers, Jan..Dec.")
-    if len(s.stage_conversion) != 5 or not all(0 < p < 1 for p in s.stage_conversion):
-        raise bad(
-            f"stage_conversion is {s.stage_conversion!r}",
-            "give 5 probabilities strictly between 0 and 1.",
-        )
-    if s.months < 12 or s.snapshot_weeks < 1:
-        raise bad(
-            f"months={s.months!r}, snapshot_weeks={s.snapshot_weeks!r}",
-            "use at least 12 months of history and 1 snapshot.",
-        )
-    if (
-        not s.regions
-        or s.managers_per_region < 1
-        or s.n_reps < len(s.regions) * max(s.managers_per_region, 2)
-    ):
-        raise bad(
-            f"{s.n_reps!r} reps for {len(s.regions)} regions x {s.managers_per_region!r} managers",
-            "use at least two reps per manager.",
-        )
-    ids = _persona_ids(s)
-    unknown = [p for p in ids if p not in set(_rep_ids(s.n_reps))]
-    if unknown or len(set(ids)) != len(ids):
-        raise bad(
-            f"persona rep ids {ids!r} are unknown or repeated (reps are "
-            f"{_rep_ids(s.n_reps)[0]}..{_rep_ids(s.n_reps)[-1]})",
-            "use distinct ids of existing reps for star, new_hires, under_performers, "
-            "empty_pipeline and typical.",
-        )
-    if any(d < 30 or d > 360 for d in s.new_hire_start_days_ago):
-        raise bad(
-            f"new_hire_start_days_ago is {s.new_hire_start_days_ago!r}", "use 30 to 360 days."
-        )
-
-
 def _pick(amount: np.ndarray, group: np.ndarray, need: np.ndarray) -> np.ndarray:
     """Positions of items per group whose total first reaches ``need[group]``, overshooting little.
 
@@ -294,7 +106,7 @@ def _pick(amount: np.ndarray, group: np.ndarray, need: np.ndarray) -> np.ndarray
 
 def _reps(s: SampleSettings, rng: np.random.Generator, window0: int, as_day: int) -> dict:
     n, n_reg, mpr = s.n_reps, len(s.regions), s.managers_per_region
-    ids = _rep_ids(n)
+    ids = rep_ids(n)
     idx = {r: i for i, r in enumerate(ids)}
     region = np.arange(n) * n_reg // n
     first = np.searchsorted(region, np.arange(n_reg))
@@ -333,8 +145,8 @@ def _reps(s: SampleSettings, rng: np.random.Generator, window0: int, as_day: int
     calls_base = 14.0 * np.exp(rng.normal(0, 0.2, n))
     calls_base[ups] *= 1.3  # busy, but converting poorly
 
-    names = _rep_names(n)
-    mgr_pool = _MANAGER_NAMES + [f"{f} {last}" for f in _FIRST[::-1] for last in _LAST[::-1]]
+    names = rep_names(n)
+    mgr_pool = MANAGER_NAMES + [f"{f} {last}" for f in FIRST[::-1] for last in LAST[::-1]]
     mgr_names = [m for m in mgr_pool if m not in names][: n_reg * mpr]
     team_names = [f"{s.regions[region[i]]} {s.team_labels[team[i]]}" for i in range(n)]
     frame = pd.DataFrame(
@@ -683,25 +495,6 @@ def _state(h: dict, d: dict, i: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, 
 # --------------------------------------------------------------------------- tables
 
 
-def _accounts(s: SampleSettings, rp: dict, rng: np.random.Generator, rep: np.ndarray) -> list:
-    """Fictitious company names; each account belongs to exactly one rep."""
-    n_acc = np.maximum(10, rng.poisson(s.accounts_per_rep, s.n_reps))
-    grid = [f"{p} {q}" for p in _ACCOUNT_PREFIX for q in _ACCOUNT_NOUN]
-    order = rng.permutation(len(grid))
-    total = int(n_acc.sum())
-    acc_region = np.repeat(rp["region"], n_acc)
-    eu = np.array([any(w in r for w in _EU_WORDS) for r in s.regions])[acc_region]
-    pick = rng.random(total)
-    names = []
-    for i in range(total):
-        stem = grid[order[i % len(grid)]] + (f" {i // len(grid) + 1}" if i >= len(grid) else "")
-        pool = _SUFFIX_EU if eu[i] else _SUFFIX_NA
-        names.append(f"{stem} {pool[int(pick[i] * len(pool))]}")
-    offset = np.r_[0, np.cumsum(n_acc)[:-1]]
-    local = (n_acc[rep] * rng.random(len(rep)) ** 1.6).astype(np.int64)  # repeat customers
-    return list(np.asarray(names, dtype=object)[offset[rep] + local])
-
-
 def _activities(
     s: SampleSettings,
     rp: dict,
@@ -782,7 +575,7 @@ def generate(seed: int = 2026, settings: SampleSettings | None = None) -> dict[s
     s = settings if settings is not None else SampleSettings()
     if not isinstance(s, SampleSettings):
         raise ParameterError(f"settings is {type(s).__name__!r}. Fix: pass a SampleSettings.")
-    _check(s)
+    check_settings(s)
     catalogue = load_config().stages
     open_names = catalogue.open_names
     if len(open_names) != 5:
@@ -803,7 +596,7 @@ def generate(seed: int = 2026, settings: SampleSettings | None = None) -> dict[s
     _enforce_personas(s, rp, d, target, t_months, as_day)
     h = _history(s, rp, d, rng, as_day)
     n = len(d["rep"])
-    d["account"] = _accounts(s, rp, rng, d["rep"])
+    d["account"] = account_names(s, rp, rng, d["rep"])
 
     order = np.lexsort((np.arange(n), d["rep"], d["created"]))
     d = {k: (np.asarray(v, dtype=object) if k == "account" else v)[order] for k, v in d.items()}
@@ -886,65 +679,6 @@ def generate(seed: int = 2026, settings: SampleSettings | None = None) -> dict[s
 _CSV = {"index": False, "date_format": "%Y-%m-%d", "float_format": "%.2f", "lineterminator": "\n"}
 
 
-def _toml_value(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, date):
-        return v.isoformat()
-    if isinstance(v, int | float):
-        return repr(v)
-    if isinstance(v, str):
-        return json.dumps(v, ensure_ascii=False)
-    return "[" + ", ".join(_toml_value(x) for x in v) + "]"
-
-
-def settings_toml(seed: int, settings: SampleSettings) -> str:
-    """The ``generator.toml`` text recording ``seed`` and every setting.
-
-    Examples
-    --------
-    >>> settings_toml(7, SampleSettings()).splitlines()[3]
-    'seed = 7'
-    """
-    lines = [
-        "# Written by salesnb.data.sample.write(); regenerating with these values gives the same bytes.",
-        "# Regenerate: salesnb sample --out DIR --seed N, or salesnb.data.sample.write(DIR, *read_settings(",
-        "# 'generator.toml')). Personas (star, new hires, ...) are documented in docs/sample-data.md.",
-        f"seed = {int(seed)}",
-        "",
-        "[settings]",
-    ]
-    lines += [f"{f.name} = {_toml_value(getattr(settings, f.name))}" for f in fields(settings)]
-    return "\n".join(lines) + "\n"
-
-
-def read_settings(path: str | Path) -> tuple[int, SampleSettings]:
-    """Read a ``generator.toml``: the seed and the :class:`SampleSettings` it records.
-
-    Examples
-    --------
-    >>> seed, settings = read_settings("data/sample/generator.toml")  # doctest: +SKIP
-    >>> write("/tmp/again", seed, settings)  # doctest: +SKIP
-    """
-    path = Path(path)
-    try:
-        raw = tomllib.loads(path.read_text("utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        msg = f"{path}: cannot be read as TOML ({exc}). Fix: point at a generator.toml."
-        raise ParameterError(msg) from None
-    known = {f.name: f for f in fields(SampleSettings)}
-    values = raw.get("settings", {})
-    unknown = sorted(set(values) - set(known))
-    if unknown or not isinstance(raw.get("seed", 2026), int):
-        msg = (
-            f"{path}: unknown settings {unknown!r} or a non-integer seed. "
-            f"Fix: use the keys {sorted(known)!r} under [settings] and an integer seed."
-        )
-        raise ParameterError(msg)
-    kw = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
-    return int(raw.get("seed", 2026)), SampleSettings(**kw)
-
-
 def write(
     out: str | Path = "data/sample", seed: int = 2026, settings: SampleSettings | None = None
 ) -> list[Path]:
@@ -998,7 +732,7 @@ def write(
         "# Configuration of this sample data set; keys not set here come from salesnb's defaults\n"
         "# (salesnb/data/defaults.toml), including the stage catalogue.\n"
         f"as_of = {s.as_of.isoformat()}\n"
-        f"currency = {_toml_value(s.currency)}\n"
+        f"currency = {toml_value(s.currency)}\n"
         "\n[calendar]\nfiscal_year_start_month = 1\n"
     )
     for name, text in (("salesnb.toml", config), ("generator.toml", settings_toml(seed, s))):

@@ -34,7 +34,6 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, quote_plus
 
 import numpy as np
 import pandas as pd
@@ -45,13 +44,23 @@ from salesnb.core.errors import (
     SalesnbError,
     raise_if_errors,
 )
+from salesnb.data.dburl import (
+    DATA_URL_ENV,
+    PG_DRIVERS,
+    is_url,
+    mask_url,
+    resolve_url,
+    sa_url,
+    scrub,
+    url_secrets,
+)
 from salesnb.data.model import Workbook
 from salesnb.data.profiles import Profile, TableSpec, load_profile
 from salesnb.data.schema import TABLES
+from salesnb.data.sqltext import QueryShapeError, check_query, split_statements
 
 #: Per-table profile keys this module reads (the profile parser does not know them).
 SQL_KEYS = ("sql_table", "query")
-_URL_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
 _KEYS = {
     "reps": ("rep_id",),
     "opportunities": ("opp_id",),
@@ -60,29 +69,9 @@ _KEYS = {
     "snapshots": ("as_of", "opp_id"),
 }
 _ISO_TS = re.compile(r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?")
-_PG_DRIVERS = ("postgresql", "postgresql+psycopg", "postgresql+psycopg2")
-#: The environment variable a batch hands its documents the full database URL in: their
-#: ``data`` parameter (kept in the notebooks, the manifest and the documents) is the URL
-#: with its secrets masked, which :func:`load_sql` resolves through this variable.
-DATA_URL_ENV = "SALESNB_DATA_URL"
 #: Seconds one statement may run before the server stops it (the profile's
 #: ``[sql] statement_timeout``; 0 means no limit).
 DEFAULT_STATEMENT_TIMEOUT = 60.0
-_MASK = "***"
-_SECRET_PARAMS = re.compile(r"pass|secret|token|key|auth|cred|sig", re.IGNORECASE)
-#: Query parameters whose values are shown in messages (connection settings, not secrets);
-#: after a secret-looking parameter, items not named here count as part of its value (an
-#: unencoded ``&`` in a password).
-_PLAIN_PARAMS = frozenset({
-    "application_name", "fallback_application_name", "sslmode", "sslrootcert", "sslcert",
-    "sslcrl", "sslcompression", "sslnegotiation", "gssencmode", "channel_binding",
-    "require_auth", "connect_timeout", "target_session_attrs", "load_balance_hosts",
-    "client_encoding", "options", "keepalives", "keepalives_idle", "keepalives_interval",
-    "keepalives_count", "tcp_user_timeout", "krbsrvname", "service", "host", "hostaddr",
-    "port", "dbname", "user", "replication", "charset", "driver", "mode", "uri", "cache",
-    "immutable", "nolock", "vfs", "timeout", "check_same_thread", "read_only", "warehouse",
-    "role", "schema", "database", "account", "region", "autocommit", "async_fallback",
-})  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -97,341 +86,7 @@ class SqlSource:
     timeout: float | None = None
 
 
-def is_url(source: Any) -> bool:
-    """Whether ``source`` is a database URL (``dialect[+driver]://...``) rather than a path.
-
-    Examples
-    --------
-    >>> is_url("postgresql://ana@db/crm"), is_url("data/sample"), is_url("C:\\\\data")
-    (True, False, False)
-    """
-    return isinstance(source, str) and bool(_URL_RE.match(source.strip()))
-
-
-def _split_url(url: str) -> tuple[str, str | None, str | None, str] | None:
-    """``(scheme, user, password, rest)`` of a URL as written (nothing decoded).
-
-    The credentials end at the LAST ``@`` (a password may hold unencoded ``@``, ``:``,
-    ``/``, ``?``...), provided the user name before it holds no ``/`` or ``?`` (else the
-    ``@`` belongs to a path or a query: ``sqlite:///a@b.db``). ``rest`` is
-    ``host[:port][/database][?query]``. None when ``url`` has no ``scheme://``.
-    """
-    m = _URL_RE.match(url)
-    if m is None:
-        return None
-    scheme, body = url[: m.end() - 3], url[m.end() :]
-    at = body.rfind("@")
-    if at >= 0:
-        user, colon, password = body[:at].partition(":")
-        if "/" not in user and "?" not in user:
-            return scheme, user, (password if colon else None), body[at + 1 :]
-    return scheme, None, None, body
-
-
-def _query_items(query: str) -> list[tuple[str, str | None, bool]]:
-    """``(key, raw value, secret)`` per ``&``-item of a raw query string; an item without
-    ``=`` or with an unknown key right after a secret item continues that secret (its
-    value as written, ``&`` and all)."""
-    items: list[tuple[str, str | None, bool]] = []
-    for part in query.split("&"):
-        key, eq, value = part.partition("=")
-        if items and items[-1][2] and (not eq or key not in _PLAIN_PARAMS):
-            k, v, _ = items[-1]
-            items[-1] = (k, f"{v}&{part}", True)
-            continue
-        secret = bool(_SECRET_PARAMS.search(key)) and key not in _PLAIN_PARAMS
-        items.append((key, value if eq else None, secret))
-    return items
-
-
-def mask_url(url: Any) -> str:
-    """The URL with its password and secret-looking query values replaced by ``***``.
-
-    Parsed by hand, not by the driver, so that no shape of URL shows part of a secret: a
-    password may hold unencoded ``@`` ``:`` ``/`` ``?`` (the credentials end at the last
-    ``@``), and a query value whose name contains ``pass``, ``secret``, ``token``,
-    ``key``... is masked with any ``&``-items that follow it until a known setting.
-
-    Examples
-    --------
-    >>> mask_url("postgresql://ana:s3cret@db.example.com:5432/crm?sslpassword=x&sslmode=require")
-    'postgresql://ana:***@db.example.com:5432/crm?sslpassword=***&sslmode=require'
-    >>> mask_url("postgresql://ana:Top@Secret@db:5432/crm")
-    'postgresql://ana:***@db:5432/crm'
-    """
-    text = str(url).strip()
-    parts = _split_url(text)
-    if parts is None:
-        return text
-    scheme, user, password, rest = parts
-    head = ""
-    if user is not None:
-        head = user + (f":{_MASK}" if password is not None else "") + "@"
-    base, q, query = rest.partition("?")
-    if q:
-        shown = []
-        for key, value, secret in _query_items(query):
-            if value is None:
-                shown.append(key)
-            else:
-                shown.append(f"{key}={_MASK if secret else value}")
-        base += "?" + "&".join(shown)
-    return f"{scheme}://{head}{base}"
-
-
-def _resolve(url: str) -> str:
-    """The full URL for ``url``: itself, or, when it is the masked form of the URL in
-    :data:`DATA_URL_ENV` (a batch document's ``data`` parameter), that URL."""
-    import os
-
-    full = os.environ.get(DATA_URL_ENV, "").strip()
-    text = str(url).strip()
-    if full and text != full and is_url(full) and mask_url(full) == text:
-        return full
-    return text
-
-
-def _sa_url(url: str) -> Any:
-    """The SQLAlchemy URL of ``url``, credentials split as :func:`mask_url` splits them.
-
-    A password (or secret query value) that is still the mask ``***`` is left out, so
-    the driver's own sources (``PGPASSWORD``, ``~/.pgpass``) apply.
-
-    Raises
-    ------
-    ValueError
-        When ``url`` cannot be parsed.
-    """
-    from urllib.parse import unquote
-
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
-    parts = _split_url(url.strip())
-    if parts is None:
-        raise ValueError("no scheme://")
-    scheme, user, password, rest = parts
-    base, _, query = rest.partition("?")
-    try:
-        u = make_url(f"{scheme}://{base}")
-    except (ArgumentError, ValueError) as exc:
-        raise ValueError(str(exc)) from None
-    params: dict[str, list[str]] = {}
-    for key, value, secret in _query_items(query) if query else ():
-        if value is None or (secret and value == _MASK):
-            continue
-        params.setdefault(unquote(key.replace("+", " ")), []).append(
-            unquote(value.replace("+", " "))
-        )
-    if password == _MASK:
-        password = None
-    return u.set(
-        username=unquote(user) if user else None,
-        password=unquote(password) if password is not None else None,
-        query={k: v[0] if len(v) == 1 else tuple(v) for k, v in params.items()},
-    )
-
-
-def _secrets(url: Any) -> list[str]:
-    """Every spelling of the secrets in ``url`` (and of its full form, see :func:`_resolve`)
-    and in the environment, to scrub from messages: each whole, decoded and encoded, and
-    each piece of it between ``@``, ``:``, ``/``, ``&`` and ``=`` (a driver may quote a
-    host or a query item cut out of a badly written URL)."""
-    import os
-    from urllib.parse import unquote, unquote_plus
-
-    found = [os.environ.get("PGPASSWORD") or ""]
-    text = str(url).strip()
-    for candidate in {text, _resolve(text)}:
-        parts = _split_url(candidate)
-        if parts is None:
-            continue
-        _, _, password, rest = parts
-        if password is not None and password != _MASK:
-            found.append(password)
-        for _, value, secret in _query_items(rest.partition("?")[2]) if "?" in rest else ():
-            if secret and value and value != _MASK:
-                found.append(value)
-    out: set[str] = set()
-    for s in found:
-        for whole in {s, unquote(s), unquote_plus(s)}:
-            pieces = {whole, *re.split(r"[@:/&=?#]", whole)}
-            for piece in pieces:
-                if len(piece) >= 4:  # masking a 1-3 character "secret" would garble messages
-                    out |= {piece, quote(piece, safe=""), quote_plus(piece)}
-    return sorted(out, key=len, reverse=True)
-
-
-def _scrub(text: str, secrets: list[str]) -> str:
-    """``text`` with every secret replaced by ``***`` (longest first)."""
-    for s in secrets:
-        text = text.replace(s, _MASK)
-    return text
-
-
 # --------------------------------------------------------------------------- one statement
-
-_QUERY_START = ("select", "with", "values", "table")
-_IDENT_CHAR = re.compile(r"[\w$]")
-_DOLLAR_TAG = re.compile(r"\$(?:[^\W\d]\w*)?\$")
-
-
-def split_statements(text: str, dialect: str = "postgresql") -> list[str]:
-    """The statements of ``text``, split at the semicolons that end one.
-
-    Semicolons inside string literals (``'...'``, PostgreSQL's ``E'...'`` with backslash
-    escapes and ``$tag$...$tag$``), quoted identifiers (``"..."``; SQLite's ``[...]``
-    and backquotes too) and comments (``--``, ``/* */``, nested in PostgreSQL) do not
-    count. Statements holding only blanks and comments are left out; each returned one
-    runs from its first to its last character of code (comments around it dropped). For
-    dialects other than ``postgresql`` and ``sqlite`` every semicolon counts (their
-    quoting rules differ: an ambiguity is refused, never guessed).
-
-    Raises
-    ------
-    ValueError
-        A literal, quoted identifier or comment is not closed.
-
-    Examples
-    --------
-    >>> split_statements("/* ; */ SELECT ';' AS a, $x$;$x$ AS b -- ; \\n;")
-    ["SELECT ';' AS a, $x$;$x$ AS b"]
-    >>> len(split_statements("SELECT 1; COMMIT; DROP TABLE y"))
-    3
-    """
-    return [text[a:b] for a, b in _lex(text, dialect)[0]]
-
-
-def _lex(text: str, dialect: str) -> tuple[list[tuple[int, int]], str]:
-    """The spans of the statements of ``text`` (first to last character of code) and
-    ``text`` with its comments blanked out (see :func:`split_statements`)."""
-    pg, lite = dialect == "postgresql", dialect == "sqlite"
-    if not (pg or lite):
-        spans, pos = [], 0
-        for part in text.split(";"):
-            code = re.sub(r"--[^\n]*", "", part)
-            if code.strip():
-                lead = len(part) - len(part.lstrip())
-                spans.append((pos + lead, pos + len(part.rstrip())))
-            pos += len(part) + 1
-        return spans, text
-    spans: list[tuple[int, int]] = []
-    skeleton = list(text)
-    n, i, first, last = len(text), 0, -1, -1
-    closers = {"'": "'", '"': '"'} | ({"[": "]", "`": "`"} if lite else {})
-
-    def close(end: int, what: str, at: int) -> int:
-        if end < 0:
-            line = text.count("\n", 0, at) + 1
-            raise ValueError(f"the {what} opened on line {line} is never closed")
-        return end
-
-    def blank(a: int, b: int) -> None:
-        skeleton[a:b] = " " * (b - a)
-
-    while i < n:
-        c = text[i]
-        nxt = text[i + 1] if i + 1 < n else ""
-        if c in closers:
-            backslash = (
-                pg and c == "'" and i > 0 and text[i - 1] in "eE"
-                and (i < 2 or not _IDENT_CHAR.match(text[i - 2]))
-            )  # fmt: skip
-            j, end = i + 1, closers[c]
-            while True:
-                found = _find_quote(text, j) if backslash else text.find(end, j)
-                j = close(found, "quoted text" if c == "'" else "quoted name", i)
-                if end == c and text.startswith(end * 2, j):  # '' or "" inside: one quote
-                    j += 2
-                    continue
-                break
-            first, last, i = (i if first < 0 else first), j, j + 1
-        elif c == "-" and nxt == "-":
-            j = text.find("\n", i)
-            j = n if j < 0 else j
-            blank(i, j)
-            i = j
-        elif c == "/" and nxt == "*":
-            depth, j = 1, i + 2
-            while depth:
-                k = close(text.find("*/", j), "comment", i)
-                opened = text.find("/*", j, k) if pg else -1
-                if opened >= 0:
-                    depth, j = depth + 1, opened + 2
-                else:
-                    depth, j = depth - 1, k + 2
-            blank(i, j)
-            i = j
-        elif c == "$" and pg and (i == 0 or not _IDENT_CHAR.match(text[i - 1])):
-            m = _DOLLAR_TAG.match(text, i)
-            j = i
-            if m is not None:
-                tag = m.group()
-                j = close(text.find(tag, m.end()), f"dollar-quoted text {tag}", i) + len(tag) - 1
-            first, last, i = (i if first < 0 else first), j, j + 1
-        elif c == ";":
-            if first >= 0:
-                spans.append((first, last + 1))
-            first, last, i = -1, -1, i + 1
-        else:
-            if not c.isspace():
-                first, last = (i if first < 0 else first), i
-            i += 1
-    if first >= 0:
-        spans.append((first, last + 1))
-    return spans, "".join(skeleton)
-
-
-def _find_quote(text: str, j: int) -> int:
-    """Index of the ``'`` closing an ``E'...'`` string from ``j`` (backslash escapes)."""
-    while j < len(text):
-        if text[j] == "\\":
-            j += 2
-        elif text[j] == "'":
-            return j
-        else:
-            j += 1
-    return -1
-
-
-class QueryShapeError(ValueError):
-    """A profile query that is not exactly one SELECT statement (never sent)."""
-
-
-def check_query(text: str, dialect: str = "postgresql") -> str:
-    """The one statement of a profile query, without its trailing semicolon.
-
-    Raises
-    ------
-    QueryShapeError
-        The text holds more than one statement (or none), does not start with ``SELECT``,
-        ``WITH``, ``VALUES`` or ``TABLE``, or leaves a literal or comment open; the
-        message says which.
-
-    Examples
-    --------
-    >>> check_query("SELECT * FROM reps WHERE note <> ';';")
-    "SELECT * FROM reps WHERE note <> ';'"
-    """
-    try:
-        spans, skeleton = _lex(text, dialect)
-    except ValueError as exc:
-        raise QueryShapeError(str(exc)) from None
-    if not spans:
-        raise QueryShapeError("it holds no statement")
-    if len(spans) > 1:
-        second = " ".join(text[slice(*spans[1])].split())[:40]
-        raise QueryShapeError(
-            f"it holds {len(spans)} statements (the second begins {second!r}); "
-            "salesnb runs one SELECT per table"
-        )
-    a, b = spans[0]
-    first = re.match(r"[\s(]*([A-Za-z]*)", skeleton[a:b])
-    word = first.group(1) if first else ""
-    if word.lower() not in _QUERY_START:
-        shown = word or " ".join(skeleton[a:b].split())[:20]
-        raise QueryShapeError(f"it begins with {shown!r}, not SELECT, WITH, VALUES or TABLE")
-    return text[a:b]
 
 
 # --------------------------------------------------------------------------- profiles
@@ -551,7 +206,7 @@ def _engine(url: str, connect_timeout: float, statement_timeout: float = DEFAULT
 
     shown = mask_url(url)
     try:
-        u = _sa_url(url)
+        u = sa_url(url)
     except ValueError:
         msg = (
             f"{shown!r} is not a database URL. Fix: write it as "
@@ -567,7 +222,7 @@ def _engine(url: str, connect_timeout: float, statement_timeout: float = DEFAULT
     ):
         u = u.set(drivername="postgresql+psycopg")
     args: dict[str, Any] = {}
-    if u.drivername in _PG_DRIVERS:
+    if u.drivername in PG_DRIVERS:
         if "connect_timeout" not in u.query:
             args["connect_timeout"] = max(1, int(connect_timeout))
         # Session settings at connection start-up (libpq options): a statement cannot
@@ -661,7 +316,7 @@ def _timeout_problem(what: str, seconds: float, label: str) -> Problem:
 
 def _connect_error(exc: Exception, u: Any, shown: str, secrets: list[str]) -> SalesnbError:
     orig = getattr(exc, "orig", None) or exc
-    detail = " ".join(_scrub(str(orig).split("\n[SQL")[0], secrets).split())
+    detail = " ".join(scrub(str(orig).split("\n[SQL")[0], secrets).split())
     low = detail.lower()
     where = f"{u.host or 'localhost'}" + (f":{u.port}" if u.port else "")
     if _timed_out(orig):
@@ -903,7 +558,7 @@ def _read_one(db: _Db, table: str, spec: TableSpec, src: SqlSource, label: str,
             what = "query" if src.query is not None else f"read of table {src.table}"
             problems.append(_timeout_problem(what, db.timeout, label))
             return None
-        detail = " ".join(_scrub(str(orig).split("\n[SQL")[0], db.secrets).split())
+        detail = " ".join(scrub(str(orig).split("\n[SQL")[0], db.secrets).split())
         what = "query" if src.query is not None else "table"
         msg = f"The {what} cannot be read ({type(orig).__name__}: {detail})."
         fix = (
@@ -1018,8 +673,8 @@ def load_sql(
 
     from salesnb.data.validation import validate
 
-    url = _resolve(str(url))  # a batch document's masked URL: the full one, if handed over
-    secrets = _secrets(url)
+    url = resolve_url(str(url))  # a batch document's masked URL: the full one, if handed over
+    secrets = url_secrets(url)
     shown = mask_url(url)
     prof, sources = sql_profile(profile)
     if tables:
