@@ -11,7 +11,6 @@ import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import given, settings
-from salesnb.data.parsers import parse_dates, parse_numbers
 
 from salesnb.core.errors import DataValidationError, Problem
 from salesnb.data.io import load
