@@ -25,6 +25,8 @@ def differences(ref_dir: Path, dir_: Path, case: str, source: Path) -> list[str]
     """Every difference between the reference run of ``case`` and another, in words
     (``source``: the input notebook)."""
     ref, got = results(ref_dir).get(case), results(dir_).get(case)
+    if ref is None:
+        return ["papermill's own run died or hung before finishing this case (see its log)"]
     if got is None:
         return ["the engine's process died or hung before finishing this case"]
     diffs = []

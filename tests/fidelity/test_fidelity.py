@@ -47,7 +47,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         procs.append((proc, log))
     for proc, log in procs:
         try:
-            proc.wait(timeout=600)
+            proc.wait(timeout=1800)  # a loaded CI machine: 45 real kernels each
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
