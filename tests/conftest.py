@@ -8,14 +8,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-import __main__
-
-# pytest-xdist's workers run under execnet, whose __main__ has no __spec__ at all; a
-# "spawn" start (the fork engine's fallback when a JavaScript runtime's threads are alive)
-# then fails in multiprocessing before the child starts. A real `python` always sets it.
-if not hasattr(__main__, "__spec__"):
-    __main__.__spec__ = None
-
 from salesnb.data.config import load_config
 from salesnb.data.model import Workbook
 

@@ -369,7 +369,14 @@ def shell() -> Any:
         # would not survive fork either)
         config = Config({"HistoryManager": {"hist_file": ":memory:"}})
         _SHELL["shell"] = cls.instance(config=config, **kwargs)
+        _main_spec(_SHELL["shell"])
     return _SHELL["shell"]
+
+
+def _main_spec(sh: Any) -> None:
+    # IPython puts the shell's namespace in sys.modules["__main__"]; a kernel's has __spec__
+    # (None), which multiprocessing's spawn start reads -- a reset must not take it away.
+    sh.user_ns.setdefault("__spec__", None)
 
 
 def timestamp() -> str:
@@ -677,6 +684,7 @@ def _papermill_engine_class() -> type:
             sh = shell()
             if _SHELL.get("used"):  # a fresh kernel's namespace and history for each notebook
                 sh.reset(new_session=True)
+                _main_spec(sh)
             _SHELL["used"] = True
             # numbered like a fresh kernel, whatever the process ran before it forked
             sh.execution_count = 1
