@@ -815,7 +815,18 @@ def test_the_compat_check_fails_loudly_when_a_library_changes(monkeypatch):
 def test_no_other_librarys_private_name_outside_compat():
     """fastengine, forkengine, kernelshim and executor reach other libraries' private names
     only through salesnb.core.compat (salesnb's own modules are issue 19's)."""
-    own = {"executor", "fastengine", "documents", "chartrender", "batch", "self", "cls", "child", "os", "proc"}
+    own = {
+        "executor",
+        "fastengine",
+        "documents",
+        "chartrender",
+        "batch",
+        "self",
+        "cls",
+        "child",
+        "os",
+        "proc",
+    }
     pattern = re.compile(r"\b([a-z_][a-z0-9_]*)\.(_[a-z][a-z0-9_]*)\b")
     found = []
     for name in ("fastengine", "forkengine", "kernelshim", "executor"):
