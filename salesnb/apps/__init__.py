@@ -6,19 +6,6 @@ the main module (``salesnb.batch.run`` is ``salesnb.batch.documents.run``); see 
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from salesnb.core.lazy import submodule_getattr
 
-
-def __getattr__(name: str) -> Any:
-    if not name.startswith("_"):
-        try:
-            return importlib.import_module(f"{__name__}.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"{__name__}.{name}":
-                raise
-        # the package's own API is its main module's (``salesnb.apps.widgets``)
-        main = importlib.import_module(f"{__name__}.widgets")
-        if hasattr(main, name):
-            return getattr(main, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = submodule_getattr(__name__, "widgets")

@@ -7,15 +7,6 @@ Modules are imported on first use (``salesnb.reports.<module>``); see docs/archi
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from salesnb.core.lazy import submodule_getattr
 
-
-def __getattr__(name: str) -> Any:
-    if not name.startswith("_"):
-        try:
-            return importlib.import_module(f"{__name__}.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"{__name__}.{name}":
-                raise
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = submodule_getattr(__name__)
