@@ -105,14 +105,10 @@ _FIELD_ALIASES = {
 # --------------------------------------------------------------------------- formatting
 #: The kit's one currency table: ISO code -> symbol (other codes are shown as a prefix).
 CURRENCY_SYMBOLS = {
-    "USD": "$",
-    "EUR": "€",
-    "GBP": "£",
-    "JPY": "¥",
-    "INR": "₹",
-    "CNY": "¥",
-    "KRW": "₩",
-}
+    "USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "CNY": "¥", "INR": "₹", "KRW": "₩",
+    "BRL": "R$", "AUD": "A$", "CAD": "C$", "NZD": "NZ$", "HKD": "HK$", "SGD": "S$",
+    "MXN": "MX$", "ILS": "₪", "TRY": "₺",
+}  # fmt: skip
 _SYMBOLS = CURRENCY_SYMBOLS
 UNITS = (
     "currency", "currency_per_day", "percent", "growth", "points", "multiple", "days", "count",

@@ -20,6 +20,7 @@ import pandas as pd
 from scipy import stats
 
 from salesnb.analytics import goals
+from salesnb.analytics.coaching_facts import format_money
 from salesnb.analytics.kpis import UNKNOWN_REACH_TOLERANCE
 from salesnb.analytics.smart import history_baseline
 from salesnb.analytics.smart_goal import parse_number, smart_target
@@ -50,23 +51,20 @@ __all__ = [
     "what_if",
 ]
 
-_SYMBOL = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥"}
-
 
 # --------------------------------------------------------------------------- helpers
 def fmt_money(value: float, currency: str = "USD") -> str:
-    """Whole currency units with a thousands separator.
+    """Whole currency units with a thousands separator (the kit's one money formatter,
+    ``coaching_facts.format_money``); a missing value reads "–".
 
     Examples
     --------
     >>> fmt_money(1234567.4), fmt_money(-50, "EUR"), fmt_money(12, "CHF")
-    ('$1,234,567', '-€50', '12 CHF')
+    ('$1,234,567', '-€50', 'CHF 12')
     """
     if value is None or not math.isfinite(value):
         return "–"
-    sym = _SYMBOL.get(currency)
-    sign = "-" if value < 0 else ""
-    return f"{sign}{sym}{abs(value):,.0f}" if sym else f"{sign}{abs(value):,.0f} {currency}"
+    return format_money(value, currency, compact=False)
 
 
 def resolve_data(path: str | Path, start: str | Path | None = None) -> Path:

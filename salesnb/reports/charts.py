@@ -25,6 +25,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
+from salesnb.analytics.coaching_facts import CURRENCY_SYMBOLS
 from salesnb.core.errors import ParameterError
 from salesnb.reports.chartrender import (
     enable_offline_renderer,
@@ -63,11 +64,6 @@ WELL_BELOW: Final = "Well below target"
 NO_TARGET: Final = "No target"
 TARGET_STATUS: Final = {ON_TARGET: GOOD, BELOW_TARGET: WARN, WELL_BELOW: BAD, NO_TARGET: NEUTRAL}
 
-_SYMBOLS: Final = {
-    "USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "CNY": "¥", "INR": "₹", "KRW": "₩",
-    "BRL": "R$", "AUD": "A$", "CAD": "C$", "NZD": "NZ$", "HKD": "HK$", "SGD": "S$",
-    "MXN": "MX$", "ILS": "₪", "PLN": "zł ", "TRY": "₺", "ZAR": "R ", "CHF": "CHF ",
-}  # fmt: skip
 Chart = alt.Chart | alt.LayerChart | alt.VConcatChart
 
 
@@ -194,7 +190,7 @@ def currency_symbol(currency: str = "USD") -> str:
     if code == "deals":  # an export without amounts: plain counts, no prefix
         return ""
     if re.fullmatch(r"[A-Za-z]{3}", code):
-        return _SYMBOLS.get(code.upper(), f"{code.upper()} ")
+        return CURRENCY_SYMBOLS.get(code.upper(), f"{code.upper()} ")
     if 0 < len(code) <= 3 and not code.isalnum():  # already a symbol such as "$"
         return code
     msg = (f"Unknown currency {currency!r}. Fix: give an ISO 4217 code such as 'USD' or 'EUR' "
@@ -204,7 +200,7 @@ def currency_symbol(currency: str = "USD") -> str:
 
 def _compact(value: float) -> str:
     rounded = float(f"{abs(value):.3g}")  # 3 significant digits, so 999,999 reads "1M"
-    for div, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+    for div, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "K")):  # K, M, B as format_money
         if rounded >= div:
             return f"{rounded / div:g}{suffix}"
     return f"{rounded:g}"
@@ -238,11 +234,12 @@ def format_money(
 
 
 def _money_axis(currency: str, **kwargs: object) -> alt.Axis:
-    """Axis labels like "$250k", "€1.5M": d3's own "$" format knows only the dollar."""
+    """Axis labels like "$250K", "€1.5M": d3's own "$" format knows only the dollar."""
     sym = json.dumps(currency_symbol(currency), ensure_ascii=False)
     expr = (
         f"(datum.value < 0 ? '-' : '') + {sym} + (abs(datum.value) >= 1000 ? "
-        "replace(format(abs(datum.value), '.3~s'), 'G', 'B') : format(abs(datum.value), '~r'))"
+        "replace(replace(format(abs(datum.value), '.3~s'), 'G', 'B'), 'k', 'K') : "
+        "format(abs(datum.value), '~r'))"
     )
     return alt.Axis(labelExpr=expr, **kwargs)
 
