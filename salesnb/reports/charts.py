@@ -25,7 +25,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from salesnb.analytics.coaching_facts import CURRENCY_SYMBOLS
+from salesnb.analytics.coaching_facts import currency_symbol as coaching_currency_symbol
 from salesnb.core.errors import ParameterError
 from salesnb.reports.chartrender import (
     enable_offline_renderer,
@@ -187,10 +187,8 @@ def currency_symbol(currency: str = "USD") -> str:
     ('€', 'SEK ')
     """
     code = str(currency).strip()
-    if code == "deals":  # an export without amounts: plain counts, no prefix
-        return ""
-    if re.fullmatch(r"[A-Za-z]{3}", code):
-        return CURRENCY_SYMBOLS.get(code.upper(), f"{code.upper()} ")
+    if code == "deals" or re.fullmatch(r"[A-Za-z]{3}", code):  # the kit's one table
+        return coaching_currency_symbol(code)
     if 0 < len(code) <= 3 and not code.isalnum():  # already a symbol such as "$"
         return code
     msg = (f"Unknown currency {currency!r}. Fix: give an ISO 4217 code such as 'USD' or 'EUR' "
