@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_incentives import plan, workbook
 
-from salesnb.apps.incentive_whatif import IncentiveWhatIfApp, next_step_text
+from salesnb.apps.incentive_whatif import IncentiveWhatIfApp
 from salesnb.core.errors import ParameterError
 from salesnb.incentives import load_plan
 from salesnb.incentives.whatif import (
@@ -23,6 +23,7 @@ from salesnb.incentives.whatif import (
     adjust_plan,
     earnings_curve,
     next_step,
+    next_step_text,
     payout_what_if,
 )
 
@@ -88,11 +89,19 @@ def test_next_step_says_what_the_next_band_is_worth():
         "$2K more credited bookings reach 100% of quota: a $300 kicker, then each further $1K "
         "of credited bookings pays $750 (the accelerator, 1.5x the base rate)."
     )
-    assert payout_what_if(_wb(), plan(), "r1", "2026-12", opp_ids=["o2"]).next_after is None
-    capped = {"role": "ae", "attainment": 0.8, "quota": 1e4, "target_incentive": 5e3,
-              "cap_cut": 0.0}  # fmt: skip
-    assert next_step(adjust_plan(plan(), "ae", cap=0.5), capped) is None  # cap reached first
-    assert next_step(plan(), {**capped, "quota": float("nan")}) is None
+    assert s.cap_at == pytest.approx(1 + (2.0 - 0.75) / 1.5)  # the curve reaches 2x here
+    top = payout_what_if(_wb(), plan(), "r1", "2026-12", opp_ids=["o2"]).next_after
+    assert (top.what, top.rate, top.per_1000, top.bookings_needed) == ("top", 1.5, 750, 0)
+    assert next_step_text(top) == (
+        "Each further $1K of credited bookings pays $750 (the top band, 1.5x the base rate) up "
+        "to the cap, reached at 183% of quota."
+    )
+    row = {"role": "ae", "attainment": 0.8, "quota": 1e4, "target_incentive": 5e3, "cap_cut": 0.0}
+    capped = next_step(adjust_plan(plan(), "ae", cap=0.5), row)  # 0.5x is reached at 75 %
+    assert (capped.what, capped.per_1000, capped.cap_at) == ("capped", 0, pytest.approx(0.75))
+    assert next_step_text(capped).startswith("The curve is capped for this period")
+    assert next_step(plan(), {**row, "quota": float("nan")}) is None
+    assert next_step_text(None).startswith("What more bookings would pay is unknown")
 
 
 def test_bad_what_ifs_name_the_fix():

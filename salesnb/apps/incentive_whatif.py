@@ -34,9 +34,9 @@ from salesnb.core.errors import ParameterError
 from salesnb.incentives import load_plan, payouts
 from salesnb.incentives.plan import Plan
 from salesnb.incentives.review import next_period
-from salesnb.incentives.whatif import NextStep, PayoutWhatIf, payout_what_if
+from salesnb.incentives.whatif import PayoutWhatIf, next_step_text, payout_what_if
 
-__all__ = ["IncentiveWhatIfApp", "next_step_text"]
+__all__ = ["IncentiveWhatIfApp"]
 
 _WIDE = W.Layout(width="420px")
 _STYLE = {"description_width": "170px"}
@@ -46,32 +46,6 @@ _ROWS = (("credited", "Credited bookings", "currency"), ("quota", "Quota", "curr
          ("kicker", "Kickers", "currency"), ("spif", "SPIFs", "currency"),
          ("clawback", "Clawbacks", "currency"), ("draw_topup", "Draw top-up", "currency"),
          ("draw_recovery", "Draw recovered", "currency"), ("payout", "Payout", "currency"))  # fmt: skip
-
-
-def next_step_text(step: NextStep | None, currency: str = "USD") -> str:
-    """One plain sentence on what the next band or kicker is worth (kit formatter).
-
-    Examples
-    --------
-    >>> from salesnb.incentives.whatif import NextStep
-    >>> next_step_text(NextStep(1.0, 20000.0, 1.5, 187.5, 1000.0, "accelerator"))
-    '$20K more credited bookings reach 100% of quota: a $1K kicker, then each further $1K of credited bookings pays $188 (the accelerator, 1.5x the base rate).'
-    >>> next_step_text(None)
-    'No further band or kicker this period: the curve is capped, or the quota is unknown.'
-    """
-    if step is None:
-        return (
-            "No further band or kicker this period: the curve is capped, or the quota is unknown."
-        )
-    m = lambda v: format_value(v, "currency", currency)
-    head = (f"{m(step.bookings_needed)} more credited bookings reach "
-            f"{format_value(step.at, 'percent')} of quota")  # fmt: skip
-    parts = [f"a {m(step.kicker)} kicker"] if step.kicker else []
-    if step.what != "kicker":
-        name = "the accelerator" if step.what == "accelerator" else "the next band"
-        parts.append(f"{'then ' if parts else ''}each further {m(1000)} of credited bookings "
-                     f"pays {m(step.per_1000)} ({name}, {step.rate:g}x the base rate)")  # fmt: skip
-    return f"{head}: {', '.join(parts)}."
 
 
 class IncentiveWhatIfApp(App):

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from salesnb.analytics.coaching_facts import format_value
 from salesnb.core.errors import ParameterError
 from salesnb.data.model import Workbook
 from salesnb.incentives.curve import commission
@@ -137,37 +138,55 @@ def earnings_curve(plan: Plan, role: str, target_incentive: float,
 
 @dataclass(frozen=True)
 class NextStep:
-    """The next point of a rep's curve worth reaching this period.
+    """What more bookings are worth to a rep this period, by the role's curve.
 
     Attributes
     ----------
+    what : str
+        ``"band"`` or ``"accelerator"`` (a band starts at ``at``; at or above 100 %: the
+        accelerator), ``"kicker"`` (a kicker only), ``"top"`` (no further band or kicker
+        before the cap or at all: more bookings pay the current band's rate), ``"capped"``
+        (the curve pays no more this period).
     at : float
-        Attainment where it starts (1.0 = 100 % of quota).
+        Attainment of the step (1.0 = 100 % of quota); for "top" and "capped" the rep's own.
     bookings_needed : float
-        Credited bookings still needed to reach it (currency).
+        Credited bookings still needed to reach it (currency; 0 for "top" and "capped").
     rate : float
-        Rate of the band from there, times the base rate (NaN if a kicker only).
+        Rate of the band from there, times the base rate (0 when capped).
     per_1000 : float
         Commission each further 1,000 of credited bookings pays from there (currency).
     kicker : float
         A fixed bonus paid on reaching it (currency; 0 if none).
-    what : str
-        ``"accelerator"``, ``"band"`` or ``"kicker"``.
+    cap_at : float or None
+        Attainment where the cap stops the curve (None: no cap).
     """
 
+    what: str
     at: float
     bookings_needed: float
     rate: float
     per_1000: float
-    kicker: float
-    what: str
+    kicker: float = 0.0
+    cap_at: float | None = None
+
+
+def _cap_at(bands: tuple, cap: float | None) -> float | None:
+    """Attainment where the curve (in units of the target incentive) reaches ``cap``."""
+    if cap is None:
+        return None
+    value = 0.0
+    for b, nxt in zip(bands, (*(x.start for x in bands[1:]), math.inf), strict=True):
+        top = value + b.rate * (nxt - b.start)
+        if b.rate > 0 and top >= cap:
+            return b.start + (cap - value) / b.rate
+        value = top
+    return None
 
 
 def next_step(plan: Plan, row: Mapping[str, Any]) -> NextStep | None:
-    """The next band start or kicker above a rep's attainment in a payouts row, if any.
+    """What the next band start or kicker above a rep's attainment is worth (a payouts row).
 
-    None when the attainment is unknown (no quota), the role has no further step, or the
-    curve is already capped.
+    None when the attainment is unknown (no quota) or the rep has no role in the plan.
 
     Examples
     --------
@@ -175,33 +194,70 @@ def next_step(plan: Plan, row: Mapping[str, Any]) -> NextStep | None:
     >>> row = {"role": "ae", "attainment": 0.8, "quota": 100000.0, "target_incentive": 12500.0,
     ...        "cap_cut": 0.0}
     >>> s = next_step(parse_plan(EXAMPLE), row)
-    >>> s.what, round(s.bookings_needed), s.rate, s.per_1000
-    ('accelerator', 20000, 1.5, 187.5)
+    >>> s.what, round(s.bookings_needed), s.rate, s.per_1000, round(s.cap_at, 4)
+    ('accelerator', 20000, 1.5, 187.5, 1.8333)
+    >>> next_step(parse_plan(EXAMPLE), {**row, "attainment": 1.2}).what
+    'top'
     """
     role = plan.roles.get(str(row.get("role")))
     att, quota = row.get("attainment"), row.get("quota")
     ti = row.get("target_incentive")
     if role is None or any(v is None or not math.isfinite(v) for v in (att, quota, ti)):
         return None
-    if quota <= 0 or (row.get("cap_cut") or 0.0) < 0:
+    if quota <= 0:
         return None
+    cap_at = _cap_at(role.bands, role.cap)
+    if (row.get("cap_cut") or 0.0) < 0 or (cap_at is not None and att >= cap_at - 1e-12):
+        return NextStep("capped", float(att), 0.0, 0.0, 0.0, cap_at=cap_at)
     kick = {k.at: k.amount for k in role.kickers}
     steps = sorted({b.start for b in role.bands if b.start > att + 1e-12}
                    | {a for a in kick if a > att + 1e-12})  # fmt: skip
-    if not steps:
-        return None
+    if not steps or (cap_at is not None and steps[0] >= cap_at):
+        band = [b for b in role.bands if b.start <= att + 1e-12][-1]
+        return NextStep("top", float(att), 0.0, float(band.rate),
+                        float(band.rate * ti / quota * 1000.0), cap_at=cap_at)  # fmt: skip
     at = steps[0]
-    starts = np.array([b.start for b in role.bands])
-    rates = np.array([b.rate for b in role.bands])
-    if role.cap is not None and commission(np.array([at]), 1.0, starts, rates, None)[0] >= role.cap:
-        return None  # the cap is reached first: nothing more to earn on the curve
     band = [b for b in role.bands if b.start <= at + 1e-12][-1]
     starts_band = any(abs(b.start - at) < 1e-12 for b in role.bands)
     what = ("accelerator" if at >= 1.0 else "band") if starts_band else "kicker"
-    rate = band.rate
-    return NextStep(at=float(at), bookings_needed=float((at - att) * quota), rate=float(rate),
-                    per_1000=float(rate * ti / quota * 1000.0), kicker=float(kick.get(at, 0.0)),
-                    what=what)  # fmt: skip
+    return NextStep(what, float(at), float((at - att) * quota), float(band.rate),
+                    float(band.rate * ti / quota * 1000.0), float(kick.get(at, 0.0)),
+                    cap_at)  # fmt: skip
+
+
+def next_step_text(step: NextStep | None, currency: str = "USD") -> str:
+    """One plain sentence on what more bookings are worth (the kit's formatter).
+
+    Examples
+    --------
+    >>> next_step_text(NextStep("accelerator", 1.0, 20000.0, 1.5, 187.5, 1000.0))
+    '$20K more credited bookings reach 100% of quota: a $1K kicker, then each further $1K of credited bookings pays $188 (the accelerator, 1.5x the base rate).'
+    >>> next_step_text(NextStep("top", 1.6, 0.0, 2.0, 392.0, cap_at=2.0))
+    'Each further $1K of credited bookings pays $392 (the top band, 2x the base rate) up to the cap, reached at 200% of quota.'
+    >>> next_step_text(None)
+    'What more bookings would pay is unknown: the period has no quota in the targets table.'
+    """
+    m = lambda v: format_value(v, "currency", currency)
+    if step is None:
+        return (
+            "What more bookings would pay is unknown: the period has no quota in the targets table."
+        )
+    cap = (f" up to the cap, reached at {format_value(step.cap_at, 'percent')} of quota"
+           if step.cap_at is not None else "")  # fmt: skip
+    if step.what == "capped":
+        return ("The curve is capped for this period: more credited bookings add no commission "
+                "(kickers and SPIFs aside).")  # fmt: skip
+    if step.what == "top":
+        return (f"Each further {m(1000)} of credited bookings pays {m(step.per_1000)} (the top "
+                f"band, {step.rate:g}x the base rate){cap}.")  # fmt: skip
+    head = (f"{m(step.bookings_needed)} more credited bookings reach "
+            f"{format_value(step.at, 'percent')} of quota")  # fmt: skip
+    parts = [f"a {m(step.kicker)} kicker"] if step.kicker else []
+    if step.what != "kicker":
+        name = "the accelerator" if step.what == "accelerator" else "the next band"
+        parts.append(f"{'then ' if parts else ''}each further {m(1000)} of credited bookings "
+                     f"pays {m(step.per_1000)} ({name}, {step.rate:g}x the base rate)")  # fmt: skip
+    return f"{head}: {', '.join(parts)}."
 
 
 @dataclass(frozen=True)
