@@ -203,6 +203,12 @@ def test_app_follows_the_rep_and_deals(app_and_plan):
     assert "Next step:" in app.outputs["next"].value
 
 
+def test_a_missing_plan_file_names_the_parameter(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ParameterError, match=r"Plan file 'nope.toml' not found.*`plan` parameter"):
+        IncentiveWhatIfApp.from_path(str(SAMPLE), plan="nope.toml")
+
+
 # --------------------------------------------------------------------------- the notebook
 def _cells() -> list[dict]:
     return json.loads((WORKSHOP / f"{NAME}.ipynb").read_text(encoding="utf-8"))["cells"]

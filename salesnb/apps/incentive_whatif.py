@@ -103,7 +103,13 @@ class IncentiveWhatIfApp(App):
         notebook's folder too)."""
         path = Path(plan)
         if not path.is_absolute():
-            path = ws.resolve_data(plan)
+            try:
+                path = ws.resolve_data(plan)
+            except ParameterError:
+                msg = (f"Plan file {plan!r} not found (looked here and in the folders above). "
+                       "Fix: set the notebook's `plan` parameter to the path of a plan .toml "
+                       "(`salesnb sample` writes one; see docs/incentives.md).")  # fmt: skip
+                raise ParameterError(msg) from None
         return cls(ws.load_workbook(data, profile), load_plan(path), **kwargs)
 
     # ------------------------------------------------------------------ wiring
