@@ -44,6 +44,32 @@ def _others(text: str, ctx) -> list[str]:
             if re.search(rf"(?<![\w]){re.escape(t)}(?![\w])", text)]  # fmt: skip
 
 
+def test_brief_by_hand():
+    """Monthly plan, quota 10,000, target incentive 5,000 (tests/test_incentives.py): 8,000 won
+    in December pays 5,000 x (0.5 x 0.5 + 0.3 x 1.0) = 2,750; 2,000 more reach 100 %."""
+    from test_incentives import plan as make_plan
+    from test_incentives import workbook
+
+    deals = [("o1", "r1", 8000, "2026-12-10", "X", "A"),
+             ("o2", "r1", 3000, "2026-12-20", "X", "B", "open")]  # fmt: skip
+    wb, p = workbook(deals), make_plan()
+    b = earnings_brief(wb, p, "r1")
+    assert len(b.by_period) == 12 and b.to_date == pytest.approx(2750)
+    assert (b.next.what, b.next.per_1000) == ("accelerator", 750)
+    assert b.next.bookings_needed == pytest.approx(2000)
+    assert b.lines[0] == ("Earned under Test so far: $2.8K (2026-01 $0, 2026-02 $0, 2026-03 $0, "
+                          "2026-04 $0, 2026-05 $0, 2026-06 $0, 2026-07 $0, 2026-08 $0, "
+                          "2026-09 $0, 2026-10 $0, 2026-11 $0, 2026-12 $2.8K).")  # fmt: skip
+    assert b.lines[-1] == "No open deal in commit is due by 2026-12-31."  # no categories here
+    o = wb.opportunities
+    o["forecast_category"] = ["commit" if i == "o2" else None for i in o["opp_id"]]
+    b = earnings_brief(wb, p, "r1")
+    assert b.commit_deals == 1
+    assert b.commit_payout == pytest.approx(5000 * (0.25 + 0.5 + 0.1 * 1.5))  # 110 %: 4,500
+    assert b.lines[-1] == ("If the 1 open deal in commit due by 2026-12-31 closes as won: payout "
+                           "$4.5K for 2026-12 (+$1.8K).")  # fmt: skip
+
+
 def test_no_plan_no_pay(wb):
     assert earnings_html(wb, None, "rep", STAR) == ""
 

@@ -161,9 +161,9 @@ def earnings_brief(
     step = next_step(plan, now)
     lines.append(next_step_text(step, cur))
     o = wb.opportunities
-    commit = o[(o["rep_id"] == rep_id) & (o["outcome"] == "open")
-               & (o["forecast_category"].str.lower() == COMMIT)
-               & (o["close_date"] <= now["end"])]  # fmt: skip
+    category = o["forecast_category"].astype("string").str.lower().eq(COMMIT).fillna(False)
+    commit = o[((o["rep_id"] == rep_id) & (o["outcome"] == "open") & category
+                & (o["close_date"] <= now["end"])).to_numpy(dtype=bool)]  # fmt: skip
     commit_payout = None
     if len(commit):
         w = payout_what_if(wb, plan, rep_id, now["period"], opp_ids=list(commit["opp_id"]),
