@@ -753,3 +753,7 @@ APPS: dict[str, Callable[..., _App]] = {
     "forecast_what_if": ForecastWhatIfApp,
     "pipeline_explorer": PipelineExplorerApp,
 }
+
+#: The shared wiring of the apps (controls observed, compute, render, errors shown, static
+#: copy), for apps in modules of their own (:mod:`salesnb.apps.incentive_whatif`).
+App = _App

@@ -35,6 +35,7 @@ from salesnb.batch.index import render_index
 from salesnb.batch.inputs import (
     document_title,
     empty_subjects,
+    file_inputs,
     package_versions,
     resolve_notebook,
     resume_key,
@@ -106,6 +107,7 @@ def _prepare(
     user = dict(P.load_file(params_file)) if params_file else {}
     user.update(params or {})
     user = P.validate(user, spec, notebook=nb_path.name)
+    file_paths, file_hashes = file_inputs(spec, user)  # e.g. the incentive plan
     if profile is not None and "profile" not in spec:
         msg = (
             f"Notebook {nb_path.name!r} has no 'profile' parameter, so --profile cannot be "
@@ -140,7 +142,7 @@ def _prepare(
     prof = profile
     if profile is not None and Path(profile).exists():
         prof = str(Path(profile).resolve())
-    base = {**user, "data": shown, "subject_type": by}
+    base = {**user, **file_paths, "data": shown, "subject_type": by}
     if "profile" in spec:
         base["profile"] = prof
     every = S.subjects(wb, by)
@@ -154,6 +156,7 @@ def _prepare(
         "subjects": subjects,
         "slugs": assign_slugs(labels),
         "fingerprint": wb.fingerprint(),
+        "files": file_hashes,
         "currency": wb.unit,
         "title": document_title(nb_path),
         "data": shown,
@@ -421,7 +424,9 @@ def _run_locked(
     jobs, entries = [], {}
     for key, name in prep["subjects"]:
         parameters = {**prep["base"], "subject": key}
-        rkey = resume_key(prep["nb_sha"], parameters, prep["fingerprint"], charts)
+        rkey = resume_key(
+            prep["nb_sha"], parameters, prep["fingerprint"], charts, prep.get("files")
+        )
         prev = old_subjects.get(key)
         if resume and _up_to_date(prev, rkey, out, formats):
             entry = {**prev, "skipped": True}

@@ -66,11 +66,14 @@ def fail(exc: SalesnbError) -> None:
     "--seed", default=2026, show_default=True, help="Random seed (same seed, same bytes)."
 )
 def sample_cmd(out: str, seed: int) -> None:
-    """Generate the deterministic sample data set (one CSV per canonical table)."""
+    """Generate the deterministic sample data set (CSV per canonical table, incentive plan)."""
     from salesnb.data import sample
 
     try:
         paths = sample.write(out, seed=seed)
+        from salesnb.incentives.plan import write_sample_plan
+
+        paths.append(write_sample_plan(out))  # the sample team's plan (docs/incentives.md)
     except SalesnbError as exc:
         fail(exc)
     click.echo(f"wrote {len(paths)} files to {out}")
