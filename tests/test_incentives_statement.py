@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 import nbformat
+import pandas as pd
 import pytest
 from builds import build_once
 from test_incentives import BASE, one, plan, workbook
@@ -179,3 +180,27 @@ def test_resume_reruns_statements_when_the_plan_changes_only(tmp_path):
     for s in changed["subjects"]:
         assert s["parameters"]["plan"] == str(plan_a.resolve())
         assert s["headline"]["commission"] == pytest.approx(2 * before[s["key"]]["commission"])
+
+
+@pytest.mark.slow
+def test_a_statement_dated_mid_quarter_pays_only_what_was_known_then(tmp_path):
+    """The statement's as_of holds for pay too: deals closed after it are not paid yet."""
+    from salesnb.incentives import load_plan
+    from salesnb.incentives.coaching import known_at
+
+    wb, plan_ = load(SAMPLE), load_plan(SAMPLE / "incentive_plan.toml")
+    start, _ = wb.config.calendar.period_bounds(wb.config.calendar.period_label(wb.as_of, "Q"))
+    day = start + (wb.as_of - start) / 2
+    won = wb.opportunities[wb.opportunities["outcome"] == "won"]
+    later = won[won["close_date"].between(day + pd.Timedelta(days=1), wb.as_of)]
+    rid = later["rep_id"].value_counts().index[0]  # a rep who closed deals after that day
+    then = statement_view(
+        known_at(wb, day), plan_, [rid], wb.config.calendar.period_label(day, "Q")
+    )
+    now = statement_view(wb, plan_, [rid], wb.config.calendar.period_label(day, "Q"))
+    assert then.headline["payout"] < now.headline["payout"]
+    m = batch.run(NB, by="rep", data=SAMPLE, out=tmp_path, only=[rid], progress=False,
+                  params={"as_of": day.strftime("%Y-%m-%d")})  # fmt: skip
+    (s,) = m["subjects"]
+    assert s["status"] == "ok", s
+    assert s["headline"]["payout"] == pytest.approx(then.headline["payout"])
