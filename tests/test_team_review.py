@@ -274,3 +274,51 @@ def test_notebook_refuses_a_rep(tmp_path):
             kernel_name="python3", cwd=str(ROOT / "notebooks"), progress_bar=False,
             log_output=False,
         )  # fmt: skip
+
+
+PUBLIC = ROOT / ".." / "shared" / "data" / "crm_sales_opportunities"
+
+
+@pytest.mark.slow
+def test_notebook_runs_on_the_public_data_set_without_snapshots(tmp_path):
+    import papermill
+
+    if not (PUBLIC / "sales_pipeline.csv").is_file():
+        pytest.skip(f"public data set not found at {PUBLIC.resolve()}")
+    out = tmp_path / "team_review.ipynb"
+    papermill.execute_notebook(
+        str(ROOT / "notebooks" / "team_review.ipynb"), str(out),
+        parameters={"data": str(PUBLIC.resolve()), "profile": "crm_sales_opportunities",
+                    "subject_type": "region", "subject": "Central"},
+        kernel_name="python3", cwd=str(ROOT / "notebooks"), progress_bar=False,
+        log_output=False,
+    )  # fmt: skip
+    nb = json.loads(out.read_text(encoding="utf-8"))
+    heads, _ = record.collect(nb)
+    assert heads["snapshot"] is None and heads["commit_change"] is None
+    html = "\n".join("".join(o.get("data", {}).get("text/html", ""))
+                     for c in nb["cells"] for o in c.get("outputs", []))  # fmt: skip
+    assert "no pipeline snapshot" in html and tr.NO_CHANGE in html
+
+
+def test_notebook_shape():
+    import ast
+
+    import nbformat
+    import papermill
+
+    path = ROOT / "notebooks" / "team_review.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    params = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(params) == 1
+    declared = {t.id for n in ast.parse(params[0].source).body if isinstance(n, ast.Assign)
+                for t in n.targets if isinstance(t, ast.Name)}  # fmt: skip
+    assert {"data", "profile", "subject_type", "subject", "period", "as_of", "cadence",
+            "manager_call"} == declared  # fmt: skip
+    assert set(papermill.inspect_notebook(str(path))) == declared
+    code = [c.source for c in nb.cells if c.cell_type == "code"]
+    assert code[-1].startswith("record.headline(")
+    assert code[1].index("check_subject") < code[1].index("record.title(")
+    for src in code:
+        for node in ast.walk(ast.parse(src)):
+            assert not isinstance(node, ast.FunctionDef | ast.Lambda | ast.ClassDef)

@@ -286,15 +286,19 @@ def _call_text(ctx: Context, view: TeamReview, f: dict[str, Any], pf: Any,
 
     cur = ctx.currency
     reps_call = f["won"] + f["commit"]
-    kit = para(
-        "For <b>{q}</b> the kit forecasts <b>{m}</b> (80% likely between {lo} and {hi}). The "
-        "reps' own call, won so far plus commit, is <b>{rc}</b>: the kit gives it a {p} chance "
-        "of being reached.",
-        q=view.call_period, m=fmt(f["forecast"], "currency", cur),
-        lo=fmt(f["p10"], "currency", cur), hi=fmt(f["p90"], "currency", cur),
-        rc=fmt(reps_call, "currency", cur),
-        p=fmt(p_attain(pf.blended, reps_call), "percent"),
+    reps = (
+        "The reps have won nothing in it yet and committed no deal: they make no call yet."
+        if reps_call <= 0 else
+        f"The reps' own call, won so far plus commit, is <b>{esc(fmt(reps_call, 'currency', cur))}"
+        f"</b>: the kit gives it a {esc(fmt(p_attain(pf.blended, reps_call), 'percent'))} chance "
+        "of being reached."
     )  # fmt: skip
+    kit = Html(
+        f"<p>For <b>{esc(view.call_period)}</b> the kit forecasts "
+        f"<b>{esc(fmt(f['forecast'], 'currency', cur))}</b> (80% likely between "
+        f"{esc(fmt(f['p10'], 'currency', cur))} and {esc(fmt(f['p90'], 'currency', cur))}). "
+        f"{reps}</p>"
+    )
     if manager_call is None:
         mgr = para(
             "<b>The manager's call is unknown</b>: the data holds no call for {s}. To set it "
