@@ -36,7 +36,7 @@ MOVES = ("won", "lost", "left", "pushed", "pulled", "new", "amount")
 MOVE_WORDS = {
     "won": "won",
     "lost": "lost",
-    "left": "left the pipeline without a recorded win or loss",
+    "left": "gone, no win or loss recorded",
     "pushed": "pushed out of the period",
     "pulled": "pulled into the period",
     "new": "new in the pipeline",

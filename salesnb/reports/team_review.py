@@ -393,18 +393,37 @@ def _movement_tables(ctx: Context, view: TeamReview) -> tuple[Any, Any]:
         mv.MOVES)}) if c.name == "move" else -c, kind="stable")  # fmt: skip
     accounts = ctx.wb.opportunities.drop_duplicates("opp_id").set_index("opp_id")["account"]
     names = _names(ctx)
+    money = [fmt(v, "currency", cur) if pd.notna(v) else None for v in m["amount_before"]]
+    money_now = [fmt(v, "currency", cur) if pd.notna(v) else None for v in m["amount_after"]]
     deals = pd.DataFrame({
-        "what": [mv.MOVE_WORDS[x] for x in m["move"]],
+        "what": [_SHORT.get(x, x) for x in m["move"]],
         "rep": [names.get(r, r) for r in m["rep_id"]],
         "deal": m["opp_id"].to_numpy(),
         "account": [_text(accounts.get(o)) for o in m["opp_id"]],
-        "amount then": [fmt(v, "currency", cur) if pd.notna(v) else "" for v in m["amount_before"]],
-        "amount now": [fmt(v, "currency", cur) if pd.notna(v) else "" for v in m["amount_after"]],
-        "close date then": [_date(v) for v in m["close_before"]],
-        "close date now": [_date(v) for v in m["close_after"]],
+        "amount": [then_now(a, b) for a, b in zip(money, money_now, strict=True)],
+        "close date": [then_now(_date(a) or None, _date(b) or None)
+                       for a, b in zip(m["close_before"], m["close_after"], strict=True)],
         "stage now": [_text(v) for v in m["stage_after"]],
     })  # fmt: skip
     return humane(summary), humane(deals)
+
+
+#: The kinds of move in a word or two, for the list of deals (the summary says them in full).
+_SHORT = {"left": "gone", "pushed": "pushed out", "pulled": "pulled in",
+          "amount": "amount changed"}  # fmt: skip
+
+
+def then_now(then: str | None, now: str | None) -> str:
+    """A value that may have changed, as text: ``"$20K → $22K"``, or the one value.
+
+    Examples
+    --------
+    >>> then_now("$20K", "$22K"), then_now("$20K", "$20K"), then_now(None, "$5K")
+    ('$20K → $22K', '$20K', '$5K')
+    """
+    if then is None or now is None or then == now:
+        return then or now or ""
+    return f"{then} → {now}"
 
 
 def _text(v: Any) -> str:
@@ -547,13 +566,25 @@ def regions_side_by_side(ctx: Context, call_period: str) -> tuple[Any, Html]:
     return humane(shown), text
 
 
-def moved_deals(ctx: Context, view: TeamReview) -> Any:
-    """The deals behind the moves as the document shows them: the first rows and the full
-    list as a CSV beside the document (:func:`salesnb.reports.rollup.top_rows`), or a line
-    saying why there is no list."""
+def moved_deals(ctx: Context, view: TeamReview, per_kind: int = 5) -> Any:
+    """The deals behind the moves as the document shows them: the ``per_kind`` largest of
+    each kind of move, and in a manager's copy the full list as a formula-safe CSV beside the
+    document; or a line saying why there is no list."""
+    from salesnb.core.safecsv import to_safe_csv
     from salesnb.reports import rollup
 
     table = view.tables["moved_deals"]
     if not isinstance(table, pd.DataFrame):
         return table
-    return rollup.top_rows(ctx, table, "moved deals", n=15, document="team review")
+    shown = table.groupby("what", sort=False).head(per_kind)
+    if len(shown) == len(table):
+        return table
+    file = f"{rollup.slug(f'team review {ctx.subject.name} moved deals')}.csv"
+    note = (
+        f'<p class="more">The {per_kind} largest of each kind of move are shown, {len(shown)} '
+        f'of {len(table)} deals. The full list, with the deal ids: <a class="csv-link" '
+        f'href="{esc(file)}">{esc(file)}</a>, beside this document.</p>'
+    )
+    # the deal ids go to the full list only: the shown one stays narrow enough to read
+    html = shown.drop(columns="deal").to_html(index=False, escape=True, border=0)
+    return rollup.Attached(html + note, {file: to_safe_csv(table) or ""})
