@@ -255,6 +255,7 @@ def test_notebook_runs_for_a_manager_a_region_and_the_team(subject_type, subject
     outputs = [o for c in nb["cells"] for o in c.get("outputs", [])]
     assert not [o for o in outputs if o["output_type"] == "error"]
     assert not [o for o in outputs if o["output_type"] == "stream" and o["name"] == "stderr"]
+    assert [o for o in outputs if "image/svg+xml" in o.get("data", {})], "no static chart"
     html = "\n".join("".join(o.get("data", {}).get("text/html", "")) for o in outputs)
     for words in ("The manager&#x27;s call is unknown", "kit forecast", "Spread (highest",
                   "pushed out of the period", "change"):  # fmt: skip

@@ -127,6 +127,7 @@ class TeamReview:
     comparison: Comparison
     call_period: str
     moves: pd.DataFrame
+    bookings_chart: pd.DataFrame = field(default_factory=pd.DataFrame)
     tables: dict[str, Any] = field(default_factory=dict)
     text: dict[str, Html] = field(default_factory=dict)
     headline: dict[str, Any] = field(default_factory=dict)
@@ -164,6 +165,7 @@ def team_review_view(
     view.tables["call"] = call
     view.tables["movement"], view.tables["moved_deals"] = _movement_tables(ctx, view)
     view.tables["leaderboard"] = leaderboard(ctx, call_period)
+    view.bookings_chart = bookings_frame(ctx)
     view.tables["wins"], view.tables["losses"] = wins_and_losses(ctx, cmp_)
     view.text["wins"] = para(
         "Deals closed from {a} to {b}, the largest first ({n} won, {m} lost in all).{r}",
@@ -467,6 +469,15 @@ def leaderboard(ctx: Context, call_period: str) -> pd.DataFrame:
                                     for v in cov],
     })  # fmt: skip
     return humane(out)
+
+
+def bookings_frame(ctx: Context) -> pd.DataFrame:
+    """Each rep's bookings and target of the quarter under review, highest attainment first,
+    for :func:`salesnb.reports.charts.attainment_bars` (``label, bookings, target``)."""
+    check_subject(ctx)
+    t = facts.rep_breakdown(ctx)
+    return pd.DataFrame({"label": t["name"].to_numpy(), "bookings": t["bookings"].to_numpy(float),
+                         "target": t["target"].to_numpy(float)})  # fmt: skip
 
 
 # --------------------------------------------------------------------------- wins and losses
