@@ -323,3 +323,19 @@ def test_notebook_shape():
     for src in code:
         for node in ast.walk(ast.parse(src)):
             assert not isinstance(node, ast.FunctionDef | ast.Lambda | ast.ClassDef)
+
+
+def test_the_review_opens_with_summary_tiles_that_say_every_change():
+    from salesnb.reports import summary
+
+    tiles = summary.summary_tiles(ctx_of(), "team_review")
+    assert 4 <= len(tiles) <= 6
+    for t in tiles:
+        assert t.text and "nan" not in t.text.lower()
+        assert t.vs_last and t.vs_year  # a change, or "not known" in words
+
+
+def test_the_whole_teams_call_is_said_in_words():
+    text = str(view_of("all", None).text["call"])
+    assert "no call for the whole team" in text
+    assert "(this document)" not in view_of("all", None).tables["regions"].to_csv()

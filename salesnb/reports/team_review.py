@@ -305,7 +305,8 @@ def _call_text(ctx: Context, view: TeamReview, f: dict[str, Any], pf: Any,
         mgr = para(
             "<b>The manager's call is unknown</b>: the data holds no call for {s}. To set it "
             "beside the kit's forecast, give it as the <code>manager_call</code> parameter "
-            "(an amount for {q}).", s=ctx.subject.name, q=view.call_period)  # fmt: skip
+            "(an amount for {q}).", q=view.call_period,
+            s="the whole team" if ctx.subject.type == "all" else ctx.subject.name)  # fmt: skip
         return Html(kit + mgr)
     gap = manager_call - f["forecast"]
     mgr = para(
