@@ -339,3 +339,17 @@ def test_the_whole_teams_call_is_said_in_words():
     text = str(view_of("all", None).text["call"])
     assert "no call for the whole team" in text
     assert "(this document)" not in view_of("all", None).tables["regions"].to_csv()
+
+
+def test_which_snapshots_and_a_stale_one_in_words():
+    ctx = ctx_of()
+    cmp_ = tr.comparison(ctx.wb, ctx.as_of)
+    assert (cmp_.now, cmp_.before) == (pd.Timestamp("2026-09-28"), pd.Timestamp("2026-09-21"))
+    monthly = tr.comparison(ctx.wb, ctx.as_of, "monthly")
+    assert monthly.before == pd.Timestamp("2026-08-31")  # 28 days before the 28th
+    assert "days older" not in str(tr.snapshot_note(ctx, cmp_))
+    old = tr.Comparison(pd.Timestamp("2026-09-07"), pd.Timestamp("2026-08-31"), "weekly")
+    note = str(tr.snapshot_note(ctx, old))
+    assert "23 days older than the as-of date 2026-09-30" in note and "Fix:" in note
+    with pytest.raises(ParameterError, match="cadence 'daily'"):
+        tr.comparison(ctx.wb, ctx.as_of, "daily")

@@ -184,7 +184,7 @@ def team_review_view(
         "</small>", q=call_period, r=fmt(fc_facts["reps_sum"], "currency", ctx.currency),
         d=fmt(abs(fc_facts["reps_sum"] / fc_facts["forecast"] - 1)
               if fc_facts["forecast"] else 0.0, "percent"))  # fmt: skip
-    view.text["snapshots"] = _snapshot_text(ctx, cmp_)
+    view.text["snapshots"] = snapshot_note(ctx, cmp_)
     view.headline = {
         "call_period": call_period, "snapshot": _day(cmp_.now), "compared_with": _day(cmp_.before),
         "commit": fc_facts["commit"], "best_case": fc_facts["best_case"],
@@ -348,8 +348,15 @@ def _call_source(now: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp,
     return para("<small>{t}</small>", t=text)
 
 
-def _snapshot_text(ctx: Context, cmp_: Comparison) -> Html:
-    """How the figures' dates were chosen, in words."""
+def snapshot_note(ctx: Context, cmp_: Comparison) -> Html:
+    """Which snapshots the figures come from, in words, with a warning when the later one is
+    older than the cadence (the call then misses what happened since).
+
+    Examples
+    --------
+    >>> snapshot_note(ctx, comparison(ctx.wb, ctx.as_of))  # doctest: +SKIP
+    '<p><small>Pipeline figures are those of the snapshot of 2026-09-28, compared with ...'
+    """
     days = CADENCES[cmp_.cadence]
     if cmp_.now is None:
         return para(
@@ -357,17 +364,24 @@ def _snapshot_text(ctx: Context, cmp_: Comparison) -> Html:
             "deals open in the data today (created by {d}) and nothing can be said about what "
             "changed. Fix: add a weekly snapshot (salesnb snapshot add).</small>",
             d=f"{ctx.as_of:%Y-%m-%d}")  # fmt: skip
+    age = (ctx.as_of - cmp_.now).days
+    stale = (
+        f" That snapshot is {age} days older than the as-of date {ctx.as_of:%Y-%m-%d}: deals "
+        "won, lost or changed since are not in the call. Fix: add a newer snapshot."
+        if age > days
+        else ""
+    )
     if cmp_.before is None:
         return para(
             "<small>Pipeline figures are those of the snapshot of {n}. There is no snapshot "
             "{k} days or more before it, so every change says it is not known (not zero): "
-            "the next review will show what moved.</small>",
-            n=f"{cmp_.now:%Y-%m-%d}", k=days - SLACK_DAYS)  # fmt: skip
+            "the next review will show what moved.{s}</small>",
+            n=f"{cmp_.now:%Y-%m-%d}", k=days - SLACK_DAYS, s=stale)  # fmt: skip
     return para(
         "<small>Pipeline figures are those of the snapshot of {n}, compared with the snapshot "
-        "of {b} ({g} days before). Deals are counted under their owner today.</small>",
+        "of {b} ({g} days before). Deals are counted under their owner today.{s}</small>",
         n=f"{cmp_.now:%Y-%m-%d}", b=f"{cmp_.before:%Y-%m-%d}",
-        g=(cmp_.now - cmp_.before).days)  # fmt: skip
+        g=(cmp_.now - cmp_.before).days, s=stale)  # fmt: skip
 
 
 # --------------------------------------------------------------------------- movement
