@@ -177,7 +177,7 @@ def team_review_view(
     view.text["regions"] = spread
     view.text["call_source"] = _call_source(now, start, end, probs)
     view.text["kit_note"] = para(
-        "<small>The kit's forecast is the one the forecast workbook shows: the whole team's "
+        "<small>² The kit's forecast is the one the forecast workbook shows: the whole team's "
         "forecast of {q} (history and pipeline views blended), shared out to the reps in "
         "proportion to their own forecasts. The total row is this group's forecast drawn from "
         "the same simulation; the reps' rows add up to {r}, {d} from it: simulation noise."
@@ -345,7 +345,7 @@ def _call_source(now: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp,
     else:
         text = (f"{derived} of {len(due)} open deals due have no forecast category in the data; "
                 f"for those the kit defines it: {rule}.")  # fmt: skip
-    return para("<small>{t}</small>", t=text)
+    return para("<small>¹ {t}</small>", t=text)
 
 
 def snapshot_note(ctx: Context, cmp_: Comparison) -> Html:
