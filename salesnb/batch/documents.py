@@ -104,6 +104,14 @@ def _prepare(
             raise BatchError(str(exc)) from None
     if by not in S.SUBJECT_TYPES:
         raise ParameterError(f"Unknown --by {by!r}. Fix: use one of {list(S.SUBJECT_TYPES)!r}.")
+    # A notebook that declares the subject types it is made for (the team review names every
+    # rep, so it is never made for a rep) refuses the others before anything runs.
+    kinds = spec["subject_type"].rule.choices if spec["subject_type"].rule else ()
+    if kinds and by not in kinds:
+        raise ParameterError(
+            f"Notebook {nb_path.name!r} is not made for --by {by}: it is made for "
+            f"{', '.join(map(str, kinds))} only. Fix: use --by {kinds[0]}."
+        )
     user = dict(P.load_file(params_file)) if params_file else {}
     user.update(params or {})
     user = P.validate(user, spec, notebook=nb_path.name)

@@ -46,6 +46,8 @@ TILES: dict[str, tuple[str, ...]] = {
                      "avg_deal_size"),
     "performance_improvement_plan": ("attainment", "bookings", "win_rate", "pipeline_created",
                                      "activities", "sales_cycle_days"),
+    "team_review": ("attainment", "bookings", "pipeline_created", "win_rate", "coverage_current",
+                    "coverage_next"),
 }  # fmt: skip
 
 # Tiles that are not coaching metrics: label, unit, definition.
