@@ -111,8 +111,8 @@ CURRENCY_SYMBOLS = {
 }  # fmt: skip
 _SYMBOLS = CURRENCY_SYMBOLS
 UNITS = (
-    "currency", "currency_per_day", "percent", "growth", "points", "multiple", "days", "count",
-    "percentile", "text",
+    "currency", "currency_per_day", "percent", "chance", "growth", "points", "multiple", "days",
+    "count", "percentile", "text",
 )  # fmt: skip
 
 
@@ -186,7 +186,9 @@ def format_value(value: Any, unit: str, currency: str = "USD", *, signed: bool =
     value : number or None
         None or NaN gives ``"n/a"``. Ratios and shares are fractions (0.34 = 34 %).
     unit : str
-        One of ``UNITS``: currency, currency_per_day, percent, growth (signed %), points
+        One of ``UNITS``: currency, currency_per_day, percent, chance (a probability estimated
+        from a model or a simulation: "under 1%" and "over 99%" at the ends, never a certain
+        0% or 100%), growth (signed %), points
         (percentage points of a fraction), multiple (coverage, 2.1x), days, count, percentile
         (ordinal), text.
     currency : str
@@ -202,6 +204,8 @@ def format_value(value: Any, unit: str, currency: str = "USD", *, signed: bool =
     ('42 days', '2.0x', '+25%')
     >>> format_value(85_000, "currency", "CHF"), format_value(0.12, "points", signed=True)
     ('CHF 85K', '+12 pts')
+    >>> format_value(0.9996, "chance"), format_value(0.004, "chance"), format_value(0.42, "chance")
+    ('over 99%', 'under 1%', '42%')
     """
     if unit not in UNITS:
         raise ParameterError(f"Unknown unit {unit!r}. Fix: use one of {', '.join(UNITS)}.")
@@ -216,6 +220,8 @@ def format_value(value: Any, unit: str, currency: str = "USD", *, signed: bool =
         return format_money(v, currency, signed=signed)
     if unit == "currency_per_day":
         return format_money(v, currency, signed=signed) + "/day"
+    if unit == "chance":
+        return "over 99%" if v > 0.99 else "under 1%" if v < 0.01 else f"{_pct(v * 100)}%"
     if unit in ("percent", "growth"):
         return f"{plus}{_pct(v * 100)}%"
     if unit == "points":

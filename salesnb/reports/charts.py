@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from salesnb.analytics.coaching_facts import currency_symbol as coaching_currency_symbol
+from salesnb.analytics.coaching_facts import format_value
 from salesnb.core.errors import ParameterError
 from salesnb.reports.chartrender import (
     enable_offline_renderer,
@@ -1013,7 +1014,7 @@ def distribution(
     df["range_text"] = (format_money(df["start"], currency, compact=True) + " – "
                         + format_money(df["end"], currency, compact=True))  # fmt: skip
     q10, q50, q90 = format_money(np.percentile(x, [10, 50, 90]), currency, compact=True)
-    sub = (f"P(reach target of {format_money([target], currency)[0]}) = {p:.0%}. "
+    sub = (f"P(reach target of {format_money([target], currency)[0]}) = {format_value(p, 'chance')}. "
            f"Median {q50}, 80% of outcomes between {q10} and {q90}.")  # fmt: skip
     df["zero"] = 0.0
     bars = alt.Chart(df).mark_bar(binSpacing=0).encode(

@@ -292,8 +292,8 @@ def _call_text(ctx: Context, view: TeamReview, f: dict[str, Any], pf: Any,
         "The reps have won nothing in it yet and committed no deal: they make no call yet."
         if reps_call <= 0 else
         f"The reps' own call, won so far plus commit, is <b>{esc(fmt(reps_call, 'currency', cur))}"
-        f"</b>: the kit gives it a {esc(fmt(p_attain(pf.blended, reps_call), 'percent'))} chance "
-        "of being reached."
+        f"</b>; the kit's chance of reaching it: "
+        f"{esc(fmt(p_attain(pf.blended, reps_call), 'chance'))}."
     )  # fmt: skip
     kit = Html(
         f"<p>For <b>{esc(view.call_period)}</b> the kit forecasts "
@@ -310,12 +310,12 @@ def _call_text(ctx: Context, view: TeamReview, f: dict[str, Any], pf: Any,
         return Html(kit + mgr)
     gap = manager_call - f["forecast"]
     mgr = para(
-        "<b>The manager's call</b> for {q} is <b>{c}</b>, {d} the kit's forecast ({g}). The kit "
-        "gives a {p} chance of reaching it.{w}",
+        "<b>The manager's call</b> for {q} is <b>{c}</b>, {d} the kit's forecast ({g}). The "
+        "kit's chance of reaching it: {p}.{w}",
         q=view.call_period, c=fmt(manager_call, "currency", cur),
         d="above" if gap > 0 else "below" if gap < 0 else "equal to",
         g=fmt(gap, "currency", cur, signed=True),
-        p=fmt(p_attain(pf.blended, manager_call), "percent"),
+        p=fmt(p_attain(pf.blended, manager_call), "chance"),
         w=" That is above the kit's optimistic end (P90): name the deals that get there."
         if manager_call > f["p90"] else
         " That is below the kit's pessimistic end (P10): is the call holding something back?"

@@ -534,7 +534,7 @@ def forecast_view(ctx: Context, *, months_shown: int = 24, backtest: bool = True
         {"view": name, "expected": fmt(s["mean"], "currency", cur),
          "pessimistic (P10)": fmt(s["p10"], "currency", cur),
          "median": fmt(s["p50"], "currency", cur), "optimistic (P90)": fmt(s["p90"], "currency", cur),
-         "P(reach target)": fmt(p, "percent") if pf.target else "no target"}
+         "P(reach target)": fmt(p, "chance") if pf.target else "no target"}
         for name, s, p in rows
     ])  # fmt: skip
     cats = pf.pipeline.categories
@@ -572,7 +572,7 @@ def forecast_view(ctx: Context, *, months_shown: int = 24, backtest: bool = True
         hi=fmt(d["blend"]["p90"], "currency", cur), w=fmt(pf.pipeline_weight, "percent"),
         won=fmt(pf.already_won, "currency", cur),
         t=fmt(pf.target, "currency", cur) if pf.target else "none in the data",
-        pt=fmt(pf.p_attain, "percent") if pf.target else "n/a (no target)",
+        pt=fmt(pf.p_attain, "chance") if pf.target else "n/a (no target)",
         split=split["sentence"](cur),
         warn=(" " + history_warning(mase, d["pipeline"]["expected"], pf.pipeline_weight,
                                     _last_year(series, pf), cur)) if lost else "",
@@ -593,7 +593,7 @@ def forecast_view(ctx: Context, *, months_shown: int = 24, backtest: bool = True
         "pipeline_open_expected": d["pipeline"]["expected_open"],
         "pipeline_not_created": d["pipeline"]["expected_not_created"],
         "history_method": pf.history.method, "backtest_rel_mase": mase,
-        "flags": ([f"P(target) {fmt(pf.p_attain, 'percent')}"]
+        "flags": ([f"P(target) {fmt(pf.p_attain, 'chance')}"]
                   if pf.target and pf.p_attain < 0.5 else [])
         + (["history model lost to its benchmark"] if lost else []),
     }  # fmt: skip
