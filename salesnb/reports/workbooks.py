@@ -1289,7 +1289,7 @@ def _agreement_html(needed: bool) -> Html:
 
 def _goals_html(goals: Sequence[Any], currency: str = "USD") -> Html:
     if not goals:
-        return Html("<p><em>No goal proposed: the subject is not behind the team median on any "
+        return Html("<p><em>No goal proposed: the subject is not behind the peer median on any "
                     "metric a plan can move.</em></p>")  # fmt: skip
     parts = []
     for i, g in enumerate(goals, 1):
