@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pandas as pd
@@ -35,7 +36,7 @@ def test_the_roll_up_has_one_row_per_rep_of_the_region(region):
     assert sorted(table["Rep"]) == sorted(names[r] for r in region.rep_ids)
     assert list(table.columns) == [
         "Rep", "Target", "Bookings", "Attainment", "Pipeline due this period",
-        "Coverage this period", "Coverage next period", "Flags",
+        "Coverage this period", "Coverage next period", "Forecast FY2026-Q3", "Flags",
     ]  # fmt: skip
     html = rollup.rollup_section(region)
     assert html.startswith('<h2 id="team-roll-up">Team roll-up</h2>') and "<table" in html
@@ -59,6 +60,37 @@ def test_the_roll_up_has_one_row_per_rep_of_the_region(region):
 )
 def test_flags_in_plain_words(row, elapsed, expected):
     assert rollup.flags(row, elapsed) == expected
+
+
+@pytest.mark.parametrize(("as_of", "quarter"), [(MID, "FY2026-Q3"), ("2026-09-30", "FY2026-Q4")])
+def test_the_forecast_column_is_each_reps_forecast_document_figure(as_of, quarter):
+    from salesnb.analytics.coaching_facts import format_money
+    from salesnb.forecast import combined
+
+    ctx = facts.open_context(DATA, None, "region", "EMEA", None, as_of, forward=False)
+    # mid-quarter: the quarter under review; on its last day: the next one, as the forecast does
+    assert rollup.forecast_period(ctx) == quarter
+    table = rollup.rollup_table(ctx)
+    names = facts.subject_name_map(ctx)
+    column = table.set_index("Rep")[f"Forecast {quarter}"]
+    for rep in sorted(ctx.rep_ids)[:2]:
+        doc = combined.period_forecast(ctx.wb, "rep", rep, quarter, ctx.as_of)
+        assert doc.period == quarter
+        assert column[names[rep]] == format_money(doc.to_dict()["blend"]["mean"], "USD")
+    assert f"<b>Forecast {quarter}</b>" in rollup.rollup_section(ctx)
+
+
+def test_the_forecast_is_unknown_where_there_is_none(region):
+    # A rep missing from the data and data without amounts have no forecast: NaN, shown "unknown".
+    got = rollup.rep_forecasts(region, [region.rep_ids[0], "NOBODY"])
+    assert got.notna().tolist() == [True, False]
+    wb = region.wb
+    counts_wb = dataclasses.replace(wb, opportunities=wb.opportunities.assign(amount=1.0))
+    assert counts_wb.counts_only
+    counts = dataclasses.replace(region, wb=counts_wb)
+    assert rollup.rep_forecasts(counts, region.rep_ids).isna().all()
+    table = rollup.rollup_table(counts)
+    assert set(table["Forecast FY2026-Q3"]) == {"unknown"}
 
 
 def test_a_long_list_shows_ten_rows_and_writes_the_rest_formula_safe(region, tmp_path):
