@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -125,3 +126,26 @@ def test_attachments_never_leave_the_documents_folder():
 
 def test_an_empty_list_says_so(region):
     assert "No deals" in rollup.top_rows(region, pd.DataFrame({"deal": []}), "wins")
+
+
+def test_the_python_api_writes_the_csv_files_beside_the_managers_documents(tmp_path):
+    # batch.run (not only the command line) writes the full lists the document links to.
+    from salesnb import batch
+    from salesnb.batch.documents import write_files
+
+    out = tmp_path / "out"
+    warnings: list[str] = []
+    m = batch.run("pipeline_review", by="region", only=["EMEA"], data=DATA, out=out, workers=1,
+                  progress=False, warn=warnings.append)  # fmt: skip
+    assert m["summary"]["ok"] == 1 and not warnings
+    entry = m["subjects"][0]
+    html = (out / entry["outputs"]["html"]["path"]).read_text(encoding="utf-8")
+    linked = set(re.findall(r'class="csv-link" href="([^"]+)"', html))
+    assert linked and all((out / name).is_file() for name in linked)
+    assert {p.name for p in out.glob("*.csv")} == linked
+    csv = (out / min(linked)).read_text(encoding="utf-8")
+    assert csv.splitlines()[0].startswith("rep,")
+    # Writing them again from the manifest entry gives the same files; a rep's entry, none.
+    assert {p.name for p in write_files(out, entry)} == linked
+    assert write_files(out, {**entry, "title": {**entry["title"], "subject_type": "rep"}}) == []
+    assert write_files(out, {**entry, "status": "failed"}) == []

@@ -6,8 +6,9 @@ N more" and the full list as a formula-safe CSV beside the document. A rep's own
 gets neither: :func:`rollup_section` returns None and :func:`top_rows` the table unchanged.
 
 The CSV travels with the executed notebook as output metadata (``salesnb.files``, see
-:data:`FILES_KEY`); :func:`salesnb.reports.render.attachments` reads it back and the ``salesnb
-batch`` command writes each file beside the document it belongs to.
+:data:`FILES_KEY`); :func:`salesnb.reports.render.attachments` reads it back and the batch
+(:func:`salesnb.batch.documents.write_files`, for ``salesnb.batch.run`` and the ``salesnb
+batch`` command alike) writes each file beside the document it belongs to.
 """
 
 from __future__ import annotations
