@@ -622,8 +622,7 @@ def peer_chart_frame(comparison: pd.DataFrame, metrics: list[str] | None = None)
     if metrics is not None:
         df = df.set_index("metric").reindex(metrics).reset_index()
     df = df[df["value"].notna()]
-    unit = df["unit"].replace({"growth": "percent", "multiple": "count",
-                               "currency_per_day": "currency"})  # fmt: skip
+    unit = df["unit"].replace({"growth": "percent", "currency_per_day": "currency"})
     return pd.DataFrame({
         "metric": df["label"], "value": df["value"], "p25": df["peer_p25"],
         "median": df["peer_median"], "p75": df["peer_p75"],

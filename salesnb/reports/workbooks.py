@@ -445,7 +445,10 @@ def one_on_one_view(ctx: Context, since: Any = None) -> OneOnOne:
     view.text["points"] = points_html(points)
     view.text["waterfall"] = _waterfall_text(wf, cur)
     worth = "" if ctx.wb.counts_only else f", worth {fmt(won['amount'].sum(), 'currency', cur)}"
-    view.text["wins"] = para("{n} deal(s) won since {d}{w}.", n=len(won),
+    n_won = len(won)
+    won_words = "No deal" if n_won == 0 else f"{n_won:,} deal{'' if n_won == 1 else 's'}"
+    worth = worth if n_won else ""
+    view.text["wins"] = para("{n} won since {d}{w}.", n=won_words,
                              d=f"{since_ts:%Y-%m-%d}", w=worth)  # fmt: skip
     att_pct = _value(comp, "attainment", "percentile")
     view.headline = {
