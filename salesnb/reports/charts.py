@@ -525,7 +525,7 @@ def _peer_axis(unit: str, currency: str) -> alt.Axis:
     if unit == "currency":
         return _money_axis(currency)
     if unit == "multiple":
-        return alt.Axis(labelExpr="format(datum.value, '.1~f') + 'x'")
+        return alt.Axis(labelExpr="format(datum.value, '~r') + 'x'")
     return alt.Axis(format=".0%" if unit == "percent" else "~r")
 
 
