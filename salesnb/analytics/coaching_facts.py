@@ -332,6 +332,9 @@ class RepFacts:
         The rep's own largest open deal.
     subject : str
         Display name of the rep (never used for peers).
+    peers : str
+        What the peer figures are the median of, as a noun for the sentences ("team",
+        "region"); the templates' ``{peers}``. Default "peer group" when it is not known.
 
     Examples
     --------
@@ -343,6 +346,7 @@ class RepFacts:
     stage_conversion: Mapping[str, tuple[float | None, ...]] = field(default_factory=dict)
     biggest_open_deal: DealRef | None = None
     subject: str = ""
+    peers: str = "peer group"
 
     def __post_init__(self) -> None:
         metrics = {}
@@ -365,18 +369,26 @@ class RepFacts:
         object.__setattr__(self, "metrics", metrics)
         object.__setattr__(self, "stage_conversion", stages)
         object.__setattr__(self, "biggest_open_deal", deal)
+        object.__setattr__(self, "peers", str(self.peers or "").strip() or "peer group")
 
     @classmethod
-    def from_mapping(cls, data: Mapping[str, Any], *, subject: str = "") -> RepFacts:
+    def from_mapping(
+        cls, data: Mapping[str, Any], *, subject: str = "", peers: str = "peer group"
+    ) -> RepFacts:
         """Build from ``{metric: number | {"value", "median", ...}}``; ``stage_conversion`` and
         ``biggest_open_deal`` keys go to their own fields."""
         data = dict(data)
         stages = data.pop("stage_conversion", None) or {}
         deal = data.pop(_DEAL, None)
-        return cls(metrics=data, stage_conversion=stages, biggest_open_deal=deal, subject=subject)
+        return cls(
+            metrics=data, stage_conversion=stages, biggest_open_deal=deal, subject=subject,
+            peers=peers,
+        )  # fmt: skip
 
     @classmethod
-    def from_frame(cls, frame: pd.DataFrame, *, subject: str = "") -> RepFacts:
+    def from_frame(
+        cls, frame: pd.DataFrame, *, subject: str = "", peers: str = "peer group"
+    ) -> RepFacts:
         """Build from a long table: ``metric, value`` and any of ``median, q1, q3, previous,
         percentile, target`` (``peer_median, peer_p25, peer_p75`` as from
         :func:`salesnb.reports.subject.peer_aggregates` also work). Rows named
@@ -396,7 +408,7 @@ class RepFacts:
                 stages[name.split(":", 1)[1]] = (rec.get("value"), rec.get("median"))
             else:
                 metrics[name] = rec
-        return cls(metrics=metrics, stage_conversion=stages, subject=subject)
+        return cls(metrics=metrics, stage_conversion=stages, subject=subject, peers=peers)
 
     def metric(self, name: str) -> MetricFacts | None:
         """The metric's facts, or None when it is missing or has no value."""

@@ -493,7 +493,9 @@ def _run_locked(
             runner = runner or make_runner(manifest["workers"], scheduler, engine)
             for job, result in runner.run(jobs):
                 with _held_interrupts():  # a document in place is in the manifest too
-                    entries[job.key].update(_store(out, entries[job.key], result, formats))
+                    entries[job.key].update(
+                        _store(out, entries[job.key], result, formats, warn=warn)
+                    )
                 manifest["subjects"] = listing()
                 report(_counts(manifest))
                 # The documents are on disk already; the manifest and index follow at most
@@ -703,8 +705,46 @@ def _put(out: Path, name: str, fmt: str, result: Any, spooled: dict[str, tuple[s
     return hashlib.sha256(data).hexdigest()
 
 
-def _store(out: Path, entry: dict[str, Any], result: Any, formats: tuple[str, ...]) -> dict:
-    """Write one subject's outputs atomically; drop stale documents of a failed subject."""
+def write_files(
+    out: Path, entry: Mapping[str, Any], warn: Callable[[str], None] | None = None
+) -> list[Path]:
+    """Write the files a group's document links to beside it (the full deal lists of a
+    manager's copy as CSV, see :mod:`salesnb.reports.rollup`); the paths written.
+
+    Read from the subject's executed notebook in ``out``; nothing for a rep's document, a
+    failed subject or one without a notebook. A file that cannot be written is a warning
+    (``warn``), never a failed batch: the document itself is in place.
+
+    Examples
+    --------
+    >>> write_files(Path("reports/q3"), manifest["subjects"][0])  # doctest: +SKIP
+    [PosixPath('reports/q3/pipeline-review-emea-attention.csv')]
+    """
+    from salesnb.reports import render
+
+    ipynb = ((entry.get("outputs") or {}).get("ipynb") or {}).get("path")
+    kind = (entry.get("title") or {}).get("subject_type")
+    if entry.get("status") != "ok" or not ipynb or kind == "rep":
+        return []
+    try:
+        return render.write_attachments(Path(out) / ipynb, out)
+    except (OSError, ValueError) as exc:
+        name = entry.get("name") or entry.get("key")
+        (warn or functools.partial(warnings.warn, category=UserWarning))(
+            f"{name}: could not write the CSV files its document links to: {exc}"
+        )
+        return []
+
+
+def _store(
+    out: Path,
+    entry: dict[str, Any],
+    result: Any,
+    formats: tuple[str, ...],
+    warn: Callable[[str], None] | None = None,
+) -> dict:
+    """Write one subject's outputs atomically, and the files its document links to
+    (:func:`write_files`); drop stale documents of a failed subject."""
     slug = entry["slug"]
     finals = {"ipynb": f"{slug}.ipynb", "html": f"{slug}.html", "pdf": f"{slug}.pdf"}
     failed_nb = f"{slug}.failed.ipynb"
@@ -721,7 +761,7 @@ def _store(out: Path, entry: dict[str, Any], result: Any, formats: tuple[str, ..
         error = {"kind": "engine", "ename": "OSError", "cell": None, "evalue": why,
                  "lines": [f"OSError: {why}. {fix}"]}  # fmt: skip
         failed = replace(result, status="failed", error=error, files={}, spooled={})
-        return _store(out, entry, failed, formats)
+        return _store(out, entry, failed, formats, warn)
     if result.status == "ok":
         stale = [failed_nb] + [finals[f] for f in ("html", "pdf") if f not in made]
     else:  # a document from an earlier run must not look like this run's result
@@ -729,6 +769,8 @@ def _store(out: Path, entry: dict[str, Any], result: Any, formats: tuple[str, ..
     for name in stale:
         with contextlib.suppress(FileNotFoundError):
             (out / name).unlink()
+    title = result.title or entry.get("title") or {}
+    write_files(out, {**entry, "status": result.status, "outputs": outputs, "title": title}, warn)
     return {
         "status": result.status,
         "started": result.started,

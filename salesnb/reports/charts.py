@@ -461,7 +461,8 @@ def scorecard_vs_peers(
     peer_stats : DataFrame
         One row per metric: ``metric`` (display name), ``value`` (the rep's value),
         ``p25``, ``median``, ``p75`` (peer quartiles), ``n_peers`` (int); optional
-        ``unit`` ("currency", "percent" for fractions, "days", "count"; default "count"),
+        ``unit`` ("currency", "percent" for fractions, "days", "count", "multiple" for
+        coverage as a multiple of target, drawn "1.4x"; default "count"),
         ``higher_is_better`` (bool, default True), ``percentile`` (rep's peer percentile,
         0-100).
     subject_label : str
@@ -523,6 +524,8 @@ def _peer_parts() -> tuple[alt.Chart, alt.Chart, alt.Chart, alt.Y]:
 def _peer_axis(unit: str, currency: str) -> alt.Axis:
     if unit == "currency":
         return _money_axis(currency)
+    if unit == "multiple":
+        return alt.Axis(labelExpr="format(datum.value, '~r') + 'x'")
     return alt.Axis(format=".0%" if unit == "percent" else "~r")
 
 
@@ -533,6 +536,8 @@ def _peer_row(row: dict, currency: str, subject: str) -> alt.LayerChart:
         text = format_money([row[k] for k in keys], currency)
     elif unit == "percent":
         text = _pct(pd.Series([row[k] for k in keys]))
+    elif unit == "multiple":
+        text = [format_value(row[k], "multiple") if pd.notna(row[k]) else "–" for k in keys]
     else:
         text = pd.Series([row[k] for k in keys]).map(_num_text)
     pct = row.get("percentile", np.nan)
@@ -540,7 +545,7 @@ def _peer_row(row: dict, currency: str, subject: str) -> alt.LayerChart:
                        "status": row["status"], "n_peers": int(row["n_peers"]),
                        **{f"{k}_text": t for k, t in zip(keys, text, strict=True)},
                        "percentile_text": "–" if np.isnan(pct) else f"{pct:.0f}"}])  # fmt: skip
-    unit_title = {"currency": currency, "percent": "%"}.get(unit, unit)
+    unit_title = {"currency": currency, "percent": "%", "multiple": "x target"}.get(unit, unit)
     x_title = f"{row['metric']} ({unit_title})"
     # one row per KPI: copies of the cached constant parts skip Altair's per-object validation
     band, median, dot, y = (part.copy() for part in _peer_parts())

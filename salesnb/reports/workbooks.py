@@ -445,7 +445,10 @@ def one_on_one_view(ctx: Context, since: Any = None) -> OneOnOne:
     view.text["points"] = points_html(points)
     view.text["waterfall"] = _waterfall_text(wf, cur)
     worth = "" if ctx.wb.counts_only else f", worth {fmt(won['amount'].sum(), 'currency', cur)}"
-    view.text["wins"] = para("{n} deal(s) won since {d}{w}.", n=len(won),
+    n_won = len(won)
+    won_words = "No deal" if n_won == 0 else f"{n_won:,} deal{'' if n_won == 1 else 's'}"
+    worth = worth if n_won else ""
+    view.text["wins"] = para("{n} won since {d}{w}.", n=won_words,
                              d=f"{since_ts:%Y-%m-%d}", w=worth)  # fmt: skip
     att_pct = _value(comp, "attainment", "percentile")
     view.headline = {
@@ -1289,7 +1292,7 @@ def _agreement_html(needed: bool) -> Html:
 
 def _goals_html(goals: Sequence[Any], currency: str = "USD") -> Html:
     if not goals:
-        return Html("<p><em>No goal proposed: the subject is not behind the team median on any "
+        return Html("<p><em>No goal proposed: the subject is not behind the peer median on any "
                     "metric a plan can move.</em></p>")  # fmt: skip
     parts = []
     for i, g in enumerate(goals, 1):
