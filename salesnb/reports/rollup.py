@@ -115,8 +115,9 @@ def forecast_period(ctx: Context) -> str:
     return ctx.period if ctx.as_of.normalize() < ctx.end.normalize() else ctx.next_period
 
 
-def rep_forecasts(ctx: Context, rep_ids: Any) -> pd.Series:
-    """Each rep's expected bookings for :func:`forecast_period` (currency), NaN when unknown.
+def rep_forecasts(ctx: Context, rep_ids: Any, period: str | None = None) -> pd.Series:
+    """Each rep's expected bookings for ``period`` (default :func:`forecast_period`;
+    currency), NaN when unknown.
 
     The figure of the rep's forecast workbook (its blend's expected value): the rep's draws
     from :func:`salesnb.forecast.levels.level_draws`, which
@@ -135,7 +136,7 @@ def rep_forecasts(ctx: Context, rep_ids: Any) -> pd.Series:
         return out
     from salesnb.forecast import levels
 
-    period = forecast_period(ctx)
+    period = period or forecast_period(ctx)
     try:
         start, end = ctx.wb.config.calendar.period_bounds(period)
         known = {str(r) for r in levels.rep_table(ctx.wb, period, ctx.as_of).index}

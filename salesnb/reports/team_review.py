@@ -5,8 +5,9 @@
 
 * the forecast call -- commit, best case and pipeline per rep for the quarter in play and
   how each moved since the last snapshot a week (or a month) before, beside the kit's
-  calibrated forecast (:func:`salesnb.forecast.combined.period_forecast`, every rep's share
-  from :func:`salesnb.forecast.levels.rep_table`) and the manager's call when one is given;
+  calibrated forecast (:func:`salesnb.forecast.combined.period_forecast`; every rep's the
+  figure of their forecast document, :func:`salesnb.reports.rollup.rep_forecasts`) and the
+  manager's call when one is given;
 * what moved between the two snapshots (:func:`salesnb.analytics.movement.movement`);
 * a per-rep leaderboard: attainment of the quarter holding the as-of date, pipeline created
   in it, coverage of the quarter in play;
@@ -31,6 +32,7 @@ from salesnb.core.errors import ParameterError
 from salesnb.reports import facts
 from salesnb.reports import subject as subj
 from salesnb.reports.facts import Context
+from salesnb.reports.rollup import rep_forecasts
 from salesnb.reports.workbooks import Html, bullets, esc, fmt, humane, para
 
 #: Days back the earlier snapshot is looked for, per meeting cadence.
@@ -179,8 +181,9 @@ def team_review_view(
     view.text["kit_note"] = para(
         "<small>² The kit's forecast is the one the forecast workbook shows: the whole team's "
         "forecast of {q} (history and pipeline views blended), shared out to the reps in "
-        "proportion to their own forecasts. The total row is this group's forecast drawn from "
-        "the same simulation; the reps' rows add up to {r}, {d} from it: simulation noise."
+        "proportion to their own forecasts; each rep's row is the figure of that rep's forecast "
+        "document and of the managers' roll-up. The total row is this group's forecast drawn "
+        "from the same simulation; the reps' rows add up to {r}, {d} from it: simulation noise."
         "</small>", q=call_period, r=fmt(fc_facts["reps_sum"], "currency", ctx.currency),
         d=fmt(abs(fc_facts["reps_sum"] / fc_facts["forecast"] - 1)
               if fc_facts["forecast"] else 0.0, "percent"))  # fmt: skip
@@ -225,10 +228,9 @@ def _kit_forecast(ctx: Context, period: str) -> tuple[pd.Series, Any]:
     """Every rep's expected bookings for ``period`` and the subject's forecast, as the
     forecast workbook computes them."""
     from salesnb.forecast import combined as fc
-    from salesnb.forecast import levels
 
-    table = levels.rep_table(ctx.wb, period, ctx.as_of)
-    per_rep = (table["already_won"] + table["rest"]).reindex(ctx.rep_ids)
+    # the very figure of each rep's forecast document and of the managers' roll-up
+    per_rep = pd.Series(rep_forecasts(ctx, ctx.rep_ids, period).to_numpy(), index=ctx.rep_ids)
     key = None if ctx.subject.type == "all" else ctx.subject.key
     pf = fc.period_forecast(ctx.wb, ctx.subject.type, key, period, ctx.as_of)
     return per_rep, pf
