@@ -561,14 +561,16 @@ def generate(seed: int = 2026, settings: SampleSettings | None = None) -> dict[s
     Returns
     -------
     dict of str to DataFrame
-        ``reps``, ``opportunities``, ``targets``, ``activities``, ``snapshots`` with the
-        canonical columns and dtypes of :mod:`salesnb.data.schema` (amounts in currency).
+        ``reps``, ``opportunities``, ``targets``, ``activities``, ``snapshots``, and the
+        optional ``accounts`` and ``satisfaction`` (:mod:`salesnb.data.sample_accounts`) with
+        the canonical columns and dtypes of :mod:`salesnb.data.schema` (amounts in currency).
 
     Examples
     --------
     >>> tables = generate(seed=1)
-    >>> sorted(tables), len(tables["reps"])
-    (['activities', 'opportunities', 'reps', 'snapshots', 'targets'], 30)
+    >>> sorted(tables), len(tables["reps"])  # doctest: +NORMALIZE_WHITESPACE
+    (['accounts', 'activities', 'opportunities', 'reps', 'satisfaction', 'snapshots',
+      'targets'], 30)
     """
     from salesnb.data.config import load_config
 
@@ -664,7 +666,13 @@ def generate(seed: int = 2026, settings: SampleSettings | None = None) -> dict[s
         }
     )
     activities = _activities(s, rp, d, h, rng, window0, as_day)
+    from salesnb.data.sample_accounts import dimension_tables
+
+    # drawn last, from their own random stream: every figure above stays as it was
+    accounts, satisfaction = dimension_tables(seed, rp["frame"], opps, pd.Timestamp(s.as_of))
     out = {
+        "accounts": accounts,
+        "satisfaction": satisfaction,
         "reps": rp["frame"],
         "opportunities": opps,
         "targets": targets,
@@ -685,7 +693,7 @@ def write(
     """Generate the sample and write it to ``out`` as canonical CSV plus two TOML files.
 
     Writes ``reps.csv``, ``opportunities.csv``, ``targets.csv``, ``activities.csv``,
-    ``snapshots.csv`` (canonical column order, ISO dates, amounts with 2 decimals, UTF-8,
+    ``snapshots.csv``, ``accounts.csv``, ``satisfaction.csv`` (canonical column order, ISO dates, amounts with 2 decimals, UTF-8,
     ``\\n`` line ends), ``salesnb.toml`` (as-of date, currency, fiscal calendar) and
     ``generator.toml`` (seed and settings). Rewriting gives byte-identical files.
 
