@@ -217,7 +217,7 @@ def _type_columns(t: _Table) -> None:
                 bad |= mask
             elif code == "placeholder-date":
                 t.out[f"__placeholder__{col.name}"] = pd.Series(mask, index=raw.index)
-        t.bad[col.name] = bad
+        t.bad[col.name] = bad | t.bad.get(col.name, False)
         t.out[col.name] = vals
 
 
@@ -303,6 +303,7 @@ def _choices(t: _Table, col: Column, s: pd.Series) -> pd.Series:
                 "." if t.profile.is_canonical else ", or map it under [values] in the profile."
             )
             t.emit(m, col.name, "unknown-value", msg, fix)
+        t.bad[col.name] = bad  # reported: not "blank" again
     return norm.where(~bad)
 
 
