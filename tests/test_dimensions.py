@@ -214,3 +214,24 @@ def test_groups_add_up_to_the_whole_team(wb, by, period):
         assert a1["new_accounts"].sum() == (a0["new_accounts"].sum() if len(a0) else 0)
         s0, s1 = dim.satisfaction_summary(wb, None), dim.satisfaction_summary(wb, by)
         assert s1["responses"].sum() == s0["responses"].sum() == len(wb.satisfaction)
+
+
+def test_org_groupings_equal_the_kpis_module_on_the_sample():
+    """By region, the dimension table carries exactly kpis.win_rate / sales_cycle /
+    pipeline of the same period (one definition of each KPI in the kit)."""
+    from pathlib import Path
+
+    import salesnb
+
+    wb = salesnb.load(Path(__file__).resolve().parents[1] / "data" / "sample")
+    for period in ("FY2026-Q3", "FY2025"):
+        t = dim.kpis_by(wb, "region", period=period)
+        wr = kpis.win_rate(wb, by="region", period=period)
+        cyc = kpis.sales_cycle(wb, by="region", period=period)
+        pipe = kpis.pipeline(wb, by="region", period=period)
+        assert list(t["region"]) == list(wr["region"])
+        for col, ref in (("won_deals", wr), ("lost_deals", wr), ("bookings", wr),
+                         ("win_rate", wr), ("win_rate_value", wr),
+                         ("median_cycle_days", cyc), ("open_deals", pipe), ("pipeline", pipe)):  # fmt: skip
+            np.testing.assert_allclose(t[col].to_numpy(float), ref[col].to_numpy(float),
+                                       rtol=1e-12, err_msg=f"{period} {col}")  # fmt: skip
