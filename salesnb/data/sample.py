@@ -1,10 +1,12 @@
 """A deterministic, realistic sample data set: a sales team, its deals, targets and pipeline.
 
-:func:`generate` builds the five canonical tables from a seed and a :class:`SampleSettings`;
+:func:`generate` builds the five canonical tables (and the optional accounts and satisfaction
+tables) from a seed and a :class:`SampleSettings`;
 :func:`write` saves them as canonical CSV (plus ``salesnb.toml`` and ``generator.toml``) so
 that the kit runs on a fresh machine with no data of one's own. The same seed and settings
 always give byte-identical files: only ``numpy.random.default_rng(seed)`` is used, in a fixed
-order, and nothing depends on the clock or on hash order.
+order (the optional tables draw last, from their own ``default_rng([seed, 22])``), and nothing
+depends on the clock or on hash order.
 
 The model is driven by close dates, so that bookings follow the seasonality directly: for
 each rep and month, the number of deals that close is Poisson (rep rate x season x growth x
@@ -549,7 +551,7 @@ def _activities(
 
 
 def generate(seed: int = 2026, settings: SampleSettings | None = None) -> dict[str, pd.DataFrame]:
-    """Generate the sample data set: the five canonical tables.
+    """Generate the sample data set: the five canonical tables and the two optional ones.
 
     Parameters
     ----------
