@@ -136,3 +136,33 @@ def test_public_profile_maps_the_accounts_file():
     assert len(a) == 85 and a["industry"].notna().all() and a["country"].notna().all()
     assert a.loc[a["account"] == "Acme Corporation", "size"].item() == "2822"
     assert wb.satisfaction.empty
+
+
+DATA = Path(__file__).resolve().parent / "data"
+
+
+@pytest.mark.parametrize(
+    ("profile", "export", "accounts_file", "header"),
+    [
+        ("salesforce", "salesforce/report1711712345678.csv", "accounts.csv",
+         '"Account Name","Industry","Employees","Billing Country","Account Owner","Type"'),
+        ("hubspot", "hubspot/hubspot-crm-exports-all-deals-2024-03-29.csv",
+         "hubspot-crm-exports-all-companies-2024-03-29.csv",
+         "Company name,Industry,Number of Employees,Country/Region,Company owner,Lifecycle Stage"),
+    ],
+)  # fmt: skip
+def test_crm_profiles_map_an_accounts_export(tmp_path, profile, export, accounts_file, header):
+    shutil.copy(DATA / export, tmp_path / Path(export).name)
+    before = salesnb.load(tmp_path, profile=profile)
+    assert before.accounts.empty
+    owner = before.opportunities["rep_id"].iloc[0]
+    (tmp_path / accounts_file).write_text(
+        f"{header}\nAcme Corp,Manufacturing,250,Germany,{owner},Customer\n", encoding="utf-8"
+    )
+    wb = salesnb.load(tmp_path, profile=profile)
+    row = wb.accounts.iloc[0]
+    assert (row.account, row.industry, row["size"], row.country, row.owner) == (
+        "Acme Corp", "Manufacturing", "250", "Germany", owner,
+    )  # fmt: skip
+    assert wb.fingerprint() != before.fingerprint()
+    assert wb.opportunities.equals(before.opportunities)
