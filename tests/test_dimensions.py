@@ -176,7 +176,8 @@ def workbooks(draw) -> Workbook:
                          "manager": ["M", "M", "N"], "region": ["E", "W", "W"],
                          "team": ["E", "W1", "W2"], "start_date": pd.NaT})  # fmt: skip
     accounts = pd.DataFrame({"account": ["A", "B", "C"], "segment": ["S", "E", None],
-                             "industry": ["i", "j", "j"], "size": None, "country": ["FR", None, "US"],
+                             "industry": ["i", "j", "j"], "size": None,
+                             "country": ["FR", None, "US"],
                              "owner": draw(pick(["r1", "r2", None]))[:1] * 3})  # fmt: skip
     m = draw(st.integers(0, 15))
     sat = pd.DataFrame({
@@ -230,8 +231,9 @@ def test_org_groupings_equal_the_kpis_module_on_the_sample():
         cyc = kpis.sales_cycle(wb, by="region", period=period)
         pipe = kpis.pipeline(wb, by="region", period=period)
         assert list(t["region"]) == list(wr["region"])
-        for col, ref in (("won_deals", wr), ("lost_deals", wr), ("bookings", wr),
-                         ("win_rate", wr), ("win_rate_value", wr),
-                         ("median_cycle_days", cyc), ("open_deals", pipe), ("pipeline", pipe)):  # fmt: skip
+        pairs = [("won_deals", wr), ("lost_deals", wr), ("bookings", wr), ("win_rate", wr),
+                 ("win_rate_value", wr), ("median_cycle_days", cyc), ("open_deals", pipe),
+                 ("pipeline", pipe)]  # fmt: skip
+        for col, ref in pairs:
             np.testing.assert_allclose(t[col].to_numpy(float), ref[col].to_numpy(float),
                                        rtol=1e-12, err_msg=f"{period} {col}")  # fmt: skip

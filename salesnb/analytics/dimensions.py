@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from salesnb.analytics.coaching_facts import format_value
-from salesnb.analytics.kpis import deals_as_of
+from salesnb.analytics.kpis import DateLike, deals_as_of
 from salesnb.core.errors import ParameterError
 from salesnb.data.model import Workbook, account_owners
 
@@ -90,7 +90,8 @@ def _check_present(wb: Workbook, item: str, col: str) -> None:
     if col in ACCOUNT.values():
         if wb.accounts.empty:
             msg = f"by={item!r}: the data has no accounts table, so deals have no {col}."
-            fix = "add accounts.csv (account, segment, industry, size, country, owner; docs/dimensions.md)."
+            fix = ("add accounts.csv (account, segment, industry, size, country, owner; "
+                   "docs/dimensions.md).")  # fmt: skip
             raise ParameterError(f"{msg} Fix: {fix}")
         if wb.accounts[col].isna().all():
             msg = f"by={item!r}: the accounts table has no {col} for any account."
@@ -115,7 +116,9 @@ def _labels(wb: Workbook, frame: pd.DataFrame, cols: list[str], rep: pd.Series) 
     return pd.DataFrame(out, index=frame.index)
 
 
-def _window(wb: Workbook, start, end, period) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
+def _window(
+    wb: Workbook, start: DateLike, end: DateLike, period: str | None
+) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
     if period is not None:
         if start is not None or end is not None:
             raise ParameterError("period was given with start/end. Fix: pass one or the other.")
@@ -156,8 +159,8 @@ def _ratio(num, den) -> np.ndarray:
 
 # --------------------------------------------------------------------------- deal KPIs
 def kpis_by(
-    wb: Workbook, by: By = "product", *, start=None, end=None, period: str | None = None,
-    as_of=None,
+    wb: Workbook, by: By = "product", *, start: DateLike = None, end: DateLike = None,
+    period: str | None = None, as_of: DateLike = None,
 ) -> pd.DataFrame:  # fmt: skip
     """The deal KPIs of a window grouped by any dimensions, one row per group.
 
@@ -210,12 +213,19 @@ def kpis_by(
     out["win_rate_value"] = _ratio(out["bookings"], out["bookings"] + out["lost_amount"])
     out["avg_deal_size"] = _ratio(out["bookings"], out["won_deals"])
     order = [*cols, "won_deals", "lost_deals", "bookings", "lost_amount", "win_rate",
-             "win_rate_value", "avg_deal_size", "median_cycle_days", "open_deals", "pipeline"]  # fmt: skip
+             "win_rate_value", "avg_deal_size", "median_cycle_days", "open_deals",
+             "pipeline"]  # fmt: skip
     return out[order]
 
 
 def channel_efficiency(
-    wb: Workbook, by: By = None, *, start=None, end=None, period: str | None = None, as_of=None
+    wb: Workbook,
+    by: By = None,
+    *,
+    start: DateLike = None,
+    end: DateLike = None,
+    period: str | None = None,
+    as_of: DateLike = None,
 ) -> pd.DataFrame:
     """Channel efficiency: per lead source, what it books and how well it converts.
 
@@ -243,7 +253,13 @@ def channel_efficiency(
 
 
 def product_mix(
-    wb: Workbook, by: By = None, *, start=None, end=None, period: str | None = None, as_of=None
+    wb: Workbook,
+    by: By = None,
+    *,
+    start: DateLike = None,
+    end: DateLike = None,
+    period: str | None = None,
+    as_of: DateLike = None,
 ) -> pd.DataFrame:
     """Product mix: each product's share of bookings and of pipeline, within each group.
 
@@ -272,7 +288,7 @@ def product_mix(
 _CUSTOMER_BY = (*ORG, *ACCOUNT)
 
 
-def _won_by_account(wb: Workbook, as_of) -> tuple[pd.DataFrame, pd.Timestamp]:
+def _won_by_account(wb: Workbook, as_of: DateLike) -> tuple[pd.DataFrame, pd.Timestamp]:
     o = deals_as_of(wb, as_of)
     when = pd.Timestamp(as_of).normalize() if as_of is not None else wb.as_of.normalize()
     won = o[(o["outcome"] == "won") & o["account"].notna() & (o["close_date"] <= when)]
@@ -285,7 +301,9 @@ def _account_keys(wb: Workbook, accounts: pd.Index, cols: list[str]) -> pd.DataF
     return _labels(wb, frame, cols, owner)
 
 
-def retention(wb: Workbook, by: By = None, *, window_days: int = 365, as_of=None) -> pd.DataFrame:
+def retention(
+    wb: Workbook, by: By = None, *, window_days: int = 365, as_of: DateLike = None
+) -> pd.DataFrame:
     """Retention and repeat business of customers (accounts with a won deal).
 
     Definitions, with *this window* = the ``window_days`` to as-of and *last window* the
@@ -328,7 +346,7 @@ def retention(wb: Workbook, by: By = None, *, window_days: int = 365, as_of=None
     per["rev_this"] = won[this].groupby("account")["amount"].sum().reindex(accounts, fill_value=0.0)
     first = first.reindex(accounts)
     is_first = (first > when - 2 * w) & (first <= when - w)
-    later = won.merge(first.rename("first"), left_on="account", right_index=True)
+    later = won.assign(first=g["close_date"].transform("min"))
     again = later[
         (later["close_date"] > later["first"]) & (later["close_date"] <= later["first"] + w)
     ]
@@ -357,8 +375,8 @@ def retention(wb: Workbook, by: By = None, *, window_days: int = 365, as_of=None
 
 
 def acquisition(
-    wb: Workbook, by: By = "segment", *, start=None, end=None, period: str | None = None,
-    as_of=None,
+    wb: Workbook, by: By = "segment", *, start: DateLike = None, end: DateLike = None,
+    period: str | None = None, as_of: DateLike = None,
 ) -> pd.DataFrame:  # fmt: skip
     """New-customer acquisition: accounts won for the first time in the window, per group.
 
@@ -396,8 +414,8 @@ def acquisition(
 
 
 def satisfaction_summary(
-    wb: Workbook, by: By = "rep", *, min_n: int = MIN_RESPONSES, start=None, end=None,
-    period: str | None = None, as_of=None,
+    wb: Workbook, by: By = "rep", *, min_n: int = MIN_RESPONSES, start: DateLike = None,
+    end: DateLike = None, period: str | None = None, as_of: DateLike = None,
 ) -> pd.DataFrame:  # fmt: skip
     """Customer satisfaction per group and survey kind, with the number of responses.
 
@@ -430,7 +448,8 @@ def satisfaction_summary(
     good = np.where(csat, score >= 4, score >= 9).astype(float)
     bad = np.where(csat, 0.0, score <= 6).astype(float)
     vals = {"responses": pd.Series(1, index=s.index), "mean_score": score,
-            "good": pd.Series(good, index=s.index), "bad": pd.Series(bad, index=s.index)}  # fmt: skip
+            "good": pd.Series(good, index=s.index),
+            "bad": pd.Series(bad, index=s.index)}  # fmt: skip
     out = _group(
         keys, vals, {"responses": "sum", "mean_score": "mean", "good": "sum", "bad": "sum"}
     )
