@@ -126,6 +126,13 @@ def test_subset_keeps_only_the_reps_own_accounts(full):
     assert set(one.accounts["account"]) == mine - {None}
     assert set(one.satisfaction["account"]) <= mine
     assert len(one.satisfaction) > 0
+    # an account the rep sold to but another rep owns keeps no trace of that other rep
+    acc = next(iter(mine - {None}))
+    other = full.accounts.assign(owner=full.accounts["owner"].where(
+        full.accounts["account"] != acc, "R04"))  # fmt: skip
+    shared = replace(full, accounts=other).subset(["R03"])
+    assert set(shared.accounts["owner"].dropna()) == {"R03"}
+    assert shared.accounts.loc[shared.accounts["account"] == acc, "owner"].isna().all()
 
 
 def test_public_profile_maps_the_accounts_file():

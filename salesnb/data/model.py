@@ -258,6 +258,8 @@ class Workbook:
         a = self.accounts
         mine = set(opps["account"].dropna())
         accounts = a[a["account"].isin(mine) | a["owner"].isin(keep)]
+        if len(accounts) and not accounts["owner"].isin(keep).all():  # another rep's id: blank
+            accounts = accounts.assign(owner=accounts["owner"].where(accounts["owner"].isin(keep)))
         sat = self.satisfaction
         sat = sat[sat["account"].isin(set(accounts["account"]) | mine)]
         return replace(
