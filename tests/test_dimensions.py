@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from salesnb.analytics import dimensions as dim
 from salesnb.analytics import kpis
-from salesnb.core.errors import ParameterError
+from salesnb.core.errors import ParameterError, SalesnbError
 from salesnb.data.config import load_config
 from salesnb.data.model import Workbook, empty_table
 
@@ -141,6 +141,12 @@ def test_unknown_or_absent_dimension_is_explained(wb):
     with pytest.raises(ParameterError, match="describes deals, not customers.*Fix"):
         dim.retention(wb, "product")  # retention groups customers, not deals
     assert dim.kpis_by(bare, "source")["won_deals"].sum() == 5
+    with pytest.raises(ParameterError, match="'soon' is not a date. Fix"):
+        dim.kpis_by(wb, "product", start="soon")
+    with pytest.raises(ParameterError, match="after end.*swap"):
+        dim.acquisition(wb, start="2026-03-01", end="2026-01-01")
+    with pytest.raises(SalesnbError, match="FY2026-Q7.*Fix"):  # the calendar's own message
+        dim.product_mix(wb, period="FY2026-Q7")
 
 
 def test_absent_tables_leave_deal_kpis_alone(wb):

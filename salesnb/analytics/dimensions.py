@@ -123,12 +123,17 @@ def _window(
         if start is not None or end is not None:
             raise ParameterError("period was given with start/end. Fix: pass one or the other.")
         start, end = wb.config.calendar.period_bounds(str(period))
+    from salesnb.core.dates import to_day
+
     out = []
     for name, v in (("start", start), ("end", end)):
-        ts = None if v is None else pd.Timestamp(v)
+        ts = None if v is None else to_day(v)
         if v is not None and pd.isna(ts):
-            raise ParameterError(f"{name}={v!r} is not a date. Fix: pass an ISO date.")
+            msg = f"{name}={v!r} is not a date. Fix: pass an ISO date such as '2026-09-30'."
+            raise ParameterError(msg)
         out.append(ts)
+    if out[0] is not None and out[1] is not None and out[0] > out[1]:
+        raise ParameterError(f"start {out[0].date()} is after end {out[1].date()}. Fix: swap them.")
     return out[0], out[1]
 
 
