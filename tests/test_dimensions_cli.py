@@ -57,3 +57,15 @@ def test_unknown_dimension_and_missing_data_are_one_clear_error(tmp_path):
     res = _run(str(core), "--by", "region,segment")
     assert res.exit_code == 2 and "no accounts table" in res.output
     assert "Fix: add accounts.csv" in res.output
+
+
+def test_validate_counts_the_optional_tables_only_when_present(tmp_path):
+    res = CliRunner().invoke(main, ["validate", str(SAMPLE)])
+    assert res.exit_code == 0
+    assert "13619 snapshot rows, 1573 accounts, 1981 survey responses; as of" in res.output
+    core = tmp_path / "core"
+    core.mkdir()
+    for t in CORE_TABLES:
+        shutil.copy(SAMPLE / f"{t}.csv", core / f"{t}.csv")
+    res = CliRunner().invoke(main, ["validate", str(core)])
+    assert "13619 snapshot rows; as of" in res.output and "accounts" not in res.output

@@ -98,9 +98,14 @@ def validate_cmd(data: str, profile: str | None) -> None:
     for p in wb.warnings:
         click.secho("warning: ", fg="yellow", nl=False)
         click.echo(str(p))
+    extra = "".join(
+        f", {len(t)} {what}"
+        for t, what in ((wb.accounts, "accounts"), (wb.satisfaction, "survey responses"))
+        if len(t)
+    )  # the optional tables, only when the data has them
     click.echo(
         f"ok: {len(wb.reps)} reps, {len(wb.opportunities)} opportunities, {len(wb.targets)} "
-        f"targets, {len(wb.activities)} activity rows, {len(wb.snapshots)} snapshot rows; "
+        f"targets, {len(wb.activities)} activity rows, {len(wb.snapshots)} snapshot rows{extra}; "
         f"as of {wb.as_of:%Y-%m-%d}; {len(wb.warnings)} warning(s)"
     )
     from salesnb.reports import plausibility
