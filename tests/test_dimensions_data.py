@@ -137,7 +137,7 @@ def test_subset_keeps_only_the_reps_own_accounts(full):
 
 def test_public_profile_maps_the_accounts_file():
     if not (PUBLIC / "accounts.csv").exists():
-        pytest.skip(f"the public data set is absent ({PUBLIC}); see docs/public-data.md")
+        pytest.skip(f"the public data set is absent ({PUBLIC}, ../shared beside the repo)")
     wb = salesnb.load(PUBLIC, profile="crm_sales_opportunities")
     a = wb.accounts
     assert len(a) == 85 and a["industry"].notna().all() and a["country"].notna().all()

@@ -73,7 +73,7 @@ def public():
     if not (PUBLIC / "sales_pipeline.csv").exists():
         pytest.skip(
             f"the public data set is absent ({PUBLIC}): put the Maven Analytics CRM + Sales + "
-            "Opportunities files there (docs/public-data.md) to run this comparison"
+            "Opportunities files there (../shared beside the repo; docs/profiles.md) to run it"
         )
     return salesnb.load(PUBLIC, profile="crm_sales_opportunities")
 
