@@ -69,8 +69,9 @@ _CODE_FILES = (
     "models.py",
     "seasonal.py",
     "combined.py",
-    "forecast_levels.py",
-    "forecast_reconcile.py",
+    "levels.py",
+    "reconcile.py",
+    "ptarget.py",
 )
 _CODE_VERSION: str | None = None
 

@@ -65,6 +65,7 @@ from salesnb.forecast.pipeline import (
     p_attain,
     simulate,
 )
+from salesnb.forecast.ptarget import platt_apply
 from salesnb.forecast.winprob import (
     AGE_BANDS,
     SLIP_PRIOR,
@@ -256,8 +257,22 @@ class PeriodForecast:
     calibration: dict = field(default_factory=dict)
 
     @property
-    def p_attain(self) -> float:
+    def p_attain_raw(self) -> float:
+        """Share of the blended draws at or above target (0-1; NaN without a target)."""
         return p_attain(self.blended, self.target) if self.target else float("nan")
+
+    @property
+    def p_attain(self) -> float:
+        """P(target) (0-1): :attr:`p_attain_raw` corrected by how often past quarters'
+        probabilities at this level came true (``calibration["p_target"]``, Platt scaling,
+        :func:`salesnb.forecast.levels.target_calibration`); 1 once target is reached."""
+        raw = self.p_attain_raw
+        pt = self.calibration.get("p_target")
+        if not self.target or not np.isfinite(raw) or not pt:
+            return raw
+        if self.already_won >= self.target:
+            return 1.0
+        return float(platt_apply(raw, pt["a"], pt["b"]))
 
     def summary(self, dist: Distribution) -> dict[str, float]:
         return {
@@ -290,6 +305,7 @@ class PeriodForecast:
             "blend": self.summary(self.blended),
             "pipeline_weight": self.pipeline_weight,
             "p_attain": self.p_attain,
+            "p_attain_raw": self.p_attain_raw,
             "p_attain_history": p_attain(self.history_total, self.target)
             if self.target
             else float("nan"),
@@ -572,7 +588,7 @@ def period_forecast(
         from salesnb.forecast.levels import level_draws
 
         blended, calibration = level_draws(
-            wb, reps, period, start, end, as_of, seed=seed, n_sims=n_sims
+            wb, reps, period, start, end, as_of, seed=seed, n_sims=n_sims, level=subject_type
         )
         notes.append(
             f"adding up: the expected {blended.mean:,.0f} is this subject's share of the whole "
