@@ -31,13 +31,14 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
 from scipy import special
 
-from salesnb.forecast.calibration import learned_cached
+from salesnb.forecast.cache import learned_cached
+from salesnb.forecast.history import forecast_history, forecast_many
 from salesnb.forecast.pipeline import Distribution, expected_by_rep, expected_run_rate
 from salesnb.forecast.ptarget import platt_fit
 from salesnb.forecast.reconcile import (
@@ -46,6 +47,13 @@ from salesnb.forecast.reconcile import (
     min_origins,
     shared_normal_draws,
     top_down,
+)
+from salesnb.forecast.subjects import (
+    monthly_bookings,
+    rest_of_period,
+    subject_of,
+    target_of,
+    team_series,
 )
 
 #: Past quarters (per horizon) needed before a band is called calibrated.
@@ -116,14 +124,6 @@ def all_reps(
     --------
     >>> all_reps(wb, *bounds, pd.Timestamp("2026-07-31"), 0.2)["rest"].sum()  # doctest: +SKIP
     """
-    from salesnb.forecast.combined import (
-        forecast_history,
-        forecast_many,
-        monthly_bookings,
-        rest_of_period,
-        team_series,
-    )
-
     reps = [str(r) for r in wb.reps["rep_id"]]
     pipe = expected_by_rep(wb, reps, start, end, as_of)
     e_pipe = (pipe["expected_open"] + pipe["expected_run_rate"]).to_numpy(dtype=float)
@@ -183,7 +183,7 @@ def all_reps(
     )
 
 
-def rep_table(wb, period: str, as_of, *, seed: int = 0) -> pd.DataFrame:
+def rep_table(wb, period: str, as_of, team_forecast: Callable, *, seed: int = 0) -> pd.DataFrame:
     """Every rep's expected bookings for ``period`` as the documents show them.
 
     The whole team's own forecast (its document's blend of history and pipeline views),
@@ -195,6 +195,11 @@ def rep_table(wb, period: str, as_of, *, seed: int = 0) -> pd.DataFrame:
     period : str
         As for :func:`salesnb.forecast.combined.period_forecast`.
     as_of : date
+    team_forecast : callable
+        ``team_forecast(n_sims)`` gives the whole team's own forecast for the period (a
+        :class:`~salesnb.forecast.combined.PeriodForecast` with ``coherent=False``: its
+        ``pipeline_weight``, ``base_expected``, ``already_won``, ``period_start`` and
+        ``period_end`` are read); called only when the table is not cached.
     seed : int
         The documents' seed.
 
@@ -206,16 +211,12 @@ def rep_table(wb, period: str, as_of, *, seed: int = 0) -> pd.DataFrame:
 
     Examples
     --------
-    >>> rep_table(wb, "FY2026-Q4", "2026-09-30").loc["R01", "rest"]  # doctest: +SKIP
+    >>> rep_table(wb, "FY2026-Q4", "2026-09-30", team).loc["R01", "rest"]  # doctest: +SKIP
     """
-    from salesnb.forecast.combined import period_forecast
-
     as_of = pd.Timestamp(as_of).normalize()
 
     def make() -> pd.DataFrame:
-        team = period_forecast(
-            wb, "all", None, period, as_of, seed=seed, n_sims=TABLE_SIMS, coherent=False
-        )
+        team = team_forecast(TABLE_SIMS)
         weight = float(team.pipeline_weight)
         out = all_reps(
             wb,
@@ -239,8 +240,6 @@ def rep_table(wb, period: str, as_of, *, seed: int = 0) -> pd.DataFrame:
 def _origins(wb, as_of: pd.Timestamp) -> list[tuple[pd.Timestamp, str, str]]:
     """(date, kind, quarter) of the past forecasts replayed: each finished quarter's eve and
     the end of its first month, once the whole team has :data:`MIN_HISTORY_MONTHS` months."""
-    from salesnb.forecast.combined import team_series
-
     cal = wb.config.calendar
     team = team_series(wb, as_of)
     first = team.first_valid_index()
@@ -356,6 +355,7 @@ def level_draws(
     seed: int = 0,
     n_sims: int = 10_000,
     level: str = "rep",
+    team_forecast: Callable,
 ) -> tuple[Distribution, dict]:
     """The subject's total for the period: the sum of its reps' coherent, calibrated draws.
 
@@ -368,6 +368,8 @@ def level_draws(
         The document's period (label and bounds) and as-of date.
     seed, n_sims
         The document's; every document of a data set draws the same joint quarters.
+    team_forecast : callable
+        The whole team's own forecast, as for :func:`rep_table`.
     level : str
         The document's subject type (``"rep"``, ``"manager"``, ``"region"``, ``"team"``,
         ``"all"``): whose past outcomes calibrate P(target) (:func:`target_calibration`).
@@ -383,9 +385,10 @@ def level_draws(
 
     Examples
     --------
-    >>> d, info = level_draws(wb, ["R01", "R02"], "FY2026-Q4", *bounds, as_of)  # doctest: +SKIP
+    >>> d, info = level_draws(wb, ["R01", "R02"], "FY2026-Q4", *bounds, as_of,
+    ...                       team_forecast=team)  # doctest: +SKIP
     """
-    table = rep_table(wb, period, as_of, seed=seed)
+    table = rep_table(wb, period, as_of, team_forecast, seed=seed)
     ids = [str(r) for r in table.index]
     cols = np.isin(ids, [str(r) for r in reps])
     already = float(table["already_won"].to_numpy()[cols].sum())
@@ -459,8 +462,6 @@ def target_backtest(wb, errors: pd.DataFrame, kind: str, ids: Sequence[str]) -> 
     --------
     >>> target_backtest(wb, errs, "start", ids).groupby("level")["hit"].mean()  # doctest: +SKIP
     """
-    from salesnb.forecast.combined import _subject_of, _target
-
     cols = ["date", "level", "subject", "p", "hit"]
     ids = [str(r) for r in ids]
     e = errors[errors["kind"] == kind]
@@ -472,7 +473,7 @@ def target_backtest(wb, errors: pd.DataFrame, kind: str, ids: Sequence[str]) -> 
     opps = wb.opportunities
     won = opps[opps["outcome"] == "won"]
     groups = {
-        lv: _subject_of(wb, None if lv == "all" else lv).reindex(ids).fillna("").to_numpy()
+        lv: subject_of(wb, None if lv == "all" else lv).reindex(ids).fillna("").to_numpy()
         for lv in P_LEVELS
     }
     rows = []
@@ -492,7 +493,7 @@ def target_backtest(wb, errors: pd.DataFrame, kind: str, ids: Sequence[str]) -> 
             for s in sorted(set(sub) - {""}):
                 m = sub == s
                 reps = [r for r, k in zip(ids, m, strict=True) if k]
-                target = _target(wb, reps, lv, s, start, end)
+                target = target_of(wb, reps, lv, s, start, end)
                 if not target:
                     continue
                 if already[m].sum() >= target:
