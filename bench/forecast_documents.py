@@ -237,6 +237,9 @@ def forecast_origin(name: str, o: dict, n_sims: int) -> tuple[list[dict], float]
                     "lo95": b.quantile(0.025),
                     "hi95": b.quantile(0.975),
                     "p": pf.p_attain if pf.target else np.nan,
+                    # the share of draws reaching target, before P(target)'s calibration
+                    "p_raw": pf.p_attain_raw if pf.target else np.nan,
+                    "p_calibrated": bool(pf.calibration.get("p_target")),
                     "target": pf.target,
                     "already_won": pf.already_won,
                     "pipeline": "rebuilt"
@@ -377,6 +380,8 @@ def score(r: pd.DataFrame, has_ets: bool) -> pd.DataFrame:
             base = np.full(len(p), base_rate)
             rec["hit rate"] = float(y.mean())
             rec["Brier kit"], rec["Brier base"] = _brier(p["p"], y), _brier(base, y)
+            rec["Brier raw"] = _brier(p["p_raw"], y) if "p_raw" in p else np.nan
+            rec["n P cal"] = int(p["p_calibrated"].sum()) if "p_calibrated" in p else 0
             rec["Brier last yr"] = _brier(p["p_last"], y)
             rec["log kit"], rec["log base"] = _log(p["p"], y), _log(base, y)
             rec["log last yr"] = _log(p["p_last"], y)
@@ -384,13 +389,14 @@ def score(r: pd.DataFrame, has_ets: bool) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def reliability(r: pd.DataFrame) -> pd.DataFrame:
-    """P(target) in bins against the observed share, all levels pooled, per as-of kind."""
-    p = r.dropna(subset=["p", "p_last", "naive", "scale"]).copy()
+def reliability(r: pd.DataFrame, col: str = "p") -> pd.DataFrame:
+    """P(target) in bins against the observed share, all levels pooled, per as-of kind
+    (``col="p_raw"``: the share of draws reaching target, before calibration)."""
+    p = r.dropna(subset=[col, "p_last", "naive", "scale"]).copy()
     p["hit"] = (p["actual"] >= p["target"]).astype(float)
-    p["bin"] = pd.cut(p["p"], BINS, include_lowest=True)
+    p["bin"] = pd.cut(p[col], BINS, include_lowest=True)
     t = p.groupby(["kind", "bin"], observed=True).agg(
-        n=("hit", "size"), predicted=("p", "mean"), observed=("hit", "mean")
+        n=("hit", "size"), predicted=(col, "mean"), observed=("hit", "mean")
     )
     return t.reset_index()
 
@@ -492,6 +498,18 @@ def run(name: str, quick: bool, jobs: int, with_sf: bool = True) -> dict | None:
         )
     print("  reliability of P(target), all levels pooled:")
     print(reliability(rows).to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+    if "p_raw" in rows:
+        print("  the same before P(target)'s calibration (share of draws reaching target):")
+        print(reliability(rows, "p_raw").to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+        cal = rows[rows["p_calibrated"].astype(bool)]
+        if len(cal):
+            print(f"  on the {len(cal)} forecasts whose P(target) was calibrated:")
+            print(reliability(cal).to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+            sc_cal = score(cal, False)
+            print(
+                sc_cal[["as of", "level", "n P", "Brier raw", "Brier kit", "Brier base",
+                        "Brier last yr"]].to_string(index=False, float_format=lambda x: f"{x:.3f}")
+            )  # fmt: skip
     print(f"  goals ({name}):")
     print("\n".join(verdicts(sc, has_ets)))
     print(f"  [{name}] {time.perf_counter() - t0:.0f} s")

@@ -39,14 +39,6 @@ OVERSIZED = {
 #: Import cycles between modules of one subpackage that remain, each with its reason.
 #: A cycle is written as the sorted tuple of its modules.
 KNOWN_CYCLES: dict[tuple[str, ...], str] = {
-    (
-        "salesnb.forecast.calibration",
-        "salesnb.forecast.combined",
-        "salesnb.forecast.levels",
-        "salesnb.forecast.pipeline",
-        "salesnb.forecast.winprob",
-    ): "calibration learns from the views it calibrates (inside functions); the forecast "
-    "modules were edited on other branches while the house moved",
     ("salesnb.data.profiles", "salesnb.data.stagehistory"): (
         "a profile's [stage_history] section is parsed by stagehistory (inside a function), "
         "which reads its options with the profile's own helpers"

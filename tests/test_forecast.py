@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import salesnb.forecast.cache as fcache
 from salesnb.core.errors import NotEnoughDataError, ParameterError
 from salesnb.data.config import load_config
 from salesnb.data.model import Workbook, empty_table
@@ -606,11 +607,10 @@ def _two_rep_wb() -> Workbook:
 
 
 def test_period_forecast_uses_the_levels_pooled_choice_and_caches_it(monkeypatch, tmp_path):
-    import salesnb.forecast.calibration as fcal
     import salesnb.forecast.combined as fc
 
     monkeypatch.setenv("SALESNB_CACHE", str(tmp_path))
-    monkeypatch.setattr(fcal, "_CACHE", {})
+    monkeypatch.setattr(fcache, "_CACHE", {})
     wb = _two_rep_wb()
     pf = period_forecast(wb, "rep", "R1", "FY2026-Q3", n_sims=500)
     wide = monthly_bookings(wb, by="rep", as_of=wb.as_of)
@@ -631,7 +631,7 @@ def test_period_forecast_uses_the_levels_pooled_choice_and_caches_it(monkeypatch
     monkeypatch.setattr(fc, "pooled_choice", boom)
     # the in-process memo, then (memo emptied) the disk cache: same figures, no refit of peers
     again = period_forecast(wb, "rep", "R1", "FY2026-Q3", n_sims=500)
-    monkeypatch.setattr(fcal, "_CACHE", {})
+    monkeypatch.setattr(fcache, "_CACHE", {})
     from_disk = period_forecast(wb, "rep", "R1", "FY2026-Q3", n_sims=500)
     same = json.dumps(pf.to_dict())  # NaN (no target) compares equal as text
     assert json.dumps(again.to_dict()) == same == json.dumps(from_disk.to_dict())
@@ -787,7 +787,7 @@ def test_learned_shock_is_cached_on_disk(monkeypatch, tmp_path):
     import salesnb.forecast.calibration as fcal
 
     monkeypatch.setenv("SALESNB_CACHE", str(tmp_path))
-    monkeypatch.setattr(fcal, "_CACHE", {})
+    monkeypatch.setattr(fcache, "_CACHE", {})
     real = fcal._shock_scores
     calls = []
 
@@ -802,7 +802,7 @@ def test_learned_shock_is_cached_on_disk(monkeypatch, tmp_path):
     files = list((tmp_path / "forecast").glob("shock-*.json"))
     assert len(files) == 1 and not list((tmp_path / "forecast").glob(".*tmp"))
     # a fresh process (empty in-process cache) reads the file instead of recomputing
-    monkeypatch.setattr(fcal, "_CACHE", {})
+    monkeypatch.setattr(fcache, "_CACHE", {})
     again = pipeline_shock(wb)
     assert len(calls) == 1
     assert {k: again[k] for k in ("shock", "learned", "quarters", "snapshots", "source")} == {
@@ -821,14 +821,14 @@ def test_learned_blend_errors_are_cached_on_disk(monkeypatch, tmp_path):
     import salesnb.forecast.calibration as fcal
 
     monkeypatch.setenv("SALESNB_CACHE", str(tmp_path))
-    monkeypatch.setattr(fcal, "_CACHE", {})
+    monkeypatch.setattr(fcache, "_CACHE", {})
     wb = _monthly_wb(history_perfect=True)
     first = blend_weight(wb, "rep", "R1", ["R1"])
 
     def boom(*args, **kwargs):
         raise AssertionError("recomputed despite the disk cache")
 
-    monkeypatch.setattr(fcal, "_CACHE", {})
+    monkeypatch.setattr(fcache, "_CACHE", {})
     monkeypatch.setattr(fcal, "_history_expected", boom)
     assert blend_weight(wb, "rep", "R1", ["R1"]) == first
     # another as_of is another key: recomputed
@@ -852,12 +852,11 @@ def test_cache_path_follows_the_cache_dir_convention(monkeypatch, tmp_path):
 
 
 def test_an_unwritable_cache_still_gives_the_value(monkeypatch, tmp_path):
-    import salesnb.forecast.calibration as fcal
 
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
     monkeypatch.setenv("SALESNB_CACHE", str(blocker))
-    monkeypatch.setattr(fcal, "_CACHE", {})
+    monkeypatch.setattr(fcache, "_CACHE", {})
     s = pipeline_shock(_monthly_wb(history_perfect=True))
     assert s["source"] == "learned"
 
@@ -907,7 +906,6 @@ def test_learned_win_probabilities_are_cached_on_disk(monkeypatch, tmp_path):
 
 
 def test_cached_win_probabilities_give_the_same_forecast(monkeypatch, tmp_path):
-    import salesnb.forecast.calibration as fcal
     import salesnb.forecast.winprob as wp
 
     monkeypatch.setenv("SALESNB_CACHE", str(tmp_path))
@@ -915,7 +913,7 @@ def test_cached_win_probabilities_give_the_same_forecast(monkeypatch, tmp_path):
     results = []
     for _ in range(2):  # computed, then read from disk in a "fresh process"
         monkeypatch.setattr(wp, "_CACHE", {})
-        monkeypatch.setattr(fcal, "_CACHE", {})
+        monkeypatch.setattr(fcache, "_CACHE", {})
         fc = forecast_pipeline(wb, ["R1"], "2025-07-01", "2025-09-30", "2025-07-14", n_sims=200)
         results.append((fc.expected, fc.total.quantile(0.1), fc.total.quantile(0.9), fc.shock))
     assert results[0] == results[1]
@@ -926,7 +924,7 @@ def test_blend_reads_the_team_level_past_totals_from_disk(monkeypatch, tmp_path)
     import salesnb.forecast.calibration as fcal
 
     monkeypatch.setenv("SALESNB_CACHE", str(tmp_path))
-    monkeypatch.setattr(fcal, "_CACHE", {})
+    monkeypatch.setattr(fcache, "_CACHE", {})
     wb = _monthly_wb(history_perfect=True)
     first = blend_weight(wb, "rep", "R1", ["R1"])
     assert len(list((tmp_path / "forecast").glob("past-*.json"))) == 1
@@ -936,7 +934,7 @@ def test_blend_reads_the_team_level_past_totals_from_disk(monkeypatch, tmp_path)
     def boom(*args, **kwargs):
         raise AssertionError("team-level past snapshots recomputed despite the disk cache")
 
-    monkeypatch.setattr(fcal, "_CACHE", {})
+    monkeypatch.setattr(fcache, "_CACHE", {})
     monkeypatch.setattr(fcal, "_past", boom)
     assert blend_weight(wb, "rep", "R1", ["R1"]) == first
 
@@ -1002,10 +1000,9 @@ def _as_shown(summary: pd.DataFrame) -> pd.DataFrame:
 
 def test_document_history_backtest_is_the_levels_pooled_backtest(monkeypatch, tmp_path):
     import salesnb.forecast.backtest as bt
-    import salesnb.forecast.calibration as fcal
 
     monkeypatch.setenv("SALESNB_CACHE", str(tmp_path))
-    monkeypatch.setattr(fcal, "_CACHE", {})
+    monkeypatch.setattr(fcache, "_CACHE", {})
     wb = _two_rep_wb()
     ctx, wide, table, notes = _document_history_backtest(wb, "rep", "R1")
     # below the whole team the level borrows the team's seasonal pattern
@@ -1036,7 +1033,7 @@ def test_document_history_backtest_is_the_levels_pooled_backtest(monkeypatch, tm
     # the in-process memo, then (memo emptied) the disk cache: the same table, no refits
     for clear in (False, True):
         if clear:
-            monkeypatch.setattr(fcal, "_CACHE", {})
+            monkeypatch.setattr(fcache, "_CACHE", {})
         again = _document_history_backtest(wb, "rep", "R1")[2]
         pd.testing.assert_frame_equal(again, table)
         assert again.attrs == table.attrs

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from salesnb.forecast import combined as fc
 from salesnb.forecast.seasonal import month_factors, seasonal_indices
@@ -117,3 +119,20 @@ def test_sample_typical_rep_q4_forecast_reflects_the_teams_q4(sample_wb):
     assert hist > 80_400
     assert hist > 57_585
     assert pf.p_attain >= 2 * 0.074
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    y=st.lists(st.floats(1.0, 1e6), min_size=13, max_size=60),
+    period=st.sampled_from([4, 7, 12]),
+)
+def test_centred_moving_average_is_statsmodels_trend(y, period):
+    from statsmodels.tsa.seasonal import seasonal_decompose
+
+    from salesnb.forecast.seasonal import centred_moving_average
+
+    y = np.asarray(y)
+    if y.size < 2 * period:
+        return
+    want = seasonal_decompose(y, model="multiplicative", period=period).trend
+    np.testing.assert_allclose(centred_moving_average(y, period), want, rtol=1e-10)

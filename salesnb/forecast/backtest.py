@@ -375,7 +375,8 @@ def level_backtest(
     >>> level_backtest(wb, "rep", "2026-09-30").benchmark  # doctest: +SKIP
     'snaive'
     """
-    from salesnb.forecast.calibration import _cached, _disk_cached
+    from salesnb.forecast.cache import cached as _cached
+    from salesnb.forecast.cache import disk_cached as _disk_cached
 
     as_of = pd.Timestamp(as_of).normalize()
     methods = tuple(methods)

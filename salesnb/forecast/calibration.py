@@ -18,16 +18,22 @@ from deals closed by each snapshot's own date, so nothing comes from the future.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from salesnb.forecast.cache import (  # learned_cache_path, learned_cached: re-exported
+    cached,
+    disk_cached,
+    learned_cache_path,  # noqa: F401
+    learned_cached,  # noqa: F401
+)
+from salesnb.forecast.history import forecast_history
 from salesnb.forecast.pipeline import (
+    SHOCK_PRIOR,
     Distribution,
+    PipelineForecast,
     RunRate,
     _due_deals,
     _p_new,
@@ -35,11 +41,15 @@ from salesnb.forecast.pipeline import (
     _snapshot_pipeline,
     simulate_groups,
 )
-from salesnb.forecast.winprob import _memo_per_data
+from salesnb.forecast.pipeline import forecast_pipeline as _pipeline_view
+from salesnb.forecast.subjects import (
+    last_complete_month,
+    month_weights,
+    monthly_bookings,
+    subject_of,
+    team_series,
+)
 
-#: Latent correlation used when no past quarter with snapshots has ended (see
-#: :func:`pipeline_shock`): a one-sigma quarter moves a 25% deal to about 15% or 35%.
-SHOCK_PRIOR = 0.1
 #: Pseudo-quarters the prior counts for against the quarters learned from.
 SHOCK_PRIOR_QUARTERS = 1.0
 #: Candidate correlations compared by interval score.
@@ -51,118 +61,8 @@ DATES_PER_QUARTER = 7
 #: Pseudo-snapshots the default blend weight counts for against the learned one.
 BLEND_PRIOR = 4.0
 
-_CACHE: dict[tuple, object] = {}
-
-
-def _cached(key: tuple, wb, make):
-    """Memoise per data (see :func:`salesnb.forecast.winprob._memo_per_data`)."""
-    return _memo_per_data(_CACHE, 512, wb, key, make)
-
-
-#: Modules whose code decides the learned shock and blend weight: their content is part of
-#: the disk cache key, so a changed method never reads an old result.
-_CODE_FILES = (
-    "calibration.py",
-    "pipeline.py",
-    "winprob.py",
-    "history.py",
-    "models.py",
-    "seasonal.py",
-    "combined.py",
-    "forecast_levels.py",
-    "forecast_reconcile.py",
-)
-_CODE_VERSION: str | None = None
-
-
-def _code_version() -> str:
-    global _CODE_VERSION
-    if _CODE_VERSION is None:
-        h = hashlib.sha256()
-        for name in _CODE_FILES:
-            f = Path(__file__).with_name(name)
-            h.update(f.read_bytes() if f.is_file() else name.encode())
-        _CODE_VERSION = h.hexdigest()[:16]
-    return _CODE_VERSION
-
-
-def learned_cache_path(wb, kind: str, parts: tuple) -> Path:
-    """Where a learned value is cached on disk, keyed by the data, the question and the code.
-
-    The file name hashes ``kind``, ``parts`` (as_of, snapshot dates, subject...), the
-    workbook's :meth:`~salesnb.data.model.Workbook.fingerprint`, its configuration and the
-    source of the forecasting modules, under :func:`salesnb.reports.vegabundle.cache_dir`
-    (``$SALESNB_CACHE``, else ``$XDG_CACHE_HOME/salesnb``, else ``~/.cache/salesnb``).
-
-    Parameters
-    ----------
-    wb : Workbook
-    kind : str
-        ``"shock"``, ``"blend"``, ``"past"``, ``"winprob"`` (the win-probability and
-        in-period tables of :mod:`salesnb.forecast.winprob` at one date) or ``"pooled"`` (a level's
-        history model choice, :func:`salesnb.forecast.combined.level_choice`).
-    parts : tuple
-        Anything else the value depends on (converted with ``str``).
-
-    Returns
-    -------
-    Path
-        ``<cache>/forecast/<kind>-<32 hex>.json`` (may not exist yet).
-
-    Examples
-    --------
-    >>> learned_cache_path(wb, "shock", ("2026-09-30",)).name[:6]  # doctest: +SKIP
-    'shock-'
-    """
-    from salesnb.core.files import cache_dir
-
-    fp = _cached(("fingerprint",), wb, wb.fingerprint)
-    key = json.dumps([kind, fp, repr(wb.config), _code_version(), [str(x) for x in parts]])
-    digest = hashlib.sha256(key.encode()).hexdigest()[:32]
-    return cache_dir() / "forecast" / f"{kind}-{digest}.json"
-
-
-def _disk_cached(wb, kind: str, parts: tuple, make, dump, load):
-    """``load(json)`` of the cached value, else ``make()``, written atomically with ``dump``.
-
-    An unreadable or unwritable cache is ignored: the value is then computed as usual."""
-    path = learned_cache_path(wb, kind, parts)
-    try:
-        return load(json.loads(path.read_text(encoding="utf-8")))
-    except (OSError, ValueError, KeyError, TypeError):
-        pass
-    from salesnb.core.files import atomic_write
-
-    value = make()
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # atomic: concurrent documents never read half a file
-        atomic_write(path, json.dumps(dump(value)).encode("utf-8"))
-    except (OSError, TypeError, ValueError):  # not writable, or not JSON-able: keep the value
-        pass
-    return value
-
-
-def learned_cached(wb, kind: str, parts: tuple, make, dump, load):
-    """``make()`` remembered in the process per data and on disk (see
-    :func:`learned_cache_path`): what every document of a data set shares is computed once.
-
-    Parameters
-    ----------
-    wb : Workbook
-    kind, parts
-        As for :func:`learned_cache_path`.
-    make : callable
-        Computes the value.
-    dump, load : callable
-        To and from JSON-able data.
-
-    Examples
-    --------
-    >>> learned_cached(wb, "demo", ("x",), lambda: 1.5, float, float)  # doctest: +SKIP
-    1.5
-    """
-    return _cached((kind, *parts), wb, lambda: _disk_cached(wb, kind, parts, make, dump, load))
+#: Old private names, kept for callers of this module (see :mod:`salesnb.forecast.cache`).
+_cached, _disk_cached = cached, disk_cached
 
 
 def _dump_shock(v: dict) -> dict:
@@ -276,9 +176,7 @@ def _interval_score(lo: np.ndarray, hi: np.ndarray, x: np.ndarray, alpha: float 
 
 def _shock_scores(wb, dates: list[tuple]) -> pd.DataFrame:
     """Mean relative interval score per candidate shock and level (rep, region, team)."""
-    from salesnb.forecast.combined import _subject_of
-
-    region = _subject_of(wb, "region")
+    region = subject_of(wb, "region")
     rows = []
     for i, (d, q, learned_as_of) in enumerate(dates):
         past = _past(wb, d, q, learned_as_of)
@@ -414,15 +312,7 @@ def _past_totals(wb, dates: list[tuple]) -> list[_PastTotals]:
 
 def _history_expected(wb, subject_type: str, name: str, d: pd.Timestamp, start, end) -> float:
     """The history view's expected remaining bookings of the quarter, as forecast at ``d``."""
-    from salesnb.forecast.combined import (
-        _last_complete_month,
-        _month_weights,
-        monthly_bookings,
-        team_series,
-    )
-    from salesnb.forecast.history import forecast_history
-
-    last = _last_complete_month(d)
+    last = last_complete_month(d)
     horizon = max((end.to_period("M") - last).n, 0)
     if horizon == 0:
         return 0.0
@@ -437,7 +327,7 @@ def _history_expected(wb, subject_type: str, name: str, d: pd.Timestamp, start, 
     hist = _cached(("hist", by, name, last, horizon), wb, fit)
     if not hist.ok:
         return float("nan")
-    return hist.total(_month_weights(last + 1, horizon, start, end, d))[0]
+    return hist.total(month_weights(last + 1, horizon, start, end, d))[0]
 
 
 def blend_weight(
@@ -527,3 +417,44 @@ def blend_weight(
         rmse_pipeline=float(np.sqrt(mse_p)),
     )
     return out
+
+
+def forecast_pipeline(
+    wb,
+    reps,
+    period_start,
+    period_end,
+    as_of=None,
+    *,
+    shock: float | None = None,
+    **kwargs,
+) -> PipelineForecast:
+    """The pipeline view (:func:`salesnb.forecast.pipeline.forecast_pipeline`) with the
+    period's shock learned from past snapshots (:func:`pipeline_shock`) unless given.
+
+    Parameters
+    ----------
+    wb, reps, period_start, period_end, as_of
+        As for :func:`salesnb.forecast.pipeline.forecast_pipeline`.
+    shock : float, optional
+        Latent correlation of the period's deals; default learned at ``as_of``.
+    **kwargs
+        ``n_sims``, ``seed``, ``run_rate``.
+
+    Returns
+    -------
+    PipelineForecast
+        ``shock["source"]`` says ``"learned"``, ``"prior"`` or ``"given"``.
+
+    Examples
+    --------
+    >>> forecast_pipeline(wb, None, "2026-07-01", "2026-09-30").shock  # doctest: +SKIP
+    {'shock': 0.085, 'source': 'learned'}
+    """
+    if shock is not None:
+        return _pipeline_view(wb, reps, period_start, period_end, as_of, shock=shock, **kwargs)
+    at = pd.Timestamp(wb.as_of if as_of is None else as_of).normalize()
+    learned = pipeline_shock(wb, at)
+    fc = _pipeline_view(wb, reps, period_start, period_end, at, shock=learned["shock"], **kwargs)
+    fc.shock = {"shock": float(learned["shock"]), "source": learned["source"]}
+    return fc

@@ -34,11 +34,11 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from salesnb.core.errors import ParameterError
 from salesnb.forecast.calibration import (
     BLEND_PRIOR,
     SHOCK_PRIOR,
     blend_weight,
+    forecast_pipeline,
     pipeline_shock,
 )
 from salesnb.forecast.history import (
@@ -61,14 +61,23 @@ from salesnb.forecast.pipeline import (
     PipelineForecast,
     RunRate,
     blend,
-    forecast_pipeline,
     p_attain,
     simulate,
+)
+from salesnb.forecast.ptarget import platt_apply
+from salesnb.forecast.subjects import (
+    first_activity,
+    last_complete_month,
+    month_weights,
+    monthly_bookings,
+    reps_of,
+    subject_of,
+    target_of,
+    team_series,
 )
 from salesnb.forecast.winprob import (
     AGE_BANDS,
     SLIP_PRIOR,
-    _member,
     deal_probabilities,
     in_period_factors,
     win_probabilities,
@@ -118,107 +127,9 @@ SubjectType = Literal["rep", "region", "manager", "team", "all"]
 # --------------------------------------------------------------------------- bookings
 
 
-def _subject_of(wb, by: str | None) -> pd.Series:
-    """Subject of each rep (index rep_id) for a grouping."""
-    reps = wb.reps.set_index("rep_id")
-    if by in (None, "all"):
-        return pd.Series("all", index=reps.index, dtype="str")
-    if by == "rep":
-        return pd.Series(reps.index, index=reps.index, dtype="str")
-    if by not in ("region", "manager", "team"):
-        msg = f"by={by!r} is not a grouping. Fix: use 'rep', 'region', 'manager', 'team' or None."
-        raise ParameterError(msg)
-    col = reps[by]
-    if by == "team":
-        col = col.fillna(reps["region"])
-    return col.astype("str")
-
-
-def _last_complete_month(as_of: pd.Timestamp) -> pd.Period:
-    as_of = pd.Timestamp(as_of)
-    month = as_of.to_period("M")
-    return month if as_of == month.end_time.normalize() else month - 1
-
-
-def _first_activity(wb, as_of: pd.Timestamp) -> pd.Series:
-    """First sign of each rep (index rep_id) up to ``as_of``: start date, created or closed deal."""
-    opps = wb.opportunities
-    created = opps.loc[opps["created_date"] <= as_of, ["rep_id", "created_date"]]
-    closed = opps.loc[
-        (opps["outcome"] != "open") & (opps["close_date"] <= as_of), ["rep_id", "close_date"]
-    ]
-    dates = pd.concat(
-        [created.set_axis(["rep_id", "date"], axis=1), closed.set_axis(["rep_id", "date"], axis=1)]
-    )
-    if "start_date" in wb.reps.columns:
-        sd = wb.reps[["rep_id", "start_date"]].set_axis(["rep_id", "date"], axis=1)
-        dates = pd.concat([dates, sd[sd["date"] <= as_of]])
-    dates = dates.dropna(subset=["date"])
-    return dates.groupby("rep_id")["date"].min()
-
-
-def monthly_bookings(
-    wb, by: Literal["rep", "region", "manager", "team"] | None = "rep", as_of=None
-) -> pd.DataFrame:
-    """Closed-won amount per month and subject, up to the last complete month before ``as_of``.
-
-    Parameters
-    ----------
-    wb : Workbook
-    by : {"rep", "region", "manager", "team", None}
-        Subject grouping; None gives one column ``"all"``.
-    as_of : date, optional
-        Defaults to ``wb.as_of``. A month counts once its last day is on or before ``as_of``.
-
-    Returns
-    -------
-    DataFrame
-        Monthly ``PeriodIndex`` named ``month``, one column per subject (currency). Months
-        with no bookings are 0. A subject's history starts at its first activity: the
-        earliest start date, created deal or closed deal of its reps (up to ``as_of``), but
-        never before the first month in which the data has any closed deal, since bookings
-        before the export's window are unknown, not zero. Months before that are NaN, and a
-        subject with no activity at all is NaN throughout.
-
-    Examples
-    --------
-    >>> wide = monthly_bookings(wb, by="region")  # doctest: +SKIP
-    >>> wide["EMEA"].first_valid_index()  # first month with a close in the data  # doctest: +SKIP
-    Period('2023-10', 'M')
-    """
-    as_of = pd.Timestamp(wb.as_of if as_of is None else as_of)
-    last = _last_complete_month(as_of)
-    subj = _subject_of(wb, by)
-    subjects = sorted(set(subj.dropna()))
-    opps = wb.opportunities
-    first = _first_activity(wb, as_of).reindex(subj.index).groupby(subj).min().dropna()
-    closes = opps.loc[(opps["outcome"] != "open") & (opps["close_date"] <= as_of), "close_date"]
-    if first.empty or closes.empty:
-        return pd.DataFrame(
-            np.nan,
-            columns=pd.Index(subjects, name=by or "all"),
-            index=pd.PeriodIndex([], freq="M", name="month"),
-        )
-    # Bookings are observed from the data's first close on: an export of deals closed since
-    # October has no record of what closed before, however old its deals' created dates.
-    window = closes.min().to_period("M")
-    first_month = first.dt.to_period("M").clip(lower=window).reindex(subjects)
-    won = opps[(opps["outcome"] == "won") & opps["close_date"].notna()]
-    won = won[won["close_date"].dt.to_period("M") <= last]
-    keys = won["rep_id"].map(subj)
-    table = (
-        won.assign(subject=keys.to_numpy(), month=won["close_date"].dt.to_period("M"))
-        .dropna(subset=["subject"])
-        .pivot_table(index="month", columns="subject", values="amount", aggfunc="sum")
-    )
-    start = first_month.dropna().min()
-    months = pd.period_range(min(start, last), last, freq="M", name="month")
-    out = table.reindex(index=months, columns=subjects).fillna(0.0).astype(float)
-    firsts = pd.PeriodIndex(first_month, freq="M")
-    before = (months.asi8[:, None] < firsts.asi8[None, :]) | firsts.isna()[None, :]
-    out = out.mask(before)
-    out.columns.name = by or "all"
-    return out
+#: Old private names, kept for callers of this module (see :mod:`salesnb.forecast.subjects`).
+_subject_of, _last_complete_month, _first_activity = subject_of, last_complete_month, first_activity
+_reps_of, _target, _month_weights = reps_of, target_of, month_weights
 
 
 # --------------------------------------------------------------------------- one call
@@ -256,8 +167,22 @@ class PeriodForecast:
     calibration: dict = field(default_factory=dict)
 
     @property
-    def p_attain(self) -> float:
+    def p_attain_raw(self) -> float:
+        """Share of the blended draws at or above target (0-1; NaN without a target)."""
         return p_attain(self.blended, self.target) if self.target else float("nan")
+
+    @property
+    def p_attain(self) -> float:
+        """P(target) (0-1): :attr:`p_attain_raw` corrected by how often past quarters'
+        probabilities at this level came true (``calibration["p_target"]``, Platt scaling,
+        :func:`salesnb.forecast.levels.target_calibration`); 1 once target is reached."""
+        raw = self.p_attain_raw
+        pt = self.calibration.get("p_target")
+        if not self.target or not np.isfinite(raw) or not pt:
+            return raw
+        if self.already_won >= self.target:
+            return 1.0
+        return float(platt_apply(raw, pt["a"], pt["b"]))
 
     def summary(self, dist: Distribution) -> dict[str, float]:
         return {
@@ -290,6 +215,7 @@ class PeriodForecast:
             "blend": self.summary(self.blended),
             "pipeline_weight": self.pipeline_weight,
             "p_attain": self.p_attain,
+            "p_attain_raw": self.p_attain_raw,
             "p_attain_history": p_attain(self.history_total, self.target)
             if self.target
             else float("nan"),
@@ -306,101 +232,12 @@ class PeriodForecast:
         }
 
 
-def _reps_of(wb, subject_type: str, subject: str | None) -> tuple[list[str], str]:
-    if subject_type == "all":
-        return wb.reps["rep_id"].tolist(), "all"
-    if subject is None:
-        msg = f"subject_type={subject_type!r} needs a subject. Fix: pass subject=..."
-        raise ParameterError(msg)
-    if subject_type == "rep":
-        rid = str(wb.rep(subject)["rep_id"])
-        return [rid], rid
-    subj = _subject_of(wb, subject_type)
-    hit = subj.index[subj == str(subject)].tolist()
-    if not hit:
-        import difflib
-
-        close = difflib.get_close_matches(str(subject), sorted(set(subj)), n=3)
-        hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
-        msg = (
-            f"No {subject_type} called {subject!r}.{hint} Fix: use a value of reps.{subject_type}."
-        )
-        raise ParameterError(msg)
-    return hit, str(subject)
-
-
-def _target(wb, reps: list[str], subject_type: str, subject: str, start, end) -> float | None:
-    t = wb.targets
-    if t.empty:
-        return None
-    in_period = t["month"].between(start, end)
-    if subject_type == "region":
-        own = t[in_period & t["rep_id"].isna() & (t["region"] == subject)]
-        if len(own):
-            return float(own["amount"].sum())
-    rows = t[in_period & _member(t["rep_id"], reps)]
-    if subject_type == "all" and rows.empty:
-        rows = t[in_period & t["rep_id"].isna()]
-    return float(rows["amount"].sum()) if len(rows) else None
-
-
-def _month_weights(first: pd.Period, horizon: int, start, end, as_of: pd.Timestamp) -> np.ndarray:
-    """Share of each forecast month still to come inside the period (the current month's
-    remaining days, 1 for later months inside the period, 0 outside)."""
-    months = pd.period_range(first, periods=horizon, freq="M")
-    m_start = months.start_time
-    m_end = months.end_time.normalize()
-    lo = np.maximum(
-        m_start.to_numpy(), np.datetime64(max(pd.Timestamp(start), as_of + pd.Timedelta(days=1)))
-    )
-    hi = np.minimum(m_end.to_numpy(), np.datetime64(pd.Timestamp(end)))
-    days = (hi - lo).astype("timedelta64[D]").astype(int) + 1
-    return np.clip(days, 0, None) / months.days_in_month.to_numpy()
-
-
-def rest_of_period(as_of, start, end) -> tuple[pd.Period, int, np.ndarray]:
-    """The months a forecast made at ``as_of`` needs for the rest of a period.
-
-    Returns
-    -------
-    (first, horizon, weights)
-        The first month after the last complete one, the months ahead up to the period's
-        last, and the share of each still to come inside the period (0-1).
-
-    Examples
-    --------
-    >>> first, h, w = rest_of_period(pd.Timestamp("2026-07-31"), pd.Timestamp("2026-07-01"),
-    ...                              pd.Timestamp("2026-09-30"))
-    >>> str(first), h, w.tolist()
-    ('2026-08', 2, [1.0, 1.0])
-    """
-    as_of = pd.Timestamp(as_of).normalize()
-    last = _last_complete_month(as_of)
-    horizon = max((pd.Timestamp(end).to_period("M") - last).n, 0)
-    if horizon == 0:
-        return last + 1, 0, np.array([])
-    return last + 1, horizon, _month_weights(last + 1, horizon, start, end, as_of)
-
-
 def _dump_choice(choice: dict[str, PooledChoice | None]) -> dict:
     return {k: None if v is None else [list(v.families), v.why] for k, v in choice.items()}
 
 
 def _load_choice(d: dict) -> dict[str, PooledChoice | None]:
     return {k: None if v is None else PooledChoice(tuple(v[0]), str(v[1])) for k, v in d.items()}
-
-
-def team_series(wb, as_of=None) -> pd.Series:
-    """The whole team's monthly bookings: the parent whose seasonal pattern the subjects of
-    every lower level borrow (``parent=`` of :func:`forecast_history`).
-
-    Examples
-    --------
-    >>> team_series(wb, "2026-09-30").index[-1]  # doctest: +SKIP
-    Period('2026-09', 'M')
-    """
-    wide = monthly_bookings(wb, by=None, as_of=as_of)
-    return wide["all"] if "all" in wide.columns else pd.Series(dtype=float)
 
 
 def level_choice(
@@ -432,7 +269,8 @@ def level_choice(
     >>> level_choice(wb, "rep", "2026-09-30", 3)["R01"].families  # doctest: +SKIP
     ('arima', 'ets', 'mean')
     """
-    from salesnb.forecast.calibration import _cached, _disk_cached
+    from salesnb.forecast.cache import cached as _cached
+    from salesnb.forecast.cache import disk_cached as _disk_cached
 
     as_of = pd.Timestamp(as_of).normalize()
     horizon = int(horizon)
@@ -571,9 +409,14 @@ def period_forecast(
     if coherent:
         from salesnb.forecast.levels import level_draws
 
+        def team_forecast(sims: int) -> PeriodForecast:
+            return period_forecast(wb, "all", None, period, as_of, seed=seed, n_sims=sims,
+                                   coherent=False)  # fmt: skip
+
         blended, calibration = level_draws(
-            wb, reps, period, start, end, as_of, seed=seed, n_sims=n_sims
-        )
+            wb, reps, period, start, end, as_of, seed=seed, n_sims=n_sims, level=subject_type,
+            team_forecast=team_forecast,
+        )  # fmt: skip
         notes.append(
             f"adding up: the expected {blended.mean:,.0f} is this subject's share of the whole "
             f"team's own forecast, shared by each rep's own (this subject's own blend alone: "

@@ -31,20 +31,29 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
 from scipy import special
 
-from salesnb.forecast.calibration import learned_cached
+from salesnb.forecast.cache import learned_cached
+from salesnb.forecast.history import forecast_history, forecast_many
 from salesnb.forecast.pipeline import Distribution, expected_by_rep, expected_run_rate
+from salesnb.forecast.ptarget import platt_fit
 from salesnb.forecast.reconcile import (
     coherent_draws,
     error_scale,
     min_origins,
     shared_normal_draws,
     top_down,
+)
+from salesnb.forecast.subjects import (
+    monthly_bookings,
+    rest_of_period,
+    subject_of,
+    target_of,
+    team_series,
 )
 
 #: Past quarters (per horizon) needed before a band is called calibrated.
@@ -56,6 +65,13 @@ TABLE_SIMS = 2000
 START_SHARE = 5 / 6
 #: Months of whole-team history needed before a past date is replayed.
 MIN_HISTORY_MONTHS = 12
+#: Levels whose replayed P(target) is pooled for the Platt fit (:func:`target_calibration`).
+P_LEVELS = ("rep", "manager", "region", "all")
+#: Draws per replayed past date when reading its P(target) (only a probability is kept).
+P_SIMS = 2000
+#: Prior strength of the pooled Platt fit towards the identity, and of a level's fit
+#: towards the pooled one (:func:`salesnb.forecast.ptarget.platt_fit`).
+P_PRIOR_POOLED, P_PRIOR_LEVEL = 1.0, 4.0
 
 
 def positive_mean(mu: float, sd: float) -> float:
@@ -108,14 +124,6 @@ def all_reps(
     --------
     >>> all_reps(wb, *bounds, pd.Timestamp("2026-07-31"), 0.2)["rest"].sum()  # doctest: +SKIP
     """
-    from salesnb.forecast.combined import (
-        forecast_history,
-        forecast_many,
-        monthly_bookings,
-        rest_of_period,
-        team_series,
-    )
-
     reps = [str(r) for r in wb.reps["rep_id"]]
     pipe = expected_by_rep(wb, reps, start, end, as_of)
     e_pipe = (pipe["expected_open"] + pipe["expected_run_rate"]).to_numpy(dtype=float)
@@ -175,7 +183,7 @@ def all_reps(
     )
 
 
-def rep_table(wb, period: str, as_of, *, seed: int = 0) -> pd.DataFrame:
+def rep_table(wb, period: str, as_of, team_forecast: Callable, *, seed: int = 0) -> pd.DataFrame:
     """Every rep's expected bookings for ``period`` as the documents show them.
 
     The whole team's own forecast (its document's blend of history and pipeline views),
@@ -187,6 +195,11 @@ def rep_table(wb, period: str, as_of, *, seed: int = 0) -> pd.DataFrame:
     period : str
         As for :func:`salesnb.forecast.combined.period_forecast`.
     as_of : date
+    team_forecast : callable
+        ``team_forecast(n_sims)`` gives the whole team's own forecast for the period (a
+        :class:`~salesnb.forecast.combined.PeriodForecast` with ``coherent=False``: its
+        ``pipeline_weight``, ``base_expected``, ``already_won``, ``period_start`` and
+        ``period_end`` are read); called only when the table is not cached.
     seed : int
         The documents' seed.
 
@@ -198,16 +211,12 @@ def rep_table(wb, period: str, as_of, *, seed: int = 0) -> pd.DataFrame:
 
     Examples
     --------
-    >>> rep_table(wb, "FY2026-Q4", "2026-09-30").loc["R01", "rest"]  # doctest: +SKIP
+    >>> rep_table(wb, "FY2026-Q4", "2026-09-30", team).loc["R01", "rest"]  # doctest: +SKIP
     """
-    from salesnb.forecast.combined import period_forecast
-
     as_of = pd.Timestamp(as_of).normalize()
 
     def make() -> pd.DataFrame:
-        team = period_forecast(
-            wb, "all", None, period, as_of, seed=seed, n_sims=TABLE_SIMS, coherent=False
-        )
+        team = team_forecast(TABLE_SIMS)
         weight = float(team.pipeline_weight)
         out = all_reps(
             wb,
@@ -231,8 +240,6 @@ def rep_table(wb, period: str, as_of, *, seed: int = 0) -> pd.DataFrame:
 def _origins(wb, as_of: pd.Timestamp) -> list[tuple[pd.Timestamp, str, str]]:
     """(date, kind, quarter) of the past forecasts replayed: each finished quarter's eve and
     the end of its first month, once the whole team has :data:`MIN_HISTORY_MONTHS` months."""
-    from salesnb.forecast.combined import team_series
-
     cal = wb.config.calendar
     team = team_series(wb, as_of)
     first = team.first_valid_index()
@@ -347,6 +354,8 @@ def level_draws(
     *,
     seed: int = 0,
     n_sims: int = 10_000,
+    level: str = "rep",
+    team_forecast: Callable,
 ) -> tuple[Distribution, dict]:
     """The subject's total for the period: the sum of its reps' coherent, calibrated draws.
 
@@ -359,6 +368,11 @@ def level_draws(
         The document's period (label and bounds) and as-of date.
     seed, n_sims
         The document's; every document of a data set draws the same joint quarters.
+    team_forecast : callable
+        The whole team's own forecast, as for :func:`rep_table`.
+    level : str
+        The document's subject type (``"rep"``, ``"manager"``, ``"region"``, ``"team"``,
+        ``"all"``): whose past outcomes calibrate P(target) (:func:`target_calibration`).
 
     Returns
     -------
@@ -366,13 +380,15 @@ def level_draws(
         Draws of the total (currency), and ``calibration``: ``calibrated`` (bool),
         ``horizon`` (``"quarter start"`` or ``"rest of quarter"``), ``quarters`` (past
         quarters the spread was learned from), ``reliable_95`` (enough for the 95% band)
-        and ``sentence`` (plain words for the document).
+        ``sentence`` (plain words for the document) and, when calibrated, ``p_target``
+        (:func:`target_calibration`: how P(target) is corrected by past outcomes).
 
     Examples
     --------
-    >>> d, info = level_draws(wb, ["R01", "R02"], "FY2026-Q4", *bounds, as_of)  # doctest: +SKIP
+    >>> d, info = level_draws(wb, ["R01", "R02"], "FY2026-Q4", *bounds, as_of,
+    ...                       team_forecast=team)  # doctest: +SKIP
     """
-    table = rep_table(wb, period, as_of, seed=seed)
+    table = rep_table(wb, period, as_of, team_forecast, seed=seed)
     ids = [str(r) for r in table.index]
     cols = np.isin(ids, [str(r) for r in reps])
     already = float(table["already_won"].to_numpy()[cols].sum())
@@ -393,10 +409,13 @@ def level_draws(
     if is_quarter and n >= MIN_QUARTERS:
         draws = coherent_draws(rest, error_scale(rest), e, n_sims=n_sims, seed=seed + 3)
         info.update(calibrated=True, quarters=n, reliable_95=n >= min_origins(0.95))
+        info["p_target"] = target_calibration(wb, as_of, weight, kind, level)
         info["sentence"] = (
             f"The bands and the chance of reaching target are set by how far the same forecast, "
             f"made at the same point of the quarter, missed in the {n} past quarters "
-            "(the reps' misses added up as for this document)."
+            "(the reps' misses added up as for this document); the chance is then corrected "
+            "by how often such chances came true in those quarters at this level (the share "
+            "of simulated quarters reaching target ran high)."
             + (
                 ""
                 if info["reliable_95"]
@@ -420,3 +439,125 @@ def level_draws(
             "from the models' own spread, not from past misses; treat them as rough."
         )
     return Distribution(draws[:, cols].sum(axis=1) + already), info
+
+
+def target_backtest(wb, errors: pd.DataFrame, kind: str, ids: Sequence[str]) -> pd.DataFrame:
+    """P(target) as it would have been read at each replayed past date, beside the outcome.
+
+    At each past date of ``kind`` in ``errors`` (:func:`past_errors`), every rep's rest of
+    the quarter is drawn as :func:`level_draws` draws it, from the misses of the *other*
+    past dates of the same kind (so never from the date's own outcome), summed per subject
+    of every level in :data:`P_LEVELS`, and won so far added: the share of draws reaching
+    the subject's target is the probability the document would have shown; ``hit`` says
+    whether the target was reached. Subjects that had reached target by the date are left
+    out (their probability is certain, not forecast).
+
+    Returns
+    -------
+    DataFrame
+        One row per (date, level, subject) with a target: ``date``, ``level``, ``subject``,
+        ``p`` (0-1) and ``hit`` (0 or 1).
+
+    Examples
+    --------
+    >>> target_backtest(wb, errs, "start", ids).groupby("level")["hit"].mean()  # doctest: +SKIP
+    """
+    cols = ["date", "level", "subject", "p", "hit"]
+    ids = [str(r) for r in ids]
+    e = errors[errors["kind"] == kind]
+    dates = sorted(e["date"].unique())
+    if len(dates) < 2:
+        return pd.DataFrame(columns=cols)
+    matrix = error_matrix(errors, kind, ids)
+    cal = wb.config.calendar
+    opps = wb.opportunities
+    won = opps[opps["outcome"] == "won"]
+    groups = {
+        lv: subject_of(wb, None if lv == "all" else lv).reindex(ids).fillna("").to_numpy()
+        for lv in P_LEVELS
+    }
+    rows = []
+    for i, d in enumerate(dates):
+        g = e[e["date"] == d].drop_duplicates("rep_id").set_index("rep_id")
+        g.index = g.index.astype(str)
+        g = g.reindex(ids)
+        start, end = cal.period_bounds(str(g["quarter"].dropna().iloc[0]))
+        rest = g["forecast"].fillna(0.0).to_numpy(dtype=float)
+        booked = g["actual"].fillna(0.0).to_numpy(dtype=float)
+        w = won[won["close_date"].between(start, min(end, pd.Timestamp(d)))]
+        already = w.groupby(w["rep_id"].astype(str))["amount"].sum().reindex(ids, fill_value=0.0)
+        already = already.to_numpy(dtype=float)
+        others = np.delete(matrix, i, axis=0)
+        draws = coherent_draws(rest, error_scale(rest), others, n_sims=P_SIMS, seed=i)
+        for lv, sub in groups.items():
+            for s in sorted(set(sub) - {""}):
+                m = sub == s
+                reps = [r for r, k in zip(ids, m, strict=True) if k]
+                target = target_of(wb, reps, lv, s, start, end)
+                if not target:
+                    continue
+                if already[m].sum() >= target:
+                    continue  # reached already: certain, not a forecast
+                total = draws[:, m].sum(axis=1) + already[m].sum()
+                hit = float(already[m].sum() + booked[m].sum() >= target)
+                rows.append([d, lv, s, float(np.mean(total >= target)), hit])
+    return pd.DataFrame(rows, columns=cols)
+
+
+def target_calibration(wb, as_of, weight: float, kind: str, level: str) -> dict:
+    """Platt parameters for the P(target) of one level at one point of the quarter.
+
+    Fitted on :func:`target_backtest` (the replayed past dates of ``kind``): first on all
+    levels of :data:`P_LEVELS` pooled, shrunk towards leaving probabilities as they are,
+    then on the document's own level, shrunk towards the pooled fit (a level with few
+    subjects, like the whole team, keeps close to the pooled answer).
+
+    Parameters
+    ----------
+    wb : Workbook
+    as_of : date
+    weight : float
+        The pipeline weight of the replayed forecasts (as :func:`past_errors`).
+    kind : {"start", "mid"}
+    level : str
+        ``"rep"``, ``"manager"``, ``"region"``, ``"team"`` or ``"all"``.
+
+    Returns
+    -------
+    dict
+        ``a``, ``b`` (:func:`salesnb.forecast.ptarget.platt_apply`), ``n`` (past outcomes
+        of the level), ``n_pooled`` and, on the replayed dates, ``brier_raw`` and
+        ``brier_calibrated`` of the level (in-sample). Cached per data set (kind
+        ``"ptarget"``).
+
+    Examples
+    --------
+    >>> target_calibration(wb, "2026-09-30", 0.2, "start", "rep")["b"]  # doctest: +SKIP
+    """
+    from salesnb.forecast.ptarget import brier, platt_apply
+
+    as_of = pd.Timestamp(as_of).normalize()
+
+    def make() -> dict:
+        errs = past_errors(wb, as_of, weight)
+        ids = [str(r) for r in wb.reps["rep_id"]]
+        bt = target_backtest(wb, errs, kind, ids) if len(errs) else pd.DataFrame()
+        out = {"a": 0.0, "b": 1.0, "n": 0, "n_pooled": len(bt)}
+        if bt.empty:
+            return {**out, "brier_raw": float("nan"), "brier_calibrated": float("nan")}
+        pooled = platt_fit(bt["p"].to_numpy(), bt["hit"].to_numpy(), strength=P_PRIOR_POOLED)
+        own = bt[bt["level"] == level]
+        a, b = platt_fit(own["p"].to_numpy(), own["hit"].to_numpy(), prior=pooled,
+                         strength=P_PRIOR_LEVEL)  # fmt: skip
+        p, y = own["p"].to_numpy(), own["hit"].to_numpy()
+        return {
+            **out,
+            "a": a,
+            "b": b,
+            "n": len(own),
+            "brier_raw": brier(p, y),
+            "brier_calibrated": brier(platt_apply(p, a, b), y) if len(own) else float("nan"),
+        }
+
+    parts = (as_of, round(float(weight), 4), kind, level)
+    return learned_cached(wb, "ptarget", parts, make, dict, dict)

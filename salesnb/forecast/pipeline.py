@@ -129,6 +129,10 @@ def _open_at(wb, as_of: pd.Timestamp) -> tuple[pd.DataFrame, str]:
 
 
 #: Days of "recent" deal creation that scale the run-rate learned over the past year.
+#: Latent correlation of a period's deals when none is given or learned (see
+#: :func:`salesnb.forecast.calibration.pipeline_shock`): a one-sigma quarter moves a 25% deal
+#: to about 15% or 35%.
+SHOCK_PRIOR = 0.1
 RECENT_DAYS = 91
 #: Pseudo-deals shrinking the recent-creation factor towards 1 (a rep with few deals).
 RECENT_PRIOR = 2.0
@@ -471,8 +475,9 @@ def forecast_pipeline(
         Add deals created after ``as_of`` and won within the period.
     shock : float, optional
         Latent correlation of the period's deals (0 = independent, see :func:`simulate`).
-        By default learned from past snapshots against what closed, by
-        :func:`salesnb.forecast.calibration.pipeline_shock`.
+        By default :data:`SHOCK_PRIOR`; :func:`salesnb.forecast.calibration.forecast_pipeline`
+        (the one :mod:`salesnb.forecast.combined` exports) learns it from past snapshots
+        against what closed (:func:`salesnb.forecast.calibration.pipeline_shock`).
 
     Notes
     -----
@@ -514,13 +519,7 @@ def forecast_pipeline(
     one_rep = reps is not None and len(set(reps)) == 1
     if run_rate and as_of < end:
         rr = RunRate(*_run_rate(opps, as_of, start, end, one_rep), p_new=_p_new(wb, as_of))
-    rho = shock
-    how = "given"
-    if rho is None:
-        from salesnb.forecast.calibration import pipeline_shock
-
-        learned = pipeline_shock(wb, as_of)
-        rho, how = learned["shock"], learned["source"]
+    rho, how = (SHOCK_PRIOR, "prior") if shock is None else (shock, "given")
     sims = simulate(
         due["p_win"].to_numpy(),
         due["amount"].to_numpy(),

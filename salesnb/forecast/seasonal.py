@@ -36,6 +36,28 @@ INDEX_PRIOR = 0.0
 INDEX_BOUNDS = (0.1, 4.0)
 
 
+def centred_moving_average(y: np.ndarray, period: int = SEASON) -> np.ndarray:
+    """The centred moving average of ``period`` months (2x12 for an even period), NaN where it
+    is undefined: the trend of statsmodels' ``seasonal_decompose`` (same filter, same
+    figures), without importing it (with scipy.signal, a third of a warm forecast's time).
+
+    Examples
+    --------
+    >>> centred_moving_average(np.arange(14.0))[5:9].tolist()
+    [nan, 6.0, 7.0, nan]
+    """
+    y = np.asarray(y, dtype=float)
+    if period % 2:
+        w = np.full(period, 1.0 / period)
+    else:
+        w = np.r_[0.5, np.ones(period - 1), 0.5] / period
+    half = len(w) // 2
+    out = np.full(y.shape, np.nan)
+    if y.size >= len(w):
+        out[half : y.size - half] = np.convolve(y, w, mode="valid")
+    return out
+
+
 def seasonal_indices(parent: pd.Series, *, until: pd.Period | None = None) -> np.ndarray | None:
     """Multiplicative seasonal index of each calendar month (January first), mean 1.
 
@@ -62,8 +84,6 @@ def seasonal_indices(parent: pd.Series, *, until: pd.Period | None = None) -> np
     >>> round(float(s[11] / s[0]), 2)  # December over January
     2.0
     """
-    from statsmodels.tsa.seasonal import seasonal_decompose
-
     s = pd.Series(parent, dtype=float)
     if until is not None:
         s = s[s.index <= until]
@@ -73,8 +93,7 @@ def seasonal_indices(parent: pd.Series, *, until: pd.Period | None = None) -> np
     s = s.loc[first:]
     if len(s) < MIN_SEASONAL or s.isna().any() or (s <= 0).any():
         return None
-    dec = seasonal_decompose(s.to_numpy(), model="multiplicative", period=SEASON)
-    ratio = s.to_numpy() / dec.trend  # NaN at the ends, where the moving average is undefined
+    ratio = s.to_numpy() / centred_moving_average(s.to_numpy())  # NaN at the ends
     months = s.index.month.to_numpy() - 1
     raw = np.ones(SEASON)
     for m in range(SEASON):

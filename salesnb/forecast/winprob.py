@@ -8,12 +8,12 @@ is due in, and :func:`deal_probabilities` combining them for each open deal.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from salesnb.core.errors import ParameterError
+from salesnb.forecast.cache import disk_cached, memo_per_data
 
 AGE_BANDS = ("new", "typical", "old")
 
@@ -42,25 +42,10 @@ def _age_band(age_days: pd.Series, cycle: float, old_multiple: float) -> pd.Seri
 _REACHED: dict[tuple, tuple] = {}
 
 
-def _memo_per_data(store: dict, limit: int, wb, key: tuple, make) -> Any:
-    """``make()``, remembered in ``store`` (at most ``limit`` entries, oldest dropped) per
-    workbook data and ``key``. The entry holds the frames themselves, so their ids cannot be
-    reused meanwhile by other frames."""
-    full = (id(wb.opportunities), id(wb.snapshots), id(wb.config), *key)
-    hit = store.get(full)
-    if hit is not None and hit[0] is wb.opportunities and hit[1] is wb.snapshots:
-        return hit[2]
-    out = make()
-    if len(store) >= limit:
-        store.pop(next(iter(store)))
-    store[full] = (wb.opportunities, wb.snapshots, out)
-    return out
-
-
 def _reached(wb, as_of: pd.Timestamp) -> pd.DataFrame:
     """One row per closed deal (closed by ``as_of``) and open stage it reached, with ``won``
     (memoised per data and date: every table of :func:`_learned` starts from it)."""
-    return _memo_per_data(_REACHED, 4, wb, (as_of,), lambda: _reached_uncached(wb, as_of))
+    return memo_per_data(_REACHED, 4, wb, (as_of,), lambda: _reached_uncached(wb, as_of))
 
 
 #: Least number of lost deals with a known furthest stage, and least share of all lost deals,
@@ -295,9 +280,18 @@ def win_probabilities(
     return grp[[*key, "n", "won", "rate", "prior", "p"]]
 
 
-def _member(values: pd.Series, pool) -> np.ndarray:
-    """``values.isin(pool)`` through a hash index (pandas' str ``isin`` is ~20x slower)."""
+def member(values: pd.Series, pool) -> np.ndarray:
+    """``values.isin(pool)`` through a hash index (pandas' str ``isin`` is ~20x slower).
+
+    Examples
+    --------
+    >>> member(pd.Series(["a", "b", "c"]), ["c", "a"]).tolist()
+    [True, False, True]
+    """
     return pd.Index(pd.unique(pd.Series(pool, dtype="str"))).get_indexer(values) >= 0
+
+
+_member = member  # the old private name, kept for callers
 
 
 def _logit(p):
@@ -362,7 +356,7 @@ def in_period_factors(wb, as_of=None) -> pd.DataFrame:
 def _learned(wb, as_of: pd.Timestamp) -> tuple:
     """Stage, rep and age-band tables, cached per data and as_of: batch runs call
     :func:`period_forecast` once per rep on the same workbook."""
-    return _memo_per_data(_CACHE, 8, wb, (as_of,), lambda: _learned_from_disk(wb, as_of))
+    return memo_per_data(_CACHE, 8, wb, (as_of,), lambda: _learned_from_disk(wb, as_of))
 
 
 def _learn(wb, as_of: pd.Timestamp) -> tuple:
@@ -378,10 +372,8 @@ def _learned_from_disk(wb, as_of: pd.Timestamp) -> tuple:
     """:func:`_learn` through the on-disk cache of learned values: the tables are team-level,
     the same for every document of a batch at the same dates, so the first document that
     needs them at a date pays and the others read them (see
-    :func:`salesnb.forecast.calibration.learned_cache_path`)."""
-    from salesnb.forecast.calibration import _disk_cached
-
-    return _disk_cached(wb, "winprob", (as_of,), lambda: _learn(wb, as_of), _dump, _load)
+    :func:`salesnb.forecast.cache.learned_cache_path`)."""
+    return disk_cached(wb, "winprob", (as_of,), lambda: _learn(wb, as_of), _dump, _load)
 
 
 def _dump_frame(df: pd.DataFrame | pd.Series | None):
