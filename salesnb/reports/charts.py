@@ -342,7 +342,9 @@ def vega_text(text: str) -> str:
     return re.sub(r"[\r\n\t]+", " ", str(text).replace("\\", "\u29f5"))
 
 
-def _title(text: str, subtitle: str | None = None) -> alt.Title:
+def _title(text: str, subtitle: str | list[str] | None = None) -> alt.Title:
+    if isinstance(subtitle, list):  # one subtitle line per item (Vega does not wrap titles)
+        return alt.Title(vega_text(text), subtitle=[vega_text(line) for line in subtitle])
     if subtitle:
         return alt.Title(vega_text(text), subtitle=vega_text(subtitle))
     return alt.Title(vega_text(text))
@@ -1008,7 +1010,9 @@ def distribution(
     if hi == lo < target:  # one value below target: its bar must stop short of the target
         width = min(width, target - lo)
     if lo < target <= hi:  # a grid anchored at the target: no bar straddles it
-        k = np.arange(np.floor((lo - target) / width), np.floor((hi - target) / width) + 2)
+        k0 = np.floor((lo - target) / width)
+        k0 -= target + width * k0 > lo  # (lo - target) / width underflowed to -0: one more bar
+        k = np.arange(k0, np.floor((hi - target) / width) + 2)
         edges = target + width * k
     else:  # every simulation on one side of the target
         edges = np.linspace(lo, hi, max(bins, 1) + 1) if hi > lo else np.array([lo, lo + width])
@@ -1019,8 +1023,13 @@ def distribution(
     df["range_text"] = (format_money(df["start"], currency, compact=True) + " – "
                         + format_money(df["end"], currency, compact=True))  # fmt: skip
     q10, q50, q90 = format_money(np.percentile(x, [10, 50, 90]), currency, compact=True)
-    sub = (f"P(reach target of {format_money([target], currency)[0]}) = {format_value(p, 'chance')}. "
-           f"Median {q50}, 80% of outcomes between {q10} and {q90}.")  # fmt: skip
+    raw = float(np.mean(x >= target))
+    sub: str | list[str] = (
+        f"P(reach target of {format_money([target], currency)[0]}) = {format_value(p, 'chance')}. "
+        f"Median {q50}, 80% of outcomes between {q10} and {q90}.")  # fmt: skip
+    if abs(p - raw) >= 0.005:  # a calibrated chance: the bars are the simulation's own share
+        sub = [sub, (f"{format_value(raw, 'chance')} of the simulated outcomes shown reach the "
+               "target; the chance is corrected by how often such chances came true before.")]  # fmt: skip
     df["zero"] = 0.0
     bars = alt.Chart(df).mark_bar(binSpacing=0).encode(
         x=alt.X("start:Q", title=f"Period bookings ({currency})", axis=_money_axis(currency),
