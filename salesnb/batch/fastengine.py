@@ -101,6 +101,11 @@ class _Capture:
         self.display_ids: dict[str, dict[int, list[int]]] = {}
         #: comms and Output widgets, as nbclient records them (set by the engine)
         self.widgets: Any = None
+        #: called with each output a cell got (not one an Output widget took), as papermill's
+        #: engine hands each to ``log_output_message`` (set by the engine)
+        self.listener: Callable[[Any], None] | None = None
+        #: the host process's own ``sys.stdout``, ``sys.stderr`` (set by :func:`_kernel_io`)
+        self.host: tuple[Any, Any] = (sys.stdout, sys.stderr)
 
     def start_cell(self, index: int, outs: list[Any]) -> None:
         self.cell_index, self.outs, self.clear_before_next = index, outs, False
@@ -148,6 +153,21 @@ class _Capture:
             cells = self.display_ids.setdefault(display_id, {})
             cells.setdefault(self.cell_index, []).append(len(self.outs))
         self.outs.append(out)
+        if self.listener is not None:
+            with self.host_streams():
+                self.listener(out)
+
+    @contextlib.contextmanager
+    def host_streams(self) -> Iterator[None]:
+        """The host's own ``sys.stdout``/``sys.stderr`` meanwhile, as papermill's engine logs
+        and writes in a process whose streams are its own (a log handler that looks
+        ``sys.stderr`` up when it writes must not write into the cell)."""
+        inner = sys.stdout, sys.stderr
+        sys.stdout, sys.stderr = self.host
+        try:
+            yield
+        finally:
+            sys.stdout, sys.stderr = inner
 
     def clear(self, wait: bool) -> None:
         hook = self._hook()
@@ -177,6 +197,69 @@ class _Capture:
 
 
 _CAPTURE: dict[str, _Capture | None] = {"now": None}
+
+
+def log_output_message(
+    output: Any, *, log_output: bool = False, stdout_file: Any = None, stderr_file: Any = None
+) -> None:
+    """What papermill's engine does with each output of a cell (``PapermillNotebookClient.
+    log_output_message``): with ``log_output``, stdout text logged at INFO and stderr text at
+    WARNING on the ``papermill`` logger, a display's ``text/plain`` at INFO; stdout and stderr
+    text written (and flushed) to ``stdout_file`` and ``stderr_file`` when given.
+
+    Examples
+    --------
+    >>> import io
+    >>> out = io.StringIO()
+    >>> log_output_message(output_node("stream", {"name": "stdout", "text": "hi"}), stdout_file=out)
+    >>> out.getvalue()
+    'hi'
+    """
+    from papermill.log import logger
+
+    if output.get("output_type") == "stream":
+        content = "".join(output["text"])
+        if output["name"] == "stdout":
+            if log_output:
+                logger.info(content)
+            if stdout_file:
+                stdout_file.write(content)
+                stdout_file.flush()
+        elif output["name"] == "stderr":
+            if log_output:
+                logger.warning(content)
+            if stderr_file:
+                stderr_file.write(content)
+                stderr_file.flush()
+    elif log_output and "data" in output and "text/plain" in output["data"]:
+        logger.info("".join(output["data"]["text/plain"]))
+
+
+#: Set in the fork engine's child: where each output goes instead (its parent logs it).
+_OUTPUT_SINK: dict[str, Callable[[Any], None] | None] = {"fn": None}
+
+
+def set_output_sink(fn: Callable[[Any], None] | None) -> None:
+    """Hand each output a cell gets to ``fn`` instead of logging it or writing it to papermill's
+    ``stdout_file``/``stderr_file`` here (None: do that here again). The fork engine's child
+    sends them to its parent, whose logger and files are the ones papermill was given.
+
+    Examples
+    --------
+    >>> set_output_sink(None)
+    """
+    _OUTPUT_SINK["fn"] = fn
+
+
+def _output_listener(options: dict[str, Any]) -> Callable[[Any], None] | None:
+    """What each output is handed to for papermill's ``log_output``, ``stdout_file`` and
+    ``stderr_file`` (``options``: the engine's arguments); None when none is asked for."""
+    if _OUTPUT_SINK["fn"] is not None:
+        return _OUTPUT_SINK["fn"]
+    wanted = {k: options.get(k) for k in ("log_output", "stdout_file", "stderr_file")}
+    if not any(wanted.values()):
+        return None
+    return functools.partial(log_output_message, **wanted)
 
 
 def output_node(msg_type: str, content: dict[str, Any]) -> Any:
@@ -466,6 +549,7 @@ def _kernel_io(nb: Any) -> Iterator[_Capture]:
     """Route stdout/stderr and displays of this process into ``nb``'s outputs."""
     cap = _Capture(nb)
     saved = sys.stdout, sys.stderr, _CAPTURE["now"]
+    cap.host = saved[:2]
     saved_env = {k: os.environ.get(k) for k in (*_KERNEL_ENV, "MPLBACKEND")}
     os.environ.update(_KERNEL_ENV)
     os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
@@ -580,7 +664,8 @@ def run_cells(nb_man: Any, sh: Any, **options: Any) -> None:
     """Papermill's cell loop (``papermill_execute_cells``) on the in-process shell ``sh``.
 
     ``options``: nbclient's ``execution_timeout`` (seconds a cell), ``timeout_func``,
-    ``allow_errors``. Raises what nbclient raises: ``CellTimeoutError`` for a cell over
+    ``allow_errors``; papermill's ``log_output``, ``stdout_file``, ``stderr_file`` (see
+    :func:`log_output_message`). Raises what nbclient raises: ``CellTimeoutError`` for a cell over
     its timeout, ``DeadKernelError`` when the process got SIGTERM.
     """
     from salesnb.batch import kernelshim
@@ -599,13 +684,15 @@ def run_cells(nb_man: Any, sh: Any, **options: Any) -> None:
     ):
         kernel = kernelshim.Kernel(cap.kernel_message)
         cap.widgets = kernelshim.WidgetRecorder(kernel)
+        cap.listener = _output_listener(options)
         sh.kernel = kernel
         try:
             with kernelshim.comms(kernel):
                 for index, cell in enumerate(nb.cells):
                     failed = False
                     try:
-                        nb_man.cell_start(cell, index)
+                        with cap.host_streams():  # papermill logs there (log_output)
+                            nb_man.cell_start(cell, index)
                         _emit("running", index)
                         timeout = _cell_timeout(
                             cell, options.get("execution_timeout"), options.get("timeout_func")
@@ -618,7 +705,8 @@ def run_cells(nb_man: Any, sh: Any, **options: Any) -> None:
                         if failed:
                             nb_man.cell_exception(nb.cells[index], cell_index=index)
                     finally:
-                        nb_man.cell_complete(nb.cells[index], cell_index=index)
+                        with cap.host_streams():
+                            nb_man.cell_complete(nb.cells[index], cell_index=index)
                         _emit("cell", index, nb.cells[index])
                     if failed:
                         break
@@ -629,6 +717,18 @@ def run_cells(nb_man: Any, sh: Any, **options: Any) -> None:
     widgets = cap.widgets.widgets_metadata()
     if widgets:
         nb.metadata["widgets"] = widgets
+
+
+def log_kernel(kernel_name: str) -> None:
+    """Log papermill's engine's first line of a run (``PapermillNotebookClient.execute``).
+
+    Examples
+    --------
+    >>> log_kernel("python3")
+    """
+    from papermill.log import logger
+
+    logger.info(f"Executing notebook with kernel: {kernel_name}")
 
 
 def _papermill_engine_class() -> type:
@@ -681,6 +781,8 @@ def _papermill_engine_class() -> type:
             if kernel_language(kernel_name) != "python":
                 # not ours to run: papermill's engine starts that kernel (or raises NoSuchKernel)
                 return NBClientEngine.execute_managed_notebook(nb_man, kernel_name, **kwargs)
+            if _PROGRESS["fn"] is None:  # in a forked child, its parent logs it
+                log_kernel(kernel_name)
             sh = shell()
             if _SHELL.get("used"):  # a fresh kernel's namespace and history for each notebook
                 sh.reset(new_session=True)
