@@ -164,9 +164,11 @@ class _Capture:
         ``sys.stderr`` up when it writes must not write into the cell)."""
         inner = sys.stdout, sys.stderr
         sys.stdout, sys.stderr = self.host
+        _HOSTED["depth"] += 1
         try:
             yield
         finally:
+            _HOSTED["depth"] -= 1
             sys.stdout, sys.stderr = inner
 
     def clear(self, wait: bool) -> None:
@@ -301,12 +303,24 @@ def _capture() -> _Capture:
     return cap
 
 
-class _OutStream(io.TextIOBase):
-    """``sys.stdout``/``sys.stderr`` of a kernel: buffered text, one stream output per flush."""
+#: Above 0 while the engine logs or writes for papermill (``Capture.host_streams``).
+_HOSTED = {"depth": 0}
 
-    def __init__(self, name: str) -> None:
+
+class _OutStream(io.TextIOBase):
+    """``sys.stdout``/``sys.stderr`` of a kernel: buffered text, one stream output per flush.
+
+    What is written to it while the engine logs for papermill, or once its notebook's run
+    ended, goes to the host's own stream (``host``) instead: a log handler a notebook set up
+    (``logging.basicConfig()`` keeps the ``sys.stderr`` of that moment) is the host's after
+    all, in a process the notebook shares with it; in a kernel it would have stayed there.
+    """
+
+    def __init__(self, name: str, host: Any = None) -> None:
         self.name_ = name
         self.parts: list[str] = []
+        self.host = host
+        self.detached = False
 
     @property
     def name(self) -> str:  # type: ignore[override]
@@ -326,11 +340,17 @@ class _OutStream(io.TextIOBase):
         if not isinstance(text, str):
             msg = f"write() argument must be str, not {type(text).__name__}"
             raise TypeError(msg)
+        if text and (self.detached or _HOSTED["depth"]) and self.host is not None:
+            return self.host.write(text)
         if text:
             self.parts.append(text)
         return len(text)
 
     def flush(self) -> None:
+        if (self.detached or _HOSTED["depth"]) and self.host is not None:
+            with contextlib.suppress(Exception):
+                self.host.flush()
+            return
         if self.parts:
             text, self.parts = "".join(self.parts), []
             _capture().message("stream", {"name": self.name_, "text": text})
@@ -554,11 +574,14 @@ def _kernel_io(nb: Any) -> Iterator[_Capture]:
     os.environ.update(_KERNEL_ENV)
     os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
     _CAPTURE["now"] = cap
-    sys.stdout, sys.stderr = _OutStream("stdout"), _OutStream("stderr")
+    streams = _OutStream("stdout", saved[0]), _OutStream("stderr", saved[1])
+    sys.stdout, sys.stderr = streams
     try:
         yield cap
     finally:
         _flush_streams()
+        for stream in streams:
+            stream.detached = True
         sys.stdout, sys.stderr, _CAPTURE["now"] = saved
         for k, v in saved_env.items():
             if v is None:
