@@ -12,7 +12,7 @@ import functools
 import pickle
 import sys
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -349,6 +349,34 @@ def _cell_timeout(cell: Any, execution_timeout: Any, timeout_func: Any) -> float
     return timeout if timeout and timeout > 0 else None
 
 
+@contextlib.contextmanager
+def root_logging_kept() -> Iterator[None]:
+    """The root logger's handlers and level as they were before, once the block ends.
+
+    A notebook's ``logging.basicConfig()`` sets up the root logger of the process it runs in:
+    a kernel's, which ends with the notebook. In-process, the next notebook would find it set
+    up already (its own ``basicConfig`` then does nothing) and papermill's own log records
+    would reach the notebook's handler.
+
+    Examples
+    --------
+    >>> import logging
+    >>> with root_logging_kept():
+    ...     logging.getLogger().addHandler(logging.NullHandler())
+    >>> any(isinstance(h, logging.NullHandler) for h in logging.getLogger().handlers)
+    False
+    """
+    import logging
+
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    try:
+        yield
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+
+
 def run_cells(nb_man: Any, sh: Any, **options: Any) -> None:
     """Papermill's cell loop (``papermill_execute_cells``) on the in-process shell ``sh``.
 
@@ -361,7 +389,8 @@ def run_cells(nb_man: Any, sh: Any, **options: Any) -> None:
 
     nb = nb_man.nb
     allow_errors = bool(options.get("allow_errors"))
-    # warning filters a notebook sets stay in its run (as a kernel's end with the kernel)
+    # warning filters and the root logger's handlers and level a notebook sets stay in its
+    # run (as a kernel's end with the kernel)
     # in a forked child SIGTERM ends the child, as it ends a kernel; in the host process it
     # would end the host, so it stops the notebook instead
     forked = _PROGRESS["fn"] is not None
@@ -370,6 +399,7 @@ def run_cells(nb_man: Any, sh: Any, **options: Any) -> None:
         kernelshim.no_stdin(),
         contextlib.nullcontext() if forked else kernelshim.sigterm_guard(),
         warnings.catch_warnings(),
+        root_logging_kept(),
     ):
         kernel = kernelshim.Kernel(cap.kernel_message)
         cap.widgets = kernelshim.WidgetRecorder(kernel)
