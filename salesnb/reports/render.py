@@ -389,10 +389,8 @@ def _review_exporter_class() -> type:
         wrappers focusable. The review template has no such wrappers and writes ``alt``
         itself, and the parse costs 25-60 ms a document (SVG charts are thousands of tags):
         it runs only when a markdown cell or an output brings its own ``<img>`` without
-        ``alt``. And
-        disabled preprocessors are dropped, since the base exporter validates the notebook
-        after every registered one, enabled or not. The test suite checks the output
-        against the stock exporter's.
+        ``alt``. And it is made with nbconvert's ``optimistic_validation`` (see
+        :func:`_exporter`). The test suite checks the output against the stock exporter's.
         """
 
         @pass_context  # as nbconvert's own: Jinja hands it the template context
@@ -420,24 +418,6 @@ def _review_exporter_class() -> type:
             env = super()._create_environment()
             env.bytecode_cache = _bytecode_cache()
             return env
-
-        def _init_preprocessors(self) -> None:
-            super()._init_preprocessors()
-            self._preprocessors = [p for p in self._preprocessors if p.enabled]
-
-        def _preprocess(self, nb: Any, resources: Any) -> tuple[Any, Any]:
-            # As Exporter._preprocess, minus its own deep copy of the notebook (it is handed
-            # one already, and normalize copies it again) and validating after each step:
-            # the result is validated once, after the last (optimistic_validation).
-            from nbformat import validator
-
-            resc = copy.deepcopy(resources)
-            _, nbc = validator.normalize(nb)
-            for preprocessor in self._preprocessors:
-                nbc, resc = preprocessor(nbc, resc)
-            if self._preprocessors:
-                self._validate_preprocessor(nbc, self._preprocessors[-1])
-            return nbc, resc
 
         def from_notebook_node(  # type: ignore[override]
             self, nb: Any, resources: dict[str, Any] | None = None, **kw: Any
@@ -506,8 +486,11 @@ def _exporter(template_dir: str, *, stock: bool = False) -> Any:
     from nbconvert import HTMLExporter
 
     cls = HTMLExporter if stock else _review_exporter_class()
+    # optimistic_validation (nbconvert's own option): the notebook is validated once, after
+    # the last preprocessor, not after each of the dozen registered (most of them disabled)
+    options = {} if stock else {"optimistic_validation": True}
     exporter = cls(extra_template_basedirs=[template_dir], template_name="review",
-                   exclude_input=True)  # fmt: skip
+                   exclude_input=True, **options)  # fmt: skip
     exporter.register_filter("offline", offline_html)
     exporter.register_filter("script_json", script_json)
     exporter.register_filter("offline_spec", offline_spec)
