@@ -24,6 +24,7 @@ from typing import Any, Final
 
 from salesnb.core.errors import RenderError
 from salesnb.core.resources import kit_folder
+from salesnb.reports.offlinecheck import external_references
 from salesnb.reports.record import MIMETYPES, collect
 
 TEMPLATES = Path(os.environ.get("SALESNB_TEMPLATES") or kit_folder("templates"))
@@ -523,30 +524,6 @@ def offline_html(fragment: str) -> str:
 #: Stands for the Vega bundle while a page is rendered and checked; random, so no content
 #: can contain it.
 _BUNDLE_MARK: Final = f"/*salesnb-vega-bundle-{secrets.token_hex(16)}*/"
-
-
-def external_references(html: str) -> list[str]:
-    """Every reference in ``html`` that would reach the network (empty for an offline document).
-
-    Looks at ``src``/``href`` of script, link, img, iframe, source, audio and video
-    elements and at CSS ``url()`` and ``@import``.
-
-    Examples
-    --------
-    >>> external_references('<img src="http://x/a.png"><a href="https://ok.example">ok</a>')
-    ['<img src=http://x/a.png>']
-    """
-    found = []
-    pat = re.compile(
-        r"<(script|link|img|iframe|source|audio|video|embed|object)\b[^>]*?"
-        r"\b(src|href|data|srcset)\s*=\s*[\"']?((?:https?:)?//[^\"'\s>]+)",
-        re.IGNORECASE,
-    )
-    found += [f"<{m.group(1)} {m.group(2)}={m.group(3)}>" for m in pat.finditer(html)]
-    found += re.findall(r"url\(\s*['\"]?(?:https?:)?//[^)]*\)", html, flags=re.IGNORECASE)
-    found += re.findall(r"@import\s+[^;]+;", html, flags=re.IGNORECASE)
-    found += re.findall(r"<script\b[^>]*\bsrc\s*=", html, flags=re.IGNORECASE)
-    return found
 
 
 def to_html(
