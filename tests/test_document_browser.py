@@ -1,6 +1,7 @@
 """Each persona's documents in Chromium: no page wider than the window at 1400 px or at a
 phone's 600 px, no section heading with nothing under it, and the one-on-one on at most two
-A4 pages when printed (issue 18).
+A4 pages when printed (issue 18). The batch's index page too: at a desktop's and a phone's
+width, every link leading to a file of the batch, nothing fetched from the network.
 
 The documents are made once per module (one batch per workbook for the personas of
 :data:`salesnb.data.sample.PERSONAS`, plus a region's copy of the two workbooks that have a
@@ -64,7 +65,7 @@ def documents(tmp_path_factory) -> dict[str, list[Path]]:
             folder = out / f"{wb}-{by}"
             args = [wb, "--by", by, "--data", str(DATA), "--out", str(folder), "--only",
                     ",".join(only), "--param", f"as_of={AS_OF}", "--no-progress", "--workers", "2"]  # fmt: skip
-            # the command, not batch.run: it also writes the CSV files managers' copies link to
+            # the command as a manager runs it (batch.run writes the same files, CSV included)
             result = CliRunner().invoke(cli_batch.batch, args)
             assert result.exit_code == 0, result.output
             m = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
@@ -72,6 +73,11 @@ def documents(tmp_path_factory) -> dict[str, list[Path]]:
                 folder / e["outputs"]["html"]["path"] for e in m["subjects"]
             )
     return docs
+
+
+def _folders(documents: dict[str, list[Path]]) -> list[Path]:
+    """Every batch output folder of the module (each has its index.html)."""
+    return sorted({p.parent for paths in documents.values() for p in paths})
 
 
 @pytest.fixture(scope="module")
@@ -128,3 +134,67 @@ def test_a_regions_copy_starts_with_the_roll_up_and_links_its_full_lists(documen
     rep_docs = [p for wb in WITH_ROLLUP for p in documents[wb] if p.parent.name.endswith("-rep")]
     for path in rep_docs:
         assert "Team roll-up" not in path.read_text(encoding="utf-8"), path.name
+
+
+INDEX_WIDTHS = (1400, 600, 400)
+
+
+def test_the_batch_index_fits_a_desktop_and_a_phone_offline_and_its_links_work(documents, browser):
+    # Offline: any request that is not a file of the batch is refused and recorded.
+    context = browser.new_context(java_script_enabled=True)
+    fetched: list[str] = []
+
+    def guard(route):
+        url = route.request.url
+        if url.startswith("file://"):
+            route.continue_()
+        else:
+            fetched.append(url)
+            route.abort()
+
+    context.route("**/*", guard)
+    p = context.new_page()
+    problems = []
+    try:
+        folders = _folders(documents)
+        assert len(folders) == len(WORKBOOKS) + len(WITH_ROLLUP)
+        for folder in folders:
+            index = folder / "index.html"
+            assert index.is_file(), folder.name
+            for width in INDEX_WIDTHS:
+                p.set_viewport_size({"width": width, "height": 900})
+                p.goto(index.as_uri())
+                scroll, inner = p.evaluate(
+                    "() => [document.documentElement.scrollWidth, window.innerWidth]"
+                )
+                if scroll > inner:
+                    problems.append(f"{folder.name}/index.html at {width}px: {scroll}px wide")
+            hrefs = p.eval_on_selector_all("a[href]", "as => as.map(a => a.getAttribute('href'))")
+            made = {e.name for e in documents_in(folder)}
+            assert made <= set(hrefs), (folder.name, made - set(hrefs))  # every document listed
+            for href in hrefs:
+                if href.startswith("#"):
+                    if href != "#" and not p.locator(f"[id='{href[1:]}']").count():
+                        problems.append(f"{folder.name}: anchor {href} leads nowhere")
+                    continue
+                if re.match(r"[a-z][a-z0-9+.-]*:", href):  # http:, mailto:, file: ...
+                    problems.append(f"{folder.name}: link out of the batch {href}")
+                    continue
+                target = (folder / href).resolve()
+                if folder.resolve() not in target.parents or not target.is_file():
+                    problems.append(f"{folder.name}: broken link {href}")
+                elif target.suffix == ".html":
+                    p.goto(target.as_uri())  # it opens, and shows a document
+                    if not p.locator("main h1, h1").count():
+                        problems.append(f"{folder.name}: {href} opens without a title")
+                    p.goto(index.as_uri())
+    finally:
+        context.close()
+    assert not fetched, f"the index or a document fetched from the network: {fetched}"
+    assert not problems, "\n".join(problems)
+
+
+def documents_in(folder: Path) -> list[Path]:
+    """The documents a batch folder's manifest lists (HTML)."""
+    m = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    return [folder / e["outputs"]["html"]["path"] for e in m["subjects"] if e["status"] == "ok"]

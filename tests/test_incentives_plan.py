@@ -14,6 +14,8 @@ from salesnb.cli.commands import main
 from salesnb.core.errors import ConfigError, ParameterError
 from salesnb.incentives import load_plan, parse_plan, payouts
 
+SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
+
 GOOD = """
 [plan]
 name = "Test"
@@ -202,3 +204,26 @@ def test_period_spellings_and_counts_only_data():
     wb.opportunities["amount"] = 1.0
     with pytest.raises(ParameterError, match="no deal amounts"):
         payouts(wb, parse_plan(GOOD), "2024-02")
+
+
+def test_salesnb_sample_writes_the_plan_a_fresh_user_can_run(tmp_path):
+    """`salesnb sample` writes the sample team's plan beside the data: the same bytes as the
+    committed data/sample copy, and it pays every sample rep under one of its two roles."""
+    from salesnb.data import io
+
+    res = CliRunner().invoke(main, ["sample", "--out", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    written = tmp_path / "incentive_plan.toml"
+    assert written.read_bytes() == (SAMPLE / "incentive_plan.toml").read_bytes(), (
+        "data/sample/incentive_plan.toml differs from what `salesnb sample` writes. Fix: edit "
+        "salesnb/incentives/sample_plan.toml and run `salesnb sample`."
+    )
+    assert "wrote 8 files" in res.output
+    plan = load_plan(written)
+    assert sorted(plan.roles) == ["enterprise", "mid_market"]
+    assert all(r.ramp is not None and r.ramp.months == 4 for r in plan.roles.values())
+    wb = io.load(tmp_path)
+    table = payouts(wb, plan, "FY2026-Q3")
+    reps = table[table["payee_kind"] == "rep"]
+    assert set(reps["payee_id"]) == set(wb.reps["rep_id"])
+    assert set(reps["role"]) == {"enterprise", "mid_market"}

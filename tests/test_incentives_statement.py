@@ -4,10 +4,12 @@ shape every workbook has, and the batch's documents pass the privacy scan."""
 from __future__ import annotations
 
 import ast
+import hashlib
 import json
 from pathlib import Path
 
 import nbformat
+import pandas as pd
 import pytest
 from builds import build_once
 from test_incentives import BASE, one, plan, workbook
@@ -120,3 +122,85 @@ def test_a_managers_statement_names_only_the_team(statements):
             assert forbidden.found(text) == [], (s["key"], fmt)
             assert Scanner(mine["name"]).found(text) == sorted(mine["name"]), (s["key"], fmt)
         assert s["headline"]["payout"] > 0
+
+
+def test_file_parameter_is_keyed_on_contents_not_path(tmp_path, monkeypatch):
+    """The plan parameter is declared a file: the resume key holds its contents' hash, so the
+    same bytes at another path give the same key and one changed byte another."""
+    from salesnb.batch.inputs import file_inputs, resume_key
+    from salesnb.batch.params import notebook_parameters
+    from salesnb.core.errors import ParameterError
+
+    spec = notebook_parameters(NB)
+    assert spec["plan"].rule.file and spec["plan"].rule.describe() == "the path of a file"
+    a, b = tmp_path / "a.toml", tmp_path / "b.toml"
+    a.write_bytes((SAMPLE / "incentive_plan.toml").read_bytes())
+    b.write_bytes(a.read_bytes())
+    monkeypatch.chdir(tmp_path)
+    paths, hashes = file_inputs(spec, {"plan": "a.toml"})
+    assert paths == {"plan": str(a.resolve())}  # the document gets the absolute path
+    assert hashes == {"plan": hashlib.sha256(a.read_bytes()).hexdigest()}
+
+    def key(name: str) -> str:
+        p, h = file_inputs(spec, {"plan": name})
+        return resume_key("nb", {"subject": "R01", **p}, "data", files=h)
+
+    assert key("a.toml") == key(str(b))
+    b.write_text(b.read_text().replace("rate = 1.5 }", "rate = 1.6 }"))
+    assert key("a.toml") != key(str(b))
+    with pytest.raises(ParameterError, match=r"'plan' = 'nope.toml': no such file.*--param plan="):
+        file_inputs(spec, {"plan": "nope.toml"})
+    assert resume_key("nb", {"x": 1}, "d") == resume_key("nb", {"x": 1}, "d", files={})
+
+
+@pytest.mark.slow
+def test_resume_reruns_statements_when_the_plan_changes_only(tmp_path):
+    """`salesnb batch incentive_statement --resume`: an unchanged plan (even copied elsewhere)
+    skips every statement; an edited plan re-runs them and their payouts follow the plan."""
+    plan_a = tmp_path / "plan.toml"
+    plan_a.write_bytes((SAMPLE / "incentive_plan.toml").read_bytes())
+    kw = {"data": SAMPLE, "out": tmp_path / "out", "only": ["R01", "R02"], "workers": 1,
+          "progress": False, "formats": ("ipynb",)}  # fmt: skip
+    first = batch.run(NB, params={"plan": str(plan_a)}, **kw)
+    assert first["summary"]["ok"] == 2, first["summary"]
+    same = batch.run(NB, params={"plan": str(plan_a)}, resume=True, **kw)
+    assert same["summary"]["skipped"] == 2
+    moved = tmp_path / "moved.toml"
+    moved.write_bytes(plan_a.read_bytes())
+    assert batch.run(NB, params={"plan": str(moved)}, resume=True, **kw)["summary"]["skipped"] == 2
+    text = plan_a.read_text()
+    for old, new in (("ote = 160000", "ote = 320000"), ("ote = 110000", "ote = 220000")):
+        assert old in text
+        text = text.replace(old, new)
+    plan_a.write_text(text)  # every on-target earnings doubled: every commission doubles
+    changed = batch.run(NB, params={"plan": str(plan_a)}, resume=True, **kw)
+    assert changed["summary"]["skipped"] == 0 and changed["summary"]["ok"] == 2
+    before = {s["key"]: s["headline"] for s in first["subjects"]}
+    assert all(h["commission"] > 0 for h in before.values()), before
+    for s in changed["subjects"]:
+        assert s["parameters"]["plan"] == str(plan_a.resolve())
+        assert s["headline"]["commission"] == pytest.approx(2 * before[s["key"]]["commission"])
+
+
+@pytest.mark.slow
+def test_a_statement_dated_mid_quarter_pays_only_what_was_known_then(tmp_path):
+    """The statement's as_of holds for pay too: deals closed after it are not paid yet."""
+    from salesnb.incentives import load_plan
+    from salesnb.incentives.coaching import known_at
+
+    wb, plan_ = load(SAMPLE), load_plan(SAMPLE / "incentive_plan.toml")
+    start, _ = wb.config.calendar.period_bounds(wb.config.calendar.period_label(wb.as_of, "Q"))
+    day = start + (wb.as_of - start) / 2
+    won = wb.opportunities[wb.opportunities["outcome"] == "won"]
+    later = won[won["close_date"].between(day + pd.Timedelta(days=1), wb.as_of)]
+    rid = later["rep_id"].value_counts().index[0]  # a rep who closed deals after that day
+    then = statement_view(
+        known_at(wb, day), plan_, [rid], wb.config.calendar.period_label(day, "Q")
+    )
+    now = statement_view(wb, plan_, [rid], wb.config.calendar.period_label(day, "Q"))
+    assert then.headline["payout"] < now.headline["payout"]
+    m = batch.run(NB, by="rep", data=SAMPLE, out=tmp_path, only=[rid], progress=False,
+                  params={"as_of": day.strftime("%Y-%m-%d")})  # fmt: skip
+    (s,) = m["subjects"]
+    assert s["status"] == "ok", s
+    assert s["headline"]["payout"] == pytest.approx(then.headline["payout"])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -35,7 +37,7 @@ def test_the_roll_up_has_one_row_per_rep_of_the_region(region):
     assert sorted(table["Rep"]) == sorted(names[r] for r in region.rep_ids)
     assert list(table.columns) == [
         "Rep", "Target", "Bookings", "Attainment", "Pipeline due this period",
-        "Coverage this period", "Coverage next period", "Flags",
+        "Coverage this period", "Coverage next period", "Forecast FY2026-Q3", "Flags",
     ]  # fmt: skip
     html = rollup.rollup_section(region)
     assert html.startswith('<h2 id="team-roll-up">Team roll-up</h2>') and "<table" in html
@@ -59,6 +61,37 @@ def test_the_roll_up_has_one_row_per_rep_of_the_region(region):
 )
 def test_flags_in_plain_words(row, elapsed, expected):
     assert rollup.flags(row, elapsed) == expected
+
+
+@pytest.mark.parametrize(("as_of", "quarter"), [(MID, "FY2026-Q3"), ("2026-09-30", "FY2026-Q4")])
+def test_the_forecast_column_is_each_reps_forecast_document_figure(as_of, quarter):
+    from salesnb.analytics.coaching_facts import format_money
+    from salesnb.forecast import combined
+
+    ctx = facts.open_context(DATA, None, "region", "EMEA", None, as_of, forward=False)
+    # mid-quarter: the quarter under review; on its last day: the next one, as the forecast does
+    assert rollup.forecast_period(ctx) == quarter
+    table = rollup.rollup_table(ctx)
+    names = facts.subject_name_map(ctx)
+    column = table.set_index("Rep")[f"Forecast {quarter}"]
+    for rep in sorted(ctx.rep_ids)[:2]:
+        doc = combined.period_forecast(ctx.wb, "rep", rep, quarter, ctx.as_of)
+        assert doc.period == quarter
+        assert column[names[rep]] == format_money(doc.to_dict()["blend"]["mean"], "USD")
+    assert f"<b>Forecast {quarter}</b>" in rollup.rollup_section(ctx)
+
+
+def test_the_forecast_is_unknown_where_there_is_none(region):
+    # A rep missing from the data and data without amounts have no forecast: NaN, shown "unknown".
+    got = rollup.rep_forecasts(region, [region.rep_ids[0], "NOBODY"])
+    assert got.notna().tolist() == [True, False]
+    wb = region.wb
+    counts_wb = dataclasses.replace(wb, opportunities=wb.opportunities.assign(amount=1.0))
+    assert counts_wb.counts_only
+    counts = dataclasses.replace(region, wb=counts_wb)
+    assert rollup.rep_forecasts(counts, region.rep_ids).isna().all()
+    table = rollup.rollup_table(counts)
+    assert set(table["Forecast FY2026-Q3"]) == {"unknown"}
 
 
 def test_a_long_list_shows_ten_rows_and_writes_the_rest_formula_safe(region, tmp_path):
@@ -93,3 +126,26 @@ def test_attachments_never_leave_the_documents_folder():
 
 def test_an_empty_list_says_so(region):
     assert "No deals" in rollup.top_rows(region, pd.DataFrame({"deal": []}), "wins")
+
+
+def test_the_python_api_writes_the_csv_files_beside_the_managers_documents(tmp_path):
+    # batch.run (not only the command line) writes the full lists the document links to.
+    from salesnb import batch
+    from salesnb.batch.documents import write_files
+
+    out = tmp_path / "out"
+    warnings: list[str] = []
+    m = batch.run("pipeline_review", by="region", only=["EMEA"], data=DATA, out=out, workers=1,
+                  progress=False, warn=warnings.append)  # fmt: skip
+    assert m["summary"]["ok"] == 1 and not warnings
+    entry = m["subjects"][0]
+    html = (out / entry["outputs"]["html"]["path"]).read_text(encoding="utf-8")
+    linked = set(re.findall(r'class="csv-link" href="([^"]+)"', html))
+    assert linked and all((out / name).is_file() for name in linked)
+    assert {p.name for p in out.glob("*.csv")} == linked
+    csv = (out / min(linked)).read_text(encoding="utf-8")
+    assert csv.splitlines()[0].startswith("rep,")
+    # Writing them again from the manifest entry gives the same files; a rep's entry, none.
+    assert {p.name for p in write_files(out, entry)} == linked
+    assert write_files(out, {**entry, "title": {**entry["title"], "subject_type": "rep"}}) == []
+    assert write_files(out, {**entry, "status": "failed"}) == []

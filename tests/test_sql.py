@@ -36,6 +36,8 @@ KEYS = {
     "targets": ["rep_id", "region", "month"],
     "activities": ["rep_id", "date", "type"],
     "snapshots": ["as_of", "opp_id"],
+    "accounts": ["account"],
+    "satisfaction": ["account", "date", "kind"],
 }
 
 

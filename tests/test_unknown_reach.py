@@ -153,7 +153,7 @@ def test_history_funnels_do_not_show_100_percent_conversions():
     wb = _book(9, [], 8)
     rates = workshop.history_rates(wb, lookback_days=365)
     assert all(np.isnan(v) for v in rates["stage_conversions"].values())
-    r = funnel._history_rates(wb, ["R1", "R2"], pd.Timestamp("2025-09-01"), wb.as_of)
+    r = funnel.history_rates(wb, ["R1", "R2"], pd.Timestamp("2025-09-01"), wb.as_of)
     assert r["stage_conversions"] is None and r["unknown_reach"] == 8
     assert r["win_rate"] == pytest.approx(9 / 17)
 

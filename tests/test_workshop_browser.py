@@ -219,7 +219,7 @@ def test_forecast_what_if(browser, voila_url, wb) -> None:
     for _ in range(4):  # 100% -> 120% in steps of 5 points
         app.page.keyboard.press("ArrowRight")
     app.wait_text(".snb-headline-box", f"expected {ws.fmt_money(moved.expected)}")
-    assert f"= {moved.p_attain:.0%} (before changes: {base.p_attain:.0%})" in app.text(
+    assert f": {moved.p_attain:.0%} (before changes: {base.p_attain:.0%})" in app.text(
         ".snb-headline-box"
     )
     app.finish()

@@ -49,6 +49,7 @@ from salesnb.analytics.coaching_rules import (
     _EPS,
     _PLACEHOLDER,
     KINDS,
+    PEERS_KEY,
     Condition,
     Kind,
     PipSettings,
@@ -234,6 +235,7 @@ def _values(facts: RepFacts, targets: Mapping[str, float]) -> dict[str, tuple[An
             out[f"{name}.pct_vs_median"] = (abs(v / mf.median - 1), "percent", False)
         if target:
             out[f"{name}.pct_vs_target"] = (abs(v / target - 1), "percent", False)
+    out[PEERS_KEY] = (facts.peers, "text", False)
     deal = facts.biggest_open_deal
     if deal is not None:
         out["deal_name"] = (deal.name, "text", False)
@@ -258,6 +260,8 @@ def _render(
         item = values.get(key)
         if item is None:
             return "n/a"
+        if key == PEERS_KEY:
+            return str(item[0])  # a word, not a figure: no evidence
         evidence[key] = item[0]
         return format_value(item[0], item[1], currency, signed=item[2])
 
@@ -309,7 +313,7 @@ def talking_points(
     Concerns are ranked by priority, then by how far past its threshold the rep is; of the
     rules of one ``group`` only the best-ranked speaks. When any recognition fires, one slot is
     kept for the best one (balanced feedback). A concern about a figure at or better than the
-    peer median never speaks. When fewer than ``min_points`` fire, neutral
+    peer median never speaks, except a shortfall against the rep's own target. When fewer than ``min_points`` fire, neutral
     check-in points built from the data fill up, never invented problems; with too little data
     the list stays shorter. Order: recognitions, concerns, check-ins.
 
@@ -328,7 +332,7 @@ def talking_points(
     --------
     >>> pts = talking_points({"win_rate": {"value": 0.18, "median": 0.30}}, min_points=0)
     >>> pts[0].text
-    'Win rate is 18%, 40% below the team median of 30%.'
+    'Win rate is 18%, 40% below the peer group median of 30%.'
     >>> pts[0].evidence
     {'win_rate': 0.18, 'win_rate.pct_vs_median': 0.4, 'win_rate.median': 0.3}
     """
@@ -369,8 +373,11 @@ def talking_points(
     return sorted(points, key=lambda p: _KIND_ORDER[p.kind])
 
 
+# Tests of a figure against the rep's own target are not on this list: a rep ahead of the
+# peers but short of their own target still has that gap to work on (and one at or above target
+# has none, since below_target does not hold).
 _WORSE_IF_HIGHER_BETTER = {
-    "below", "at_most", "below_median", "below_target", "below_percentile", "growth_below",
+    "below", "at_most", "below_median", "below_percentile", "growth_below",
     "change_below", "share_below", "previous_below",
 }  # fmt: skip
 _WORSE_IF_LOWER_BETTER = {"above", "at_least", "above_median", "growth_above", "change_above"}
@@ -380,7 +387,8 @@ def _no_worse_than_peers(rule: Rule, facts: RepFacts) -> bool:
     """Whether a concern is about a figure at or better than the peer median: never "to work
     on" for something the rep does as well as the typical peer. Each condition that tests a
     metric for being bad (below for a higher-is-better metric, above for a lower-is-better
-    one) is held against that metric's peer median."""
+    one) is held against that metric's peer median; a shortfall against the rep's own target
+    (``below_target``) is not: it stays a gap whatever the peers do."""
     if rule.kind != "concern":
         return False
     for cond in rule.when:

@@ -111,8 +111,8 @@ CURRENCY_SYMBOLS = {
 }  # fmt: skip
 _SYMBOLS = CURRENCY_SYMBOLS
 UNITS = (
-    "currency", "currency_per_day", "percent", "growth", "points", "multiple", "days", "count",
-    "percentile", "text",
+    "currency", "currency_per_day", "percent", "chance", "growth", "points", "multiple", "days",
+    "count", "percentile", "text",
 )  # fmt: skip
 
 
@@ -186,7 +186,9 @@ def format_value(value: Any, unit: str, currency: str = "USD", *, signed: bool =
     value : number or None
         None or NaN gives ``"n/a"``. Ratios and shares are fractions (0.34 = 34 %).
     unit : str
-        One of ``UNITS``: currency, currency_per_day, percent, growth (signed %), points
+        One of ``UNITS``: currency, currency_per_day, percent, chance (a probability estimated
+        from a model or a simulation: "under 1%" and "over 99%" at the ends, never a certain
+        0% or 100%), growth (signed %), points
         (percentage points of a fraction), multiple (coverage, 2.1x), days, count, percentile
         (ordinal), text.
     currency : str
@@ -202,6 +204,8 @@ def format_value(value: Any, unit: str, currency: str = "USD", *, signed: bool =
     ('42 days', '2.0x', '+25%')
     >>> format_value(85_000, "currency", "CHF"), format_value(0.12, "points", signed=True)
     ('CHF 85K', '+12 pts')
+    >>> format_value(0.9996, "chance"), format_value(0.004, "chance"), format_value(0.42, "chance")
+    ('over 99%', 'under 1%', '42%')
     """
     if unit not in UNITS:
         raise ParameterError(f"Unknown unit {unit!r}. Fix: use one of {', '.join(UNITS)}.")
@@ -216,6 +220,8 @@ def format_value(value: Any, unit: str, currency: str = "USD", *, signed: bool =
         return format_money(v, currency, signed=signed)
     if unit == "currency_per_day":
         return format_money(v, currency, signed=signed) + "/day"
+    if unit == "chance":
+        return "over 99%" if v > 0.99 else "under 1%" if v < 0.01 else f"{_pct(v * 100)}%"
     if unit in ("percent", "growth"):
         return f"{plus}{_pct(v * 100)}%"
     if unit == "points":
@@ -326,6 +332,9 @@ class RepFacts:
         The rep's own largest open deal.
     subject : str
         Display name of the rep (never used for peers).
+    peers : str
+        What the peer figures are the median of, as a noun for the sentences ("team",
+        "region"); the templates' ``{peers}``. Default "peer group" when it is not known.
 
     Examples
     --------
@@ -337,6 +346,7 @@ class RepFacts:
     stage_conversion: Mapping[str, tuple[float | None, ...]] = field(default_factory=dict)
     biggest_open_deal: DealRef | None = None
     subject: str = ""
+    peers: str = "peer group"
 
     def __post_init__(self) -> None:
         metrics = {}
@@ -359,18 +369,26 @@ class RepFacts:
         object.__setattr__(self, "metrics", metrics)
         object.__setattr__(self, "stage_conversion", stages)
         object.__setattr__(self, "biggest_open_deal", deal)
+        object.__setattr__(self, "peers", str(self.peers or "").strip() or "peer group")
 
     @classmethod
-    def from_mapping(cls, data: Mapping[str, Any], *, subject: str = "") -> RepFacts:
+    def from_mapping(
+        cls, data: Mapping[str, Any], *, subject: str = "", peers: str = "peer group"
+    ) -> RepFacts:
         """Build from ``{metric: number | {"value", "median", ...}}``; ``stage_conversion`` and
         ``biggest_open_deal`` keys go to their own fields."""
         data = dict(data)
         stages = data.pop("stage_conversion", None) or {}
         deal = data.pop(_DEAL, None)
-        return cls(metrics=data, stage_conversion=stages, biggest_open_deal=deal, subject=subject)
+        return cls(
+            metrics=data, stage_conversion=stages, biggest_open_deal=deal, subject=subject,
+            peers=peers,
+        )  # fmt: skip
 
     @classmethod
-    def from_frame(cls, frame: pd.DataFrame, *, subject: str = "") -> RepFacts:
+    def from_frame(
+        cls, frame: pd.DataFrame, *, subject: str = "", peers: str = "peer group"
+    ) -> RepFacts:
         """Build from a long table: ``metric, value`` and any of ``median, q1, q3, previous,
         percentile, target`` (``peer_median, peer_p25, peer_p75`` as from
         :func:`salesnb.reports.subject.peer_aggregates` also work). Rows named
@@ -390,7 +408,7 @@ class RepFacts:
                 stages[name.split(":", 1)[1]] = (rec.get("value"), rec.get("median"))
             else:
                 metrics[name] = rec
-        return cls(metrics=metrics, stage_conversion=stages, subject=subject)
+        return cls(metrics=metrics, stage_conversion=stages, subject=subject, peers=peers)
 
     def metric(self, name: str) -> MetricFacts | None:
         """The metric's facts, or None when it is missing or has no value."""

@@ -144,7 +144,13 @@ def _canonical(name: str, metric: str) -> str:
     return name.removesuffix(".value")
 
 
+#: The word naming the peer group in a sentence ("team", "region"; RepFacts.peers).
+PEERS_KEY = "peers"
+
+
 def _allowed(name: str, rule_metric: str, has_stage: bool) -> bool:
+    if name == PEERS_KEY:
+        return True
     if name in _DEAL_KEYS or (has_stage and name in _STAGE_KEYS):
         return True
     if name in _SHORT:
@@ -166,7 +172,7 @@ def _check_template(template: str, rule_metric: str, has_stage: bool) -> None:
             extra = ", ".join(_STAGE_KEYS) + ", " if has_stage else ""
             raise _Bad(
                 f"uses unknown placeholder {{{name}}}. Fix: use one of {', '.join(_SHORT)}, "
-                f"{extra}{', '.join(_DEAL_KEYS)}, <metric> or <metric>.<field>."
+                f"{extra}{', '.join(_DEAL_KEYS)}, {PEERS_KEY}, <metric> or <metric>.<field>."
             )
     if re.search(r"[{}]", _PLACEHOLDER.sub("", template)):
         raise _Bad(f"has a stray brace in {template!r}. Fix: write placeholders as {{name}}.")

@@ -7,7 +7,7 @@ back to the team's (:func:`reverse_funnel_from_history`); see ``docs/goals.md``.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -18,7 +18,7 @@ from salesnb.analytics.decompose import _clean_weights, split_by_weights
 from salesnb.analytics.kpis import UNKNOWN_REACH_TOLERANCE
 from salesnb.core.errors import NotEnoughDataError, ParameterError
 
-__all__ = ["ReverseFunnel", "reverse_funnel", "reverse_funnel_from_history"]
+__all__ = ["ReverseFunnel", "history_rates", "reverse_funnel", "reverse_funnel_from_history"]
 
 
 @dataclass(frozen=True)
@@ -192,10 +192,28 @@ def reverse_funnel(
     )
 
 
-def _history_rates(wb: Any, rep_ids: list[str], start: pd.Timestamp, end: pd.Timestamp):
-    """Win rate, deal size, stage conversions, activity rate and mix of some reps' deals."""
+def history_rates(
+    wb: Any, rep_ids: Sequence[str], start: pd.Timestamp, end: pd.Timestamp
+) -> dict[str, Any]:
+    """Funnel rates of some reps' deals closed between ``start`` and ``end`` (inclusive).
+
+    Win rate = won / closed (count); ``win_rate_by_value`` = won amount / closed amount;
+    average deal size = mean won amount (currency); ``stage_reached`` = how many closed
+    deals reached each open stage and, last, a win (won deals reached every stage, lost
+    ones their ``furthest_stage``); ``stage_conversions`` = reached next / reached, from
+    the first stage anybody entered, or None when a conversion is zero or not known (too
+    many lost deals do not say how far they got: ``unknown_reach`` counts them); the
+    conversions multiply to the win rate. ``activity_to_opp`` = deals created / activities
+    in the window (at most 1); ``activity_mix`` = activities by type (None without any).
+
+    Examples
+    --------
+    >>> r = history_rates(wb, ["R001"], pd.Timestamp("2025-01-01"), wb.as_of)  # doctest: +SKIP
+    >>> r["win_rate"]                                                           # doctest: +SKIP
+    0.21
+    """
     o = wb.opportunities
-    o = o[o["rep_id"].isin(rep_ids)]
+    o = o[o["rep_id"].isin(list(rep_ids))]
     closed = o[o["outcome"].isin(["won", "lost"]) & o["close_date"].between(start, end)]
     won = closed[closed["outcome"] == "won"]
     r: dict[str, Any] = {"closed": len(closed)}
@@ -217,8 +235,12 @@ def _history_rates(wb: Any, rep_ids: list[str], start: pd.Timestamp, end: pd.Tim
     # Lost deals that do not say how far they got: the conversions are not known (leaving
     # them out would show every stage converting at 100%).
     r["unknown_reach"] = unknown
-    if len(reach) and unknown <= UNKNOWN_REACH_TOLERANCE * (len(reach) + unknown):
-        at = np.array([(reach >= k).sum() for k in range(len(open_names) + 1)], dtype=float)
+    at = np.array([(reach >= k).sum() for k in range(len(open_names) + 1)], dtype=float)
+    known = unknown <= UNKNOWN_REACH_TOLERANCE * (len(reach) + unknown)
+    r["stage_reached"] = (
+        dict(zip([*open_names, "won"], at.tolist(), strict=True)) if known else None
+    )
+    if len(reach) and known:
         with np.errstate(divide="ignore", invalid="ignore"):
             conv = at[1:] / at[:-1]
         first = int(np.argmax(at[:-1] > 0))  # stages nobody entered before are skipped
@@ -280,7 +302,7 @@ def reverse_funnel_from_history(
     ]
     notes, used = [], None
     for label, ids in groups:
-        rates = _history_rates(wb, ids, start, end)
+        rates = history_rates(wb, ids, start, end)
         if rates["closed"] >= min_closed and rates["win_rate"] and rates["avg_deal_size"]:
             used = label
             break

@@ -170,6 +170,14 @@ def _as_of_view(wb: Workbook, as_of: pd.Timestamp) -> pd.DataFrame:
     return o
 
 
+def deals_as_of(wb: Workbook, as_of: DateLike = None) -> pd.DataFrame:
+    """The opportunities as they stood at the end of ``as_of`` (default ``wb.as_of``): the view
+    every KPI reads (see the module docstring); shared with :mod:`salesnb.analytics.dimensions`.
+    """
+    when = _ts(as_of, "as_of") if as_of is not None else pd.Timestamp(wb.as_of).normalize()
+    return _as_of_view(wb, when)
+
+
 # --------------------------------------------------------------------------- group x period cube
 def _month(dates: pd.Series | np.ndarray) -> np.ndarray:
     """Months since 1970-01 as int64 (NaT -> int64 min)."""

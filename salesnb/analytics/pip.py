@@ -172,7 +172,8 @@ class PipGoal:
     """One SMART improvement goal of a performance-improvement plan.
 
     ``metric`` is the metric name, or ``stage_conversion:<stage>``; ``baseline``, ``target`` and
-    ``team_median`` are in the metric's unit. ``milestones`` are ``(days, date, expected)`` at
+    ``team_median`` are in the metric's unit; ``team_median`` is the median of ``peers`` (the
+    rep's "team" or "region"; for a stage, the conversion of all reps). ``milestones`` are ``(days, date, expected)`` at
     30/60/90 days up to the deadline; ``checkpoints`` is a DataFrame ``week, date, expected``
     (a linear path from baseline to target). ``smart`` explains each SMART criterion.
     """
@@ -194,6 +195,7 @@ class PipGoal:
     text: str
     smart: Mapping[str, str]
     tolerance: float = 0.1
+    peers: str = "peer group"  # what team_median is the median of ("team", "region")
 
 
 def _as_date(value: Any, name: str) -> date:
@@ -265,10 +267,12 @@ def propose_pip_goals(
     hygiene = eligible["metric"].isin(HYGIENE_METRICS)
     first_hygiene = eligible.index[hygiene][:1]
     eligible = pd.concat([eligible[~hygiene], eligible.loc[first_hygiene]]).head(n)
-    return [_goal(row, day0, rs, currency, len(eligible)) for row in eligible.itertuples()]
+    return [
+        _goal(row, day0, rs, currency, len(eligible), facts.peers) for row in eligible.itertuples()
+    ]
 
 
-def _goal(row: Any, day0: date, rs: RuleSet, currency: str, n: int) -> PipGoal:
+def _goal(row: Any, day0: date, rs: RuleSet, currency: str, n: int, peers: str) -> PipGoal:
     pip = rs.pip
     key = row.metric.split(":", 1)[0]
     b, med, up = row.rep, row.team_median, row.better == "higher"
@@ -294,16 +298,20 @@ def _goal(row: Any, day0: date, rs: RuleSet, currency: str, n: int) -> PipGoal:
     verb = "Raise" if up else "Reduce"
     label = row.label[0].lower() + row.label[1:] if not row.label[:2].isupper() else row.label
     text = f"{verb} {label} from {fmt(b)} to {fmt(t)} by {deadline:%Y-%m-%d} ({h} days)."
-    share = f"{pip.gap_share:.0%} of the gap to the team median of {fmt(med)}"
+    # A stage is compared with everyone's conversion; any other metric with the peer median.
+    stage = row.metric.startswith("stage_conversion:")
+    ref = "all reps' conversion" if stage else f"the {peers} median"
+    share = f"{pip.gap_share:.0%} of the gap to {ref} of {fmt(med)}"
+    reach = "all reps together reach" if stage else f"peers in this {peers} already reach"
     cap_note = f", capped at {pip.max_relative_change:.0%} change on the baseline" if capped else ""
     marks = ", ".join(f"{d} days ({fmt(v)})" for d, _, v in milestones)
     info = METRICS[key]
     smart = {
         "specific": f"{row.label}: {info.definition}.",
         "measurable": f"From {fmt(b)} to {fmt(t)}, measured weekly the same way as the baseline.",
-        "achievable": f"Closes {share}{cap_note}; peers on this team already reach {fmt(med)}.",
+        "achievable": f"Closes {share}{cap_note}; {reach} {fmt(med)}.",
         "relevant": (
-            f"{row.label} trails the team median by {row.gap_to_median_pct:.0%}: one of the "
+            f"{row.label} trails {ref} by {row.gap_to_median_pct:.0%}: one of the "
             f"{n} metric{'s' if n != 1 else ''} where the rep is furthest behind."
         ),
         "time_bound": f"Deadline {deadline:%Y-%m-%d}; milestones at {marks}; weekly checkpoints.",
@@ -316,20 +324,25 @@ def _goal(row: Any, day0: date, rs: RuleSet, currency: str, n: int) -> PipGoal:
     )
     return PipGoal(
         row.metric, row.label, row.unit, row.better, b, t, med, day0, deadline, h, milestones,
-        checkpoints, support, measure, text, smart, pip.tolerance,
+        checkpoints, support, measure, text, smart, pip.tolerance, peers,
     )  # fmt: skip
 
 
 def goals_table(goals: Sequence[PipGoal], currency: str = "USD") -> pd.DataFrame:
-    """The goals as a display table: goal, baseline, target, team median, deadline, support."""
+    """The goals as a display table: goal, baseline, target, peer median, deadline, support.
+
+    The median's column is named for the group ("team median", "region median"); a stage
+    goal's figure is the conversion of all reps and says so."""
+    peer = f"{goals[0].peers} median" if goals else "peer median"
     rows = [
         {"goal": g.text, "baseline": format_value(g.baseline, g.unit, currency),
          "target": format_value(g.target, g.unit, currency),
-         "team median": format_value(g.team_median, g.unit, currency),
+         peer: format_value(g.team_median, g.unit, currency)
+         + (" (all reps)" if g.metric.startswith("stage_conversion:") else ""),
          "deadline": g.deadline, "support": g.support}
         for g in goals
     ]  # fmt: skip
-    return pd.DataFrame(rows, columns=["goal", "baseline", "target", "team median", "deadline",
+    return pd.DataFrame(rows, columns=["goal", "baseline", "target", peer, "deadline",
                                        "support"])  # fmt: skip
 
 

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from salesnb.analytics import goals
+from salesnb.analytics.coaching_facts import format_value
 from salesnb.apps import workshop as ws
 from salesnb.core.errors import SalesnbError
 
@@ -606,7 +607,8 @@ class ForecastWhatIfApp(_App):
         cur = self.currency
         m = lambda x: ws.fmt_money(x, cur)
         if r.target:
-            p = f"P(reach {m(r.target)}) = <b>{r.p_attain:.0%}</b> (before changes: {base.p_attain:.0%})"
+            now, before = format_value(r.p_attain, "chance"), format_value(base.p_attain, "chance")
+            p = f"P(reach {m(r.target)}): <b>{now}</b> (before changes: {before})"
         else:
             p = "No target for this subject and period: type one to see P(target)"
         self.outputs["headline"].value = (
@@ -753,3 +755,7 @@ APPS: dict[str, Callable[..., _App]] = {
     "forecast_what_if": ForecastWhatIfApp,
     "pipeline_explorer": PipelineExplorerApp,
 }
+
+#: The shared wiring of the apps (controls observed, compute, render, errors shown, static
+#: copy), for apps in modules of their own (:mod:`salesnb.apps.incentive_whatif`).
+App = _App

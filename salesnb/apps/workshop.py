@@ -19,9 +19,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from salesnb.analytics import goals
+from salesnb.analytics import funnel, goals
 from salesnb.analytics.coaching_facts import format_money
-from salesnb.analytics.kpis import UNKNOWN_REACH_TOLERANCE
 from salesnb.analytics.smart import history_baseline
 from salesnb.analytics.smart_goal import parse_number, smart_target
 from salesnb.core.errors import ParameterError
@@ -385,32 +384,22 @@ def history_rates(
     """
     end = wb.as_of
     start = end - pd.Timedelta(days=lookback_days)
-    ids = wb.reps["rep_id"] if rep_ids is None else pd.Series(list(rep_ids))
-    o = wb.opportunities[wb.opportunities["rep_id"].isin(ids)]
-    closed = o[o["outcome"].isin(["won", "lost"]) & o["close_date"].between(start, end)]
-    won = closed["outcome"] == "won"
-    names = wb.config.stages.open_names
-    pos = closed["furthest_stage"].map({s: i for i, s in enumerate(names)})
-    reach = np.where(won, len(names), pos.to_numpy(dtype=float))
-    unknown = np.isnan(reach)
-    reach = reach[~unknown].astype(int)
-    at = np.array([(reach >= k).sum() for k in range(len(names) + 1)], dtype=float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        conv = np.where(at[:-1] > 0, at[1:] / at[:-1], np.nan)
-    if unknown.sum() > UNKNOWN_REACH_TOLERANCE * len(unknown):
-        conv = np.full(len(names), np.nan)  # lost deals do not say how far they got
-    a = wb.activities
-    a = a[a["rep_id"].isin(ids) & a["date"].between(start, end)]
-    mix = a.groupby("type")["count"].sum()
-    created = int(o["created_date"].between(start, end).sum())
-    n_act = float(mix.sum())
+    ids = wb.reps["rep_id"].tolist() if rep_ids is None else list(rep_ids)
+    r = funnel.history_rates(wb, ids, start, end)
+    names = list(wb.config.stages.open_names)
+    # Every stage gets a slider value: NaN where nobody reached it or it is not known.
+    conv = np.full(len(names), np.nan)
+    if r["stage_reached"] is not None:
+        at = np.array(list(r["stage_reached"].values()), dtype=float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            conv = np.where(at[:-1] > 0, at[1:] / at[:-1], np.nan)
     return {
-        "closed": len(closed),
-        "win_rate": float(won.mean()) if len(closed) else None,
-        "avg_deal_size": float(closed.loc[won, "amount"].mean()) if won.any() else None,
+        "closed": r["closed"],
+        "win_rate": r["win_rate"],
+        "avg_deal_size": r["avg_deal_size"],
         "stage_conversions": dict(zip(names, conv.tolist(), strict=True)),
-        "activity_to_opp": min(1.0, created / n_act) if n_act > 0 and created else None,
-        "activity_mix": {str(k): float(v) for k, v in mix[mix > 0].items()},
+        "activity_to_opp": r["activity_to_opp"],
+        "activity_mix": dict(r["activity_mix"] or {}),
     }
 
 

@@ -35,6 +35,7 @@ from salesnb.batch.index import render_index
 from salesnb.batch.inputs import (
     document_title,
     empty_subjects,
+    file_inputs,
     package_versions,
     resolve_notebook,
     resume_key,
@@ -103,9 +104,18 @@ def _prepare(
             raise BatchError(str(exc)) from None
     if by not in S.SUBJECT_TYPES:
         raise ParameterError(f"Unknown --by {by!r}. Fix: use one of {list(S.SUBJECT_TYPES)!r}.")
+    # A notebook that declares the subject types it is made for (the team review names every
+    # rep, so it is never made for a rep) refuses the others before anything runs.
+    kinds = spec["subject_type"].rule.choices if spec["subject_type"].rule else ()
+    if kinds and by not in kinds:
+        raise ParameterError(
+            f"Notebook {nb_path.name!r} is not made for --by {by}: it is made for "
+            f"{', '.join(map(str, kinds))} only. Fix: use --by {kinds[0]}."
+        )
     user = dict(P.load_file(params_file)) if params_file else {}
     user.update(params or {})
     user = P.validate(user, spec, notebook=nb_path.name)
+    file_paths, file_hashes = file_inputs(spec, user)  # e.g. the incentive plan
     if profile is not None and "profile" not in spec:
         msg = (
             f"Notebook {nb_path.name!r} has no 'profile' parameter, so --profile cannot be "
@@ -140,7 +150,7 @@ def _prepare(
     prof = profile
     if profile is not None and Path(profile).exists():
         prof = str(Path(profile).resolve())
-    base = {**user, "data": shown, "subject_type": by}
+    base = {**user, **file_paths, "data": shown, "subject_type": by}
     if "profile" in spec:
         base["profile"] = prof
     every = S.subjects(wb, by)
@@ -154,6 +164,7 @@ def _prepare(
         "subjects": subjects,
         "slugs": assign_slugs(labels),
         "fingerprint": wb.fingerprint(),
+        "files": file_hashes,
         "currency": wb.unit,
         "title": document_title(nb_path),
         "data": shown,
@@ -421,7 +432,9 @@ def _run_locked(
     jobs, entries = [], {}
     for key, name in prep["subjects"]:
         parameters = {**prep["base"], "subject": key}
-        rkey = resume_key(prep["nb_sha"], parameters, prep["fingerprint"], charts)
+        rkey = resume_key(
+            prep["nb_sha"], parameters, prep["fingerprint"], charts, prep.get("files")
+        )
         prev = old_subjects.get(key)
         if resume and _up_to_date(prev, rkey, out, formats):
             entry = {**prev, "skipped": True}
@@ -480,7 +493,9 @@ def _run_locked(
             runner = runner or make_runner(manifest["workers"], scheduler, engine)
             for job, result in runner.run(jobs):
                 with _held_interrupts():  # a document in place is in the manifest too
-                    entries[job.key].update(_store(out, entries[job.key], result, formats))
+                    entries[job.key].update(
+                        _store(out, entries[job.key], result, formats, warn=warn)
+                    )
                 manifest["subjects"] = listing()
                 report(_counts(manifest))
                 # The documents are on disk already; the manifest and index follow at most
@@ -690,8 +705,46 @@ def _put(out: Path, name: str, fmt: str, result: Any, spooled: dict[str, tuple[s
     return hashlib.sha256(data).hexdigest()
 
 
-def _store(out: Path, entry: dict[str, Any], result: Any, formats: tuple[str, ...]) -> dict:
-    """Write one subject's outputs atomically; drop stale documents of a failed subject."""
+def write_files(
+    out: Path, entry: Mapping[str, Any], warn: Callable[[str], None] | None = None
+) -> list[Path]:
+    """Write the files a group's document links to beside it (the full deal lists of a
+    manager's copy as CSV, see :mod:`salesnb.reports.rollup`); the paths written.
+
+    Read from the subject's executed notebook in ``out``; nothing for a rep's document, a
+    failed subject or one without a notebook. A file that cannot be written is a warning
+    (``warn``), never a failed batch: the document itself is in place.
+
+    Examples
+    --------
+    >>> write_files(Path("reports/q3"), manifest["subjects"][0])  # doctest: +SKIP
+    [PosixPath('reports/q3/pipeline-review-emea-attention.csv')]
+    """
+    from salesnb.reports import render
+
+    ipynb = ((entry.get("outputs") or {}).get("ipynb") or {}).get("path")
+    kind = (entry.get("title") or {}).get("subject_type")
+    if entry.get("status") != "ok" or not ipynb or kind == "rep":
+        return []
+    try:
+        return render.write_attachments(Path(out) / ipynb, out)
+    except (OSError, ValueError) as exc:
+        name = entry.get("name") or entry.get("key")
+        (warn or functools.partial(warnings.warn, category=UserWarning))(
+            f"{name}: could not write the CSV files its document links to: {exc}"
+        )
+        return []
+
+
+def _store(
+    out: Path,
+    entry: dict[str, Any],
+    result: Any,
+    formats: tuple[str, ...],
+    warn: Callable[[str], None] | None = None,
+) -> dict:
+    """Write one subject's outputs atomically, and the files its document links to
+    (:func:`write_files`); drop stale documents of a failed subject."""
     slug = entry["slug"]
     finals = {"ipynb": f"{slug}.ipynb", "html": f"{slug}.html", "pdf": f"{slug}.pdf"}
     failed_nb = f"{slug}.failed.ipynb"
@@ -708,7 +761,7 @@ def _store(out: Path, entry: dict[str, Any], result: Any, formats: tuple[str, ..
         error = {"kind": "engine", "ename": "OSError", "cell": None, "evalue": why,
                  "lines": [f"OSError: {why}. {fix}"]}  # fmt: skip
         failed = replace(result, status="failed", error=error, files={}, spooled={})
-        return _store(out, entry, failed, formats)
+        return _store(out, entry, failed, formats, warn)
     if result.status == "ok":
         stale = [failed_nb] + [finals[f] for f in ("html", "pdf") if f not in made]
     else:  # a document from an earlier run must not look like this run's result
@@ -716,6 +769,8 @@ def _store(out: Path, entry: dict[str, Any], result: Any, formats: tuple[str, ..
     for name in stale:
         with contextlib.suppress(FileNotFoundError):
             (out / name).unlink()
+    title = result.title or entry.get("title") or {}
+    write_files(out, {**entry, "status": result.status, "outputs": outputs, "title": title}, warn)
     return {
         "status": result.status,
         "started": result.started,

@@ -132,10 +132,72 @@ def package_versions() -> dict[str, str | None]:
     return out
 
 
+def file_inputs(
+    spec: Mapping[str, Any], values: Mapping[str, Any]
+) -> tuple[dict[str, str], dict[str, str]]:
+    """The file parameters of a batch (declared ``"file": true``): absolute paths, contents.
+
+    Each such parameter's value (the user's, else the notebook's default) is found like a
+    data folder (:func:`salesnb.reports.facts.locate_data`: the working directory, its
+    parents, the kit's checkout). Returns ``(paths, hashes)``: the absolute path to hand each
+    document, so it reads the same file wherever it runs, and the SHA-256 of the file's
+    bytes, which :func:`resume_key` uses instead of the path.
+
+    Raises
+    ------
+    ParameterError
+        When a named file does not exist (one message per parameter, with the fix).
+
+    Examples
+    --------
+    >>> spec = notebook_parameters(resolve_notebook("incentive_statement"))  # doctest: +SKIP
+    >>> file_inputs(spec, {})[1]  # doctest: +SKIP
+    {'plan': '3f1c...'}
+    """
+    from salesnb.core.files import sha256_file
+    from salesnb.reports.facts import locate_data
+
+    paths: dict[str, str] = {}
+    hashes: dict[str, str] = {}
+    problems = []
+    for name, p in spec.items():
+        if p.rule is None or not p.rule.file:
+            continue
+        value = values.get(name, p.default)
+        if not isinstance(value, str) or not value.strip():
+            continue
+        try:
+            found = Path(locate_data(value))
+        except ParameterError:
+            found = None
+        if found is None or not found.is_file():
+            problems.append(
+                f"Parameter {name!r} = {value!r}: no such file (looked in the working folder "
+                f"and its parents). Fix: pass --param {name}=PATH with the path of an existing file."
+            )
+            continue
+        paths[name] = str(found.resolve())
+        hashes[name] = sha256_file(found)
+    if problems:
+        raise ParameterError(" ".join(problems))
+    return paths, hashes
+
+
 def resume_key(
-    nb_sha: str, parameters: Mapping[str, Any], fingerprint: str, charts: str = "svg"
+    nb_sha: str,
+    parameters: Mapping[str, Any],
+    fingerprint: str,
+    charts: str = "svg",
+    files: Mapping[str, str] | None = None,
 ) -> str:
-    """The inputs that decide a document: notebook, parameters, data, chart format, kit version."""
+    """The inputs that decide a document: notebook, parameters, data, chart format, kit version.
+
+    ``files`` maps a file parameter to the SHA-256 of its contents (:func:`file_inputs`); the
+    key holds that hash in place of the file's path, so an edited plan re-runs the documents
+    and a moved but unchanged one does not.
+    """
+    if files:
+        parameters = {**parameters, **{k: {"sha256": v} for k, v in files.items()}}
     inputs = [nb_sha, parameters, fingerprint, __version__]
     if charts != "svg":  # keys of svg documents stay what they were before formats existed
         inputs.append(charts)

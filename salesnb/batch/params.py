@@ -15,6 +15,10 @@ A notebook declares more in its metadata, ``metadata.salesnb.parameters``: per p
         "n_goals": {"type": "int", "min": 2, "max": 4},
         "split_method": {"choices": ["history", "capacity", "even"]},
         "since": {"type": "date", "not_after": "as_of"}}}
+
+``"file": true`` marks a parameter naming a file whose contents decide the document (an
+incentive plan): a batch passes the document its absolute path and keys ``--resume`` on the
+file's contents, not its path (:func:`salesnb.batch.inputs.file_inputs`).
 """
 
 from __future__ import annotations
@@ -73,7 +77,7 @@ _RULE_TYPES: dict[str, tuple[type, ...]] = {
     "list": (list, tuple),
     "dict": (dict,),
 }
-_RULE_KEYS = ("type", "min", "max", "choices", "nullable", "not_after")
+_RULE_KEYS = ("type", "min", "max", "choices", "nullable", "not_after", "file")
 #: What ``not_after`` may name: the as-of date the document is made for.
 _RELATIONS = ("as_of",)
 
@@ -95,6 +99,8 @@ class Rule:
         Whether ``None`` is allowed (declared, else: when the default is ``None``).
     not_after : str, optional
         ``"as_of"``: a date on or before the as-of date of the document.
+    file : bool
+        Whether the value is a path to a file whose contents decide the document.
     """
 
     type: str | None = None
@@ -103,6 +109,7 @@ class Rule:
     choices: tuple[Any, ...] = ()
     nullable: bool = True
     not_after: str | None = None
+    file: bool = False
 
     def describe(self) -> str:
         """What the rule allows, in words (``"a whole number from 2 to 4"``).
@@ -127,6 +134,8 @@ class Rule:
                 "list": "a list",
                 "dict": "a mapping",
             }.get(self.type or "", "a value")
+            if self.file:
+                text = "the path of a file"
             if self.min is not None and self.max is not None:
                 text += f" from {self.min:g} to {self.max:g}"
             elif self.min is not None:
@@ -245,6 +254,8 @@ def _read_rules(
             problems.append(f"{name!r}: min and max must be numbers.")
         elif not isinstance(entry.get("choices", []), list):
             problems.append(f"{name!r}: choices must be a list.")
+        elif not isinstance(entry.get("file", False), bool):
+            problems.append(f"{name!r}: file must be true or false.")
         else:
             nullable = entry.get("nullable", spec[name].default is None)
             rules[name] = Rule(
@@ -254,6 +265,7 @@ def _read_rules(
                 tuple(entry.get("choices") or ()),
                 bool(nullable),
                 relation,
+                entry.get("file", False),
             )
     if problems:
         raise ParameterError(

@@ -30,21 +30,6 @@ def _sigterm(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def _write_attachments(manifest: dict, out: Path) -> None:
-    """The full lists a manager's document links to (CSV files beside it; see salesnb.reports.rollup)."""
-    from salesnb.reports import render
-
-    for entry in manifest["subjects"]:
-        ipynb = ((entry.get("outputs") or {}).get("ipynb") or {}).get("path")
-        kind = (entry.get("title") or {}).get("subject_type")
-        if entry["status"] != "ok" or not ipynb or kind == "rep":
-            continue
-        try:
-            render.write_attachments(out / ipynb, out)
-        except (OSError, ValueError) as exc:
-            _warn(f"{entry['name']}: could not write the CSV files its document links to: {exc}")
-
-
 @click.command("batch")
 @click.argument("notebook")
 @click.option(
@@ -198,7 +183,8 @@ def batch(
             err=True,
         )
         sys.exit(130)
-    _write_attachments(manifest, Path(out))
+    # The CSV files beside managers' documents are written by batch.run as each document is
+    # stored (salesnb.batch.documents.write_files), for the Python API and this command alike.
     s = manifest["summary"]
     index = Path(out) / B.INDEX
     click.echo(

@@ -66,11 +66,14 @@ def fail(exc: SalesnbError) -> None:
     "--seed", default=2026, show_default=True, help="Random seed (same seed, same bytes)."
 )
 def sample_cmd(out: str, seed: int) -> None:
-    """Generate the deterministic sample data set (one CSV per canonical table)."""
+    """Generate the deterministic sample data set (CSV per canonical table, incentive plan)."""
     from salesnb.data import sample
 
     try:
         paths = sample.write(out, seed=seed)
+        from salesnb.incentives.plan import write_sample_plan
+
+        paths.append(write_sample_plan(out))  # the sample team's plan (docs/incentives.md)
     except SalesnbError as exc:
         fail(exc)
     click.echo(f"wrote {len(paths)} files to {out}")
@@ -98,9 +101,14 @@ def validate_cmd(data: str, profile: str | None) -> None:
     for p in wb.warnings:
         click.secho("warning: ", fg="yellow", nl=False)
         click.echo(str(p))
+    extra = "".join(
+        f", {len(t)} {what}"
+        for t, what in ((wb.accounts, "accounts"), (wb.satisfaction, "survey responses"))
+        if len(t)
+    )  # the optional tables, only when the data has them
     click.echo(
         f"ok: {len(wb.reps)} reps, {len(wb.opportunities)} opportunities, {len(wb.targets)} "
-        f"targets, {len(wb.activities)} activity rows, {len(wb.snapshots)} snapshot rows; "
+        f"targets, {len(wb.activities)} activity rows, {len(wb.snapshots)} snapshot rows{extra}; "
         f"as of {wb.as_of:%Y-%m-%d}; {len(wb.warnings)} warning(s)"
     )
     from salesnb.reports import plausibility
@@ -114,27 +122,39 @@ def validate_cmd(data: str, profile: str | None) -> None:
         click.echo(f.text)
 
 
+_ORG_BY = ("rep", "region", "manager", "team", "all")
+
+
 @click.command("kpis")
 @click.argument("data")
 @click.option("--profile", default=None, help="Import profile: a built-in name or a .toml path.")
 @click.option(
     "--by",
-    type=click.Choice(["rep", "region", "manager", "team", "all"]),
     default="rep",
     show_default=True,
+    help="rep, region, manager, team or all (the scorecard); or any dimension: product, "
+    "source (channel), segment, industry, size, country, comma-separated to combine "
+    "(e.g. region,product).",
 )
 @click.option(
     "--period", default=None, help="'FY2026-Q3', '2026-09' or 'FY2026'; default: current quarter."
 )
 @click.option("--csv", "as_csv", is_flag=True, help="Write CSV to stdout (for machines).")
 def kpis_cmd(data: str, profile: str | None, by: str, period: str | None, as_csv: bool) -> None:
-    """Print the KPI scorecard for a period, grouped by rep, region, manager or team."""
-    from salesnb.analytics import kpis
+    """Print the KPIs of a period, grouped by the organisation or by any dimension."""
+    from salesnb.analytics import dimensions, kpis
     from salesnb.data import io
 
     try:
         wb = io.load(data, profile=profile)
-        table = kpis.scorecard(wb, by=None if by == "all" else by, period=period)
+        if by in _ORG_BY:
+            table = kpis.scorecard(wb, by=None if by == "all" else by, period=period)
+            keys = None
+        else:
+            keys = dimensions.parse_by(by, wb)
+            period = period or wb.config.calendar.period_label(wb.as_of.normalize(), "Q")
+            table = dimensions.kpis_by(wb, keys, period=period)
+            table.insert(len(keys), "period", period)
     except SalesnbError as exc:
         fail(exc)
     if as_csv:
@@ -142,7 +162,7 @@ def kpis_cmd(data: str, profile: str | None, by: str, period: str | None, as_csv
 
         click.echo(to_safe_csv(table), nl=False)
     else:
-        click.echo(_format_scorecard(table, wb.config.currency))
+        click.echo(_format_scorecard(table, wb.config.currency, keys))
 
 
 _SCORECARD_COLUMNS = {
@@ -159,8 +179,9 @@ _SCORECARD_COLUMNS = {
 }
 
 
-def _format_scorecard(table, currency: str) -> str:
-    """A fixed-width table for a terminal: money in thousands, rates in per cent."""
+def _format_scorecard(table, currency: str, keys: list[str] | None = None) -> str:
+    """A fixed-width table for a terminal: money in thousands, rates in per cent; ``keys``
+    are the group columns (default: the organisation's)."""
     import math
 
     from salesnb.reports.charts import currency_symbol
@@ -178,7 +199,9 @@ def _format_scorecard(table, currency: str) -> str:
             return f"{value:.1f}x"
         return f"{value:,.0f}"
 
-    keys = [c for c in ("rep_id", "name", "region", "manager", "team") if c in table.columns]
+    title = "KPI scorecard" if keys is None else f"KPIs by {' x '.join(keys)}"
+    if keys is None:
+        keys = [c for c in ("rep_id", "name", "region", "manager", "team") if c in table.columns]
     cols = [c for c in _SCORECARD_COLUMNS if c in table.columns]
     head = keys + [_SCORECARD_COLUMNS[c][0] for c in cols]
     rows = [
@@ -189,7 +212,7 @@ def _format_scorecard(table, currency: str) -> str:
         max(len(h), *(len(row[i]) for row in rows)) if rows else len(h) for i, h in enumerate(head)
     ]
     period = table["period"].iloc[0] if "period" in table.columns and len(table) else ""
-    lines = [f"KPI scorecard {period}".rstrip()]
+    lines = [f"{title} {period}".rstrip()]
     lines.append(
         "  ".join(
             h.ljust(w) if i < len(keys) else h.rjust(w)

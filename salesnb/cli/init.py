@@ -53,7 +53,7 @@ def init_folder(folder: str | Path) -> list[Path]:
     >>> sorted({p.parent.name for p in made}) >= ["data", "notebooks"]
     True
     """
-    from salesnb.data.schema import TABLES, columns
+    from salesnb.data.schema import CORE_TABLES, columns
 
     root = Path(folder).expanduser()
     if root.exists() and not root.is_dir():
@@ -78,7 +78,7 @@ def init_folder(folder: str | Path) -> list[Path]:
         if ".ipynb_checkpoints" not in nb.parts:
             put(root / "notebooks" / nb.relative_to(source), nb.read_bytes())
     put(root / "data" / "salesnb.toml", CONFIG.encode("utf-8"))
-    for table in TABLES:
+    for table in CORE_TABLES:  # the optional dimension tables are added when one has them
         put(root / "data" / f"{table}.csv", (",".join(columns(table)) + "\n").encode("utf-8"))
     return written
 

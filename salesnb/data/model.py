@@ -12,7 +12,7 @@ import pandas as pd
 from salesnb.core.errors import ParameterError, Problem
 from salesnb.data import memo
 from salesnb.data.config import Config
-from salesnb.data.schema import TABLES, columns
+from salesnb.data.schema import DIMENSION_TABLES, TABLES, columns
 
 _ROW_KEYS = {
     "reps": ["rep_id"],
@@ -20,6 +20,8 @@ _ROW_KEYS = {
     "targets": ["rep_id", "region", "month"],
     "activities": ["rep_id", "date", "type"],
     "snapshots": ["as_of", "opp_id"],
+    "accounts": ["account"],
+    "satisfaction": ["account", "date", "kind", "score"],
 }
 
 
@@ -69,6 +71,28 @@ def far_future_cutoff(dates: list[pd.Series]) -> pd.Timestamp | None:
     return pd.Timestamp(top[gaps[0] + 1]) if len(gaps) else None
 
 
+def account_owners(opportunities: Any, accounts: Any = None) -> pd.Series:
+    """account -> the rep who owns it: ``accounts.owner`` where given, else the rep of the
+    account's latest deal (by created date).
+
+    Examples
+    --------
+    >>> o = pd.DataFrame({"account": ["A", "A", "B"], "rep_id": ["R1", "R2", "R1"],
+    ...                   "created_date": pd.to_datetime(["2024-01-01", "2024-02-01", "2024-01-01"])})
+    >>> account_owners(o).to_dict()
+    {'B': 'R1', 'A': 'R2'}
+    """
+    parts = []
+    if opportunities is not None:
+        o = opportunities.sort_values("created_date", kind="stable").dropna(subset=["account"])
+        parts.append(o.set_index("account")["rep_id"])
+    if accounts is not None and len(accounts):
+        a = accounts.dropna(subset=["owner"])
+        parts.append(a.set_index("account")["owner"])
+    both = pd.concat(parts) if parts else pd.Series(dtype="str")
+    return both[~both.index.duplicated(keep="last")]
+
+
 #: The "currency" of an export without amounts: figures are numbers of deals.
 COUNT_UNIT = "deals"
 
@@ -98,6 +122,9 @@ class Workbook:
     ----------
     reps, opportunities, targets, activities, snapshots : DataFrame
         The canonical tables (see :mod:`salesnb.data.schema`); absent tables are empty.
+    accounts, satisfaction : DataFrame
+        The optional dimension tables (customer segment, industry ...; survey scores);
+        empty when the data has none.
     config : Config
         Stage catalogue, fiscal calendar, currency, thresholds.
     source : str
@@ -119,8 +146,12 @@ class Workbook:
     snapshots: pd.DataFrame = field(default_factory=lambda: empty_table("snapshots"))
     source: str = ""
     warnings: list[Problem] = field(default_factory=list)
+    accounts: pd.DataFrame = field(default_factory=lambda: empty_table("accounts"))
+    satisfaction: pd.DataFrame = field(default_factory=lambda: empty_table("satisfaction"))
 
-    TABLE_NAMES = ("reps", "opportunities", "targets", "activities", "snapshots")
+    TABLE_NAMES = (
+        "reps", "opportunities", "targets", "activities", "snapshots", "accounts", "satisfaction",
+    )  # fmt: skip
 
     @property
     def counts_only(self) -> bool:
@@ -175,6 +206,8 @@ class Workbook:
     def _content_hash(self) -> str:
         h = hashlib.sha256()
         for name in self.TABLE_NAMES:
+            if name in DIMENSION_TABLES and not len(self.table(name)):
+                continue  # an absent optional table leaves the fingerprint as it was
             # Row order is the source's business, not the data's: a database and a CSV file
             # holding the same rows must give the same fingerprint.
             df = self.table(name)[columns(name)]
@@ -221,6 +254,15 @@ class Workbook:
         targets = t[t["rep_id"].isin(keep) | (t["rep_id"].isna() & t["region"].isin(regions))]
         acts = self.activities[self.activities["rep_id"].isin(keep)]
         snaps = self.snapshots[self.snapshots["opp_id"].isin(set(opps["opp_id"]))]
+        # accounts: those the kept reps own or sold to (no other rep's customers)
+        a = self.accounts
+        mine = set(opps["account"].dropna())
+        accounts = a[a["account"].isin(mine) | a["owner"].isin(keep)]
+        if len(accounts) and not accounts["owner"].isin(keep).all():  # another rep's id: blank
+            accounts = accounts.assign(owner=accounts["owner"].where(accounts["owner"].isin(keep)))
+        sat = self.satisfaction
+        sat = sat[sat["account"].isin(set(accounts["account"]) | mine)]
         return replace(
-            self, reps=reps, opportunities=opps, targets=targets, activities=acts, snapshots=snaps
-        )
+            self, reps=reps, opportunities=opps, targets=targets, activities=acts, snapshots=snaps,
+            accounts=accounts, satisfaction=sat,
+        )  # fmt: skip

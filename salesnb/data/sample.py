@@ -1,10 +1,12 @@
 """A deterministic, realistic sample data set: a sales team, its deals, targets and pipeline.
 
-:func:`generate` builds the five canonical tables from a seed and a :class:`SampleSettings`;
+:func:`generate` builds the five canonical tables (and the optional accounts and satisfaction
+tables) from a seed and a :class:`SampleSettings`;
 :func:`write` saves them as canonical CSV (plus ``salesnb.toml`` and ``generator.toml``) so
 that the kit runs on a fresh machine with no data of one's own. The same seed and settings
 always give byte-identical files: only ``numpy.random.default_rng(seed)`` is used, in a fixed
-order, and nothing depends on the clock or on hash order.
+order (the optional tables draw last, from their own ``default_rng([seed, 22])``), and nothing
+depends on the clock or on hash order.
 
 The model is driven by close dates, so that bookings follow the seasonality directly: for
 each rep and month, the number of deals that close is Poisson (rep rate x season x growth x
@@ -549,7 +551,7 @@ def _activities(
 
 
 def generate(seed: int = 2026, settings: SampleSettings | None = None) -> dict[str, pd.DataFrame]:
-    """Generate the sample data set: the five canonical tables.
+    """Generate the sample data set: the five canonical tables and the two optional ones.
 
     Parameters
     ----------
@@ -561,14 +563,16 @@ def generate(seed: int = 2026, settings: SampleSettings | None = None) -> dict[s
     Returns
     -------
     dict of str to DataFrame
-        ``reps``, ``opportunities``, ``targets``, ``activities``, ``snapshots`` with the
-        canonical columns and dtypes of :mod:`salesnb.data.schema` (amounts in currency).
+        ``reps``, ``opportunities``, ``targets``, ``activities``, ``snapshots``, and the
+        optional ``accounts`` and ``satisfaction`` (:mod:`salesnb.data.sample_accounts`) with
+        the canonical columns and dtypes of :mod:`salesnb.data.schema` (amounts in currency).
 
     Examples
     --------
     >>> tables = generate(seed=1)
-    >>> sorted(tables), len(tables["reps"])
-    (['activities', 'opportunities', 'reps', 'snapshots', 'targets'], 30)
+    >>> sorted(tables), len(tables["reps"])  # doctest: +NORMALIZE_WHITESPACE
+    (['accounts', 'activities', 'opportunities', 'reps', 'satisfaction', 'snapshots',
+      'targets'], 30)
     """
     from salesnb.data.config import load_config
 
@@ -664,7 +668,13 @@ def generate(seed: int = 2026, settings: SampleSettings | None = None) -> dict[s
         }
     )
     activities = _activities(s, rp, d, h, rng, window0, as_day)
+    from salesnb.data.sample_accounts import dimension_tables
+
+    # drawn last, from their own random stream: every figure above stays as it was
+    accounts, satisfaction = dimension_tables(seed, rp["frame"], opps, pd.Timestamp(s.as_of))
     out = {
+        "accounts": accounts,
+        "satisfaction": satisfaction,
         "reps": rp["frame"],
         "opportunities": opps,
         "targets": targets,
@@ -685,7 +695,7 @@ def write(
     """Generate the sample and write it to ``out`` as canonical CSV plus two TOML files.
 
     Writes ``reps.csv``, ``opportunities.csv``, ``targets.csv``, ``activities.csv``,
-    ``snapshots.csv`` (canonical column order, ISO dates, amounts with 2 decimals, UTF-8,
+    ``snapshots.csv``, ``accounts.csv``, ``satisfaction.csv`` (canonical column order, ISO dates, amounts with 2 decimals, UTF-8,
     ``\\n`` line ends), ``salesnb.toml`` (as-of date, currency, fiscal calendar) and
     ``generator.toml`` (seed and settings). Rewriting gives byte-identical files.
 

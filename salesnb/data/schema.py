@@ -1,4 +1,7 @@
-"""The canonical data model: five tables, their columns, types and meanings.
+"""The canonical data model: seven tables, their columns, types and meanings.
+
+The five core tables (reps, opportunities, targets, activities, snapshots) are joined by two
+optional dimension tables, ``accounts`` and ``satisfaction``: absent, they change nothing.
 
 Every loader produces these tables with exactly these column names and dtypes,
 whatever the source (a folder of CSVs, a CRM export through an import profile,
@@ -28,6 +31,9 @@ class Column:
 OUTCOMES = ("open", "won", "lost")
 FORECAST_CATEGORIES = ("pipeline", "best_case", "commit", "omitted")
 ACTIVITY_TYPES = ("call", "email", "meeting", "demo")
+SATISFACTION_KINDS = ("csat", "nps")
+#: The score range of each satisfaction kind: CSAT 1-5, NPS 0-10 (inclusive).
+SATISFACTION_RANGE = {"csat": (1.0, 5.0), "nps": (0.0, 10.0)}
 
 TABLES: dict[str, tuple[Column, ...]] = {
     "reps": (
@@ -96,10 +102,29 @@ TABLES: dict[str, tuple[Column, ...]] = {
             FORECAST_CATEGORIES,
         ),
     ),
+    "accounts": (
+        Column("account", "str", True, "Customer account name; matches opportunities.account."),
+        Column("segment", "str", False, "Customer segment, e.g. SMB, Mid-market, Enterprise."),
+        Column("industry", "str", False, "Industry or sector of the customer."),
+        Column("size", "str", False, "Company size: a band (51-200) or a head count."),
+        Column("country", "str", False, "Country of the customer."),
+        Column("owner", "str", False, "rep_id of the account's owner; must exist in reps."),
+    ),
+    "satisfaction": (
+        Column("account", "str", True, "Customer account the response is about."),
+        Column("date", "date", True, "Date of the survey response."),
+        Column("score", "float", True, "The score: CSAT 1-5, NPS 0-10."),
+        Column("kind", "str", True, "csat or nps.", SATISFACTION_KINDS),
+    ),
 }
 
 #: Tables a data set must have; the others may be absent (empty).
 REQUIRED_TABLES = ("reps", "opportunities")
+#: The five core tables every data set is described by.
+CORE_TABLES = ("reps", "opportunities", "targets", "activities", "snapshots")
+#: Optional tables that add dimensions (customer segment, industry, satisfaction); absent,
+#: they change nothing.
+DIMENSION_TABLES = ("accounts", "satisfaction")
 
 
 def columns(table: str) -> list[str]:

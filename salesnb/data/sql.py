@@ -67,6 +67,8 @@ _KEYS = {
     "targets": ("rep_id", "region", "month"),
     "activities": ("rep_id", "date", "type"),
     "snapshots": ("as_of", "opp_id"),
+    "accounts": ("account",),
+    "satisfaction": ("account", "date", "kind"),
 }
 _ISO_TS = re.compile(r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?")
 #: Seconds one statement may run before the server stops it (the profile's

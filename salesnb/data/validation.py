@@ -22,7 +22,13 @@ import pandas as pd
 
 from salesnb.core.errors import Problem
 from salesnb.data.config import Config
-from salesnb.data.model import as_of_dates, empty_table, far_future_cutoff, latest_date
+from salesnb.data.model import (
+    account_owners,
+    as_of_dates,
+    empty_table,
+    far_future_cutoff,
+    latest_date,
+)
 from salesnb.data.parsers import (
     DTYPES,
     MAX_ROWS,
@@ -37,7 +43,7 @@ from salesnb.data.parsers import (
 )
 from salesnb.data.profiles import Profile, TableSpec
 from salesnb.data.raw import LINE, SRC, RawTable
-from salesnb.data.schema import TABLES, Column
+from salesnb.data.schema import DIMENSION_TABLES, SATISFACTION_RANGE, TABLES, Column
 
 # --------------------------------------------------------------------------- parsers
 
@@ -211,7 +217,7 @@ def _type_columns(t: _Table) -> None:
                 bad |= mask
             elif code == "placeholder-date":
                 t.out[f"__placeholder__{col.name}"] = pd.Series(mask, index=raw.index)
-        t.bad[col.name] = bad
+        t.bad[col.name] = bad | t.bad.get(col.name, False)
         t.out[col.name] = vals
 
 
@@ -297,6 +303,7 @@ def _choices(t: _Table, col: Column, s: pd.Series) -> pd.Series:
                 "." if t.profile.is_canonical else ", or map it under [values] in the profile."
             )
             t.emit(m, col.name, "unknown-value", msg, fix)
+        t.bad[col.name] = bad  # reported: not "blank" again
     return norm.where(~bad)
 
 
@@ -503,6 +510,27 @@ def _activities(t: _Table) -> None:
             t.emit(frac, "count", "not-integer", msg, "Write counts as 0, 1, 2 ...")
 
 
+def _dimension_table(t: _Table, reps: pd.DataFrame | None) -> pd.DataFrame:
+    """Check and finish an optional ``accounts`` or ``satisfaction`` table."""
+    _required(t)
+    if t.name == "accounts":
+        _duplicates(t, ["account"], "account")
+        if reps is not None:
+            _unknown_ref(t, "owner", reps["rep_id"], "rep", "reps", "warning")
+        return _finish(t)
+    if "score" in t.out and "kind" in t.out:
+        score, kind = t.out["score"], t.out["kind"]
+        for k, (lo, hi) in SATISFACTION_RANGE.items():
+            out = ((kind == k) & score.notna() & ((score < lo) | (score > hi))).to_numpy()
+            if out.any():
+                ex = examples(t.frame.loc[out, t.src["score"]])
+                msg = f"A {k.upper()} score is outside {lo:g}-{hi:g}: {ex}."
+                fix = f"Write {k.upper()} scores on the {lo:g}-{hi:g} scale, or correct the kind."
+                t.emit(out, "score", "out-of-range", msg, fix)
+    _duplicates(t, ["account", "date", "kind"], "survey response (same account, date, kind)")
+    return _finish(t)
+
+
 # --------------------------------------------------------------------------- validate
 
 
@@ -547,7 +575,7 @@ def validate(
 
     problems: list[Problem] = []
     typed: dict[str, _Table] = {}
-    for name in ("reps", "opportunities", "targets", "activities", "snapshots"):
+    for name in TABLES:
         raw = raws.get(name)
         if raw is None:
             continue
@@ -609,6 +637,8 @@ def validate(
                 known = tables["opportunities"]["opp_id"]
                 _unknown_ref(t, "opp_id", known, "opportunity", "opportunities", "warning")
             tables["snapshots"] = _finish(t)
+        elif name in DIMENSION_TABLES:
+            tables[name] = _dimension_table(t, reps)
     if opp is not None:
         from salesnb.data.stagehistory import derive_furthest
 
@@ -743,7 +773,15 @@ def _attribute(
         o = tables["opportunities"]
         opp_rep = pd.Series(o["rep_id"].to_numpy(), index=o["opp_id"].to_numpy())
         opp_rep = opp_rep[~opp_rep.index.duplicated()]
+    account_rep = account_owners(tables.get("opportunities"), tables.get("accounts"))
     for name, t in typed.items():
+        if t.spans and name in DIMENSION_TABLES and name in tables:
+            rep = tables[name]["account"].map(account_rep)
+            if name == "accounts":
+                rep = tables[name]["owner"].fillna(rep)
+            if len(rep) == len(t.lines):  # unknown owner: "" (shown to no rep)
+                owners[name] = rep.fillna("").astype("str").to_numpy(dtype=object)
+            continue
         if not t.spans or name not in tables or "rep_id" not in tables[name]:
             continue
         rep = tables[name]["rep_id"]

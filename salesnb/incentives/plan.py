@@ -559,3 +559,36 @@ def load_plan(path: str | Path) -> Plan:
         msg = f"{path}: no such plan file. Fix: pass the path of a plan .toml (see docs/incentives.md)."
         raise ConfigError(msg)
     return _build(read_toml(path), str(path), path.parent)
+
+
+#: The file name of the sample team's plan beside the sample data (``salesnb sample`` writes it).
+SAMPLE_PLAN = "incentive_plan.toml"
+
+
+def write_sample_plan(out: str | Path) -> Path:
+    """Write the sample team's incentive plan (two roles, ramping new hires) into ``out``.
+
+    The plan ships with the package (``salesnb/incentives/sample_plan.toml``) and fits the
+    sample data's teams and products; ``salesnb sample`` calls this after writing the data.
+
+    Parameters
+    ----------
+    out : path
+        Folder to write ``incentive_plan.toml`` into; it must exist.
+
+    Returns
+    -------
+    Path
+        The file written.
+
+    Examples
+    --------
+    >>> write_sample_plan("/tmp/salesnb-sample").name  # doctest: +SKIP
+    'incentive_plan.toml'
+    """
+    from importlib.resources import files
+
+    text = files("salesnb.incentives").joinpath("sample_plan.toml").read_bytes()
+    path = Path(out) / SAMPLE_PLAN
+    path.write_bytes(text)
+    return path

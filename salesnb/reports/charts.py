@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from salesnb.analytics.coaching_facts import currency_symbol as coaching_currency_symbol
+from salesnb.analytics.coaching_facts import format_value
 from salesnb.core.errors import ParameterError
 from salesnb.reports.chartrender import (
     enable_offline_renderer,
@@ -460,7 +461,8 @@ def scorecard_vs_peers(
     peer_stats : DataFrame
         One row per metric: ``metric`` (display name), ``value`` (the rep's value),
         ``p25``, ``median``, ``p75`` (peer quartiles), ``n_peers`` (int); optional
-        ``unit`` ("currency", "percent" for fractions, "days", "count"; default "count"),
+        ``unit`` ("currency", "percent" for fractions, "days", "count", "multiple" for
+        coverage as a multiple of target, drawn "1.4x"; default "count"),
         ``higher_is_better`` (bool, default True), ``percentile`` (rep's peer percentile,
         0-100).
     subject_label : str
@@ -522,6 +524,8 @@ def _peer_parts() -> tuple[alt.Chart, alt.Chart, alt.Chart, alt.Y]:
 def _peer_axis(unit: str, currency: str) -> alt.Axis:
     if unit == "currency":
         return _money_axis(currency)
+    if unit == "multiple":
+        return alt.Axis(labelExpr="format(datum.value, '~r') + 'x'")
     return alt.Axis(format=".0%" if unit == "percent" else "~r")
 
 
@@ -532,6 +536,8 @@ def _peer_row(row: dict, currency: str, subject: str) -> alt.LayerChart:
         text = format_money([row[k] for k in keys], currency)
     elif unit == "percent":
         text = _pct(pd.Series([row[k] for k in keys]))
+    elif unit == "multiple":
+        text = [format_value(row[k], "multiple") if pd.notna(row[k]) else "–" for k in keys]
     else:
         text = pd.Series([row[k] for k in keys]).map(_num_text)
     pct = row.get("percentile", np.nan)
@@ -539,7 +545,7 @@ def _peer_row(row: dict, currency: str, subject: str) -> alt.LayerChart:
                        "status": row["status"], "n_peers": int(row["n_peers"]),
                        **{f"{k}_text": t for k, t in zip(keys, text, strict=True)},
                        "percentile_text": "–" if np.isnan(pct) else f"{pct:.0f}"}])  # fmt: skip
-    unit_title = {"currency": currency, "percent": "%"}.get(unit, unit)
+    unit_title = {"currency": currency, "percent": "%", "multiple": "x target"}.get(unit, unit)
     x_title = f"{row['metric']} ({unit_title})"
     # one row per KPI: copies of the cached constant parts skip Altair's per-object validation
     band, median, dot, y = (part.copy() for part in _peer_parts())
@@ -1013,7 +1019,7 @@ def distribution(
     df["range_text"] = (format_money(df["start"], currency, compact=True) + " – "
                         + format_money(df["end"], currency, compact=True))  # fmt: skip
     q10, q50, q90 = format_money(np.percentile(x, [10, 50, 90]), currency, compact=True)
-    sub = (f"P(reach target of {format_money([target], currency)[0]}) = {p:.0%}. "
+    sub = (f"P(reach target of {format_money([target], currency)[0]}) = {format_value(p, 'chance')}. "
            f"Median {q50}, 80% of outcomes between {q10} and {q90}.")  # fmt: skip
     df["zero"] = 0.0
     bars = alt.Chart(df).mark_bar(binSpacing=0).encode(

@@ -476,6 +476,12 @@ class PeerGroup:
         return f"median of {self.n} other rep{'' if self.n == 1 else 's'} in your {self.kind}"
 
     @property
+    def noun(self) -> str:
+        """The group as a word for sentences ("team median", "top quartile of the region"):
+        the rep's "team" or "region", else "peer group"."""
+        return self.kind if self.kind and not self.units and self.kind != "all" else "peer group"
+
+    @property
     def note(self) -> str:
         """A plain-words caveat for small groups ('' when there is none)."""
         if self.n == 0:
@@ -616,8 +622,7 @@ def peer_chart_frame(comparison: pd.DataFrame, metrics: list[str] | None = None)
     if metrics is not None:
         df = df.set_index("metric").reindex(metrics).reset_index()
     df = df[df["value"].notna()]
-    unit = df["unit"].replace({"growth": "percent", "multiple": "count",
-                               "currency_per_day": "currency"})  # fmt: skip
+    unit = df["unit"].replace({"growth": "percent", "currency_per_day": "currency"})
     return pd.DataFrame({
         "metric": df["label"], "value": df["value"], "p25": df["peer_p25"],
         "median": df["peer_median"], "p75": df["peer_p75"],
@@ -822,7 +827,7 @@ def facts_for(ctx: Context, comparison: pd.DataFrame | None = None) -> RepFacts:
     comp = peer_comparison(ctx) if comparison is None else comparison
     frame = comp.rename(columns={"peer_median": "median", "peer_p25": "q1", "peer_p75": "q3"})
     frame = frame[["metric", "value", "median", "q1", "q3", "previous", "percentile", "target"]]
-    facts = RepFacts.from_frame(frame, subject=ctx.subject.name)
+    facts = RepFacts.from_frame(frame, subject=ctx.subject.name, peers=peer_group(ctx).noun)
     stages = stage_table(ctx)
     conv = {r.stage: (r.conversion, r.team_conversion, r.reached)
             for r in stages.itertuples() if pd.notna(r.conversion)}  # fmt: skip
@@ -833,7 +838,7 @@ def facts_for(ctx: Context, comparison: pd.DataFrame | None = None) -> RepFacts:
     metrics["days_left"] = {"value": float(max((end.normalize() - ctx.as_of.normalize()).days, 0))}
     # Without amounts no deal is "the biggest": no deal review picked by size.
     deal = None if ctx.wb.counts_only else biggest_open_deal(open_deals(ctx))
-    return RepFacts(metrics, conv, deal, ctx.subject.name)
+    return RepFacts(metrics, conv, deal, ctx.subject.name, facts.peers)
 
 
 def rep_facts(wb: Workbook, subject: Any, period: str | None = None, as_of: Any = None) -> RepFacts:
@@ -1305,7 +1310,7 @@ def pip_facts(ctx: Context, at: Any) -> RepFacts:
         start=at - pd.Timedelta(days=PIP_WINDOWS["stage_conversion"] - 1), end=at,
     ).set_index("stage")["reached"]  # fmt: skip
     stages = {s: (own[s], team.get(s), reached.get(s)) for s in own.index if pd.notna(own[s])}
-    return RepFacts(facts.metrics, stages, None, ctx.subject.name)
+    return RepFacts(facts.metrics, stages, None, ctx.subject.name, peer_group(ctx).noun)
 
 
 def quarterly_attainment(ctx: Context, at: Any, n: int) -> dict[str, float | None]:

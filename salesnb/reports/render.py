@@ -26,6 +26,7 @@ from salesnb.core.errors import RenderError
 from salesnb.core.resources import kit_folder
 from salesnb.reports.offlinecheck import external_references
 from salesnb.reports.record import MIMETYPES, collect
+from salesnb.reports.tablealign import align_text_columns
 
 TEMPLATES = Path(os.environ.get("SALESNB_TEMPLATES") or kit_folder("templates"))
 
@@ -492,10 +493,22 @@ def _exporter(template_dir: str, *, stock: bool = False) -> Any:
     options = {} if stock else {"optimistic_validation": True}
     exporter = cls(extra_template_basedirs=[template_dir], template_name="review",
                    exclude_input=True, **options)  # fmt: skip
-    exporter.register_filter("offline", offline_html)
+    exporter.register_filter("offline", document_html)
     exporter.register_filter("script_json", script_json)
     exporter.register_filter("offline_spec", offline_spec)
     return exporter
+
+
+def document_html(fragment: str) -> str:
+    """Markup a notebook brings into a review document: :func:`offline_html`, then word
+    columns of its tables marked to read left-aligned (:mod:`salesnb.reports.tablealign`).
+
+    Examples
+    --------
+    >>> document_html("<table><tr><td>Ann</td><td>$1K</td></tr></table>")
+    '<table><tbody><tr><td class="snb-text">Ann</td><td>$1K</td></tr></tbody></table>'
+    """
+    return align_text_columns(offline_html(fragment))
 
 
 def offline_html(fragment: str) -> str:

@@ -1,13 +1,14 @@
 """Managers' copies: a per-rep roll-up first, and long deal lists cut to the top rows.
 
 A region's or manager's document opens with one row per rep (attainment, coverage, open
-pipeline, flags in plain words) and shows only the first rows of each deal list, with "and
+pipeline, the quarter's forecast, flags in plain words) and shows only the first rows of each deal list, with "and
 N more" and the full list as a formula-safe CSV beside the document. A rep's own document
 gets neither: :func:`rollup_section` returns None and :func:`top_rows` the table unchanged.
 
 The CSV travels with the executed notebook as output metadata (``salesnb.files``, see
-:data:`FILES_KEY`); :func:`salesnb.reports.render.attachments` reads it back and the ``salesnb
-batch`` command writes each file beside the document it belongs to.
+:data:`FILES_KEY`); :func:`salesnb.reports.render.attachments` reads it back and the batch
+(:func:`salesnb.batch.documents.write_files`, for ``salesnb.batch.run`` and the ``salesnb
+batch`` command alike) writes each file beside the document it belongs to.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 
+from salesnb.analytics.coaching_facts import format_money
+from salesnb.core.errors import SalesnbError
 from salesnb.core.safecsv import to_safe_csv
 from salesnb.reports import facts
 from salesnb.reports.facts import Context
@@ -100,11 +103,57 @@ def flags(row: Mapping[str, Any], elapsed: float) -> str:
     return ", ".join(out) or "None"
 
 
+def forecast_period(ctx: Context) -> str:
+    """The quarter the roll-up's forecast is for: the period under review while it runs, the
+    next one from its last day on (what the forecast workbook forecasts on that as-of).
+
+    Examples
+    --------
+    >>> forecast_period(facts.open_context("data/sample", None, "region", "West", None, "2026-09-30"))  # doctest: +SKIP
+    'FY2026-Q4'
+    """
+    return ctx.period if ctx.as_of.normalize() < ctx.end.normalize() else ctx.next_period
+
+
+def rep_forecasts(ctx: Context, rep_ids: Any, period: str | None = None) -> pd.Series:
+    """Each rep's expected bookings for ``period`` (default :func:`forecast_period`;
+    currency), NaN when unknown.
+
+    The figure of the rep's forecast workbook (its blend's expected value): the rep's draws
+    from :func:`salesnb.forecast.levels.level_draws`, which
+    :func:`salesnb.forecast.combined.period_forecast` uses with the same seed and number of
+    draws. What they rest on (every rep's forecast and past misses) is computed once per data
+    set and cached on disk, so each rep costs one cheap draw, not a forecast. Unknown for a
+    rep without a forecast, for data without amounts, and when the data cannot be forecast.
+
+    Examples
+    --------
+    >>> rep_forecasts(ctx, ["R01", "R02"])  # doctest: +SKIP
+    """
+    ids = [str(r) for r in rep_ids]
+    out = pd.Series(np.nan, index=range(len(ids)), dtype="float64")
+    if ctx.wb.counts_only or not ids:
+        return out
+    from salesnb.forecast import levels
+
+    period = period or forecast_period(ctx)
+    try:
+        start, end = ctx.wb.config.calendar.period_bounds(period)
+        known = {str(r) for r in levels.rep_table(ctx.wb, period, ctx.as_of).index}
+        for i, rep in enumerate(ids):
+            if rep in known:
+                out[i] = levels.level_draws(ctx.wb, [rep], period, start, end, ctx.as_of)[0].mean
+    except SalesnbError:
+        return pd.Series(np.nan, index=out.index, dtype="float64")
+    return out.where(np.isfinite(out))
+
+
 def rollup_table(ctx: Context) -> pd.DataFrame | None:
     """One row per rep of a region, manager or team subject; None in a rep's document.
 
     Columns: rep, target, bookings, attainment, pipeline due this period, coverage this period
-    and next, flags (plain words: behind the period's pace, pipeline under 1x or none, next
+    and next, the forecast of the quarter in play (:func:`rep_forecasts`; "unknown" where
+    there is none), flags (plain words: behind the period's pace, pipeline under 1x or none, next
     period's coverage under 2x late in the period, deals past their close date or stale).
     Sorted by attainment, highest first.
 
@@ -118,6 +167,8 @@ def rollup_table(ctx: Context) -> pd.DataFrame | None:
     t = facts.rep_breakdown(ctx)
     elapsed = _elapsed(ctx)
     t["flags"] = [flags(r, elapsed) for r in t.to_dict("records")]
+    expected = rep_forecasts(ctx, t["rep_id"]).to_numpy()
+    forecast_col = f"Forecast {forecast_period(ctx)}"
     cols = ["name", "target", "bookings", "attainment", "pipeline", "coverage", "coverage_next",
             "flags"]  # fmt: skip
     units = {"target": "currency", "bookings": "currency", "attainment": "percent",
@@ -126,7 +177,13 @@ def rollup_table(ctx: Context) -> pd.DataFrame | None:
              "attainment": "Attainment", "pipeline": "Pipeline due this period",
              "coverage": "Coverage this period", "coverage_next": "Coverage next period",
              "flags": "Flags"}  # fmt: skip
-    return humane(show(t[cols], units, ctx.currency).rename(columns=names))
+    out = humane(show(t[cols], units, ctx.currency).rename(columns=names))
+    out.insert(
+        len(out.columns) - 1,
+        forecast_col,
+        [format_money(v, ctx.currency) if pd.notna(v) else "unknown" for v in expected],
+    )
+    return out
 
 
 def rollup_section(ctx: Context) -> Html | None:
@@ -148,6 +205,8 @@ def rollup_section(ctx: Context) -> Html | None:
         "less open pipeline due this period than target left to close. <b>Next period under "
         f"{THIN_COVERAGE:g}x</b> (in the period's last third): prospect now. <b>Past due</b>, "
         "<b>stale</b>: open deals past their close date, or without change for too long. "
+        f"<b>Forecast {esc(forecast_period(ctx))}</b>: the bookings expected for that quarter, "
+        "as in each rep's forecast document (unknown where there is none). "
         "Start the team meeting with the flagged reps."
     )
     body = table.to_html(index=False, escape=True, border=0, classes="rollup")

@@ -46,6 +46,8 @@ TILES: dict[str, tuple[str, ...]] = {
                      "avg_deal_size"),
     "performance_improvement_plan": ("attainment", "bookings", "win_rate", "pipeline_created",
                                      "activities", "sales_cycle_days"),
+    "team_review": ("attainment", "bookings", "pipeline_created", "win_rate", "coverage_current",
+                    "coverage_next"),
 }  # fmt: skip
 
 # Tiles that are not coaching metrics: label, unit, definition.
@@ -393,7 +395,7 @@ def _forecast_tile(ctx: Context, figures: Mapping[str, Any], labels: list[str]) 
     status = ""
     if p is not None and np.isfinite(float(p)):
         t = f" of {format_value(target, 'currency', cur)}" if target else ""
-        status = f"Chance of reaching the target{t}: {format_value(float(p), 'percent')}"
+        status = f"Chance of reaching the target{t}: {format_value(float(p), 'chance')}"
     tone = "" if p is None else ("good" if float(p) >= 0.5 else "bad")
     trend = quarter_trend(ctx, "bookings")
     values = dict(trend)

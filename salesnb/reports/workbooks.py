@@ -445,7 +445,10 @@ def one_on_one_view(ctx: Context, since: Any = None) -> OneOnOne:
     view.text["points"] = points_html(points)
     view.text["waterfall"] = _waterfall_text(wf, cur)
     worth = "" if ctx.wb.counts_only else f", worth {fmt(won['amount'].sum(), 'currency', cur)}"
-    view.text["wins"] = para("{n} deal(s) won since {d}{w}.", n=len(won),
+    n_won = len(won)
+    won_words = "No deal" if n_won == 0 else f"{n_won:,} deal{'' if n_won == 1 else 's'}"
+    worth = worth if n_won else ""
+    view.text["wins"] = para("{n} won since {d}{w}.", n=won_words,
                              d=f"{since_ts:%Y-%m-%d}", w=worth)  # fmt: skip
     att_pct = _value(comp, "attainment", "percentile")
     view.headline = {
@@ -534,7 +537,7 @@ def forecast_view(ctx: Context, *, months_shown: int = 24, backtest: bool = True
         {"view": name, "expected": fmt(s["mean"], "currency", cur),
          "pessimistic (P10)": fmt(s["p10"], "currency", cur),
          "median": fmt(s["p50"], "currency", cur), "optimistic (P90)": fmt(s["p90"], "currency", cur),
-         "P(reach target)": fmt(p, "percent") if pf.target else "no target"}
+         "P(reach target)": fmt(p, "chance") if pf.target else "no target"}
         for name, s, p in rows
     ])  # fmt: skip
     cats = pf.pipeline.categories
@@ -572,7 +575,7 @@ def forecast_view(ctx: Context, *, months_shown: int = 24, backtest: bool = True
         hi=fmt(d["blend"]["p90"], "currency", cur), w=fmt(pf.pipeline_weight, "percent"),
         won=fmt(pf.already_won, "currency", cur),
         t=fmt(pf.target, "currency", cur) if pf.target else "none in the data",
-        pt=fmt(pf.p_attain, "percent") if pf.target else "n/a (no target)",
+        pt=fmt(pf.p_attain, "chance") if pf.target else "n/a (no target)",
         split=split["sentence"](cur),
         warn=(" " + history_warning(mase, d["pipeline"]["expected"], pf.pipeline_weight,
                                     _last_year(series, pf), cur)) if lost else "",
@@ -593,7 +596,7 @@ def forecast_view(ctx: Context, *, months_shown: int = 24, backtest: bool = True
         "pipeline_open_expected": d["pipeline"]["expected_open"],
         "pipeline_not_created": d["pipeline"]["expected_not_created"],
         "history_method": pf.history.method, "backtest_rel_mase": mase,
-        "flags": ([f"P(target) {fmt(pf.p_attain, 'percent')}"]
+        "flags": ([f"P(target) {fmt(pf.p_attain, 'chance')}"]
                   if pf.target and pf.p_attain < 0.5 else [])
         + (["history model lost to its benchmark"] if lost else []),
     }  # fmt: skip
@@ -1289,7 +1292,7 @@ def _agreement_html(needed: bool) -> Html:
 
 def _goals_html(goals: Sequence[Any], currency: str = "USD") -> Html:
     if not goals:
-        return Html("<p><em>No goal proposed: the subject is not behind the team median on any "
+        return Html("<p><em>No goal proposed: the subject is not behind the peer median on any "
                     "metric a plan can move.</em></p>")  # fmt: skip
     parts = []
     for i, g in enumerate(goals, 1):

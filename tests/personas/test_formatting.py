@@ -41,3 +41,24 @@ def test_a_smart_goal_states_money_through_it():
     )  # fmt: skip
     text = r.as_text()
     assert "from CHF 1,000,000 to CHF 1,250,000" in text, text
+
+
+def test_coverage_is_drawn_as_a_multiple_and_wins_are_counted_in_words():
+    # The scorecard chart said "Coverage next period (count)" with bare 0.85-style ticks, and
+    # the wins line "0 deal(s) won".
+    import json
+
+    from persona_data import END, STAR, ctx_for
+
+    from salesnb.reports import charts, facts, workbooks
+
+    ctx = ctx_for(STAR, END)
+    view = workbooks.one_on_one_view(ctx)
+    frame = facts.peer_chart_frame(view.comparison, ["coverage_next", "win_rate"])
+    assert frame.set_index("metric").loc["Coverage next period", "unit"] == "multiple"
+    spec = json.dumps(charts.scorecard_vs_peers(frame).to_dict())
+    assert "Coverage next period (x target)" in spec and "(count)" not in spec
+    assert "+ 'x'" in spec  # the axis labels read 1.4x
+    wins = str(view.text["wins"])
+    assert "deal(s)" not in wins
+    assert wins.startswith(("<p>No deal won since", "<p>1 deal won since")) or " deals won " in wins

@@ -1,0 +1,355 @@
+"""The team review: a manager's forecast call, what moved, leaderboard, wins, regions.
+
+Expected figures are computed by hand from the sample's raw tables (snapshots, deals,
+targets), not by the code under test. A rep never receives the document: asking for one is
+a clear error, in the notebook and in the batch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from salesnb.core.errors import ParameterError
+from salesnb.data.sample import PERSONAS
+from salesnb.reports import facts, record
+from salesnb.reports import team_review as tr
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "data" / "sample"
+MANAGER = "Rebecca Stone"
+END, MID = "2026-09-30", "2026-08-14"
+_VIEWS: dict = {}
+
+
+def ctx_of(subject_type: str = "manager", subject: str | None = MANAGER, as_of: str = END):
+    key = ("ctx", subject_type, subject, as_of)
+    if key not in _VIEWS:
+        _VIEWS[key] = facts.open_context(SAMPLE, None, subject_type, subject, None, as_of)
+    return _VIEWS[key]
+
+
+def view_of(subject_type: str = "manager", subject: str | None = MANAGER, as_of: str = END,
+            **kw):  # fmt: skip
+    key = ("view", subject_type, subject, as_of, tuple(sorted(kw.items())))
+    if key not in _VIEWS:
+        _VIEWS[key] = tr.team_review_view(ctx_of(subject_type, subject, as_of), **kw)
+    return _VIEWS[key]
+
+
+def team(wb, manager: str = MANAGER) -> list[str]:
+    return wb.reps.loc[wb.reps["manager"] == manager, "rep_id"].tolist()
+
+
+def commit_by_hand(wb, reps: list[str], day: str, q_start: str, q_end: str) -> float:
+    """Commit of the open deals due in the quarter in one snapshot, under today's owner."""
+    s = wb.snapshots[wb.snapshots["as_of"] == pd.Timestamp(day)]
+    owner = s["opp_id"].map(wb.opportunities.set_index("opp_id")["rep_id"])
+    open_stage = s["stage"].isin(wb.config.stages.open_names)
+    due = s["close_date"].between(pd.Timestamp(q_start), pd.Timestamp(q_end))
+    hit = s[owner.isin(reps) & open_stage & due & (s["forecast_category"] == "commit")]
+    return float(hit["amount"].sum())
+
+
+# --------------------------------------------------------------------------- never for a rep
+def test_a_rep_is_refused_with_a_clear_error():
+    ctx = ctx_of("rep", PERSONAS["typical"])
+    for call in (tr.check_subject, tr.team_review_view,
+                 lambda c: tr.leaderboard(c, c.period)):  # fmt: skip
+        with pytest.raises(ParameterError, match="never made for a rep.*Fix: use subject_type"):
+            call(ctx)
+
+
+def test_the_batch_refuses_to_make_it_for_reps(tmp_path):
+    from salesnb.batch import documents
+
+    with pytest.raises(ParameterError, match=r"not made for --by rep.*Fix: use --by manager"):
+        documents.run("team_review", by="rep", data=str(SAMPLE), out=tmp_path, progress=False)
+    assert not any(tmp_path.iterdir())  # refused before anything was made
+
+
+# --------------------------------------------------------------------------- the call
+def test_commit_and_its_change_by_hand():
+    v = view_of()
+    wb = ctx_of().wb
+    reps = team(wb)
+    assert v.call_period == "FY2026-Q4"  # 30 September: the quarter in play is the next one
+    assert v.comparison.now == pd.Timestamp("2026-09-28")
+    assert v.comparison.before == pd.Timestamp("2026-09-21")
+    now = commit_by_hand(wb, reps, "2026-09-28", "2026-10-01", "2026-12-31")
+    before = commit_by_hand(wb, reps, "2026-09-21", "2026-10-01", "2026-12-31")
+    assert v.headline["commit"] == pytest.approx(now)
+    assert v.headline["commit_change"] == pytest.approx(now - before)
+    call = v.tables["call"]
+    assert call["rep"].iloc[-1] == "Total" and len(call) == len(reps) + 1
+    assert set(call["rep"].iloc[:-1]) == set(wb.reps.set_index("rep_id").loc[reps, "name"])
+
+
+def test_the_kit_forecast_is_the_forecast_workbooks():
+    from salesnb.forecast import combined as fc
+
+    v = view_of()
+    pf = fc.period_forecast(ctx_of().wb, "manager", MANAGER, "FY2026-Q4", pd.Timestamp(END))
+    assert v.headline["forecast"] == pytest.approx(pf.blended.mean)
+    assert v.headline["forecast_p10"] <= v.headline["forecast"] <= v.headline["forecast_p90"]
+
+
+def test_the_managers_call_unknown_is_said_plainly_and_a_given_call_is_compared():
+    text = str(view_of().text["call"])
+    assert "manager&#x27;s call is unknown" in text or "manager's call is unknown" in text
+    assert "manager_call" in text
+    v = view_of(manager_call=900000.0)
+    text = str(v.text["call"])
+    assert "$900K" in text.replace("&#36;", "$") and "above the kit" in text
+    assert "call above the kit's P90" in v.headline["flags"]  # 900K is above the P90 (~746K)
+    assert v.headline["manager_call"] == 900000.0
+
+
+# --------------------------------------------------------------------------- what moved
+def test_moves_by_hand_mid_quarter():
+    """On 14 August the call is about FY2026-Q3: pushes are deals due in it on 3 August and
+    due after 30 September on 10 August, counted from the raw snapshots."""
+    v = view_of(as_of=MID)
+    wb = ctx_of(as_of=MID).wb
+    reps = team(wb)
+    s = wb.snapshots
+    open_ = s["stage"].isin(wb.config.stages.open_names)
+    owner = s["opp_id"].map(wb.opportunities.set_index("opp_id")["rep_id"])
+    b = s[(s["as_of"] == "2026-08-03") & open_ & owner.isin(reps)].set_index("opp_id")
+    a = s[(s["as_of"] == "2026-08-10") & open_ & owner.isin(reps)].set_index("opp_id")
+    both = b.index.intersection(a.index)
+    q_start, q_end = pd.Timestamp("2026-07-01"), pd.Timestamp("2026-09-30")
+    was_in = b.loc[both, "close_date"].between(q_start, q_end)
+    pushed = (was_in & (a.loc[both, "close_date"] > q_end)).sum()
+    pulled = ((b.loc[both, "close_date"] > q_end)
+              & a.loc[both, "close_date"].between(q_start, q_end)).sum()  # fmt: skip
+    new = len(a.index.difference(b.index))
+    assert v.headline["deals_pushed"] == pushed and pushed > 0
+    assert v.headline["deals_pulled"] == pulled
+    assert v.headline["deals_new"] == new
+    gone = b.index.difference(a.index)
+    o = wb.opportunities.set_index("opp_id")
+    won = ((o.loc[gone, "outcome"] == "won") & (o.loc[gone, "close_date"] <= "2026-08-10")).sum()
+    assert v.headline["deals_won"] == won
+
+
+@pytest.mark.slow
+def test_one_snapshot_says_so_in_every_change_column():
+    wb = ctx_of().wb
+    last = wb.snapshots["as_of"].max()
+    one = dataclasses.replace(wb, snapshots=wb.snapshots[wb.snapshots["as_of"] == last])
+    v = tr.team_review_view(facts.context(one, "manager", MANAGER, None, END))
+    assert v.comparison.now == last and v.comparison.before is None
+    call = v.tables["call"]
+    changes = [c for c in call.columns if "change" in c]
+    assert len(changes) == 3
+    for c in changes:
+        assert (call[c] == tr.NO_CHANGE).all(), call[c].tolist()
+    moves = v.tables["movement"]
+    assert (moves["deals"] == tr.NO_CHANGE).all() and (moves["amount"] == tr.NO_CHANGE).all()
+    assert "no earlier snapshot" in str(v.tables["moved_deals"])
+    assert v.headline["commit_change"] is None and v.headline["deals_won"] is None
+    assert "not known (not zero)" in str(v.text["snapshots"])
+    # the call itself is still there, from the one snapshot
+    assert v.headline["commit"] == pytest.approx(
+        commit_by_hand(wb, team(wb), f"{last:%Y-%m-%d}", "2026-10-01", "2026-12-31"))  # fmt: skip
+
+
+# --------------------------------------------------------------------------- leaderboard
+def test_leaderboard_attainment_and_pipeline_created_by_hand():
+    v = view_of()
+    wb = ctx_of().wb
+    board = v.tables["leaderboard"]
+    top = board.iloc[0]
+    rep = wb.reps.loc[wb.reps["name"] == top["rep"], "rep_id"].iloc[0]
+    q0, q1 = pd.Timestamp("2026-07-01"), pd.Timestamp("2026-09-30")
+    o = wb.opportunities
+    won = o[(o["rep_id"] == rep) & (o["outcome"] == "won") & o["close_date"].between(q0, q1)]
+    t = wb.targets
+    target = t.loc[(t["rep_id"] == rep) & t["month"].between(q0, q1), "amount"].sum()
+    assert top["attainment FY2026-Q3"] == f"{won['amount'].sum() / target:.0%}"
+    created = o.loc[(o["rep_id"] == rep) & o["created_date"].between(q0, q1), "amount"].sum()
+    from salesnb.reports.workbooks import fmt
+
+    assert top["pipeline created"] == fmt(created, "currency")
+    assert "coverage FY2026-Q4" in board.columns
+    pct = [float(x.rstrip("%")) for x in board["attainment FY2026-Q3"]]
+    assert pct == sorted(pct, reverse=True)
+
+
+# --------------------------------------------------------------------------- wins, regions
+def test_wins_are_the_largest_closed_since_the_last_snapshot():
+    v = view_of()
+    wb = ctx_of().wb
+    o = wb.opportunities
+    won = o[o["rep_id"].isin(team(wb)) & (o["outcome"] == "won")
+            & (o["close_date"] > "2026-09-21") & (o["close_date"] <= END)]  # fmt: skip
+    top = won.sort_values("amount", ascending=False).head(tr.TOP_DEALS)
+    assert v.tables["wins"]["account"].tolist() == top["account"].tolist()
+    assert "lost at" in v.tables["losses"].columns
+    assert "no reason for a loss" in str(v.text["wins"])  # the sample records none
+
+
+def test_regions_side_by_side_and_the_spread_by_hand():
+    v = view_of()
+    wb = ctx_of().wb
+    q0, q1 = pd.Timestamp("2026-07-01"), pd.Timestamp("2026-09-30")
+    o = wb.opportunities.merge(wb.reps[["rep_id", "region"]], on="rep_id")
+    booked = o[(o["outcome"] == "won") & o["close_date"].between(q0, q1)].groupby("region")[
+        "amount"].sum()  # fmt: skip
+    t = wb.targets.merge(wb.reps[["rep_id", "region"]], on="rep_id", suffixes=("_t", ""))
+    target = t[t["month"].between(q0, q1)].groupby("region")["amount"].sum()
+    att = booked / target
+    regions = v.tables["regions"]
+    assert len(regions) == wb.reps["region"].nunique() + 1
+    assert regions["region"].iloc[-1].startswith("Spread")
+    spread = round((att.max() - att.min()) * 100)
+    assert regions["attainment"].iloc[-1] == f"{spread} pts"
+    assert "North America East (this document)" in regions["region"].tolist()
+    assert f"{att.idxmax()} {att.max():.0%}" in str(v.text["regions"])
+
+
+def test_a_managers_review_names_only_the_managers_reps():
+    v = view_of()
+    wb = ctx_of().wb
+    others = wb.reps.loc[wb.reps["manager"] != MANAGER, ["rep_id", "name"]]
+    text = " ".join(
+        t.to_csv() if isinstance(t, pd.DataFrame) else str(t)
+        for t in [*v.tables.values(), *v.text.values()]
+    )  # fmt: skip
+    for col in ("rep_id", "name"):
+        for term in others[col]:
+            assert not re.search(rf"(?<!\w){re.escape(term)}(?!\w)", text), term
+
+
+# --------------------------------------------------------------------------- the notebook
+HEADLINE = {"call_period", "commit", "best_case", "pipeline", "commit_change", "forecast",
+            "forecast_p10", "forecast_p90", "manager_call", "deals_won", "deals_pushed",
+            "flags"}  # fmt: skip
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("subject_type", "subject"),
+    [("manager", MANAGER), ("region", "EMEA"), ("all", None)],
+)
+def test_notebook_runs_for_a_manager_a_region_and_the_team(subject_type, subject, tmp_path):
+    import papermill
+
+    out = tmp_path / "team_review.ipynb"
+    papermill.execute_notebook(
+        str(ROOT / "notebooks" / "team_review.ipynb"), str(out),
+        parameters={"data": str(SAMPLE), "subject_type": subject_type, "subject": subject},
+        kernel_name="python3", cwd=str(ROOT / "notebooks"), progress_bar=False,
+        log_output=False,
+    )  # fmt: skip
+    nb = json.loads(out.read_text(encoding="utf-8"))
+    heads, title = record.collect(nb)
+    assert HEADLINE <= set(heads), sorted(HEADLINE - set(heads))
+    assert title["subject_name"] == (subject or "Whole team")
+    outputs = [o for c in nb["cells"] for o in c.get("outputs", [])]
+    assert not [o for o in outputs if o["output_type"] == "error"]
+    assert not [o for o in outputs if o["output_type"] == "stream" and o["name"] == "stderr"]
+    assert [o for o in outputs if "image/svg+xml" in o.get("data", {})], "no static chart"
+    html = "\n".join("".join(o.get("data", {}).get("text/html", "")) for o in outputs)
+    for words in ("The manager&#x27;s call is unknown", "kit forecast", "Spread (highest",
+                  "pushed out of the period", "change"):  # fmt: skip
+        assert words in html or words.replace("&#x27;", "'") in html, words
+    assert "nan" not in re.sub(r"<[^>]+>", " ", html).split()
+
+
+@pytest.mark.slow
+def test_notebook_refuses_a_rep(tmp_path):
+    import papermill
+
+    with pytest.raises(papermill.PapermillExecutionError, match="never made for a rep"):
+        papermill.execute_notebook(
+            str(ROOT / "notebooks" / "team_review.ipynb"), str(tmp_path / "x.ipynb"),
+            parameters={"data": str(SAMPLE), "subject_type": "rep",
+                        "subject": PERSONAS["typical"]},
+            kernel_name="python3", cwd=str(ROOT / "notebooks"), progress_bar=False,
+            log_output=False,
+        )  # fmt: skip
+
+
+PUBLIC = ROOT / ".." / "shared" / "data" / "crm_sales_opportunities"
+
+
+@pytest.mark.slow
+def test_notebook_runs_on_the_public_data_set_without_snapshots(tmp_path):
+    import papermill
+
+    if not (PUBLIC / "sales_pipeline.csv").is_file():
+        pytest.skip(f"public data set not found at {PUBLIC.resolve()}")
+    out = tmp_path / "team_review.ipynb"
+    papermill.execute_notebook(
+        str(ROOT / "notebooks" / "team_review.ipynb"), str(out),
+        parameters={"data": str(PUBLIC.resolve()), "profile": "crm_sales_opportunities",
+                    "subject_type": "region", "subject": "Central"},
+        kernel_name="python3", cwd=str(ROOT / "notebooks"), progress_bar=False,
+        log_output=False,
+    )  # fmt: skip
+    nb = json.loads(out.read_text(encoding="utf-8"))
+    heads, _ = record.collect(nb)
+    assert heads["snapshot"] is None and heads["commit_change"] is None
+    html = "\n".join("".join(o.get("data", {}).get("text/html", ""))
+                     for c in nb["cells"] for o in c.get("outputs", []))  # fmt: skip
+    assert "no pipeline snapshot" in html and tr.NO_CHANGE in html
+
+
+def test_notebook_shape():
+    import ast
+
+    import nbformat
+    import papermill
+
+    path = ROOT / "notebooks" / "team_review.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    params = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(params) == 1
+    declared = {t.id for n in ast.parse(params[0].source).body if isinstance(n, ast.Assign)
+                for t in n.targets if isinstance(t, ast.Name)}  # fmt: skip
+    assert {"data", "profile", "subject_type", "subject", "period", "as_of", "cadence",
+            "manager_call"} == declared  # fmt: skip
+    assert set(papermill.inspect_notebook(str(path))) == declared
+    code = [c.source for c in nb.cells if c.cell_type == "code"]
+    assert code[-1].startswith("record.headline(")
+    assert code[1].index("check_subject") < code[1].index("record.title(")
+    for src in code:
+        for node in ast.walk(ast.parse(src)):
+            assert not isinstance(node, ast.FunctionDef | ast.Lambda | ast.ClassDef)
+
+
+def test_the_review_opens_with_summary_tiles_that_say_every_change():
+    from salesnb.reports import summary
+
+    tiles = summary.summary_tiles(ctx_of(), "team_review")
+    assert 4 <= len(tiles) <= 6
+    for t in tiles:
+        assert t.text and "nan" not in t.text.lower()
+        assert t.vs_last and t.vs_year  # a change, or "not known" in words
+
+
+def test_the_whole_teams_call_is_said_in_words():
+    text = str(view_of("all", None).text["call"])
+    assert "no call for the whole team" in text
+    assert "(this document)" not in view_of("all", None).tables["regions"].to_csv()
+
+
+def test_which_snapshots_and_a_stale_one_in_words():
+    ctx = ctx_of()
+    cmp_ = tr.comparison(ctx.wb, ctx.as_of)
+    assert (cmp_.now, cmp_.before) == (pd.Timestamp("2026-09-28"), pd.Timestamp("2026-09-21"))
+    monthly = tr.comparison(ctx.wb, ctx.as_of, "monthly")
+    assert monthly.before == pd.Timestamp("2026-08-31")  # 28 days before the 28th
+    assert "days older" not in str(tr.snapshot_note(ctx, cmp_))
+    old = tr.Comparison(pd.Timestamp("2026-09-07"), pd.Timestamp("2026-08-31"), "weekly")
+    note = str(tr.snapshot_note(ctx, old))
+    assert "23 days older than the as-of date 2026-09-30" in note and "Fix:" in note
+    with pytest.raises(ParameterError, match="cadence 'daily'"):
+        tr.comparison(ctx.wb, ctx.as_of, "daily")
