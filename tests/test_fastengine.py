@@ -481,18 +481,18 @@ def test_a_process_that_drew_charts_itself_still_runs_batches(tmp_path):
 def test_each_running_document_draws_through_a_converter_of_its_own(monkeypatch):
     from types import SimpleNamespace
 
-    from salesnb.batch import fastengine as fe
+    from salesnb.batch import warmup as fe
 
     a, b = object(), object()
     monkeypatch.setitem(fe._WARM, "converter", a)
     monkeypatch.setitem(fe._WARM, "extra_converters", [b])
     doc = SimpleNamespace
-    assert fe._free_converter([]) is a
-    assert fe._free_converter([doc(converter=a)]) is b
-    assert fe._free_converter([doc(converter=b)]) is a
-    assert fe._free_converter([doc(converter=a), doc(converter=b)]) is a  # more docs than workers
+    assert fe.free_converter([]) is a
+    assert fe.free_converter([doc(converter=a)]) is b
+    assert fe.free_converter([doc(converter=b)]) is a
+    assert fe.free_converter([doc(converter=a), doc(converter=b)]) is a  # more docs than workers
     monkeypatch.setitem(fe._WARM, "converter", None)
-    assert fe._free_converter([]) is None
+    assert fe.free_converter([]) is None
 
 
 WARM_SCRIPT = """\
@@ -596,28 +596,28 @@ def test_a_preread_notebook_is_handed_to_papermill_once_and_only_while_unchanged
 
     import papermill.execute
 
-    from salesnb.batch import fastengine
+    from salesnb.batch import ahead, fastengine
 
     path = tmp_path / "ok.ipynb"
     shutil.copy(NB / "ok.ipynb", path)
     fastengine.preread(path)
-    assert papermill.execute.load_notebook_node is fastengine._read_notebook
-    real = fastengine._READ["load"]
-    first = fastengine._read_notebook(str(path))
+    assert papermill.execute.load_notebook_node is ahead._read_notebook
+    real = ahead._READ["load"]
+    first = ahead._read_notebook(str(path))
     assert first == real(str(path))  # what papermill itself reads
-    second = fastengine._read_notebook(str(path))
+    second = ahead._read_notebook(str(path))
     assert second is not first and second == first  # read afresh once handed out
     fastengine.preread(path)
-    kept = fastengine._NOTEBOOKS[fastengine._notebook_key(path)]
+    kept = ahead._NOTEBOOKS[ahead._notebook_key(path)]
     os.utime(path, ns=(1, 1))  # changed since: not the pre-read copy
-    fresh = fastengine._read_notebook(str(path))
+    fresh = ahead._read_notebook(str(path))
     assert fresh is not kept and fresh == kept
 
 
 def test_progress_sends_a_finished_cell_with_the_next_start_and_nothing_is_lost():
     import pickle
 
-    from salesnb.batch import fastengine
+    from salesnb.batch import forkdoc, inshell
 
     class Conn:
         def __init__(self):
@@ -627,14 +627,14 @@ def test_progress_sends_a_finished_cell_with_the_next_start_and_nothing_is_lost(
             self.sent.append(msg)
 
     conn = Conn()
-    progress = fastengine._Progress(conn)
+    progress = inshell.Progress(conn)
     for event in [("nb", {"cells": 2}), ("running", 0), ("cell", 0, {"c": 0}), ("running", 1),
                   ("cell", 1, {"c": 1}), ("flush",)]:  # fmt: skip
         progress(*event)
     kinds = [m[0] if m[0] != "both" else ("both", m[1][0], m[2][0]) for m in conn.sent]
     assert kinds == ["nb", "running", ("both", "cell", "running"), "cell"]
     # the parent sees the same events, in the same order, as one message each would give
-    child = fastengine._Child(None, 0, None, None, "", 0.0)
+    child = forkdoc.Child(None, 0, None, None, "", 0.0)
     for msg in conn.sent:
         for one in (msg[1], msg[2]) if msg[0] == "both" else (msg,):
             child._take(one)
@@ -812,6 +812,10 @@ def test_the_compat_check_fails_loudly_when_a_library_changes(monkeypatch):
     assert "outside the versions checked (1.0 up to 2.0)" in problems[1]
 
 
+#: The modules salesnb.batch.fastengine was split into (it re-exports their public names).
+ENGINE_PARTS = ("capture", "inshell", "pmengine", "ahead", "warmup", "forkdoc", "forkpool")
+
+
 def test_no_other_librarys_private_name_outside_compat():
     """fastengine, forkengine, kernelshim and executor reach other libraries' private names
     only through salesnb.core.compat (salesnb's own modules are issue 19's)."""
@@ -829,7 +833,7 @@ def test_no_other_librarys_private_name_outside_compat():
     }
     pattern = re.compile(r"\b([a-z_][a-z0-9_]*)\.(_[a-z][a-z0-9_]*)\b")
     found = []
-    for name in ("fastengine", "forkengine", "kernelshim", "executor"):
+    for name in ("fastengine", "forkengine", "kernelshim", "executor", *ENGINE_PARTS):
         text = (ROOT / "salesnb" / "batch" / f"{name}.py").read_text()
         for owner, attr in pattern.findall(text):
             if owner not in own and not owner.startswith("_"):

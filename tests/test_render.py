@@ -233,13 +233,23 @@ def test_the_review_exporter_makes_what_nbconverts_html_exporter_makes(monkeypat
         assert "No description" not in ours
 
 
-def test_the_review_exporter_validates_only_after_enabled_preprocessors():
+def test_the_review_exporter_validates_once_through_nbconverts_own_option(monkeypatch):
+    """No private hook of nbconvert's: its ``optimistic_validation`` validates the notebook
+    once, after the last preprocessor (the stock exporter validates after each one)."""
+    from nbconvert.exporters.exporter import Exporter
+
     exporter = render._exporter(str(render.TEMPLATES))
-    assert exporter._preprocessors and all(p.enabled for p in exporter._preprocessors)
-    stock = render._exporter(str(render.TEMPLATES), stock=True)
-    assert [type(p) for p in exporter._preprocessors] == [
-        type(p) for p in stock._preprocessors if p.enabled
-    ]
+    assert exporter.optimistic_validation is True
+    assert not render._exporter(str(render.TEMPLATES), stock=True).optimistic_validation
+    assert "_preprocess" not in vars(type(exporter))
+    assert "_init_preprocessors" not in vars(type(exporter))
+    calls = []
+    real = Exporter._validate_preprocessor
+    monkeypatch.setattr(
+        Exporter, "_validate_preprocessor", lambda self, nb, p: calls.append(p) or real(self, nb, p)
+    )
+    render.to_html(_executed_notebook("Ana"), document_title="Pipeline review")
+    assert len(calls) == 1
 
 
 def test_compiled_templates_are_kept_on_disk_and_render_the_same(tmp_path, monkeypatch):

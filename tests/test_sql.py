@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 
 from salesnb.analytics import kpis, pipeline
 from salesnb.core.errors import DataValidationError, ProfileError, SalesnbError
-from salesnb.data import dburl, io, sql, store
+from salesnb.data import dburl, exportstore, io, sql, store
 from salesnb.data.config import read_toml
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
@@ -290,7 +290,7 @@ def test_no_secret_in_any_output(sample_db: PgServer, tmp_path: Path):
     outputs += [str(info.value), repr(info.value.problems), str(info.value.source)]
     # A snapshot added from the database records the masked URL only.
     st = tmp_path / "history.duckdb"
-    res = store.add_export(st, sample_db.url(), as_of="2026-09-30")
+    res = exportstore.add_export(st, sample_db.url(), as_of="2026-09-30")
     outputs += [store.list_snapshots(st).to_csv(), repr(res)]
     assert st.read_bytes().find(secret.encode()) == -1
     assert not [o for o in outputs if secret in o]

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from salesnb.analytics import pipeline
 from salesnb.cli.commands import main
 from salesnb.core.errors import DataValidationError, SalesnbError
-from salesnb.data import io, store
+from salesnb.data import exportstore, io, store
 from salesnb.data.model import empty_table
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -67,8 +67,8 @@ def assert_same(a: tuple, b: tuple) -> None:
 @pytest.fixture
 def two_weeks(tmp_path: Path) -> Path:
     st_ = tmp_path / "history.duckdb"
-    store.add_export(st_, export(tmp_path / "w1", WEEK1), as_of="2026-09-07")
-    store.add_export(st_, export(tmp_path / "w2", WEEK2), as_of="2026-09-14")
+    exportstore.add_export(st_, export(tmp_path / "w1", WEEK1), as_of="2026-09-07")
+    exportstore.add_export(st_, export(tmp_path / "w2", WEEK2), as_of="2026-09-14")
     return st_
 
 
@@ -77,7 +77,7 @@ def two_weeks(tmp_path: Path) -> Path:
 
 def test_add_keeps_open_deals_and_lists_totals(tmp_path: Path):
     st_ = tmp_path / "history.duckdb"
-    res = store.add_export(st_, export(tmp_path / "w1", WEEK1), as_of="2026-09-07")
+    res = exportstore.add_export(st_, export(tmp_path / "w1", WEEK1), as_of="2026-09-07")
     assert (res.deals, res.amount, res.closed_skipped, res.replaced) == (3, 400.5, 1, False)
     assert res.warnings == []  # derived reps are expected here, not worth a warning
     rows = store.read(st_)
@@ -99,14 +99,14 @@ def test_export_without_reps_and_single_file(tmp_path: Path):
     # A lone opportunities file (no reps.csv): reps come from the deal owners.
     folder = export(tmp_path / "w1", WEEK1, reps=None)
     st_ = tmp_path / "h.duckdb"
-    res = store.add_export(st_, folder / "opportunities.csv", as_of="2026-09-07")
+    res = exportstore.add_export(st_, folder / "opportunities.csv", as_of="2026-09-07")
     assert (res.deals, res.amount) == (3, 400.5)
 
 
 def test_default_date_is_the_exports_as_of(tmp_path: Path):
     folder = export(tmp_path / "w1", WEEK1)
     (folder / "salesnb.toml").write_text("as_of = 2026-09-07\n")
-    res = store.add_export(tmp_path / "h.duckdb", folder)
+    res = exportstore.add_export(tmp_path / "h.duckdb", folder)
     assert res.as_of == pd.Timestamp("2026-09-07")
 
 
@@ -118,12 +118,14 @@ def test_read_between_dates(two_weeks: Path):
 
 def test_late_deals_and_future_dates_warn(tmp_path: Path):
     # o5 was created on 2026-09-08, after the snapshot date: the export is newer than that.
-    res = store.add_export(tmp_path / "h.duckdb", export(tmp_path / "w2", WEEK2),
+    res = exportstore.add_export(tmp_path / "h.duckdb", export(tmp_path / "w2", WEEK2),
                            as_of="2026-09-01")  # fmt: skip
     assert [w.code for w in res.warnings] == ["late-deal"]
     assert "['o5']" in res.warnings[0].message
     future = pd.Timestamp.today().normalize() + pd.Timedelta(days=30)
-    res = store.add_export(tmp_path / "h.duckdb", export(tmp_path / "w1", WEEK1), as_of=future)
+    res = exportstore.add_export(
+        tmp_path / "h.duckdb", export(tmp_path / "w1", WEEK1), as_of=future
+    )
     assert "future-date" in [w.code for w in res.warnings]
 
 
@@ -133,12 +135,12 @@ def test_late_deals_and_future_dates_warn(tmp_path: Path):
 def test_duplicate_date_refused_then_replaced(two_weeks: Path, tmp_path: Path):
     before = state(two_weeks)
     with pytest.raises(SalesnbError) as info:
-        store.add_export(two_weeks, tmp_path / "w2", as_of="2026-09-07")
+        exportstore.add_export(two_weeks, tmp_path / "w2", as_of="2026-09-07")
     text = str(info.value)
     assert "already holds a snapshot for 2026-09-07 (3 deals, total 400.50" in text
     assert "--replace" in text
     assert_same(state(two_weeks), before)
-    res = store.add_export(two_weeks, tmp_path / "w2", as_of="2026-09-07", replace=True)
+    res = exportstore.add_export(two_weeks, tmp_path / "w2", as_of="2026-09-07", replace=True)
     assert (res.deals, res.amount, res.replaced) == (3, 450.5, True)
     log = store.list_snapshots(two_weeks)
     # Both dates now hold week 2's deals: 120 + 250.50 + 80 = 450.50 each.
@@ -166,12 +168,12 @@ def test_bad_export_writes_nothing(tmp_path: Path, two_weeks: Path):
         "o2,R1,Proposal,250.50,2026-08-02,2026-11-20", "o2,R1,Proposal,250.50,2026-08-02,"
     )
     with pytest.raises(DataValidationError) as info:
-        store.add_export(two_weeks, export(tmp_path / "bad", bad), as_of="2026-09-21")
+        exportstore.add_export(two_weeks, export(tmp_path / "bad", bad), as_of="2026-09-21")
     (p,) = info.value.problems
     assert (p.code, p.column) == ("blank", "close_date") and "['o2']" in p.message
     assert_same(state(two_weeks), before)
     with pytest.raises(DataValidationError):
-        store.add_export(tmp_path / "new.duckdb", tmp_path / "bad", as_of="2026-09-21")
+        exportstore.add_export(tmp_path / "new.duckdb", tmp_path / "bad", as_of="2026-09-21")
     assert not (tmp_path / "new.duckdb").exists()
 
 
@@ -195,25 +197,27 @@ def test_failure_mid_add_rolls_back(two_weeks: Path, tmp_path: Path, monkeypatch
     monkeypatch.setattr(store, "_log", boom)
     date = "2026-09-14" if replace else "2026-09-21"
     with pytest.raises(RuntimeError, match="injected"):
-        store.add_export(two_weeks, tmp_path / "w1", as_of=date, replace=replace)
+        exportstore.add_export(two_weeks, tmp_path / "w1", as_of=date, replace=replace)
     assert calls == [1]
     assert_same(state(two_weeks), before)
     # The store is usable afterwards.
     monkeypatch.undo()
-    assert store.add_export(two_weeks, tmp_path / "w1", as_of="2026-09-21").deals == 3
+    assert exportstore.add_export(two_weeks, tmp_path / "w1", as_of="2026-09-21").deals == 3
 
 
 def test_failure_on_first_add_leaves_no_file(tmp_path: Path, monkeypatch):
     monkeypatch.setattr(store, "_log", lambda *a: (_ for _ in ()).throw(RuntimeError("x")))
     with pytest.raises(RuntimeError):
-        store.add_export(tmp_path / "h.duckdb", export(tmp_path / "w1", WEEK1), as_of="2026-09-07")
+        exportstore.add_export(
+            tmp_path / "h.duckdb", export(tmp_path / "w1", WEEK1), as_of="2026-09-07"
+        )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["w1"]
 
 
 _KILL_SCRIPT = textwrap.dedent(
     """
     import sys, time
-    from salesnb.data import store
+    from salesnb.data import exportstore, store
     real = store._insert
 
     def insert_and_hang(con, rows):
@@ -222,7 +226,7 @@ _KILL_SCRIPT = textwrap.dedent(
         time.sleep(120)
 
     store._insert = insert_and_hang
-    store.add_export(sys.argv[1], sys.argv[2], as_of=sys.argv[3], replace=True)
+    exportstore.add_export(sys.argv[1], sys.argv[2], as_of=sys.argv[3], replace=True)
     """
 )
 
@@ -244,7 +248,7 @@ def test_killed_mid_add_leaves_store_unchanged(two_weeks: Path, tmp_path: Path):
         proc.stderr.close()
     assert proc.returncode == -signal.SIGKILL
     assert_same(state(two_weeks), before)
-    assert store.add_export(two_weeks, tmp_path / "w1", as_of="2026-09-21").deals == 3
+    assert exportstore.add_export(two_weeks, tmp_path / "w1", as_of="2026-09-21").deals == 3
 
 
 _HOLD = "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('ready', flush=True); "
@@ -259,7 +263,7 @@ def test_store_in_use_by_another_process(two_weeks: Path, tmp_path: Path):
     try:
         assert holder.stdout.readline().strip() == "ready"
         with pytest.raises(SalesnbError, match="in use by another process") as info:
-            store.add_export(two_weeks, tmp_path / "w1", as_of="2026-09-21", timeout=0.5)
+            exportstore.add_export(two_weeks, tmp_path / "w1", as_of="2026-09-21", timeout=0.5)
         assert f"PID {holder.pid}" in str(info.value)
     finally:
         holder.kill()
@@ -272,7 +276,7 @@ def test_not_a_store(tmp_path: Path):
     text = tmp_path / "notes.duckdb"
     text.write_text("hello" * 1000)
     with pytest.raises(SalesnbError, match="not a snapshot store"):
-        store.add_export(text, export(tmp_path / "w1", WEEK1), as_of="2026-09-07")
+        exportstore.add_export(text, export(tmp_path / "w1", WEEK1), as_of="2026-09-07")
     assert text.read_text() == "hello" * 1000
     import duckdb
 
@@ -280,7 +284,7 @@ def test_not_a_store(tmp_path: Path):
     with duckdb.connect(str(other)) as con:
         con.execute("CREATE TABLE snapshots (x INT)")
     with pytest.raises(SalesnbError, match=r"not a salesnb snapshot store \(its tables: \['snap"):
-        store.add_export(other, tmp_path / "w1", as_of="2026-09-07")
+        exportstore.add_export(other, tmp_path / "w1", as_of="2026-09-07")
     with pytest.raises(SalesnbError, match="No snapshot store at"):
         store.list_snapshots(tmp_path / "missing.duckdb")
     with pytest.raises(SalesnbError, match="is a folder"):
@@ -322,7 +326,7 @@ def test_twelve_weekly_snapshots_give_the_same_waterfall_as_snapshots_csv(tmp_pa
     assert [d.strftime("%m-%d") for d in (dates[0], dates[-1])] == ["07-13", "09-28"]
     st_ = tmp_path / "history.duckdb"
     for d, folder in zip(dates, _weekly_exports(tmp_path, wb, dates), strict=True):
-        res = store.add_export(st_, folder, as_of=d)
+        res = exportstore.add_export(st_, folder, as_of=d)
         assert res.deals == int((wb.snapshots["as_of"] == d).sum())
     log = store.list_snapshots(st_)
     assert log["as_of"].tolist() == dates

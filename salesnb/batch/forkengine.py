@@ -25,11 +25,13 @@ import time
 import traceback
 from typing import Any
 
-from salesnb.batch import fastengine
+from salesnb.batch import capture, inshell, pmengine
 
 PAPERMILL_ENGINE = "salesnb-fork"
 #: How long after a cell's timeout a child that did not stop it itself is killed (seconds).
 KILL_GRACE = 5.0
+#: papermill's arguments for what becomes of each output; honoured in the parent.
+OUTPUT_OPTIONS = ("log_output", "stdout_file", "stderr_file")
 
 
 def _child(conn: Any, nb: Any, kernel_name: str, kwargs: dict[str, Any]) -> None:
@@ -45,12 +47,17 @@ def _child(conn: Any, nb: Any, kernel_name: str, kwargs: dict[str, Any]) -> None
         elif event[0] == "cell":
             conn.send(("cell", event[1], pickle.dumps(event[2], pickle.HIGHEST_PROTOCOL)))
 
-    fastengine.set_progress(progress)
+    inshell.set_progress(progress)
+    # papermill's log_output, stdout_file and stderr_file are the parent's: each output goes
+    # there, between the cell's start and its end as it went in papermill's engine
+    streams = {k: kwargs.pop(k, None) for k in OUTPUT_OPTIONS}
+    if any(streams.values()):
+        capture.set_output_sink(lambda out: conn.send(("output", out)))
     nb_man = NotebookExecutionManager(nb, output_path=None, progress_bar=False)
     nb_man.notebook_start()
     raised = None
     try:
-        fastengine.InProcessEngine.execute_managed_notebook(nb_man, kernel_name, **kwargs)
+        pmengine.InProcessEngine.execute_managed_notebook(nb_man, kernel_name, **kwargs)
     except Exception as exc:  # noqa: BLE001 -- the parent raises it as papermill's engine would
         raised = exc
     # the whole notebook: a display updated later (update_display) changed earlier cells
@@ -101,6 +108,7 @@ def run_forked(nb_man: Any, kernel_name: str, **kwargs: Any) -> None:
     started = ""  # when the running cell started
     deadline: float | None = None
     end = None
+    streams = {k: kwargs.get(k) for k in OUTPUT_OPTIONS}
     try:
         while end is None:
             left = None if deadline is None else max(0.0, deadline - time.monotonic())
@@ -117,16 +125,18 @@ def run_forked(nb_man: Any, kernel_name: str, **kwargs: Any) -> None:
                     _started(nb.cells[running], nb.cells[:running], started)
                 raise DeadKernelError("Kernel died") from None
             if msg[0] == "running":
-                running, started = msg[1], fastengine.timestamp()
+                running, started = msg[1], inshell.timestamp()
                 nb_man.cell_start(nb.cells[running], running)
                 limit = _timeout(nb.cells[running], kwargs)
                 deadline = time.monotonic() + limit + KILL_GRACE if limit else None
+            elif msg[0] == "output":
+                capture.log_output_message(msg[1], **streams)
             elif msg[0] == "cell":
                 nb.cells[msg[1]] = pickle.loads(msg[2])
                 running = deadline = None
-                nb_man.save()
-                if nb_man.pbar:
-                    nb_man.pbar.update(1)
+                # papermill's end of a cell (log line, autosave, progress bar); the child's
+                # end time stays in the notebook it sends at the end
+                nb_man.cell_complete(nb.cells[msg[1]], cell_index=msg[1])
             elif msg[0] == "end":
                 end = msg
     finally:
@@ -151,7 +161,7 @@ def _started(cell: Any, before: list[Any], when: str) -> None:
     when it started (nbclient's ``iopub.status.busy`` and ``iopub.execute_input``)."""
     if cell.cell_type != "code" or not cell.source.strip():
         return
-    if fastengine.SKIP_TAG in cell.metadata.get("tags", []):
+    if inshell.SKIP_TAG in cell.metadata.get("tags", []):
         return
     counts = [c.get("execution_count") or 0 for c in before if c.cell_type == "code"]
     cell["execution_count"] = max(counts, default=0) + 1
@@ -172,8 +182,9 @@ def _engine_class() -> type:
 
         @classmethod
         def execute_managed_notebook(cls, nb_man: Any, kernel_name: str, **kwargs: Any) -> Any:
-            if fastengine.kernel_language(kernel_name) != "python":
+            if inshell.kernel_language(kernel_name) != "python":
                 return NBClientEngine.execute_managed_notebook(nb_man, kernel_name, **kwargs)
+            pmengine.log_kernel(kernel_name)
             run_forked(nb_man, kernel_name, **kwargs)
             return nb_man.nb
 

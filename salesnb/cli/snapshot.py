@@ -53,12 +53,13 @@ def add_cmd(
     """Validate EXPORT (a folder, an export file or a database URL) and store its open deals
     as the pipeline snapshot of one date. Nothing is written if anything fails."""
     from salesnb.cli.commands import fail
-    from salesnb.data import store as st
+    from salesnb.data import exportstore
 
     signal.signal(signal.SIGTERM, _sigterm)
     try:
-        res = st.add_export(store, export, profile=profile, as_of=as_of, replace=replace,
-                            timeout=wait)  # fmt: skip
+        res = exportstore.add_export(
+            store, export, profile=profile, as_of=as_of, replace=replace, timeout=wait
+        )
     except DataValidationError as exc:
         for p in exc.problems:
             click.secho("error: ", fg="red", nl=False, err=True)

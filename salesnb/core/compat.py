@@ -8,6 +8,10 @@ it was checked against and why it is worth it. :func:`check` (run by the test su
 fails loudly when a library changed: a name gone, or a version outside the range
 checked, so that a person looks at it again instead of the engine breaking quietly.
 
+Also listed: the two run-time replacements outside the engines that have no supported hook
+(``fastjsonschema.compile`` in :mod:`salesnb.batch.schemacache`, the ``rfc3987_syntax``
+stand-in of :mod:`salesnb.core.lazydeps`).
+
 Removed rather than listed (issue 19: "optimisations that save under ~20 ms a batch and
 need such a hook are removed"): CPython's ``warnings._showwarnmsg_impl``,
 ``warnings._showwarning_orig`` and ``warnings._formatwarnmsg`` (a forked document now
@@ -91,6 +95,37 @@ PRIVATE_NAMES = (
         ("3.11", "3.15"),
         "With _finalizer_registry: a forked chart converter forgets the parent's "
         "multiprocessing temporary folder (its 'tempdir' entry) and makes its own.",
+    ),
+    PrivateName(
+        "fastjsonschema",
+        "compile",
+        "fastjsonschema",
+        ("2.19", "2.23"),
+        "A public function, replaced at run time in the batch's zygote only by "
+        "salesnb.batch.schemacache.install: nbformat compiles its notebook schema through "
+        "fastjsonschema.compile (looked up as a module attribute when it validates) and has "
+        "no public way to be given a compiled validator; the cached one saves about 45 ms a "
+        "batch (issue 19's measure).",
+    ),
+    PrivateName(
+        "jsonschema._format",
+        "_rfc3987_is_valid_syntax",
+        "jsonschema",
+        ("4.26", "4.27"),
+        "jsonschema imports rfc3987_syntax.is_valid_syntax under this name at import, which "
+        "builds about 35 Lark parsers (1.2 s a process); salesnb.core.lazydeps puts a "
+        "stand-in module in sys.modules first whose is_valid_syntax imports the real one on "
+        "first call (importlib's LazyLoader cannot: 'from x import y' loads x at once). "
+        "When jsonschema stops importing it eagerly (python-jsonschema/jsonschema#1428), "
+        "remove lazydeps.",
+    ),
+    PrivateName(
+        "rfc3987_syntax",
+        "is_valid_syntax",
+        "rfc3987-syntax",
+        ("1.1", "1.2"),
+        "The one name salesnb.core.lazydeps' stand-in module answers without importing the "
+        "package (see jsonschema._format above).",
     ),
     PrivateName(
         "concurrent.futures.process.ProcessPoolExecutor",

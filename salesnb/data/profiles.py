@@ -23,6 +23,9 @@ import pandas as pd
 
 from salesnb.core.errors import ConfigError, ProfileError
 from salesnb.data.config_schema import check_config, parse_toml, raise_config_problems
+from salesnb.data.readoptions import ReadOptions
+from salesnb.data.readoptions import read_options as _read_options
+from salesnb.data.readoptions import unknown_keys as _unknown
 from salesnb.data.schema import TABLES
 
 FillWhen = Literal["blank", "zero", "blank_or_zero"]
@@ -30,10 +33,6 @@ FillWhen = Literal["blank", "zero", "blank_or_zero"]
 _TABLE_KEYS = {
     "files", "sheet", "columns", "values", "corrections", "fill", "warn_blank", "derive", "defaults",
     "growth", "window_months", "generate", "read", "sql_table", "query", "stage_dates",
-}  # fmt: skip
-_READ_KEYS = {
-    "encoding", "sep", "decimal", "thousands", "currency_symbols", "date_formats", "dayfirst",
-    "skip_rows", "blank_values",
 }  # fmt: skip
 _TOP_KEYS = {
     "name", "description", "as_of", "currency", "read", "stages", "stage_map", "stage_history",
@@ -43,30 +42,6 @@ _DERIVE = {"reps": ("owners",), "targets": ("history",)}
 _FILL_RULES = ("as_of", "expected_close")
 _LOOKUP_KEYS = {"file", "key", "value", "aggregate"}
 _AGGREGATES = ("sum", "first", "last")
-#: Cell texts read as blank by default (``[read] blank_values`` replaces the list).
-BLANK_VALUES = ("NULL", "null", "None", "N/A", "n/a", "#N/A", "-")
-
-
-@dataclass(frozen=True)
-class ReadOptions:
-    """How to turn a file's text into values.
-
-    ``"auto"`` means detect: the encoding (UTF-8, UTF-8 with BOM, else Windows-1252 /
-    Latin-1), the separator (``,`` ``;`` tab ``|``) and, for ``;``-separated files, decimal
-    commas. ``date_formats`` are ``strftime`` patterns tried in order. ``skip_rows`` lines
-    (a report's title) are skipped above the header of a text file. Text and date cells
-    that read exactly as one of ``blank_values`` (``NULL``, ``N/A``, ``-`` ...) are blank.
-    """
-
-    encoding: str = "auto"
-    sep: str = "auto"
-    decimal: str = "auto"
-    thousands: str | None = None
-    currency_symbols: bool = False
-    date_formats: tuple[str, ...] = ("%Y-%m-%d",)
-    dayfirst: bool | None = None
-    skip_rows: int = 0
-    blank_values: tuple[str, ...] = BLANK_VALUES
 
 
 @dataclass(frozen=True)
@@ -199,18 +174,6 @@ def _parse(text: str, source: str) -> dict[str, Any]:
         raise ProfileError(str(exc)) from None
 
 
-def _unknown(keys: set[str], allowed: set[str], where: str) -> None:
-    bad = sorted(keys - allowed)
-    if bad:
-        close = difflib.get_close_matches(bad[0], sorted(allowed), n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        msg = (
-            f"Unknown key {bad[0]!r} in {where}.{hint} "
-            f"Fix: use only {sorted(allowed)!r} (see docs/profiles.md)."
-        )
-        raise ProfileError(msg)
-
-
 def _canonical_column(table: str, col: str, where: str) -> str:
     names = [c.name for c in TABLES[table]]
     if col not in names:
@@ -222,30 +185,6 @@ def _canonical_column(table: str, col: str, where: str) -> str:
         )
         raise ProfileError(msg)
     return col
-
-
-def _read_options(raw: dict[str, Any], base: ReadOptions, where: str) -> ReadOptions:
-    _unknown(set(raw), _READ_KEYS, where)
-    opts = dict(base.__dict__)
-    for key, val in raw.items():
-        if key in ("date_formats", "blank_values"):
-            if not isinstance(val, (str, list)):
-                msg = f"{key} = {val!r} in {where}. Fix: give a list of texts."
-                raise ProfileError(msg)
-            val = (val,) if isinstance(val, str) else tuple(str(v) for v in val)
-        opts[key] = val
-    if opts["decimal"] not in ("auto", ".", ","):
-        raise ProfileError(
-            f"decimal = {opts['decimal']!r} in {where}. Fix: use '.', ',' or 'auto'."
-        )
-    if opts["thousands"] not in (None, "", ",", ".", " ", "'", "\u00a0"):
-        msg = f"thousands = {opts['thousands']!r} in {where}. Fix: use ',', '.', ' ' or \"'\"."
-        raise ProfileError(msg)
-    skip = opts["skip_rows"]
-    if isinstance(skip, bool) or not isinstance(skip, int) or not 0 <= skip <= 1000:
-        msg = f"skip_rows = {skip!r} in {where}. Fix: use the number of lines above the header (0-1000)."
-        raise ProfileError(msg)
-    return ReadOptions(**opts)
 
 
 def _fill(raw: dict[str, Any], table: str, where: str) -> Fill:

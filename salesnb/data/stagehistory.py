@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from salesnb.core.errors import Problem, ProfileError
-from salesnb.data.profiles import ReadOptions, _read_options, _unknown
+from salesnb.data.readoptions import ReadOptions, read_options, unknown_keys
 
 #: Canonical columns of a stage-history file.
 HISTORY_COLUMNS = ("opp_id", "stage", "date")
@@ -66,7 +66,7 @@ def parse_spec(raw: Any, base: ReadOptions, where: str) -> StageHistorySpec:
         raise ProfileError(
             f"{where} is not a table. Fix: write [stage_history] with files and columns."
         )
-    _unknown(set(raw), {"files", "columns", "read"}, where)
+    unknown_keys(set(raw), {"files", "columns", "read"}, where)
     files = raw.get("files", ())
     files = (files,) if isinstance(files, str) else tuple(str(f) for f in files)
     if not files:
@@ -79,7 +79,7 @@ def parse_spec(raw: Any, base: ReadOptions, where: str) -> StageHistorySpec:
             msg = f"{where} maps column {src!r} onto {dst!r}.{hint} Fix: use one of {HISTORY_COLUMNS!r}."
             raise ProfileError(msg)
         columns[str(src)] = str(dst)
-    read = _read_options(raw.get("read", {}), base, where + " [read]")
+    read = read_options(raw.get("read", {}), base, where + " [read]")
     return StageHistorySpec(files=files, columns=columns, read=read)
 
 

@@ -1,9 +1,9 @@
 """Weekly pipeline history: a snapshot store in one DuckDB file.
 
 Most CRM exports hold only today's pipeline; slippage, pushed close dates and the
-pipeline waterfall need the pipeline as it stood each week. :func:`add_export` validates
-an export (any import profile, or a database URL), keeps its open deals and appends them
-as that date's snapshot; :func:`attach` gives a :class:`~salesnb.data.model.Workbook` those
+pipeline waterfall need the pipeline as it stood each week.
+:func:`salesnb.data.exportstore.add_export` validates an export (any import profile, or a
+database URL), keeps its open deals and appends them as that date's snapshot (:func:`add`); :func:`attach` gives a :class:`~salesnb.data.model.Workbook` those
 snapshots as if they came from ``snapshots.csv``.
 
 The store is one DuckDB database file holding three tables:
@@ -168,7 +168,7 @@ def snapshot_rows(wb: Workbook, as_of: Any) -> tuple[pd.DataFrame, int, list[Pro
     >>> rows.columns.tolist()                                                       # doctest: +SKIP
     ['as_of', 'opp_id', 'rep_id', 'stage', 'amount', 'close_date', 'forecast_category']
     """
-    day = _day(as_of)
+    day = as_day(as_of)
     o = wb.opportunities
     is_open = (o["outcome"] == "open").to_numpy()
     opens = o.loc[is_open]
@@ -205,7 +205,15 @@ def snapshot_rows(wb: Workbook, as_of: Any) -> tuple[pd.DataFrame, int, list[Pro
     return rows, int((~is_open).sum()), warnings
 
 
-def _day(value: Any) -> pd.Timestamp:
+def as_day(value: Any) -> pd.Timestamp:
+    """``value`` (a date, text or timestamp) as a snapshot's day (midnight); a ParameterError
+    naming the value when it is not a date.
+
+    Examples
+    --------
+    >>> as_day("2026-09-30 14:00")
+    Timestamp('2026-09-30 00:00:00')
+    """
     try:
         ts = pd.Timestamp(value)
     except (TypeError, ValueError):
@@ -296,7 +304,7 @@ def add(
     path = _path(store)
     rows = _typed(rows)
     if as_of is not None:
-        day = _day(as_of)
+        day = as_day(as_of)
         rows["as_of"] = pd.Series(day, index=rows.index, dtype="datetime64[ns]")
     else:
         dates = rows["as_of"].dropna().unique()
@@ -372,103 +380,6 @@ def _remove(path: Path) -> None:
             pass
 
 
-def add_export(
-    store: str | Path,
-    export: str | Path,
-    *,
-    profile: Any = None,
-    as_of: Any = None,
-    replace: bool = False,
-    timeout: float = 30.0,
-) -> AddResult:
-    """Validate an export of today's pipeline and store its open deals as one snapshot.
-
-    Parameters
-    ----------
-    store : path
-        The DuckDB store file.
-    export : path or URL
-        A data folder, a single export file (with ``profile``), or a database URL
-        (:func:`salesnb.data.sql.load_sql`). Only opportunities are needed: without a reps
-        table, reps are derived from the deal owners.
-    profile : str or path, optional
-        Import profile (a built-in name or a ``.toml``); default ``canonical``.
-    as_of : date-like, optional
-        The snapshot's date; default the export's configured as-of date (its
-        ``salesnb.toml`` or profile), else today.
-    replace : bool
-        Overwrite a snapshot already stored for that date.
-
-    Raises
-    ------
-    DataValidationError
-        The export has errors (nothing is written).
-    SalesnbError
-        The date is already stored, or the store cannot be opened (nothing is written).
-
-    Examples
-    --------
-    >>> add_export("history.duckdb", "exports/report.csv", profile="salesforce")  # doctest: +SKIP
-    """
-    day = _day(as_of) if as_of is not None else None
-    wb, prof_name = _load_export(export, profile, day)
-    day = day if day is not None else _default_day(wb)
-    rows, skipped, warnings = snapshot_rows(wb, day)
-    today = pd.Timestamp.today().normalize()
-    if day > today + pd.Timedelta(days=1):
-        msg = f"The snapshot date {day:%Y-%m-%d} is in the future (today is {today:%Y-%m-%d})."
-        fix = "Check --as-of (and the as_of of the export's salesnb.toml)."
-        warnings.append(Problem(msg, fix, wb.source, (), None, "warning", "future-date"))
-    from salesnb.data.dburl import is_url
-
-    # A file's absolute path, so the log says which export it was; a URL is masked already.
-    source = wb.source if is_url(export) else str(Path(export).expanduser().resolve())
-    res = add(
-        store, rows, as_of=day, replace=replace, source=source, profile=prof_name,
-        timeout=timeout,
-    )  # fmt: skip
-    # Reps are derived on purpose and need no manager here: those notes are noise.
-    kept = [w for w in wb.warnings if w.code not in ("derived-reps", "rep-without-data")]
-    return dataclasses.replace(res, closed_skipped=skipped, warnings=kept + warnings)
-
-
-def _default_day(wb: Workbook) -> pd.Timestamp:
-    if wb.config.as_of is not None:
-        return _day(wb.config.as_of)
-    return pd.Timestamp.today().normalize()
-
-
-def _load_export(export: str | Path, profile: Any, as_of: Any) -> tuple[Workbook, str]:
-    from salesnb.data.dburl import is_url
-    from salesnb.data.profiles import load_profile
-    from salesnb.data.sql import load_sql, sql_profile
-
-    if is_url(export):
-        prof, sources = sql_profile(profile)
-        prof = _lenient(prof)
-        return load_sql(str(export), prof, tables=sources, as_of=as_of), prof.name
-    from salesnb.data import io
-
-    src = Path(export).expanduser()
-    if src.is_file() and profile is None and src.suffix.lower() in (".csv", ".parquet", ".xlsx"):
-        profile = "canonical"  # a lone canonical opportunities file
-    prof = _lenient(load_profile(profile if profile is not None else "canonical"))
-    return io.load(src, prof, as_of=as_of), prof.name
-
-
-def _lenient(prof):
-    """The profile with reps derived from deal owners when absent, and no derived targets:
-    a snapshot needs only the open deals."""
-    tables = dict(prof.tables)
-    if tables["reps"].derive is None:
-        tables["reps"] = dataclasses.replace(tables["reps"], derive="owners")
-    tables["targets"] = dataclasses.replace(tables["targets"], derive=None)
-    return dataclasses.replace(prof, tables=tables)
-
-
-# --------------------------------------------------------------------------- reading
-
-
 def list_snapshots(store: str | Path, *, timeout: float = 30.0) -> pd.DataFrame:
     """One row per stored snapshot date, oldest first.
 
@@ -523,10 +434,10 @@ def read(
     where, params = [], []
     if start is not None:
         where.append("as_of >= ?")
-        params.append(_day(start).date())
+        params.append(as_day(start).date())
     if end is not None:
         where.append("as_of <= ?")
-        params.append(_day(end).date())
+        params.append(as_day(end).date())
     sql = f"SELECT {', '.join(_COLS)} FROM snapshots"
     sql += (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY as_of, opp_id"
     try:

@@ -24,6 +24,7 @@ from typing import Any, Final
 
 from salesnb.core.errors import RenderError
 from salesnb.core.resources import kit_folder
+from salesnb.reports.offlinecheck import external_references
 from salesnb.reports.record import MIMETYPES, collect
 from salesnb.reports.tablealign import align_text_columns
 
@@ -390,10 +391,8 @@ def _review_exporter_class() -> type:
         wrappers focusable. The review template has no such wrappers and writes ``alt``
         itself, and the parse costs 25-60 ms a document (SVG charts are thousands of tags):
         it runs only when a markdown cell or an output brings its own ``<img>`` without
-        ``alt``. And
-        disabled preprocessors are dropped, since the base exporter validates the notebook
-        after every registered one, enabled or not. The test suite checks the output
-        against the stock exporter's.
+        ``alt``. And it is made with nbconvert's ``optimistic_validation`` (see
+        :func:`_exporter`). The test suite checks the output against the stock exporter's.
         """
 
         @pass_context  # as nbconvert's own: Jinja hands it the template context
@@ -421,24 +420,6 @@ def _review_exporter_class() -> type:
             env = super()._create_environment()
             env.bytecode_cache = _bytecode_cache()
             return env
-
-        def _init_preprocessors(self) -> None:
-            super()._init_preprocessors()
-            self._preprocessors = [p for p in self._preprocessors if p.enabled]
-
-        def _preprocess(self, nb: Any, resources: Any) -> tuple[Any, Any]:
-            # As Exporter._preprocess, minus its own deep copy of the notebook (it is handed
-            # one already, and normalize copies it again) and validating after each step:
-            # the result is validated once, after the last (optimistic_validation).
-            from nbformat import validator
-
-            resc = copy.deepcopy(resources)
-            _, nbc = validator.normalize(nb)
-            for preprocessor in self._preprocessors:
-                nbc, resc = preprocessor(nbc, resc)
-            if self._preprocessors:
-                self._validate_preprocessor(nbc, self._preprocessors[-1])
-            return nbc, resc
 
         def from_notebook_node(  # type: ignore[override]
             self, nb: Any, resources: dict[str, Any] | None = None, **kw: Any
@@ -507,8 +488,11 @@ def _exporter(template_dir: str, *, stock: bool = False) -> Any:
     from nbconvert import HTMLExporter
 
     cls = HTMLExporter if stock else _review_exporter_class()
+    # optimistic_validation (nbconvert's own option): the notebook is validated once, after
+    # the last preprocessor, not after each of the dozen registered (most of them disabled)
+    options = {} if stock else {"optimistic_validation": True}
     exporter = cls(extra_template_basedirs=[template_dir], template_name="review",
-                   exclude_input=True)  # fmt: skip
+                   exclude_input=True, **options)  # fmt: skip
     exporter.register_filter("offline", document_html)
     exporter.register_filter("script_json", script_json)
     exporter.register_filter("offline_spec", offline_spec)
@@ -553,30 +537,6 @@ def offline_html(fragment: str) -> str:
 #: Stands for the Vega bundle while a page is rendered and checked; random, so no content
 #: can contain it.
 _BUNDLE_MARK: Final = f"/*salesnb-vega-bundle-{secrets.token_hex(16)}*/"
-
-
-def external_references(html: str) -> list[str]:
-    """Every reference in ``html`` that would reach the network (empty for an offline document).
-
-    Looks at ``src``/``href`` of script, link, img, iframe, source, audio and video
-    elements and at CSS ``url()`` and ``@import``.
-
-    Examples
-    --------
-    >>> external_references('<img src="http://x/a.png"><a href="https://ok.example">ok</a>')
-    ['<img src=http://x/a.png>']
-    """
-    found = []
-    pat = re.compile(
-        r"<(script|link|img|iframe|source|audio|video|embed|object)\b[^>]*?"
-        r"\b(src|href|data|srcset)\s*=\s*[\"']?((?:https?:)?//[^\"'\s>]+)",
-        re.IGNORECASE,
-    )
-    found += [f"<{m.group(1)} {m.group(2)}={m.group(3)}>" for m in pat.finditer(html)]
-    found += re.findall(r"url\(\s*['\"]?(?:https?:)?//[^)]*\)", html, flags=re.IGNORECASE)
-    found += re.findall(r"@import\s+[^;]+;", html, flags=re.IGNORECASE)
-    found += re.findall(r"<script\b[^>]*\bsrc\s*=", html, flags=re.IGNORECASE)
-    return found
 
 
 def to_html(

@@ -144,7 +144,7 @@ def vega_bundle() -> str:
     except OSError:
         known = False
     if not known:
-        from salesnb.reports.render import external_references
+        from salesnb.reports.offlinecheck import external_references
 
         low = js.lower()
         if "</script" in low or "<!--" in low or external_references(js):

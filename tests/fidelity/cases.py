@@ -40,6 +40,18 @@ def _own(stem: str, **kwargs: Any) -> Case:
     return Case(f"salesnb/{stem}", f"salesnb/{stem}.ipynb", kwargs=kwargs)
 
 
+#: In a case's kwargs: papermill gets a file opened by the runner (see run_engine.py), whose
+#: text is compared with papermill's own run.
+FILE = "<file>"
+
+
+def _streamed(case: Case) -> Case:
+    """``case`` again with papermill's ``log_output`` on and ``stdout_file``, ``stderr_file``
+    given: what an engine logs and writes there is compared too (compare.py)."""
+    kwargs = {**case.kwargs, "log_output": True, "stdout_file": FILE, "stderr_file": FILE}
+    return Case(f"{case.name} [streams]", case.path, case.parameters, kwargs)
+
+
 CASES = [
     _nbclient("Autokill"),
     _nbclient("Check History in Memory"),
@@ -86,6 +98,25 @@ CASES = [
     _own("stdin"),
     _own("stubborn_timeout", execution_timeout=2),
     _own("widgets_clear"),
+]
+# papermill's log_output, stdout_file and stderr_file: streams, displays, errors, clear_output,
+# widgets (what an Output widget takes is neither logged nor copied), update_display, tags
+CASES += [
+    _streamed(c)
+    for c in CASES
+    if c.name
+    in {
+        "nbclient/Clear Output",
+        "nbclient/Error",
+        "nbclient/Factorials",
+        "nbclient/Output",
+        "nbclient/Skip Exceptions with Cell Tags",
+        "nbclient/Unicode",
+        "nbclient/update-display-id",
+        "papermill/simple_execute",
+        "papermill/test_logging",
+        "salesnb/widgets_clear",
+    }
 ]
 #: Left out of the vendored set, with the reason.
 NOT_VENDORED = {

@@ -6,7 +6,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tests.fidelity.normalise import normalise
+from tests.fidelity.normalise import _clean, normalise
+
+#: papermill's own lines naming the input and output paths: the same whatever the engine.
+_PATH_LINES = ("Input Notebook:", "Output Notebook:")
 
 
 def results(outdir: Path) -> dict[str, dict[str, Any]]:
@@ -29,6 +32,13 @@ def differences(ref_dir: Path, dir_: Path, case: str, source: Path) -> list[str]
         return ["papermill's own run died or hung before finishing this case (see its log)"]
     if got is None:
         return ["the engine's process died or hung before finishing this case"]
+    found = _notebook_differences(ref_dir, dir_, case, source, ref, got)
+    return found + stream_differences(ref_dir, dir_, case)
+
+
+def _notebook_differences(
+    ref_dir: Path, dir_: Path, case: str, source: Path, ref: dict, got: dict
+) -> list[str]:
     diffs = []
     if ref["exception"] != got["exception"]:
         diffs.append(f"raised {got['exception']} ({got['message']}), papermill {ref['exception']}")
@@ -47,4 +57,43 @@ def differences(ref_dir: Path, dir_: Path, case: str, source: Path) -> list[str]
         for key in ca:
             if ca[key] != cb[key]:
                 diffs.append(f"cell {i} {key}: papermill {ca[key]!r} != engine {cb[key]!r}")
+    return diffs
+
+
+def _log(path: Path) -> list[tuple[str, str]]:
+    """A case's papermill log records (run_engine.py), a cell's consecutive records of one
+    level joined: how a kernel splits a stream depends on when it flushes, as in the
+    notebook (see normalise._coalesce)."""
+    out: list[tuple[str, str]] = []
+    for level, message in map(json.loads, path.read_text(encoding="utf-8").splitlines()):
+        if message.startswith(_PATH_LINES):
+            continue
+        marker = message.startswith(("Executing Cell ", "Ending Cell "))
+        message = _clean(message, {})
+        if out and not marker and out[-1][0] == level and not out[-1][1].startswith("\0"):
+            out[-1] = (level, out[-1][1] + message)
+        else:
+            out.append((level, "\0" + message if marker else message))
+    return out
+
+
+def stream_differences(ref_dir: Path, dir_: Path, case: str) -> list[str]:
+    """What the engine wrote to papermill's ``stdout_file``/``stderr_file`` and logged with
+    ``log_output``, against papermill's own run (cases made by ``cases._streamed``)."""
+    diffs = []
+    stem = case.replace("/", "__")
+    for suffix in (".stdout", ".stderr", ".log"):
+        ref, got = ref_dir / (stem + suffix), dir_ / (stem + suffix)
+        if not ref.exists():
+            continue
+        if not got.exists():
+            diffs.append(f"{suffix[1:]}: papermill wrote it, the engine did not")
+        elif suffix == ".log":
+            a, b = _log(ref), _log(got)
+            if a != b:
+                diffs.append(f"log_output records: papermill {a!r} != engine {b!r}")
+        else:
+            a, b = (_clean(p.read_text(encoding="utf-8"), {}) for p in (ref, got))
+            if a != b:
+                diffs.append(f"{suffix[1:]}_file: papermill {a!r} != engine {b!r}")
     return diffs
