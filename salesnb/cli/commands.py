@@ -180,24 +180,18 @@ _SCORECARD_COLUMNS = {
 
 
 def _format_scorecard(table, currency: str, keys: list[str] | None = None) -> str:
-    """A fixed-width table for a terminal: money in thousands, rates in per cent; ``keys``
+    """A fixed-width table for a terminal, figures as every document writes them; ``keys``
     are the group columns (default: the organisation's)."""
     import math
 
-    from salesnb.reports.charts import currency_symbol
+    from salesnb.analytics.coaching_facts import format_value
 
-    sym = currency_symbol(currency)
+    units = {"money": "currency", "pct": "percent", "x": "multiple"}
 
     def cell(value, kind: str) -> str:
         if value is None or (isinstance(value, float) and math.isnan(value)):
             return "-"
-        if kind == "money":
-            return f"{sym}{value / 1000:,.0f}k"
-        if kind == "pct":
-            return f"{value:.0%}"
-        if kind == "x":
-            return f"{value:.1f}x"
-        return f"{value:,.0f}"
+        return format_value(value, units.get(kind, "count"), currency)  # the kit's one formatter
 
     title = "KPI scorecard" if keys is None else f"KPIs by {' x '.join(keys)}"
     if keys is None:
