@@ -552,9 +552,9 @@ def test_a_batch_moves_spooled_documents_into_place(tmp_path, monkeypatch):
     seen = []
     real = batch._store
 
-    def spy(out, entry, result, formats):
+    def spy(out, entry, result, formats, **kw):
         seen.append((result.key, sorted(result.files), sorted(result.spooled)))
-        return real(out, entry, result, formats)
+        return real(out, entry, result, formats, **kw)
 
     monkeypatch.setattr(batch, "_store", spy)
     out = tmp_path / "out"
@@ -574,11 +574,11 @@ def test_a_batch_moves_spooled_documents_into_place(tmp_path, monkeypatch):
 def test_a_spooled_document_that_went_missing_fails_only_its_subject(tmp_path, monkeypatch):
     real = batch._store
 
-    def lose(out, entry, result, formats):
+    def lose(out, entry, result, formats, **kw):
         if result.key == "R01":
             for path, _ in result.spooled.values():
                 Path(path).unlink()
-        return real(out, entry, result, formats)
+        return real(out, entry, result, formats, **kw)
 
     monkeypatch.setattr(batch, "_store", lose)
     out = tmp_path / "out"

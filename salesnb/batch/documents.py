@@ -761,7 +761,7 @@ def _store(
         error = {"kind": "engine", "ename": "OSError", "cell": None, "evalue": why,
                  "lines": [f"OSError: {why}. {fix}"]}  # fmt: skip
         failed = replace(result, status="failed", error=error, files={}, spooled={})
-        return _store(out, entry, failed, formats, warn)
+        return _store(out, entry, failed, formats, warn=warn)
     if result.status == "ok":
         stale = [failed_nb] + [finals[f] for f in ("html", "pdf") if f not in made]
     else:  # a document from an earlier run must not look like this run's result

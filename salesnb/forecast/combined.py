@@ -28,6 +28,7 @@ Rolling-origin evaluation lives in :mod:`salesnb.forecast.backtest`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -118,6 +119,7 @@ __all__ = [
     "pooled_choice",
     "pooled_scores",
     "simulate",
+    "team_forecast",
     "team_series",
     "win_probabilities",
 ]
@@ -287,6 +289,25 @@ def level_choice(
     )
 
 
+def team_forecast(wb, period: str, as_of, *, seed: int = 0) -> Callable[[int], PeriodForecast]:
+    """The whole team's own forecast of ``period``, as a function of the number of draws: what
+    :func:`salesnb.forecast.levels.rep_table` and :func:`~salesnb.forecast.levels.level_draws`
+    share out to the reps (called only when their cached tables must be made).
+
+    Examples
+    --------
+    >>> whole = team_forecast(wb, "FY2026-Q4", "2026-09-30")  # doctest: +SKIP
+    >>> whole(1_000).subject_type                             # doctest: +SKIP
+    'all'
+    """
+
+    def make(n_sims: int) -> PeriodForecast:
+        return period_forecast(wb, "all", None, period, as_of, seed=seed, n_sims=n_sims,
+                               coherent=False)  # fmt: skip
+
+    return make
+
+
 def period_forecast(
     wb,
     subject_type: SubjectType = "all",
@@ -409,13 +430,9 @@ def period_forecast(
     if coherent:
         from salesnb.forecast.levels import level_draws
 
-        def team_forecast(sims: int) -> PeriodForecast:
-            return period_forecast(wb, "all", None, period, as_of, seed=seed, n_sims=sims,
-                                   coherent=False)  # fmt: skip
-
         blended, calibration = level_draws(
             wb, reps, period, start, end, as_of, seed=seed, n_sims=n_sims, level=subject_type,
-            team_forecast=team_forecast,
+            team_forecast=team_forecast(wb, period, as_of, seed=seed),
         )  # fmt: skip
         notes.append(
             f"adding up: the expected {blended.mean:,.0f} is this subject's share of the whole "

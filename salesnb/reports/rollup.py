@@ -135,14 +135,17 @@ def rep_forecasts(ctx: Context, rep_ids: Any, period: str | None = None) -> pd.S
     if ctx.wb.counts_only or not ids:
         return out
     from salesnb.forecast import levels
+    from salesnb.forecast.combined import team_forecast
 
     period = period or forecast_period(ctx)
     try:
         start, end = ctx.wb.config.calendar.period_bounds(period)
-        known = {str(r) for r in levels.rep_table(ctx.wb, period, ctx.as_of).index}
+        whole = team_forecast(ctx.wb, period, ctx.as_of)
+        known = {str(r) for r in levels.rep_table(ctx.wb, period, ctx.as_of, whole).index}
         for i, rep in enumerate(ids):
             if rep in known:
-                out[i] = levels.level_draws(ctx.wb, [rep], period, start, end, ctx.as_of)[0].mean
+                out[i] = levels.level_draws(ctx.wb, [rep], period, start, end, ctx.as_of,
+                                            team_forecast=whole)[0].mean  # fmt: skip
     except SalesnbError:
         return pd.Series(np.nan, index=out.index, dtype="float64")
     return out.where(np.isfinite(out))
