@@ -29,7 +29,6 @@ MAX_LINES = 800
 OVERSIZED = {
     "salesnb.analytics.kpis": "edited on another branch while the house moved; split afterwards",
     "salesnb.reports.facts": "edited on another branch while the house moved; split afterwards",
-    "salesnb.reports.workbooks": "edited on another branch while the house moved; split afterwards",
 }
 
 #: Import cycles between modules of one subpackage that remain, each with its reason.
