@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from salesnb.reports import facts
+from salesnb.analytics import pipeline as pipe
 from salesnb.reports.facts import Context
 from salesnb.reports.viewkit import (
     Html,
@@ -334,7 +334,7 @@ def forecast_backtest(
     except NotEnoughDataError as exc:
         notes.append(f"No history backtest: {exc}")
     cal = ctx.wb.config.calendar
-    dates = [d for d in facts.pipe.snapshot_dates(ctx.wb) if d <= ctx.as_of]
+    dates = [d for d in pipe.snapshot_dates(ctx.wb) if d <= ctx.as_of]
     rows = []
     for d in dates:
         q = cal.period_label(d, "Q")
