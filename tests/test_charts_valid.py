@@ -1,12 +1,13 @@
 """Every chart builder gives a schema-valid Vega-Lite spec, on every code path.
 
-A built chart skips Altair's validation when displayed (``charts._AsBuilt``), so these tests
+A built chart skips Altair's validation when displayed (``chartkit._AsBuilt``), so these tests
 are the check: hand-picked cases per branch, random inputs, and the mechanism itself, all
 with an explicit ``to_dict(validate=True)``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import math
@@ -23,8 +24,9 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from salesnb.core.errors import ParameterError
+from salesnb.reports import chartforecast, chartgoals, chartpeers, chartpipeline, facts
+from salesnb.reports import chartkit as kit
 from salesnb.reports import charts as ch
-from salesnb.reports import facts
 from salesnb.reports import workbooks as wbk
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,6 +46,8 @@ ODD = [
     "{datum.x} ${x}' + 1 + '",
 ]
 NAN, INF = math.nan, math.inf
+#: The modules of the chart builders (``charts`` re-exports them) and their shared kit.
+CHART_MODULES = (kit, chartpeers, chartpipeline, chartforecast, chartgoals)
 
 
 def _valid(chart) -> dict:
@@ -55,14 +59,17 @@ def _valid(chart) -> dict:
 
 def _check(build) -> None:
     chart = build()
-    assert isinstance(chart, ch._AsBuilt)
+    assert isinstance(chart, kit._AsBuilt)
     spec = _valid(chart)
     assert chart.to_dict() == spec  # the default (unvalidated) spec is the same
     # layering without deep copies makes exactly what Altair's own layering makes
-    with mock.patch.object(ch, "_layer", alt.layer):
+    with contextlib.ExitStack() as stack:
+        for module in CHART_MODULES:  # each module's own name for the kit's _layer
+            if hasattr(module, "_layer"):
+                stack.enter_context(mock.patch.object(module, "_layer", alt.layer))
         assert build().to_dict() == spec
     # and the spec of the chart as Altair would copy it (its own shallow copy) is the same
-    assert ch._plain(build()).to_dict(validate=False) == spec
+    assert kit._plain(build()).to_dict(validate=False) == spec
     if isinstance(chart, alt.LayerChart):
         assert all(type(x) in (alt.Chart, alt.LayerChart) for x in chart.layer)
 
@@ -967,7 +974,7 @@ def test_every_public_builder_is_covered():
 @pytest.mark.parametrize("name", TYPICAL)
 def test_builders_return_as_built_charts(name):
     chart = _typical()[name]()
-    assert isinstance(chart, ch._AsBuilt)
+    assert isinstance(chart, kit._AsBuilt)
     assert type(chart).__mro__[2] in (alt.Chart, alt.LayerChart, alt.VConcatChart)
 
 
@@ -981,9 +988,9 @@ def test_derived_charts_are_plain_and_validated(name):
         derived |= {"layer": alt.layer(chart), "add": chart + chart,
                     "encode": chart.encode(opacity=alt.OpacityValue(0.5))}  # fmt: skip
     for how, plain in derived.items():
-        assert not isinstance(plain, ch._AsBuilt), how
+        assert not isinstance(plain, kit._AsBuilt), how
         assert plain.to_dict() == _valid(plain), how
-    assert isinstance(chart, ch._AsBuilt)  # deriving leaves the original as it was
+    assert isinstance(chart, kit._AsBuilt)  # deriving leaves the original as it was
     before = chart.to_dict()
     shallow = chart.copy(deep=False)
     shallow.title = "changed on the copy only"
@@ -1008,7 +1015,7 @@ def test_setting_an_attribute_makes_a_built_chart_plain(name):
 def test_explicit_validation_still_runs_on_a_built_chart(name):
     chart = _typical()[name]()
     chart.title.text = 12345  # nested, in place: the chart itself stays as built
-    assert isinstance(chart, ch._AsBuilt)
+    assert isinstance(chart, kit._AsBuilt)
     assert chart.to_dict()["title"]["text"] == 12345  # the default skips the check
     with pytest.raises(SchemaValidationError):
         chart.to_dict(validate=True)
@@ -1017,7 +1024,7 @@ def test_explicit_validation_still_runs_on_a_built_chart(name):
 def test_a_mutated_layer_fails_explicit_validation():
     chart = _typical()["funnel"]()
     chart.layer[0].mark = 12345
-    assert isinstance(chart, ch._AsBuilt)
+    assert isinstance(chart, kit._AsBuilt)
     with pytest.raises(SchemaValidationError):
         chart.to_dict(validate=True)
 
@@ -1025,13 +1032,14 @@ def test_a_mutated_layer_fails_explicit_validation():
 @pytest.mark.parametrize("name", TYPICAL)
 def test_builders_turn_debug_mode_off_and_restore_it(monkeypatch, name):
     seen = []
-    title = ch._title
+    title = kit._title
 
     def spy(*args, **kwargs):
         seen.append(schemapi.DEBUG_MODE)
         return title(*args, **kwargs)
 
-    monkeypatch.setattr(ch, "_title", spy)
+    for module in CHART_MODULES:  # each module's own name for the kit's _title
+        monkeypatch.setattr(module, "_title", spy)
     assert schemapi.DEBUG_MODE is True
     _typical()[name]()
     assert seen and not any(seen)  # off while building
@@ -1074,5 +1082,5 @@ def test_pipeline_review_charts_from_the_sample_data_are_valid(rep):
     if len(view.waterfall.bars):
         built.append(ch.waterfall(view.waterfall.bars, currency=ctx.currency))
     for chart in built:
-        assert isinstance(chart, ch._AsBuilt)
+        assert isinstance(chart, kit._AsBuilt)
         assert chart.to_dict() == _valid(chart)

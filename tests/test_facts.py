@@ -21,7 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from salesnb.core.errors import ParameterError
-from salesnb.reports import facts
+from salesnb.reports import facts, peerfacts
 from salesnb.reports import workbooks as wbk
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -304,7 +304,7 @@ def test_own_rows_are_the_subjects_rows_of_the_team_table():
             ctx = facts.context(wb, kind, key)
             for kpi, kwargs in calls:
                 got = facts.own_rows(ctx, kpi, as_of=ctx.as_of, **kwargs)
-                table = facts._kpi_table(ctx.wb, kpi, ctx.by, as_of=ctx.as_of, **kwargs)
+                table = peerfacts._kpi_table(ctx.wb, kpi, ctx.by, as_of=ctx.as_of, **kwargs)
                 if ctx.key is None:
                     want = table.reset_index(drop=True)
                 else:

@@ -984,7 +984,7 @@ def _document_history_backtest(wb, subject_type: str, subject: str | None):
 
 def _as_shown(summary: pd.DataFrame) -> pd.DataFrame:
     """A backtest summary formatted as the document's history backtest table shows it."""
-    from salesnb.reports.workbooks import _ratio_text, fmt
+    from salesnb.reports.viewkit import _ratio_text, fmt
 
     return pd.DataFrame(
         {

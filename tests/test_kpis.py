@@ -508,8 +508,21 @@ def test_docs_state_the_same_definition(func):
 
 
 def test_docstring_examples_run():
-    result = doctest.testmod(kpis, optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert result.attempted >= 20 and result.failed == 0
+    from salesnb.analytics import (
+        kpiactivity,
+        kpibase,
+        kpiclosed,
+        kpifunnel,
+        kpipipeline,
+        kpiscorecard,
+    )
+
+    attempted = 0
+    for module in (kpis, kpibase, kpiclosed, kpipipeline, kpifunnel, kpiactivity, kpiscorecard):
+        result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
+        assert result.failed == 0, module.__name__
+        attempted += result.attempted
+    assert attempted >= 20
 
 
 # ----------------------------------------------------------------------------- public data set
