@@ -58,8 +58,17 @@ def test_quarter_review_by_hand():
     assert list(shown["change"]) == ["-$200", "-$300", "-$500"]
 
 
+def _with_old_deal(wb: Workbook, opps: pd.DataFrame | None = None) -> Workbook:
+    """``wb`` plus a deal of r2 lost in early 2024, so the data covers the earlier windows."""
+    o = wb.opportunities if opps is None else opps
+    old = o.iloc[[2]].assign(opp_id="o9", rep_id="r2", created_date=pd.Timestamp("2024-01-02"),
+                             close_date=pd.Timestamp("2024-02-01"))  # fmt: skip
+    return Workbook(wb.reps, pd.concat([o, old], ignore_index=True), wb.config,
+                    accounts=wb.accounts)  # fmt: skip
+
+
 def test_year_review_by_hand():
-    r = dr.dimension_review(_ctx(who="r1"), "year")
+    r = dr.dimension_review(_ctx(_with_old_deal(dim._example()), who="r1"), "year")
     # r1, 2025-04-01 - 2026-03-31 against 2024-04-01 - 2025-03-31: X won o1 400 (o3 lost)
     # against o8 100; Y won o2 600 against nothing. Open at as-of: o4 (X, partner) 1,000.
     p = r.frames["product"].set_index("product")
@@ -77,7 +86,7 @@ def test_year_review_by_hand():
 def test_no_history_says_the_change_is_unknown():
     wb = dim._example()
     o = wb.opportunities[wb.opportunities["close_date"] >= "2026-01-01"]
-    r = dr.dimension_review(_ctx(Workbook(wb.reps, o, wb.config, accounts=wb.accounts), "r1"))
+    r = dr.dimension_review(_ctx(_with_old_deal(wb, o), "r1"))
     assert "the change is unknown: nothing was booked in the same days of 2025" in _text(
         r.text["product"]
     )
@@ -142,3 +151,15 @@ def test_a_reps_section_holds_only_their_own_deals(horizon):
     found = [t for t in facts.forbidden_terms(ctx)
              if re.search(rf"(?<![\w]){re.escape(t)}(?![\w])", shown)]  # fmt: skip
     assert not found
+
+
+def test_data_that_starts_within_the_earlier_window_makes_the_change_unknown():
+    ctx = _ctx()
+    w = dr.review_windows(ctx)
+    t = dr.dimension_table(ctx.wb.subset(["r2"]), "product", w, ctx.as_of)
+    words = _text(dr.gap_text(t, "product", w, data_start=pd.Timestamp("2025-01-02")))
+    assert words.startswith("Bookings: $0 in FY2026-Q1 to 2026-03-31; the change is unknown: "
+                            "the data starts on 2025-01-02, after the same days of 2025 began.")  # fmt: skip
+    assert "carrying" not in words
+    covered = _text(dr.gap_text(t, "product", w, data_start=pd.Timestamp("2025-01-01")))
+    assert "The product carrying most of the gap is Y" in covered

@@ -147,14 +147,15 @@ def _name(value: str, word: str) -> str:
 
 def gap_text(
     table: pd.DataFrame, column: str, windows: Windows, currency: str = "USD",
-    joined: str | None = None,
+    joined: str | None = None, data_start: pd.Timestamp | None = None,
 ) -> str:  # fmt: skip
     """Plain words: which value carries the gap against last year, and where the pipeline sits.
 
     The value carrying the gap is the one whose bookings fell most (in currency) against the
     same days a year before; when bookings grew overall the sentence says so and still names
     the largest fall, if any. ``joined`` (see :func:`joined_note`) says who was not selling
-    for the whole of the earlier window.
+    for the whole of the earlier window; ``data_start`` (the first deal's creation date) after
+    the start of the earlier window makes the change unknown (the data does not cover it).
 
     Examples
     --------
@@ -170,7 +171,11 @@ def gap_text(
     now, last = float(table["bookings"].sum()), float(table["bookings_last_year"].sum())
     change = now - last
     carrier = None
-    if last <= 0 and now <= 0:
+    partial = data_start is not None and data_start > windows.last[0]
+    if partial:
+        out = [(f"Bookings: {money(now)} in {windows.now_label}; the change is unknown: the data "
+                f"starts on {data_start:%Y-%m-%d}, after {windows.last_label} began.")]  # fmt: skip
+    elif last <= 0 and now <= 0:
         out = [(f"Nothing was booked in {windows.now_label} or {windows.last_label}: "
                "no gap to place.")]  # fmt: skip
     elif last <= 0:
@@ -200,7 +205,7 @@ def gap_text(
                 out.append(f"No gap overall; the {word} that fell most is {what}.")
         else:
             out.append(f"Every {word} booked at least as much as in {windows.last_label}.")
-    if joined is not None and last > 0:
+    if joined is not None and last > 0 and not partial:
         out.append(f"Part of the change is tenure: {joined}.")
     pipe = float(table["pipeline"].sum())
     if pipe <= 0:
@@ -286,10 +291,13 @@ def dimension_review(ctx: Context, horizon: str = "quarter") -> DimensionReview:
             continue
         t = dimension_table(own, column, windows, ctx.as_of)
         review.frames[column] = t
-        text = gap_text(t, column, windows, cur, joined_note(ctx, windows))
+        first = ctx.wb.opportunities["created_date"].min()
+        text = gap_text(t, column, windows, cur, joined_note(ctx, windows),
+                        None if pd.isna(first) else pd.Timestamp(first))  # fmt: skip
         review.text[column] = para("{t}", t=text)
         fell = t[(t["change"] < 0)].sort_values(["change", column])
-        review.headline[key] = (str(fell[column].iloc[0]) if len(fell)
+        covered = pd.isna(first) or first <= windows.last[0]
+        review.headline[key] = (str(fell[column].iloc[0]) if len(fell) and covered
                                 and t["bookings_last_year"].sum() > 0 else None)  # fmt: skip
         review.tables[column] = _shown(t, column, word, windows, cur)
     return review
