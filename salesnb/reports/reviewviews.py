@@ -125,10 +125,14 @@ def pipeline_review_view(ctx: Context, compare_to: Any = None) -> PipelineReview
     view.tables["waterfall_deals"] = _owner_col(ctx, show(wd, money, cur))
     now, nxt = cov.iloc[0], cov.iloc[1]
     bott = stages[stages["bottleneck"]]
+    targeted = pd.notna(nxt["target"]) and float(nxt["target"]) > 0
     view.text["coverage"] = para(
         "Open pipeline due in <b>{p}</b>: {pipe} against {rem} still to close "
-        "(coverage <b>{c}</b>). Next period <b>{np_}</b>: {npipe} against a target of {nt} "
-        "(coverage <b>{nc}</b>). Weighted by stage probability the next period holds {nw}.",
+        "(coverage <b>{c}</b>). Next period <b>{np_}</b>: {npipe} "
+        + ("against a target of {nt} (coverage <b>{nc}</b>). " if targeted else
+           "of open pipeline; the data holds no target for it yet, so its coverage is not "
+           "known. ")
+        + "Weighted by stage probability the next period holds {nw}.",
         p=ctx.period, pipe=fmt(now["pipeline"], "currency", cur),
         rem=fmt(now["remaining_target"], "currency", cur), c=fmt(now["coverage"], "multiple"),
         np_=ctx.next_period, npipe=fmt(nxt["pipeline"], "currency", cur),
