@@ -13,6 +13,7 @@ from typing import Any
 import pandas as pd
 
 from salesnb.analytics import coaching
+from salesnb.analytics.coaching_facts import METRICS
 from salesnb.reports import facts
 from salesnb.reports.facts import Context
 from salesnb.reports.viewkit import (
@@ -267,7 +268,9 @@ def one_on_one_view(ctx: Context, since: Any = None) -> OneOnOne:
         "attainment_percentile": att_pct, "coverage_next": _value(comp, "coverage_next"),
         "wins_since": len(won), "deals_needing_help": len(att),
         "talking_points": len(points),
-        "flags": [p.rule_id for p in points if p.kind == "concern"],
+        # what each concern is about, in the scorecard's words (the index lists them)
+        "flags": list(dict.fromkeys(METRICS[p.metric].label if p.metric in METRICS
+                                    else p.rule_id for p in points if p.kind == "concern")),
     }  # fmt: skip
     view.tables = _humane_tables(view.tables, ctx.wb.counts_only)
     return view

@@ -22,3 +22,16 @@ def test_a_next_period_without_a_target_is_said_in_words_not_na(forward):
     else:
         assert "a target of n/a" not in text
         assert "the data holds no target for it yet, so its coverage is not known" in text
+
+
+@pytest.mark.parametrize("rep", ["R04", "R07"])
+def test_the_index_flags_of_a_one_on_one_are_what_each_concern_is_about_in_words(rep):
+    """The batch index lists a one-on-one's flags: the scorecard's words, not rule ids."""
+    from salesnb.analytics.coaching_facts import METRICS
+    from salesnb.reports.reviewviews import one_on_one_view
+
+    flags = one_on_one_view(ctx_for(rep, END)).headline["flags"]
+    assert flags, rep  # both have something to work on at quarter end
+    labels = {m.label for m in METRICS.values()}
+    assert set(flags) <= labels and len(flags) == len(set(flags)), flags
+    assert not any("_" in f for f in flags)
