@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from salesnb.analytics.coaching_facts import format_value
+from salesnb.analytics.kpibase import add_closed_rates, ratio
 from salesnb.analytics.kpis import DateLike, deals_as_of
 from salesnb.core.errors import ParameterError
 from salesnb.data.model import Workbook, account_owners
@@ -196,12 +197,6 @@ def _periods(wb: Workbook, dates: pd.Series, freq: str) -> pd.Series:
     return pd.Series(labels[codes] if len(codes) else [], index=dates.index, dtype=object)
 
 
-def _ratio(num, den) -> np.ndarray:
-    num, den = np.asarray(num, dtype=float), np.asarray(den, dtype=float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
-
-
 # --------------------------------------------------------------------------- deal KPIs
 def kpis_by(
     wb: Workbook, by: By = "product", *, freq: str | None = None, start: DateLike = None,
@@ -273,9 +268,7 @@ def kpis_by(
     }
     how = {k: "sum" for k in vals} | {"cycle": "median"}
     out = _group(keys, vals, how).rename(columns={"cycle": "median_cycle_days"})
-    out["win_rate"] = _ratio(out["won_deals"], out["won_deals"] + out["lost_deals"])
-    out["win_rate_value"] = _ratio(out["bookings"], out["bookings"] + out["lost_amount"])
-    out["avg_deal_size"] = _ratio(out["bookings"], out["won_deals"])
+    add_closed_rates(out)  # the scorecard's own definitions
     cols = [*cols, "period"] if freq is not None else cols
     order = [*cols, "won_deals", "lost_deals", "bookings", "lost_amount", "win_rate",
              "win_rate_value", "avg_deal_size", "median_cycle_days", "open_deals",
@@ -311,7 +304,7 @@ def channel_efficiency(
     cols = parse_by(by, wb)
     t = kpis_by(wb, [*cols, "source"], start=start, end=end, period=period, as_of=as_of)
     total = t["bookings"].sum()
-    t["bookings_share"] = _ratio(t["bookings"], np.full(len(t), total))
+    t["bookings_share"] = ratio(t["bookings"], np.full(len(t), total))
     keep = ["bookings", "bookings_share", "won_deals", "lost_deals", "win_rate",
             "median_cycle_days", "avg_deal_size"]  # fmt: skip
     return t[[*cols, "source", *keep]]
@@ -344,7 +337,7 @@ def product_mix(
     t = kpis_by(wb, [*cols, "product"], start=start, end=end, period=period, as_of=as_of)
     for what in ("bookings", "pipeline"):
         total = t.groupby(cols)[what].transform("sum") if cols else t[what].sum()
-        t[f"{what}_share"] = _ratio(t[what], total)
+        t[f"{what}_share"] = ratio(t[what], total)
     keep = ["won_deals", "bookings", "bookings_share", "pipeline", "pipeline_share"]
     return t[[*cols, "product", *keep]]
 
@@ -430,9 +423,9 @@ def retention(
     }
     keys = _account_keys(wb, accounts, cols)
     out = _group(keys, vals, {k: "sum" for k in vals})
-    out["retention_rate"] = _ratio(out["retained"], out["customers_last"])
-    out["revenue_retention"] = _ratio(out["revenue_retained"], out["revenue_last"])
-    out["repeat_rate"] = _ratio(out["bought_again"], out["first_buyers_last"])
+    out["retention_rate"] = ratio(out["retained"], out["customers_last"])
+    out["revenue_retention"] = ratio(out["revenue_retained"], out["revenue_last"])
+    out["repeat_rate"] = ratio(out["bought_again"], out["first_buyers_last"])
     order = ["customers_last", "retained", "lapsed", "retention_rate", "revenue_last",
              "revenue_retained", "revenue_retention", "first_buyers_last", "bought_again",
              "repeat_rate"]  # fmt: skip
@@ -474,7 +467,7 @@ def acquisition(
         "won_accounts": pd.Series(1, index=accounts),
     }
     out = _group(_account_keys(wb, accounts, cols), vals, {k: "sum" for k in vals})
-    out["new_share"] = _ratio(out["new_accounts"], out["won_accounts"])
+    out["new_share"] = ratio(out["new_accounts"], out["won_accounts"])
     return out[[*cols, "new_accounts", "new_bookings", "won_accounts", "new_share"]]
 
 

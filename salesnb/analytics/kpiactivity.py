@@ -17,8 +17,8 @@ from salesnb.analytics.kpibase import (
     _call,
     _Cube,
     _outcomes,
-    _ratio,
     _Rows,
+    ratio,
 )
 from salesnb.analytics.kpiclosed import (
     _closed,
@@ -68,7 +68,7 @@ def growth(
     keys = call.cols
     prev = df.groupby(keys, sort=False)["bookings"].shift(1) if keys else df["bookings"].shift(1)
     df["previous_bookings"] = prev
-    df["growth"] = _ratio(df["bookings"], df["previous_bookings"]) - 1
+    df["growth"] = ratio(df["bookings"], df["previous_bookings"]) - 1
     if first is not None:
         df = df[df["period"] != df["period"].iloc[0]].reset_index(drop=True) if len(df) else df
     return df
@@ -142,7 +142,7 @@ def activity_conversion(
     acts, made = rows.sum(cube.n, count), created.count(cube.n)
     return cube.frame(
         {"activities": acts.astype(np.int64), "created_deals": made,
-         "opportunities_per_activity": _ratio(made, acts)}
+         "opportunities_per_activity": ratio(made, acts)}
     )  # fmt: skip
 
 

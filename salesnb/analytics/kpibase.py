@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -299,10 +299,35 @@ class _Rows:
         return out
 
 
-def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+def ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """``num / den`` element by element, NaN where ``den`` is not positive (no rate of nothing).
+
+    Examples
+    --------
+    >>> ratio([1.0, 2.0, 3.0], [4.0, 0.0, -1.0]).tolist()
+    [0.25, nan, nan]
+    """
     num, den = np.asarray(num, dtype=float), np.asarray(den, dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
+
+
+def add_closed_rates(stats: Any) -> Any:
+    """Add the rates of closed deals to ``stats`` (a dict of arrays or a DataFrame with
+    ``won_deals``, ``lost_deals``, ``bookings`` and ``lost_amount``): ``win_rate`` = won /
+    closed (count), ``win_rate_value`` = bookings / closed amount, ``avg_deal_size`` =
+    bookings / won deals (currency). The kit's one definition of each; returns ``stats``.
+
+    Examples
+    --------
+    >>> add_closed_rates({"won_deals": np.array([1.0]), "lost_deals": np.array([3.0]),
+    ...                   "bookings": np.array([50.0]), "lost_amount": np.array([150.0])})["win_rate"]
+    array([0.25])
+    """
+    stats["win_rate"] = ratio(stats["won_deals"], stats["won_deals"] + stats["lost_deals"])
+    stats["win_rate_value"] = ratio(stats["bookings"], stats["bookings"] + stats["lost_amount"])
+    stats["avg_deal_size"] = ratio(stats["bookings"], stats["won_deals"])
+    return stats
 
 
 def _days(later, earlier) -> np.ndarray:

@@ -18,8 +18,9 @@ from salesnb.analytics.kpibase import (
     _Cube,
     _days,
     _outcomes,
-    _ratio,
     _Rows,
+    add_closed_rates,
+    ratio,
 )
 from salesnb.data.model import Workbook
 
@@ -41,9 +42,7 @@ def _closed(call: _Call, cube: _Cube) -> dict[str, np.ndarray]:
         "bookings": won.sum(n, amount),
         "lost_amount": lost.sum(n, amount),
     }
-    stats["win_rate"] = _ratio(stats["won_deals"], stats["won_deals"] + stats["lost_deals"])
-    stats["win_rate_value"] = _ratio(stats["bookings"], stats["bookings"] + stats["lost_amount"])
-    stats["avg_deal_size"] = _ratio(stats["bookings"], stats["won_deals"])
+    add_closed_rates(stats)
     stats["median_cycle_days"] = won.median(n, cycle)
     return stats
 
@@ -205,5 +204,5 @@ def quota_attainment(
     target = _target_values(trows, cube.n)
     return cube.frame(
         {"target": target, "bookings": stats["bookings"],
-         "attainment": _ratio(stats["bookings"], target)}
+         "attainment": ratio(stats["bookings"], target)}
     )  # fmt: skip

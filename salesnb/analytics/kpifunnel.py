@@ -20,8 +20,8 @@ from salesnb.analytics.kpibase import (
     _Cube,
     _days,
     _outcomes,
-    _ratio,
     _ts,
+    ratio,
 )
 from salesnb.core.errors import ParameterError
 from salesnb.data.model import Workbook
@@ -101,7 +101,7 @@ def stage_conversion(
     out["reached"] = reached[:, :-1].ravel()
     out["advanced"] = reached[:, 1:].ravel()
     out["unknown_reach"] = np.repeat(n_unknown, k)
-    conv = _ratio(out["advanced"], out["reached"])
+    conv = ratio(out["advanced"], out["reached"])
     out["conversion"] = np.where(np.repeat(too_many, k), np.nan, conv)
     return out
 
@@ -133,7 +133,7 @@ def bottleneck(
     on = ["stage"] + (["period"] if freq else [])
     team = team[on + ["conversion"]].rename(columns={"conversion": "team_conversion"})
     df = conv.merge(team, on=on, how="left")
-    df["relative"] = _ratio(df["conversion"], df["team_conversion"])
+    df["relative"] = ratio(df["conversion"], df["team_conversion"])
     df["_order"] = df.groupby(keys, sort=False).cumcount() if keys else np.arange(len(df))
     eligible = (df["reached"] >= min_deals) & df["relative"].notna()
     best = df[eligible].sort_values([*keys, "relative", "conversion", "_order"])

@@ -20,7 +20,7 @@ from salesnb.analytics.kpibase import (
     _Cube,
     _outcomes,
     _probabilities,
-    _ratio,
+    ratio,
 )
 from salesnb.analytics.kpiclosed import (
     _closed,
@@ -136,7 +136,7 @@ def coverage(
     return cube.frame(
         {"pipeline": pipe, "target": target, "bookings": stats["bookings"],
          "remaining_target": np.where(met, 0.0, remaining),
-         "coverage": np.where(met, np.nan, _ratio(pipe, remaining)), "target_met": met}
+         "coverage": np.where(met, np.nan, ratio(pipe, remaining)), "target_met": met}
     )  # fmt: skip
 
 
@@ -168,7 +168,7 @@ def velocity(
     return cube.frame(
         {"open_deals": opened, "win_rate": stats["win_rate"],
          "avg_deal_size": stats["avg_deal_size"], "median_cycle_days": cycle,
-         "velocity": _ratio(value, np.where(np.isnan(value), np.nan, cycle))}
+         "velocity": ratio(value, np.where(np.isnan(value), np.nan, cycle))}
     )  # fmt: skip
 
 
@@ -204,5 +204,5 @@ def concentration(
     return cube.frame(
         {"open_deals": count, "pipeline": total,
          "largest_deal": np.where(count > 0, largest, np.nan),
-         "top_deal_share": _ratio(largest, total), "top3_share": _ratio(top3, total)}
+         "top_deal_share": ratio(largest, total), "top3_share": ratio(top3, total)}
     )  # fmt: skip
