@@ -435,9 +435,10 @@ def period_forecast(
             team_forecast=team_forecast(wb, period, as_of, seed=seed),
         )  # fmt: skip
         notes.append(
-            f"adding up: the expected {blended.mean:,.0f} is this subject's share of the whole "
-            f"team's own forecast, shared by each rep's own (this subject's own blend alone: "
-            f"{base_expected:,.0f}), so reps add up to their manager, region and the team"
+            f"adding up: the expected {blended.mean:,.0f} is the sum of this subject's reps' "
+            f"figures, each level's figure chosen by its past quarters where there are enough "
+            f"and shared out so that reps add up to their manager, region and the team (this "
+            f"subject's own blend alone: {base_expected:,.0f})"
         )
         notes.append(calibration["sentence"])
     return PeriodForecast(

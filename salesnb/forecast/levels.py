@@ -18,9 +18,17 @@ in the same quarter of the last two years).
    with only the data known then, beside what was then booked. At the end of the first
    month the history views are those fitted on the quarter's eve (one fit per quarter, half
    the cost), the pipeline and what was won are the month-end's.
-3. :func:`level_draws` -- joint draws of all reps that replay the errors all reps made
-   together at one past date (:func:`salesnb.forecast.reconcile.coherent_draws`), summed
-   over the subject's reps. The spread at each level is then its own past errors'.
+3. :func:`mix_model` -- per level (the whole team, regions, managers, reps) the mix of three
+   candidates -- top-down (the team's forecast shared out), bottom-up (the reps' own
+   forecasts added up) and the same quarter last year (:func:`same_quarter_last_year`) --
+   that missed least at the replayed past dates, and each level's band factor fitted so
+   that past 80% bands held about 80% of that level's outcomes
+   (:mod:`salesnb.forecast.levelmix`; every choice for a past quarter is made without it).
+4. :func:`level_draws` -- every rep's figure from those mixes, shared out top-down so reps
+   add up to every level, and joint draws of all reps that replay the errors all reps made
+   together at one past date (:func:`salesnb.forecast.reconcile.coherent_draws`), scaled
+   per level (:func:`salesnb.forecast.levelmix.nested_scale`), summed over the subject's
+   reps. The spread at each level is then its own past errors', scaled to its own record.
 
 Past forecasts use today's pipeline weight (learned from the snapshots of finished quarters);
 everything else is as known at each past date. Before 2026-03 the sample has no snapshots,
@@ -37,8 +45,18 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from salesnb.forecast.cache import learned_cached
+from salesnb.forecast.cache import cached, learned_cached
 from salesnb.forecast.history import forecast_history, forecast_many
+from salesnb.forecast.levelmix import (
+    MIXES,
+    choose_mix,
+    coherent_means,
+    fit_factors,
+    mix_words,
+    nested_levels,
+    nested_scale,
+    out_of_sample_means,
+)
 from salesnb.forecast.pipeline import Distribution, expected_by_rep, expected_run_rate
 from salesnb.forecast.ptarget import platt_fit
 from salesnb.forecast.reconcile import (
@@ -49,6 +67,7 @@ from salesnb.forecast.reconcile import (
     top_down,
 )
 from salesnb.forecast.subjects import (
+    first_activity,
     monthly_bookings,
     rest_of_period,
     subject_of,
@@ -344,6 +363,111 @@ def error_matrix(errors: pd.DataFrame, kind: str, reps: Sequence[str]) -> np.nda
     return np.vstack(out)
 
 
+def same_quarter_last_year(wb, ids: Sequence[str], start, end, as_of) -> np.ndarray:
+    """What each rep booked in the same part of the same quarter a year before (currency).
+
+    The part still to come at ``as_of`` (the whole quarter on its eve), moved back to the
+    fiscal quarter a year earlier; NaN for a rep with no sign of activity by that quarter's
+    start (nothing to go on). Only bookings a year old are read: nothing after ``as_of``.
+
+    Examples
+    --------
+    >>> same_quarter_last_year(wb, ["R01"], *bounds, bounds[0] - pd.Timedelta(days=1))  # doctest: +SKIP
+    array([88000.])
+    """
+    cal = wb.config.calendar
+    start, end = pd.Timestamp(start), pd.Timestamp(end)
+    ls, le = cal.period_bounds(str(cal.period_label(start - pd.DateOffset(years=1), "Q")))
+    lo = max(start, pd.Timestamp(as_of) + pd.Timedelta(days=1))
+    frm = ls + (lo - start)
+    o = wb.opportunities
+    w = o[(o["outcome"] == "won") & o["close_date"].between(frm, le)]
+    ids = [str(r) for r in ids]
+    out = w.groupby(w["rep_id"].astype(str))["amount"].sum().reindex(ids, fill_value=0.0)
+    first = first_activity(wb, pd.Timestamp(as_of))
+    first.index = first.index.astype(str)
+    known = first.reindex(ids) <= ls
+    return np.where(known.to_numpy(dtype=bool), out.to_numpy(dtype=float), np.nan)
+
+
+def hierarchy(wb, ids: Sequence[str]) -> list[tuple[str, np.ndarray]]:
+    """The nested levels of the reps ``ids`` (:func:`salesnb.forecast.levelmix.nested_levels`):
+    the whole team, regions, managers, reps (a rep without a region or manager is a group
+    of its own kind, labelled empty).
+
+    Examples
+    --------
+    >>> [name for name, _ in hierarchy(wb, ids)]  # doctest: +SKIP
+    ['all', 'region', 'manager', 'rep']
+    """
+    ids = [str(r) for r in ids]
+    groups: list[tuple[str, Sequence]] = [("all", np.full(len(ids), "all"))]
+    for lv in ("region", "manager"):
+        sub = subject_of(wb, lv)
+        sub.index = sub.index.astype(str)
+        groups.append((lv, sub.reindex(ids).fillna("").to_numpy(dtype=str)))
+    groups.append(("rep", np.asarray(ids, dtype=str)))
+    return nested_levels(groups)
+
+
+def mix_model(wb, errors: pd.DataFrame, kind: str, ids: Sequence[str]) -> dict:
+    """Each level's mix of forecasts and band factor, learned from the replayed past dates.
+
+    From the past dates of ``kind`` in ``errors`` (:func:`past_errors`), with the same
+    quarter last year added (:func:`same_quarter_last_year`):
+
+    * ``mixes``: per level, the mix of top-down, bottom-up and same-quarter-last-year with
+      the least scaled error over all those dates (:func:`~salesnb.forecast.levelmix.choose_mix`);
+    * ``oos``: each past date's figures per rep (:func:`~salesnb.forecast.levelmix.coherent_means`)
+      with mixes chosen *without* the date's own quarter, and ``errors``, their relative misses
+      (rows: dates, columns: ``ids``), which draw today's band;
+    * ``factors`` and ``bands``: each level's band factor, fitted on those out-of-sample
+      figures (:func:`~salesnb.forecast.levelmix.fit_factors`).
+
+    Returns
+    -------
+    dict
+        The above, plus ``levels``, ``dates``, ``actual`` and ``n`` (past dates).
+
+    Examples
+    --------
+    >>> mix_model(wb, past_errors(wb, as_of, 0.2), "start", ids)["mixes"]  # doctest: +SKIP
+    {'all': 10, 'region': 10, 'manager': 0, 'rep': 0}
+    """
+    ids = [str(r) for r in ids]
+    levels = hierarchy(wb, ids)
+    e = errors[errors["kind"] == kind]
+    dates = sorted(e["date"].unique())
+    cal = wb.config.calendar
+    cands, actual, quarters = [], [], []
+    for d in dates:
+        g = e[e["date"] == d].drop_duplicates("rep_id").set_index("rep_id")
+        g.index = g.index.astype(str)
+        g = g.reindex(ids)
+        q = str(g["quarter"].dropna().iloc[0])
+        start, end = cal.period_bounds(q)
+        naive = same_quarter_last_year(wb, ids, start, end, pd.Timestamp(d))
+        cands.append(np.vstack([g["forecast"].to_numpy(float), g["own"].to_numpy(float), naive]))
+        actual.append(g["actual"].fillna(0.0).to_numpy(dtype=float))
+        quarters.append(q)
+    n = len(dates)
+    c = np.asarray(cands).reshape(n, 3, len(ids))
+    a = np.asarray(actual).reshape(n, len(ids))
+    q = np.asarray(quarters)
+    mixes = choose_mix(c, a, levels)
+    oos = out_of_sample_means(c, a, q, levels)
+    errs = np.vstack([(a[i] - oos[i]) / error_scale(oos[i]) for i in range(n)]) if n else a
+    factors, bands = fit_factors(oos, a, levels) if n >= MIN_QUARTERS else ([1.0] * len(levels), {})
+    return {"levels": levels, "mixes": mixes, "oos": oos, "errors": errs, "actual": a,
+            "factors": factors, "bands": bands, "dates": dates, "n": n}  # fmt: skip
+
+
+def _mix_model(wb, as_of: pd.Timestamp, weight: float, kind: str, ids: list[str]) -> dict:
+    """:func:`mix_model` on :func:`past_errors`, memoised in the process."""
+    key = ("levelmix", as_of, round(float(weight), 4), kind, tuple(ids))
+    return cached(key, wb, lambda: mix_model(wb, past_errors(wb, as_of, weight), kind, ids))
+
+
 def level_draws(
     wb,
     reps: Sequence[str],
@@ -407,15 +531,43 @@ def level_draws(
     e = error_matrix(errs, kind, ids) if len(errs) else np.zeros((0, len(ids)))
     n = len(e)
     if is_quarter and n >= MIN_QUARTERS:
-        draws = coherent_draws(rest, error_scale(rest), e, n_sims=n_sims, seed=seed + 3)
+        model = _mix_model(wb, as_of, weight, kind, ids)
+        naive = same_quarter_last_year(wb, ids, start, end, as_of)
+        cands = np.vstack([rest, table["own"].to_numpy(dtype=float), naive])
+        means = coherent_means(cands, model["levels"], model["mixes"])
+        draws = coherent_draws(means, error_scale(means), model["errors"], n_sims=n_sims,
+                               seed=seed + 3)  # fmt: skip
+        draws = nested_scale(draws, model["levels"], model["factors"])
+        lv = "all" if level == "all" else level
+        names = [name for name, _ in model["levels"]]
         info.update(calibrated=True, quarters=n, reliable_95=n >= min_origins(0.95))
+        info["mix"] = {k: list(MIXES[v]) for k, v in model["mixes"].items()}
+        info["band_factor"] = dict(zip(names, model["factors"], strict=True))
         info["p_target"] = target_calibration(wb, as_of, weight, kind, level)
+        if lv in model["mixes"]:
+            how = (
+                f"The figure follows what forecast this level best, made at the same point of "
+                f"the quarter, in the {n} past quarters: "
+                f"{mix_words(MIXES[model['mixes'][lv]])}; it is shared out so that reps add "
+                "up to their manager, region and the team. "
+            )
+        else:
+            how = "The figure adds up the figures of this subject's reps. "
+        band = model["bands"].get(lv, {})
+        width = ""
+        if band.get("factor") is not None and band.get("factor") != 1.0:
+            width = (
+                f"; the 80% band at this level is then "
+                f"{'widened' if band['factor'] > 1 else 'narrowed'} so that it would have held "
+                f"{band['coverage_after']:.0%} of this level's past outcomes "
+                f"({band['coverage_before']:.0%} before)"
+            )
         info["sentence"] = (
-            f"The bands and the chance of reaching target are set by how far the same forecast, "
-            f"made at the same point of the quarter, missed in the {n} past quarters "
-            "(the reps' misses added up as for this document); the chance is then corrected "
-            "by how often such chances came true in those quarters at this level (the share "
-            "of simulated quarters reaching target ran high)."
+            how + "The bands are set by how far the same forecast missed in those quarters "
+            "(the reps' misses added up as for this document)"
+            + width
+            + ". The chance of reaching target is then corrected by how often such chances "
+            "came true in those quarters at this level."
             + (
                 ""
                 if info["reliable_95"]
@@ -445,8 +597,10 @@ def target_backtest(wb, errors: pd.DataFrame, kind: str, ids: Sequence[str]) -> 
     """P(target) as it would have been read at each replayed past date, beside the outcome.
 
     At each past date of ``kind`` in ``errors`` (:func:`past_errors`), every rep's rest of
-    the quarter is drawn as :func:`level_draws` draws it, from the misses of the *other*
-    past dates of the same kind (so never from the date's own outcome), summed per subject
+    the quarter is drawn as :func:`level_draws` draws it (figures mixed per level without
+    the date's quarter, :func:`mix_model`), from the misses of the *other* past dates of
+    the same kind (so never from the date's own outcome; the level band factors are fitted
+    on all the dates), summed per subject
     of every level in :data:`P_LEVELS`, and won so far added: the share of draws reaching
     the subject's target is the probability the document would have shown; ``hit`` says
     whether the target was reached. Subjects that had reached target by the date are left
@@ -468,7 +622,7 @@ def target_backtest(wb, errors: pd.DataFrame, kind: str, ids: Sequence[str]) -> 
     dates = sorted(e["date"].unique())
     if len(dates) < 2:
         return pd.DataFrame(columns=cols)
-    matrix = error_matrix(errors, kind, ids)
+    model = mix_model(wb, errors, kind, ids)
     cal = wb.config.calendar
     opps = wb.opportunities
     won = opps[opps["outcome"] == "won"]
@@ -482,13 +636,14 @@ def target_backtest(wb, errors: pd.DataFrame, kind: str, ids: Sequence[str]) -> 
         g.index = g.index.astype(str)
         g = g.reindex(ids)
         start, end = cal.period_bounds(str(g["quarter"].dropna().iloc[0]))
-        rest = g["forecast"].fillna(0.0).to_numpy(dtype=float)
+        rest = model["oos"][i]
         booked = g["actual"].fillna(0.0).to_numpy(dtype=float)
         w = won[won["close_date"].between(start, min(end, pd.Timestamp(d)))]
         already = w.groupby(w["rep_id"].astype(str))["amount"].sum().reindex(ids, fill_value=0.0)
         already = already.to_numpy(dtype=float)
-        others = np.delete(matrix, i, axis=0)
+        others = np.delete(model["errors"], i, axis=0)
         draws = coherent_draws(rest, error_scale(rest), others, n_sims=P_SIMS, seed=i)
+        draws = nested_scale(draws, model["levels"], model["factors"])
         for lv, sub in groups.items():
             for s in sorted(set(sub) - {""}):
                 m = sub == s
