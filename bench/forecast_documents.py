@@ -401,6 +401,23 @@ def reliability(r: pd.DataFrame, col: str = "p") -> pd.DataFrame:
     return t.reset_index()
 
 
+def coherence(wb, r: pd.DataFrame) -> str:
+    """How far each manager's, region's and the team's expected total strays from the sum of
+    its reps' expected totals (same quarter and as-of date, every rep scored)."""
+    reps = r[r["level"] == "rep"].set_index(["quarter", "kind", "subject"])["blend"]
+    worst, checked = 0.0, 0
+    for st, _, level in LEVELS[1:]:
+        for subject, ids in members(wb, st).items():
+            for rec in r[(r["level"] == level) & (r["subject"] == subject)].to_dict("records"):
+                keys = [(rec["quarter"], rec["kind"], i) for i in ids]
+                if not all(k in reps.index for k in keys):
+                    continue
+                total = float(reps.loc[keys].sum())
+                worst = max(worst, abs(rec["blend"] - total) / max(abs(total), 1.0))
+                checked += 1
+    return f"{checked} upper-level forecasts against their reps' sum: worst gap {worst:.2e}"
+
+
 def verdicts(sc: pd.DataFrame, has_ets: bool) -> list[str]:
     """One line per level and as-of kind against the issue's goals."""
     lines = []
@@ -474,6 +491,7 @@ def run(name: str, quick: bool, jobs: int, with_sf: bool = True) -> dict | None:
     bad = rows["target"].notna() & ~np.isclose(rows["target"], rows["target_check"].astype(float))
     if bad.any():
         print(f"  note: the bench's own target differs from the document's on {bad.sum()} rows")
+    print(f"  adding up: {coherence(wb, rows)}")
     src = rows.groupby(["kind", "pipeline"]).size().to_dict()
     print(f"  pipeline source per (as of, source): {src}")
     sc = score(rows, has_ets)

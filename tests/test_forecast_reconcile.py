@@ -230,8 +230,19 @@ def test_documents_of_a_manager_and_its_reps_add_up(sample_wb):
     team = fc.period_forecast(wb, "all", **args)
     every = [fc.period_forecast(wb, "rep", r, **args) for r in reps["rep_id"]]
     np.testing.assert_allclose(team.blended.samples, sum(k.blended.samples for k in every))
-    # the whole team's expected rest of the quarter is its own forecast, shared by the reps
-    assert team.blended.mean == pytest.approx(team.base_expected, rel=0.02)
+    # the whole team's expected figure is its level's chosen mix of the team's own forecast,
+    # the reps' own forecasts added up and the same quarter last year (issue 17)
+    from salesnb.forecast import levels
+
+    whole = fc.team_forecast(wb, args["period"], args["as_of"])
+    table = levels.rep_table(wb, args["period"], args["as_of"], whole)
+    start, end = wb.config.calendar.period_bounds(args["period"])
+    naive = levels.same_quarter_last_year(wb, table.index, start, end, team.as_of)
+    naive = np.where(np.isfinite(naive), naive, table["rest"].to_numpy())
+    cands = [table["rest"].sum(), table["own"].sum(), naive.sum()]
+    mix = team.calibration["mix"]["all"]
+    want = team.already_won + float(np.dot(mix, cands))
+    assert team.blended.mean == pytest.approx(want, rel=0.02)
     cal = parent.calibration
     assert cal["calibrated"] and cal["quarters"] >= 6 and cal["horizon"] == "quarter start"
     assert cal["sentence"] in parent.notes
