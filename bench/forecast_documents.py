@@ -541,13 +541,103 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", choices=("sample", "public", "both"), default="both")
     ap.add_argument("--no-statsforecast", action="store_true")
     ap.add_argument("--csv", help="write every scored forecast to this CSV file")
+    ap.add_argument(
+        "--replay",
+        metavar="PERIOD@AS_OF",
+        help="only score each level on the past quarters a document at AS_OF replays "
+        "(e.g. FY2026-Q4@2026-09-30): old against new figure and band, out of sample",
+    )
     args = ap.parse_args(argv)
+    if args.replay:
+        period, as_of = args.replay.split("@")
+        for n in ("sample", "public") if args.data == "both" else (args.data,):
+            replay_levels(n, period, as_of)
+        return 0
     names = ("sample", "public") if args.data == "both" else (args.data,)
     res = {n: run(n, args.quick, args.jobs, not args.no_statsforecast) for n in names}
     if args.csv:
         frames = [r["rows"].assign(data=n) for n, r in res.items() if r]
         pd.concat(frames).to_csv(args.csv, index=False)
     return 0
+
+
+# ----------------------------------------------------------------------------- replay
+
+
+def replay_levels(name: str, period: str, as_of: str, n_sims: int = 500) -> pd.DataFrame:
+    """Each level's figure and band on the replayed past quarters a document at ``as_of``
+    learns from (:func:`salesnb.forecast.levels.mix_model`), against the old figure (the
+    team's forecast shared out, unscaled bands) and the same quarter last year.
+
+    Everything is out of sample: a past quarter's figure uses mixes chosen on the other
+    quarters, its band is drawn from the other quarters' misses and scaled by factors
+    fitted on the other quarters. Rest-of-quarter totals, as at the quarter's eve
+    (``start``) and the end of its first month (``mid``). Cheap once a document at
+    ``as_of`` has been made (the replay is cached on disk).
+    """
+    from salesnb.forecast import levels as lv
+    from salesnb.forecast.combined import team_forecast
+    from salesnb.forecast.levelmix import fit_factors, nested_scale
+    from salesnb.forecast.reconcile import coherent_draws, error_scale
+
+    wb = load(name)
+    at = pd.Timestamp(as_of)
+    table = lv.rep_table(wb, period, at, team_forecast(wb, period, at))
+    ids = [str(r) for r in table.index]
+    errs = lv.past_errors(wb, at, float(table["weight"].iloc[0]))
+    cal = wb.config.calendar
+    out = []
+    for kind in ("start", "mid"):
+        model = lv.mix_model(wb, errs, kind, ids)
+        levels, a, oos, n = model["levels"], model["actual"], model["oos"], model["n"]
+        if n < 3:
+            continue
+        e = errs[errs["kind"] == kind]
+        td, naive = np.zeros_like(a), np.zeros_like(a)
+        for i, d in enumerate(model["dates"]):
+            g = e[e["date"] == d].drop_duplicates("rep_id").set_index("rep_id")
+            g.index = g.index.astype(str)
+            g = g.reindex(ids)
+            td[i] = g["forecast"].fillna(0.0).to_numpy(dtype=float)
+            start, end = cal.period_bounds(str(g["quarter"].dropna().iloc[0]))
+            nv = lv.same_quarter_last_year(wb, ids, start, end, pd.Timestamp(d))
+            naive[i] = np.where(np.isfinite(nv), nv, td[i])
+        rel_td = (a - td) / np.vstack([error_scale(x) for x in td])
+        old_d, new_d = [], []
+        for i in range(n):
+            keep = np.arange(n) != i
+            old_d.append(coherent_draws(td[i], error_scale(td[i]), rel_td[keep],
+                                        n_sims=n_sims, seed=i))  # fmt: skip
+            f, _ = fit_factors(oos[keep], a[keep], levels, n_sims=n_sims)
+            d = coherent_draws(oos[i], error_scale(oos[i]), model["errors"][keep],
+                               n_sims=n_sims, seed=i)  # fmt: skip
+            new_d.append(nested_scale(d, levels, f))
+        for name_, lab in levels:
+            codes = pd.factorize(lab)[0]
+            k = codes.max() + 1
+            onehot = np.eye(k)[codes]
+            A = a @ onehot
+            rec = {"as of": kind, "level": name_, "n": int(n * k)}
+            for col, x in (("new", oos), ("old", td), ("last yr", naive)):
+                rec[f"MAE/{col}"] = float(np.abs(x @ onehot - A).sum())
+            base = rec["MAE/last yr"]
+            for col in ("new", "old"):
+                rec[f"{col} vs last yr"] = rec[f"MAE/{col}"] / base if base else np.nan
+            rec["WAPE new"] = rec["MAE/new"] / max(A.sum(), 1e-9)
+            rec["WAPE old"] = rec["MAE/old"] / max(A.sum(), 1e-9)
+            for col, ds in (("cov80 old", old_d), ("cov80 new", new_d)):
+                hits = []
+                for i in range(n):
+                    s = ds[i] @ onehot
+                    lo, hi = np.quantile(s, [0.1, 0.9], axis=0)
+                    hits += list((A[i] >= lo) & (A[i] <= hi))
+                rec[col] = float(np.mean(hits))
+            rec["mix"] = str(model["mixes"][name_])
+            out.append(rec)
+    res = pd.DataFrame(out).drop(columns=["MAE/new", "MAE/old", "MAE/last yr"])
+    print(f"\n[{name}] replayed past quarters of a document at {as_of} ({period}):")
+    print(res.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+    return res
 
 
 if __name__ == "__main__":
