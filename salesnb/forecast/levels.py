@@ -45,7 +45,7 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from salesnb.forecast.cache import cached, learned_cached
+from salesnb.forecast.cache import learned_cached
 from salesnb.forecast.history import forecast_history, forecast_many
 from salesnb.forecast.levelmix import (
     MIXES,
@@ -462,10 +462,64 @@ def mix_model(wb, errors: pd.DataFrame, kind: str, ids: Sequence[str]) -> dict:
             "factors": factors, "bands": bands, "dates": dates, "n": n}  # fmt: skip
 
 
+def model_to_json(model: dict) -> dict:
+    """A :func:`mix_model` result as plain JSON data (for the disk cache).
+
+    Examples
+    --------
+    >>> m = {"levels": [("all", np.array(["all"]))], "mixes": {"all": 0}, "oos": np.ones((1, 1)),
+    ...      "errors": np.zeros((1, 1)), "actual": np.ones((1, 1)), "factors": [1.0],
+    ...      "bands": {}, "dates": ["2026-06-30"], "n": 1}
+    >>> model_from_json(model_to_json(m))["oos"].shape
+    (1, 1)
+    """
+    out = dict(model)
+    out["levels"] = [[name, [str(x) for x in lab]] for name, lab in model["levels"]]
+    for k in ("oos", "errors", "actual"):
+        out[k] = np.asarray(model[k], dtype=float).tolist()
+    out["factors"] = [float(x) for x in model["factors"]]
+    out["mixes"] = {k: int(v) for k, v in model["mixes"].items()}
+    out["dates"] = [str(d) for d in model["dates"]]
+    out["n"] = int(model["n"])
+    return out
+
+
+def model_from_json(d: dict) -> dict:
+    """The inverse of :func:`model_to_json`.
+
+    Examples
+    --------
+    >>> model_from_json({"levels": [["all", ["all"]]], "mixes": {}, "oos": [], "errors": [],
+    ...                  "actual": [], "factors": [1.0], "bands": {}, "dates": [], "n": 0})["n"]
+    0
+    """
+    out = dict(d)
+    levels = [(name, np.asarray(lab, dtype=str)) for name, lab in d["levels"]]
+    k = len(levels[-1][1]) if levels else 0
+    out["levels"] = levels
+    for key in ("oos", "errors", "actual"):
+        out[key] = np.asarray(d[key], dtype=float).reshape(-1, k)
+    return out
+
+
 def _mix_model(wb, as_of: pd.Timestamp, weight: float, kind: str, ids: list[str]) -> dict:
-    """:func:`mix_model` on :func:`past_errors`, memoised in the process."""
-    key = ("levelmix", as_of, round(float(weight), 4), kind, tuple(ids))
-    return cached(key, wb, lambda: mix_model(wb, past_errors(wb, as_of, weight), kind, ids))
+    """:func:`mix_model` on :func:`past_errors`, remembered in the process and on disk (kind
+    ``"levelmix"``; the key holds the source of :mod:`salesnb.forecast.levelmix`, so a
+    changed method never reads an old result)."""
+    import hashlib
+    from pathlib import Path
+
+    src = Path(__file__).with_name("levelmix.py").read_bytes()
+    version = hashlib.sha256(src).hexdigest()[:16]
+    parts = (as_of, round(float(weight), 4), kind, len(ids), version)
+    return learned_cached(
+        wb,
+        "levelmix",
+        parts,
+        lambda: mix_model(wb, past_errors(wb, as_of, weight), kind, ids),
+        model_to_json,
+        model_from_json,
+    )
 
 
 def level_draws(
