@@ -13,6 +13,11 @@ and return every output as bytes; the parent process writes them atomically,
 so workers never leave files under final names. Runners: :class:`LocalRunner`
 (a process pool on this machine) and :class:`DaskRunner` (a Dask distributed
 cluster, or ``local:N`` for a loopback one).
+
+The jobs, results and engine types (:class:`Job`, :class:`JobResult`, :class:`Execution`,
+:class:`EngineSpec`) and the papermill engine live in :mod:`salesnb.batch.jobs`, which the
+engines build on; this module re-exports them and picks the fork engine
+(:mod:`salesnb.batch.fastengine`) when a batch first asks for it.
 """
 
 from __future__ import annotations
