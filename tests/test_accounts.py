@@ -321,3 +321,16 @@ def test_sample_renewals_and_loss_reasons_are_known():
     assert "not recorded" in set(r["loss_reason"]) and r["share"].sum() == pytest.approx(
         r["region"].nunique()
     )
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    from salesnb.data import sample_kinds
+
+    attempted = 0
+    for module in (acc, sample_kinds):
+        result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
+        assert result.failed == 0, module.__name__
+        attempted += result.attempted
+    assert attempted >= 8
