@@ -126,9 +126,13 @@ class PlanDesignerApp(App):
         role = role or roles[0]
         self._written: dict[tuple[str, str], PlanCost] = {}
         k = knobs(plan.roles[role])
+        regions = self._regions(role)
+        if region is not None and region not in dict(regions).values():
+            raise ParameterError(f"Region {region!r} has no {role} rep. Fix: use one of "
+                                 f"{[v for _, v in regions if v]!r}.")  # fmt: skip
         self.controls = {
             "role": _dropdown("role", roles, role, "Role"),
-            "region": _dropdown("region", self._regions(role), region or _ALL, "Region"),
+            "region": _dropdown("region", regions, region or _ALL, "Region"),
             "accelerator": _slider("accelerator", k.accelerator, 0.0, 4.0, 0.05,
                                    "Rate above 100% (× base rate)", ".2f"),
             "threshold": _slider("threshold", k.threshold or 0.0, 0.0, 1.2, 0.05,
@@ -140,9 +144,6 @@ class PlanDesignerApp(App):
             "kicker": _slider("kicker", k.kicker or 0.0, 0.0, _kicker_max(k), 100.0,
                               f"Kicker ({self.currency})", ",.0f"),
         }  # fmt: skip
-        if region is not None and region not in dict(self.controls["region"].options).values():
-            raise ParameterError(f"Region {region!r} has no {role} rep. Fix: use one of "
-                                 f"{[v for _, v in self.controls['region'].options if v]!r}.")  # fmt: skip
         self._set_enabled(k)
         self._quiet = False
         self._build({"headline": W.HTML().add_class("snb-headline-box"),
