@@ -370,3 +370,105 @@ def test_a_missing_plan_file_names_the_parameter(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(ParameterError, match=r"Plan file 'nope.toml' not found.*`plan` parameter"):
         PlanDesignerApp.from_path(str(SAMPLE), plan="nope.toml")
+
+
+# --------------------------------------------------------------------------- the sample team
+@pytest.fixture(scope="module")
+def sample_app():
+    """The designer on the sample data as the notebook opens it (draws made once: ~30 s)."""
+    return PlanDesignerApp.from_path(str(SAMPLE), plan=str(PLAN), role="enterprise")
+
+
+def exercise_answers(app: PlanDesignerApp) -> list[str]:
+    """The notebook's answers, recomputed by moving the app's controls as the exercises say."""
+    from salesnb.analytics.coaching_facts import format_value
+
+    c = app.controls
+    m = lambda v: format_value(v, "currency", "USD")
+    d = lambda k: format_value(app.result.figures["changed"][k]
+                               - app.result.figures["written"][k], "currency", signed=True)  # fmt: skip
+    f = app.result.figures["written"]
+    out = [
+        f"{_text(app.outputs['headline'].value).strip()} Cost of sales: "
+        f"{format_value(f['cost_of_sales'], 'percent')} of expected bookings."
+    ]
+    c["accelerator"].value = 2.0
+    g = app.result.figures["changed"]
+    out.append(
+        f"{d('expected_cost')} (expected {m(g['expected_cost'])}); the high case moves "
+        f"{d('p90')}, the low case only {d('p10')}: the accelerator pays only in the good "
+        f"outcomes. Reps expected to earn accelerator pay: still {g['accelerator_reps']:.1f} of "
+        f"{g['reps']:.0f}; it changes what they earn, not who gets there."
+    )
+    c["accelerator"].value = 1.5
+    c["cap"].value = 1.5
+    g = app.result.figures["changed"]
+    saved = format_value(f["expected_cost"] - g["expected_cost"], "currency")
+    c["threshold"].value = 1.1
+    out.append(
+        f"The cap at 1.50 saves {saved} (expected {m(g['expected_cost'])}); the high case "
+        f"moves {m(g['p90'] - f['p90'])}. At 110% the app says: *{app.error}*"
+    )
+    c["threshold"].value = 0.5
+    c["cap"].value = 2.5
+    assert app.result.changed is app.result.written  # back to the plan as written
+    return out
+
+
+def _cells() -> list[dict]:
+    return json.loads((WORKSHOP / f"{NAME}.ipynb").read_text(encoding="utf-8"))["cells"]
+
+
+def _src(c: dict) -> str:
+    return "".join(c["source"]) if isinstance(c["source"], list) else c["source"]
+
+
+def test_notebook_has_parameters_notes_and_answers(sample_app):
+    cells = _cells()
+    params = [c for c in cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+    assert len(params) == 1 and 'data = "data/sample"' in _src(params[0])
+    md = "\n".join(_src(c) for c in cells if c["cell_type"] == "markdown")
+    assert "Facilitator notes" in md and md.count("### Exercise") == 3 == md.count("<details>")
+    assert "## Footnotes" in md
+    assert all(not c.get("outputs") for c in cells if c["cell_type"] == "code")
+    for text in exercise_answers(sample_app):
+        assert text in md, f"expected answer {text!r} not in the notebook"
+
+
+def test_sample_moves_are_fast_and_copy_a_valid_plan(sample_app, tmp_path):
+    """Each move re-prices the draws made once: under 0.5 s a move on the sample team."""
+    import time
+
+    app, c = sample_app, sample_app.controls
+    moves = [("accelerator", 2.0), ("cap", 3.0), ("threshold", 0.6), ("kicker", 3000.0),
+             ("no_cap", True), ("region", "EMEA"), ("role", "mid_market"), ("kicker", 1500.0)]  # fmt: skip
+    took = []
+    for key, value in moves:
+        t0 = time.perf_counter()
+        c[key].value = value
+        took.append(time.perf_counter() - t0)
+        assert app.error is None, (key, app.error)
+    print("seconds per move:", [round(t, 3) for t in took])
+    assert max(took) < 0.5
+    path = tmp_path / "designed.toml"
+    path.write_text(app.result.toml, encoding="utf-8")
+    back = load_plan(path)
+    assert replace(back, source=app.result.plan.source) == app.result.plan
+    assert back.roles["mid_market"].kickers[0].amount == 1500
+    c["role"].value = "enterprise"
+    assert app.result.changed is app.result.written
+
+
+@pytest.mark.slow
+def test_notebook_runs_under_papermill(tmp_path):
+    import papermill as pm
+
+    out = tmp_path / f"{NAME}.ipynb"
+    pm.execute_notebook(str(WORKSHOP / f"{NAME}.ipynb"), str(out), cwd=str(WORKSHOP),
+                        kernel_name="python3", progress_bar=False, log_output=False)  # fmt: skip
+    nb = json.loads(out.read_text(encoding="utf-8"))
+    outputs = [o for c in nb["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])]
+    assert not [o for o in outputs if o["output_type"] == "error"]
+    data = [o.get("data", {}) for o in outputs]
+    assert any("application/vnd.jupyter.widget-view+json" in d for d in data)
+    assert any("15 enterprise reps, FY2026-Q4" in "".join(d.get("text/html", "")) for d in data)

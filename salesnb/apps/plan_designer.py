@@ -272,7 +272,10 @@ class PlanDesignerApp(App):
                 if name != "chart":
                     w.value = ""
             self.chart = None
-            self._chart_out.clear_output()
+            from IPython import get_ipython
+
+            if get_ipython() is not None:  # outside a kernel there is no chart to clear
+                self._chart_out.clear_output()
 
     def _fmt(self, v: float, unit: str, n: float) -> str:
         if not np.isfinite(v):
