@@ -149,6 +149,20 @@ def test_the_designs_cost_by_hand():
     assert th.pay == pytest.approx(np.array([[1250, 2500], [5000, 10000], [0, 3500]]))
 
 
+def test_the_table_made_once_prices_every_design_as_from_scratch():
+    """The designer re-prices with the plan-as-written's payouts table: same figures as a fresh
+    simulation of the changed plan (its knobs change no role, quota, draw or crediting)."""
+    from salesnb.incentives.simulate import period_table
+
+    p = plan(KICKER + "[roles.ae.ramp]\nmonths = 3\ndraw = 2000\n")
+    base = period_table(_wb(), p, "2026-12")
+    q = redesign(p, "ae", accelerator=2.5, threshold=0.3, cap=None, kicker=700)
+    fresh = simulate_cost(_wb(), q, "2026-12", IDS, DRAWS, keep_pay=True)
+    reused = simulate_cost(_wb(), q, "2026-12", IDS, DRAWS, keep_pay=True, base=base)
+    assert np.array_equal(fresh.pay, reused.pay) and np.array_equal(fresh.total, reused.total)
+    assert simulate_cost(_wb(), q, "2026-12", IDS, DRAWS).pay is None  # kept only when asked
+
+
 def test_moving_the_accelerator_changes_only_reps_above_100_percent():
     before, after = _cost(plan()), _cost(redesign(plan(), "ae", accelerator=2.2))
     att = DRAWS / 10000
@@ -177,6 +191,16 @@ def test_cost_is_monotone_in_the_knobs(acc, more, cap, higher, th, up):
     assert (pay(accelerator=acc, cap=cap + higher) >= pay(accelerator=acc, cap=cap) - 1e-6).all()
     lo, hi = sorted((th, up))
     assert (pay(threshold=hi, cap=None) <= pay(threshold=lo, cap=None) + 1e-6).all()
+
+
+def test_no_rep_simulated_reads_unknown():
+    empty = simulate_cost(_wb(), plan(), "2026-12", [], np.zeros((0, 2)), keep_pay=True)
+    f = figures(empty)
+    assert f["reps"] == 0 and all(np.isnan(v) for k, v in f.items() if k != "reps")
+    app = _app()
+    assert app._fmt(f["expected_cost"], "currency", 0) == "unknown"
+    assert app._diff(f["expected_cost"], 1.0, "currency") == "unknown"
+    assert pay_spread(empty, empty).empty
 
 
 def test_pay_spread_counts_every_rep_and_draw():
@@ -388,10 +412,9 @@ def exercise_answers(app: PlanDesignerApp) -> list[str]:
     d = lambda k: format_value(app.result.figures["changed"][k]
                                - app.result.figures["written"][k], "currency", signed=True)  # fmt: skip
     f = app.result.figures["written"]
-    out = [
-        f"{_text(app.outputs['headline'].value).strip()} Cost of sales: "
-        f"{format_value(f['cost_of_sales'], 'percent')} of expected bookings."
-    ]
+    head = _text(app.outputs["headline"].value).strip()
+    cos = format_value(f["cost_of_sales"], "percent")
+    out = [f"{head} Cost of sales: {cos} of expected bookings."]
     c["accelerator"].value = 2.0
     g = app.result.figures["changed"]
     out.append(

@@ -29,7 +29,7 @@ def test_plan_designer(browser, voila_url) -> None:  # noqa: F811
     page = AppPage(browser, voila_url, "plan_designer", ".snb-headline-box .snb-headline")
     head = page.text(".snb-headline-box")
     assert f"expected variable pay {m(written['expected_cost'])} as written" in head
-    page.page.set_viewport_size({"width": 1400, "height": 1800})
+    page.page.set_viewport_size({"width": 1400, "height": 3000})
     page.page.locator(".snb-accelerator .noUi-handle").focus()
     t0 = time.perf_counter()
     for _ in range(4):  # 1.50 -> 1.70 in steps of 0.05
@@ -57,7 +57,11 @@ def test_plan_designer(browser, voila_url) -> None:  # noqa: F811
     assert copied.roles["enterprise"].bands[2].rate == pytest.approx(1.7)
     page.page.wait_for_timeout(1500)
     page.page.screenshot(path=str(SHOTS / "plan_designer_1400.png"), full_page=True)
-    page.page.set_viewport_size({"width": 400, "height": 1800})
+    page.page.set_viewport_size({"width": 400, "height": 5000})
     page.page.wait_for_timeout(1000)
     page.page.screenshot(path=str(SHOTS / "plan_designer_400.png"), full_page=True)
+    box = page.page.locator(".snb-app").bounding_box()  # the app alone, in two readable parts
+    for i, name in enumerate(("top", "bottom")):
+        clip = {"x": 0, "y": box["y"] + i * 1300, "width": 400, "height": 1300}
+        page.page.screenshot(path=str(SHOTS / f"plan_designer_400_{name}.png"), clip=clip)
     page.finish()

@@ -42,8 +42,7 @@ from salesnb.incentives.simulate import PlanCost, forecast_draws, period_table, 
 
 __all__ = ["DesignResult", "PlanDesignerApp", "pay_spread"]
 
-_WIDE = W.Layout(width="420px")
-_STYLE = {"description_width": "190px"}
+_STYLE = {"description_width": "170px"}
 _ALL = ""  # the region dropdown's value for every region
 #: The rows of the cost table: figures key, label, unit.
 _ROWS = (
@@ -134,9 +133,9 @@ class PlanDesignerApp(App):
             "role": _dropdown("role", roles, role, "Role"),
             "region": _dropdown("region", regions, region or _ALL, "Region"),
             "accelerator": _slider("accelerator", k.accelerator, 0.0, 4.0, 0.05,
-                                   "Rate above 100% (× base rate)", ".2f"),
+                                   "Accelerator rate (×)", ".2f"),
             "threshold": _slider("threshold", k.threshold or 0.0, 0.0, 1.2, 0.05,
-                                 "Decelerator threshold (of quota)", ".0%"),
+                                 "Decelerator threshold", ".0%"),
             "cap": _slider("cap", k.cap or 2.5, 0.25, 5.0, 0.05, "Cap (× target incentive)",
                            ".2f"),
             "no_cap": W.Checkbox(value=k.cap is None, description="No cap",
@@ -331,7 +330,9 @@ class PlanDesignerApp(App):
         self.outputs["toml"].value = (
             "<details><summary><b>Copy this plan as TOML</b> (a plan file: save it as "
             "<code>incentive_plan.toml</code>)</summary>"
-            f"<pre class='snb-goal snb-toml-text'>{html.escape(r.toml)}</pre></details>"
+            "<pre class='snb-goal snb-toml-text' style='white-space: pre; line-height: 1.35; "
+            "font-size: 12px; max-height: 360px; overflow: auto'>"
+            f"{html.escape(r.toml)}</pre></details>"
         )
 
     def _bands_html(self, r: DesignResult) -> str:
@@ -441,8 +442,13 @@ def _kicker_max(k: Knobs) -> float:
     return max(5000.0, 4 * (k.kicker or 0.0))
 
 
+def _wide() -> W.Layout:
+    """420 px, or the screen's width on a phone."""
+    return W.Layout(width="100%", max_width="420px")
+
+
 def _dropdown(key: str, options: list, value: Any, description: str) -> W.Dropdown:
-    return W.Dropdown(options=options, value=value, description=description, layout=_WIDE,
+    return W.Dropdown(options=options, value=value, description=description, layout=_wide(),
                       style=_STYLE).add_class(f"snb-{key}")  # fmt: skip
 
 
@@ -450,4 +456,4 @@ def _slider(key: str, value: float, lo: float, hi: float, step: float, descripti
             fmt: str) -> W.FloatSlider:  # fmt: skip
     return W.FloatSlider(value=min(max(value, lo), hi), min=lo, max=hi, step=step,
                          description=description, readout_format=fmt, continuous_update=False,
-                         layout=_WIDE, style=_STYLE).add_class(f"snb-{key}")  # fmt: skip
+                         layout=_wide(), style=_STYLE).add_class(f"snb-{key}")  # fmt: skip

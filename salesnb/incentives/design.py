@@ -106,7 +106,8 @@ def redesign(plan: Plan, role: str, *, accelerator: float | None = None,
         The role to change.
     accelerator : float, optional
         The rate just above 100 % of quota, times the base rate. The bands above it move by the
-        same factor (the curve keeps its shape); a role with no band starting at 100 % gains one.
+        same factor (the curve keeps its shape; rates rounded to 6 decimals, so the plan file
+        reads well); a role with no band starting at 100 % gains one.
         None: as written.
     threshold : float, optional
         The decelerator threshold (a fraction of quota, below 1.0); 0 removes the decelerator.
@@ -152,7 +153,7 @@ def redesign(plan: Plan, role: str, *, accelerator: float | None = None,
         bands = [
             b
             if b.start < 1.0
-            else Band(b.start, accelerator if b.start == 1.0 else b.rate * factor)
+            else Band(b.start, accelerator if b.start == 1.0 else round(b.rate * factor, 6))
             for b in bands
         ]
     if threshold is not None and threshold != now.threshold:
