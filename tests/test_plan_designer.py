@@ -307,6 +307,7 @@ def test_app_shows_the_plan_as_written_first():
     assert "100% of quota and up 1.50x 1.50x 50%" in bands  # r2 twice, r3 once: 3 of 6
     assert "Copy this plan as TOML" in app.outputs["toml"].value
     assert app.controls["kicker"].disabled and not app.controls["threshold"].disabled
+    assert "The ae role has no kicker: the kicker control is off." in app.outputs["notes"].value
 
 
 def test_app_re_prices_each_move_by_hand():

@@ -255,6 +255,10 @@ class PlanDesignerApp(App):
         ):
             notes.append("The bands above the first accelerator band move by the same factor, "
                          "so the curve keeps its shape.")  # fmt: skip
+        if k.threshold is None:
+            notes.append(f"The {role} role has no decelerator: the threshold control is off.")
+        if k.kicker is None:
+            notes.append(f"The {role} role has no kicker: the kicker control is off.")
         head = [f"Made with the plan designer from {Path(self.plan.source).name}."]
         head += [f"Role {role}: {m}." for m in moves] or ["No knob moved: the plan as written."]
         toml = plan_to_toml(changed_plan, splits=self.splits, header="\n".join(head))
@@ -299,10 +303,10 @@ class PlanDesignerApp(App):
         w, c = r.figures["written"], r.figures["changed"]
         n = w["reps"]
         where = f" in {html.escape(r.region)}" if r.region else ""
-        who = f"{n:.0f} {html.escape(r.role)} reps{where}"
+        who = f"{n:.0f} {html.escape(_words(r.role))} reps{where}"
         if n == 0:
             self.outputs["headline"].value = (
-                f"<div class='snb-headline'>No {html.escape(r.role)} rep{where} has a forecast "
+                f"<div class='snb-headline'>No {html.escape(_words(r.role))} rep{where} has a forecast "
                 f"for {html.escape(r.period)}: the cost is unknown.</div>")  # fmt: skip
         else:
             m = lambda v: self._fmt(v, "currency", n)
@@ -379,7 +383,7 @@ class PlanDesignerApp(App):
             y=alt.Y("share:Q", axis=alt.Axis(format="%", title="Share of outcomes")),
             strokeDash=dash,
         ).properties(width=520, height=240, title=(
-            f"How pay is spread: {r.role} reps, {r.period}, every simulated outcome"))  # fmt: skip
+            f"How pay is spread: {_words(r.role)} reps, {r.period}, every simulated outcome"))  # fmt: skip
 
 
 def pay_spread(written: PlanCost, changed: PlanCost, bins: int = 30) -> pd.DataFrame:
@@ -409,6 +413,11 @@ def pay_spread(written: PlanCost, changed: PlanCost, bins: int = 30) -> pd.DataF
         counts, _ = np.histogram(np.clip(p.ravel(), 0.0, hi), bins=edges)
         parts.append(pd.DataFrame({"plan": name, "pay": edges[:-1], "share": counts / p.size}))
     return pd.concat(parts, ignore_index=True)
+
+
+def _words(name: str) -> str:
+    """A role's key as words ("mid_market" -> "mid market")."""
+    return name.replace("_", " ")
 
 
 def _rate(bands, at: float) -> float:
