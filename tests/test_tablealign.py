@@ -69,9 +69,11 @@ def test_only_the_class_is_added(rows):
 
 def test_columns_with_several_words_may_wrap_single_words_never():
     # an account wraps between words when the table is too wide; a deal id never at its hyphen
+    # (a column of short names keeps them whole: "Tomás Alvarez" on one line)
     html = align_text_columns("<table><tr><td>OPP-10426</td><td>Newhaven Semiconductors LLC</td>"
-                              "<td>$17.1K</td></tr><tr><td>OPP-1</td><td>Acme</td><td>$1K</td>"
-                              "</tr></table>")  # fmt: skip
+                              "<td>Tomás Alvarez</td><td>$17.1K</td></tr><tr><td>OPP-1</td>"
+                              "<td>Acme</td><td>Ann Lee</td><td>$1K</td></tr></table>")  # fmt: skip
     assert '<td class="snb-text">OPP-10426</td>' in html
     assert f'<td class="{TEXT_CLASS} {WRAP_CLASS}">Acme</td>' in html
+    assert '<td class="snb-text">Tomás Alvarez</td>' in html
     assert "<td>$17.1K</td>" in html

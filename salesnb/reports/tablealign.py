@@ -17,10 +17,13 @@ __all__ = ["TEXT_CLASS", "WRAP_CLASS", "align_text_columns", "is_figure"]
 
 #: The class a text column's cells get (see templates/review/review.css).
 TEXT_CLASS: Final = "snb-text"
-#: Added to a text column with several words in a cell (a name, an account, "Demo → Proposal"):
-#: the stylesheet lets such a column wrap between words when its table would be wider than
-#: the page; a column of single words (a deal id "OPP-10426") never wraps at its hyphen.
+#: Added to a text column with a long cell of several words (an account "Alderbrook
+#: Manufacturing Inc.", "Prospecting → Closed Lost"): the stylesheet lets such a column wrap
+#: between words when its table would be wider than the page. Columns of short names ("Ann
+#: Lee") and of single words (a deal id "OPP-10426") never wrap.
 WRAP_CLASS: Final = "snb-wrap"
+#: A cell longer than this (characters), with a space in it, makes its column :data:`WRAP_CLASS`.
+WRAP_AFTER: Final = 20
 
 _TABLE = re.compile(r"<table\b.*?</table>", re.IGNORECASE | re.DOTALL)
 _ROW = re.compile(r"<tr\b[^>]*>(.*?)</tr>", re.IGNORECASE | re.DOTALL)
@@ -92,7 +95,7 @@ def _align(table: str) -> str:
         values = [_text(r[j].group(3)) for r in body]
         if any(v for v in values) and not all(is_figure(v) for v in values):
             text_cols.add(j)
-            if any(len(v.split()) > 1 for v in values):
+            if any(len(v) > WRAP_AFTER and len(v.split()) > 1 for v in values):
                 wrap_cols.add(j)
     if not text_cols:
         return table
@@ -114,15 +117,16 @@ def align_text_columns(html: str) -> str:
 
     A column holds words when a body cell of it is neither empty nor one figure
     (:func:`is_figure`); its header cell is marked too, so both line up on the left. A word
-    column with several words in a cell is also marked :data:`WRAP_CLASS` (it may wrap).
+    column with a cell of several words longer than :data:`WRAP_AFTER` characters is also
+    marked :data:`WRAP_CLASS` (it may wrap).
 
     Examples
     --------
     >>> align_text_columns("<table><tr><th>rep</th><th>won</th></tr>"
     ...                    "<tr><td>Ann Lee</td><td>$1.2K</td></tr></table>")
-    '<table><tr><th class="snb-text snb-wrap">rep</th><th>won</th></tr><tr><td class="snb-text snb-wrap">Ann Lee</td><td>$1.2K</td></tr></table>'
-    >>> align_text_columns("<table><tr><td>OPP-1</td><td>Acme Inc.</td></tr></table>")
-    '<table><tr><td class="snb-text">OPP-1</td><td class="snb-text snb-wrap">Acme Inc.</td></tr></table>'
+    '<table><tr><th class="snb-text">rep</th><th>won</th></tr><tr><td class="snb-text">Ann Lee</td><td>$1.2K</td></tr></table>'
+    >>> align_text_columns("<table><tr><td>OPP-1</td><td>Alderbrook Manufacturing Inc.</td></tr></table>")
+    '<table><tr><td class="snb-text">OPP-1</td><td class="snb-text snb-wrap">Alderbrook Manufacturing Inc.</td></tr></table>'
     """
     if "<table" not in html.lower():
         return html
