@@ -222,6 +222,8 @@ def waterfall(
     ...                    "amount": [100.0, 30.0, 20.0, 110.0]})
     >>> waterfall(df).data[["base", "top"]].values.tolist()
     [[0.0, 100.0], [100.0, 130.0], [110.0, 130.0], [0.0, 110.0]]
+    >>> waterfall(df).to_dict()["layer"][0]["encoding"]["color"]["scale"]["domain"]
+    ['Open pipeline', 'Added', 'Won']
     """
     df = _frame(data, ["step", "amount"], "waterfall", ["amount", "count"])
     if len(df) < 2:
@@ -257,10 +259,14 @@ def waterfall(
         df["text"] = df["text"] + df["count"].map(lambda n: "" if np.isnan(n) else f" ({n:.0f})")
     x = alt.X("step:N", sort=order, title=None)
     y = alt.Y("base:Q", title=f"Open pipeline ({currency})", axis=_money_axis(currency))
+    # the legend names the colours the bars use (no "Won" key on a chart with no won bar);
+    # each keeps its colour, so a colour means the same in every chart
+    present = set(df["status"])
+    shown = {k: v for k, v in WATERFALL_STATUS.items() if k in present}
     base = alt.Chart()
     tip = [alt.Tooltip("step:N"), alt.Tooltip("text:N", title="Amount")]
     bars = base.mark_bar().encode(
-        x=x, y=y, y2=alt.Y2("top:Q"), color=_status_color(WATERFALL_STATUS), tooltip=tip
+        x=x, y=y, y2=alt.Y2("top:Q"), color=_status_color(shown), tooltip=tip
     )
     text = base.mark_text(dy=-6, baseline="bottom").encode(
         x=x, y=alt.Y("top:Q"), text=alt.Text("text:N")
