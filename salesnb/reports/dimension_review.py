@@ -187,7 +187,7 @@ def _team_deals(wb: Workbook, as_of: Any) -> tuple[pd.DataFrame, pd.Index, dict[
         deals[column], labels[column] = pd.factorize(label.astype(str), sort=True)
     outcome = o["outcome"].to_numpy(dtype=object)
     deals["won"], deals["open"] = outcome == "won", outcome == "open"
-    deals["amount"] = o["amount"].to_numpy(dtype=float)
+    deals["amount"] = o["amount"].astype(float).to_numpy()  # as kpis_by reads it
     deals["close"] = o["close_date"].to_numpy(dtype="datetime64[ns]").view(np.int64)
     as_index = {c: pd.Index(np.asarray(v, dtype=object), dtype=object) for c, v in labels.items()}
     return pd.DataFrame(deals), pd.Index(np.asarray(reps, dtype=object), dtype=object), as_index
