@@ -172,6 +172,7 @@ def _prepare(
         "env": env,
         "order": [k for k, _ in every],
         "no_data": [{"key": k, "name": n} for k, n in no_data],
+        "wb": wb,  # for what the documents share (salesnb.batch.prefill)
     }
 
 
@@ -492,6 +493,11 @@ def _run_locked(
     saved = -save_every  # the first document shows at once
     try:
         if jobs:
+            if not scheduler or scheduler.startswith("local"):  # a cache folder shared with us
+                from salesnb.batch.prefill import prefill
+
+                prefill(prep.get("wb"), prep["nb_path"].stem, by, [j.key for j in jobs],
+                        prep["user"])  # fmt: skip
             runner = runner or make_runner(manifest["workers"], scheduler, engine)
             for job, result in runner.run(jobs):
                 with _held_interrupts():  # a document in place is in the manifest too
