@@ -20,7 +20,6 @@ True
 from __future__ import annotations
 
 import html
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -367,15 +366,12 @@ class PlanDesignerApp(App):
         written and with the changes (a histogram drawn as two step lines)."""
         import altair as alt
 
-        from salesnb.reports.charts import currency_symbol
+        from salesnb.reports.chartkit import money_axis
 
         data = pay_spread(r.written, r.changed)
         if data.empty:
             return None
-        sym = json.dumps(currency_symbol(self.currency), ensure_ascii=False)
-        money = alt.Axis(title="One rep's variable pay in the period", labelExpr=(
-            f"{sym} + (datum.value >= 1000 ? replace(format(datum.value, '.3~s'), 'k', 'K') "
-            ": format(datum.value, '~r'))"))  # fmt: skip
+        money = money_axis(self.currency, title="One rep's variable pay in the period")
         dash = alt.StrokeDash("plan:N", title=None, scale=alt.Scale(
             domain=["as written", "with your changes"], range=[[6, 4], [1, 0]]))  # fmt: skip
         return alt.Chart(data).mark_line(interpolate="step-after").encode(

@@ -55,6 +55,7 @@ _CSS = """<style>
 .snb-app .snb-pass {color: #1a7f37; font-weight: bold;}
 .snb-app .snb-warn {color: #9a6700; font-weight: bold;}
 .snb-app .snb-fail {color: #b00020; font-weight: bold;}
+.snb-app .snb-chart {max-width: 100%; overflow-x: auto;}
 </style>"""
 _BADGE = {"pass": "✔ pass", "warn": "⚠ warn", "fail": "✖ fail"}
 _WIDE = W.Layout(width="420px")

@@ -198,8 +198,18 @@ def format_money(
     return pd.Series(values, dtype="float64").map(one).astype(object)  # chart data: plain strings
 
 
-def _money_axis(currency: str, **kwargs: object) -> alt.Axis:
-    """Axis labels like "$250K", "€1.5M": d3's own "$" format knows only the dollar."""
+def money_axis(currency: str, **kwargs: object) -> alt.Axis:
+    """A money axis for any currency: labels like "$250K", "€1.5M", "-$5K" (d3's own "$" format
+    knows only the dollar; billions read "B", not d3's "G").
+
+    ``kwargs`` go to :class:`altair.Axis` (``title=...``). Labels keep three significant
+    digits, so round ticks such as 1.25M stay apart from 1.2M.
+
+    Examples
+    --------
+    >>> money_axis("EUR", title="Bookings").to_dict()["title"]
+    'Bookings'
+    """
     sym = json.dumps(currency_symbol(currency), ensure_ascii=False)
     expr = (
         f"(datum.value < 0 ? '-' : '') + {sym} + (abs(datum.value) >= 1000 ? "
