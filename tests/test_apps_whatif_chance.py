@@ -21,7 +21,8 @@ def _result(samples, target=100.0) -> ws.WhatIfResult:
 
 def _doc(blended, weight=0.5, cal=MAP, already=0.0, target=100.0) -> ws.DocumentChance:
     raw = float(np.mean(np.asarray(blended) >= target))
-    ch = TargetChance(platt_apply(raw, cal["a"], cal["b"]), raw, cal["calibrated"], cal, "")
+    p = platt_apply(raw, cal["a"], cal["b"]) if cal["calibrated"] else float("nan")
+    ch = TargetChance(p, raw, cal["calibrated"], cal, "")
     return ws.DocumentChance(np.asarray(blended, dtype=float), weight, already, target, ch)
 
 
