@@ -136,6 +136,12 @@ def test_monthly_bookings_memo_returns_fresh_equal_copies(tiny_wb):
     b = monthly_bookings(tiny_wb, by="region")
     assert (b.fillna(0.0) >= 0).all().all()
     assert b.equals(monthly_bookings(tiny_wb, by="region"))
+    # a rep changed in place is seen (its region renamed)
+    tiny_wb.reps.loc[tiny_wb.reps["rep_id"] == "A", "region"] = "North"
+    try:
+        assert "North" in monthly_bookings(tiny_wb, by="region").columns
+    finally:
+        tiny_wb.reps.loc[tiny_wb.reps["rep_id"] == "A", "region"] = "East"
     # other data (here: no deals won) is computed afresh, not read from the memo
     opps = tiny_wb.opportunities.assign(outcome="open")
     other = monthly_bookings(replace(tiny_wb, opportunities=opps), by="region")

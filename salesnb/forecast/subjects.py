@@ -112,8 +112,10 @@ def monthly_bookings(
     """
     as_of = pd.Timestamp(wb.as_of if as_of is None else as_of)
     # Remembered per workbook data (the frames themselves are kept, so their ids are not
-    # reused meanwhile); a copy is returned, so a caller's change never reaches the memo.
-    key = (id(wb.opportunities), id(wb.reps), by, as_of)
+    # reused meanwhile; the few reps' rows are hashed, so a rep added or changed in place is
+    # seen); a copy is returned, so a caller's change never reaches the memo.
+    reps_hash = int(pd.util.hash_pandas_object(wb.reps, index=True).sum())
+    key = (id(wb.opportunities), len(wb.opportunities), id(wb.reps), reps_hash, by, as_of)
     hit = _MONTHLY.get(key)
     if hit is not None and hit[0] is wb.opportunities and hit[1] is wb.reps:
         return hit[2].copy()
