@@ -23,11 +23,13 @@ from salesnb.analytics import funnel, goals
 from salesnb.analytics.coaching_facts import format_money
 from salesnb.analytics.smart import history_baseline
 from salesnb.analytics.smart_goal import parse_number, smart_target
+from salesnb.apps.whatif_doc import DocumentChance, what_if_chance
 from salesnb.core.errors import ParameterError
 
 __all__ = [
     "WHAT_IF_LIMITS",
     "DecompositionContext",
+    "DocumentChance",
     "ExplorerContext",
     "ExplorerView",
     "FunnelView",
@@ -48,6 +50,7 @@ __all__ = [
     "smart_feedback",
     "smart_target",
     "what_if",
+    "what_if_chance",
 ]
 
 
@@ -586,64 +589,6 @@ class WhatIfResult:
         if not self.target:
             return float("nan")
         return float(np.mean(self.samples >= self.target))
-
-
-@dataclass(frozen=True)
-class DocumentChance:
-    """The forecast document's P(target) for the what-if's subject and period.
-
-    Its simulated quarters (history and pipeline views pooled, summed over the subject's
-    reps), the pipeline view's weight in that pool and the chance it shows
-    (:func:`salesnb.forecast.chance.target_chance`, whose calibration map the what-if reuses).
-    """
-
-    blended: np.ndarray = field(repr=False)  # currency, the document's simulated totals
-    weight: float  # the pipeline view's share of the blend (0-1)
-    already_won: float
-    target: float | None
-    chance: Any  # salesnb.forecast.chance.TargetChance
-
-    @classmethod
-    def build(cls, wb: Any, subject_type: str, subject: str | None, period: str, *,
-              seed: int = 0) -> DocumentChance:  # fmt: skip
-        """``period_forecast`` as the forecast document makes it, and its chance."""
-        from salesnb.forecast.chance import target_chance
-        from salesnb.forecast.combined import period_forecast
-
-        pf = period_forecast(wb, subject_type, subject, period, seed=seed)
-        return cls(
-            blended=pf.blended.samples,
-            weight=float(pf.pipeline_weight),
-            already_won=float(pf.already_won),
-            target=pf.target,
-            chance=target_chance(wb, pf, seed=seed),
-        )
-
-
-def what_if_chance(doc: DocumentChance, base: WhatIfResult, changed: WhatIfResult) -> float:
-    """P(target) (0-1) under the what-if, on the forecast document's own scale.
-
-    The document's simulated totals move by the pipeline view's weight in its blend times
-    the what-if's change of the pipeline view, simulation by simulation (``changed`` minus
-    ``base``: the same random numbers, so the change is the what-if's alone); the share
-    reaching ``changed.target`` then goes through the document's calibration map
-    (:func:`salesnb.forecast.ptarget.chance`). With every slider at 1 and the document's
-    target, this is exactly the chance the document shows. NaN when the document gives no
-    figure (``doc.chance.sentence`` says why) or there is no target.
-
-    Examples
-    --------
-    >>> what_if_chance(doc, what_if(ctx), what_if(ctx, win_rate=1.2))   # doctest: +SKIP
-    0.47
-    """
-    from salesnb.forecast.ptarget import chance
-
-    tgt = changed.target
-    if not tgt or doc.blended.size == 0:
-        return float("nan")
-    delta = np.resize(changed.samples - base.samples, doc.blended.size)
-    raw = float(np.mean(doc.blended + doc.weight * delta >= tgt))
-    return chance(raw, doc.chance.map, doc.already_won, tgt)
 
 
 def what_if(
