@@ -141,8 +141,6 @@ MIN_PAST_QUARTERS, MIN_OUTCOMES, MIN_EACH = 2, 40, 5
 PRIOR_ALL, PRIOR_KIND, PRIOR_LEVEL = 1.0, 2.0, 4.0
 #: What a document says instead of a number when the evidence is too thin.
 NOT_CALIBRATED = "not calibrated: too few past quarters"
-#: Names of a document's subject type in the replayed outcomes' ``level`` column.
-LEVEL_OF = {"team": "all"}
 
 
 def pooled_map(evidence, kind: str, level: str) -> dict:
@@ -169,7 +167,8 @@ def pooled_map(evidence, kind: str, level: str) -> dict:
         ``kind`` (``"start"`` or ``"mid"``), ``level``, ``p`` (0-1) and ``hit`` (0 or 1).
     kind : {"start", "mid"}
     level : str
-        ``"rep"``, ``"manager"``, ``"region"``, ``"all"`` (``"team"`` is read as ``"all"``).
+        ``"rep"``, ``"manager"``, ``"region"`` or ``"all"`` (the whole team); a level with
+        no replayed outcomes (a ``"team"`` grouping) gets the map of ``kind``, all levels.
 
     Returns
     -------
@@ -188,7 +187,6 @@ def pooled_map(evidence, kind: str, level: str) -> dict:
     >>> m["calibrated"], m["a"], m["b"], m["why"]
     (False, 0.0, 1.0, 'not calibrated: too few past quarters (1, at least 2 needed)')
     """
-    level = LEVEL_OF.get(level, level)
     cols = ("date", "kind", "level", "p", "hit")
     ev = evidence if len(evidence) else None
     p_all = np.asarray([] if ev is None else ev["p"], dtype=float)
