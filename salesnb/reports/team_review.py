@@ -160,8 +160,10 @@ def team_review_view(
     probs = dict(ctx.wb.config.stages.probability_of())
     now = pipeline_state(ctx, cmp_.now)
     before = pipeline_state(ctx, cmp_.before) if cmp_.known else None
-    moves = (mv.movement(before, now, ctx.wb.opportunities, start, end, cmp_.now)
-             if before is not None else None)  # fmt: skip
+    # one window for "what moved" and "wins and losses": deals won or lost are those the data
+    # says closed after the earlier snapshot and by the as-of date, in both sections
+    moves = (mv.movement(before, now, recent_closes(ctx, cmp_), start, end, ctx.as_of,
+                         since=cmp_.before) if before is not None else None)  # fmt: skip
     view = TeamReview(cmp_, call_period, moves if moves is not None else pd.DataFrame())
     call, fc_facts = _call(ctx, view, now, before, start, end, probs, manager_call)
     view.tables["call"] = call
@@ -169,12 +171,13 @@ def team_review_view(
     view.tables["leaderboard"] = leaderboard(ctx, call_period)
     view.bookings_chart = bookings_frame(ctx)
     view.tables["wins"], view.tables["losses"] = wins_and_losses(ctx, cmp_)
-    view.text["wins"] = para(
-        "Deals closed from {a} to {b}, the largest first ({n} won, {m} lost in all).{r}",
-        r="" if "loss_reason" in ctx.wb.opportunities.columns else
-        " The data records no reason for a loss: ask the rep what happened.",
-        a=f"{wins_since(ctx, cmp_) + pd.Timedelta(days=1):%Y-%m-%d}", b=f"{ctx.as_of:%Y-%m-%d}",
-        n=_closed_count(ctx, cmp_, "won"), m=_closed_count(ctx, cmp_, "lost"))  # fmt: skip
+    window = {"a": f"{wins_since(ctx, cmp_) + pd.Timedelta(days=1):%Y-%m-%d}",
+              "b": f"{ctx.as_of:%Y-%m-%d}"}  # fmt: skip
+    view.text["wins"] = Html(para(
+        "Deals closed from {a} to {b}, the largest first ({n} won, {m} lost in all; the same "
+        "deals as in <em>What moved</em>).", n=_closed_count(ctx, cmp_, "won"),
+        m=_closed_count(ctx, cmp_, "lost"), **window) + loss_lessons(ctx, cmp_))  # fmt: skip
+    view.text["movement"] = movement_note(cmp_, **window)
     view.tables["regions"], spread = regions_side_by_side(ctx, call_period)
     view.text["regions"] = spread
     view.text["call_source"] = _call_source(now, start, end, probs)
@@ -506,21 +509,30 @@ def wins_since(ctx: Context, cmp_: Comparison) -> pd.Timestamp:
     return ctx.as_of - pd.Timedelta(days=CADENCES[cmp_.cadence])
 
 
-def _recent(ctx: Context, cmp_: Comparison) -> pd.DataFrame:
+def recent_closes(ctx: Context, cmp_: Comparison) -> pd.DataFrame:
+    """The subject's deals won or lost in the review's window: closed after
+    :func:`wins_since` and on or before the as-of date. "What moved" and "Wins and lessons"
+    both count these deals (one window, so one won count).
+
+    Examples
+    --------
+    >>> recent_closes(ctx, comparison(ctx.wb, ctx.as_of))["outcome"].unique()  # doctest: +SKIP
+    array(['won', 'lost'], dtype=object)
+    """
     o = ctx.wb.opportunities
     return o[o["rep_id"].isin(ctx.rep_ids) & (o["close_date"] > wins_since(ctx, cmp_))
              & (o["close_date"] <= ctx.as_of) & o["outcome"].isin(("won", "lost"))]  # fmt: skip
 
 
 def _closed_count(ctx: Context, cmp_: Comparison, outcome: str) -> int:
-    return int((_recent(ctx, cmp_)["outcome"] == outcome).sum())
+    return int((recent_closes(ctx, cmp_)["outcome"] == outcome).sum())
 
 
 def wins_and_losses(ctx: Context, cmp_: Comparison) -> tuple[Any, Any]:
     """The largest deals won and lost since the earlier snapshot (or, without one, over the
     cadence's days up to the as-of date), :data:`TOP_DEALS` of each."""
     since = wins_since(ctx, cmp_)
-    recent = _recent(ctx, cmp_)
+    recent = recent_closes(ctx, cmp_)
     names, cur = _names(ctx), ctx.currency
     out = []
     for outcome in ("won", "lost"):
@@ -542,9 +554,64 @@ def wins_and_losses(ctx: Context, cmp_: Comparison) -> tuple[Any, Any]:
         if outcome == "lost":
             t["lost at"] = [_text(v) for v in head["furthest_stage"]]
             if "loss_reason" in head.columns:
-                t["reason"] = [_text(v) or "not recorded" for v in head["loss_reason"]]
+                t["reason"] = [_text(v) or NO_REASON for v in head["loss_reason"]]
         out.append(humane(t))
     return out[0], out[1]
+
+
+#: What a lost deal's reason reads when the data has the column but left it blank.
+NO_REASON: Final = "not recorded"
+
+
+def loss_reasons(ctx: Context, cmp_: Comparison) -> pd.DataFrame | None:
+    """The deals lost in the review's window per reason (``reason, deals, amount``, most
+    deals first; a blank reason is :data:`NO_REASON`), or None when the data has no
+    ``loss_reason`` column.
+
+    Examples
+    --------
+    >>> loss_reasons(ctx, comparison(ctx.wb, ctx.as_of))  # doctest: +SKIP
+         reason  deals   amount
+    0     price      2  80000.0
+    """
+    recent = recent_closes(ctx, cmp_)
+    if "loss_reason" not in recent.columns:
+        return None
+    lost = recent[recent["outcome"] == "lost"]
+    reason = lost["loss_reason"].astype(object).map(_text).replace("", NO_REASON)
+    t = (lost.assign(reason=reason).groupby("reason", sort=False)
+         .agg(deals=("opp_id", "size"), amount=("amount", "sum")).reset_index())  # fmt: skip
+    t["_blank"] = t["reason"] == NO_REASON
+    t = t.sort_values(["_blank", "deals", "amount", "reason"],
+                      ascending=[True, False, False, True], kind="stable")  # fmt: skip
+    return t.drop(columns="_blank").reset_index(drop=True)
+
+
+def loss_lessons(ctx: Context, cmp_: Comparison) -> Html | str:
+    """One line of lessons from the losses by reason; empty when the data records no reasons
+    (then the document says nothing about them) or nothing was lost."""
+    t = loss_reasons(ctx, cmp_)
+    if t is None or t.empty:
+        return ""
+    parts = [f"{esc(r)}: {n:,} deal{'s' * (n != 1)} ({esc(fmt(a, 'currency', ctx.currency))})"
+             for r, n, a in zip(t["reason"], t["deals"], t["amount"], strict=True)]  # fmt: skip
+    top = t.iloc[0]
+    ask = ("" if top["reason"] == NO_REASON else
+           f" Most were lost to <b>{esc(top['reason'])}</b>: ask what would have changed it.")  # fmt: skip
+    return Html(
+        f"<p><b>Lessons from the losses</b>, by the reason recorded: {'; '.join(parts)}.{ask}</p>"
+    )
+
+
+def movement_note(cmp_: Comparison, *, a: str, b: str) -> Html:
+    """Which dates "What moved" covers, in words: the same window as the wins and losses."""
+    if not cmp_.known:
+        return Html("")
+    return para(
+        "From {a} to {b}. Won and lost are the deals the data says closed in these dates (the "
+        "same deals as in <em>Wins and lessons</em>, counted under the rep who owns them "
+        "today); pushed, pulled, new and amount changes compare the snapshot of {s} with that "
+        "of {n}.", a=a, b=b, s=f"{cmp_.before:%Y-%m-%d}", n=f"{cmp_.now:%Y-%m-%d}")  # fmt: skip
 
 
 # --------------------------------------------------------------------------- regions
