@@ -100,7 +100,11 @@ def test_the_kit_forecast_is_the_forecast_workbooks():
 
 
 def test_the_managers_call_unknown_is_said_plainly_and_a_given_call_is_compared():
-    text = str(view_of().text["call"])
+    ctx = ctx_of()
+    no_calls = dataclasses.replace(ctx.wb, calls=ctx.wb.calls.iloc[:0])
+    v = tr.team_review_view(facts.context(no_calls, "manager", MANAGER, None, END))
+    assert v.headline["manager_call"] is None and v.headline["manager_call_change"] is None
+    text = str(v.text["call"])
     assert "manager&#x27;s call is unknown" in text or "manager's call is unknown" in text
     assert "manager_call" in text
     v = view_of(manager_call=900000.0)
@@ -108,6 +112,65 @@ def test_the_managers_call_unknown_is_said_plainly_and_a_given_call_is_compared(
     assert "$900K" in text.replace("&#36;", "$") and "above the kit" in text
     assert "call above the kit's P90" in v.headline["flags"]  # 900K is above the P90 (~746K)
     assert v.headline["manager_call"] == 900000.0
+
+
+def test_the_managers_call_comes_from_the_calls_table_by_hand():
+    """Without the parameter the call is the latest commit call of the manager for the
+    quarter in play made by the as-of date, compared with the one a week before it; read
+    here straight from calls.csv."""
+    raw = pd.read_csv(SAMPLE / "calls.csv", parse_dates=["as_of"])
+    for as_of, period in ((END, "FY2026-Q4"), (MID, "FY2026-Q3")):
+        mine = raw[(raw["subject"] == MANAGER) & (raw["period"] == period)
+                   & (raw["category"] == "commit") & (raw["as_of"] <= as_of)]  # fmt: skip
+        last = mine.sort_values("as_of").iloc[-1]
+        before = mine[mine["as_of"] <= last["as_of"] - pd.Timedelta(days=5)]
+        prev = before.sort_values("as_of").iloc[-1]
+        v = view_of(as_of=as_of)
+        assert v.headline["manager_call"] == last["amount"]
+        assert v.headline["manager_call_made"] == last["as_of"].date()
+        assert v.headline["manager_call_change"] == pytest.approx(last["amount"] - prev["amount"])
+        text = str(v.text["call"]).replace("&#36;", "$")
+        assert f"made on {last['as_of']:%Y-%m-%d}" in text
+        assert f"made on {prev['as_of']:%Y-%m-%d}" in text
+        assert "Best case, as the manager calls it" in text
+    # a given call wins over the data's, and says so
+    v = view_of(manager_call=500000.0)
+    assert v.headline["manager_call"] == 500000.0 and v.headline["manager_call_change"] is None
+    assert "given for this document" in str(v.text["call"])
+
+
+def test_latest_call_ignores_later_calls_other_subjects_and_quarters():
+    from salesnb.analytics import movement as mv
+
+    c = pd.DataFrame({
+        "subject_type": ["manager", "manager", "manager", "region", "manager", "all"],
+        "subject": ["Ann", "Ann", "Ann", "Ann", "Bo", None],
+        "period": ["FY2026-Q4", "FY2026-Q4", "FY2026-Q3", "FY2026-Q4", "FY2026-Q4", "FY2026-Q4"],
+        "amount": [100.0, 120.0, 999.0, 998.0, 997.0, 300.0],
+        "as_of": pd.to_datetime(["2026-09-14", "2026-09-21", "2026-09-28", "2026-09-28",
+                                 "2026-09-28", "2026-09-01"]),
+        "category": ["commit", "commit", "commit", "commit", "commit", "commit"],
+    })  # fmt: skip
+    day = pd.Timestamp("2026-09-30")
+    assert mv.latest_call(c, "manager", "Ann", "FY2026-Q4", day)["amount"] == 120.0
+    assert mv.latest_call(c, "manager", "Ann", "FY2026-Q4", pd.Timestamp("2026-09-20"))[
+        "amount"] == 100.0  # fmt: skip
+    assert mv.latest_call(c, "manager", "Ann", "FY2026-Q4", pd.Timestamp("2026-09-13")) is None
+    assert mv.latest_call(c, "all", None, "FY2026-Q4", day)["amount"] == 300.0
+    assert mv.latest_call(c, "manager", "Ann", "FY2026-Q4", day, "best_case") is None
+
+
+def test_a_reps_subset_keeps_no_other_reps_call():
+    wb = ctx_of().wb
+    extra = pd.DataFrame({"subject_type": ["rep", "rep"], "subject": wb.rep_ids()[:2],
+                          "period": "FY2026-Q4", "amount": 1.0, "category": "commit",
+                          "as_of": pd.Timestamp("2026-09-28")})  # fmt: skip
+    wb2 = dataclasses.replace(wb, calls=pd.concat([wb.calls, extra], ignore_index=True))
+    one = wb2.subset([wb.rep_ids()[0]])
+    rep_rows = one.calls[one.calls["subject_type"] == "rep"]
+    assert rep_rows["subject"].tolist() == [wb.rep_ids()[0]]
+    manager = wb.reps.set_index("rep_id").loc[wb.rep_ids()[0], "manager"]
+    assert set(one.calls.loc[one.calls["subject_type"] == "manager", "subject"]) == {manager}
 
 
 # --------------------------------------------------------------------------- what moved

@@ -348,3 +348,52 @@ def movement_summary(moves: pd.DataFrame) -> pd.DataFrame:
             amount = m["amount_after"].sum()
         rows.append({"move": move, "deals": len(m), "amount": float(amount)})
     return pd.DataFrame(rows).astype({"deals": "int64"})
+
+
+def latest_call(
+    calls: pd.DataFrame,
+    subject_type: str,
+    subject: str | None,
+    period: str,
+    as_of: pd.Timestamp,
+    category: str = "commit",
+) -> pd.Series | None:
+    """The latest call of ``category`` made on or before ``as_of`` for a subject's quarter.
+
+    Parameters
+    ----------
+    calls : DataFrame
+        The ``calls`` table: ``subject_type, subject, period, amount, as_of, category``.
+    subject_type, subject : str
+        Whose call (``subject`` None for ``"all"``).
+    period : str
+        The fiscal quarter, e.g. ``"FY2026-Q4"``.
+    as_of : Timestamp
+        Calls made after this day are not seen.
+
+    Returns
+    -------
+    Series or None
+        The call's row (``amount`` in currency, ``as_of`` the day it was made); None when
+        there is none. Two calls on the same day: the later row of the table.
+
+    Examples
+    --------
+    >>> c = pd.DataFrame({"subject_type": "manager", "subject": "Ann", "period": "FY2026-Q4",
+    ...                   "amount": [500.0, 520.0, 600.0], "category": "commit",
+    ...                   "as_of": pd.to_datetime(["2026-09-21", "2026-09-28", "2026-10-05"])})
+    >>> float(latest_call(c, "manager", "Ann", "FY2026-Q4", pd.Timestamp("2026-09-30"))["amount"])
+    520.0
+    >>> latest_call(c, "manager", "Bo", "FY2026-Q4", pd.Timestamp("2026-09-30")) is None
+    True
+    """
+    if calls is None or not len(calls):
+        return None
+    who = calls["subject_type"] == subject_type
+    if subject_type != "all":
+        who &= calls["subject"] == subject
+    cat = calls["category"].fillna("commit") == category
+    hit = calls[who & cat & (calls["period"] == period) & (calls["as_of"] <= as_of)]
+    if hit.empty:
+        return None
+    return hit.sort_values("as_of", kind="stable").iloc[-1]

@@ -165,7 +165,8 @@ def team_review_view(
     moves = (mv.movement(before, now, recent_closes(ctx, cmp_), start, end, ctx.as_of,
                          since=cmp_.before) if before is not None else None)  # fmt: skip
     view = TeamReview(cmp_, call_period, moves if moves is not None else pd.DataFrame())
-    call, fc_facts = _call(ctx, view, now, before, start, end, probs, manager_call)
+    mcall = managers_call(ctx, call_period, cadence, manager_call)
+    call, fc_facts = _call(ctx, view, now, before, start, end, probs, mcall)
     view.tables["call"] = call
     view.tables["movement"], view.tables["moved_deals"] = _movement_tables(ctx, view)
     view.tables["leaderboard"] = leaderboard(ctx, call_period)
@@ -197,7 +198,8 @@ def team_review_view(
         "pipeline": fc_facts["pipeline"], "won_so_far": fc_facts["won"],
         "commit_change": fc_facts["commit_change"], "forecast": fc_facts["forecast"],
         "forecast_p10": fc_facts["p10"], "forecast_p90": fc_facts["p90"],
-        "manager_call": manager_call, "reps": len(ctx.rep_ids),
+        "manager_call": mcall.amount, "manager_call_made": _day(mcall.made),
+        "manager_call_change": mcall.change, "reps": len(ctx.rep_ids),
         "deals_won": _count(moves, "won"), "deals_lost": _count(moves, "lost"),
         "deals_pushed": _count(moves, "pushed"), "deals_pulled": _count(moves, "pulled"),
         "deals_new": _count(moves, "new"),
@@ -215,6 +217,56 @@ def _count(moves: pd.DataFrame | None, move: str) -> int | None:
 
 
 # --------------------------------------------------------------------------- the call
+@dataclass(frozen=True)
+class ManagersCall:
+    """The manager's call for the quarter in play: ``amount`` (None: unknown), where it came
+    from (``"parameter"``, ``"data"`` or None), the day it was made, the call before it (a
+    cadence earlier) and the best-case call when the data holds one."""
+
+    amount: float | None
+    source: str | None = None
+    made: pd.Timestamp | None = None
+    previous: float | None = None
+    previous_made: pd.Timestamp | None = None
+    best_case: float | None = None
+
+    @property
+    def change(self) -> float | None:
+        """The change since the previous call, None when either is unknown."""
+        if self.amount is None or self.previous is None:
+            return None
+        return self.amount - self.previous
+
+
+def managers_call(ctx: Context, period: str, cadence: str = "weekly",
+                  given: float | None = None) -> ManagersCall:  # fmt: skip
+    """The manager's call: ``given`` (the notebook's ``manager_call``) when set, else the
+    latest commit call the data's ``calls`` table holds for the subject and ``period`` made
+    on or before the as-of date, with the latest one made at least a cadence
+    (:data:`CADENCES` less :data:`SLACK_DAYS`) before it.
+
+    Examples
+    --------
+    >>> managers_call(ctx, "FY2026-Q4").amount  # doctest: +SKIP
+    560000.0
+    """
+    if given is not None:
+        return ManagersCall(float(given), "parameter")
+    calls = ctx.wb.calls
+    key = None if ctx.subject.type == "all" else ctx.subject.key
+    now = mv.latest_call(calls, ctx.subject.type, key, period, ctx.as_of)
+    if now is None:
+        return ManagersCall(None)
+    gap = pd.Timedelta(days=CADENCES[cadence] - SLACK_DAYS)
+    was = mv.latest_call(calls, ctx.subject.type, key, period, now["as_of"] - gap)
+    best = mv.latest_call(calls, ctx.subject.type, key, period, ctx.as_of, "best_case")
+    return ManagersCall(
+        float(now["amount"]), "data", now["as_of"],
+        None if was is None else float(was["amount"]), None if was is None else was["as_of"],
+        None if best is None or best["as_of"] < now["as_of"] else float(best["amount"]),
+    )  # fmt: skip
+
+
 def _names(ctx: Context) -> dict[str, str]:
     return facts.subject_name_map(ctx)
 
@@ -241,7 +293,7 @@ def _kit_forecast(ctx: Context, period: str) -> tuple[pd.Series, Any]:
 
 def _call(ctx: Context, view: TeamReview, now: pd.DataFrame, before: pd.DataFrame | None,
           start: pd.Timestamp, end: pd.Timestamp, probs: dict[str, float],
-          manager_call: float | None) -> tuple[pd.DataFrame, dict[str, Any]]:  # fmt: skip
+          mcall: ManagersCall) -> tuple[pd.DataFrame, dict[str, Any]]:  # fmt: skip
     """The call table (one row per rep and a total row) and its figures."""
     cur, cmp_ = ctx.currency, view.comparison
     cols = ["commit", "best_case", "pipeline"]
@@ -281,14 +333,14 @@ def _call(ctx: Context, view: TeamReview, now: pd.DataFrame, before: pd.DataFram
         "forecast": float(pf.blended.mean), "p10": p10, "p90": p90, "flags": [],
         "reps_sum": float(kit.fillna(0.0).sum()),
     }  # fmt: skip
-    view.text["call"] = _call_text(ctx, view, figures, pf, manager_call)
-    if manager_call is not None and manager_call > p90:
+    view.text["call"] = _call_text(ctx, view, figures, pf, mcall)
+    if mcall.amount is not None and mcall.amount > p90:
         figures["flags"].append("call above the kit's P90")
     return humane(pd.DataFrame(rows)), figures
 
 
 def _call_text(ctx: Context, view: TeamReview, f: dict[str, Any], pf: Any,
-               manager_call: float | None) -> Html:  # fmt: skip
+               mcall: ManagersCall) -> Html:  # fmt: skip
     from salesnb.forecast.pipeline import p_attain
 
     cur = ctx.currency
@@ -306,18 +358,20 @@ def _call_text(ctx: Context, view: TeamReview, f: dict[str, Any], pf: Any,
         f"{esc(fmt(f['p10'], 'currency', cur))} and {esc(fmt(f['p90'], 'currency', cur))}). "
         f"{reps}</p>"
     )
+    manager_call = mcall.amount
     if manager_call is None:
         mgr = para(
-            "<b>The manager's call is unknown</b>: the data holds no call for {s}. To set it "
-            "beside the kit's forecast, give it as the <code>manager_call</code> parameter "
-            "(an amount for {q}).", q=view.call_period,
+            "<b>The manager's call is unknown</b>: the data holds no call for {s} for {q} made "
+            "by {d}. To set it beside the kit's forecast, add it to the calls table "
+            "(calls.csv, see the data model) or give it as the <code>manager_call</code> "
+            "parameter (an amount for {q}).", q=view.call_period, d=f"{ctx.as_of:%Y-%m-%d}",
             s="the whole team" if ctx.subject.type == "all" else ctx.subject.name)  # fmt: skip
         return Html(kit + mgr)
     gap = manager_call - f["forecast"]
     mgr = para(
-        "<b>The manager's call</b> for {q} is <b>{c}</b>, {d} the kit's forecast ({g}). The "
+        "<b>The manager's call</b> for {q} is <b>{c}</b>{o}, {d} the kit's forecast ({g}). The "
         "kit's chance of reaching it: {p}.{w}",
-        q=view.call_period, c=fmt(manager_call, "currency", cur),
+        q=view.call_period, c=fmt(manager_call, "currency", cur), o=_call_origin(mcall, cur),
         d="above" if gap > 0 else "below" if gap < 0 else "equal to",
         g=fmt(gap, "currency", cur, signed=True),
         p=fmt(p_attain(pf.blended, manager_call), "chance"),
@@ -326,7 +380,26 @@ def _call_text(ctx: Context, view: TeamReview, f: dict[str, Any], pf: Any,
         " That is below the kit's pessimistic end (P10): is the call holding something back?"
         if manager_call < f["p10"] else "",
     )  # fmt: skip
+    if mcall.best_case is not None:
+        mgr = Html(mgr + para(
+            "Best case, as the manager calls it: {b} (the kit's chance of reaching it: {p}).",
+            b=fmt(mcall.best_case, "currency", cur),
+            p=fmt(p_attain(pf.blended, mcall.best_case), "chance")))  # fmt: skip
     return Html(kit + mgr)
+
+
+def _call_origin(mcall: ManagersCall, cur: str) -> str:
+    """Where the call comes from and how it moved, in words (after the amount)."""
+    if mcall.source == "parameter":
+        return " (given for this document)"
+    made = f"{mcall.made:%Y-%m-%d}"
+    if mcall.previous is None:
+        return f" (made on {made}; no call a week or more before it to compare with)"
+    change = mcall.amount - mcall.previous
+    moved = ("unchanged" if abs(change) < 0.005 else
+             f"{fmt(change, 'currency', cur, signed=True)}")  # fmt: skip
+    return (f" (made on {made}; {moved} from the call of {fmt(mcall.previous, 'currency', cur)} "
+            f"made on {mcall.previous_made:%Y-%m-%d})")  # fmt: skip
 
 
 def _call_source(now: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp,
