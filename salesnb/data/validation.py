@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from salesnb.core.errors import Problem
+from salesnb.data.bands import apply_bands
 from salesnb.data.calls import call_reps, check_calls
 from salesnb.data.config import Config
 from salesnb.data.model import (
@@ -600,6 +601,7 @@ def validate(
         if name == "snapshots":
             _stages(t, "stage", config)  # before fills restricted to stages
         apply_fills(t, lookups or {}, fill_as_of, skip=EARLY_FILLS)
+        apply_bands(t)  # a profile's [<table>.bands.<column>] (salesnb.data.bands)
     if opp is not None:
         warn_blanks(opp)
         _required(opp)
