@@ -36,7 +36,7 @@ MOVES = ("won", "lost", "left", "pushed", "pulled", "new", "amount")
 MOVE_WORDS = {
     "won": "won",
     "lost": "lost",
-    "left": "gone, no win or loss recorded in these dates",
+    "left": "gone, not closed in these dates",
     "pushed": "pushed out of the period",
     "pulled": "pulled into the period",
     "new": "new in the pipeline",

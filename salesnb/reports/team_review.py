@@ -397,7 +397,7 @@ def _call_origin(mcall: ManagersCall, cur: str) -> str:
         return f" (made on {made}; no call a week or more before it to compare with)"
     change = mcall.amount - mcall.previous
     moved = ("unchanged" if abs(change) < 0.005 else
-             f"{fmt(change, 'currency', cur, signed=True)}")  # fmt: skip
+             f"{'up' if change > 0 else 'down'} {fmt(abs(change), 'currency', cur)}")  # fmt: skip
     return (f" (made on {made}; {moved} from the call of {fmt(mcall.previous, 'currency', cur)} "
             f"made on {mcall.previous_made:%Y-%m-%d})")  # fmt: skip
 
@@ -496,9 +496,13 @@ def _movement_tables(ctx: Context, view: TeamReview) -> tuple[Any, Any]:
         "deal": m["opp_id"].to_numpy(),
         "account": [_text(accounts.get(o)) for o in m["opp_id"]],
         "amount": [then_now(a, b) for a, b in zip(money, money_now, strict=True)],
-        "close date": [then_now(_date(a) or None, _date(b) or None)
-                       for a, b in zip(m["close_before"], m["close_after"], strict=True)],
-        "stage now": [_text(v) for v in m["stage_after"]],
+        # a won or lost deal: the day it closed (its expected date before is history)
+        "close date": [_date(b) if k in ("won", "lost") else then_now(_date(a) or None,
+                                                                      _date(b) or None)
+                       for k, a, b in zip(m["move"], m["close_before"], m["close_after"],
+                                          strict=True)],
+        "stage now": [f"closed {k}" if k in ("won", "lost") else _text(v)
+                      for k, v in zip(m["move"], m["stage_after"], strict=True)],
     })  # fmt: skip
     return humane(summary), humane(deals)
 
@@ -668,9 +672,19 @@ def loss_lessons(ctx: Context, cmp_: Comparison) -> Html | str:
         return ""
     parts = [f"{esc(r)}: {n:,} deal{'s' * (n != 1)} ({esc(fmt(a, 'currency', ctx.currency))})"
              for r, n, a in zip(t["reason"], t["deals"], t["amount"], strict=True)]  # fmt: skip
-    top = t.iloc[0]
-    ask = ("" if top["reason"] == NO_REASON else
-           f" Most were lost to <b>{esc(top['reason'])}</b>: ask what would have changed it.")  # fmt: skip
+    known = t[t["reason"] != NO_REASON]
+    leaders = known.loc[known["deals"] == known["deals"].max(), "reason"].tolist()
+    total = int(t["deals"].sum())
+    if not leaders:
+        ask = ""
+    elif len(leaders) == 1:
+        n = int(known["deals"].max())
+        ask = (f" The most common reason is <b>{esc(leaders[0])}</b> ({n:,} of {total:,} lost "
+               "deals): ask what would have changed it.")  # fmt: skip
+    else:
+        names = " and ".join(f"<b>{esc(r)}</b>" for r in leaders)
+        ask = (f" {names} are the most common reasons ({int(known['deals'].max()):,} deals "
+               f"each of {total:,}): ask what would have changed them.")  # fmt: skip
     return Html(
         f"<p><b>Lessons from the losses</b>, by the reason recorded: {'; '.join(parts)}.{ask}</p>"
     )
