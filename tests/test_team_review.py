@@ -139,6 +139,18 @@ def test_the_managers_call_comes_from_the_calls_table_by_hand():
     assert "given for this document" in str(v.text["call"])
 
 
+def test_an_old_call_says_how_old_it_is():
+    ctx = ctx_of()
+    c = ctx.wb.calls
+    old = dataclasses.replace(ctx.wb, calls=c[c["as_of"] <= "2026-09-14"])
+    v = tr.team_review_view(facts.context(old, "manager", MANAGER, None, END))
+    assert v.headline["manager_call_made"] == pd.Timestamp("2026-09-14").date()
+    assert "16 days before 2026-09-30: ask for a newer call" in str(v.text["call"])
+    # the week before it had no call for FY2026-Q4 yet (calls start 21 days before it)
+    assert v.headline["manager_call_change"] is None
+    assert "no call a week or more before it" in str(v.text["call"])
+
+
 def test_latest_call_ignores_later_calls_other_subjects_and_quarters():
     from salesnb.analytics import movement as mv
 
@@ -386,8 +398,10 @@ def test_notebook_runs_for_a_manager_a_region_and_the_team(subject_type, subject
     assert not [o for o in outputs if o["output_type"] == "stream" and o["name"] == "stderr"]
     assert [o for o in outputs if "image/svg+xml" in o.get("data", {})], "no static chart"
     html = "\n".join("".join(o.get("data", {}).get("text/html", "")) for o in outputs)
-    for words in ("The manager&#x27;s call is unknown", "kit forecast", "Spread (highest",
-                  "pushed out of the period", "change"):  # fmt: skip
+    # the sample's calls table holds the managers' calls only
+    call = ("The manager&#x27;s call</b> for FY2026-Q4 is" if subject_type == "manager"
+            else "The manager&#x27;s call is unknown")  # fmt: skip
+    for words in (call, "kit forecast", "Spread (highest", "pushed out of the period", "change"):
         assert words in html or words.replace("&#x27;", "'") in html, words
     assert "nan" not in re.sub(r"<[^>]+>", " ", html).split()
 

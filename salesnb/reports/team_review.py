@@ -371,7 +371,7 @@ def _call_text(ctx: Context, view: TeamReview, f: dict[str, Any], pf: Any,
     mgr = para(
         "<b>The manager's call</b> for {q} is <b>{c}</b>{o}, {d} the kit's forecast ({g}). The "
         "kit's chance of reaching it: {p}.{w}",
-        q=view.call_period, c=fmt(manager_call, "currency", cur), o=_call_origin(mcall, cur),
+        q=view.call_period, c=fmt(manager_call, "currency", cur), o=_call_origin(mcall, cur, ctx.as_of, view.comparison.cadence),
         d="above" if gap > 0 else "below" if gap < 0 else "equal to",
         g=fmt(gap, "currency", cur, signed=True),
         p=fmt(p_attain(pf.blended, manager_call), "chance"),
@@ -388,11 +388,14 @@ def _call_text(ctx: Context, view: TeamReview, f: dict[str, Any], pf: Any,
     return Html(kit + mgr)
 
 
-def _call_origin(mcall: ManagersCall, cur: str) -> str:
+def _call_origin(mcall: ManagersCall, cur: str, as_of: pd.Timestamp, cadence: str) -> str:
     """Where the call comes from and how it moved, in words (after the amount)."""
     if mcall.source == "parameter":
         return " (given for this document)"
-    made = f"{mcall.made:%Y-%m-%d}"
+    age = (as_of - mcall.made).days
+    made = f"{mcall.made:%Y-%m-%d}" + (
+        f", {age} days before {as_of:%Y-%m-%d}: ask for a newer call" if age > CADENCES[cadence]
+        else "")  # fmt: skip
     if mcall.previous is None:
         return f" (made on {made}; no call a week or more before it to compare with)"
     change = mcall.amount - mcall.previous
