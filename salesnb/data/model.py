@@ -12,7 +12,7 @@ import pandas as pd
 from salesnb.core.errors import ParameterError, Problem
 from salesnb.data import memo
 from salesnb.data.config import Config
-from salesnb.data.schema import OPTIONAL_TABLES, TABLES, columns
+from salesnb.data.schema import LATER_COLUMNS, OPTIONAL_TABLES, TABLES, columns
 
 _ROW_KEYS = {
     "reps": ["rep_id"],
@@ -215,7 +215,11 @@ class Workbook:
                 continue  # an absent optional table leaves the fingerprint as it was
             # Row order is the source's business, not the data's: a database and a CSV file
             # holding the same rows must give the same fingerprint.
-            df = self.table(name)[columns(name)]
+            table = self.table(name)
+            later = LATER_COLUMNS.get(name, ())
+            cols = [c for c in columns(name) if c not in later
+                    or (c in table.columns and table[c].notna().any())]  # fmt: skip
+            df = table[cols]
             df = df.sort_values(_ROW_KEYS[name], kind="stable", na_position="first")
             h.update(name.encode())
             h.update(pd.util.hash_pandas_object(df, index=False).values.tobytes())

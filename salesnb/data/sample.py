@@ -673,6 +673,11 @@ def generate(seed: int = 2026, settings: SampleSettings | None = None) -> dict[s
 
     # drawn last, from their own random stream: every figure above stays as it was
     accounts, satisfaction = dimension_tables(seed, rp["frame"], opps, pd.Timestamp(s.as_of))
+    from salesnb.data.sample_kinds import deal_types, loss_reasons
+
+    # appended columns: types derived from the deals, loss reasons from their own stream
+    opps["deal_type"] = deal_types(opps)
+    opps["loss_reason"] = loss_reasons(seed, opps, list(open_names))
     from salesnb.data.sample_calls import calls_table
 
     # the managers' weekly calls: their own random stream too

@@ -297,15 +297,18 @@ def _map_unique(s: pd.Series, func) -> pd.Series:
 def _choices(t: _Table, col: Column, s: pd.Series) -> pd.Series:
     norm = _map_unique(s, lambda v: re.sub(r"[\s\-]+", "_", v.strip().lower()))
     bad = (norm.notna() & ~norm.isin(col.choices)).to_numpy()
+    lenient = col.name == "deal_type"  # an org's own deal types must not stop the data loading
     if bad.any():
         for v in pd.unique(s[bad])[:20]:
             m = (s == v).fillna(False).to_numpy()
-            msg = f"Unknown {col.name} {v!r}.{closest(v, list(col.choices))}"
+            blank = ": read as blank (kind of deal not known)" if lenient else ""
+            msg = f"Unknown {col.name} {v!r}{blank}.{closest(v, list(col.choices))}"
             fix = f"Use one of {list(col.choices)!r}" + (
                 "." if t.profile.is_canonical else ", or map it under [values] in the profile."
             )
-            t.emit(m, col.name, "unknown-value", msg, fix)
-        t.bad[col.name] = bad  # reported: not "blank" again
+            t.emit(m, col.name, "unknown-value", msg, fix, "warning" if lenient else "error")
+        if not lenient:
+            t.bad[col.name] = bad  # reported: not "blank" again
     return norm.where(~bad)
 
 
