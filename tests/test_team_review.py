@@ -268,9 +268,13 @@ def test_wins_are_the_largest_closed_since_the_last_snapshot():
     top = won.sort_values("amount", ascending=False).head(tr.TOP_DEALS)
     assert v.tables["wins"]["account"].tolist() == top["account"].tolist()
     assert "lost at" in v.tables["losses"].columns
-    # the sample records no loss reason: the document says nothing about reasons
-    assert "reason" not in str(v.text["wins"]).lower()
-    assert "reason" not in v.tables["losses"].columns
+    # the sample records loss reasons: each listed loss shows its own, as the data has it
+    lost = o[o["rep_id"].isin(team(wb)) & (o["outcome"] == "lost")
+             & (o["close_date"] > "2026-09-21") & (o["close_date"] <= END)]  # fmt: skip
+    top = lost.sort_values(["amount", "opp_id"], ascending=[False, True]).head(tr.TOP_DEALS)
+    want = [r if isinstance(r, str) and r else tr.NO_REASON for r in top["loss_reason"]]
+    assert v.tables["losses"]["reason"].tolist() == want
+    assert "Lessons from the losses" in str(v.text["wins"])
 
 
 @pytest.mark.parametrize("as_of", [END, MID])
@@ -327,13 +331,27 @@ def test_loss_reasons_each_lost_deal_and_the_lessons_by_hand():
     text = str(v.text["wins"])
     assert "Lessons from the losses" in text
     assert f"The most common reason is <b>price</b> (2 of {len(ids):,} lost deals)" in text
+    assert f"{len(ids) - 3:,} of {len(ids):,} lost deals have no reason recorded" in text
+    assert list(t.columns).index("reason") == list(t.columns).index("lost at") + 1
+    # a tie names every leader and says no single reason stands out
+    tie = _with_reasons({ids[0]: "price", ids[1]: "competitor"})
+    text = str(tr.loss_lessons(tie, tr.comparison(tie.wb, tie.as_of)))
+    assert "<b>price</b> and <b>competitor</b> tie" in text or (
+        "<b>competitor</b> and <b>price</b> tie" in text)  # fmt: skip
     assert text.count("Lessons") == 1
 
 
 def test_loss_reasons_without_the_column_say_nothing():
-    ctx = ctx_of()
-    assert tr.loss_reasons(ctx, tr.comparison(ctx.wb, ctx.as_of)) is None
-    assert tr.loss_lessons(ctx, tr.comparison(ctx.wb, ctx.as_of)) == ""
+    full = ctx_of()
+    o = full.wb.opportunities
+    # no column, or (as a loader gives for data without one) a column blank on every deal
+    for opps in (o.drop(columns="loss_reason"), o.assign(loss_reason=pd.NA)):
+        wb = dataclasses.replace(full.wb, opportunities=opps)
+        ctx = facts.context(wb, "manager", MANAGER, None, END)
+        cmp_ = tr.comparison(ctx.wb, ctx.as_of)
+        assert tr.loss_reasons(ctx, cmp_) is None and tr.loss_lessons(ctx, cmp_) == ""
+        _, losses = tr.wins_and_losses(ctx, cmp_)
+        assert "reason" not in losses.columns
 
 
 def test_regions_side_by_side_and_the_spread_by_hand():

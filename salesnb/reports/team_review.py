@@ -633,14 +633,32 @@ def wins_and_losses(ctx: Context, cmp_: Comparison) -> tuple[Any, Any]:
         })  # fmt: skip
         if outcome == "lost":
             t["lost at"] = [_text(v) for v in head["furthest_stage"]]
-            if "loss_reason" in head.columns:
-                t["reason"] = [_text(v) or NO_REASON for v in head["loss_reason"]]
+            if records_reasons(ctx):  # right after the stage, where it stays in view
+                t.insert(t.columns.get_loc("amount") + 1, "lost at", t.pop("lost at"))
+                t.insert(t.columns.get_loc("lost at") + 1, "reason",
+                         [_text(v) or NO_REASON for v in head["loss_reason"]])  # fmt: skip
         out.append(humane(t))
     return out[0], out[1]
 
 
 #: What a lost deal's reason reads when the data has the column but left it blank.
 NO_REASON: Final = "not recorded"
+
+
+def records_reasons(ctx: Context) -> bool:
+    """Whether the data records loss reasons: a ``loss_reason`` column with at least one
+    value (a column blank on every deal, as a loader gives for data without one, does not).
+
+    Examples
+    --------
+    >>> records_reasons(ctx)  # doctest: +SKIP
+    True
+    """
+    o = ctx.wb.opportunities
+    if "loss_reason" not in o.columns:
+        return False
+    r = o["loss_reason"]
+    return bool((r.notna() & (r.astype(str).str.strip() != "")).any())
 
 
 def loss_reasons(ctx: Context, cmp_: Comparison) -> pd.DataFrame | None:
@@ -654,9 +672,9 @@ def loss_reasons(ctx: Context, cmp_: Comparison) -> pd.DataFrame | None:
          reason  deals   amount
     0     price      2  80000.0
     """
-    recent = recent_closes(ctx, cmp_)
-    if "loss_reason" not in recent.columns:
+    if not records_reasons(ctx):
         return None
+    recent = recent_closes(ctx, cmp_)
     lost = recent[recent["outcome"] == "lost"]
     reason = lost["loss_reason"].astype(object).map(_text).replace("", NO_REASON)
     t = (lost.assign(reason=reason).groupby("reason", sort=False)
@@ -676,21 +694,23 @@ def loss_lessons(ctx: Context, cmp_: Comparison) -> Html | str:
     parts = [f"{esc(r)}: {n:,} deal{'s' * (n != 1)} ({esc(fmt(a, 'currency', ctx.currency))})"
              for r, n, a in zip(t["reason"], t["deals"], t["amount"], strict=True)]  # fmt: skip
     known = t[t["reason"] != NO_REASON]
-    leaders = known.loc[known["deals"] == known["deals"].max(), "reason"].tolist()
     total = int(t["deals"].sum())
+    top = int(known["deals"].max()) if len(known) else 0
+    leaders = [f"<b>{esc(r)}</b>" for r in known.loc[known["deals"] == top, "reason"]]
     if not leaders:
         ask = ""
     elif len(leaders) == 1:
-        n = int(known["deals"].max())
-        ask = (f" The most common reason is <b>{esc(leaders[0])}</b> ({n:,} of {total:,} lost "
-               "deals): ask what would have changed it.")  # fmt: skip
+        ask = (f" The most common reason is {leaders[0]} ({top:,} of {total:,} lost deals): ask "
+               "what would have changed it.")  # fmt: skip
     else:
-        names = " and ".join(f"<b>{esc(r)}</b>" for r in leaders)
-        ask = (f" {names} are the most common reasons ({int(known['deals'].max()):,} deals "
-               f"each of {total:,}): ask what would have changed them.")  # fmt: skip
-    return Html(
-        f"<p><b>Lessons from the losses</b>, by the reason recorded: {'; '.join(parts)}.{ask}</p>"
-    )
+        names = ", ".join(leaders[:-1]) + f" and {leaders[-1]}"
+        ask = (f" {names} tie as the most common reasons ({top:,} deals each, of {total:,}): no "
+               "single reason stands out.")  # fmt: skip
+    blank = int(t.loc[t["reason"] == NO_REASON, "deals"].sum())
+    if blank:
+        ask += (f" {blank:,} of {total:,} lost deals have no reason recorded: ask the reps to "
+                "record one.")  # fmt: skip
+    return Html(f"<p><b>Lessons from the losses</b>, by reason: {'; '.join(parts)}.{ask}</p>")
 
 
 def movement_note(cmp_: Comparison, *, a: str, b: str) -> Html:
