@@ -1,7 +1,8 @@
-"""The canonical data model: seven tables, their columns, types and meanings.
+"""The canonical data model: eight tables, their columns, types and meanings.
 
 The five core tables (reps, opportunities, targets, activities, snapshots) are joined by two
-optional dimension tables, ``accounts`` and ``satisfaction``: absent, they change nothing.
+optional dimension tables, ``accounts`` and ``satisfaction``, and by the optional ``calls``
+(the managers' forecast calls): absent, they change nothing.
 
 Every loader produces these tables with exactly these column names and dtypes,
 whatever the source (a folder of CSVs, a CRM export through an import profile,
@@ -39,6 +40,10 @@ SATISFACTION_KINDS = ("csat", "nps")
 DEAL_TYPES = ("new_business", "renewal", "expansion", "existing")
 #: The score range of each satisfaction kind: CSAT 1-5, NPS 0-10 (inclusive).
 SATISFACTION_RANGE = {"csat": (1.0, 5.0), "nps": (0.0, 10.0)}
+#: Whose forecast call a ``calls`` row is: the team review's subject types.
+CALL_SUBJECTS = ("manager", "region", "team", "rep", "all")
+#: The kinds of call: what the manager commits to, and the upside they see.
+CALL_CATEGORIES = ("commit", "best_case")
 
 TABLES: dict[str, tuple[Column, ...]] = {
     "reps": (
@@ -130,6 +135,15 @@ TABLES: dict[str, tuple[Column, ...]] = {
         Column("score", "float", True, "The score: CSAT 1-5, NPS 0-10."),
         Column("kind", "str", True, "csat or nps.", SATISFACTION_KINDS),
     ),
+    # --- the manager's forecast call (optional; salesnb.data.calls) ---
+    "calls": (
+        Column("subject_type", "str", True, "manager, region, team, rep or all.", CALL_SUBJECTS),
+        Column("subject", "str", False, "Manager's name, region, team or rep_id; blank for all."),
+        Column("period", "str", True, "Fiscal quarter the call is for, e.g. FY2026-Q4."),
+        Column("amount", "float", True, "The call: bookings expected in the quarter (>= 0)."),
+        Column("as_of", "date", True, "Date the call was made."),
+        Column("category", "str", False, "commit (the default) or best_case.", CALL_CATEGORIES),
+    ),
 }
 
 #: Tables a data set must have; the others may be absent (empty).
@@ -143,6 +157,8 @@ DIMENSION_TABLES = ("accounts", "satisfaction")
 #: from a frame built by hand), they are left out of the data's fingerprint, so data without
 #: them keeps the fingerprint it had.
 LATER_COLUMNS = {"opportunities": ("deal_type", "loss_reason")}
+#: Every optional table: the dimension tables and the managers' forecast calls.
+OPTIONAL_TABLES = (*DIMENSION_TABLES, "calls")
 
 
 def columns(table: str) -> list[str]:

@@ -21,6 +21,8 @@ import numpy as np
 import pandas as pd
 
 from salesnb.core.errors import Problem
+from salesnb.data.bands import apply_bands
+from salesnb.data.calls import call_reps, check_calls
 from salesnb.data.config import Config
 from salesnb.data.model import (
     account_owners,
@@ -602,6 +604,7 @@ def validate(
         if name == "snapshots":
             _stages(t, "stage", config)  # before fills restricted to stages
         apply_fills(t, lookups or {}, fill_as_of, skip=EARLY_FILLS)
+        apply_bands(t)  # a profile's [<table>.bands.<column>] (salesnb.data.bands)
     if opp is not None:
         warn_blanks(opp)
         _required(opp)
@@ -642,6 +645,11 @@ def validate(
             tables["snapshots"] = _finish(t)
         elif name in DIMENSION_TABLES:
             tables[name] = _dimension_table(t, reps)
+        elif name == "calls":  # the managers' forecast calls (salesnb.data.calls)
+            _required(t), _non_negative(t, "amount"), check_calls(t, reps)
+            keys = ["period", "subject_type", "subject", "as_of", "category"]
+            _duplicates(t, keys, "call (same subject, period, day and category)", "as_of")
+            tables["calls"] = _finish(t)
     if opp is not None:
         from salesnb.data.stagehistory import derive_furthest
 
@@ -784,6 +792,9 @@ def _attribute(
                 rep = tables[name]["owner"].fillna(rep)
             if len(rep) == len(t.lines):  # unknown owner: "" (shown to no rep)
                 owners[name] = rep.fillna("").astype("str").to_numpy(dtype=object)
+            continue
+        if t.spans and name == "calls" and name in tables and len(tables[name]) == len(t.lines):
+            owners[name] = call_reps(tables[name])  # a manager's call: no rep's record
             continue
         if not t.spans or name not in tables or "rep_id" not in tables[name]:
             continue
