@@ -14,7 +14,6 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,6 +23,7 @@ from salesnb.core.errors import Problem
 from salesnb.data.bands import apply_bands
 from salesnb.data.calls import call_reps, check_calls
 from salesnb.data.config import Config
+from salesnb.data.coverage import reps_without_data, reps_without_target
 from salesnb.data.model import (
     account_owners,
     as_of_dates,
@@ -668,9 +668,9 @@ def validate(
         if name not in tables:
             tables[name] = empty_table(name)
     if reps is not None and "opportunities" in typed:
-        _reps_without_data(tables, reps_t or opp, problems)
+        reps_without_data(tables, reps_t or opp, problems)
     if reps is not None and "targets" in typed:
-        _reps_without_target(tables, reps_t, typed["targets"], problems)
+        reps_without_target(tables, reps_t, typed["targets"], problems)
     _attribute(problems, typed, tables)
     return tables, config, problems
 
@@ -709,64 +709,6 @@ def _warn_far_future(typed: dict[str, _Table]) -> None:
                 "as-of date (as_of = YYYY-MM-DD in salesnb.toml)."
             )
             t.emit(far, col, "far-future-date", msg, fix, "warning")
-
-
-def _reps_without_data(tables: dict[str, pd.DataFrame], t: _Table, problems: list[Problem]) -> None:
-    reps = tables["reps"]
-    active = set(tables["opportunities"]["rep_id"].unique())
-    active |= set(tables["activities"]["rep_id"].unique())
-    idle = reps.loc[~reps["rep_id"].isin(active), "rep_id"]
-    if len(idle):
-        rows = ()
-        file = None
-        if t is not None and t.name == "reps":
-            pos = np.flatnonzero(~reps["rep_id"].isin(active).to_numpy())
-            rows, file = tuple(int(x) for x in t.lines[pos]), t.raw.files[0]
-        who = "1 rep has" if len(idle) == 1 else f"{len(idle)} reps have"
-        msg = f"{who} no opportunities and no activities: {list(idle)!r}."
-        fix = "Nothing to do if they are new or have left; otherwise check their deals' rep_id."
-        problems.append(Problem(msg, fix, file, rows, None, "warning", "rep-without-data",
-                                tuple(idle)))  # fmt: skip
-
-
-def _reps_without_target(
-    tables: dict[str, pd.DataFrame], reps_t: _Table | None, targets: _Table, problems: list[Problem]
-) -> None:
-    """Warn about reps that a targets file leaves out: no row of theirs, none for their region.
-
-    Their attainment would otherwise be blank without a word. Nothing is said when there
-    is no targets file at all (a team without targets), when targets were derived, or
-    for reps with no data at all (see :func:`_reps_without_data`).
-    """
-    reps, t = tables["reps"], tables["targets"]
-    covered = reps["rep_id"].isin(t["rep_id"].dropna().unique()) | reps["region"].isin(
-        t.loc[t["rep_id"].isna(), "region"].dropna().unique()
-    )
-    # A rep with no deals and no activities is already reported (rep-without-data).
-    active = reps["rep_id"].isin(tables["opportunities"]["rep_id"].unique()) | reps["rep_id"].isin(
-        tables["activities"]["rep_id"].unique()
-    )
-    missing = (~covered & active).to_numpy()
-    if not missing.any():
-        return
-    ids = reps.loc[missing, "rep_id"].tolist()
-    rows: tuple[int, ...] = ()
-    file = None
-    if reps_t is not None and len(reps_t.lines) == len(reps):
-        rows, file = tuple(int(x) for x in reps_t.lines[missing]), reps_t.raw.files[0]
-    target_file = Path(targets.raw.files[0]).name
-    shown = ids[:20] + (["..."] if len(ids) > 20 else [])
-    who = "1 rep has" if len(ids) == 1 else f"{len(ids):,} reps have"
-    msg = (
-        f"{who} no target in {target_file} (no row of their own, none for their region): "
-        f"{shown!r}; their attainment is left blank."
-    )
-    fix = (
-        f"Add a row for each of them (or for their region) to {target_file}; nothing to do "
-        "if they are not meant to have a target."
-    )
-    problems.append(Problem(msg, fix, file, rows, None, "warning", "rep-without-target",
-                            tuple(ids)))  # fmt: skip
 
 
 def _attribute(
