@@ -14,7 +14,10 @@ What it prints, each as wall and CPU seconds (CPU is the fairer figure on a shar
 2. A rep's ``period_forecast`` -- the call behind the forecast document -- in a fresh
    process with a warm disk cache (a first process fills it, unless ``--no-warm``): the
    process's imports and data load, then the call itself (goal: the document under 3 s).
-3. With ``--documents N``: ``salesnb batch forecast`` for N sample reps, second of two runs
+3. With ``--view``: the rep's ``forecast_view`` (figures, tables and text of the forecast
+   document) in a fresh process that has imported the modules first, as a batch's forked
+   document has (the machine's load average is printed beside it).
+4. With ``--documents N``: ``salesnb batch forecast`` for N sample reps, second of two runs
    (``forecast_accuracy.py``'s ``time_documents``): the manifest's seconds per document.
 
 ``--profile N`` runs the rep's call under cProfile in the warm process and prints the top N
@@ -37,6 +40,22 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 SAMPLE = ROOT / "data" / "sample"
+
+#: Runs in a fresh interpreter: the modules a batch preloads, the data, then the rep's
+#: forecast document's view (what a batch's forked document computes), twice.
+VIEW_CHILD = r"""
+import json, sys, time, warnings
+warnings.simplefilter("ignore")
+t0, c0 = time.perf_counter(), time.process_time()
+import salesnb, scipy.stats, statsmodels.tsa.holtwinters, statsmodels.tsa.statespace.sarimax
+from salesnb.reports import facts
+from salesnb.reports.forecastview import forecast_view
+wb = salesnb.load(sys.argv[1])
+t1, c1 = time.perf_counter(), time.process_time()
+forecast_view(facts.context(wb, "rep", sys.argv[2], forward=True))
+t2, c2 = time.perf_counter(), time.process_time()
+print(json.dumps({"load": [t1 - t0, c1 - c0], "view": [t2 - t1, c2 - c1]}))
+"""
 
 #: Runs in a fresh interpreter: imports and load, then one rep's period_forecast.
 CHILD = r"""
@@ -75,12 +94,25 @@ def rep_forecast(rep: str, top: int = 0) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def rep_view(rep: str) -> dict:
+    """Seconds of a fresh process's imports and load, and of one rep's ``forecast_view``
+    (the forecast document's figures, tables and text) with the modules already imported."""
+    paths = [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
+    cmd = [sys.executable, "-c", VIEW_CHILD, str(SAMPLE), rep]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+    if proc.returncode != 0:
+        raise SystemExit(f"forecast_view failed: {proc.stderr[-2000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rep", default=None, help="rep id (default: the sample's first rep)")
     ap.add_argument("--profile", type=int, default=0, metavar="N", help="cProfile top N")
     ap.add_argument("--documents", type=int, default=0, metavar="N", help="batch N reps")
     ap.add_argument("--no-warm", action="store_true", help="do not fill the cache first")
+    ap.add_argument("--view", action="store_true", help="time the rep's forecast_view too")
     args = ap.parse_args(argv)
     warnings.simplefilter("ignore")
     from forecast_accuracy import time_documents, time_small
@@ -105,6 +137,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  imports and load {r['load'][0]:.2f} s wall, {r['load'][1]:.2f} s CPU")
     print(f"  period_forecast  {r['call'][0]:.2f} s wall, {r['call'][1]:.2f} s CPU")
     print(f"  (expected {r['expected']:,.0f}, P(target) {r['p_target']:.1%})")
+    if args.view:
+        v = rep_view(rep)
+        print(f"a rep's forecast_view ({rep}), modules preloaded, warm cache: "
+              f"{v['view'][0]:.2f} s wall, {v['view'][1]:.2f} s CPU "
+              f"(imports and load {v['load'][1]:.2f} s CPU); load {os.getloadavg()[0]:.1f}")  # fmt: skip
     if args.documents:
         docs = time_documents(args.documents)
         if docs:

@@ -1,10 +1,12 @@
 """Make the screenshots of the README and docs/workbooks.md: the star rep's document of each
-workbook, 1400 px wide, the first screen, as a small palette PNG.
+workbook (a manager's copy of the team review: the star's manager's; the incentive plan
+review: the whole team's), 1400 px wide, the first screen, as a small palette PNG.
 
     python3 dev.py screenshots                     # or, with the venv's python:
-    python bench/screenshots.py [--out docs/screenshots] [--as-of 2026-09-30]
+    python bench/screenshots.py [--out docs/screenshots] [--as-of 2026-09-30] [--only WORKBOOK ...]
 
-Runs each workbook for the sample data's star rep (:data:`salesnb.data.sample.PERSONAS`), opens
+Runs each workbook for the sample data's star rep (:data:`salesnb.data.sample.PERSONAS`), or the
+group its :data:`SUBJECTS` entry names, opens
 the document in Debian's Chromium through Playwright, and writes ``<workbook>.png``. The
 browser's PNG is re-encoded with a palette of at most 256 colours (the most frequent ones;
 the rest map to the nearest), which keeps each file around 100 KB or under without an image
@@ -25,7 +27,19 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKBOOKS = ("one_on_one", "pipeline_review", "forecast", "performance_improvement_plan",
-             "goal_setting")  # fmt: skip
+             "goal_setting", "team_review", "incentive_statement", "incentives")  # fmt: skip
+#: Whose document each workbook shows, when not the star rep's: ``(by, subject)``; "manager"
+#: is the star's manager (a manager's copy), None the whole team.
+SUBJECTS: dict[str, tuple[str, str | None]] = {
+    "team_review": ("manager", "manager"),
+    "incentives": ("all", None),
+}
+#: Parameters a workbook needs beyond the as-of date (paths absolute: the run's folder may be
+#: any).
+PARAMS: dict[str, dict[str, str]] = {
+    "incentive_statement": {"plan": str(ROOT / "data" / "sample" / "incentive_plan.toml")},
+    "incentives": {"plan": str(ROOT / "data" / "sample" / "incentive_plan.toml")},
+}
 WIDTH, HEIGHT = 1400, 900
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
@@ -84,15 +98,24 @@ def palette_png(rgb: np.ndarray, colours: int = 256) -> bytes:
                      chunk(b"IDAT", zlib.compress(raw, 9)), chunk(b"IEND", b"")])  # fmt: skip
 
 
-def documents(folder: Path, rep: str, as_of: str) -> dict[str, Path]:
-    """Each workbook's document for ``rep`` (run with :func:`salesnb.batch.documents.run`)."""
+def documents(
+    folder: Path, rep: str, as_of: str, workbooks: tuple[str, ...] = WORKBOOKS
+) -> dict[str, Path]:
+    """Each workbook's document for ``rep``, or the group :data:`SUBJECTS` names (run with
+    :func:`salesnb.batch.documents.run`)."""
+    import pandas as pd
+
     from salesnb.batch import documents as batch
 
+    data = ROOT / "data" / "sample"
+    reps = pd.read_csv(data / "reps.csv", dtype=str).set_index("rep_id")
     docs = {}
-    for wb in WORKBOOKS:
+    for wb in workbooks:
         out = folder / wb
-        m = batch.run(wb, by="rep", data=ROOT / "data" / "sample", out=out, only=[rep],
-                      params={"as_of": as_of}, progress=False, workers=1)  # fmt: skip
+        by, who = SUBJECTS.get(wb, ("rep", "rep"))
+        only = None if who is None else [rep if who == "rep" else reps.loc[rep, who]]
+        m = batch.run(wb, by=by, data=data, out=out, only=only, params={"as_of": as_of,
+                      **PARAMS.get(wb, {})}, progress=False, workers=1)  # fmt: skip
         (entry,) = m["subjects"]
         if entry["status"] != "ok":
             raise SystemExit(f"{wb}: the document failed: {entry['error']}")
@@ -108,10 +131,12 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
     ap.add_argument("--as-of", default="2026-09-30", help="as-of date of the documents")
+    ap.add_argument("--only", nargs="+", choices=WORKBOOKS, default=list(WORKBOOKS),
+                    metavar="WORKBOOK", help="only these workbooks' screenshots")  # fmt: skip
     args = ap.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="salesnb-shots-") as tmp:
-        docs = documents(Path(tmp), PERSONAS["star"], args.as_of)
+        docs = documents(Path(tmp), PERSONAS["star"], args.as_of, tuple(args.only))
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": WIDTH, "height": HEIGHT})

@@ -54,9 +54,9 @@ def test_currency_symbol_and_money_text():
     assert ch.currency_symbol("SEK") == "SEK "
     with pytest.raises(ParameterError, match="Unknown currency"):
         ch.currency_symbol("dollars")
-    # 1,250,000 -> 1.25M; 999,999 rounds to 3 significant digits = 1,000,000 -> 1M
+    # the kit's one formatter: 1,250,000 -> 1.2M (one decimal below 100); 999,999 -> 1M
     got = ch.format_money([1_250_000, 999_999, -950, np.nan], "EUR", compact=True).tolist()
-    assert got == ["€1.25M", "€1M", "-€950", "–"]
+    assert got == ["€1.2M", "€1M", "-€950", "–"]
     assert ch.format_money([2500.4, -10], signed=True).tolist() == ["+$2,500", "-$10"]
 
 

@@ -197,7 +197,7 @@ def test_long_cycle_and_slipped_and_activity_texts():
 def test_growth_and_improvement_texts():
     facts = {"bookings_growth": 0.3, "bookings": {"value": 650_000, "previous": 500_000}}
     p = point(facts, "strong_growth")
-    assert p.text == "Bookings grew +30% on the previous period ($650K against $500K)."
+    assert p.text == "Bookings are +30% on the previous period ($650K against $500K)."
     p = point({"win_rate": {"value": 0.32, "previous": 0.20}}, "win_rate_improved")
     # 0.32 - 0.20 = +12 points
     assert p.text == "Win rate rose from 20% to 32% (+12 pts)."
@@ -591,7 +591,7 @@ def test_format_value_rejects_unknown_units():
 def test_to_markdown():
     pts = c.talking_points({"coverage_next": 1.4, "bookings_growth": 0.5}, DEFAULT, min_points=0)
     md = c.to_markdown(pts).splitlines()
-    assert md[0].startswith("- **Well done:** Bookings grew +50%")
+    assert md[0].startswith("- **Well done:** Bookings are +50%")
     assert md[1].startswith("- **To work on:** Next quarter's pipeline covers only 1.4x")
 
 

@@ -42,7 +42,9 @@ def test_absent_tables_change_nothing(tmp_path, full):
     assert list(core.satisfaction.columns) == columns("satisfaction") and core.satisfaction.empty
     # the same fingerprint as the full sample with its dimension tables emptied
     bare = replace(full, accounts=empty_table("accounts"),
-                   satisfaction=empty_table("satisfaction"))  # fmt: skip
+                   satisfaction=empty_table("satisfaction"),
+                   calls=empty_table("calls"))  # fmt: skip
+    assert list(core.calls.columns) == columns("calls") and core.calls.empty
     assert core.fingerprint() == bare.fingerprint() != full.fingerprint()
     assert [str(w) for w in core.warnings] == [str(w) for w in full.warnings]
     for t in CORE_TABLES:

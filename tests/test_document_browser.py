@@ -198,3 +198,67 @@ def documents_in(folder: Path) -> list[Path]:
     """The documents a batch folder's manifest lists (HTML)."""
     m = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
     return [folder / e["outputs"]["html"]["path"] for e in m["subjects"] if e["status"] == "ok"]
+
+
+# --------------------------------------------------------------------------- fit and labels
+#: Tables wider than the box they sit in (which then scrolls): [width, box width, columns].
+_WIDE_TABLES_JS = """() => Array.from(document.querySelectorAll('main table'))
+  .filter(t => t.getBoundingClientRect().width > t.parentElement.clientWidth + 1)
+  .map(t => [Math.round(t.getBoundingClientRect().width), t.parentElement.clientWidth,
+             Array.from(t.querySelectorAll('thead th')).map(h => h.textContent).join('|')])"""
+#: Period labels and dates of the page whose characters do not all lie on one line.
+_BROKEN_LABELS_JS = r"""() => {
+  const re = /(?<![\w\-\u2011])(?:FY\d{4}(?:-Q\d)?|\d{4}-\d{2}(?:-\d{2})?)(?![\w\-\u2011])/g;
+  const out = [];
+  const w = document.createTreeWalker(document.querySelector('main'), NodeFilter.SHOW_TEXT);
+  let n;
+  while ((n = w.nextNode())) {
+    if (n.parentElement.closest('svg')) continue;
+    for (const m of n.data.matchAll(re)) {
+      const r = document.createRange();
+      r.setStart(n, m.index);
+      r.setEnd(n, m.index + m[0].length);
+      const tops = new Set(Array.from(r.getClientRects()).filter(x => x.width > 0)
+        .map(x => Math.round(x.top)));
+      if (tops.size > 1) out.push(m[0]);
+    }
+  }
+  return out;
+}"""
+
+
+@pytest.mark.parametrize("workbook", ["pipeline_review", "one_on_one"])
+def test_deal_tables_fit_a_desktop_page_and_scroll_inside_it_on_a_phone(documents, page, workbook):
+    # The waterfall's deal list had its close dates cut off at 1100 px until scrolled.
+    problems = []
+    for path in documents[workbook]:
+        for width in (1100, 1400):
+            page.set_viewport_size({"width": width, "height": 900})
+            page.goto(path.as_uri())
+            wide = page.evaluate(_WIDE_TABLES_JS)
+            if wide:
+                problems.append(f"{path.parent.name}/{path.name} at {width}px: {wide}")
+        page.set_viewport_size({"width": 400, "height": 900})
+        page.goto(path.as_uri())
+        scroll, inner = page.evaluate("() => [document.documentElement.scrollWidth, innerWidth]")
+        if scroll > inner:
+            problems.append(f"{path.parent.name}/{path.name} at 400px: {scroll}px wide")
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("workbook", WORKBOOKS)
+def test_period_labels_never_break_at_phone_width_or_on_paper(documents, page, workbook):
+    problems = []
+    try:
+        for path in documents[workbook]:
+            # 700 px is about the text column of an A4 page
+            for media, width in (("screen", 400), ("print", 700)):
+                page.emulate_media(media=media)
+                page.set_viewport_size({"width": width, "height": 900})
+                page.goto(path.as_uri())
+                broken = page.evaluate(_BROKEN_LABELS_JS)
+                if broken:
+                    problems.append(f"{path.name} {media} at {width}px: {broken[:5]}")
+    finally:
+        page.emulate_media(media="screen")
+    assert not problems, "\n".join(problems)

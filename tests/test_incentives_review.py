@@ -118,3 +118,16 @@ def test_a_managers_review_names_only_the_team(tmp_path):
         assert forbidden.found(text) == [], fmt
         assert Scanner(mine["name"]).found(text) == sorted(mine["name"]), fmt
     assert s["headline"]["expected_cost"] > 0
+
+
+def test_formatted_tables_read_as_words_not_pandas():
+    # no 0, 1, 2 index, no snake_case header, Yes/No not True/False; a named index (the rep)
+    # becomes the first column (issue 18)
+    df = pd.DataFrame({"cost_of_sales": [0.1, 0.2], "complete": [True, False]})
+    out = rv.formatted(df, {"cost_of_sales": "percent"})
+    assert list(out.columns) == ["cost of sales", "complete"]
+    assert out["complete"].tolist() == ["Yes", "No"] and out.index.tolist() == ["", ""]
+    html = out.to_html()
+    assert "True" not in html and "cost_of_sales" not in html and "<th>0</th>" not in html
+    named = rv.formatted(pd.DataFrame({"payout": [5.0]}, index=pd.Index(["Ann"], name="rep")), {})
+    assert list(named.columns) == ["rep", "payout"] and named["rep"].tolist() == ["Ann"]

@@ -143,3 +143,60 @@ def test_changes_add_up_to_the_pipelines_difference(before, after, won):
     m = mv.movement(b, a, closed, Q_START, Q_END, D("2026-10-01"))
     assert m["change"].sum() == pytest.approx(a["amount"].sum() - b["amount"].sum())
     assert m["opp_id"].is_unique
+
+
+# --------------------------------------------------------------------------- one window
+def test_with_since_won_and_lost_are_the_deals_closed_in_the_window_by_hand():
+    """Given the earlier snapshot's date, won and lost are exactly the deals the data says
+    closed after it and by ``after_date``: a deal created and won between the snapshots and
+    one won after the later snapshot count too; one closed before the window does not."""
+    closed = pd.DataFrame({
+        "opp_id": ["won2", "lost", "late", "quick", "old"],
+        "rep_id": ["a", "b", "b", "a", "a"],
+        "outcome": ["won", "lost", "won", "won", "won"],
+        "close_date": pd.to_datetime(["2026-10-05", "2026-10-04", "2026-10-09", "2026-10-03",
+                                      "2026-09-20"]),
+        "amount": [44.0, 30.0, 27.0, 8.0, 5.0],
+    })  # fmt: skip
+    before = pd.concat([BEFORE, snap([("old", "a", "Demo", 5.0, "2026-10-30", None, "open")])])
+    m = mv.movement(before, AFTER, closed, Q_START, Q_END, D("2026-10-10"), since=D("2026-10-01"))
+    m = m.set_index("opp_id")
+    assert m["move"].to_dict() == {
+        "won2": "won", "late": "won", "quick": "won", "lost": "lost",
+        # won1's win is recorded only in the snapshot, not in the data: not in the window;
+        # "old" closed before the window although the earlier snapshot had it open
+        "won1": "left", "gone": "left", "old": "left",
+        "push": "pushed", "pull": "pulled", "new": "new", "grow": "amount",
+    }  # fmt: skip
+    assert m.loc["late", "rep_id"] == "b" and m.loc["late", "amount_after"] == 27.0
+    assert m.loc["late", "change"] == 0.0  # still open, unchanged, in the later snapshot
+    assert m.loc["quick", "change"] == 0.0 and pd.isna(m.loc["quick", "amount_before"])
+    s = mv.movement_summary(m.reset_index()).set_index("move")
+    assert s.loc["won"].tolist() == [3, 44.0 + 27.0 + 8.0]
+    assert s.loc["lost"].tolist() == [1, 30.0]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.dictionaries(st.integers(0, 30), deal, max_size=12),
+       st.dictionaries(st.integers(0, 30), deal, max_size=12),
+       st.dictionaries(st.integers(0, 30), st.tuples(st.sampled_from(["won", "lost", "open"]),
+                                                     st.integers(-10, 20)), max_size=12))  # fmt: skip
+def test_with_since_won_is_the_closed_window_and_changes_still_add_up(before, after, fate):
+    def frame(d: dict) -> pd.DataFrame:
+        return snap([(f"o{k}", "a", "Demo", a, c, None, "open") for k, (a, c) in d.items()])
+
+    since, until = D("2026-10-01"), D("2026-10-08")
+    closed = pd.DataFrame({"opp_id": [f"o{k}" for k in fate], "rep_id": "a",
+                           "outcome": [o for o, _ in fate.values()],
+                           "close_date": pd.to_datetime([since + pd.Timedelta(days=d)
+                                                         for _, d in fate.values()]),
+                           "amount": 1.0})  # fmt: skip
+    b, a = frame(before), frame(after)
+    m = mv.movement(b, a, closed, Q_START, Q_END, until, since=since)
+    in_window = closed[closed["outcome"].isin(("won", "lost"))
+                       & (closed["close_date"] > since) & (closed["close_date"] <= until)]  # fmt: skip
+    for outcome in ("won", "lost"):
+        want = set(in_window.loc[in_window["outcome"] == outcome, "opp_id"])
+        assert set(m.loc[m["move"] == outcome, "opp_id"]) == want
+    assert m["change"].sum() == pytest.approx(a["amount"].sum() - b["amount"].sum())
+    assert m["opp_id"].is_unique

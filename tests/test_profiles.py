@@ -5,8 +5,11 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from salesnb.core.errors import DataValidationError, ProfileError
 from salesnb.data.config import load_config
@@ -290,3 +293,77 @@ def test_database_profile_keys_are_accepted(tmp_path):
     profile = tmp_path / "db.toml"
     profile.write_text('[opportunities]\nsql_table = "deals"\n[reps]\nquery = "SELECT 1"\n')
     assert load_profile(profile).name == "db"
+
+
+# --------------------------------------------------------------------------- bands (issue 22)
+def _segment_by_hand(employees: float) -> str:
+    """The public profile's documented bands (docs/profiles.md): SMB under 200 employees,
+    Mid-market 200-999, Enterprise 1,000 or more."""
+    return "SMB" if employees < 200 else "Mid-market" if employees < 1000 else "Enterprise"
+
+
+@pytest.mark.shared
+def test_public_data_set_segment_from_employees_by_hand():
+    if not CRM.is_dir():
+        pytest.skip(f"public data set not found at {CRM} (../shared is absent)")
+    wb = load(CRM, profile="crm_sales_opportunities")
+    raw = pd.read_csv(CRM / "accounts.csv")
+    want = {a: _segment_by_hand(e) for a, e in zip(raw["account"], raw["employees"], strict=True)}
+    got = dict(zip(wb.accounts["account"], wb.accounts["segment"], strict=True))
+    assert got == want
+    assert set(got.values()) == {"SMB", "Mid-market", "Enterprise"}  # every band is used
+    assert not [w for w in wb.warnings if w.code.startswith("bands")]
+
+
+def _bands_profile(tmp_path, bands: str) -> Path:
+    (tmp_path / "p.toml").write_text(
+        'name = "p"\n[reps]\nfiles = ["reps.csv"]\n[opportunities]\nfiles = ["opportunities.csv"]\n'
+        '[targets]\nfiles = ["targets.csv"]\nread = { date_formats = ["%Y-%m-%d", "%Y-%m"] }\n'
+        '[accounts]\nfiles = ["accounts.csv"]\n' + bands, encoding="utf-8")  # fmt: skip
+    return tmp_path / "p.toml"
+
+
+BANDS = ('[accounts.bands.segment]\nfrom = "employees"\nbelow = [200, 1000]\n'
+         'values = ["SMB", "Mid-market", "Enterprise"]\n')  # fmt: skip
+
+
+def test_bands_derive_a_column_the_file_wins_and_bad_numbers_are_reported(tmp_path):
+    src = Path(__file__).parent / "bad_inputs" / "_good"
+    for f in src.iterdir():
+        shutil.copy(f, tmp_path / f.name)
+    (tmp_path / "accounts.csv").write_text(
+        "account,employees,segment\nA,199,\nB,200,\nC,\"1,000\",\nD,12,Enterprise\nE,many,\nF,,\n",
+        encoding="utf-8")  # fmt: skip
+    wb = load(tmp_path, profile=_bands_profile(tmp_path, BANDS))
+    seg = dict(zip(wb.accounts["account"], wb.accounts["segment"].astype(object), strict=True))
+    assert seg["A"] == "SMB" and seg["B"] == "Mid-market" and seg["C"] == "Enterprise"
+    assert seg["D"] == "Enterprise"  # the file's own segment wins
+    assert pd.isna(seg["E"]) and pd.isna(seg["F"])  # not a number / blank: left blank
+    (w,) = [x for x in wb.warnings if x.code == "bands-not-a-number"]
+    assert w.rows == (6,) and w.column == "employees" and "'many'" in w.message
+    assert "SMB under 200, Mid-market 200 to under 1,000, Enterprise 1,000 or more" in w.message
+
+
+@pytest.mark.parametrize(("bands", "needle"), [
+    (BANDS.replace("[200, 1000]", "[1000, 200]"), "not a list of ascending numbers"),
+    (BANDS.replace('"SMB", ', ""), "must be 3 labels"),
+    (BANDS.replace("bands.segment", "bands.account_size"), "not a text column of accounts"),
+])  # fmt: skip
+def test_bands_that_could_never_work_are_refused_when_the_profile_loads(tmp_path, bands, needle):
+    with pytest.raises(ProfileError, match=needle):
+        load_profile(_bands_profile(tmp_path, bands))
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.integers(0, 100_000), min_size=1, max_size=5, unique=True).map(sorted),
+       st.lists(st.integers(-10, 200_000), max_size=30))  # fmt: skip
+def test_band_of_puts_every_number_between_its_limits(limits, numbers):
+    from salesnb.data.bands import Bands, band_of
+
+    labels = tuple(f"L{i}" for i in range(len(limits) + 1))
+    got = band_of(pd.Series(numbers, dtype=float), Bands("n", tuple(map(float, limits)), labels))
+    lows = [-np.inf, *limits]
+    highs = [*limits, np.inf]
+    for x, label in zip(numbers, got, strict=True):
+        i = labels.index(label)
+        assert lows[i] <= x < highs[i]

@@ -128,6 +128,14 @@ def test_an_empty_list_says_so(region):
     assert "No deals" in rollup.top_rows(region, pd.DataFrame({"deal": []}), "wins")
 
 
+def test_an_empty_list_whose_sentence_says_so_adds_nothing(region):
+    # the one-on-one's "Wins since then" printed "No deal won since ..." and "No deals in this list."
+    assert rollup.top_rows(region, pd.DataFrame({"deal": []}), "wins", empty=None) == ""
+    assert "No deals" in rollup.top_rows(
+        region, pd.DataFrame({"deal": []}), "wins", empty="No deals."
+    )
+
+
 def test_the_python_api_writes_the_csv_files_beside_the_managers_documents(tmp_path):
     # batch.run (not only the command line) writes the full lists the document links to.
     from salesnb import batch

@@ -38,6 +38,7 @@ KEYS = {
     "snapshots": ["as_of", "opp_id"],
     "accounts": ["account"],
     "satisfaction": ["account", "date", "kind"],
+    "calls": ["subject_type", "subject", "period", "as_of", "category"],
 }
 
 

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 from hypothesis import given
 from hypothesis import strategies as st
 
 from salesnb.reports import render
-from salesnb.reports.tablealign import TEXT_CLASS, align_text_columns, is_figure
+from salesnb.reports.tablealign import TEXT_CLASS, WRAP_CLASS, align_text_columns, is_figure
 from salesnb.reports.workbooks import humane
 
 
 def _classes(html: str, tag: str) -> list[bool]:
-    import re
-
     return [TEXT_CLASS in m.group(1) for m in re.finditer(rf"<{tag}\b([^>]*)>", html)]
 
 
@@ -64,4 +64,16 @@ def test_only_the_class_is_added(rows):
     df = pd.DataFrame(rows, columns=["name", "value"])
     html = df.to_html(escape=True)
     out = align_text_columns(html)
-    assert out.replace(f' class="{TEXT_CLASS}"', "") == html
+    assert re.sub(f' class="{TEXT_CLASS}(?: {WRAP_CLASS})?"', "", out) == html
+
+
+def test_columns_with_several_words_may_wrap_single_words_never():
+    # an account wraps between words when the table is too wide; a deal id never at its hyphen
+    # (a column of short names keeps them whole: "Tomás Alvarez" on one line)
+    html = align_text_columns("<table><tr><td>OPP-10426</td><td>Newhaven Semiconductors LLC</td>"
+                              "<td>Tomás Alvarez</td><td>$17.1K</td></tr><tr><td>OPP-1</td>"
+                              "<td>Acme</td><td>Ann Lee</td><td>$1K</td></tr></table>")  # fmt: skip
+    assert '<td class="snb-text">OPP-10426</td>' in html
+    assert f'<td class="{TEXT_CLASS} {WRAP_CLASS}">Acme</td>' in html
+    assert '<td class="snb-text">Tomás Alvarez</td>' in html
+    assert "<td>$17.1K</td>" in html

@@ -100,7 +100,11 @@ def test_the_kit_forecast_is_the_forecast_workbooks():
 
 
 def test_the_managers_call_unknown_is_said_plainly_and_a_given_call_is_compared():
-    text = str(view_of().text["call"])
+    ctx = ctx_of()
+    no_calls = dataclasses.replace(ctx.wb, calls=ctx.wb.calls.iloc[:0])
+    v = tr.team_review_view(facts.context(no_calls, "manager", MANAGER, None, END))
+    assert v.headline["manager_call"] is None and v.headline["manager_call_change"] is None
+    text = str(v.text["call"])
     assert "manager&#x27;s call is unknown" in text or "manager's call is unknown" in text
     assert "manager_call" in text
     v = view_of(manager_call=900000.0)
@@ -108,6 +112,77 @@ def test_the_managers_call_unknown_is_said_plainly_and_a_given_call_is_compared(
     assert "$900K" in text.replace("&#36;", "$") and "above the kit" in text
     assert "call above the kit's P90" in v.headline["flags"]  # 900K is above the P90 (~746K)
     assert v.headline["manager_call"] == 900000.0
+
+
+def test_the_managers_call_comes_from_the_calls_table_by_hand():
+    """Without the parameter the call is the latest commit call of the manager for the
+    quarter in play made by the as-of date, compared with the one a week before it; read
+    here straight from calls.csv."""
+    raw = pd.read_csv(SAMPLE / "calls.csv", parse_dates=["as_of"])
+    for as_of, period in ((END, "FY2026-Q4"), (MID, "FY2026-Q3")):
+        mine = raw[(raw["subject"] == MANAGER) & (raw["period"] == period)
+                   & (raw["category"] == "commit") & (raw["as_of"] <= as_of)]  # fmt: skip
+        last = mine.sort_values("as_of").iloc[-1]
+        before = mine[mine["as_of"] <= last["as_of"] - pd.Timedelta(days=5)]
+        prev = before.sort_values("as_of").iloc[-1]
+        v = view_of(as_of=as_of)
+        assert v.headline["manager_call"] == last["amount"]
+        assert v.headline["manager_call_made"] == last["as_of"].date()
+        assert v.headline["manager_call_change"] == pytest.approx(last["amount"] - prev["amount"])
+        text = str(v.text["call"]).replace("&#36;", "$")
+        assert f"made on {last['as_of']:%Y-%m-%d}" in text
+        assert f"made on {prev['as_of']:%Y-%m-%d}" in text
+        assert "Best case, as the manager calls it" in text
+    # a given call wins over the data's, and says so
+    v = view_of(manager_call=500000.0)
+    assert v.headline["manager_call"] == 500000.0 and v.headline["manager_call_change"] is None
+    assert "given for this document" in str(v.text["call"])
+
+
+def test_an_old_call_says_how_old_it_is():
+    ctx = ctx_of()
+    c = ctx.wb.calls
+    old = dataclasses.replace(ctx.wb, calls=c[c["as_of"] <= "2026-09-14"])
+    v = tr.team_review_view(facts.context(old, "manager", MANAGER, None, END))
+    assert v.headline["manager_call_made"] == pd.Timestamp("2026-09-14").date()
+    assert "16 days before 2026-09-30: ask for a newer call" in str(v.text["call"])
+    # the week before it had no call for FY2026-Q4 yet (calls start 21 days before it)
+    assert v.headline["manager_call_change"] is None
+    assert "no call a week or more before it" in str(v.text["call"])
+
+
+def test_latest_call_ignores_later_calls_other_subjects_and_quarters():
+    from salesnb.analytics import movement as mv
+
+    c = pd.DataFrame({
+        "subject_type": ["manager", "manager", "manager", "region", "manager", "all"],
+        "subject": ["Ann", "Ann", "Ann", "Ann", "Bo", None],
+        "period": ["FY2026-Q4", "FY2026-Q4", "FY2026-Q3", "FY2026-Q4", "FY2026-Q4", "FY2026-Q4"],
+        "amount": [100.0, 120.0, 999.0, 998.0, 997.0, 300.0],
+        "as_of": pd.to_datetime(["2026-09-14", "2026-09-21", "2026-09-28", "2026-09-28",
+                                 "2026-09-28", "2026-09-01"]),
+        "category": ["commit", "commit", "commit", "commit", "commit", "commit"],
+    })  # fmt: skip
+    day = pd.Timestamp("2026-09-30")
+    assert mv.latest_call(c, "manager", "Ann", "FY2026-Q4", day)["amount"] == 120.0
+    assert mv.latest_call(c, "manager", "Ann", "FY2026-Q4", pd.Timestamp("2026-09-20"))[
+        "amount"] == 100.0  # fmt: skip
+    assert mv.latest_call(c, "manager", "Ann", "FY2026-Q4", pd.Timestamp("2026-09-13")) is None
+    assert mv.latest_call(c, "all", None, "FY2026-Q4", day)["amount"] == 300.0
+    assert mv.latest_call(c, "manager", "Ann", "FY2026-Q4", day, "best_case") is None
+
+
+def test_a_reps_subset_keeps_no_other_reps_call():
+    wb = ctx_of().wb
+    extra = pd.DataFrame({"subject_type": ["rep", "rep"], "subject": wb.rep_ids()[:2],
+                          "period": "FY2026-Q4", "amount": 1.0, "category": "commit",
+                          "as_of": pd.Timestamp("2026-09-28")})  # fmt: skip
+    wb2 = dataclasses.replace(wb, calls=pd.concat([wb.calls, extra], ignore_index=True))
+    one = wb2.subset([wb.rep_ids()[0]])
+    rep_rows = one.calls[one.calls["subject_type"] == "rep"]
+    assert rep_rows["subject"].tolist() == [wb.rep_ids()[0]]
+    manager = wb.reps.set_index("rep_id").loc[wb.rep_ids()[0], "manager"]
+    assert set(one.calls.loc[one.calls["subject_type"] == "manager", "subject"]) == {manager}
 
 
 # --------------------------------------------------------------------------- what moved
@@ -132,9 +207,10 @@ def test_moves_by_hand_mid_quarter():
     assert v.headline["deals_pushed"] == pushed and pushed > 0
     assert v.headline["deals_pulled"] == pulled
     assert v.headline["deals_new"] == new
-    gone = b.index.difference(a.index)
-    o = wb.opportunities.set_index("opp_id")
-    won = ((o.loc[gone, "outcome"] == "won") & (o.loc[gone, "close_date"] <= "2026-08-10")).sum()
+    # won: one window with the wins and losses, after the earlier snapshot, by the as-of date
+    o = wb.opportunities
+    won = (o["rep_id"].isin(reps) & (o["outcome"] == "won") & (o["close_date"] > "2026-08-03")
+           & (o["close_date"] <= MID)).sum()  # fmt: skip
     assert v.headline["deals_won"] == won
 
 
@@ -192,7 +268,90 @@ def test_wins_are_the_largest_closed_since_the_last_snapshot():
     top = won.sort_values("amount", ascending=False).head(tr.TOP_DEALS)
     assert v.tables["wins"]["account"].tolist() == top["account"].tolist()
     assert "lost at" in v.tables["losses"].columns
-    assert "no reason for a loss" in str(v.text["wins"])  # the sample records none
+    # the sample records loss reasons: each listed loss shows its own, as the data has it
+    lost = o[o["rep_id"].isin(team(wb)) & (o["outcome"] == "lost")
+             & (o["close_date"] > "2026-09-21") & (o["close_date"] <= END)]  # fmt: skip
+    top = lost.sort_values(["amount", "opp_id"], ascending=[False, True]).head(tr.TOP_DEALS)
+    want = [r if isinstance(r, str) and r else tr.NO_REASON for r in top["loss_reason"]]
+    assert v.tables["losses"]["reason"].tolist() == want
+    assert "Lessons from the losses" in str(v.text["wins"])
+
+
+@pytest.mark.parametrize("as_of", [END, MID])
+def test_what_moved_and_wins_count_the_same_deals(as_of):
+    """One window for both sections: the won (lost) count of "What moved" is the count the
+    wins and losses line says, and the deals listed as won are won in "What moved"."""
+    v = view_of(as_of=as_of)
+    moves = v.tables["movement"].set_index("what")
+    text = str(v.text["wins"])
+    n_won = int(re.search(r"\((\d+) won, (\d+) lost in all", text).group(1))
+    n_lost = int(re.search(r"\((\d+) won, (\d+) lost in all", text).group(2))
+    assert int(moves.loc["won", "deals"]) == n_won == v.headline["deals_won"] > 0
+    assert int(moves.loc["lost", "deals"]) == n_lost == v.headline["deals_lost"]
+    won_ids = set(v.moves.loc[v.moves["move"] == "won", "opp_id"])
+    o = ctx_of(as_of=as_of).wb.opportunities.set_index("opp_id")
+    assert set(o.loc[sorted(won_ids), "account"]) >= set(v.tables["wins"]["account"])
+    # both sections name the same dates
+    first = f"{v.comparison.before + pd.Timedelta(days=1):%Y-%m-%d}"
+    assert f"from {first} to {as_of}" in text and f"From {first} to {as_of}" in str(
+        v.text["movement"])  # fmt: skip
+
+
+def _with_reasons(reasons: dict[str, str | None]):
+    """The manager's context on a copy of the sample whose lost deals carry ``loss_reason``
+    (deal id -> reason; other deals blank), as the optional column would load."""
+    ctx = ctx_of()
+    o = ctx.wb.opportunities.copy()
+    o["loss_reason"] = o["opp_id"].map(reasons).astype(object)
+    wb = dataclasses.replace(ctx.wb, opportunities=o)
+    return facts.context(wb, "manager", MANAGER, None, END)
+
+
+def test_loss_reasons_each_lost_deal_and_the_lessons_by_hand():
+    ctx = ctx_of()
+    cmp_ = tr.comparison(ctx.wb, ctx.as_of)
+    lost = tr.recent_closes(ctx, cmp_)
+    lost = lost[lost["outcome"] == "lost"].sort_values(["amount", "opp_id"],
+                                                       ascending=[False, True])  # fmt: skip
+    ids = lost["opp_id"].tolist()
+    assert len(ids) >= 4
+    # the two largest lost on price, the third to a competitor, the rest unrecorded
+    reasons = {ids[0]: "price", ids[1]: "price", ids[2]: "competitor"}
+    rctx = _with_reasons(reasons)
+    v = tr.team_review_view(rctx)
+    t = v.tables["losses"]
+    assert t["reason"].tolist()[:3] == ["price", "price", "competitor"]
+    assert set(t["reason"].tolist()[3:]) <= {tr.NO_REASON}
+    by = tr.loss_reasons(rctx, tr.comparison(rctx.wb, rctx.as_of)).set_index("reason")
+    amounts = lost.set_index("opp_id")["amount"]
+    assert by.loc["price"].tolist() == [2, amounts[ids[0]] + amounts[ids[1]]]
+    assert by.loc["competitor"].tolist() == [1, amounts[ids[2]]]
+    assert by.loc[tr.NO_REASON, "deals"] == len(ids) - 3
+    assert list(by.index)[-1] == tr.NO_REASON  # unrecorded comes last
+    text = str(v.text["wins"])
+    assert "Lessons from the losses" in text
+    assert f"The most common reason is <b>price</b> (2 of {len(ids):,} lost deals)" in text
+    assert f"{len(ids) - 3:,} of {len(ids):,} lost deals have no reason recorded" in text
+    assert list(t.columns).index("reason") == list(t.columns).index("lost at") + 1
+    # a tie names every leader and says no single reason stands out
+    tie = _with_reasons({ids[0]: "price", ids[1]: "competitor"})
+    text = str(tr.loss_lessons(tie, tr.comparison(tie.wb, tie.as_of)))
+    assert "<b>price</b> and <b>competitor</b> tie" in text or (
+        "<b>competitor</b> and <b>price</b> tie" in text)  # fmt: skip
+    assert text.count("Lessons") == 1
+
+
+def test_loss_reasons_without_the_column_say_nothing():
+    full = ctx_of()
+    o = full.wb.opportunities
+    # no column, or (as a loader gives for data without one) a column blank on every deal
+    for opps in (o.drop(columns="loss_reason"), o.assign(loss_reason=pd.NA)):
+        wb = dataclasses.replace(full.wb, opportunities=opps)
+        ctx = facts.context(wb, "manager", MANAGER, None, END)
+        cmp_ = tr.comparison(ctx.wb, ctx.as_of)
+        assert tr.loss_reasons(ctx, cmp_) is None and tr.loss_lessons(ctx, cmp_) == ""
+        _, losses = tr.wins_and_losses(ctx, cmp_)
+        assert "reason" not in losses.columns
 
 
 def test_regions_side_by_side_and_the_spread_by_hand():
@@ -257,8 +416,10 @@ def test_notebook_runs_for_a_manager_a_region_and_the_team(subject_type, subject
     assert not [o for o in outputs if o["output_type"] == "stream" and o["name"] == "stderr"]
     assert [o for o in outputs if "image/svg+xml" in o.get("data", {})], "no static chart"
     html = "\n".join("".join(o.get("data", {}).get("text/html", "")) for o in outputs)
-    for words in ("The manager&#x27;s call is unknown", "kit forecast", "Spread (highest",
-                  "pushed out of the period", "change"):  # fmt: skip
+    # the sample's calls table holds the managers' calls only
+    call = ("The manager&#x27;s call</b> for FY2026-Q4 is" if subject_type == "manager"
+            else "The manager&#x27;s call is unknown")  # fmt: skip
+    for words in (call, "kit forecast", "Spread (highest", "pushed out of the period", "change"):
         assert words in html or words.replace("&#x27;", "'") in html, words
     assert "nan" not in re.sub(r"<[^>]+>", " ", html).split()
 

@@ -97,13 +97,16 @@ def exercise_answers(wb) -> dict[str, list[str]]:
     wc = ws.WhatIfContext.build(wb, ["R15"])
     b, w1, w2 = ws.what_if(wc), ws.what_if(wc, win_rate=1.2), ws.what_if(wc, cycle=1.5)
     new = pipeline_split(SimpleNamespace(pipeline=wc.pipeline))["rows"][2][1]
+    # the app's P(target) is the forecast document's, moved by the what-if
+    doc = ws.DocumentChance.build(wb, "rep", "R15", wc.period)
+    pb, p1, p2 = (ws.what_if_chance(doc, b, r) for r in (b, w1, w2))
     out["forecast_what_if"] = [
         (
-            f"expected {_m(b.expected)}, P(reach {_m(b.target)}) = {b.p_attain:.0%}; "
+            f"expected {_m(b.expected)}, P(reach {_m(b.target)}) = {pb:.0%}; "
             f"{_m(new)} from deals not yet created"
         ),
-        f"P = {w1.p_attain:.0%}",
-        f"{w2.deals_due} open deals due instead of {b.deals_due}; P = {w2.p_attain:.0%}",
+        f"P = {p1:.0%}",
+        f"{w2.deals_due} open deals due instead of {b.deals_due}; P = {p2:.0%}",
     ]
     # Pipeline explorer.
     ec = ws.ExplorerContext.from_workbook(wb)

@@ -118,24 +118,32 @@ UNITS = (
 
 def currency_symbol(currency: str = "USD") -> str:
     """The prefix money values carry: a symbol from :data:`CURRENCY_SYMBOLS`, else the code and
-    a space; '' for an export without amounts (``"deals"``).
+    a space; '' for an export without amounts (``"deals"``). A symbol given instead of a code
+    (up to 3 characters, not all letters or digits: ``"$"``, ``"R$"``) is shown as it is.
 
     Examples
     --------
     >>> currency_symbol("EUR"), currency_symbol("sek"), currency_symbol("deals")
     ('€', 'SEK ', '')
+    >>> currency_symbol("$"), currency_symbol("R$")
+    ('$', 'R$')
     """
     code = str(currency).strip()
     if code == "deals":
         return ""
-    return CURRENCY_SYMBOLS.get(code.upper(), f"{code.upper()} ")
+    if code.upper() in CURRENCY_SYMBOLS:
+        return CURRENCY_SYMBOLS[code.upper()]
+    if 0 < len(code) <= 3 and not code.isalnum():  # already a symbol
+        return code
+    return f"{code.upper()} "
 
 
 def format_money(
     value: Any, currency: str = "USD", *, compact: bool = True, signed: bool = False
 ) -> str:
     """Money as text, the kit's one way: compact ``"$1.2M"``, ``"€85K"`` (K, M, B), or whole
-    units ``"$1,250,000"`` with ``compact=False``; None or NaN gives ``"n/a"``.
+    units ``"$1,250,000"`` with ``compact=False``; None, NaN or an infinite value gives
+    ``"n/a"``. Chart labels use it too (:func:`salesnb.reports.chartkit.format_money`).
 
     Examples
     --------
@@ -144,9 +152,11 @@ def format_money(
     >>> format_money(-950, "CHF", compact=False), format_money(1500, signed=True)
     ('-CHF 950', '+$1.5K')
     """
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    if value is None:
         return "n/a"
     v = float(value)
+    if not math.isfinite(v):
+        return "n/a"
     plus = "+" if signed and v > 0 else ""
     if compact or currency == "deals":
         return plus + _money(v, currency)

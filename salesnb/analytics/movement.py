@@ -36,7 +36,7 @@ MOVES = ("won", "lost", "left", "pushed", "pulled", "new", "amount")
 MOVE_WORDS = {
     "won": "won",
     "lost": "lost",
-    "left": "gone, no win or loss recorded",
+    "left": "gone, not closed in these dates",
     "pushed": "pushed out of the period",
     "pulled": "pulled into the period",
     "new": "new in the pipeline",
@@ -148,6 +148,8 @@ def movement(
     start: pd.Timestamp,
     end: pd.Timestamp,
     after_date: pd.Timestamp,
+    *,
+    since: pd.Timestamp | None = None,
 ) -> pd.DataFrame:
     """Every deal that moved between two snapshots, with one kind of move each.
 
@@ -165,6 +167,16 @@ def movement(
     after_date : Timestamp
         The later snapshot's date: a deal gone from it counts as won or lost when the data
         says it closed on or before that date.
+    since : Timestamp, optional
+        The earlier snapshot's date. Given, won and lost come from ``closed`` alone, over one
+        window: a deal is won (lost) when ``closed`` says it was won (lost) with a close date
+        after ``since`` and on or before ``after_date`` -- whether or not it was open in either
+        snapshot (a deal created and won between them counts; so does one won after the later
+        snapshot when ``after_date`` is later). ``closed`` must then hold only the deals in
+        scope (``rep_id`` is taken from it when it has one), and any list of the deals won in
+        that window counts the same deals. A deal gone without such a close is ``left``.
+        ``change`` stays the open pipeline's change between the two snapshots (a deal won
+        after the later snapshot, still open in it, changes it by its change of amount).
 
     Returns
     -------
@@ -195,16 +207,24 @@ def movement(
     a = _open(after).drop_duplicates("opp_id", keep="last").set_index("opp_id")
     c = closed.drop_duplicates("opp_id", keep="last").set_index("opp_id")
     rows = []
+    done: set = set()
+    if since is not None:
+        rows, done = _closed_in_window(b, a, c, since, after_date)
+        a_all = a_all.drop(columns="kind", errors="ignore")  # the window alone says won/lost
     for opp in b.index:
+        if opp in done:
+            continue
         rb = b.loc[opp]
         if opp in a.index:
             rows.append(_still_open(opp, rb, a.loc[opp], start, end))
             continue
-        outcome, amount = _fate(opp, a_all, c, after_date)
+        outcome, amount = _fate(opp, a_all, c, after_date, since)
         move = outcome if outcome in ("won", "lost") else "left"
         rows.append(_row(opp, rb["rep_id"], move, rb, None,
                          -float(rb["amount"]), amount_after=amount))  # fmt: skip
     for opp in a.index.difference(b.index):
+        if opp in done:
+            continue
         ra = a.loc[opp]
         rows.append(_row(opp, ra["rep_id"], "new", None, ra, float(ra["amount"])))
     rows = [r for r in rows if r is not None]
@@ -223,10 +243,36 @@ def _dtype(col: str) -> str:
     return "float64" if col.startswith("amount") or col == "change" else "object"
 
 
+def _closed_in_window(
+    b: pd.DataFrame, a: pd.DataFrame, c: pd.DataFrame, since: pd.Timestamp, until: pd.Timestamp
+) -> tuple[list, set]:
+    """The won and lost rows of every deal ``c`` says closed in ``(since, until]``."""
+    hit = c[c["outcome"].isin(("won", "lost")) & (c["close_date"] > since)
+            & (c["close_date"] <= until)]  # fmt: skip
+    rows = []
+    for opp, r in hit.iterrows():
+        rb = b.loc[opp] if opp in b.index else None
+        ra = a.loc[opp] if opp in a.index else None
+        rep = r["rep_id"] if "rep_id" in c.columns else (rb if rb is not None else ra)["rep_id"]
+        before = float(rb["amount"]) if rb is not None else 0.0
+        still_open = float(ra["amount"]) if ra is not None else 0.0  # closed after the snapshot
+        row = _row(opp, rep, str(r["outcome"]), rb, None, still_open - before,
+                   amount_after=float(r["amount"]))  # fmt: skip
+        row[7] = r["close_date"]  # close_after: the day it closed
+        rows.append(row)
+    return rows, set(hit.index)
+
+
 def _fate(
-    opp: str, after_all: pd.DataFrame, closed: pd.DataFrame, after_date: pd.Timestamp
+    opp: str,
+    after_all: pd.DataFrame,
+    closed: pd.DataFrame,
+    after_date: pd.Timestamp,
+    since: pd.Timestamp | None = None,
 ) -> tuple[str, float | None]:
     """What became of a deal no longer open in the later snapshot: its outcome and amount."""
+    if since is not None:  # the deals closed in the window are already counted
+        return "left", None
     if opp in after_all.index and "kind" in after_all.columns:
         kind = after_all.loc[opp, "kind"]
         if kind in ("won", "lost"):
@@ -275,7 +321,8 @@ def movement_summary(moves: pd.DataFrame) -> pd.DataFrame:
     -------
     DataFrame
         ``move`` (one of :data:`MOVES`, in order), ``deals`` and ``amount``: the amount
-        before for won, lost and left deals (won: the amount won), the amount now for new,
+        won for won deals, the amount before for lost and left deals (a lost deal not in the
+        earlier snapshot: its amount when lost), the amount now for new,
         pushed and pulled deals, the net change for amount changes.
 
     Examples
@@ -291,7 +338,9 @@ def movement_summary(moves: pd.DataFrame) -> pd.DataFrame:
         m = moves[moves["move"] == move]
         if move == "won":
             amount = m["amount_after"].fillna(m["amount_before"]).sum()
-        elif move in ("lost", "left"):
+        elif move == "lost":  # the pipeline lost (a deal created and lost between: its amount)
+            amount = m["amount_before"].fillna(m["amount_after"]).sum()
+        elif move == "left":
             amount = m["amount_before"].sum()
         elif move == "amount":
             amount = m["change"].sum()
@@ -299,3 +348,52 @@ def movement_summary(moves: pd.DataFrame) -> pd.DataFrame:
             amount = m["amount_after"].sum()
         rows.append({"move": move, "deals": len(m), "amount": float(amount)})
     return pd.DataFrame(rows).astype({"deals": "int64"})
+
+
+def latest_call(
+    calls: pd.DataFrame,
+    subject_type: str,
+    subject: str | None,
+    period: str,
+    as_of: pd.Timestamp,
+    category: str = "commit",
+) -> pd.Series | None:
+    """The latest call of ``category`` made on or before ``as_of`` for a subject's quarter.
+
+    Parameters
+    ----------
+    calls : DataFrame
+        The ``calls`` table: ``subject_type, subject, period, amount, as_of, category``.
+    subject_type, subject : str
+        Whose call (``subject`` None for ``"all"``).
+    period : str
+        The fiscal quarter, e.g. ``"FY2026-Q4"``.
+    as_of : Timestamp
+        Calls made after this day are not seen.
+
+    Returns
+    -------
+    Series or None
+        The call's row (``amount`` in currency, ``as_of`` the day it was made); None when
+        there is none. Two calls on the same day: the later row of the table.
+
+    Examples
+    --------
+    >>> c = pd.DataFrame({"subject_type": "manager", "subject": "Ann", "period": "FY2026-Q4",
+    ...                   "amount": [500.0, 520.0, 600.0], "category": "commit",
+    ...                   "as_of": pd.to_datetime(["2026-09-21", "2026-09-28", "2026-10-05"])})
+    >>> float(latest_call(c, "manager", "Ann", "FY2026-Q4", pd.Timestamp("2026-09-30"))["amount"])
+    520.0
+    >>> latest_call(c, "manager", "Bo", "FY2026-Q4", pd.Timestamp("2026-09-30")) is None
+    True
+    """
+    if calls is None or not len(calls):
+        return None
+    who = calls["subject_type"] == subject_type
+    if subject_type != "all":
+        who &= calls["subject"] == subject
+    cat = calls["category"].fillna("commit") == category
+    hit = calls[who & cat & (calls["period"] == period) & (calls["as_of"] <= as_of)]
+    if hit.empty:
+        return None
+    return hit.sort_values("as_of", kind="stable").iloc[-1]

@@ -19,7 +19,6 @@ Examples
 from __future__ import annotations
 
 import html
-import json
 from pathlib import Path
 from typing import Any
 
@@ -202,7 +201,7 @@ class IncentiveWhatIfApp(App):
         with the rep's point before and after."""
         import altair as alt
 
-        from salesnb.reports.charts import currency_symbol
+        from salesnb.reports.chartkit import money_axis
 
         long = r.curve.melt("attainment", var_name="curve", value_name="pay")
         long["curve"] = long["curve"].map({"before": "as planned", "after": "with your changes"})
@@ -211,10 +210,7 @@ class IncentiveWhatIfApp(App):
             for p, x in (("as things stand", r.before), ("what-if", r.after))
             if x["attainment"] == x["attainment"]
         ])  # fmt: skip
-        sym = json.dumps(currency_symbol(self.currency), ensure_ascii=False)
-        money = alt.Axis(title="Commission and kickers in the period", labelExpr=(
-            f"{sym} + (datum.value >= 1000 ? replace(format(datum.value, '.3~s'), 'k', 'K') "
-            ": format(datum.value, '~r'))"))  # fmt: skip
+        money = money_axis(self.currency, title="Commission and kickers in the period")
         dash = alt.StrokeDash("curve:N", title=None, scale=alt.Scale(
             domain=["as planned", "with your changes"], range=[[6, 4], [1, 0]]))  # fmt: skip
         x = alt.X("attainment:Q", axis=alt.Axis(format="%", title="Attainment (of quota)"))

@@ -55,6 +55,7 @@ _CSS = """<style>
 .snb-app .snb-pass {color: #1a7f37; font-weight: bold;}
 .snb-app .snb-warn {color: #9a6700; font-weight: bold;}
 .snb-app .snb-fail {color: #b00020; font-weight: bold;}
+.snb-app .snb-chart {max-width: 100%; overflow-x: auto;}
 </style>"""
 _BADGE = {"pass": "✔ pass", "warn": "⚠ warn", "fail": "✖ fail"}
 _WIDE = W.Layout(width="420px")
@@ -553,6 +554,7 @@ class ForecastWhatIfApp(_App):
         super().__init__(wb.config.currency)
         self.wb, self.n_sims, self.seed = wb, n_sims, seed
         self._contexts: dict[tuple, ws.WhatIfContext] = {}
+        self._documents: dict[tuple, ws.DocumentChance] = {}
         reps = wb.reps.sort_values("name")
         subjects = [("Whole team", "all")]
         subjects += [(f"Region: {r}", f"region:{r}") for r in sorted(set(wb.reps["region"]))]
@@ -594,6 +596,18 @@ class ForecastWhatIfApp(_App):
                                                          seed=self.seed)  # fmt: skip
         return self._contexts[key]
 
+    def document(self) -> ws.DocumentChance:
+        """The forecast document's simulated quarters and P(target) map for the selected
+        subject and period (cached): the what-if's chance is read on the document's scale."""
+        subject, period = self.controls["subject"].value, self.controls["period"].value
+        key = (subject, period)
+        if key not in self._documents:
+            kind, _, name = subject.partition(":")
+            self._documents[key] = ws.DocumentChance.build(
+                self.wb, kind, name or None, period, seed=self.seed
+            )
+        return self._documents[key]
+
     def compute(self) -> tuple[ws.WhatIfResult, ws.WhatIfResult]:
         ctx = self.context()
         c = self.controls
@@ -607,8 +621,14 @@ class ForecastWhatIfApp(_App):
         cur = self.currency
         m = lambda x: ws.fmt_money(x, cur)
         if r.target:
-            now, before = format_value(r.p_attain, "chance"), format_value(base.p_attain, "chance")
-            p = f"P(reach {m(r.target)}): <b>{now}</b> (before changes: {before})"
+            doc = self.document()
+            now, before = ws.what_if_chance(doc, base, r), ws.what_if_chance(doc, base, base)
+            if np.isfinite(now):
+                now, before = format_value(now, "chance"), format_value(before, "chance")
+                p = (f"P(reach {m(r.target)}), as the forecast document reckons it: <b>{now}</b> "
+                     f"(before changes: {before})")  # fmt: skip
+            else:
+                p = f"P(reach {m(r.target)}): {_e(doc.chance.text(str))}"
         else:
             p = "No target for this subject and period: type one to see P(target)"
         self.outputs["headline"].value = (
@@ -659,8 +679,9 @@ class ForecastWhatIfApp(_App):
         r = result[1]
         if not r.target:
             return None
+        p = ws.what_if_chance(self.document(), result[0], r)
         return charts.distribution(r.samples, r.target, currency=self.currency,
-                                   p_attain=r.p_attain)  # fmt: skip
+                                   p_attain=p if np.isfinite(p) else r.p_attain)  # fmt: skip
 
 
 # --------------------------------------------------------------------------- 5. pipeline explorer

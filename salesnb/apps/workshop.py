@@ -23,11 +23,13 @@ from salesnb.analytics import funnel, goals
 from salesnb.analytics.coaching_facts import format_money
 from salesnb.analytics.smart import history_baseline
 from salesnb.analytics.smart_goal import parse_number, smart_target
+from salesnb.apps.whatif_doc import DocumentChance, what_if_chance
 from salesnb.core.errors import ParameterError
 
 __all__ = [
     "WHAT_IF_LIMITS",
     "DecompositionContext",
+    "DocumentChance",
     "ExplorerContext",
     "ExplorerView",
     "FunnelView",
@@ -48,6 +50,7 @@ __all__ = [
     "smart_feedback",
     "smart_target",
     "what_if",
+    "what_if_chance",
 ]
 
 

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from salesnb import __version__
+from salesnb.batch.docfiles import files_in_place, files_of, write_files
 from salesnb.batch.folders import cap_workers, check_out, clean_temp, cores, locked, make_out
 from salesnb.batch.index import render_index
 from salesnb.batch.inputs import (
@@ -171,6 +172,7 @@ def _prepare(
         "env": env,
         "order": [k for k, _ in every],
         "no_data": [{"key": k, "name": n} for k, n in no_data],
+        "wb": wb,  # for what the documents share (salesnb.batch.prefill)
     }
 
 
@@ -439,6 +441,7 @@ def _run_locked(
         if resume and _up_to_date(prev, rkey, out, formats):
             entry = {**prev, "skipped": True}
             entry.pop("earlier_run", None)
+            entry["files"] = files_in_place(out, entry, warn)
         else:
             entry = {
                 "key": key,
@@ -490,12 +493,19 @@ def _run_locked(
     saved = -save_every  # the first document shows at once
     try:
         if jobs:
+            if not scheduler or scheduler.startswith("local"):  # a cache folder shared with us
+                from salesnb.batch.prefill import prefill
+
+                prefill(prep.get("wb"), prep["nb_path"].stem, by, [j.key for j in jobs],
+                        prep["user"])  # fmt: skip
             runner = runner or make_runner(manifest["workers"], scheduler, engine)
             for job, result in runner.run(jobs):
                 with _held_interrupts():  # a document in place is in the manifest too
-                    entries[job.key].update(
-                        _store(out, entries[job.key], result, formats, warn=warn)
+                    before = old_subjects.get(job.key)
+                    stored = _store(
+                        out, entries[job.key], result, formats, warn=warn, previous=before
                     )
+                    entries[job.key].update(stored)
                 manifest["subjects"] = listing()
                 report(_counts(manifest))
                 # The documents are on disk already; the manifest and index follow at most
@@ -705,47 +715,19 @@ def _put(out: Path, name: str, fmt: str, result: Any, spooled: dict[str, tuple[s
     return hashlib.sha256(data).hexdigest()
 
 
-def write_files(
-    out: Path, entry: Mapping[str, Any], warn: Callable[[str], None] | None = None
-) -> list[Path]:
-    """Write the files a group's document links to beside it (the full deal lists of a
-    manager's copy as CSV, see :mod:`salesnb.reports.rollup`); the paths written.
-
-    Read from the subject's executed notebook in ``out``; nothing for a rep's document, a
-    failed subject or one without a notebook. A file that cannot be written is a warning
-    (``warn``), never a failed batch: the document itself is in place.
-
-    Examples
-    --------
-    >>> write_files(Path("reports/q3"), manifest["subjects"][0])  # doctest: +SKIP
-    [PosixPath('reports/q3/pipeline-review-emea-attention.csv')]
-    """
-    from salesnb.reports import render
-
-    ipynb = ((entry.get("outputs") or {}).get("ipynb") or {}).get("path")
-    kind = (entry.get("title") or {}).get("subject_type")
-    if entry.get("status") != "ok" or not ipynb or kind == "rep":
-        return []
-    try:
-        return render.write_attachments(Path(out) / ipynb, out)
-    except (OSError, ValueError) as exc:
-        name = entry.get("name") or entry.get("key")
-        (warn or functools.partial(warnings.warn, category=UserWarning))(
-            f"{name}: could not write the CSV files its document links to: {exc}"
-        )
-        return []
-
-
 def _store(
     out: Path,
     entry: dict[str, Any],
     result: Any,
     formats: tuple[str, ...],
     warn: Callable[[str], None] | None = None,
+    previous: Mapping[str, Any] | None = None,
 ) -> dict:
     """Write one subject's outputs atomically, and the files its document links to
-    (:func:`write_files`); drop stale documents of a failed subject."""
+    (:func:`write_files`); drop stale documents of a failed subject, and the files of
+    ``previous`` (its entry in the manifest already in OUT) that this document does not link."""
     slug = entry["slug"]
+    before = files_of(out, previous) if previous else set()
     finals = {"ipynb": f"{slug}.ipynb", "html": f"{slug}.html", "pdf": f"{slug}.pdf"}
     failed_nb = f"{slug}.failed.ipynb"
     spooled = getattr(result, "spooled", None) or {}
@@ -761,7 +743,7 @@ def _store(
         error = {"kind": "engine", "ename": "OSError", "cell": None, "evalue": why,
                  "lines": [f"OSError: {why}. {fix}"]}  # fmt: skip
         failed = replace(result, status="failed", error=error, files={}, spooled={})
-        return _store(out, entry, failed, formats, warn=warn)
+        return _store(out, entry, failed, formats, warn=warn, previous=previous)
     if result.status == "ok":
         stale = [failed_nb] + [finals[f] for f in ("html", "pdf") if f not in made]
     else:  # a document from an earlier run must not look like this run's result
@@ -770,7 +752,11 @@ def _store(
         with contextlib.suppress(FileNotFoundError):
             (out / name).unlink()
     title = result.title or entry.get("title") or {}
-    write_files(out, {**entry, "status": result.status, "outputs": outputs, "title": title}, warn)
+    stored = {**entry, "status": result.status, "outputs": outputs, "title": title}
+    made_files = {p.name: p for p in write_files(out, stored, warn)}
+    for name in sorted(before - set(made_files)):  # an earlier run's list: it matches nothing now
+        with contextlib.suppress(FileNotFoundError):
+            (out / name).unlink()
     return {
         "status": result.status,
         "started": result.started,
@@ -782,4 +768,5 @@ def _store(
         "title": result.title,
         "worker": result.worker,
         "skipped": False,
+        "files": [{"path": n, "sha256": sha256_file(p)} for n, p in sorted(made_files.items())],
     }

@@ -40,7 +40,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from salesnb.batch import executor
+from salesnb.batch import pmengine
 from salesnb.batch.ahead import (
     adopt,
     compute_shared,
@@ -62,6 +62,7 @@ from salesnb.batch.inshell import (
     shell,
     timestamp,
 )
+from salesnb.batch.jobs import EngineSpec
 from salesnb.batch.pmengine import (
     PAPERMILL_ENGINE,
     inprocess_execute,
@@ -77,6 +78,7 @@ from salesnb.batch.warmup import (
 )
 
 __all__ = [
+    "FORK_ENGINE",
     "PAPERMILL_ENGINE",
     "PRELOAD_MODULES",
     "RAISES_TAG",
@@ -108,7 +110,9 @@ __all__ = [
     "warm_imports",
 ]
 
-executor.register_engine("fork", fork_execute, prepare)
+#: The executor engine ``"fork"``: :func:`salesnb.batch.executor.get_engine` returns it (this
+#: module registers nothing itself, so it does not import the executor).
+FORK_ENGINE = EngineSpec("fork", fork_execute, prepare)
 
 
 def __getattr__(name: str) -> Any:
@@ -116,8 +120,6 @@ def __getattr__(name: str) -> Any:
     # built lazily (salesnb.batch.pmengine), which keeps papermill and IPython out of
     # `import salesnb.batch.fastengine`.
     if name == "InProcessEngine":
-        from salesnb.batch import pmengine
-
         cls = pmengine.InProcessEngine
         globals()["InProcessEngine"] = cls
         return cls

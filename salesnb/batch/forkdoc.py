@@ -19,7 +19,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from salesnb.batch import executor
 from salesnb.batch.ahead import (
     ImportRecorder,
     library_modules,
@@ -28,6 +27,15 @@ from salesnb.batch.ahead import (
     warm_imports,
 )
 from salesnb.batch.inshell import Progress, emit, set_progress
+from salesnb.batch.jobs import (
+    EngineSpec,
+    Execution,
+    Job,
+    add_error_banner,
+    execute_job,
+    now_iso,
+    running_cell,
+)
 from salesnb.batch.pmengine import inprocess_execute
 from salesnb.batch.warmup import converters, parent_death_signal, prepare
 
@@ -40,7 +48,7 @@ _KILL_GRACE = 5.0
 class Child:
     """A forked document as its parent sees it: pid, pipe, deadline and streamed cells."""
 
-    job: executor.Job
+    job: Job
     pid: int
     conn: Any
     deadline: float | None
@@ -113,7 +121,7 @@ class Child:
         self.ended = True
         return status
 
-    def failure(self, kind: str) -> executor.Execution:
+    def failure(self, kind: str) -> Execution:
         """The failed Execution of a child that was killed (timeout) or died."""
         self.extra["rebuilt"] = True
         duration = time.monotonic() - self.t0
@@ -142,9 +150,9 @@ class Child:
         nb = self.partial_notebook()
         if nb is not None:
             _finish_partial(nb, self.running)
-            error["cell"] = executor._running_cell(nb)
-            executor._banner(nb, error["kind"], error["evalue"], error["cell"])
-        return executor.Execution("failed", duration, error, nb=nb)
+            error["cell"] = running_cell(nb)
+            add_error_banner(nb, error["kind"], error["evalue"], error["cell"])
+        return Execution("failed", duration, error, nb=nb)
 
 
 def _finish_partial(nb: Any, running: int | None) -> None:
@@ -164,16 +172,14 @@ def _finish_partial(nb: Any, running: int | None) -> None:
             pm["status"] = "completed"
 
 
-def fork_document(
-    job: executor.Job, *, render: bool, converter: Any = None, ask: bool = False
-) -> Child:
+def fork_document(job: Job, *, render: bool, converter: Any = None, ask: bool = False) -> Child:
     """Fork a child that executes ``job`` (and renders it when ``render``), drawing SVG
     through ``converter`` (default: this process's first one). With ``ask``, the child asks
     this process for the shared results it lacks (this process must answer: the zygote)."""
     from multiprocessing.connection import Pipe
 
     recv, send = Pipe(duplex=ask)
-    started, t0 = executor._now(), time.monotonic()
+    started, t0 = now_iso(), time.monotonic()
     parent = os.getpid()
     flush_real_streams()
     # The cyclic GC walks every object it tracks, which writes to each one's header: in a
@@ -207,7 +213,7 @@ def flush_real_streams() -> None:
 
 
 def _child_main(
-    job: executor.Job,
+    job: Job,
     conn: Any,
     parent: int,
     render: bool,
@@ -231,11 +237,11 @@ def _child_main(
         from salesnb.data import memo
 
         memo.set_source(_asker(conn))
-    spec = executor.EngineSpec("salesnb-inprocess", inprocess_execute)
+    spec = EngineSpec("salesnb-inprocess", inprocess_execute)
     imported = ImportRecorder()
     sys.meta_path.insert(0, imported)
     if render:
-        outcome = ("result", executor.run_job(job, spec))
+        outcome = ("result", execute_job(job, spec))
     else:
         out = Path(job.output_path)  # type: ignore[attr-defined]
         ex = inprocess_execute(
@@ -337,7 +343,7 @@ def fork_execute(
     timeout: float | None,
     *,
     cwd: str | None = None,
-) -> executor.Execution:
+) -> Execution:
     """Executor engine ``"fork"``: execute one notebook in a fork of this (warmed) process.
 
     The parent stays clean: it imports and warms up once (:func:`prepare`), each call
@@ -361,7 +367,7 @@ def fork_execute(
     supervise(child)
     warm_imports(child.extra.get("imports", ()))
     ex = child.outcome
-    if not isinstance(ex, executor.Execution):
+    if not isinstance(ex, Execution):
         ex = child.failure("died")
     if child.extra.get("rebuilt") and ex.nb is not None:
         nbformat.write(ex.nb, str(output_path))  # papermill in the child did not get to it

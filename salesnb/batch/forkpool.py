@@ -16,7 +16,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from salesnb.batch import executor
 from salesnb.batch.ahead import (
     adopt,
     compute_shared,
@@ -26,6 +25,7 @@ from salesnb.batch.ahead import (
     warm_imports,
 )
 from salesnb.batch.forkdoc import Child, flush_real_streams, fork_document
+from salesnb.batch.jobs import Job, JobResult, job_result, now_iso
 from salesnb.batch.warmup import (
     converters,
     ensure_converter,
@@ -99,7 +99,7 @@ def _zygote_main(
 def _zygote_loop(conn: Any, workers: int) -> None:
     from multiprocessing.connection import wait
 
-    queue: list[executor.Job] = []
+    queue: list[Job] = []
     running: dict[Any, Child] = {}
     outbox: list[tuple] = []  # results go out after the next documents are forked
     learned: list[Child] = []  # what finished documents imported and asked for
@@ -157,7 +157,7 @@ def _zygote_loop(conn: Any, workers: int) -> None:
                 del running[r]
                 outbox.append(("result", child.job.key, _result(child, "died")))
                 continue
-            if isinstance(child.outcome, executor.JobResult):
+            if isinstance(child.outcome, JobResult):
                 # done: it only exits now (unmapping its memory takes ~10 ms); it is reaped
                 # later rather than waited for before the next document is forked
                 child.conn.close()
@@ -184,11 +184,11 @@ def _reap(pids: list[int], *, block: bool = False) -> None:
             pids.remove(pid)
 
 
-def _result(child: Child, how: str) -> executor.JobResult:
-    if isinstance(child.outcome, executor.JobResult):
+def _result(child: Child, how: str) -> JobResult:
+    if isinstance(child.outcome, JobResult):
         return child.outcome
     ex = child.failure(how)
-    result = executor.job_result(child.job, ex, child.started, child.t0, None)
+    result = job_result(child.job, ex, child.started, child.t0, None)
     result.worker = f"{os.uname().nodename}:{child.pid}"
     return result
 
@@ -275,7 +275,7 @@ class ForkRunner:
         except (EOFError, OSError):
             return ("fatal", "the fork engine's zygote process died")
 
-    def run(self, jobs: list[executor.Job]) -> Iterator[tuple[executor.Job, executor.JobResult]]:
+    def run(self, jobs: list[Job]) -> Iterator[tuple[Job, JobResult]]:
         """Yield ``(job, result)`` as documents finish."""
         msg = ("ready",) if self.ready else self._recv()
         self.ready = msg[0] == "ready"
@@ -330,10 +330,10 @@ class ForkRunner:
             self.conn.close()
 
 
-def _lost(job: executor.Job, why: str) -> executor.JobResult:
-    now = executor._now()
+def _lost(job: Job, why: str) -> JobResult:
+    now = now_iso()
     last = why.strip().splitlines()[-1] if why.strip() else why
-    return executor.JobResult(job.key, "failed", now, now, 0.0, {
+    return JobResult(job.key, "failed", now, now, 0.0, {
         "kind": "worker", "ename": "WorkerError", "evalue": last, "cell": None,
         "lines": [f"WorkerError: {last}", "The process running this document died."],
     })  # fmt: skip

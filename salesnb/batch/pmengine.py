@@ -10,7 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from salesnb.batch import executor
 from salesnb.batch.inshell import (
     emit,
     fresh_shell,
@@ -18,6 +17,7 @@ from salesnb.batch.inshell import (
     reporting,
     run_cells,
 )
+from salesnb.batch.jobs import Execution, fix_cell_ids, papermill_execute
 
 PAPERMILL_ENGINE = "salesnb"
 
@@ -91,7 +91,7 @@ def _papermill_engine_class() -> type:
             emit("nb", nb)
             run_cells(nb_man, sh, **kwargs)
             # the ids job_result gives them: papermill then saves the notebook as it is kept
-            executor.fix_cell_ids(nb)
+            fix_cell_ids(nb)
             return nb
 
     return InProcessEngine
@@ -124,14 +124,14 @@ def inprocess_execute(
     timeout: float | None,
     *,
     cwd: str | None = None,
-) -> executor.Execution:
+) -> Execution:
     """Execute one notebook through papermill in this process (no isolation).
 
     ``timeout`` (seconds, the whole document) stops the cell running when it passes, as
-    :func:`salesnb.batch.executor.papermill_execute` does with papermill's engine; the partial
+    :func:`salesnb.batch.jobs.papermill_execute` does with papermill's engine; the partial
     notebook keeps that cell's outputs and execution count.
     """
     register_papermill_engine()
-    return executor.papermill_execute(
+    return papermill_execute(
         notebook, parameters, output_path, timeout, cwd=cwd, engine_name=PAPERMILL_ENGINE
     )

@@ -103,7 +103,11 @@ def validate_cmd(data: str, profile: str | None) -> None:
         click.echo(str(p))
     extra = "".join(
         f", {len(t)} {what}"
-        for t, what in ((wb.accounts, "accounts"), (wb.satisfaction, "survey responses"))
+        for t, what in (
+            (wb.accounts, "accounts"),
+            (wb.satisfaction, "survey responses"),
+            (wb.calls, "forecast calls"),
+        )
         if len(t)
     )  # the optional tables, only when the data has them
     click.echo(

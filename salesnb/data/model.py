@@ -12,7 +12,7 @@ import pandas as pd
 from salesnb.core.errors import ParameterError, Problem
 from salesnb.data import memo
 from salesnb.data.config import Config
-from salesnb.data.schema import DIMENSION_TABLES, TABLES, columns
+from salesnb.data.schema import LATER_COLUMNS, OPTIONAL_TABLES, TABLES, columns
 
 _ROW_KEYS = {
     "reps": ["rep_id"],
@@ -22,6 +22,7 @@ _ROW_KEYS = {
     "snapshots": ["as_of", "opp_id"],
     "accounts": ["account"],
     "satisfaction": ["account", "date", "kind", "score"],
+    "calls": ["subject_type", "subject", "period", "as_of", "category", "amount"],
 }
 
 
@@ -125,6 +126,8 @@ class Workbook:
     accounts, satisfaction : DataFrame
         The optional dimension tables (customer segment, industry ...; survey scores);
         empty when the data has none.
+    calls : DataFrame
+        The optional managers' forecast calls (:mod:`salesnb.data.calls`); empty when none.
     config : Config
         Stage catalogue, fiscal calendar, currency, thresholds.
     source : str
@@ -148,9 +151,11 @@ class Workbook:
     warnings: list[Problem] = field(default_factory=list)
     accounts: pd.DataFrame = field(default_factory=lambda: empty_table("accounts"))
     satisfaction: pd.DataFrame = field(default_factory=lambda: empty_table("satisfaction"))
+    calls: pd.DataFrame = field(default_factory=lambda: empty_table("calls"))
 
     TABLE_NAMES = (
         "reps", "opportunities", "targets", "activities", "snapshots", "accounts", "satisfaction",
+        "calls",
     )  # fmt: skip
 
     @property
@@ -206,11 +211,15 @@ class Workbook:
     def _content_hash(self) -> str:
         h = hashlib.sha256()
         for name in self.TABLE_NAMES:
-            if name in DIMENSION_TABLES and not len(self.table(name)):
+            if name in OPTIONAL_TABLES and not len(self.table(name)):
                 continue  # an absent optional table leaves the fingerprint as it was
             # Row order is the source's business, not the data's: a database and a CSV file
             # holding the same rows must give the same fingerprint.
-            df = self.table(name)[columns(name)]
+            table = self.table(name)
+            later = LATER_COLUMNS.get(name, ())
+            cols = [c for c in columns(name) if c not in later
+                    or (c in table.columns and table[c].notna().any())]  # fmt: skip
+            df = table[cols]
             df = df.sort_values(_ROW_KEYS[name], kind="stable", na_position="first")
             h.update(name.encode())
             h.update(pd.util.hash_pandas_object(df, index=False).values.tobytes())
@@ -262,7 +271,12 @@ class Workbook:
             accounts = accounts.assign(owner=accounts["owner"].where(accounts["owner"].isin(keep)))
         sat = self.satisfaction
         sat = sat[sat["account"].isin(set(accounts["account"]) | mine)]
+        # calls: the kept reps' own, and those of their managers, regions and teams
+        c, kind = self.calls, self.calls["subject_type"]
+        ours = (kind == "all") | ((kind == "rep") & c["subject"].isin(keep))
+        for k in ("manager", "region", "team"):
+            ours |= (kind == k) & c["subject"].isin(set(reps[k].dropna()))
         return replace(
             self, reps=reps, opportunities=opps, targets=targets, activities=acts, snapshots=snaps,
-            accounts=accounts, satisfaction=sat,
+            accounts=accounts, satisfaction=sat, calls=c[ours],
         )  # fmt: skip

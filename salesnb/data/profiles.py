@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from salesnb.core.errors import ConfigError, ProfileError
+from salesnb.data.bands import parse_bands
 from salesnb.data.config_schema import check_config, parse_toml, raise_config_problems
 from salesnb.data.readoptions import ReadOptions
 from salesnb.data.readoptions import read_options as _read_options
@@ -32,7 +33,7 @@ FillWhen = Literal["blank", "zero", "blank_or_zero"]
 
 _TABLE_KEYS = {
     "files", "sheet", "columns", "values", "corrections", "fill", "warn_blank", "derive", "defaults",
-    "growth", "window_months", "generate", "read", "sql_table", "query", "stage_dates",
+    "growth", "window_months", "generate", "read", "sql_table", "query", "stage_dates", "bands",
 }  # fmt: skip
 _TOP_KEYS = {
     "name", "description", "as_of", "currency", "read", "stages", "stage_map", "stage_history",
@@ -83,6 +84,8 @@ class TableSpec:
     #: opportunities only: open stage -> the column holding the date a deal entered it
     #: (HubSpot's "Date entered <stage>"); see :mod:`salesnb.data.stagehistory`.
     stage_dates: dict[str, str] = field(default_factory=dict)
+    #: canonical text column -> :class:`salesnb.data.bands.Bands` deriving it from a number
+    bands: dict[str, Any] = field(default_factory=dict)
 
     def source_names(self, canonical: str) -> list[str]:
         """Source column names that map onto ``canonical`` (the canonical name last)."""
@@ -345,6 +348,7 @@ def _table(name: str, raw: dict[str, Any], base: ReadOptions, where: str) -> Tab
         generate=dict(generate),
         read=_read_options(raw.get("read", {}), base, where + " [read]"),
         stage_dates={str(k): str(v) for k, v in stage_dates.items()},
+        bands=parse_bands(raw.get("bands", {}), name, where),
     )
 
 

@@ -564,15 +564,16 @@ def generate(seed: int = 2026, settings: SampleSettings | None = None) -> dict[s
     -------
     dict of str to DataFrame
         ``reps``, ``opportunities``, ``targets``, ``activities``, ``snapshots``, and the
-        optional ``accounts`` and ``satisfaction`` (:mod:`salesnb.data.sample_accounts`) with
+        optional ``accounts`` and ``satisfaction`` (:mod:`salesnb.data.sample_accounts`) and
+        ``calls`` (:mod:`salesnb.data.sample_calls`), with
         the canonical columns and dtypes of :mod:`salesnb.data.schema` (amounts in currency).
 
     Examples
     --------
     >>> tables = generate(seed=1)
     >>> sorted(tables), len(tables["reps"])  # doctest: +NORMALIZE_WHITESPACE
-    (['accounts', 'activities', 'opportunities', 'reps', 'satisfaction', 'snapshots',
-      'targets'], 30)
+    (['accounts', 'activities', 'calls', 'opportunities', 'reps', 'satisfaction',
+      'snapshots', 'targets'], 30)
     """
     from salesnb.data.config import load_config
 
@@ -672,7 +673,17 @@ def generate(seed: int = 2026, settings: SampleSettings | None = None) -> dict[s
 
     # drawn last, from their own random stream: every figure above stays as it was
     accounts, satisfaction = dimension_tables(seed, rp["frame"], opps, pd.Timestamp(s.as_of))
+    from salesnb.data.sample_kinds import deal_types, loss_reasons
+
+    # appended columns: types derived from the deals, loss reasons from their own stream
+    opps["deal_type"] = deal_types(opps)
+    opps["loss_reason"] = loss_reasons(seed, opps, list(open_names))
+    from salesnb.data.sample_calls import calls_table
+
+    # the managers' weekly calls: their own random stream too
+    calls = calls_table(seed, rp["frame"], targets, snapshots["as_of"], pd.Timestamp(s.as_of))
     out = {
+        "calls": calls,
         "accounts": accounts,
         "satisfaction": satisfaction,
         "reps": rp["frame"],
@@ -695,7 +706,7 @@ def write(
     """Generate the sample and write it to ``out`` as canonical CSV plus two TOML files.
 
     Writes ``reps.csv``, ``opportunities.csv``, ``targets.csv``, ``activities.csv``,
-    ``snapshots.csv``, ``accounts.csv``, ``satisfaction.csv`` (canonical column order, ISO dates, amounts with 2 decimals, UTF-8,
+    ``snapshots.csv``, ``accounts.csv``, ``satisfaction.csv``, ``calls.csv`` (canonical column order, ISO dates, amounts with 2 decimals, UTF-8,
     ``\\n`` line ends), ``salesnb.toml`` (as-of date, currency, fiscal calendar) and
     ``generator.toml`` (seed and settings). Rewriting gives byte-identical files.
 

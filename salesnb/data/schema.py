@@ -1,7 +1,8 @@
-"""The canonical data model: seven tables, their columns, types and meanings.
+"""The canonical data model: eight tables, their columns, types and meanings.
 
 The five core tables (reps, opportunities, targets, activities, snapshots) are joined by two
-optional dimension tables, ``accounts`` and ``satisfaction``: absent, they change nothing.
+optional dimension tables, ``accounts`` and ``satisfaction``, and by the optional ``calls``
+(the managers' forecast calls): absent, they change nothing.
 
 Every loader produces these tables with exactly these column names and dtypes,
 whatever the source (a folder of CSVs, a CRM export through an import profile,
@@ -32,8 +33,17 @@ OUTCOMES = ("open", "won", "lost")
 FORECAST_CATEGORIES = ("pipeline", "best_case", "commit", "omitted")
 ACTIVITY_TYPES = ("call", "email", "meeting", "demo")
 SATISFACTION_KINDS = ("csat", "nps")
+#: Kinds of deal (``opportunities.deal_type``): a new customer, the renewal of a contract the
+#: customer has, more of or another product for an existing customer, or an existing
+#: customer's deal that the export does not say is a renewal or an expansion (HubSpot's
+#: "Existing Business").
+DEAL_TYPES = ("new_business", "renewal", "expansion", "existing")
 #: The score range of each satisfaction kind: CSAT 1-5, NPS 0-10 (inclusive).
 SATISFACTION_RANGE = {"csat": (1.0, 5.0), "nps": (0.0, 10.0)}
+#: Whose forecast call a ``calls`` row is: the team review's subject types.
+CALL_SUBJECTS = ("manager", "region", "team", "rep", "all")
+#: The kinds of call: what the manager commits to, and the upside they see.
+CALL_CATEGORIES = ("commit", "best_case")
 
 TABLES: dict[str, tuple[Column, ...]] = {
     "reps": (
@@ -74,6 +84,15 @@ TABLES: dict[str, tuple[Column, ...]] = {
             "The furthest open stage the deal reached (for lost deals: the stage it was lost at).",
         ),
         Column("last_activity_date", "date", False, "Last time anything changed on the deal."),
+        # optional columns of issue 22 (renewals and churn, loss reasons): appended last
+        Column(
+            "deal_type",
+            "str",
+            False,
+            "new_business, renewal, expansion or existing (existing customer, kind not said).",
+            DEAL_TYPES,
+        ),
+        Column("loss_reason", "str", False, "Why a lost deal was lost (free text; blank allowed)."),
     ),
     "targets": (
         Column("rep_id", "str", False, "Rep the target belongs to (blank for a region target)."),
@@ -116,6 +135,15 @@ TABLES: dict[str, tuple[Column, ...]] = {
         Column("score", "float", True, "The score: CSAT 1-5, NPS 0-10."),
         Column("kind", "str", True, "csat or nps.", SATISFACTION_KINDS),
     ),
+    # --- the manager's forecast call (optional; salesnb.data.calls) ---
+    "calls": (
+        Column("subject_type", "str", True, "manager, region, team, rep or all.", CALL_SUBJECTS),
+        Column("subject", "str", False, "Manager's name, region, team or rep_id; blank for all."),
+        Column("period", "str", True, "Fiscal quarter the call is for, e.g. FY2026-Q4."),
+        Column("amount", "float", True, "The call: bookings expected in the quarter (>= 0)."),
+        Column("as_of", "date", True, "Date the call was made."),
+        Column("category", "str", False, "commit (the default) or best_case.", CALL_CATEGORIES),
+    ),
 }
 
 #: Tables a data set must have; the others may be absent (empty).
@@ -125,6 +153,12 @@ CORE_TABLES = ("reps", "opportunities", "targets", "activities", "snapshots")
 #: Optional tables that add dimensions (customer segment, industry, satisfaction); absent,
 #: they change nothing.
 DIMENSION_TABLES = ("accounts", "satisfaction")
+#: Optional columns added to a table after its first release. Blank on every row (or absent
+#: from a frame built by hand), they are left out of the data's fingerprint, so data without
+#: them keeps the fingerprint it had.
+LATER_COLUMNS = {"opportunities": ("deal_type", "loss_reason")}
+#: Every optional table: the dimension tables and the managers' forecast calls.
+OPTIONAL_TABLES = (*DIMENSION_TABLES, "calls")
 
 
 def columns(table: str) -> list[str]:

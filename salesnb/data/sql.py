@@ -69,6 +69,7 @@ _KEYS = {
     "snapshots": ("as_of", "opp_id"),
     "accounts": ("account",),
     "satisfaction": ("account", "date", "kind"),
+    "calls": ("subject_type", "subject", "period", "as_of", "category"),
 }
 _ISO_TS = re.compile(r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?")
 #: Seconds one statement may run before the server stops it (the profile's

@@ -14,14 +14,16 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from salesnb.core.errors import Problem
+from salesnb.data.bands import apply_bands
+from salesnb.data.calls import call_reps, check_calls
 from salesnb.data.config import Config
+from salesnb.data.coverage import reps_without_data, reps_without_target
 from salesnb.data.model import (
     account_owners,
     as_of_dates,
@@ -295,15 +297,18 @@ def _map_unique(s: pd.Series, func) -> pd.Series:
 def _choices(t: _Table, col: Column, s: pd.Series) -> pd.Series:
     norm = _map_unique(s, lambda v: re.sub(r"[\s\-]+", "_", v.strip().lower()))
     bad = (norm.notna() & ~norm.isin(col.choices)).to_numpy()
+    lenient = col.name == "deal_type"  # an org's own deal types must not stop the data loading
     if bad.any():
         for v in pd.unique(s[bad])[:20]:
             m = (s == v).fillna(False).to_numpy()
-            msg = f"Unknown {col.name} {v!r}.{closest(v, list(col.choices))}"
+            blank = ": read as blank (kind of deal not known)" if lenient else ""
+            msg = f"Unknown {col.name} {v!r}{blank}.{closest(v, list(col.choices))}"
             fix = f"Use one of {list(col.choices)!r}" + (
                 "." if t.profile.is_canonical else ", or map it under [values] in the profile."
             )
-            t.emit(m, col.name, "unknown-value", msg, fix)
-        t.bad[col.name] = bad  # reported: not "blank" again
+            t.emit(m, col.name, "unknown-value", msg, fix, "warning" if lenient else "error")
+        if not lenient:
+            t.bad[col.name] = bad  # reported: not "blank" again
     return norm.where(~bad)
 
 
@@ -599,6 +604,7 @@ def validate(
         if name == "snapshots":
             _stages(t, "stage", config)  # before fills restricted to stages
         apply_fills(t, lookups or {}, fill_as_of, skip=EARLY_FILLS)
+        apply_bands(t)  # a profile's [<table>.bands.<column>] (salesnb.data.bands)
     if opp is not None:
         warn_blanks(opp)
         _required(opp)
@@ -639,6 +645,11 @@ def validate(
             tables["snapshots"] = _finish(t)
         elif name in DIMENSION_TABLES:
             tables[name] = _dimension_table(t, reps)
+        elif name == "calls":  # the managers' forecast calls (salesnb.data.calls)
+            _required(t), _non_negative(t, "amount"), check_calls(t, reps)
+            keys = ["period", "subject_type", "subject", "as_of", "category"]
+            _duplicates(t, keys, "call (same subject, period, day and category)", "as_of")
+            tables["calls"] = _finish(t)
     if opp is not None:
         from salesnb.data.stagehistory import derive_furthest
 
@@ -657,9 +668,9 @@ def validate(
         if name not in tables:
             tables[name] = empty_table(name)
     if reps is not None and "opportunities" in typed:
-        _reps_without_data(tables, reps_t or opp, problems)
+        reps_without_data(tables, reps_t or opp, problems)
     if reps is not None and "targets" in typed:
-        _reps_without_target(tables, reps_t, typed["targets"], problems)
+        reps_without_target(tables, reps_t, typed["targets"], problems)
     _attribute(problems, typed, tables)
     return tables, config, problems
 
@@ -700,64 +711,6 @@ def _warn_far_future(typed: dict[str, _Table]) -> None:
             t.emit(far, col, "far-future-date", msg, fix, "warning")
 
 
-def _reps_without_data(tables: dict[str, pd.DataFrame], t: _Table, problems: list[Problem]) -> None:
-    reps = tables["reps"]
-    active = set(tables["opportunities"]["rep_id"].unique())
-    active |= set(tables["activities"]["rep_id"].unique())
-    idle = reps.loc[~reps["rep_id"].isin(active), "rep_id"]
-    if len(idle):
-        rows = ()
-        file = None
-        if t is not None and t.name == "reps":
-            pos = np.flatnonzero(~reps["rep_id"].isin(active).to_numpy())
-            rows, file = tuple(int(x) for x in t.lines[pos]), t.raw.files[0]
-        who = "1 rep has" if len(idle) == 1 else f"{len(idle)} reps have"
-        msg = f"{who} no opportunities and no activities: {list(idle)!r}."
-        fix = "Nothing to do if they are new or have left; otherwise check their deals' rep_id."
-        problems.append(Problem(msg, fix, file, rows, None, "warning", "rep-without-data",
-                                tuple(idle)))  # fmt: skip
-
-
-def _reps_without_target(
-    tables: dict[str, pd.DataFrame], reps_t: _Table | None, targets: _Table, problems: list[Problem]
-) -> None:
-    """Warn about reps that a targets file leaves out: no row of theirs, none for their region.
-
-    Their attainment would otherwise be blank without a word. Nothing is said when there
-    is no targets file at all (a team without targets), when targets were derived, or
-    for reps with no data at all (see :func:`_reps_without_data`).
-    """
-    reps, t = tables["reps"], tables["targets"]
-    covered = reps["rep_id"].isin(t["rep_id"].dropna().unique()) | reps["region"].isin(
-        t.loc[t["rep_id"].isna(), "region"].dropna().unique()
-    )
-    # A rep with no deals and no activities is already reported (rep-without-data).
-    active = reps["rep_id"].isin(tables["opportunities"]["rep_id"].unique()) | reps["rep_id"].isin(
-        tables["activities"]["rep_id"].unique()
-    )
-    missing = (~covered & active).to_numpy()
-    if not missing.any():
-        return
-    ids = reps.loc[missing, "rep_id"].tolist()
-    rows: tuple[int, ...] = ()
-    file = None
-    if reps_t is not None and len(reps_t.lines) == len(reps):
-        rows, file = tuple(int(x) for x in reps_t.lines[missing]), reps_t.raw.files[0]
-    target_file = Path(targets.raw.files[0]).name
-    shown = ids[:20] + (["..."] if len(ids) > 20 else [])
-    who = "1 rep has" if len(ids) == 1 else f"{len(ids):,} reps have"
-    msg = (
-        f"{who} no target in {target_file} (no row of their own, none for their region): "
-        f"{shown!r}; their attainment is left blank."
-    )
-    fix = (
-        f"Add a row for each of them (or for their region) to {target_file}; nothing to do "
-        "if they are not meant to have a target."
-    )
-    problems.append(Problem(msg, fix, file, rows, None, "warning", "rep-without-target",
-                            tuple(ids)))  # fmt: skip
-
-
 def _attribute(
     problems: list[Problem], typed: dict[str, _Table], tables: dict[str, pd.DataFrame]
 ) -> None:
@@ -781,6 +734,9 @@ def _attribute(
                 rep = tables[name]["owner"].fillna(rep)
             if len(rep) == len(t.lines):  # unknown owner: "" (shown to no rep)
                 owners[name] = rep.fillna("").astype("str").to_numpy(dtype=object)
+            continue
+        if t.spans and name == "calls" and name in tables and len(tables[name]) == len(t.lines):
+            owners[name] = call_reps(tables[name])  # a manager's call: no rep's record
             continue
         if not t.spans or name not in tables or "rep_id" not in tables[name]:
             continue

@@ -66,6 +66,7 @@ _CODE_FILES = (
     "levels.py",
     "reconcile.py",
     "ptarget.py",
+    "chance.py",
     "cache.py",
     "subjects.py",
 )

@@ -128,3 +128,161 @@ def brier(p: np.ndarray, hit: np.ndarray) -> float:
     """
     d = np.asarray(p, dtype=float) - np.asarray(hit, dtype=float)
     return float(np.mean(d * d)) if d.size else float("nan")
+
+
+# ----------------------------------------------------------------------------- pooled map
+
+#: Minimum evidence for a calibrated P(target) at one point of the quarter: replayed past
+#: quarters, outcomes pooled over every level, and reached / missed targets among them.
+MIN_PAST_QUARTERS, MIN_OUTCOMES, MIN_EACH = 2, 40, 5
+#: Prior strengths (:func:`platt_fit`): both points of the quarter and all levels pooled,
+#: shrunk towards the identity; one point of the quarter, all levels, shrunk towards that;
+#: one level at that point, shrunk towards its point's fit.
+PRIOR_ALL, PRIOR_KIND, PRIOR_LEVEL = 1.0, 2.0, 4.0
+#: What a document says instead of a number when the evidence is too thin.
+NOT_CALIBRATED = "not calibrated: too few past quarters"
+
+
+def pooled_map(evidence, kind: str, level: str) -> dict:
+    """The P(target) calibration map of one level at one point of the quarter.
+
+    Fitted on replayed past outcomes (the probability a document would have shown at a past
+    date and whether the target was then reached), pooled three ways so that a short history
+    still gets a map: first every outcome of both points of the quarter and every level
+    (shrunk towards leaving probabilities as they are, strength :data:`PRIOR_ALL`), then
+    those of ``kind`` (shrunk towards the first, :data:`PRIOR_KIND`), then those of ``kind``
+    and ``level`` (shrunk towards the second, :data:`PRIOR_LEVEL`): a level with few
+    subjects keeps close to the pooled answer. The map is called calibrated when the outcomes
+    of ``kind`` come from at least :data:`MIN_PAST_QUARTERS` past quarters, number at least
+    :data:`MIN_OUTCOMES` and hold at least :data:`MIN_EACH` reached and :data:`MIN_EACH`
+    missed targets; otherwise it is the identity and ``calibrated`` is False.
+
+    The caller passes only outcomes of quarters finished before the forecast's as-of date
+    (nothing here looks at dates beyond counting them).
+
+    Parameters
+    ----------
+    evidence : DataFrame
+        One row per replayed (date, subject): ``date`` (one per past quarter and point),
+        ``kind`` (``"start"`` or ``"mid"``), ``level``, ``p`` (0-1) and ``hit`` (0 or 1).
+    kind : {"start", "mid"}
+    level : str
+        ``"rep"``, ``"manager"``, ``"region"`` or ``"all"`` (the whole team); a level with
+        no replayed outcomes (a ``"team"`` grouping) gets the map of ``kind``, all levels.
+
+    Returns
+    -------
+    dict
+        ``a``, ``b`` (:func:`platt_apply`), ``calibrated`` (bool), ``quarters`` (past
+        quarters of ``kind``), ``n`` (outcomes of the level at ``kind``), ``n_pooled``
+        (outcomes of ``kind``, all levels), ``hits`` (reached among those) and ``why``
+        (plain words when not calibrated, else "").
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> ev = pd.DataFrame({"date": ["d1"] * 2, "kind": "start", "level": "rep",
+    ...                    "p": [0.9, 0.2], "hit": [1.0, 0.0]})
+    >>> m = pooled_map(ev, "start", "rep")
+    >>> m["calibrated"], m["a"], m["b"], m["why"]
+    (False, 0.0, 1.0, 'not calibrated: too few past quarters (1, at least 2 needed)')
+    """
+    cols = ("date", "kind", "level", "p", "hit")
+    ev = evidence if len(evidence) else None
+    p_all = np.asarray([] if ev is None else ev["p"], dtype=float)
+    y_all = np.asarray([] if ev is None else ev["hit"], dtype=float)
+    in_kind = np.asarray([] if ev is None else ev["kind"] == kind, dtype=bool)
+    in_level = in_kind & np.asarray([] if ev is None else ev["level"] == level, dtype=bool)
+    quarters = 0 if ev is None else int(ev.loc[in_kind, "date"].nunique())
+    n_pooled, hits = int(in_kind.sum()), int(y_all[in_kind].sum())
+    out = {"a": 0.0, "b": 1.0, "calibrated": False, "quarters": quarters,
+           "n": int(in_level.sum()), "n_pooled": n_pooled, "hits": hits}  # fmt: skip
+    if ev is not None:
+        missing = [c for c in cols if c not in ev.columns]
+        if missing:
+            raise ValueError(f"evidence lacks the columns {missing}")
+    if quarters < MIN_PAST_QUARTERS:
+        why = f"{NOT_CALIBRATED} ({quarters}, at least {MIN_PAST_QUARTERS} needed)"
+    elif n_pooled < MIN_OUTCOMES or min(hits, n_pooled - hits) < MIN_EACH:
+        why = (
+            f"{NOT_CALIBRATED} ({quarters} quarters, {n_pooled} past chances of which "
+            f"{hits} came true; at least {MIN_OUTCOMES}, with {MIN_EACH} each way, needed)"
+        )
+    else:
+        why = ""
+    if why:
+        return {**out, "why": why}
+    top = monotone_fit(p_all, y_all, prior=(0.0, 1.0), strength=PRIOR_ALL)
+    mid = monotone_fit(p_all[in_kind], y_all[in_kind], prior=top, strength=PRIOR_KIND)
+    a, b = monotone_fit(p_all[in_level], y_all[in_level], prior=mid, strength=PRIOR_LEVEL)
+    return {**out, "a": a, "b": b, "calibrated": True, "why": ""}
+
+
+#: Least slope of a calibration map: a higher simulated share always maps higher.
+B_MIN = 0.1
+
+
+def monotone_fit(
+    p: np.ndarray, hit: np.ndarray, *, prior: tuple[float, float], strength: float
+) -> tuple[float, float]:
+    """:func:`platt_fit` with the slope kept at least :data:`B_MIN`: when the free fit's
+    slope is lower (noise can make it flat or even negative), the slope is set to
+    :data:`B_MIN` and the intercept refitted alone (penalised Newton steps).
+
+    Examples
+    --------
+    >>> p = np.array([0.2, 0.4, 0.6, 0.8] * 5)
+    >>> y = np.array([1.0, 1.0, 0.0, 0.0] * 5)  # higher chances came true less often
+    >>> a, b = monotone_fit(p, y, prior=(0.0, 1.0), strength=0.01)
+    >>> b
+    0.1
+    """
+    a, b = platt_fit(p, hit, prior=prior, strength=strength)
+    if b >= B_MIN:
+        return a, b
+    x, y = B_MIN * logit(p), np.asarray(hit, dtype=float)
+    a = float(prior[0])
+    for _ in range(100):
+        q = 0.5 * (1.0 + np.tanh(0.5 * (a + x)))
+        step = (np.sum(y - q) - strength * (a - prior[0])) / (np.sum(q * (1 - q)) + strength)
+        a += step
+        if abs(step) < 1e-10:
+            break
+    return float(a), B_MIN
+
+
+def chance(raw: float, cal: dict | None, already_won: float, target: float | None) -> float:
+    """P(target) a document shows (0-1): 1 once target is reached, else the share of simulated
+    quarters reaching it (``raw``) through the map ``cal`` (:func:`pooled_map`); NaN without
+    a target, or when ``cal`` is missing or not calibrated (the document then says so).
+
+    Examples
+    --------
+    >>> chance(0.7, {"a": 0.0, "b": 1.0, "calibrated": True}, 10.0, 100.0)
+    0.7
+    >>> chance(0.7, {"a": 0.0, "b": 1.0, "calibrated": False}, 10.0, 100.0)
+    nan
+    >>> chance(0.7, None, 120.0, 100.0)
+    1.0
+    """
+    if not target or not np.isfinite(raw):
+        return float("nan")
+    if already_won >= target:
+        return 1.0
+    if not cal or not cal.get("calibrated"):
+        return float("nan")
+    return float(platt_apply(raw, cal["a"], cal["b"]))
+
+
+def log_score(p: np.ndarray, hit: np.ndarray) -> float:
+    """Mean negative log-likelihood of outcomes under probabilities clipped to [EPS, 1 - EPS]
+    (lower is better).
+
+    Examples
+    --------
+    >>> round(log_score(np.array([0.5, 0.5]), np.array([1.0, 0.0])), 4)
+    0.6931
+    """
+    q = np.clip(np.asarray(p, dtype=float), EPS, 1 - EPS)
+    y = np.asarray(hit, dtype=float)
+    return float(-np.mean(y * np.log(q) + (1 - y) * np.log(1 - q))) if y.size else float("nan")

@@ -75,6 +75,12 @@ def first_activity(wb, as_of: pd.Timestamp) -> pd.Series:
     return dates.groupby("rep_id")["date"].min()
 
 
+#: Per-process memo of :func:`monthly_bookings` (a document asks for the same table a dozen
+#: times: its level, the whole team, the blend's and the backtest's past dates).
+_MONTHLY: dict[tuple, tuple] = {}
+_MONTHLY_LIMIT = 256
+
+
 def monthly_bookings(
     wb, by: Literal["rep", "region", "manager", "team"] | None = "rep", as_of=None
 ) -> pd.DataFrame:
@@ -105,6 +111,23 @@ def monthly_bookings(
     Period('2023-10', 'M')
     """
     as_of = pd.Timestamp(wb.as_of if as_of is None else as_of)
+    # Remembered per workbook data (the frames themselves are kept, so their ids are not
+    # reused meanwhile; the few reps' rows are hashed, so a rep added or changed in place is
+    # seen); a copy is returned, so a caller's change never reaches the memo.
+    reps_hash = int(pd.util.hash_pandas_object(wb.reps, index=True).sum())
+    key = (id(wb.opportunities), len(wb.opportunities), id(wb.reps), reps_hash, by, as_of)
+    hit = _MONTHLY.get(key)
+    if hit is not None and hit[0] is wb.opportunities and hit[1] is wb.reps:
+        return hit[2].copy()
+    out = _monthly_bookings(wb, by, as_of)
+    if len(_MONTHLY) >= _MONTHLY_LIMIT:
+        _MONTHLY.pop(next(iter(_MONTHLY)))
+    _MONTHLY[key] = (wb.opportunities, wb.reps, out)
+    return out.copy()
+
+
+def _monthly_bookings(wb, by: str | None, as_of: pd.Timestamp) -> pd.DataFrame:
+    """:func:`monthly_bookings` computed afresh."""
     last = last_complete_month(as_of)
     subj = subject_of(wb, by)
     subjects = sorted(set(subj.dropna()))

@@ -129,22 +129,32 @@ def compare(
 
 
 def formatted(df: pd.DataFrame, units: dict[str, str], currency: str = "USD") -> pd.DataFrame:
-    """A copy with the named columns as text through the kit's formatter
-    (:func:`salesnb.analytics.coaching_facts.format_value`); units as it names them.
+    """A copy as a document shows it: the named columns as text through the kit's formatter
+    (:func:`salesnb.analytics.coaching_facts.format_value`; units as it names them), Yes/No
+    for true/false, headers in words ("cost of sales"), a named index (rep) as the first
+    column and no 0, 1, 2 index.
 
     Examples
     --------
     >>> formatted(pd.DataFrame({"payout": [12345.0], "share": [0.25]}),
     ...           {"payout": "currency", "share": "percent"}).iloc[0].tolist()
     ['$12.3K', '25%']
+    >>> t = formatted(pd.DataFrame({"cost_of_sales": [0.1], "complete": [True]}),
+    ...               {"cost_of_sales": "percent"})
+    >>> list(t.columns), t.iloc[0].tolist(), t.index.tolist()
+    (['cost of sales', 'complete'], ['10%', 'Yes'], [''])
     """
     from salesnb.analytics.coaching_facts import format_value
 
-    out = df.copy()
+    out = df.reset_index() if df.index.name is not None else df.copy()
     for col, unit in units.items():
         if col in out.columns:
             out[col] = [format_value(v, unit, currency) for v in out[col]]
-    return out
+    for col in out.columns:
+        if pd.api.types.is_bool_dtype(out[col].dtype):
+            out[col] = np.where(out[col].to_numpy(), "Yes", "No")
+    words = [c.replace("_", " ") if isinstance(c, str) else c for c in out.columns]
+    return out.set_axis(words, axis=1).set_axis(pd.Index([""] * len(out)), axis=0)
 
 
 def payout_by_rep(table: pd.DataFrame) -> pd.DataFrame:

@@ -61,6 +61,9 @@ class PlanCost:
         Draws of the total bookings of the reps simulated (currency).
     notes : list of str
         What was left out and why.
+    pay : ndarray or None
+        Each rep's payout per draw (rows as ``per_rep``, currency), kept when
+        :func:`simulate_cost` is asked (``keep_pay=True``); None otherwise.
     """
 
     period: str
@@ -69,6 +72,7 @@ class PlanCost:
     total: np.ndarray
     bookings: np.ndarray
     notes: list[str] = field(default_factory=list)
+    pay: np.ndarray | None = None
 
     def summary(self) -> dict[str, float]:
         """Expected cost, its P10 / P50 / P90, expected bookings and the cost of sales
@@ -125,9 +129,26 @@ def forecast_draws(
     return keep, draws, notes
 
 
+def period_table(wb: Workbook, plan: Plan, period: str) -> pd.DataFrame:
+    """The payouts table :func:`simulate_cost` reads (the plan's first period to ``period``).
+
+    Its roles, quotas, draws and credit ratios do not depend on the plan's curves, caps or
+    kickers, so one table serves every variant of a plan that moves only those (the plan
+    designer passes it as ``base`` to skip recomputing it on each move).
+
+    Examples
+    --------
+    >>> base = period_table(wb, plan, "FY2026-Q4")  # doctest: +SKIP
+    >>> simulate_cost(wb, plan, "FY2026-Q4", ids, draws, base=base)  # doctest: +SKIP
+    """
+    label = period_label(wb, period)
+    first = wb.config.calendar.period_label(plan.effective_from, label_freq(plan))
+    return payouts(wb, plan, [first, label])
+
+
 def simulate_cost(
     wb: Workbook, plan: Plan, period: str, rep_ids: Sequence[str], draws: np.ndarray,
-    *, chunk: int = 100,
+    *, chunk: int = 100, base: pd.DataFrame | None = None, keep_pay: bool = False,
 ) -> PlanCost:  # fmt: skip
     """The plan's cost in one plan period, over draws of each rep's bookings.
 
@@ -147,6 +168,11 @@ def simulate_cost(
         shared market swing would.
     chunk : int
         Reps computed at once (memory: chunk x simulations x 8 bytes per array).
+    base : DataFrame, optional
+        :func:`period_table` of a plan that differs from ``plan`` at most in its curves, caps
+        and kickers (saves recomputing the payouts); None: computed here.
+    keep_pay : bool
+        Keep every rep's payout per draw in :attr:`PlanCost.pay` (reps x simulations).
 
     Returns
     -------
@@ -164,8 +190,7 @@ def simulate_cost(
         raise ParameterError(msg)
     label = period_label(wb, period)
     start, _ = wb.config.calendar.period_bounds(label)
-    first = wb.config.calendar.period_label(plan.effective_from, label_freq(plan))
-    table = payouts(wb, plan, [first, label])
+    table = period_table(wb, plan, label) if base is None else base
     reps = table[table["payee_kind"] == "rep"]
     here = reps[(reps["start"] <= start) & (reps["end"] >= start)].set_index("payee_id")
     if here["period"].nunique() > 1:  # pragma: no cover - one plan period holds a date
@@ -208,6 +233,7 @@ def simulate_cost(
         k: np.zeros(len(ids)) for k in ("exp_b", "exp_p", "p10", "p90", "p_tgt", "p_acc", "p_draw")
     }
     reach = np.zeros((len(ids), T["b_start"].shape[1]))
+    kept = np.zeros((len(ids), D)) if keep_pay else None
     sel = np.array([pos[r] for r in ids], dtype=int)
     for lo in range(0, len(ids), max(1, chunk)):
         s = slice(lo, lo + chunk)
@@ -226,6 +252,8 @@ def simulate_cost(
                 att >= T["k_at"][ri[s], j, None], T["k_amt"][ri[s], j, None], 0.0
             )
         pay = np.maximum(earned, floor[s, None])
+        if kept is not None:
+            kept[s] = pay
         total += pay.sum(axis=0) + (credited * ov_rate[s, None]).sum(axis=0)
         bookings += b.sum(axis=0)
         stats["exp_b"][s], stats["exp_p"][s] = b.mean(axis=1), pay.mean(axis=1)
@@ -250,7 +278,7 @@ def simulate_cost(
             band_rows.append(
                 {"role": role.name, "band": band.start, "rate": band.rate, "share": share}
             )
-    return PlanCost(label, per_rep, pd.DataFrame(band_rows), total, bookings, notes)
+    return PlanCost(label, per_rep, pd.DataFrame(band_rows), total, bookings, notes, kept)
 
 
 def label_freq(plan: Plan) -> str:

@@ -27,10 +27,10 @@ from salesnb.reports.chartkit import (
     _empty,
     _frame,
     _layer,
-    _money_axis,
     _status_color,
     _title,
     format_money,
+    money_axis,
 )
 
 # --------------------------------------------------------------------------- forecast & goals
@@ -93,7 +93,7 @@ def bookings_forecast(
     fb = alt.Chart(f)
     band95 = fb.mark_area(color=BAND95).encode(
         x=x,
-        y=alt.Y("lo95:Q", title=y_title, axis=_money_axis(currency)),
+        y=alt.Y("lo95:Q", title=y_title, axis=money_axis(currency)),
         y2=alt.Y2("hi95:Q"),
         tooltip=band_tip,
     )
@@ -191,7 +191,7 @@ def distribution(
                "target; the chance is corrected by how often such chances came true before.")]  # fmt: skip
     df["zero"] = 0.0
     bars = alt.Chart(df).mark_bar(binSpacing=0).encode(
-        x=alt.X("start:Q", title=f"Period bookings ({currency})", axis=_money_axis(currency),
+        x=alt.X("start:Q", title=f"Period bookings ({currency})", axis=money_axis(currency),
                 scale=alt.Scale(zero=False)),
         x2=alt.X2("end:Q"),
         y=alt.Y("share:Q", title="Share of simulations (%)", axis=alt.Axis(format=".0%")),

@@ -25,12 +25,12 @@ from salesnb.reports.chartkit import (
     _frame,
     _labels,
     _layer,
-    _money_axis,
     _pct,
     _status_color,
     _title,
     _unique,
     format_money,
+    money_axis,
 )
 
 
@@ -70,7 +70,7 @@ def decomposition(
     slant = len(order) > 4 or max(len(str(p)) for p in order) > 6
     x = alt.X("period:N", sort=order, title=None,
               axis=alt.Axis(labelAngle=-40) if slant else alt.Undefined)  # fmt: skip
-    y = alt.Y("amount:Q", title=f"Target ({currency})", axis=_money_axis(currency))
+    y = alt.Y("amount:Q", title=f"Target ({currency})", axis=money_axis(currency))
     tip = [alt.Tooltip("period:N"), alt.Tooltip("amount_text:N", title="Amount")]
     if "group" in df:
         color = alt.Color("group:N", title=None, sort=list(dict.fromkeys(df["group"])))

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from salesnb.analytics.coaching_facts import currency_symbol as coaching_currency_symbol
+from salesnb.analytics.coaching_facts import format_money as kit_format_money
 from salesnb.core.errors import ParameterError
 
 GOOD: Final = "#2a9d8f"
@@ -168,43 +169,47 @@ def currency_symbol(currency: str = "USD") -> str:
     raise ParameterError(msg)
 
 
-def _compact(value: float) -> str:
-    rounded = float(f"{abs(value):.3g}")  # 3 significant digits, so 999,999 reads "1M"
-    for div, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "K")):  # K, M, B as format_money
-        if rounded >= div:
-            return f"{rounded / div:g}{suffix}"
-    return f"{rounded:g}"
-
-
 def format_money(
     values: pd.Series | Sequence[float],
     currency: str = "USD",
     compact: bool = False,
     signed: bool = False,
 ) -> pd.Series:
-    """Money as text: "$1,250,000", compact "$1.25M", signed "+$1.25M"; NaN gives "–".
+    """Money labels for chart data, one per value: the kit's one formatter
+    (:func:`salesnb.analytics.coaching_facts.format_money`) on each, whole units by default;
+    a missing (NaN) value reads "–" as the charts' other labels do.
+
+    ``currency`` is checked as :func:`currency_symbol` checks it.
 
     Examples
     --------
     >>> format_money([1250000, -950, float("nan")], "EUR", compact=True).tolist()
-    ['€1.25M', '-€950', '–']
+    ['€1.2M', '-€950', '–']
     >>> format_money([1234.5], signed=True).tolist()
     ['+$1,234']
     """
-    symbol = currency_symbol(currency)
-    series = pd.Series(values, dtype="float64")
+    currency_symbol(currency)  # an unknown currency is an error here, as on the axes
 
     def one(v: float) -> str:
-        if np.isnan(v):
+        if not np.isfinite(v):
             return "–"
-        sign = "-" if v < 0 else ("+" if signed and v > 0 else "")
-        return f"{sign}{symbol}{_compact(v) if compact else f'{abs(v):,.0f}'}"
+        return kit_format_money(v, currency, compact=compact, signed=signed)
 
-    return series.map(one).astype(object)  # chart data: plain strings
+    return pd.Series(values, dtype="float64").map(one).astype(object)  # chart data: plain strings
 
 
-def _money_axis(currency: str, **kwargs: object) -> alt.Axis:
-    """Axis labels like "$250K", "€1.5M": d3's own "$" format knows only the dollar."""
+def money_axis(currency: str, **kwargs: object) -> alt.Axis:
+    """A money axis for any currency: labels like "$250K", "€1.5M", "-$5K" (d3's own "$" format
+    knows only the dollar; billions read "B", not d3's "G").
+
+    ``kwargs`` go to :class:`altair.Axis` (``title=...``). Labels keep three significant
+    digits, so round ticks such as 1.25M stay apart from 1.2M.
+
+    Examples
+    --------
+    >>> money_axis("EUR", title="Bookings").to_dict()["title"]
+    'Bookings'
+    """
     sym = json.dumps(currency_symbol(currency), ensure_ascii=False)
     expr = (
         f"(datum.value < 0 ? '-' : '') + {sym} + (abs(datum.value) >= 1000 ? "

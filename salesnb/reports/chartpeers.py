@@ -28,13 +28,13 @@ from salesnb.reports.chartkit import (
     _empty,
     _frame,
     _layer,
-    _money_axis,
     _num_text,
     _pct,
     _status_color,
     _title,
     _unique,
     format_money,
+    money_axis,
     vega_text,
 )
 
@@ -84,7 +84,7 @@ def attainment_bars(
     df["target_text"] = format_money(df["target"], currency)
     cat = {"shorthand": "label:N", "sort": order, "title": None}
     val = {"shorthand": "bookings:Q", "title": f"Bookings ({currency})",
-           "axis": _money_axis(currency)}  # fmt: skip
+           "axis": money_axis(currency)}  # fmt: skip
     tip = [alt.Tooltip("label:N", title="For"), alt.Tooltip("bookings_text:N", title="Bookings"),
            alt.Tooltip("target_text:N", title="Target"),
            alt.Tooltip("attainment_text:N", title="Attainment")]  # fmt: skip
@@ -196,7 +196,7 @@ def _peer_parts() -> tuple[alt.Chart, alt.Chart, alt.Chart, alt.Y]:
 @functools.lru_cache(maxsize=32)
 def _peer_axis(unit: str, currency: str) -> alt.Axis:
     if unit == "currency":
-        return _money_axis(currency)
+        return money_axis(currency)
     if unit == "multiple":
         return alt.Axis(labelExpr="format(datum.value, '~r') + 'x'")
     return alt.Axis(format=".0%" if unit == "percent" else "~r")

@@ -26,12 +26,12 @@ from salesnb.reports.chartkit import (
     _empty,
     _frame,
     _layer,
-    _money_axis,
     _pct,
     _status_color,
     _title,
     _unique,
     format_money,
+    money_axis,
 )
 
 # --------------------------------------------------------------------------- pipeline
@@ -110,7 +110,7 @@ def funnel(
         x = alt.X("count:Q", title="Deals reaching the stage (count)")
     else:
         x = alt.X("amount:Q", title=f"Value reaching the stage ({currency})",
-                  axis=_money_axis(currency))  # fmt: skip
+                  axis=money_axis(currency))  # fmt: skip
     y = alt.Y("stage:N", sort=order, title=None)
     base = alt.Chart()
     bars = base.mark_bar().encode(
@@ -222,6 +222,8 @@ def waterfall(
     ...                    "amount": [100.0, 30.0, 20.0, 110.0]})
     >>> waterfall(df).data[["base", "top"]].values.tolist()
     [[0.0, 100.0], [100.0, 130.0], [110.0, 130.0], [0.0, 110.0]]
+    >>> waterfall(df).to_dict()["layer"][0]["encoding"]["color"]["scale"]["domain"]
+    ['Open pipeline', 'Added', 'Won']
     """
     df = _frame(data, ["step", "amount"], "waterfall", ["amount", "count"])
     if len(df) < 2:
@@ -256,11 +258,15 @@ def waterfall(
     if "count" in df:
         df["text"] = df["text"] + df["count"].map(lambda n: "" if np.isnan(n) else f" ({n:.0f})")
     x = alt.X("step:N", sort=order, title=None)
-    y = alt.Y("base:Q", title=f"Open pipeline ({currency})", axis=_money_axis(currency))
+    y = alt.Y("base:Q", title=f"Open pipeline ({currency})", axis=money_axis(currency))
+    # the legend names the colours the bars use (no "Won" key on a chart with no won bar);
+    # each keeps its colour, so a colour means the same in every chart
+    present = set(df["status"])
+    shown = {k: v for k, v in WATERFALL_STATUS.items() if k in present}
     base = alt.Chart()
     tip = [alt.Tooltip("step:N"), alt.Tooltip("text:N", title="Amount")]
     bars = base.mark_bar().encode(
-        x=x, y=y, y2=alt.Y2("top:Q"), color=_status_color(WATERFALL_STATUS), tooltip=tip
+        x=x, y=y, y2=alt.Y2("top:Q"), color=_status_color(shown), tooltip=tip
     )
     text = base.mark_text(dy=-6, baseline="bottom").encode(
         x=x, y=alt.Y("top:Q"), text=alt.Text("text:N")
@@ -320,7 +326,7 @@ def pipeline_aging(
     base = alt.Chart(df) if rule else alt.Chart()  # the rule has its own data: nothing to hoist
     if kind == "histogram":
         x = alt.X("age_days:Q", bin=alt.Bin(maxbins=20), title=x_title)
-        y = alt.Y("sum(amount):Q", title=f"Open value ({currency})", axis=_money_axis(currency),
+        y = alt.Y("sum(amount):Q", title=f"Open value ({currency})", axis=money_axis(currency),
                   stack="zero")  # fmt: skip
         tip = [alt.Tooltip("status:N"), alt.Tooltip("count():Q")]
         marks = base.mark_bar().encode(x=x, y=y, color=color, tooltip=tip)
@@ -330,7 +336,7 @@ def pipeline_aging(
             alt.Tooltip("status:N", title="Status")]  # fmt: skip
         marks = base.mark_circle(size=70, opacity=0.8).encode(
             x=alt.X("age_days:Q", title=x_title),
-            y=alt.Y("amount:Q", title=y_title, axis=_money_axis(currency)),
+            y=alt.Y("amount:Q", title=y_title, axis=money_axis(currency)),
             color=color, tooltip=tip,
         )  # fmt: skip
     if not rule:

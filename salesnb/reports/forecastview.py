@@ -54,6 +54,7 @@ def forecast_view(ctx: Context, *, months_shown: int = 24, backtest: bool = True
     >>> v.headline["p_target"]                                              # doctest: +SKIP
     """
     from salesnb.forecast import combined as fc
+    from salesnb.forecast.chance import target_chance
 
     cur = ctx.currency
     key = None if ctx.subject.type == "all" else ctx.subject.key
@@ -77,6 +78,10 @@ def forecast_view(ctx: Context, *, months_shown: int = 24, backtest: bool = True
     view = ForecastView(pf, history, future,
                         mt.rename(columns={"amount": "target"}) if len(mt) else None)  # fmt: skip
     d = pf.to_dict()
+    # P(target) as shown: calibrated on replayed past quarters, or words saying why not
+    ch = target_chance(ctx.wb, pf)
+    d["p_attain"] = ch.p
+    chance_text = ch.text(lambda x: fmt(x, "chance"))
     rows = [("From history", d["history"], d["p_attain_history"]),
             ("From the pipeline", d["pipeline"], d["p_attain_pipeline"]),
             ("Blend", d["blend"], d["p_attain"])]  # fmt: skip
@@ -84,7 +89,8 @@ def forecast_view(ctx: Context, *, months_shown: int = 24, backtest: bool = True
         {"view": name, "expected": fmt(s["mean"], "currency", cur),
          "pessimistic (P10)": fmt(s["p10"], "currency", cur),
          "median": fmt(s["p50"], "currency", cur), "optimistic (P90)": fmt(s["p90"], "currency", cur),
-         "P(reach target)": fmt(p, "chance") if pf.target else "no target"}
+         "P(reach target)": (chance_text if name == "Blend" else fmt(p, "chance"))
+         if pf.target else "no target"}
         for name, s, p in rows
     ])  # fmt: skip
     cats = pf.pipeline.categories
@@ -122,7 +128,7 @@ def forecast_view(ctx: Context, *, months_shown: int = 24, backtest: bool = True
         hi=fmt(d["blend"]["p90"], "currency", cur), w=fmt(pf.pipeline_weight, "percent"),
         won=fmt(pf.already_won, "currency", cur),
         t=fmt(pf.target, "currency", cur) if pf.target else "none in the data",
-        pt=fmt(pf.p_attain, "chance") if pf.target else "n/a (no target)",
+        pt=chance_text if pf.target else "n/a (no target)",
         split=split["sentence"](cur),
         warn=(" " + history_warning(mase, d["pipeline"]["expected"], pf.pipeline_weight,
                                     _last_year(series, pf), cur)) if lost else "",
@@ -134,17 +140,17 @@ def forecast_view(ctx: Context, *, months_shown: int = 24, backtest: bool = True
         + (f"; in its backtest, MASE relative to the seasonal-naive benchmark {mase:.2f}"
            if mase is not None else "") + "." if pf.history.ok else "",
     )  # fmt: skip
-    view.text["notes"] = bullets(pf.notes, empty="No modelling notes.")
+    view.text["notes"] = bullets([*pf.notes, ch.sentence], empty="No modelling notes.")
     view.headline = {
         "forecast": d["blend"]["mean"], "forecast_p10": d["blend"]["p10"],
         "forecast_p90": d["blend"]["p90"], "target": d["target"],
-        "p_target": None if not pf.target else _num(pf.p_attain),
+        "p_target": None if not pf.target else _num(ch.p),
         "already_won": d["already_won"], "pipeline_expected": d["pipeline"]["expected"],
         "pipeline_open_expected": d["pipeline"]["expected_open"],
         "pipeline_not_created": d["pipeline"]["expected_not_created"],
         "history_method": pf.history.method, "backtest_rel_mase": mase,
-        "flags": ([f"P(target) {fmt(pf.p_attain, 'chance')}"]
-                  if pf.target and pf.p_attain < 0.5 else [])
+        "flags": ([f"P(target) {fmt(ch.p, 'chance')}"]
+                  if pf.target and ch.p < 0.5 else [])
         + (["history model lost to its benchmark"] if lost else []),
     }  # fmt: skip
     view.tables = _humane_tables(view.tables, ctx.wb.counts_only)

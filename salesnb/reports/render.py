@@ -25,6 +25,7 @@ from typing import Any, Final
 from salesnb.core.errors import RenderError
 from salesnb.core.resources import kit_folder
 from salesnb.reports.offlinecheck import external_references
+from salesnb.reports.periodspan import keep_periods_whole
 from salesnb.reports.record import MIMETYPES, collect
 from salesnb.reports.tablealign import align_text_columns
 
@@ -625,7 +626,7 @@ def _page(
         )
         raise RenderError(msg) from exc
     # the one place every text of the page passes: title block, prose, outputs, chart specs
-    html = neutralise_controls(html)
+    html = keep_periods_whole(neutralise_controls(html))
     bad = external_references(html)
     if bad:  # a template change must never make documents reach the network
         msg = (

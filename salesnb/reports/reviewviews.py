@@ -120,10 +120,7 @@ def pipeline_review_view(ctx: Context, compare_to: Any = None) -> PipelineReview
     hcols = ["opp_id", "rep_id", "account", "stage", "amount", "close_date", "age_days",
              "days_since_activity", "days_past_due"]  # fmt: skip
     view.tables["hygiene"] = _owner_col(ctx, show(stale[hcols], money, cur))
-    wcols = ["step", "opp_id", "rep_id", "account", "amount", "stage_start", "stage_end",
-             "close_start", "close_end"]  # fmt: skip
-    wd = wf.deals[[c for c in wcols if c in wf.deals]] if len(wf.deals) else wf.deals
-    view.tables["waterfall_deals"] = _owner_col(ctx, show(wd, money, cur))
+    view.tables["waterfall_deals"] = _owner_col(ctx, waterfall_deals_table(wf.deals, cur))
     now, nxt = cov.iloc[0], cov.iloc[1]
     bott = stages[stages["bottleneck"]]
     targeted = pd.notna(nxt["target"]) and float(nxt["target"]) > 0
@@ -194,6 +191,46 @@ def pipeline_review_view(ctx: Context, compare_to: Any = None) -> PipelineReview
     }  # fmt: skip
     view.tables = _humane_tables(view.tables, ctx.wb.counts_only)
     return view
+
+
+def _span(start: pd.Series, end: pd.Series) -> pd.Series:
+    """One cell per deal: ``end`` alone when it did not change (or has no start), else
+    ``start → end``; blank when neither is known."""
+    a, b = start.fillna("").astype(str), end.fillna("").astype(str)
+    both = (a != "") & (b != "") & (a != b)
+    return b.where(b != "", a).where(~both, a + " → " + b)
+
+
+def waterfall_deals_table(deals: pd.DataFrame, currency: str = "USD") -> pd.DataFrame:
+    """The deals behind the waterfall's bars, as a document shows them: step, deal, rep,
+    account, amount, stage and close date, each a change only where it changed (columns named
+    as the other deal tables: :func:`salesnb.reports.viewkit.header` says them in words).
+
+    Six columns (seven with the rep) instead of a start and an end column for both stage and
+    close date: the table fits a desktop's page, and wraps between the two ends of a change.
+
+    Examples
+    --------
+    >>> d = pd.DataFrame({"step": ["Pushed out"], "opp_id": ["O1"], "account": ["Acme"],
+    ...     "amount": [1200.0], "stage_start": ["Demo"], "stage_end": ["Demo"],
+    ...     "close_start": pd.to_datetime(["2026-09-15"]), "close_end": pd.to_datetime(["2026-10-30"])})
+    >>> waterfall_deals_table(d).to_dict("records")
+    [{'step': 'Pushed out', 'opp_id': 'O1', 'account': 'Acme', 'amount': '$1.2K', 'stage': 'Demo', 'close_date': '2026-09-15 → 2026-10-30'}]
+    """
+    if not len(deals):
+        cols = ["step", "opp_id", "account", "amount", "stage", "close_date"]
+        return show(pd.DataFrame(columns=cols), {}, currency)
+    table = show(deals, {"amount": "currency"}, currency)
+    out = pd.DataFrame(index=table.index)
+    for col in ("step", "opp_id", "rep_id", "account", "amount"):
+        if col in table:
+            out[col] = table[col]
+    for what, start, end in (("stage", "stage_start", "stage_end"),
+                             ("close_date", "close_start", "close_end")):  # fmt: skip
+        if start in table or end in table:
+            blank = pd.Series("", index=table.index)
+            out[what] = _span(table.get(start, blank), table.get(end, blank))
+    return out
 
 
 def _waterfall_text(wf: facts.WaterfallView, cur: str) -> Html:

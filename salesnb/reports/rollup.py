@@ -13,6 +13,7 @@ batch`` command alike) writes each file beside the document it belongs to.
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -237,8 +238,10 @@ def top_rows(
     full: pd.DataFrame | None = None,
     n: int = TOP_ROWS,
     document: str = "",
+    empty: str | None = "No deals in this list.",
 ) -> pd.DataFrame | Attached | Html:
-    """A line saying so when ``table`` is empty; ``table`` itself in a rep's document or when
+    """A line saying so when ``table`` is empty (``empty``; nothing when None, for a list whose
+    own sentence already says it is empty); ``table`` itself in a rep's document or when
     short; else its first ``n`` rows, "and N
     more", and the full list as a formula-safe CSV beside the document, linked relatively.
 
@@ -261,7 +264,7 @@ def top_rows(
     >>> top_rows(ctx, big_table, "attention", document="pipeline review")  # doctest: +SKIP
     """
     if not len(table):
-        return Html("<p><em>No deals in this list.</em></p>")
+        return Html(f"<p><em>{html.escape(empty)}</em></p>" if empty else "")
     if ctx.is_rep or len(table) <= n:
         return table
     data = table if full is None else _like(full, table, ctx)

@@ -13,10 +13,17 @@ from __future__ import annotations
 import re
 from typing import Final
 
-__all__ = ["TEXT_CLASS", "align_text_columns", "is_figure"]
+__all__ = ["TEXT_CLASS", "WRAP_CLASS", "align_text_columns", "is_figure"]
 
 #: The class a text column's cells get (see templates/review/review.css).
 TEXT_CLASS: Final = "snb-text"
+#: Added to a text column with a long cell of several words (an account "Alderbrook
+#: Manufacturing Inc.", "Prospecting → Closed Lost"): the stylesheet lets such a column wrap
+#: between words when its table would be wider than the page. Columns of short names ("Ann
+#: Lee") and of single words (a deal id "OPP-10426") never wrap.
+WRAP_CLASS: Final = "snb-wrap"
+#: A cell longer than this (characters), with a space in it, makes its column :data:`WRAP_CLASS`.
+WRAP_AFTER: Final = 20
 
 _TABLE = re.compile(r"<table\b.*?</table>", re.IGNORECASE | re.DOTALL)
 _ROW = re.compile(r"<tr\b[^>]*>(.*?)</tr>", re.IGNORECASE | re.DOTALL)
@@ -55,14 +62,16 @@ def _text(cell_html: str) -> str:
     return raw.replace("&amp;", "&").replace("&nbsp;", " ").replace("&lt;", "<").strip()
 
 
-def _mark(tag: str, attrs: str) -> str:
+def _mark(tag: str, attrs: str, classes: str = TEXT_CLASS) -> str:
     m = re.search(r"""\bclass\s*=\s*(["'])(.*?)\1""", attrs, re.IGNORECASE | re.DOTALL)
     if m is None:
-        return f'<{tag}{attrs} class="{TEXT_CLASS}">'
-    if TEXT_CLASS in m.group(2).split():
+        return f'<{tag}{attrs} class="{classes}">'
+    have = m.group(2).split()
+    add = " ".join(c for c in classes.split() if c not in have)
+    if not add:
         return f"<{tag}{attrs}>"
     start, end = m.span(2)
-    return f"<{tag}{attrs[:start]}{m.group(2)} {TEXT_CLASS}{attrs[end:]}>"
+    return f"<{tag}{attrs[:start]}{m.group(2)} {add}{attrs[end:]}>"
 
 
 def _align(table: str) -> str:
@@ -81,11 +90,13 @@ def _align(table: str) -> str:
         body = grid[1:]  # no <tbody>: a first row of header cells heads the table
     else:
         body = grid
-    text_cols = set()
+    text_cols, wrap_cols = set(), set()
     for j in range(width):
         values = [_text(r[j].group(3)) for r in body]
         if any(v for v in values) and not all(is_figure(v) for v in values):
             text_cols.add(j)
+            if any(len(v) > WRAP_AFTER and len(v.split()) > 1 for v in values):
+                wrap_cols.add(j)
     if not text_cols:
         return table
     out, last = [], 0
@@ -94,7 +105,8 @@ def _align(table: str) -> str:
             if j in text_cols:
                 a = offset + c.start()
                 out.append(table[last:a])
-                out.append(_mark(c.group(1), c.group(2)))
+                classes = f"{TEXT_CLASS} {WRAP_CLASS}" if j in wrap_cols else TEXT_CLASS
+                out.append(_mark(c.group(1), c.group(2), classes))
                 last = offset + c.start(3)
     out.append(table[last:])
     return "".join(out)
@@ -104,13 +116,17 @@ def align_text_columns(html: str) -> str:
     """``html`` with every cell of a table's word columns marked :data:`TEXT_CLASS`.
 
     A column holds words when a body cell of it is neither empty nor one figure
-    (:func:`is_figure`); its header cell is marked too, so both line up on the left.
+    (:func:`is_figure`); its header cell is marked too, so both line up on the left. A word
+    column with a cell of several words longer than :data:`WRAP_AFTER` characters is also
+    marked :data:`WRAP_CLASS` (it may wrap).
 
     Examples
     --------
     >>> align_text_columns("<table><tr><th>rep</th><th>won</th></tr>"
     ...                    "<tr><td>Ann Lee</td><td>$1.2K</td></tr></table>")
     '<table><tr><th class="snb-text">rep</th><th>won</th></tr><tr><td class="snb-text">Ann Lee</td><td>$1.2K</td></tr></table>'
+    >>> align_text_columns("<table><tr><td>OPP-1</td><td>Alderbrook Manufacturing Inc.</td></tr></table>")
+    '<table><tr><td class="snb-text">OPP-1</td><td class="snb-text snb-wrap">Alderbrook Manufacturing Inc.</td></tr></table>'
     """
     if "<table" not in html.lower():
         return html

@@ -160,21 +160,25 @@ def team_review_view(
     probs = dict(ctx.wb.config.stages.probability_of())
     now = pipeline_state(ctx, cmp_.now)
     before = pipeline_state(ctx, cmp_.before) if cmp_.known else None
-    moves = (mv.movement(before, now, ctx.wb.opportunities, start, end, cmp_.now)
-             if before is not None else None)  # fmt: skip
+    # one window for "what moved" and "wins and losses": deals won or lost are those the data
+    # says closed after the earlier snapshot and by the as-of date, in both sections
+    moves = (mv.movement(before, now, recent_closes(ctx, cmp_), start, end, ctx.as_of,
+                         since=cmp_.before) if before is not None else None)  # fmt: skip
     view = TeamReview(cmp_, call_period, moves if moves is not None else pd.DataFrame())
-    call, fc_facts = _call(ctx, view, now, before, start, end, probs, manager_call)
+    mcall = managers_call(ctx, call_period, cadence, manager_call)
+    call, fc_facts = _call(ctx, view, now, before, start, end, probs, mcall)
     view.tables["call"] = call
     view.tables["movement"], view.tables["moved_deals"] = _movement_tables(ctx, view)
     view.tables["leaderboard"] = leaderboard(ctx, call_period)
     view.bookings_chart = bookings_frame(ctx)
     view.tables["wins"], view.tables["losses"] = wins_and_losses(ctx, cmp_)
-    view.text["wins"] = para(
-        "Deals closed from {a} to {b}, the largest first ({n} won, {m} lost in all).{r}",
-        r="" if "loss_reason" in ctx.wb.opportunities.columns else
-        " The data records no reason for a loss: ask the rep what happened.",
-        a=f"{wins_since(ctx, cmp_) + pd.Timedelta(days=1):%Y-%m-%d}", b=f"{ctx.as_of:%Y-%m-%d}",
-        n=_closed_count(ctx, cmp_, "won"), m=_closed_count(ctx, cmp_, "lost"))  # fmt: skip
+    window = {"a": f"{wins_since(ctx, cmp_) + pd.Timedelta(days=1):%Y-%m-%d}",
+              "b": f"{ctx.as_of:%Y-%m-%d}"}  # fmt: skip
+    view.text["wins"] = Html(para(
+        "Deals closed from {a} to {b}, the largest first ({n} won, {m} lost in all; the same "
+        "deals as in <em>What moved</em>).", n=_closed_count(ctx, cmp_, "won"),
+        m=_closed_count(ctx, cmp_, "lost"), **window) + loss_lessons(ctx, cmp_))  # fmt: skip
+    view.text["movement"] = movement_note(cmp_, **window)
     view.tables["regions"], spread = regions_side_by_side(ctx, call_period)
     view.text["regions"] = spread
     view.text["call_source"] = _call_source(now, start, end, probs)
@@ -194,7 +198,8 @@ def team_review_view(
         "pipeline": fc_facts["pipeline"], "won_so_far": fc_facts["won"],
         "commit_change": fc_facts["commit_change"], "forecast": fc_facts["forecast"],
         "forecast_p10": fc_facts["p10"], "forecast_p90": fc_facts["p90"],
-        "manager_call": manager_call, "reps": len(ctx.rep_ids),
+        "manager_call": mcall.amount, "manager_call_made": _day(mcall.made),
+        "manager_call_change": mcall.change, "reps": len(ctx.rep_ids),
         "deals_won": _count(moves, "won"), "deals_lost": _count(moves, "lost"),
         "deals_pushed": _count(moves, "pushed"), "deals_pulled": _count(moves, "pulled"),
         "deals_new": _count(moves, "new"),
@@ -212,6 +217,56 @@ def _count(moves: pd.DataFrame | None, move: str) -> int | None:
 
 
 # --------------------------------------------------------------------------- the call
+@dataclass(frozen=True)
+class ManagersCall:
+    """The manager's call for the quarter in play: ``amount`` (None: unknown), where it came
+    from (``"parameter"``, ``"data"`` or None), the day it was made, the call before it (a
+    cadence earlier) and the best-case call when the data holds one."""
+
+    amount: float | None
+    source: str | None = None
+    made: pd.Timestamp | None = None
+    previous: float | None = None
+    previous_made: pd.Timestamp | None = None
+    best_case: float | None = None
+
+    @property
+    def change(self) -> float | None:
+        """The change since the previous call, None when either is unknown."""
+        if self.amount is None or self.previous is None:
+            return None
+        return self.amount - self.previous
+
+
+def managers_call(ctx: Context, period: str, cadence: str = "weekly",
+                  given: float | None = None) -> ManagersCall:  # fmt: skip
+    """The manager's call: ``given`` (the notebook's ``manager_call``) when set, else the
+    latest commit call the data's ``calls`` table holds for the subject and ``period`` made
+    on or before the as-of date, with the latest one made at least a cadence
+    (:data:`CADENCES` less :data:`SLACK_DAYS`) before it.
+
+    Examples
+    --------
+    >>> managers_call(ctx, "FY2026-Q4").amount  # doctest: +SKIP
+    560000.0
+    """
+    if given is not None:
+        return ManagersCall(float(given), "parameter")
+    calls = ctx.wb.calls
+    key = None if ctx.subject.type == "all" else ctx.subject.key
+    now = mv.latest_call(calls, ctx.subject.type, key, period, ctx.as_of)
+    if now is None:
+        return ManagersCall(None)
+    gap = pd.Timedelta(days=CADENCES[cadence] - SLACK_DAYS)
+    was = mv.latest_call(calls, ctx.subject.type, key, period, now["as_of"] - gap)
+    best = mv.latest_call(calls, ctx.subject.type, key, period, ctx.as_of, "best_case")
+    return ManagersCall(
+        float(now["amount"]), "data", now["as_of"],
+        None if was is None else float(was["amount"]), None if was is None else was["as_of"],
+        None if best is None or best["as_of"] < now["as_of"] else float(best["amount"]),
+    )  # fmt: skip
+
+
 def _names(ctx: Context) -> dict[str, str]:
     return facts.subject_name_map(ctx)
 
@@ -238,7 +293,7 @@ def _kit_forecast(ctx: Context, period: str) -> tuple[pd.Series, Any]:
 
 def _call(ctx: Context, view: TeamReview, now: pd.DataFrame, before: pd.DataFrame | None,
           start: pd.Timestamp, end: pd.Timestamp, probs: dict[str, float],
-          manager_call: float | None) -> tuple[pd.DataFrame, dict[str, Any]]:  # fmt: skip
+          mcall: ManagersCall) -> tuple[pd.DataFrame, dict[str, Any]]:  # fmt: skip
     """The call table (one row per rep and a total row) and its figures."""
     cur, cmp_ = ctx.currency, view.comparison
     cols = ["commit", "best_case", "pipeline"]
@@ -278,14 +333,14 @@ def _call(ctx: Context, view: TeamReview, now: pd.DataFrame, before: pd.DataFram
         "forecast": float(pf.blended.mean), "p10": p10, "p90": p90, "flags": [],
         "reps_sum": float(kit.fillna(0.0).sum()),
     }  # fmt: skip
-    view.text["call"] = _call_text(ctx, view, figures, pf, manager_call)
-    if manager_call is not None and manager_call > p90:
+    view.text["call"] = _call_text(ctx, view, figures, pf, mcall)
+    if mcall.amount is not None and mcall.amount > p90:
         figures["flags"].append("call above the kit's P90")
     return humane(pd.DataFrame(rows)), figures
 
 
 def _call_text(ctx: Context, view: TeamReview, f: dict[str, Any], pf: Any,
-               manager_call: float | None) -> Html:  # fmt: skip
+               mcall: ManagersCall) -> Html:  # fmt: skip
     from salesnb.forecast.pipeline import p_attain
 
     cur = ctx.currency
@@ -303,18 +358,20 @@ def _call_text(ctx: Context, view: TeamReview, f: dict[str, Any], pf: Any,
         f"{esc(fmt(f['p10'], 'currency', cur))} and {esc(fmt(f['p90'], 'currency', cur))}). "
         f"{reps}</p>"
     )
+    manager_call = mcall.amount
     if manager_call is None:
         mgr = para(
-            "<b>The manager's call is unknown</b>: the data holds no call for {s}. To set it "
-            "beside the kit's forecast, give it as the <code>manager_call</code> parameter "
-            "(an amount for {q}).", q=view.call_period,
+            "<b>The manager's call is unknown</b>: the data holds no call for {s} for {q} made "
+            "by {d}. To set it beside the kit's forecast, add it to the calls table "
+            "(calls.csv, see the data model) or give it as the <code>manager_call</code> "
+            "parameter (an amount for {q}).", q=view.call_period, d=f"{ctx.as_of:%Y-%m-%d}",
             s="the whole team" if ctx.subject.type == "all" else ctx.subject.name)  # fmt: skip
         return Html(kit + mgr)
     gap = manager_call - f["forecast"]
     mgr = para(
-        "<b>The manager's call</b> for {q} is <b>{c}</b>, {d} the kit's forecast ({g}). The "
+        "<b>The manager's call</b> for {q} is <b>{c}</b>{o}, {d} the kit's forecast ({g}). The "
         "kit's chance of reaching it: {p}.{w}",
-        q=view.call_period, c=fmt(manager_call, "currency", cur),
+        q=view.call_period, c=fmt(manager_call, "currency", cur), o=_call_origin(mcall, cur, ctx.as_of, view.comparison.cadence),
         d="above" if gap > 0 else "below" if gap < 0 else "equal to",
         g=fmt(gap, "currency", cur, signed=True),
         p=fmt(p_attain(pf.blended, manager_call), "chance"),
@@ -323,7 +380,29 @@ def _call_text(ctx: Context, view: TeamReview, f: dict[str, Any], pf: Any,
         " That is below the kit's pessimistic end (P10): is the call holding something back?"
         if manager_call < f["p10"] else "",
     )  # fmt: skip
+    if mcall.best_case is not None:
+        mgr = Html(mgr + para(
+            "Best case, as the manager calls it: {b} (the kit's chance of reaching it: {p}).",
+            b=fmt(mcall.best_case, "currency", cur),
+            p=fmt(p_attain(pf.blended, mcall.best_case), "chance")))  # fmt: skip
     return Html(kit + mgr)
+
+
+def _call_origin(mcall: ManagersCall, cur: str, as_of: pd.Timestamp, cadence: str) -> str:
+    """Where the call comes from and how it moved, in words (after the amount)."""
+    if mcall.source == "parameter":
+        return " (given for this document)"
+    age = (as_of - mcall.made).days
+    made = f"{mcall.made:%Y-%m-%d}" + (
+        f", {age} days before {as_of:%Y-%m-%d}: ask for a newer call" if age > CADENCES[cadence]
+        else "")  # fmt: skip
+    if mcall.previous is None:
+        return f" (made on {made}; no call a week or more before it to compare with)"
+    change = mcall.amount - mcall.previous
+    moved = ("unchanged" if abs(change) < 0.005 else
+             f"{'up' if change > 0 else 'down'} {fmt(abs(change), 'currency', cur)}")  # fmt: skip
+    return (f" (made on {made}; {moved} from the call of {fmt(mcall.previous, 'currency', cur)} "
+            f"made on {mcall.previous_made:%Y-%m-%d})")  # fmt: skip
 
 
 def _call_source(now: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp,
@@ -420,9 +499,13 @@ def _movement_tables(ctx: Context, view: TeamReview) -> tuple[Any, Any]:
         "deal": m["opp_id"].to_numpy(),
         "account": [_text(accounts.get(o)) for o in m["opp_id"]],
         "amount": [then_now(a, b) for a, b in zip(money, money_now, strict=True)],
-        "close date": [then_now(_date(a) or None, _date(b) or None)
-                       for a, b in zip(m["close_before"], m["close_after"], strict=True)],
-        "stage now": [_text(v) for v in m["stage_after"]],
+        # a won or lost deal: the day it closed (its expected date before is history)
+        "close date": [_date(b) if k in ("won", "lost") else then_now(_date(a) or None,
+                                                                      _date(b) or None)
+                       for k, a, b in zip(m["move"], m["close_before"], m["close_after"],
+                                          strict=True)],
+        "stage now": [f"closed {k}" if k in ("won", "lost") else _text(v)
+                      for k, v in zip(m["move"], m["stage_after"], strict=True)],
     })  # fmt: skip
     return humane(summary), humane(deals)
 
@@ -506,21 +589,30 @@ def wins_since(ctx: Context, cmp_: Comparison) -> pd.Timestamp:
     return ctx.as_of - pd.Timedelta(days=CADENCES[cmp_.cadence])
 
 
-def _recent(ctx: Context, cmp_: Comparison) -> pd.DataFrame:
+def recent_closes(ctx: Context, cmp_: Comparison) -> pd.DataFrame:
+    """The subject's deals won or lost in the review's window: closed after
+    :func:`wins_since` and on or before the as-of date. "What moved" and "Wins and lessons"
+    both count these deals (one window, so one won count).
+
+    Examples
+    --------
+    >>> recent_closes(ctx, comparison(ctx.wb, ctx.as_of))["outcome"].unique()  # doctest: +SKIP
+    array(['won', 'lost'], dtype=object)
+    """
     o = ctx.wb.opportunities
     return o[o["rep_id"].isin(ctx.rep_ids) & (o["close_date"] > wins_since(ctx, cmp_))
              & (o["close_date"] <= ctx.as_of) & o["outcome"].isin(("won", "lost"))]  # fmt: skip
 
 
 def _closed_count(ctx: Context, cmp_: Comparison, outcome: str) -> int:
-    return int((_recent(ctx, cmp_)["outcome"] == outcome).sum())
+    return int((recent_closes(ctx, cmp_)["outcome"] == outcome).sum())
 
 
 def wins_and_losses(ctx: Context, cmp_: Comparison) -> tuple[Any, Any]:
     """The largest deals won and lost since the earlier snapshot (or, without one, over the
     cadence's days up to the as-of date), :data:`TOP_DEALS` of each."""
     since = wins_since(ctx, cmp_)
-    recent = _recent(ctx, cmp_)
+    recent = recent_closes(ctx, cmp_)
     names, cur = _names(ctx), ctx.currency
     out = []
     for outcome in ("won", "lost"):
@@ -541,10 +633,95 @@ def wins_and_losses(ctx: Context, cmp_: Comparison) -> tuple[Any, Any]:
         })  # fmt: skip
         if outcome == "lost":
             t["lost at"] = [_text(v) for v in head["furthest_stage"]]
-            if "loss_reason" in head.columns:
-                t["reason"] = [_text(v) or "not recorded" for v in head["loss_reason"]]
+            if records_reasons(ctx):  # right after the stage, where it stays in view
+                t.insert(t.columns.get_loc("amount") + 1, "lost at", t.pop("lost at"))
+                t.insert(t.columns.get_loc("lost at") + 1, "reason",
+                         [_text(v) or NO_REASON for v in head["loss_reason"]])  # fmt: skip
         out.append(humane(t))
     return out[0], out[1]
+
+
+#: What a lost deal's reason reads when the data has the column but left it blank.
+NO_REASON: Final = "not recorded"
+
+
+def records_reasons(ctx: Context) -> bool:
+    """Whether the data records loss reasons: a ``loss_reason`` column with at least one
+    value (a column blank on every deal, as a loader gives for data without one, does not).
+
+    Examples
+    --------
+    >>> records_reasons(ctx)  # doctest: +SKIP
+    True
+    """
+    o = ctx.wb.opportunities
+    if "loss_reason" not in o.columns:
+        return False
+    r = o["loss_reason"]
+    return bool((r.notna() & (r.astype(str).str.strip() != "")).any())
+
+
+def loss_reasons(ctx: Context, cmp_: Comparison) -> pd.DataFrame | None:
+    """The deals lost in the review's window per reason (``reason, deals, amount``, most
+    deals first; a blank reason is :data:`NO_REASON`), or None when the data has no
+    ``loss_reason`` column.
+
+    Examples
+    --------
+    >>> loss_reasons(ctx, comparison(ctx.wb, ctx.as_of))  # doctest: +SKIP
+         reason  deals   amount
+    0     price      2  80000.0
+    """
+    if not records_reasons(ctx):
+        return None
+    recent = recent_closes(ctx, cmp_)
+    lost = recent[recent["outcome"] == "lost"]
+    reason = lost["loss_reason"].astype(object).map(_text).replace("", NO_REASON)
+    t = (lost.assign(reason=reason).groupby("reason", sort=False)
+         .agg(deals=("opp_id", "size"), amount=("amount", "sum")).reset_index())  # fmt: skip
+    t["_blank"] = t["reason"] == NO_REASON
+    t = t.sort_values(["_blank", "deals", "amount", "reason"],
+                      ascending=[True, False, False, True], kind="stable")  # fmt: skip
+    return t.drop(columns="_blank").reset_index(drop=True)
+
+
+def loss_lessons(ctx: Context, cmp_: Comparison) -> Html | str:
+    """One line of lessons from the losses by reason; empty when the data records no reasons
+    (then the document says nothing about them) or nothing was lost."""
+    t = loss_reasons(ctx, cmp_)
+    if t is None or t.empty:
+        return ""
+    parts = [f"{esc(r)}: {n:,} deal{'s' * (n != 1)} ({esc(fmt(a, 'currency', ctx.currency))})"
+             for r, n, a in zip(t["reason"], t["deals"], t["amount"], strict=True)]  # fmt: skip
+    known = t[t["reason"] != NO_REASON]
+    total = int(t["deals"].sum())
+    top = int(known["deals"].max()) if len(known) else 0
+    leaders = [f"<b>{esc(r)}</b>" for r in known.loc[known["deals"] == top, "reason"]]
+    if not leaders:
+        ask = ""
+    elif len(leaders) == 1:
+        ask = (f" The most common reason is {leaders[0]} ({top:,} of {total:,} lost deals): ask "
+               "what would have changed it.")  # fmt: skip
+    else:
+        names = ", ".join(leaders[:-1]) + f" and {leaders[-1]}"
+        ask = (f" {names} tie as the most common reasons ({top:,} deals each, of {total:,}): no "
+               "single reason stands out.")  # fmt: skip
+    blank = int(t.loc[t["reason"] == NO_REASON, "deals"].sum())
+    if blank:
+        ask += (f" {blank:,} of {total:,} lost deals have no reason recorded: ask the reps to "
+                "record one.")  # fmt: skip
+    return Html(f"<p><b>Lessons from the losses</b>, by reason: {'; '.join(parts)}.{ask}</p>")
+
+
+def movement_note(cmp_: Comparison, *, a: str, b: str) -> Html:
+    """Which dates "What moved" covers, in words: the same window as the wins and losses."""
+    if not cmp_.known:
+        return Html("")
+    return para(
+        "From {a} to {b}. Won and lost are the deals the data says closed in these dates (the "
+        "same deals as in <em>Wins and lessons</em>, counted under the rep who owns them "
+        "today); pushed, pulled, new and amount changes compare the snapshot of {s} with that "
+        "of {n}.", a=a, b=b, s=f"{cmp_.before:%Y-%m-%d}", n=f"{cmp_.now:%Y-%m-%d}")  # fmt: skip
 
 
 # --------------------------------------------------------------------------- regions
