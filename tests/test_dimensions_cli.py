@@ -62,7 +62,10 @@ def test_unknown_dimension_and_missing_data_are_one_clear_error(tmp_path):
 def test_validate_counts_the_optional_tables_only_when_present(tmp_path):
     res = CliRunner().invoke(main, ["validate", str(SAMPLE)])
     assert res.exit_code == 0
-    assert "13619 snapshot rows, 1573 accounts, 1981 survey responses, 192 forecast calls; as of" in res.output
+    assert (
+        "13619 snapshot rows, 1573 accounts, 1981 survey responses, 192 forecast calls; as of"
+        in res.output
+    )
     core = tmp_path / "core"
     core.mkdir()
     for t in CORE_TABLES:

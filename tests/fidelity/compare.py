@@ -36,6 +36,23 @@ def differences(ref_dir: Path, dir_: Path, case: str, source: Path) -> list[str]
     return found + stream_differences(ref_dir, dir_, case)
 
 
+#: Cases whose kernel kills itself in the given cell. Whether the kernel's "busy" and
+#: ``execute_input`` messages reach the client before the signal lands is a race inside the
+#: kernel (papermill's own run shows both outcomes on a loaded machine), so the cell's
+#: execution count and its ``iopub`` timing metadata are not compared; its outputs, status
+#: and everything else are.
+DIES_IN_CELL = {"nbclient/Autokill": 0}
+
+
+def _before_death(cell: dict) -> dict:
+    cell = dict(cell)
+    cell.pop("execution_count", None)
+    meta = dict(cell.get("metadata", {}))
+    meta.pop("execution", None)
+    cell["metadata"] = meta
+    return cell
+
+
 def _notebook_differences(
     ref_dir: Path, dir_: Path, case: str, source: Path, ref: dict, got: dict
 ) -> list[str]:
@@ -54,6 +71,8 @@ def _notebook_differences(
     if len(na["cells"]) != len(nbb["cells"]):
         diffs.append(f"cells: {len(na['cells'])} != {len(nbb['cells'])}")
     for i, (ca, cb) in enumerate(zip(na["cells"], nbb["cells"], strict=False)):
+        if case in DIES_IN_CELL and i == DIES_IN_CELL[case]:
+            ca, cb = _before_death(ca), _before_death(cb)
         for key in ca:
             if ca[key] != cb[key]:
                 diffs.append(f"cell {i} {key}: papermill {ca[key]!r} != engine {cb[key]!r}")

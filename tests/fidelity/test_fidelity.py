@@ -47,7 +47,8 @@ def _supervise(engine: str, folder: Path, log_path: Path, retry_stuck: bool) -> 
     runner goes on with the cases after it, so one bad case costs one case, not the rest.
     With ``retry_stuck`` (the reference only: stock papermill's kernels now and then never
     answer a finished cell, a hang that is not what this suite measures) each such case is
-    run once more in a fresh runner at the end.
+    run again in a fresh runner at the end, up to twice (a CI run once saw the same case hang
+    in two runners in a row on a loaded machine).
     """
     names = [c.name for c in CASES]
     done: set[str] = set()
@@ -55,7 +56,7 @@ def _supervise(engine: str, folder: Path, log_path: Path, retry_stuck: bool) -> 
     deadline = time.monotonic() + RUN_BOUND
     with open(log_path, "ab") as log:
         todo = list(names)
-        attempts = 2 if retry_stuck else 1
+        attempts = 3 if retry_stuck else 1
         for attempt in range(attempts):
             while todo and time.monotonic() < deadline:
                 proc = subprocess.Popen(
