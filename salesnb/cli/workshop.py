@@ -122,7 +122,8 @@ def voila_command(folder: Path, port: int, no_browser: bool,
     help="Stop an app's kernel after this many idle minutes, tab open or not (0: never).",
 )
 def workshop(port: int, no_browser: bool, folder: Path | None, cull_after: float) -> None:
-    """Start Voila on http://127.0.0.1:PORT serving the five workshop apps (Ctrl-C stops it)."""
+    """Start Voila on http://127.0.0.1:PORT serving the workshop apps in notebooks/workshop (the five
+    coaching apps, the incentive what-if and the plan designer; Ctrl-C stops it)."""
     from salesnb.cli.commands import fail
 
     try:
