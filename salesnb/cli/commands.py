@@ -12,6 +12,7 @@ import sys
 import click
 
 from salesnb import __version__
+from salesnb.cli.kpitables import TABLE_NAMES, compute, fixed_width, render
 from salesnb.core.errors import DataValidationError, ParameterError, SalesnbError
 
 # name -> "module:attribute" of a click command
@@ -133,25 +134,42 @@ _ORG_BY = ("rep", "region", "manager", "team", "all")
 @click.argument("data")
 @click.option("--profile", default=None, help="Import profile: a built-in name or a .toml path.")
 @click.option(
-    "--by",
-    default="rep",
+    "--table",
+    "table_name",
+    type=click.Choice(TABLE_NAMES),
+    default="scorecard",
     show_default=True,
-    help="rep, region, manager, team or all (the scorecard); or any dimension: product, "
-    "source (channel), segment, industry, size, country, comma-separated to combine "
-    "(e.g. region,product).",
+    help="Which table: the KPI scorecard; channels (channel efficiency), products (product "
+    "mix), retention (and repeat business), acquisition (new customers), satisfaction, attach "
+    "(product attach), renewals (and churned accounts), loss-reasons.",
+)
+@click.option(
+    "--by",
+    default=None,
+    help="rep, region, manager, team or all (the scorecard; default rep); or any dimension: "
+    "product, source (channel), segment, industry, size, country, comma-separated to combine "
+    "(e.g. region,product). The other tables: default the whole team (satisfaction: rep; "
+    "acquisition: segment).",
 )
 @click.option(
     "--period", default=None, help="'FY2026-Q3', '2026-09' or 'FY2026'; default: current quarter."
 )
 @click.option("--csv", "as_csv", is_flag=True, help="Write CSV to stdout (for machines).")
-def kpis_cmd(data: str, profile: str | None, by: str, period: str | None, as_csv: bool) -> None:
-    """Print the KPIs of a period, grouped by the organisation or by any dimension."""
+def kpis_cmd(
+    data: str, profile: str | None, table_name: str, by: str | None, period: str | None,
+    as_csv: bool,
+) -> None:  # fmt: skip
+    """Print the KPIs of a period, grouped by the organisation or by any dimension; --table
+    picks another table (channels, products, retention, ... loss-reasons)."""
     from salesnb.analytics import dimensions, kpis
     from salesnb.data import io
 
+    result = None
     try:
         wb = io.load(data, profile=profile)
-        if by in _ORG_BY:
+        if table_name != "scorecard":
+            result = compute(wb, table_name, by=by, period=period)
+        elif (by := by or "rep") in _ORG_BY:
             table = kpis.scorecard(wb, by=None if by == "all" else by, period=period)
             keys = None
         else:
@@ -161,9 +179,16 @@ def kpis_cmd(data: str, profile: str | None, by: str, period: str | None, as_csv
             table.insert(len(keys), "period", period)
     except SalesnbError as exc:
         fail(exc)
-    if as_csv:
-        from salesnb.core.safecsv import to_safe_csv
+    from salesnb.core.safecsv import to_safe_csv
 
+    if result is not None:
+        if result.reason is not None:  # the data cannot give this table: say why, not an error
+            click.echo(result.reason, err=as_csv)
+        elif as_csv:
+            click.echo(to_safe_csv(result.frame), nl=False)
+        else:
+            click.echo(render(result, wb.config.currency))
+    elif as_csv:
         click.echo(to_safe_csv(table), nl=False)
     else:
         click.echo(_format_scorecard(table, wb.config.currency, keys))
@@ -186,45 +211,20 @@ _SCORECARD_COLUMNS = {
 def _format_scorecard(table, currency: str, keys: list[str] | None = None) -> str:
     """A fixed-width table for a terminal, figures as every document writes them; ``keys``
     are the group columns (default: the organisation's)."""
-    import math
-
-    from salesnb.analytics.coaching_facts import format_value
-
     units = {"money": "currency", "pct": "percent", "x": "multiple"}
-
-    def cell(value, kind: str) -> str:
-        if value is None or (isinstance(value, float) and math.isnan(value)):
-            return "-"
-        return format_value(value, units.get(kind, "count"), currency)  # the kit's one formatter
-
     title = "KPI scorecard" if keys is None else f"KPIs by {' x '.join(keys)}"
     if keys is None:
         keys = [c for c in ("rep_id", "name", "region", "manager", "team") if c in table.columns]
-    cols = [c for c in _SCORECARD_COLUMNS if c in table.columns]
-    head = keys + [_SCORECARD_COLUMNS[c][0] for c in cols]
-    rows = [
-        [str(r[k]) for k in keys] + [cell(r[c], _SCORECARD_COLUMNS[c][1]) for c in cols]
-        for r in table.to_dict("records")
-    ]
-    widths = [
-        max(len(h), *(len(row[i]) for row in rows)) if rows else len(h) for i, h in enumerate(head)
+    cols = [
+        (c, head, units.get(kind, "count"))
+        for c, (head, kind) in _SCORECARD_COLUMNS.items()
+        if c in table.columns
     ]
     period = table["period"].iloc[0] if "period" in table.columns and len(table) else ""
-    lines = [f"{title} {period}".rstrip()]
-    lines.append(
-        "  ".join(
-            h.ljust(w) if i < len(keys) else h.rjust(w)
-            for i, (h, w) in enumerate(zip(head, widths, strict=True))
-        )
-    )
-    for row in rows:
-        lines.append(
-            "  ".join(
-                v.ljust(w) if i < len(keys) else v.rjust(w)
-                for i, (v, w) in enumerate(zip(row, widths, strict=True))
-            )
-        )
-    return "\n".join(lines)
+    return fixed_width(
+        table, [(k, k) for k in keys], cols, currency, title=f"{title} {period}".rstrip(),
+        missing="-",
+    )  # fmt: skip
 
 
 def run() -> None:
