@@ -103,7 +103,9 @@ def test_each_table_prints_the_functions_own_figures_formatted(wb, table):
     _, _, by, key_heads, cols = TABLES[table]
     want = _want(wb, table)
     assert len(want) > 0
-    lines = res.stdout.splitlines()
+    blocks = res.stdout.split("\n\n")
+    assert len(blocks) == (2 if table == "attach" else 1)
+    lines = blocks[0].splitlines()
     grouping = "" if by is None else f" by {'rep' if by == 'rep' else by}"
     if table == "retention":
         assert lines[0] == f"Customer retention{grouping} as of 2026-09-30"
@@ -121,6 +123,26 @@ def test_each_table_prints_the_functions_own_figures_formatted(wb, table):
         for r in want.to_dict("records")
     ]
     assert rows == expected
+
+
+def test_attach_prints_the_products_bought_together_below_the_rates(wb):
+    res = _run(*_args("attach"))
+    assert res.exit_code == 0, res.output
+    lines = res.stdout.split("\n\n")[1].splitlines()
+    assert lines[0] == (
+        f"Bought together {Q3}: of the buyers of a product, how many also bought another "
+        "(pairs never bought together are left out)"
+    )
+    assert _cells(lines[1]) == ["region", "bought", "also bought", "buyers", "also bought it",
+                                "share"]  # fmt: skip
+    pairs = accounts.attach_matrix(wb, "region", period=Q3)
+    pairs = pairs[pairs["also_bought"] > 0]
+    assert len(pairs) > 0
+    assert [_cells(line) for line in lines[2:]] == [
+        [r["region"], r["product"], r["with_product"], str(r["buyers"]), str(r["also_bought"]),
+         format_value(r["attach_share"], "percent")]
+        for r in pairs.to_dict("records")
+    ]  # fmt: skip
 
 
 @pytest.mark.parametrize("table", list(TABLES))

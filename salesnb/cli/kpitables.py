@@ -126,6 +126,8 @@ class KpiTable:
     ``frame`` is the analytics function's own table (plus a ``period`` column after the
     groups when the table has a window); ``keys`` its group columns; ``reason`` is None,
     or a plain sentence when the data cannot give the table (``frame`` is then None).
+    ``pairs`` (attach only) is :func:`salesnb.analytics.accounts.attach_matrix`'s table of the
+    same window and groups, printed below the rates (the CSV holds the rates).
     """
 
     name: str
@@ -134,6 +136,8 @@ class KpiTable:
     keys: tuple[str, ...] = ()
     reason: str | None = None
     note: str | None = None
+    pairs: Any = None
+    period: str | None = None
 
 
 def _items(by: str | None) -> list[str]:
@@ -280,7 +284,12 @@ def compute(wb: Any, name: str, by: str | None = None, period: str | None = None
     if spec.windowed:
         frame = frame.copy()
         frame.insert(len(keys), "period", period)
-    return KpiTable(name, title, frame, keys, note=note)
+    pairs = None
+    if name == "attach":  # what is bought together, pair by pair, below the rates
+        from salesnb.analytics.accounts import attach_matrix
+
+        pairs = attach_matrix(wb, cols or None, period=period)
+    return KpiTable(name, title, frame, keys, note=note, pairs=pairs, period=period)
 
 
 def _retention_windows(wb: Any) -> tuple[str, str]:
@@ -308,7 +317,26 @@ def render(table: KpiTable, currency: str) -> str:
         table.frame, [(k, _KEY_HEADERS.get(k, k)) for k in table.keys], cols, currency,
         title=table.title,
     )  # fmt: skip
-    return text if table.note is None else text.replace("\n", f"\n{table.note}\n", 1)
+    if table.note is not None:
+        text = text.replace("\n", f"\n{table.note}\n", 1)
+    if table.pairs is not None:
+        together = table.pairs[table.pairs["also_bought"] > 0]
+        groups = [(k, _KEY_HEADERS.get(k, k)) for k in table.keys if k != "product"]
+        head = f"Bought together {table.period}: "
+        if len(together):
+            head += ("of the buyers of a product, how many also bought another (pairs never "
+                     "bought together are left out)")  # fmt: skip
+            text += "\n\n" + fixed_width(
+                together, [*groups, ("product", "bought"), ("with_product", "also bought")],
+                _PAIR_COLUMNS, currency, title=head,
+            )  # fmt: skip
+        else:
+            text += f"\n\n{head}no customer bought two products."
+    return text
+
+
+_PAIR_COLUMNS = (("buyers", "buyers", _N), ("also_bought", "also bought it", _N),
+                 ("attach_share", "share", _PCT))  # fmt: skip
 
 
 def fixed_width(
