@@ -243,6 +243,10 @@ def test_a_table_the_data_cannot_give_is_one_plain_sentence_and_exit_0(tmp_path)
     assert len(res.output.strip().splitlines()) == 1
     assert res.output.startswith("Loss reasons are not known: no lost deal carries a loss reason.")
     assert "to 'loss_reason' in the import profile" in res.output
+    blank = _copy(tmp_path, "blank")  # the column is there, empty on every lost deal
+    opps.assign(loss_reason="").to_csv(blank / "opportunities.csv", index=False)
+    again = _run(str(blank), "--table", "loss-reasons")
+    assert again.exit_code == 0 and again.output == res.output
     # the same data still gives every other table
     assert _run(str(noloss), "--table", "channels").output.startswith("Channel efficiency")
 

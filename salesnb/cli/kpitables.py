@@ -167,10 +167,10 @@ def _unavailable(name: str, wb: Any) -> str | None:
     """Why the data cannot give table ``name`` at all (a plain sentence), or None."""
     o = wb.opportunities
 
-    def blank(col: str) -> bool:
-        if col not in o.columns:
+    def blank(col: str, deals=o) -> bool:
+        if col not in deals.columns:
             return True
-        text = o[col].astype(object).where(o[col].notna(), "").astype(str).str.strip()
+        text = deals[col].astype(object).where(deals[col].notna(), "").astype(str).str.strip()
         return bool((text == "").all())
 
     profile = "in the import profile (docs/profiles.md)"
@@ -190,7 +190,8 @@ def _unavailable(name: str, wb: Any) -> str | None:
         return ("Customer satisfaction is not known: the data has no survey responses. To see "
                 "it, add satisfaction.csv (account, date, score, kind: csat or nps; "
                 "docs/dimensions.md).")  # fmt: skip
-    if name == "loss-reasons" and blank("loss_reason"):
+    lost = o[o["outcome"] == "lost"]
+    if name == "loss-reasons" and len(lost) and blank("loss_reason", lost):
         return ("Loss reasons are not known: no lost deal carries a loss reason. To see them, "
                 "map the CRM's loss reason field (Salesforce 'Loss Reason', HubSpot 'Closed "
                 "Lost Reason') to 'loss_reason' in the import profile (docs/dimensions.md).")  # fmt: skip
@@ -241,8 +242,9 @@ def compute(wb: Any, name: str, by: str | None = None, period: str | None = None
     _check_by(name, spec, items)
     if not spec.windowed and period is not None:
         raise ParameterError(
-            f"--period does not apply to --table {name}: it compares the customers of the 365 "
-            "days before the as-of date with the 365 days before those. Fix: leave --period out."
+            f"--period does not apply to --table {name}: it has its own window, following the "
+            "customers of the 365 days before the last 365 into the 365 days to the as-of date. "
+            "Fix: leave --period out."
         )
     from salesnb.analytics import dimensions
 
