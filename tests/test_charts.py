@@ -367,6 +367,9 @@ def test_distribution_annotates_p_attain():
     assert "= 37%" in first and second.startswith("50% of the simulated outcomes shown reach")
     same = ch.distribution(sims, 100.0, p_attain=0.5).to_dict()["title"]["subtitle"]
     assert isinstance(same, str) and "= 50%" in same  # nothing corrected: one line
+    unknown = ch.distribution(sims, 100.0, p_attain=float("nan")).to_dict()
+    assert unknown["title"]["subtitle"].startswith("Chance of reaching target of $100: unknown")
+    assert "P = " not in json.dumps(unknown) and "50%" not in json.dumps(unknown)
 
 
 def test_decomposition_stacks_groups_and_labels_totals():

@@ -99,6 +99,34 @@ def test_the_kit_forecast_is_the_forecast_workbooks():
     assert v.headline["forecast_p10"] <= v.headline["forecast"] <= v.headline["forecast_p90"]
 
 
+def test_the_chance_of_a_call_follows_the_forecast_documents_rule():
+    """A call's chance is read on the forecast document's calibrated map (the share of
+    simulated quarters reaching the call, corrected as P(target) is); where the document
+    gives no figure for target, no chance of a call is printed either."""
+    import numpy as np
+
+    from salesnb.forecast import combined as fc
+    from salesnb.forecast.chance import target_chance
+    from salesnb.forecast.ptarget import platt_apply
+
+    ctx = ctx_of()
+    pf = fc.period_forecast(ctx.wb, "manager", MANAGER, "FY2026-Q4", pd.Timestamp(END))
+    tc = target_chance(ctx.wb, pf)
+    call = 500000.0
+    raw = float(np.mean(pf.blended.samples >= call))
+    text = str(view_of(manager_call=call).text["call"])
+    if tc.calibrated:
+        p = float(platt_apply(raw, tc.map["a"], tc.map["b"]))
+        assert f"The kit&#x27;s chance of reaching it: {p:.0%}." in text.replace("'", "&#x27;")
+    else:
+        assert "The kit&#x27;s chance of reaching it: unknown (not calibrated" in text.replace(
+            "'", "&#x27;"
+        )
+    # the raw share is printed only when the map leaves it unchanged
+    if tc.calibrated and f"{raw:.0%}" != f"{p:.0%}":
+        assert f"reaching it: {raw:.0%}." not in text.replace("'", "&#x27;")
+
+
 def test_the_managers_call_unknown_is_said_plainly_and_a_given_call_is_compared():
     ctx = ctx_of()
     no_calls = dataclasses.replace(ctx.wb, calls=ctx.wb.calls.iloc[:0])

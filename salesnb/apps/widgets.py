@@ -681,7 +681,7 @@ class ForecastWhatIfApp(_App):
             return None
         p = ws.what_if_chance(self.document(), result[0], r)
         return charts.distribution(r.samples, r.target, currency=self.currency,
-                                   p_attain=p if np.isfinite(p) else r.p_attain)  # fmt: skip
+                                   p_attain=p)  # fmt: skip
 
 
 # --------------------------------------------------------------------------- 5. pipeline explorer

@@ -22,6 +22,7 @@ import pandas as pd
 from salesnb.forecast.cache import learned_cached
 from salesnb.forecast.combined import PeriodForecast, team_forecast
 from salesnb.forecast.levels import past_errors, rep_table, target_backtest
+from salesnb.forecast.pipeline import p_attain
 from salesnb.forecast.ptarget import NOT_CALIBRATED, chance, platt_apply, pooled_map
 
 #: Evidence columns (:func:`chance_evidence`).
@@ -49,6 +50,20 @@ class TargetChance:
         'not calibrated: too few past quarters'
         """
         return fmt(self.p) if np.isfinite(self.p) else NOT_CALIBRATED
+
+    def reaching(self, pf: PeriodForecast, amount: float) -> float:
+        """The chance (0-1) of ``pf``'s period reaching ``amount`` (currency) instead of
+        target, on the same map: NaN where the document gives no figure for target either
+        (not calibrated), so a call's chance and target's follow one rule.
+
+        Examples
+        --------
+        >>> tc = TargetChance(0.5, 0.5, True, {"a": 0.0, "b": 1.0, "calibrated": True}, "")
+        >>> pf = PeriodForecast.__new__(PeriodForecast)                 # doctest: +SKIP
+        >>> tc.reaching(pf, 150_000)                                    # doctest: +SKIP
+        0.31
+        """
+        return chance(p_attain(pf.blended, amount), self.map, pf.already_won, amount)
 
 
 def chance_evidence(wb, as_of, weight: float) -> pd.DataFrame:

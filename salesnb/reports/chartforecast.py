@@ -147,7 +147,8 @@ def distribution(
         Period target (currency).
     p_attain : float, optional
         Probability of reaching target to print; defaults to the share of samples at or
-        above target.
+        above target. NaN: the chance is not known (not calibrated), and the subtitle says so
+        instead of printing a figure.
 
     Examples
     --------
@@ -183,10 +184,15 @@ def distribution(
                         + format_money(df["end"], currency, compact=True))  # fmt: skip
     q10, q50, q90 = format_money(np.percentile(x, [10, 50, 90]), currency, compact=True)
     raw = float(np.mean(x >= target))
+    spread = f"Median {q50}, 80% of outcomes between {q10} and {q90}."
+    tgt = format_money([target], currency)[0]
     sub: str | list[str] = (
-        f"P(reach target of {format_money([target], currency)[0]}) = {format_value(p, 'chance')}. "
-        f"Median {q50}, 80% of outcomes between {q10} and {q90}.")  # fmt: skip
-    if abs(p - raw) >= 0.005:  # a calibrated chance: the bars are the simulation's own share
+        f"P(reach target of {tgt}) = {format_value(p, 'chance')}. {spread}" if np.isfinite(p)
+        else f"Chance of reaching target of {tgt}: unknown (not calibrated against past quarters). "
+        + spread)  # fmt: skip
+    if (
+        np.isfinite(p) and abs(p - raw) >= 0.005
+    ):  # a calibrated chance: the bars are the simulation's own share
         sub = [sub, (f"{format_value(raw, 'chance')} of the simulated outcomes shown reach the "
                "target; the chance is corrected by how often such chances came true before.")]  # fmt: skip
     df["zero"] = 0.0
@@ -200,7 +206,12 @@ def distribution(
         tooltip=[alt.Tooltip("range_text:N", title="Bookings"),
                  alt.Tooltip("share:Q", title="Share", format=".1%")],
     )  # fmt: skip
-    tgt = pd.DataFrame({"target": [float(target)], "text": [f"Target · P = {p:.0%}"]})
+    tgt = pd.DataFrame(
+        {
+            "target": [float(target)],
+            "text": [f"Target · P = {p:.0%}" if np.isfinite(p) else "Target"],
+        }
+    )
     rule = alt.Chart(tgt).mark_rule(color=TARGET, strokeWidth=2).encode(x=alt.X("target:Q"))
     label = (
         alt.Chart(tgt)

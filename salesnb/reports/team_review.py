@@ -341,16 +341,26 @@ def _call(ctx: Context, view: TeamReview, now: pd.DataFrame, before: pd.DataFram
 
 def _call_text(ctx: Context, view: TeamReview, f: dict[str, Any], pf: Any,
                mcall: ManagersCall) -> Html:  # fmt: skip
-    from salesnb.forecast.pipeline import p_attain
+    from salesnb.forecast.chance import target_chance
+    from salesnb.forecast.ptarget import NOT_CALIBRATED
 
     cur = ctx.currency
+    # the forecast document's rule: a chance only where past quarters calibrate it
+    tc = target_chance(ctx.wb, pf)
+
+    def chance_of(amount: float) -> str:
+        p = tc.reaching(pf, amount)
+        return (
+            fmt(p, "chance") if np.isfinite(p) else f"unknown ({tc.map.get('why', NOT_CALIBRATED)})"
+        )
+
     reps_call = f["won"] + f["commit"]
     reps = (
         "The reps have won nothing in it yet and committed no deal: they make no call yet."
         if reps_call <= 0 else
         f"The reps' own call, won so far plus commit, is <b>{esc(fmt(reps_call, 'currency', cur))}"
         f"</b>; the kit's chance of reaching it: "
-        f"{esc(fmt(p_attain(pf.blended, reps_call), 'chance'))}."
+        f"{esc(chance_of(reps_call))}."
     )  # fmt: skip
     kit = Html(
         f"<p>For <b>{esc(view.call_period)}</b> the kit forecasts "
@@ -374,7 +384,7 @@ def _call_text(ctx: Context, view: TeamReview, f: dict[str, Any], pf: Any,
         q=view.call_period, c=fmt(manager_call, "currency", cur), o=_call_origin(mcall, cur, ctx.as_of, view.comparison.cadence),
         d="above" if gap > 0 else "below" if gap < 0 else "equal to",
         g=fmt(gap, "currency", cur, signed=True),
-        p=fmt(p_attain(pf.blended, manager_call), "chance"),
+        p=chance_of(manager_call),
         w=" That is above the kit's optimistic end (P90): name the deals that get there."
         if manager_call > f["p90"] else
         " That is below the kit's pessimistic end (P10): is the call holding something back?"
@@ -384,7 +394,7 @@ def _call_text(ctx: Context, view: TeamReview, f: dict[str, Any], pf: Any,
         mgr = Html(mgr + para(
             "Best case, as the manager calls it: {b} (the kit's chance of reaching it: {p}).",
             b=fmt(mcall.best_case, "currency", cur),
-            p=fmt(p_attain(pf.blended, mcall.best_case), "chance")))  # fmt: skip
+            p=chance_of(mcall.best_case)))  # fmt: skip
     return Html(kit + mgr)
 
 
