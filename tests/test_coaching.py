@@ -298,10 +298,34 @@ def test_sentences_name_the_peer_group_actually_used():
         text = " ".join(p.text for p in c.talking_points(facts, DEFAULT))
         other = {"team": "region", "region": "team"}[peers]
         assert f"40% below the {peers} median of 30%" in text
-        assert f"top quartile of the {peers}" in text
         assert f"above the {peers} median of 66%" in text
         assert f"{other} median" not in text and "team's" not in text
         assert all("peers" not in k for p in c.talking_points(facts, DEFAULT) for k in p.evidence)
+        star = c.RepFacts.from_mapping(
+            {"attainment": {"value": 1.2, "median": 0.66, "percentile": 80}, "days_left": 0},
+            peers=peers,
+        )  # fmt: skip
+        assert f"top quartile of the {peers}" in " ".join(
+            p.text for p in c.talking_points(star, DEFAULT)
+        )
+
+
+def test_no_praise_and_gap_for_the_same_attainment():
+    """A rep in the top quartile of the peers but behind the target expected by now gets the
+    gap, which says they are ahead of the peers, and no 'top quartile' praise beside it."""
+    for days_left, tgt in ((40, 0.5), (0, None)):
+        att = {"value": 0.36, "median": 0.17, "percentile": 75}
+        if tgt is not None:
+            att["target"] = tgt
+        points = c.talking_points({"attainment": att, "days_left": days_left}, DEFAULT)
+        text = " ".join(p.text for p in points)
+        assert "above the team median of 17%" in text or "above the peer group median" in text
+        assert "top quartile" not in text
+    on_pace = {"attainment": {"value": 0.48, "median": 0.17, "percentile": 75, "target": 0.5},
+               "days_left": 40}  # fmt: skip
+    text = " ".join(p.text for p in c.talking_points(on_pace, DEFAULT))
+    assert "top quartile" in text  # within 10% of the pace: praise, no gap
+    assert "short of" not in text
     assert c.RepFacts.from_mapping({}, peers="").peers == "peer group"
 
 

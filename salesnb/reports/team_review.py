@@ -187,8 +187,11 @@ def team_review_view(
         "forecast of {q} (history and pipeline views blended), shared out to the reps in "
         "proportion to their own forecasts; each rep's row is the figure of that rep's forecast "
         "document and of the managers' roll-up. The total row is this group's forecast drawn "
-        "from the same simulation; the reps' rows add up to {r}, {d} from it: simulation noise."
-        "</small>", q=call_period, r=fmt(fc_facts["reps_sum"], "currency", ctx.currency),
+        "from the same simulation; the reps' rows add up to {r}, {d} from it: simulation noise. "
+        "A chance of reaching a call is read as the forecast document reads the chance of "
+        "reaching target: the share of simulated quarters reaching it, corrected by how often "
+        "such shares came true in past quarters; where too few past quarters exist to check "
+        "them, no chance is given.</small>", q=call_period, r=fmt(fc_facts["reps_sum"], "currency", ctx.currency),
         d=fmt(abs(fc_facts["reps_sum"] / fc_facts["forecast"] - 1)
               if fc_facts["forecast"] else 0.0, "percent"))  # fmt: skip
     view.text["snapshots"] = snapshot_note(ctx, cmp_)
