@@ -246,3 +246,31 @@ def test_documents_of_a_manager_and_its_reps_add_up(sample_wb):
     cal = parent.calibration
     assert cal["calibrated"] and cal["quarters"] >= 6 and cal["horizon"] == "quarter start"
     assert cal["sentence"] in parent.notes
+
+
+def test_a_new_hires_band_has_width(sample_wb):
+    """A rep who joined after most replayed quarters started was "forecast" nothing and
+    booked nothing at those past dates; those zero errors must not make the rep's band a
+    point. The sample's new hires (R16 joined 2026-04-06, R26 later) at mid-quarter: their
+    80% band is at least as wide as the error scale's floor share of a typical rep, and the
+    already-won amount stays the floor of every draw."""
+    from salesnb.data.sample import PERSONAS
+    from salesnb.forecast import combined as fc
+    from salesnb.forecast.reconcile import error_scale
+
+    wb = sample_wb
+    args = {"period": "FY2026-Q3", "as_of": "2026-08-14", "n_sims": 2000}
+    table_rest = []
+    for rep in PERSONAS["new_hires"]:
+        pf = fc.period_forecast(wb, "rep", rep, **args)
+        p10, p90 = np.percentile(pf.blended.samples, [10, 90])
+        assert pf.calibration["calibrated"]
+        assert pf.blended.samples.min() >= pf.already_won - 1e-6
+        table_rest.append((rep, p90 - p10, pf.blended.mean - pf.already_won))
+    from salesnb.forecast import levels
+
+    whole = fc.team_forecast(wb, args["period"], args["as_of"])
+    table = levels.rep_table(wb, args["period"], args["as_of"], whole)
+    floor = float(error_scale(table["rest"].to_numpy()).min())  # 0.25 x the median rep's
+    for rep, width, _rest in table_rest:
+        assert width > 0.5 * floor, (rep, width, floor)
