@@ -125,3 +125,29 @@ def test_only_a_single_reps_run_rate_follows_its_recent_pace(sample_wb):
     emea = fc.period_forecast(sample_wb, "region", "EMEA", "FY2026-Q4", "2026-09-30", n_sims=500)
     assert emea.pipeline.run_rate["creation_factor"] == 1.0
     assert "at the past year's pace of new deals" in wbk.pipeline_split(emea)["sentence"]("USD")
+
+
+def test_a_rep_with_no_deal_at_all_gets_no_forecast_in_words(sample_wb):
+    """A rep listed in the reps table with no deal at all (the public set has five) gets no
+    invented '$0, 80% between $0 and $0': the summary says there is nothing to forecast
+    from, the forecast tile reads 'not known' and the index flags it. A rep with deals
+    does not get the sentence."""
+    import dataclasses
+
+    reps = pd.concat([sample_wb.reps, pd.DataFrame([{
+        "rep_id": "R99", "name": "Nadia Nobody", "manager": sample_wb.reps["manager"].iloc[0],
+        "region": sample_wb.reps["region"].iloc[0], "team": sample_wb.reps["team"].iloc[0],
+    }])], ignore_index=True)  # fmt: skip
+    wb = dataclasses.replace(sample_wb, reps=reps)
+    ctx = facts.context(wb, "rep", "R99", forward=True)
+    view = wbk.forecast_view(ctx, backtest=False)
+    text = str(view.text["summary"])
+    assert "No forecast for Nadia Nobody" in text and "no deal of theirs" in text
+    assert view.headline["forecast"] is None and view.headline["forecast_p10"] is None
+    assert "no deal in the data: no forecast" in view.headline["flags"]
+    from salesnb.reports import summary
+
+    assert "not known" in str(summary.summary_html(ctx, "forecast", forecast=view.headline))
+    other = wbk.forecast_view(facts.context(sample_wb, "rep", "R28", forward=True),
+                              backtest=False)  # fmt: skip
+    assert "No forecast for" not in str(other.text["summary"])

@@ -133,6 +133,18 @@ def forecast_view(ctx: Context, *, months_shown: int = 24, backtest: bool = True
         warn=(" " + history_warning(mase, d["pipeline"]["expected"], pf.pipeline_weight,
                                     _last_year(series, pf), cur)) if lost else "",
     )  # fmt: skip
+    opps = ctx.wb.opportunities
+    known = opps["rep_id"].isin(ctx.rep_ids) & (opps["created_date"] <= ctx.as_of)
+    no_record = not known.any()
+    if no_record:
+        # nothing to forecast from: a quarter of $0 would be invented, not expected
+        view.text["summary"] = para(
+            "<b>No forecast for {who}</b>: the data holds no deal of theirs created by {d} "
+            "(none won, lost or open), so there is neither a history nor a pipeline to forecast "
+            "from. The figures below are zero for that reason alone, not because a quarter of "
+            "{zero} is expected. If {who} sells, check that the export holds their deals.",
+            who=ctx.subject.name, d=f"{ctx.as_of:%Y-%m-%d}", zero=fmt(0.0, "currency", cur),
+        )  # fmt: skip
     view.text["method"] = para(
         "<small>Method: the history view is {words}.{tech}</small>",
         words=method_words(pf.history.method),
@@ -142,8 +154,9 @@ def forecast_view(ctx: Context, *, months_shown: int = 24, backtest: bool = True
     )  # fmt: skip
     view.text["notes"] = bullets([*pf.notes, ch.sentence], empty="No modelling notes.")
     view.headline = {
-        "forecast": d["blend"]["mean"], "forecast_p10": d["blend"]["p10"],
-        "forecast_p90": d["blend"]["p90"], "target": d["target"],
+        "forecast": None if no_record else d["blend"]["mean"],
+        "forecast_p10": None if no_record else d["blend"]["p10"],
+        "forecast_p90": None if no_record else d["blend"]["p90"], "target": d["target"],
         "p_target": None if not pf.target else _num(ch.p),
         "already_won": d["already_won"], "pipeline_expected": d["pipeline"]["expected"],
         "pipeline_open_expected": d["pipeline"]["expected_open"],
@@ -151,7 +164,8 @@ def forecast_view(ctx: Context, *, months_shown: int = 24, backtest: bool = True
         "history_method": pf.history.method, "backtest_rel_mase": mase,
         "flags": ([f"P(target) {fmt(ch.p, 'chance')}"]
                   if pf.target and ch.p < 0.5 else [])
-        + (["history model lost to its benchmark"] if lost else []),
+        + (["history model lost to its benchmark"] if lost else [])
+        + (["no deal in the data: no forecast"] if no_record else []),
     }  # fmt: skip
     view.tables = _humane_tables(view.tables, ctx.wb.counts_only)
     return view
