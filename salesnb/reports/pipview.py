@@ -82,7 +82,7 @@ def pip_view(ctx: Context, plan_start: Any = None, *, n_goals: int = 3) -> Impro
                                 "team_q3": "p75"})  # fmt: skip
     comp = comp[~comp["metric"].str.startswith("stage_conversion:") & comp["value"].notna()]
     n_peers = facts.peer_group(ctx).n if ctx.is_rep else 0
-    unit = comp["unit"].replace({"multiple": "count", "growth": "percent"})
+    unit = comp["unit"].replace({"growth": "percent"})
     plan = ImprovementPlan(start, gaps, goals, progress, facts.stage_table(ctx), pd.DataFrame({
         "metric": comp["label"], "value": comp["value"], "p25": comp["p25"],
         "median": comp["median"], "p75": comp["p75"],
