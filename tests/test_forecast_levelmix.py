@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from salesnb.core.errors import ParameterError
@@ -137,7 +137,10 @@ def test_scaled_draws_keep_every_parent_the_sum_and_scale_its_deviation(factors,
     draws = coherent_draws(means, error_scale(means), errors, n_sims=500, seed=seed)
     out = nested_scale(draws, LEVELS, factors)
     assert out.shape == draws.shape and np.all(out >= 0)
-    # no draw was floored here (deviations are small), so the team's deviation is exactly
+    # wide factors can push a rep's draw below 0, where it is floored (hypothesis found
+    # factors [1, 2, 2, 2.5], seed 340); the exact identities below hold without flooring
+    assume(np.all(out > 0))
+    # no draw was floored here, so the team's deviation is exactly
     # c_0 times the old one, and every region's the sum of its managers' (coherent)
     team_old = draws.sum(axis=1) - draws.sum(axis=1).mean()
     team_new = out.sum(axis=1) - out.sum(axis=1).mean()

@@ -23,10 +23,17 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from salesnb.analytics.dimensions import ACCOUNT, DIMENSIONS, ORG, UNKNOWN, By, parse_by
+from salesnb.analytics.dimensions import (
+    ACCOUNT,
+    DIMENSIONS,
+    ORG,
+    UNKNOWN,
+    By,
+    date_window,
+    parse_by,
+)
 from salesnb.analytics.kpibase import ratio
 from salesnb.analytics.kpis import DateLike, deals_as_of
-from salesnb.core.errors import ParameterError
 from salesnb.data.model import Workbook, account_owners
 
 #: The label of a lost deal whose loss reason is blank.
@@ -45,29 +52,6 @@ __all__ = [
 # --------------------------------------------------------------------------- helpers
 def _as_of(wb: Workbook, as_of: DateLike) -> pd.Timestamp:
     return pd.Timestamp(as_of).normalize() if as_of is not None else wb.as_of.normalize()
-
-
-def _bounds(
-    wb: Workbook, start: DateLike, end: DateLike, period: str | None
-) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
-    """The window's first and last day (None: open-ended); a ParameterError says what to fix."""
-    from salesnb.core.dates import to_day
-
-    if period is not None:
-        if start is not None or end is not None:
-            raise ParameterError("period was given with start/end. Fix: pass one or the other.")
-        start, end = wb.config.calendar.period_bounds(str(period))
-    out: list[pd.Timestamp | None] = []
-    for name, v in (("start", start), ("end", end)):
-        ts = None if v is None else to_day(v)
-        if v is not None and pd.isna(ts):
-            msg = f"{name}={v!r} is not a date. Fix: pass an ISO date such as '2026-09-30'."
-            raise ParameterError(msg)
-        out.append(ts)
-    lo, hi = out
-    if lo is not None and hi is not None and lo > hi:
-        raise ParameterError(f"start {lo.date()} is after end {hi.date()}. Fix: swap them.")
-    return lo, hi
 
 
 def _inside(dates: pd.Series, lo: pd.Timestamp | None, hi: pd.Timestamp | None) -> np.ndarray:
@@ -136,7 +120,7 @@ def attach_matrix(
     1       Y            X       2            2      1.000000
     """
     cols = parse_by(by, wb, CUSTOMER_BY)
-    pa = _won_products(wb, *_bounds(wb, start, end, period), as_of, cols)
+    pa = _won_products(wb, *date_window(wb, start, end, period), as_of, cols)
     buyers = pa.groupby([*cols, "product"], sort=True).size().rename("buyers").reset_index()
     other = buyers[[*cols, "product"]].rename(columns={"product": "with_product"})
     grid = buyers.merge(other, on=cols, how="inner") if cols else buyers.merge(other, how="cross")
@@ -172,7 +156,7 @@ def attach_rates(
     1       Y          3       2         2     0.666667
     """
     cols = parse_by(by, wb, CUSTOMER_BY)
-    pa = _won_products(wb, *_bounds(wb, start, end, period), as_of, cols)
+    pa = _won_products(wb, *date_window(wb, start, end, period), as_of, cols)
     n_products = pa.groupby("account")["product"].transform("size")
     pa = pa.assign(attached=(n_products > 1).astype(np.int64), buyers=np.int64(1))
     out = pa.groupby([*cols, "product"], sort=True)[["buyers", "attached"]].sum().reset_index()
@@ -228,7 +212,7 @@ def renewals(
     'Renewals and churned accounts are not kn'
     """
     cols = parse_by(by, wb, DIMENSIONS)
-    lo, hi = _bounds(wb, start, end, period)
+    lo, hi = date_window(wb, start, end, period)
     when = _as_of(wb, as_of)
     o = deals_as_of(wb, as_of)
     kind = o["deal_type"] if "deal_type" in o.columns else pd.Series(np.nan, o.index)
@@ -304,7 +288,7 @@ def loss_reasons(
     2  not recorded           1       300.0   0.25     0.250000
     """
     cols = parse_by(by, wb, DIMENSIONS)
-    lo, hi = _bounds(wb, start, end, period)
+    lo, hi = date_window(wb, start, end, period)
     when = _as_of(wb, as_of)
     o = deals_as_of(wb, as_of)
     lost = o[(o["outcome"] == "lost").to_numpy() & _inside(o["close_date"], lo, hi)

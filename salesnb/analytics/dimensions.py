@@ -41,7 +41,8 @@ DIMENSIONS = (*ORG, *DEAL, *ACCOUNT)
 MIN_RESPONSES = 5
 
 __all__ = [
-    "DIMENSIONS", "MIN_RESPONSES", "UNKNOWN", "acquisition", "channel_efficiency", "kpis_by",
+    "DIMENSIONS", "MIN_RESPONSES", "UNKNOWN", "acquisition", "channel_efficiency", "date_window",
+    "kpis_by",
     "parse_by", "product_mix", "retention", "satisfaction_summary",
 ]  # fmt: skip
 
@@ -117,9 +118,17 @@ def _labels(wb: Workbook, frame: pd.DataFrame, cols: list[str], rep: pd.Series) 
     return pd.DataFrame(out, index=frame.index)
 
 
-def _window(
+def date_window(
     wb: Workbook, start: DateLike, end: DateLike, period: str | None
 ) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
+    """A KPI window's first and last day (None: open-ended), from ``start``/``end`` or a
+    fiscal ``period``; a ParameterError says what to fix.
+
+    Examples
+    --------
+    >>> date_window(_example(), "2026-01-01", None, None)
+    (Timestamp('2026-01-01 00:00:00'), None)
+    """
     if period is not None:
         if start is not None or end is not None:
             raise ParameterError("period was given with start/end. Fix: pass one or the other.")
@@ -244,7 +253,7 @@ def kpis_by(
     if freq not in (None, "M", "Q", "Y"):
         msg = f"freq={freq!r} is not a period. Fix: use 'M' (month), 'Q' (quarter), 'Y' or None."
         raise ParameterError(msg)
-    lo, hi = _window(wb, start, end, period)
+    lo, hi = date_window(wb, start, end, period)
     o = deals_as_of(wb, as_of)
     if freq is not None:  # only deals closing in the window add to a period
         o = o[_in(o["close_date"], lo, hi)]
@@ -453,7 +462,7 @@ def acquisition(
     """
     cols = parse_by(by, wb, _CUSTOMER_BY)
     won, when = _won_by_account(wb, as_of)
-    lo, hi = _window(wb, start, end, period)
+    lo, hi = date_window(wb, start, end, period)
     if lo is None and hi is None:
         lo, hi = when - pd.Timedelta(days=364), when
     inside = won[_in(won["close_date"], lo, hi)]
@@ -496,7 +505,7 @@ def satisfaction_summary(
         raise ParameterError(f"min_n={min_n!r}. Fix: pass a number of responses >= 1.")
     s = wb.satisfaction
     when = pd.Timestamp(as_of).normalize() if as_of is not None else wb.as_of.normalize()
-    lo, hi = _window(wb, start, end, period)
+    lo, hi = date_window(wb, start, end, period)
     s = s[(s["date"] <= when) & _in(s["date"], lo, hi)]
     owner = s["account"].map(account_owners(deals_as_of(wb, as_of), wb.accounts))
     keys = _labels(wb, s, cols, owner)

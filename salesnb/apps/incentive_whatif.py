@@ -35,7 +35,7 @@ from salesnb.incentives.plan import Plan
 from salesnb.incentives.review import next_period
 from salesnb.incentives.whatif import PayoutWhatIf, next_step_text, payout_what_if
 
-__all__ = ["IncentiveWhatIfApp"]
+__all__ = ["IncentiveWhatIfApp", "resolve_plan"]
 
 _WIDE = W.Layout(width="420px")
 _STYLE = {"description_width": "170px"}
@@ -100,15 +100,7 @@ class IncentiveWhatIfApp(App):
                   plan: str = "data/sample/incentive_plan.toml", **kwargs: Any):  # fmt: skip
         """The app on the data folder ``data`` and the plan file ``plan`` (found from the
         notebook's folder too)."""
-        path = Path(plan)
-        if not path.is_absolute():
-            try:
-                path = ws.resolve_data(plan)
-            except ParameterError:
-                msg = (f"Plan file {plan!r} not found (looked here and in the folders above). "
-                       "Fix: set the notebook's `plan` parameter to the path of a plan .toml "
-                       "(`salesnb sample` writes one; see docs/incentives.md).")  # fmt: skip
-                raise ParameterError(msg) from None
+        path = resolve_plan(plan)
         return cls(ws.load_workbook(data, profile), load_plan(path), **kwargs)
 
     # ------------------------------------------------------------------ wiring
@@ -239,3 +231,29 @@ def _slider(key: str, value: float, lo: float, hi: float, step: float, descripti
     return W.FloatSlider(value=min(max(value, lo), hi), min=lo, max=hi, step=step,
                          description=description, readout_format=fmt, continuous_update=False,
                          layout=_WIDE, style=_STYLE).add_class(f"snb-{key}")  # fmt: skip
+
+
+def resolve_plan(plan: str | Path) -> Path:
+    """The plan file ``plan``: as given when absolute, else found from the notebook's folder
+    and the folders above it (as the data folder is).
+
+    Raises
+    ------
+    ParameterError
+        Not found, with the fix (the notebook's ``plan`` parameter, ``salesnb sample``).
+
+    Examples
+    --------
+    >>> resolve_plan("data/sample/incentive_plan.toml").name      # doctest: +SKIP
+    'incentive_plan.toml'
+    """
+    path = Path(plan)
+    if path.is_absolute():
+        return path
+    try:
+        return ws.resolve_data(str(plan))
+    except ParameterError:
+        msg = (f"Plan file {str(plan)!r} not found (looked here and in the folders above). "
+               "Fix: set the notebook's `plan` parameter to the path of a plan .toml "
+               "(`salesnb sample` writes one; see docs/incentives.md).")  # fmt: skip
+        raise ParameterError(msg) from None

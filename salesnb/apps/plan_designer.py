@@ -30,6 +30,7 @@ import pandas as pd
 
 from salesnb.analytics.coaching_facts import format_value
 from salesnb.apps import workshop as ws
+from salesnb.apps.incentive_whatif import resolve_plan
 from salesnb.apps.widgets import App
 from salesnb.core.errors import ParameterError
 from salesnb.data.config import read_toml
@@ -155,15 +156,7 @@ class PlanDesignerApp(App):
                   plan: str = "data/sample/incentive_plan.toml", **kwargs: Any):  # fmt: skip
         """The app on the data folder ``data`` and the plan file ``plan`` (found from the
         notebook's folder too)."""
-        path = Path(plan)
-        if not path.is_absolute():
-            try:
-                path = ws.resolve_data(plan)
-            except ParameterError:
-                msg = (f"Plan file {plan!r} not found (looked here and in the folders above). "
-                       "Fix: set the notebook's `plan` parameter to the path of a plan .toml "
-                       "(`salesnb sample` writes one; see docs/incentives.md).")  # fmt: skip
-                raise ParameterError(msg) from None
+        path = resolve_plan(plan)
         p = load_plan(path)
         splits = read_toml(path).get("plan", {}).get("splits") if p.splits is not None else None
         return cls(ws.load_workbook(data, profile), p, splits=splits, **kwargs)

@@ -30,10 +30,10 @@ from salesnb.analytics import movement as mv
 from salesnb.analytics import pipeline as pipe
 from salesnb.core.errors import ParameterError
 from salesnb.reports import facts
-from salesnb.reports import subject as subj
 from salesnb.reports.facts import Context
+from salesnb.reports.regionview import regions_side_by_side
 from salesnb.reports.rollup import rep_forecasts
-from salesnb.reports.workbooks import Html, bullets, esc, fmt, humane, para
+from salesnb.reports.workbooks import Html, esc, fmt, humane, para
 
 #: Days back the earlier snapshot is looked for, per meeting cadence.
 CADENCES: Final = {"weekly": 7, "monthly": 28}
@@ -737,53 +737,7 @@ def movement_note(cmp_: Comparison, *, a: str, b: str) -> Html:
         "of {n}.", a=a, b=b, s=f"{cmp_.before:%Y-%m-%d}", n=f"{cmp_.now:%Y-%m-%d}")  # fmt: skip
 
 
-# --------------------------------------------------------------------------- regions
-_REGION_KPIS = (("attainment", "attainment", "percent"), ("bookings", "bookings", "currency"),
-                ("win_rate", "win rate", "percent"), ("avg_deal_size", "average deal size",
-                                                      "currency"),
-                ("median_cycle_days", "sales cycle (days)", "days"),
-                ("coverage", "coverage", "multiple"))  # fmt: skip
-
-
-def regions_side_by_side(ctx: Context, call_period: str) -> tuple[Any, Html]:
-    """Every region on the same KPIs (quarter under review; coverage of the call's quarter)
-    and the spread between the highest and the lowest; a sentence when there is one region."""
-    regions = subj.subjects(ctx.wb, "region")
-    if len(regions) < 2:
-        return None, para("<em>The team works in one region: there is nothing to compare.</em>")
-    rctx = facts.context(ctx.wb, "region", regions[0][0], ctx.period, ctx.as_of)
-    t = facts.unit_table(rctx).set_index("region").sort_index()
-    if call_period != ctx.period:
-        t["coverage"] = t["coverage_next"]
-    mine = set(ctx.wb.reps.loc[ctx.wb.reps["rep_id"].isin(ctx.rep_ids), "region"])
-    cur = ctx.currency
-    cols = {}
-    for key, label, unit in _REGION_KPIS:
-        cols[label] = [fmt(v, unit, cur) for v in t[key]]
-    shown = pd.DataFrame({"region": [f"{r} (this document)" if r in mine and
-                                     ctx.subject.type != "all" else r for r in t.index],
-                          "reps": ctx.wb.reps["region"].value_counts().reindex(t.index)
-                          .fillna(0).astype(int).to_numpy(), **cols})  # fmt: skip
-    spread_row = {"region": "Spread (highest - lowest)", "reps": ""}
-    lines = []
-    for key, label, unit in _REGION_KPIS:
-        v = pd.to_numeric(t[key], errors="coerce").dropna()
-        if len(v) < 2:
-            spread_row[label] = "n/a"
-            continue
-        gap = float(v.max() - v.min())
-        spread_row[label] = fmt(gap, "points" if unit == "percent" else unit, cur)
-        lines.append(f"{label}: {v.idxmax()} {fmt(v.max(), unit, cur)}, {v.idxmin()} "
-                     f"{fmt(v.min(), unit, cur)}")  # fmt: skip
-    shown = pd.concat([shown, pd.DataFrame([spread_row])], ignore_index=True)
-    text = Html(
-        para("Highest and lowest region on each KPI in {q} (coverage: {c}). A wide spread is "
-             "a practice to share: ask the leading region what it does differently.",
-             q=ctx.period, c=call_period) + bullets(lines, empty="Too little data to compare.")
-    )  # fmt: skip
-    return humane(shown), text
-
-
+# --------------------------------------------------------------------------- moved deals
 def moved_deals(ctx: Context, view: TeamReview, per_kind: int = 5) -> Any:
     """The deals behind the moves as the document shows them: the ``per_kind`` largest of
     each kind of move, and in a manager's copy the full list as a formula-safe CSV beside the
