@@ -330,3 +330,13 @@ def test_the_module_examples_run(monkeypatch):
     monkeypatch.chdir(ROOT)  # the examples read data/sample
     result = doctest.testmod(kpitables, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted >= 3 and result.failed == 0
+
+
+def test_the_commands_dimension_names_are_the_analytics_ones():
+    """kpitables keeps its own copy of the --by names so the command starts without pandas;
+    the copy must not drift from salesnb.analytics.dimensions."""
+    from salesnb.analytics import dimensions as dim
+    from salesnb.cli import kpitables as kt
+
+    assert {*kt._ORG, "rep_id"} == set(dim.ORG)
+    assert set(kt._DEAL) == set(dim.DEAL) and set(kt._ACCOUNT) == set(dim.ACCOUNT)

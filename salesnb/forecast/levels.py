@@ -420,7 +420,8 @@ def mix_model(wb, errors: pd.DataFrame, kind: str, ids: Sequence[str]) -> dict:
       the least scaled error over all those dates (:func:`~salesnb.forecast.levelmix.choose_mix`);
     * ``oos``: each past date's figures per rep (:func:`~salesnb.forecast.levelmix.coherent_means`)
       with mixes chosen *without* the date's own quarter, and ``errors``, their relative misses
-      (rows: dates, columns: ``ids``), which draw today's band;
+      (rows: dates, columns: ``ids``; NaN where a rep had not joined by that date), which draw
+      today's band;
     * ``factors`` and ``bands``: each level's band factor, fitted on those out-of-sample
       figures (:func:`~salesnb.forecast.levelmix.fit_factors`).
 
@@ -457,6 +458,14 @@ def mix_model(wb, errors: pd.DataFrame, kind: str, ids: Sequence[str]) -> dict:
     mixes = choose_mix(c, a, levels)
     oos = out_of_sample_means(c, a, q, levels)
     errs = np.vstack([(a[i] - oos[i]) / error_scale(oos[i]) for i in range(n)]) if n else a
+    if n:
+        # A rep not yet joined at a past date (no start date, deal or close by then) was
+        # "forecast" nothing and booked nothing: an error of 0 that says nothing about the rep
+        # and gave new hires' bands no width ($20.3K-$20.5K). NaN instead: the draws borrow
+        # a peer's error at that date (reconcile.coherent_draws).
+        joined = first_activity(wb, pd.Timestamp(dates[-1])).reindex(ids)
+        joined = joined.to_numpy(dtype="datetime64[ns]")[None, :]
+        errs = np.where(joined <= pd.to_datetime(dates).to_numpy()[:, None], errs, np.nan)
     factors, bands = fit_factors(oos, a, levels) if n >= MIN_QUARTERS else ([1.0] * len(levels), {})
     return {"levels": levels, "mixes": mixes, "oos": oos, "errors": errs, "actual": a,
             "factors": factors, "bands": bands, "dates": dates, "n": n}  # fmt: skip
@@ -520,32 +529,6 @@ def _mix_model(wb, as_of: pd.Timestamp, weight: float, kind: str, ids: list[str]
         model_to_json,
         model_from_json,
     )
-
-
-def _joined_errors(wb, model: dict, ids: list[str], as_of: pd.Timestamp) -> np.ndarray:
-    """The mix model's past relative errors, NaN where a rep had not yet joined at that past
-    date (no start date, deal or close before it): such a rep was "forecast" nothing and
-    booked nothing there, an error of 0 that says nothing about the rep today and gave a
-    new hire's band no width at all (80% between $20.3K and $20.5K). The NaN cells borrow a
-    peer's error at the same date (:func:`salesnb.forecast.reconcile.coherent_draws`).
-
-    Examples
-    --------
-    >>> _joined_errors(wb, model, ids, as_of).shape == model["errors"].shape  # doctest: +SKIP
-    True
-    """
-    e = np.array(model["errors"], dtype=float)
-    if e.size == 0:
-        return e
-    started = first_activity(wb, as_of).reindex(ids)
-    dates = pd.to_datetime(pd.Series(model["dates"])).to_numpy()
-    start = started.to_numpy(dtype="datetime64[ns]")
-    never = np.isnat(start)
-    late = np.zeros(e.shape, dtype=bool)
-    ok = ~never
-    late[:, ok] = start[ok][None, :] > dates[:, None]
-    late[:, never] = True
-    return np.where(late, np.nan, e)
 
 
 def level_draws(
@@ -615,8 +598,8 @@ def level_draws(
         naive = same_quarter_last_year(wb, ids, start, end, as_of)
         cands = np.vstack([rest, table["own"].to_numpy(dtype=float), naive])
         means = coherent_means(cands, model["levels"], model["mixes"])
-        draws = coherent_draws(means, error_scale(means), _joined_errors(wb, model, ids, as_of),
-                               n_sims=n_sims, seed=seed + 3)  # fmt: skip
+        draws = coherent_draws(means, error_scale(means), model["errors"], n_sims=n_sims,
+                               seed=seed + 3)  # fmt: skip
         draws = nested_scale(draws, model["levels"], model["factors"])
         lv = "all" if level == "all" else level
         names = [name for name, _ in model["levels"]]
@@ -711,7 +694,6 @@ def target_backtest(wb, errors: pd.DataFrame, kind: str, ids: Sequence[str]) -> 
         for lv in P_LEVELS
     }
     rows = []
-    joined = _joined_errors(wb, model, ids, pd.Timestamp(dates[-1]))  # as level_draws draws
     for i, d in enumerate(dates):
         g = e[e["date"] == d].drop_duplicates("rep_id").set_index("rep_id")
         g.index = g.index.astype(str)
@@ -722,7 +704,7 @@ def target_backtest(wb, errors: pd.DataFrame, kind: str, ids: Sequence[str]) -> 
         w = won[won["close_date"].between(start, min(end, pd.Timestamp(d)))]
         already = w.groupby(w["rep_id"].astype(str))["amount"].sum().reindex(ids, fill_value=0.0)
         already = already.to_numpy(dtype=float)
-        others = np.delete(joined, i, axis=0)
+        others = np.delete(model["errors"], i, axis=0)
         draws = coherent_draws(rest, error_scale(rest), others, n_sims=P_SIMS, seed=i)
         draws = nested_scale(draws, model["levels"], model["factors"])
         for lv, sub in groups.items():

@@ -190,9 +190,8 @@ def distribution(
         f"P(reach target of {tgt}) = {format_value(p, 'chance')}. {spread}" if np.isfinite(p)
         else f"Chance of reaching target of {tgt}: unknown (not calibrated against past quarters). "
         + spread)  # fmt: skip
-    if (
-        np.isfinite(p) and abs(p - raw) >= 0.005
-    ):  # a calibrated chance: the bars are the simulation's own share
+    # a calibrated chance: the bars are the simulation's own share, said on a second line
+    if np.isfinite(p) and abs(p - raw) >= 0.005:
         sub = [sub, (f"{format_value(raw, 'chance')} of the simulated outcomes shown reach the "
                "target; the chance is corrected by how often such chances came true before.")]  # fmt: skip
     df["zero"] = 0.0

@@ -119,20 +119,6 @@ def forecast_view(ctx: Context, *, months_shown: int = 24, backtest: bool = True
          for k, v, how in split["rows"]])  # fmt: skip
     view.text["pipeline_split"] = para("{s}", s=split["sentence"](cur))
     lost = mase is not None and mase > 1
-    view.text["summary"] = para(
-        "Forecast for <b>{p}</b> ({a} to {b}): about <b>{m}</b>, 80% likely between {lo} and {hi}"
-        " (the history and pipeline views pooled, the pipeline counting for {w}). Already won:"
-        " {won}. Target: {t}. Chance of reaching it: <b>{pt}</b>. {split}{warn}",
-        p=pf.period, a=f"{pf.period_start:%Y-%m-%d}", b=f"{pf.period_end:%Y-%m-%d}",
-        m=fmt(d["blend"]["mean"], "currency", cur), lo=fmt(d["blend"]["p10"], "currency", cur),
-        hi=fmt(d["blend"]["p90"], "currency", cur), w=fmt(pf.pipeline_weight, "percent"),
-        won=fmt(pf.already_won, "currency", cur),
-        t=fmt(pf.target, "currency", cur) if pf.target else "none in the data",
-        pt=chance_text if pf.target else "n/a (no target)",
-        split=split["sentence"](cur),
-        warn=(" " + history_warning(mase, d["pipeline"]["expected"], pf.pipeline_weight,
-                                    _last_year(series, pf), cur)) if lost else "",
-    )  # fmt: skip
     opps = ctx.wb.opportunities
     known = opps["rep_id"].isin(ctx.rep_ids) & (opps["created_date"] <= ctx.as_of)
     no_record = not known.any()
@@ -144,6 +130,21 @@ def forecast_view(ctx: Context, *, months_shown: int = 24, backtest: bool = True
             "from. The figures below are zero for that reason alone, not because a quarter of "
             "{zero} is expected. If {who} sells, check that the export holds their deals.",
             who=ctx.subject.name, d=f"{ctx.as_of:%Y-%m-%d}", zero=fmt(0.0, "currency", cur),
+        )  # fmt: skip
+    else:
+        view.text["summary"] = para(
+            "Forecast for <b>{p}</b> ({a} to {b}): about <b>{m}</b>, 80% likely between {lo} and "
+            "{hi} (the history and pipeline views pooled, the pipeline counting for {w}). "
+            "Already won: {won}. Target: {t}. Chance of reaching it: <b>{pt}</b>. {split}{warn}",
+            p=pf.period, a=f"{pf.period_start:%Y-%m-%d}", b=f"{pf.period_end:%Y-%m-%d}",
+            m=fmt(d["blend"]["mean"], "currency", cur), lo=fmt(d["blend"]["p10"], "currency", cur),
+            hi=fmt(d["blend"]["p90"], "currency", cur), w=fmt(pf.pipeline_weight, "percent"),
+            won=fmt(pf.already_won, "currency", cur),
+            t=fmt(pf.target, "currency", cur) if pf.target else "none in the data",
+            pt=chance_text if pf.target else "n/a (no target)",
+            split=split["sentence"](cur),
+            warn=(" " + history_warning(mase, d["pipeline"]["expected"], pf.pipeline_weight,
+                                        _last_year(series, pf), cur)) if lost else "",
         )  # fmt: skip
     view.text["method"] = para(
         "<small>Method: the history view is {words}.{tech}</small>",

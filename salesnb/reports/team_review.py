@@ -191,7 +191,8 @@ def team_review_view(
         "A chance of reaching a call is read as the forecast document reads the chance of "
         "reaching target: the share of simulated quarters reaching it, corrected by how often "
         "such shares came true in past quarters; where too few past quarters exist to check "
-        "them, no chance is given.</small>", q=call_period, r=fmt(fc_facts["reps_sum"], "currency", ctx.currency),
+        "them, no chance is given.</small>",
+        q=call_period, r=fmt(fc_facts["reps_sum"], "currency", ctx.currency),
         d=fmt(abs(fc_facts["reps_sum"] / fc_facts["forecast"] - 1)
               if fc_facts["forecast"] else 0.0, "percent"))  # fmt: skip
     view.text["snapshots"] = snapshot_note(ctx, cmp_)
