@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -849,6 +850,23 @@ def test_cache_path_follows_the_cache_dir_convention(monkeypatch, tmp_path):
     assert learned_cache_path(wb, "shock", ("2025-10-15",)).parent == (
         tmp_path / "x" / "salesnb" / "forecast"
     )
+
+
+def test_every_forecasting_module_is_part_of_the_cache_key(monkeypatch, tmp_path):
+    # a changed band method (levelmix.py) must not read band factors cached by the old one
+    import shutil
+
+    src = Path(fcache.__file__).parent
+    for f in src.glob("*.py"):
+        shutil.copy(f, tmp_path / f.name)
+    monkeypatch.setattr(fcache, "_CODE_DIR", tmp_path)
+    versions = []
+    for name in (None, "levelmix.py", "backtest.py"):
+        if name:
+            (tmp_path / name).write_text((tmp_path / name).read_text() + "\n# changed\n")
+        monkeypatch.setattr(fcache, "_CODE_VERSION", None)
+        versions.append(fcache.code_version())
+    assert len(set(versions)) == 3
 
 
 def test_an_unwritable_cache_still_gives_the_value(monkeypatch, tmp_path):
