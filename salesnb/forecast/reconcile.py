@@ -164,6 +164,11 @@ def error_scale(means: np.ndarray, floor_share: float = 0.25) -> np.ndarray:
     return np.maximum(np.nan_to_num(m, nan=0.0), max(floor, 1e-9))
 
 
+#: Added to a past ratio ``booked / forecast`` before its log is taken (:func:`coherent_draws`),
+#: so a quarter that booked nothing is a finite miss; a quarter of the forecast.
+LOG_OFFSET = 0.25
+
+
 def _filled(errors: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Missing errors (a rep not forecast at an origin) borrowed from a peer at the same
     origin, so the origin's shared luck still reaches the rep."""
@@ -242,17 +247,24 @@ def coherent_draws(
         raise ParameterError(msg)
     if n == 0:
         return np.repeat(np.clip(mu, 0, None)[None, :], n_sims, axis=0)
+    # misses are ratios: 1 + e = (booked + c) / (forecast + c) >= 0, with c = scale - forecast
+    # (0 unless the forecast was floored); resampled and smoothed as logs, so a draw is the
+    # forecast times a past ratio and reaches 0 only where a past quarter nearly did
+    lg = np.log(np.clip(1.0 + e, 0.0, None) + LOG_OFFSET)
     if center:
         # each rep's mean error is estimated from n origins: a new error strays from it by
         # sqrt(1 + 1/n) times the spread seen (the usual prediction-interval widening)
-        e = (e - e.mean(axis=0)) * math.sqrt(1.0 + 1.0 / n)
+        lg = (lg - lg.mean(axis=0)) * math.sqrt(1.0 + 1.0 / n)
     h = (4.0 / (3.0 * n)) ** 0.2 if bandwidth is None else float(bandwidth)
     pick = rng.integers(0, n, n_sims)
-    dev = e - e.mean(axis=0)
+    dev = lg - lg.mean(axis=0)
     # g @ dev / sqrt(n - 1) has the errors' covariance across reps
     noise = (rng.standard_normal((n_sims, n)) @ dev) / math.sqrt(max(n - 1, 1))
-    rel = e.mean(axis=0) + (e[pick] - e.mean(axis=0) + h * noise) / math.sqrt(1.0 + h * h)
-    return np.clip(mu + sc * rel, 0.0, None)
+    out = lg.mean(axis=0) + (lg[pick] - lg.mean(axis=0) + h * noise) / math.sqrt(1.0 + h * h)
+    ratio = np.exp(out)
+    if center:
+        ratio *= (1.0 + LOG_OFFSET) / ratio.mean(axis=0)  # the draws' mean stays ``means``
+    return np.clip(mu + sc * (ratio - LOG_OFFSET - 1.0), 0.0, None)
 
 
 def shared_normal_draws(
