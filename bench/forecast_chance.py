@@ -1,4 +1,4 @@
-"""P(target) as documents show it, before and after the pooled calibration map.
+"""P(target) as documents show it: the raw simulated share and the pooled calibration map.
 
 Run from the repository root:
 
@@ -7,11 +7,9 @@ Run from the repository root:
 
 The same origins as ``bench/forecast_documents.py`` (every rep, manager, region and the team,
 the day before each quarter and the 15th of its second month, quarters with the lagged
-quarter in the data), asking ``period_forecast`` for each and reading three probabilities:
+quarter in the data), asking ``period_forecast`` for each and reading two probabilities:
 
 * ``raw``: the share of the document's simulated quarters reaching target;
-* ``before``: ``PeriodForecast.p_attain`` (Platt scaling where 6 past quarters exist, else
-  the raw share): what documents showed before the pooled map;
 * ``after``: :func:`salesnb.forecast.chance.target_chance` (pooled map from replayed past
   quarters before the as-of date; NaN, shown as "not calibrated", when too thin).
 
@@ -48,7 +46,7 @@ _WB: dict[str, object] = {}
 
 
 def origin_rows(name: str, o: dict, n_sims: int) -> list[dict]:
-    """The three probabilities of every subject with a target at one origin."""
+    """The two probabilities of every subject with a target at one origin."""
     warnings.simplefilter("ignore")
     if name not in _WB:
         _WB[name] = load(name)
@@ -67,7 +65,7 @@ def origin_rows(name: str, o: dict, n_sims: int) -> list[dict]:
             ch = target_chance(wb, pf)
             rows.append({"level": level, "subject": subject, "quarter": o["quarter"],
                          "kind": o["kind"], "target": pf.target, "already_won": pf.already_won,
-                         "raw": pf.p_attain_raw, "before": pf.p_attain, "after": ch.p,
+                         "raw": pf.p_attain_raw, "after": ch.p,
                          "quarters": ch.map.get("quarters", 0),
                          "pooled": ch.map.get("n_pooled", 0)})  # fmt: skip
     return rows
@@ -81,7 +79,7 @@ def scores(r: pd.DataFrame) -> pd.DataFrame:
         s = g[np.isfinite(g["after"])]
         y = s["hit"].to_numpy(float)
         rec = {"as of": kind, "level": level, "n": len(g), "shown": len(s)}
-        cols = {"after": s["after"], "before": s["before"], "raw": s["raw"],
+        cols = {"after": s["after"], "raw": s["raw"],
                 "base": np.full(len(s), base_rate), "last yr": s["p_last"]}  # fmt: skip
         for k, p in cols.items():
             rec[f"Brier {k}"] = brier(p, y) if len(s) else np.nan
@@ -128,7 +126,7 @@ def run(name: str, jobs: int, n_sims: int, quick: bool) -> pd.DataFrame | None:
           f"{n_sims:,} draws, {time.perf_counter() - t0:.0f} s")  # fmt: skip
     sc = scores(rows)
     print(sc.to_string(**fmt))
-    for col in ("raw", "before", "after"):
+    for col in ("raw", "after"):
         print(f"  reliability of {col}, all levels pooled:")
         print(reliability(rows, col).to_string(**fmt))
     print("  goals (after, on the forecasts it gives a number for):")

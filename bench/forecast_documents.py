@@ -72,6 +72,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from salesnb.forecast.chance import target_chance
 from salesnb.forecast.combined import monthly_bookings, period_forecast
 
 SAMPLE = ROOT / "data" / "sample"
@@ -227,6 +228,7 @@ def forecast_origin(name: str, o: dict, n_sims: int) -> tuple[list[dict], float]
                 rows.append({**rec, "error": f"{type(exc).__name__}: {exc}"})
                 continue
             b = pf.blended
+            shown = target_chance(wb, pf).p if pf.target else np.nan
             rows.append(
                 {
                     **rec,
@@ -236,10 +238,11 @@ def forecast_origin(name: str, o: dict, n_sims: int) -> tuple[list[dict], float]
                     "hi80": b.quantile(0.9),
                     "lo95": b.quantile(0.025),
                     "hi95": b.quantile(0.975),
-                    "p": pf.p_attain if pf.target else np.nan,
+                    # the chance the document shows (NaN: "not calibrated")
+                    "p": shown,
                     # the share of draws reaching target, before P(target)'s calibration
                     "p_raw": pf.p_attain_raw if pf.target else np.nan,
-                    "p_calibrated": bool(pf.calibration.get("p_target")),
+                    "p_calibrated": bool(np.isfinite(shown)),
                     "target": pf.target,
                     "already_won": pf.already_won,
                     "pipeline": "rebuilt"
@@ -362,7 +365,7 @@ def _log(p, y) -> float:
 def score(r: pd.DataFrame, has_ets: bool) -> pd.DataFrame:
     """Per level and as-of kind: MASE of each contender, Brier and log score, coverage."""
     out = []
-    scored = r.dropna(subset=["p", "p_last", "blend", "naive", "scale"])
+    scored = r.dropna(subset=["p_raw", "p_last", "blend", "naive", "scale"])
     base_rate = float((scored["actual"] >= scored["target"]).mean())
     for (kind, level), g in r.groupby(["kind", "level"], sort=False):
         g = g.dropna(subset=["blend", "naive", "scale"])

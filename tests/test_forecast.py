@@ -570,7 +570,7 @@ def test_period_forecast_to_dict_is_json_ready(wb):
     pf = period_forecast(wb, "rep", "R1", "FY2026-Q3", seed=3, n_sims=2000)
     d = json.loads(json.dumps(pf.to_dict()))
     assert d["period_start"] == "2026-07-01" and d["target"] == 15000.0
-    assert 0 <= d["p_attain"] <= 1
+    assert 0 <= d["p_attain_raw"] <= 1 and "p_attain" not in d  # the shown chance: target_chance
     b = d["blend"]
     assert b["p10"] <= b["p50"] <= b["p90"]
     lo, hi = sorted((d["history"]["mean"], d["pipeline"]["mean"]))
@@ -581,7 +581,7 @@ def test_period_forecast_to_dict_is_json_ready(wb):
 
 def test_period_forecast_defaults_and_errors(wb):
     pf = period_forecast(wb, "all", n_sims=500)
-    assert pf.period == "FY2026-Q3" and pf.target is None and np.isnan(pf.p_attain)
+    assert pf.period == "FY2026-Q3" and pf.target is None and np.isnan(pf.p_attain_raw)
     with pytest.raises(ParameterError, match="Did you mean 'West'"):
         period_forecast(wb, "region", "Wset")
     with pytest.raises(ParameterError, match="needs a subject"):

@@ -65,7 +65,6 @@ from salesnb.forecast.pipeline import (
     p_attain,
     simulate,
 )
-from salesnb.forecast.ptarget import platt_apply
 from salesnb.forecast.subjects import (
     first_activity,
     last_complete_month,
@@ -144,7 +143,7 @@ class PeriodForecast:
     Examples
     --------
     >>> pf = period_forecast(wb, "rep", "R001", "FY2026-Q4")  # doctest: +SKIP
-    >>> pf.to_dict()["p_attain"]  # doctest: +SKIP
+    >>> pf.to_dict()["p_attain_raw"]  # doctest: +SKIP
     """
 
     subject_type: str
@@ -170,21 +169,10 @@ class PeriodForecast:
 
     @property
     def p_attain_raw(self) -> float:
-        """Share of the blended draws at or above target (0-1; NaN without a target)."""
+        """Share of the blended draws at or above target (0-1; NaN without a target). The
+        chance a document shows is this share corrected by past quarters
+        (:func:`salesnb.forecast.chance.target_chance`)."""
         return p_attain(self.blended, self.target) if self.target else float("nan")
-
-    @property
-    def p_attain(self) -> float:
-        """P(target) (0-1): :attr:`p_attain_raw` corrected by how often past quarters'
-        probabilities at this level came true (``calibration["p_target"]``, Platt scaling,
-        :func:`salesnb.forecast.levels.target_calibration`); 1 once target is reached."""
-        raw = self.p_attain_raw
-        pt = self.calibration.get("p_target")
-        if not self.target or not np.isfinite(raw) or not pt:
-            return raw
-        if self.already_won >= self.target:
-            return 1.0
-        return float(platt_apply(raw, pt["a"], pt["b"]))
 
     def summary(self, dist: Distribution) -> dict[str, float]:
         return {
@@ -216,7 +204,6 @@ class PeriodForecast:
             },
             "blend": self.summary(self.blended),
             "pipeline_weight": self.pipeline_weight,
-            "p_attain": self.p_attain,
             "p_attain_raw": self.p_attain_raw,
             "p_attain_history": p_attain(self.history_total, self.target)
             if self.target

@@ -58,7 +58,6 @@ from salesnb.forecast.levelmix import (
     out_of_sample_means,
 )
 from salesnb.forecast.pipeline import Distribution, expected_by_rep, expected_run_rate
-from salesnb.forecast.ptarget import platt_fit
 from salesnb.forecast.reconcile import (
     coherent_draws,
     error_scale,
@@ -84,13 +83,10 @@ TABLE_SIMS = 2000
 START_SHARE = 5 / 6
 #: Months of whole-team history needed before a past date is replayed.
 MIN_HISTORY_MONTHS = 12
-#: Levels whose replayed P(target) is pooled for the Platt fit (:func:`target_calibration`).
+#: Levels whose P(target) is replayed (:func:`target_backtest`).
 P_LEVELS = ("rep", "manager", "region", "all")
 #: Draws per replayed past date when reading its P(target) (only a probability is kept).
 P_SIMS = 2000
-#: Prior strength of the pooled Platt fit towards the identity, and of a level's fit
-#: towards the pooled one (:func:`salesnb.forecast.ptarget.platt_fit`).
-P_PRIOR_POOLED, P_PRIOR_LEVEL = 1.0, 4.0
 
 
 def positive_mean(mu: float, sd: float) -> float:
@@ -559,7 +555,7 @@ def level_draws(
         The whole team's own forecast, as for :func:`rep_table`.
     level : str
         The document's subject type (``"rep"``, ``"manager"``, ``"region"``, ``"team"``,
-        ``"all"``): whose past outcomes calibrate P(target) (:func:`target_calibration`).
+        ``"all"``): whose band the sentence describes.
 
     Returns
     -------
@@ -567,8 +563,8 @@ def level_draws(
         Draws of the total (currency), and ``calibration``: ``calibrated`` (bool),
         ``horizon`` (``"quarter start"`` or ``"rest of quarter"``), ``quarters`` (past
         quarters the spread was learned from), ``reliable_95`` (enough for the 95% band)
-        ``sentence`` (plain words for the document) and, when calibrated, ``p_target``
-        (:func:`target_calibration`: how P(target) is corrected by past outcomes).
+        and ``sentence`` (plain words for the document). P(target) is read on these draws
+        by :func:`salesnb.forecast.chance.target_chance`.
 
     Examples
     --------
@@ -606,7 +602,6 @@ def level_draws(
         info.update(calibrated=True, quarters=n, reliable_95=n >= min_origins(0.95))
         info["mix"] = {k: list(MIXES[v]) for k, v in model["mixes"].items()}
         info["band_factor"] = dict(zip(names, model["factors"], strict=True))
-        info["p_target"] = target_calibration(wb, as_of, weight, kind, level)
         if lv in model["mixes"]:
             how = (
                 f"The figure follows what forecast this level best, made at the same point of "
@@ -720,62 +715,3 @@ def target_backtest(wb, errors: pd.DataFrame, kind: str, ids: Sequence[str]) -> 
                 hit = float(already[m].sum() + booked[m].sum() >= target)
                 rows.append([d, lv, s, float(np.mean(total >= target)), hit])
     return pd.DataFrame(rows, columns=cols)
-
-
-def target_calibration(wb, as_of, weight: float, kind: str, level: str) -> dict:
-    """Platt parameters for the P(target) of one level at one point of the quarter.
-
-    Fitted on :func:`target_backtest` (the replayed past dates of ``kind``): first on all
-    levels of :data:`P_LEVELS` pooled, shrunk towards leaving probabilities as they are,
-    then on the document's own level, shrunk towards the pooled fit (a level with few
-    subjects, like the whole team, keeps close to the pooled answer).
-
-    Parameters
-    ----------
-    wb : Workbook
-    as_of : date
-    weight : float
-        The pipeline weight of the replayed forecasts (as :func:`past_errors`).
-    kind : {"start", "mid"}
-    level : str
-        ``"rep"``, ``"manager"``, ``"region"``, ``"team"`` or ``"all"``.
-
-    Returns
-    -------
-    dict
-        ``a``, ``b`` (:func:`salesnb.forecast.ptarget.platt_apply`), ``n`` (past outcomes
-        of the level), ``n_pooled`` and, on the replayed dates, ``brier_raw`` and
-        ``brier_calibrated`` of the level (in-sample). Cached per data set (kind
-        ``"ptarget"``).
-
-    Examples
-    --------
-    >>> target_calibration(wb, "2026-09-30", 0.2, "start", "rep")["b"]  # doctest: +SKIP
-    """
-    from salesnb.forecast.ptarget import brier, platt_apply
-
-    as_of = pd.Timestamp(as_of).normalize()
-
-    def make() -> dict:
-        errs = past_errors(wb, as_of, weight)
-        ids = [str(r) for r in wb.reps["rep_id"]]
-        bt = target_backtest(wb, errs, kind, ids) if len(errs) else pd.DataFrame()
-        out = {"a": 0.0, "b": 1.0, "n": 0, "n_pooled": len(bt)}
-        if bt.empty:
-            return {**out, "brier_raw": float("nan"), "brier_calibrated": float("nan")}
-        pooled = platt_fit(bt["p"].to_numpy(), bt["hit"].to_numpy(), strength=P_PRIOR_POOLED)
-        own = bt[bt["level"] == level]
-        a, b = platt_fit(own["p"].to_numpy(), own["hit"].to_numpy(), prior=pooled,
-                         strength=P_PRIOR_LEVEL)  # fmt: skip
-        p, y = own["p"].to_numpy(), own["hit"].to_numpy()
-        return {
-            **out,
-            "a": a,
-            "b": b,
-            "n": len(own),
-            "brier_raw": brier(p, y),
-            "brier_calibrated": brier(platt_apply(p, a, b), y) if len(own) else float("nan"),
-        }
-
-    parts = (as_of, round(float(weight), 4), kind, level)
-    return learned_cached(wb, "ptarget", parts, make, dict, dict)
