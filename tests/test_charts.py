@@ -353,6 +353,25 @@ def test_distribution_bins_never_straddle_the_target(values, target):
     assert np.isclose(reach, np.mean(np.asarray(values) >= target))
 
 
+def test_distribution_keeps_the_far_tail_in_one_last_bar_and_no_bar_below_zero():
+    # R01's quarter start: ratio draws with a long right tail (up to ~10x the median); the
+    # bars used to run to $1.6M with the first bar starting at -$20K
+    rng = np.random.default_rng(0)
+    x = np.concatenate([np.exp(rng.normal(11.8, 0.7, 9990)), np.full(10, 1.6e6), [0.0]])
+    data = ch.distribution(x, 190_500.0).layer[0].data
+    assert data["start"].min() == 0.0
+    cut = np.quantile(x, 0.995)
+    assert data["end"].max() <= cut + (data["end"] - data["start"]).max()
+    assert data["range_text"].iloc[-1].endswith(" or more")
+    assert np.isclose(data["share"].iloc[-1], np.mean(x >= data["start"].iloc[-1]))
+    assert np.isclose(data["share"].sum(), 1.0)
+    reach = data.loc[data["status"] == ch.REACHES, "share"].sum()
+    assert np.isclose(reach, np.mean(x >= 190_500.0))
+    # a target in the far tail still splits the bars right
+    far = ch.distribution(x, 1.0e6).layer[0].data
+    assert np.isclose(far.loc[far["status"] == ch.REACHES, "share"].sum(), np.mean(x >= 1.0e6))
+
+
 def test_distribution_annotates_p_attain():
     sims = pd.DataFrame({"bookings": [80.0, 90.0, 110.0, 120.0]})
     chart = ch.distribution(sims, 100.0)

@@ -8,6 +8,7 @@ import pytest
 from salesnb.forecast import combined as fc
 from salesnb.forecast.pipeline import _run_rate, _run_rates_by_rep, creation_factor
 from salesnb.reports import facts
+from salesnb.reports import forecastview as fv
 from salesnb.reports import workbooks as wbk
 
 AS_OF = pd.Timestamp("2026-09-30")
@@ -81,6 +82,23 @@ def test_document_shows_the_split_in_its_text_table_and_headline(sample_wb):
     # plain words in the text, the technical model name only in the method footnote
     assert "combo(" not in text and "MASE" not in text
     assert "combo(" in str(view.text["method"])
+
+
+def test_the_summary_says_how_its_figure_was_made_when_it_is_not_the_pooled_views(sample_wb):
+    """R16, a new hire at FY2026-Q4's start: the figure ($56K) is the team's forecast shared
+    out; the rep's own views pooled (pipeline counting for 75%) give about $37K. The text
+    read "about $56.1K (the history and pipeline views pooled, the pipeline counting for
+    75%)", which a manager checking 0.75 * $30K + 0.25 * $58K could not reproduce."""
+    ctx = facts.context(sample_wb, "rep", "R16", forward=True)
+    view = wbk.forecast_view(ctx, backtest=False)
+    pf = view.forecast
+    assert abs(pf.blended.mean - pf.base_expected) > 0.05 * pf.base_expected
+    text = str(view.text["summary"])
+    own = wbk.esc(wbk.fmt(pf.base_expected, "currency", ctx.currency))
+    assert "missed least in past quarters" in text and f"give {own}" in text
+    # where the figure is the pooled views' own, the text says so and nothing more
+    pf.base_expected = pf.blended.mean
+    assert fv.figure_words(pf, "R16", "USD").startswith("the history and pipeline views pooled")
 
 
 def test_history_warning_in_plain_words_points_to_the_better_view():

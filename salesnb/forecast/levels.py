@@ -625,7 +625,7 @@ def level_draws(
             "(the reps' misses added up as for this document)"
             + width
             + ". The chance of reaching target is then corrected by how often such chances "
-            "came true in those quarters at this level."
+            "came true in past quarters, all levels together."
             + (
                 ""
                 if info["reliable_95"]

@@ -121,6 +121,8 @@ def bookings_forecast(
 
 REACHES: Final = "Reaches target"
 MISSES: Final = "Misses target"
+#: Share of the simulations (the far right tail) drawn in :func:`distribution`'s last bar.
+TAIL_SHARE: Final = 0.005
 
 
 @_as_built
@@ -165,6 +167,13 @@ def distribution(
     if x.size == 0:
         return _empty(title, "No simulations to show.")
     p = float(np.mean(x >= target)) if p_attain is None else float(p_attain)
+    raw = float(np.mean(x >= target))
+    q10, q50, q90 = format_money(np.percentile(x, [10, 50, 90]), currency, compact=True)
+    # the far right tail (the top 0.5% of many simulations) goes into the last bar, "or
+    # more", so a few extreme draws do not squeeze the bars a manager reads into a corner
+    cut = max(float(np.quantile(x, 1 - TAIL_SHARE)), float(target)) if x.size >= 200 else x.max()
+    tail = bool(cut < x.max())
+    x = np.minimum(x, cut)
     lo, hi = x.min(), x.max()
     width = (hi - lo) / max(bins, 1) if hi > lo else max(abs(hi) * 0.01, 1.0)
     if hi == lo < target:  # one value below target: its bar must stop short of the target
@@ -177,13 +186,17 @@ def distribution(
     else:  # every simulation on one side of the target
         edges = np.linspace(lo, hi, max(bins, 1) + 1) if hi > lo else np.array([lo, lo + width])
     edges[0], edges[-1] = min(edges[0], lo), max(edges[-1], hi)  # float safety
+    if lo >= 0:  # bookings are never negative: no bar starts below $0
+        edges[0] = max(edges[0], 0.0)
     counts, edges = np.histogram(x, bins=edges)
     df = pd.DataFrame({"start": edges[:-1], "end": edges[1:], "share": counts / x.size})
     df["status"] = np.where(df["start"] >= target, REACHES, MISSES)
     df["range_text"] = (format_money(df["start"], currency, compact=True) + " – "
                         + format_money(df["end"], currency, compact=True))  # fmt: skip
-    q10, q50, q90 = format_money(np.percentile(x, [10, 50, 90]), currency, compact=True)
-    raw = float(np.mean(x >= target))
+    if tail:
+        df.loc[df.index[-1], "range_text"] = (
+            format_money([df["start"].iloc[-1]], currency, compact=True)[0] + " or more"
+        )
     spread = f"Median {q50}, 80% of outcomes between {q10} and {q90}."
     tgt = format_money([target], currency)[0]
     sub: str | list[str] = (

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from salesnb.analytics import pipeline as pipe
@@ -134,11 +135,11 @@ def forecast_view(ctx: Context, *, months_shown: int = 24, backtest: bool = True
     else:
         view.text["summary"] = para(
             "Forecast for <b>{p}</b> ({a} to {b}): about <b>{m}</b>, 80% likely between {lo} and "
-            "{hi} (the history and pipeline views pooled, the pipeline counting for {w}). "
+            "{hi} ({how}). "
             "Already won: {won}. Target: {t}. Chance of reaching it: <b>{pt}</b>. {split}{warn}",
             p=pf.period, a=f"{pf.period_start:%Y-%m-%d}", b=f"{pf.period_end:%Y-%m-%d}",
             m=fmt(d["blend"]["mean"], "currency", cur), lo=fmt(d["blend"]["p10"], "currency", cur),
-            hi=fmt(d["blend"]["p90"], "currency", cur), w=fmt(pf.pipeline_weight, "percent"),
+            hi=fmt(d["blend"]["p90"], "currency", cur), how=figure_words(pf, ctx.subject.name, cur),
             won=fmt(pf.already_won, "currency", cur),
             t=fmt(pf.target, "currency", cur) if pf.target else "none in the data",
             pt=chance_text if pf.target else "n/a (no target)",
@@ -170,6 +171,32 @@ def forecast_view(ctx: Context, *, months_shown: int = 24, backtest: bool = True
     }  # fmt: skip
     view.tables = _humane_tables(view.tables, ctx.wb.counts_only)
     return view
+
+
+def figure_words(pf, name: str, currency: str) -> str:
+    """How the forecast's figure was made, in words a manager can check against the views.
+
+    The pooled views' own figure (``pf.base_expected``) is named when the document's figure
+    differs from it by more than 5%: the figure is then the one that forecast the level best
+    in past quarters, kept so that reps add up to their manager, region and the team.
+
+    Examples
+    --------
+    >>> pf = period_forecast(wb, "rep", "R16", "FY2026-Q4", "2026-09-30")  # doctest: +SKIP
+    >>> figure_words(pf, "Samuel Adeyemi", "USD")                   # doctest: +SKIP
+    "the way of forecasting that missed least in past quarters ...; Samuel Adeyemi's own ..."
+    """
+    w = fmt(pf.pipeline_weight, "percent")
+    own = float(pf.base_expected)
+    shown = float(pf.blended.mean)
+    if np.isfinite(own) and abs(shown - own) > 0.05 * max(abs(own), 1.0):
+        return (
+            "the way of forecasting that missed least in past quarters at this point of the "
+            "quarter, kept so that reps add up to their manager, region and the team; "
+            f"{name}'s own history and pipeline views pooled, the pipeline counting for {w}, "
+            f"give {fmt(own, 'currency', currency)}"
+        )
+    return f"the history and pipeline views pooled, the pipeline counting for {w}"
 
 
 def _last_year(series: pd.Series, pf) -> float | None:
@@ -344,7 +371,7 @@ def forecast_backtest(
             "vs benchmark": [_ratio_text(v) for v in s["rel_mase"]],
             "bias": [fmt(v, "growth") for v in s["bias"]],
             "inside 80% interval": [fmt(v, "percent") for v in s["coverage"]],
-            "forecasts": s["n"].astype(int),
+            "forecasts": s["n"].astype(int).to_numpy(),  # not its index: no "method" row
         })  # fmt: skip
         hist_table.attrs["rel_mase"] = (
             float(s.loc["auto", "rel_mase"]) if "auto" in s.index else None
