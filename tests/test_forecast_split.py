@@ -64,7 +64,9 @@ def test_a_rep_who_stopped_creating_deals_gets_few_new_ones(r28, sample_wb):
     assert rr["usual_created"] == pytest.approx(in_year * 91 / 365, abs=1e-5)
     assert rr["creation_factor"] == pytest.approx(4 / (in_year * 91 / 365 + 2))
     assert r28.pipeline.expected_run_rate < 6_000
-    assert r28.pipeline.expected_open < 1_300
+    # open deals: a Proposal of 4.5K at 29% and a Demo of 1.4K past its close date, due the
+    # next day (in FY2026-Q4) at the past-due in-quarter factor: 3.7%
+    assert r28.pipeline.expected_open < 1_400
 
 
 def test_document_shows_the_split_in_its_text_table_and_headline(sample_wb):

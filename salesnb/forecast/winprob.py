@@ -305,49 +305,112 @@ _CACHE: dict[tuple, tuple] = {}
 SLIP_PRIOR = 30.0
 
 
+#: Suffix of a stage's key in the in-period factors for deals already past their close date.
+PAST_DUE = " (past due)"
+
+
+def factor_key(stage: pd.Series, close_date: pd.Series, as_of) -> pd.Series:
+    """Key of each open deal in :func:`in_period_factors`: its stage, plus :data:`PAST_DUE`
+    when its close date is on or before ``as_of``.
+
+    Examples
+    --------
+    >>> factor_key(pd.Series(["Demo", "Demo"]), pd.to_datetime(pd.Series(["2026-09-01",
+    ...            "2026-10-15"])), pd.Timestamp("2026-09-30")).tolist()
+    ['Demo (past due)', 'Demo']
+    """
+    past = (close_date <= as_of).to_numpy()
+    return pd.Series(np.where(past, stage.astype(str) + PAST_DUE, stage.astype(str)),
+                     index=stage.index)  # fmt: skip
+
+
+def rebuilt_snapshots(wb, as_of) -> pd.DataFrame:
+    """Open deals as they stood at past month-ends, rebuilt from the deals' own dates, for
+    data without snapshots: ``as_of, opp_id, stage, close_date``.
+
+    A deal was open at a month-end when it was created by then and was still open, or closed
+    after it; its stage is its furthest stage (or its current stage, still open), which
+    knows a little more than a manager knew that day. Month-ends from the first deal's month
+    to ``as_of``.
+
+    Examples
+    --------
+    >>> rebuilt_snapshots(wb, "2017-12-31")["as_of"].nunique()  # doctest: +SKIP
+    14
+    """
+    as_of = pd.Timestamp(as_of)
+    opps = wb.opportunities
+    cols = ["as_of", "opp_id", "stage", "close_date"]
+    if not len(opps) or opps["created_date"].isna().all():
+        return pd.DataFrame(columns=cols)
+    first = opps["created_date"].min()
+    dates = pd.date_range(first + pd.offsets.MonthEnd(0), as_of, freq="ME")
+    stage = opps["furthest_stage"].where(opps["outcome"] != "open", opps["stage"])
+    stage = stage.fillna(wb.config.stages.open_names[0])
+    parts = []
+    for t in dates:
+        was_open = (opps["created_date"] <= t) & ((opps["outcome"] == "open")
+                                                  | (opps["close_date"] > t))  # fmt: skip
+        parts.append(pd.DataFrame({"as_of": t, "opp_id": opps.loc[was_open, "opp_id"],
+                                   "stage": stage[was_open],
+                                   "close_date": opps.loc[was_open, "close_date"]}))  # fmt: skip
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=cols)
+
+
 def in_period_factors(wb, as_of=None) -> pd.DataFrame:
     """How much of a stage's win probability lands inside the period a deal is due in.
 
     A deal's probability from :func:`win_probabilities` is that it is *ever* won; deals due
-    this quarter often slip to the next. From every past snapshot whose quarter has ended by
-    ``as_of``, take the open deals due in that quarter and count those won by its end. The
-    factor is that in-quarter rate over the stage's eventual win rate, shrunk towards 1 by
-    ``SLIP_PRIOR`` pseudo-deals; without snapshots it is 1.
+    this quarter often slip to the next, and deals already past their close date slip most.
+    From every past snapshot whose quarter has ended by ``as_of``, take the open deals due in
+    the quarter in play (past due: due the next day) and count those won by its end, per
+    stage and for deals
+    on time and past due apart. The factor is that in-quarter rate over the stage's eventual
+    win rate, shrunk towards 1 by ``SLIP_PRIOR`` pseudo-deals. Without snapshots the open
+    deals of past month-ends are rebuilt from the deals' dates (:func:`rebuilt_snapshots`).
 
     Returns
     -------
     DataFrame
-        Columns ``stage, n, won_in_period, rate, p_eventual, factor``.
+        Columns ``key`` (:func:`factor_key`), ``stage``, ``past_due``, ``n``,
+        ``won_in_period``, ``rate``, ``p_eventual``, ``factor``; two rows per open stage.
 
     Examples
     --------
-    >>> in_period_factors(wb)  # doctest: +SKIP
+    >>> in_period_factors(wb).set_index("key")["factor"]["Demo (past due)"]  # doctest: +SKIP
+    0.2
     """
     as_of = pd.Timestamp(wb.as_of if as_of is None else as_of)
     names = wb.config.stages.open_names
     p_ev = win_probabilities(wb, as_of).set_index("stage")["p"]
-    snaps = wb.snapshots
+    snaps = wb.snapshots if len(wb.snapshots) else rebuilt_snapshots(wb, as_of)
     snaps = snaps[(snaps["as_of"] <= as_of) & snaps["stage"].isin(names)]
     cal = wb.config.calendar
+    keys = [n + suffix for suffix in ("", PAST_DUE) for n in names]
     if len(snaps):
-        labels = cal.period_of(snaps["as_of"], "Q")
+        # the quarter in play at a snapshot: the next one on a quarter's last day, as for
+        # documents; a deal past due can close from the next day on
+        nxt = snaps["as_of"] + pd.Timedelta(days=1)
+        labels = cal.period_of(nxt, "Q")
         ends = {q: cal.period_bounds(q)[1] for q in labels.unique()}
         q_end = labels.map(ends).astype("datetime64[ns]")
-        due = snaps["close_date"].where(snaps["close_date"] > snaps["as_of"], snaps["as_of"])
+        due = snaps["close_date"].where(snaps["close_date"] > snaps["as_of"], nxt)
         keep = (q_end <= as_of) & (due <= q_end)
         s = snaps[keep].assign(q_end=q_end[keep])
         o = wb.opportunities.set_index("opp_id")
         outcome = s["opp_id"].map(o["outcome"])
         closed = s["opp_id"].map(o["close_date"])
-        s = s.assign(hit=(outcome == "won") & (closed <= s["q_end"]))
-        g = s.groupby("stage")["hit"].agg(["size", "sum"]).reindex(names, fill_value=0)
+        s = s.assign(hit=(outcome == "won") & (closed <= s["q_end"]),
+                     key=factor_key(s["stage"], s["close_date"], s["as_of"]))  # fmt: skip
+        g = s.groupby("key")["hit"].agg(["size", "sum"]).reindex(keys, fill_value=0)
     else:
-        g = pd.DataFrame({"size": 0, "sum": 0}, index=names)
-    out = pd.DataFrame(
-        {"stage": names, "n": g["size"].to_numpy(), "won_in_period": g["sum"].to_numpy()}
-    )
+        g = pd.DataFrame({"size": 0, "sum": 0}, index=keys)
+    stages = [*names, *names]
+    out = pd.DataFrame({"key": keys, "stage": stages,
+                        "past_due": [False] * len(names) + [True] * len(names),
+                        "n": g["size"].to_numpy(), "won_in_period": g["sum"].to_numpy()})  # fmt: skip
     out["rate"] = out["won_in_period"] / out["n"].where(out["n"] > 0)
-    out["p_eventual"] = p_ev.reindex(names).to_numpy()
+    out["p_eventual"] = p_ev.reindex(stages).to_numpy()
     shrunk = (out["won_in_period"] + SLIP_PRIOR * out["p_eventual"]) / (out["n"] + SLIP_PRIOR)
     out["factor"] = (shrunk / out["p_eventual"].clip(lower=1e-6)).clip(upper=1.0 / 0.999)
     return out
@@ -364,7 +427,7 @@ def _learn(wb, as_of: pd.Timestamp) -> tuple:
         win_probabilities(wb, as_of),
         win_probabilities(wb, as_of, ("stage", "rep_id")),
         win_probabilities(wb, as_of, ("stage", "age_band")) if len(wb.snapshots) else None,
-        in_period_factors(wb, as_of).set_index("stage")["factor"],
+        in_period_factors(wb, as_of).set_index("key")["factor"],
     )
 
 
