@@ -367,7 +367,9 @@ def in_period_factors(wb, as_of=None) -> pd.DataFrame:
     stage and for deals
     on time and past due apart. The factor is that in-quarter rate over the stage's eventual
     win rate, shrunk towards 1 by ``SLIP_PRIOR`` pseudo-deals. Without snapshots the open
-    deals of past month-ends are rebuilt from the deals' dates (:func:`rebuilt_snapshots`).
+    deals of past month-ends are rebuilt from the deals' dates (:func:`rebuilt_snapshots`);
+    their stage that day is not known (only their furthest), so ``n`` and ``won_in_period``
+    then pool every stage, for deals on time and past due apart.
 
     Returns
     -------
@@ -383,7 +385,8 @@ def in_period_factors(wb, as_of=None) -> pd.DataFrame:
     as_of = pd.Timestamp(wb.as_of if as_of is None else as_of)
     names = wb.config.stages.open_names
     p_ev = win_probabilities(wb, as_of).set_index("stage")["p"]
-    snaps = wb.snapshots if len(wb.snapshots) else rebuilt_snapshots(wb, as_of)
+    rebuilt = not len(wb.snapshots)
+    snaps = rebuilt_snapshots(wb, as_of) if rebuilt else wb.snapshots
     snaps = snaps[(snaps["as_of"] <= as_of) & snaps["stage"].isin(names)]
     cal = wb.config.calendar
     keys = [n + suffix for suffix in ("", PAST_DUE) for n in names]
@@ -403,6 +406,14 @@ def in_period_factors(wb, as_of=None) -> pd.DataFrame:
         s = s.assign(hit=(outcome == "won") & (closed <= s["q_end"]),
                      key=factor_key(s["stage"], s["close_date"], s["as_of"]))  # fmt: skip
         g = s.groupby("key")["hit"].agg(["size", "sum"]).reindex(keys, fill_value=0)
+        if rebuilt:
+            # a rebuilt deal's stage is its furthest, not the one it was at that day (a deal
+            # still prospecting then and won later shows as won's stage): slippage is learned
+            # for deals on time and past due only, the same for every stage
+            late = s["close_date"] <= s["as_of"]
+            pooled = s.groupby(late)["hit"].agg(["size", "sum"]).reindex([False, True],
+                                                                         fill_value=0)  # fmt: skip
+            g = pd.DataFrame([pooled.loc[k.endswith(PAST_DUE)] for k in keys], index=keys)
     else:
         g = pd.DataFrame({"size": 0, "sum": 0}, index=keys)
     stages = [*names, *names]

@@ -178,7 +178,9 @@ def figure_words(pf, name: str, currency: str) -> str:
 
     The pooled views' own figure (``pf.base_expected``) is named when the document's figure
     differs from it by more than 5%: the figure is then the one that forecast the level best
-    in past quarters, kept so that reps add up to their manager, region and the team.
+    in past quarters (``pf.calibration["mix"]``), or without enough past quarters the whole
+    team's forecast shared out, kept so that reps add up to their manager, region and the
+    team.
 
     Examples
     --------
@@ -190,9 +192,13 @@ def figure_words(pf, name: str, currency: str) -> str:
     own = float(pf.base_expected)
     shown = float(pf.blended.mean)
     if np.isfinite(own) and abs(shown - own) > 0.05 * max(abs(own), 1.0):
+        how = (
+            "the way of forecasting that missed least in past quarters at this point of the quarter"
+            if pf.calibration.get("mix")
+            else "the whole team's forecast shared out in proportion to each rep's own"
+        )
         return (
-            "the way of forecasting that missed least in past quarters at this point of the "
-            "quarter, kept so that reps add up to their manager, region and the team; "
+            f"{how}, kept so that reps add up to their manager, region and the team; "
             f"{name}'s own history and pipeline views pooled, the pipeline counting for {w}, "
             f"give {fmt(own, 'currency', currency)}"
         )
@@ -304,10 +310,15 @@ def pipeline_split(pf) -> dict[str, Any]:
         if usual > 0
         else f"at the past year's pace of new deals, over the {days} days of the period left"
     )
+    late = int((p.deals["close_date"] <= pf.as_of).sum()) if n_open else 0
+    late_words = (
+        f" ({late} of them past their close date, which seldom close in time)" if late else ""
+    )
     rows = [
         ("won so far", float(p.already_won), "deals already won in the period"),
         ("open deals", float(p.expected_open),
-         f"{n_open} open deals due in the period, each times its chance of winning in time"),
+         (f"{n_open} open deals due in the period{late_words}, each times its chance of "
+          "winning in time")),
         ("deals not yet created", float(p.expected_run_rate), pace),
     ]  # fmt: skip
     total = float(p.expected)
@@ -316,7 +327,7 @@ def pipeline_split(pf) -> dict[str, Any]:
         return (
             f"The pipeline view expects {fmt(total, 'currency', cur)}: "
             f"{fmt(rows[0][1], 'currency', cur)} won so far, "
-            f"{fmt(rows[1][1], 'currency', cur)} from {n_open} open deals and "
+            f"{fmt(rows[1][1], 'currency', cur)} from {n_open} open deals{late_words} and "
             f"{fmt(rows[2][1], 'currency', cur)} from deals not yet created ({pace})."
         )
 
