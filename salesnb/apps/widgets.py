@@ -641,8 +641,9 @@ class ForecastWhatIfApp(_App):
         from salesnb.reports.workbooks import pipeline_split
 
         ctx = self.context()
-        # The forecast document's own split of its pipeline view (it reads ``pf.pipeline``).
-        split = pipeline_split(SimpleNamespace(pipeline=ctx.pipeline))
+        # The forecast document's own split of its pipeline view (it reads ``pf.pipeline``
+        # and ``pf.as_of``).
+        split = pipeline_split(SimpleNamespace(pipeline=ctx.pipeline, as_of=ctx.as_of))
         moved = (r.already_won, r.expected_open, r.expected_new)
         rows = [
             (part.capitalize(), v, w, how)

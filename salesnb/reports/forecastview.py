@@ -286,6 +286,11 @@ def history_warning(
 def pipeline_split(pf) -> dict[str, Any]:
     """The pipeline view's expected total in its three parts, for the document and headline.
 
+    Parameters
+    ----------
+    pf : PeriodForecast
+        Or anything with its ``pipeline`` and ``as_of`` (the what-if app passes those two).
+
     Returns
     -------
     dict
