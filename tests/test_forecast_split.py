@@ -80,6 +80,9 @@ def test_document_shows_the_split_in_its_text_table_and_headline(sample_wb):
     assert table["part"].tolist() == ["won so far", "open deals", "deals not yet created"]
     text = str(view.text["summary"])
     assert "deals not yet created" in text and "2 created in the last 91 days" in text
+    # its Demo deal due 2026-09-25 is past its close date: said, as the table's row says
+    assert "2 open deals (1 of them past their close date)" in text
+    assert "(1 of them past their close date)" in table["how"].iloc[1]
     assert wbk.esc(wbk.fmt(h["pipeline_not_created"], "currency", ctx.currency)) in text
     # plain words in the text, the technical model name only in the method footnote
     assert "combo(" not in text and "MASE" not in text

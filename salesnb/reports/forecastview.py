@@ -317,7 +317,7 @@ def pipeline_split(pf) -> dict[str, Any]:
     )
     late = int((p.deals["close_date"] <= pf.as_of).sum()) if n_open else 0
     late_words = (
-        f" ({late} of them past their close date, which seldom close in time)" if late else ""
+        f" ({late} of them past their close date)" if late else ""
     )
     rows = [
         ("won so far", float(p.already_won), "deals already won in the period"),
