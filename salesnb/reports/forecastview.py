@@ -316,9 +316,7 @@ def pipeline_split(pf) -> dict[str, Any]:
         else f"at the past year's pace of new deals, over the {days} days of the period left"
     )
     late = int((p.deals["close_date"] <= pf.as_of).sum()) if n_open else 0
-    late_words = (
-        f" ({late} of them past their close date)" if late else ""
-    )
+    late_words = f" ({late} of them past their close date)" if late else ""
     rows = [
         ("won so far", float(p.already_won), "deals already won in the period"),
         ("open deals", float(p.expected_open),
