@@ -401,7 +401,7 @@ def test_forecast_app_shows_the_documents_split(r15_ctx) -> None:
     wb, ctx = r15_ctx
     fp = forecast.forecast_pipeline(wb, ["R15"], ctx.start, ctx.end, n_sims=10)
     app = apps.ForecastWhatIfApp(wb, "R15")
-    split = pipeline_split(SimpleNamespace(pipeline=fp, as_of=wb.as_of))
+    split = pipeline_split(SimpleNamespace(pipeline=fp))
     html = app.outputs["table"].value
     for part, value, how in split["rows"]:
         assert part.capitalize() in html and ws.fmt_money(value) in html and how in html

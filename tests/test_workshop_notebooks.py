@@ -96,7 +96,7 @@ def exercise_answers(wb) -> dict[str, list[str]]:
     # Forecast what-if for Olga Petrova (R15), the quarter in play.
     wc = ws.WhatIfContext.build(wb, ["R15"])
     b, w1, w2 = ws.what_if(wc), ws.what_if(wc, win_rate=1.2), ws.what_if(wc, cycle=1.5)
-    new = pipeline_split(SimpleNamespace(pipeline=wc.pipeline, as_of=wc.as_of))["rows"][2][1]
+    new = pipeline_split(SimpleNamespace(pipeline=wc.pipeline))["rows"][2][1]
     # the app's P(target) is the forecast document's, moved by the what-if
     doc = ws.DocumentChance.build(wb, "rep", "R15", wc.period)
     pb, p1, p2 = (ws.what_if_chance(doc, b, r) for r in (b, w1, w2))

@@ -641,9 +641,8 @@ class ForecastWhatIfApp(_App):
         from salesnb.reports.workbooks import pipeline_split
 
         ctx = self.context()
-        # The forecast document's own split of its pipeline view (it reads ``pf.pipeline``
-        # and ``pf.as_of``).
-        split = pipeline_split(SimpleNamespace(pipeline=ctx.pipeline, as_of=ctx.as_of))
+        # The forecast document's own split of its pipeline view (it reads ``pf.pipeline``).
+        split = pipeline_split(SimpleNamespace(pipeline=ctx.pipeline))
         moved = (r.already_won, r.expected_open, r.expected_new)
         rows = [
             (part.capitalize(), v, w, how)

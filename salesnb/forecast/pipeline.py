@@ -54,7 +54,8 @@ class PipelineForecast:
     already_won : float
         Won in the period up to ``as_of`` (currency).
     deals : DataFrame
-        Open deals due in the period (past-due count as due the next day) with ``p_win``.
+        Open deals due in the period (past-due count as due the next day) with ``past_due``
+        (bool) and ``p_win``.
     expected_open, expected_run_rate : float
         Analytic expectations: ``sum(p_win * amount)`` and ``E[count] * mean size``.
     run_rate : dict
@@ -388,17 +389,17 @@ def _due_deals(
     learned_as_of: pd.Timestamp | None = None,
 ) -> pd.DataFrame:
     """Open deals of ``pipe`` due in [start, end] (past-due count as due the next day), with
-    ``p_win``:
-    the eventual win probability times the share of it that lands inside the period, learned
-    apart for deals on time and past their close date (both learned from deals closed by
-    ``learned_as_of``, default ``as_of``)."""
+    ``past_due`` and ``p_win``: the eventual win probability times the share of it that lands
+    inside the period, learned apart for deals on time and past their close date (both
+    learned from deals closed by ``learned_as_of``, default ``as_of``)."""
     learned_as_of = as_of if learned_as_of is None else learned_as_of
     # past due: can close from the next day on (at a quarter's last day, in the next quarter)
     due_on = pipe["close_date"].where(pipe["close_date"] > as_of, as_of + pd.Timedelta(days=1))
     due = pipe[due_on.between(start, end) & (as_of < end)].copy()
+    due["past_due"] = (due["close_date"] <= as_of).to_numpy(dtype=bool)
     if len(due):
         slip = _learned(wb, learned_as_of)[3]
-        key = factor_key(due["stage"], due["close_date"], as_of)
+        key = factor_key(due["stage"], due["past_due"])
         factor = key.map(slip).astype(float).fillna(1.0).to_numpy()
         p_ever = deal_probabilities(wb, due, as_of, learned_as_of=learned_as_of).to_numpy()
         due["p_win"] = np.clip(p_ever * factor, 0.0, 1.0)
@@ -488,9 +489,10 @@ def forecast_pipeline(
     Each due deal is won with its :func:`deal_probabilities` probability times the share of
     wins at its stage that land inside the period
     (:func:`~salesnb.forecast.winprob.in_period_factors`, learned apart for deals past their
-    close date); deals whose close date has passed count as due the next day. Deals share one period-level shock, so a good or bad quarter moves them together
-    and the spread is as wide as past quarters showed; the mean is the analytic expectation
-    whatever the shock. The run-rate count is Poisson with a rate drawn from its gamma
+    close date); deals whose close date has passed count as due the next day. Deals share
+    one period-level shock, so a good or bad quarter moves them together and the spread is
+    as wide as past quarters showed; the mean is the analytic expectation whatever the
+    shock. The run-rate count is Poisson with a rate drawn from its gamma
     posterior (so a rate learned from few windows is uncertain), moved by the same shock, and
     sizes are resampled from the historical deals that made it.
 

@@ -309,18 +309,17 @@ SLIP_PRIOR = 30.0
 PAST_DUE = " (past due)"
 
 
-def factor_key(stage: pd.Series, close_date: pd.Series, as_of) -> pd.Series:
+def factor_key(stage: pd.Series, past_due) -> pd.Series:
     """Key of each open deal in :func:`in_period_factors`: its stage, plus :data:`PAST_DUE`
-    when its close date is on or before ``as_of``.
+    where ``past_due`` (its close date on or before the day it is looked at).
 
     Examples
     --------
-    >>> factor_key(pd.Series(["Demo", "Demo"]), pd.to_datetime(pd.Series(["2026-09-01",
-    ...            "2026-10-15"])), pd.Timestamp("2026-09-30")).tolist()
+    >>> factor_key(pd.Series(["Demo", "Demo"]), [True, False]).tolist()
     ['Demo (past due)', 'Demo']
     """
-    past = (close_date <= as_of).to_numpy()
-    return pd.Series(np.where(past, stage.astype(str) + PAST_DUE, stage.astype(str)),
+    names = stage.astype(str)
+    return pd.Series(np.where(np.asarray(past_due, dtype=bool), names + PAST_DUE, names),
                      index=stage.index)  # fmt: skip
 
 
@@ -364,12 +363,11 @@ def in_period_factors(wb, as_of=None) -> pd.DataFrame:
     this quarter often slip to the next, and deals already past their close date slip most.
     From every past snapshot whose quarter has ended by ``as_of``, take the open deals due in
     the quarter in play (past due: due the next day) and count those won by its end, per
-    stage and for deals
-    on time and past due apart. The factor is that in-quarter rate over the stage's eventual
-    win rate, shrunk towards 1 by ``SLIP_PRIOR`` pseudo-deals. Without snapshots the open
-    deals of past month-ends are rebuilt from the deals' dates (:func:`rebuilt_snapshots`);
-    their stage that day is not known (only their furthest), so ``n`` and ``won_in_period``
-    then pool every stage, for deals on time and past due apart.
+    stage and for deals on time and past due apart. The factor is that in-quarter rate over
+    the stage's eventual win rate, shrunk towards 1 by ``SLIP_PRIOR`` pseudo-deals. Without
+    snapshots the open deals of past month-ends are rebuilt from the deals' dates
+    (:func:`rebuilt_snapshots`); their stage that day is not known (only their furthest), so
+    ``n`` and ``won_in_period`` then pool every stage, for deals on time and past due apart.
 
     Returns
     -------
@@ -403,23 +401,25 @@ def in_period_factors(wb, as_of=None) -> pd.DataFrame:
         o = wb.opportunities.set_index("opp_id")
         outcome = s["opp_id"].map(o["outcome"])
         closed = s["opp_id"].map(o["close_date"])
-        s = s.assign(hit=(outcome == "won") & (closed <= s["q_end"]),
-                     key=factor_key(s["stage"], s["close_date"], s["as_of"]))  # fmt: skip
-        g = s.groupby("key")["hit"].agg(["size", "sum"]).reindex(keys, fill_value=0)
+        hit = (outcome == "won") & (closed <= s["q_end"])
+        late = (s["close_date"] <= s["as_of"]).to_numpy()
         if rebuilt:
             # a rebuilt deal's stage is its furthest, not the one it was at that day (a deal
             # still prospecting then and won later shows as won's stage): slippage is learned
             # for deals on time and past due only, the same for every stage
-            late = s["close_date"] <= s["as_of"]
-            pooled = s.groupby(late)["hit"].agg(["size", "sum"]).reindex([False, True],
-                                                                         fill_value=0)  # fmt: skip
-            g = pd.DataFrame([pooled.loc[k.endswith(PAST_DUE)] for k in keys], index=keys)
+            pooled = hit.groupby(late).agg(["size", "sum"]).reindex([False, True], fill_value=0)
+            # rows: every stage on time, then every stage past due (as ``keys``)
+            g = pooled.iloc[[0] * len(names) + [1] * len(names)].set_axis(keys)
+        else:
+            g = hit.groupby(factor_key(s["stage"], late)).agg(["size", "sum"])
+            g = g.reindex(keys, fill_value=0)
     else:
         g = pd.DataFrame({"size": 0, "sum": 0}, index=keys)
     stages = [*names, *names]
     out = pd.DataFrame({"key": keys, "stage": stages,
                         "past_due": [False] * len(names) + [True] * len(names),
-                        "n": g["size"].to_numpy(), "won_in_period": g["sum"].to_numpy()})  # fmt: skip
+                        "n": g["size"].to_numpy(),
+                        "won_in_period": g["sum"].to_numpy()})  # fmt: skip
     out["rate"] = out["won_in_period"] / out["n"].where(out["n"] > 0)
     out["p_eventual"] = p_ev.reindex(stages).to_numpy()
     shrunk = (out["won_in_period"] + SLIP_PRIOR * out["p_eventual"]) / (out["n"] + SLIP_PRIOR)

@@ -286,11 +286,6 @@ def history_warning(
 def pipeline_split(pf) -> dict[str, Any]:
     """The pipeline view's expected total in its three parts, for the document and headline.
 
-    Parameters
-    ----------
-    pf : PeriodForecast
-        Or anything with its ``pipeline`` and ``as_of`` (the what-if app passes those two).
-
     Returns
     -------
     dict
@@ -315,7 +310,7 @@ def pipeline_split(pf) -> dict[str, Any]:
         if usual > 0
         else f"at the past year's pace of new deals, over the {days} days of the period left"
     )
-    late = int((p.deals["close_date"] <= pf.as_of).sum()) if n_open else 0
+    late = int(p.deals["past_due"].sum()) if n_open else 0
     late_words = f" ({late} of them past their close date)" if late else ""
     rows = [
         ("won so far", float(p.already_won), "deals already won in the period"),
