@@ -296,3 +296,75 @@ def test_a_new_hires_band_has_width(sample_wb):
     floor = float(error_scale(table["rest"].to_numpy()).min())  # 0.25 x the median rep's
     for rep, width, _rest in table_rest:
         assert width > 0.5 * floor, (rep, width, floor)
+
+
+def test_with_few_past_quarters_the_figure_follows_the_mix_and_the_band_says_rough(sample_wb):
+    """At FY2025-Q3's start the sample has 3 replayed past quarters: too few to calibrate a
+    band (6), enough to choose each level's mix (2). The whole team's figure is its level's
+    mix of its three candidates, reps still add up to it draw by draw, and the sentence says
+    both how the figure was chosen and that the band is rough."""
+    from salesnb.forecast import combined as fc
+    from salesnb.forecast import levels
+
+    wb = sample_wb
+    args = {"period": "FY2025-Q3", "as_of": "2025-06-30", "n_sims": 500}
+    team = fc.period_forecast(wb, "all", **args)
+    cal = team.calibration
+    assert not cal["calibrated"] and cal["quarters"] == 3 and cal["horizon"] == "quarter start"
+    assert levels.MIN_MIX_QUARTERS <= cal["quarters"] < levels.MIN_QUARTERS
+    whole = fc.team_forecast(wb, args["period"], args["as_of"])
+    table = levels.rep_table(wb, args["period"], args["as_of"], whole)
+    start, end = wb.config.calendar.period_bounds(args["period"])
+    naive = levels.same_quarter_last_year(wb, table.index, start, end, team.as_of)
+    naive = np.where(np.isfinite(naive), naive, table["rest"].to_numpy())
+    cands = [table["rest"].sum(), table["own"].sum(), naive.sum()]
+    mix = cal["mix"]["all"]
+    assert mix != [1.0, 0.0, 0.0]  # a mix other than top-down alone, so the test can fail
+    want = team.already_won + float(np.dot(mix, cands))
+    assert team.blended.mean == pytest.approx(want, rel=0.02)
+    every = [fc.period_forecast(wb, "rep", r, **args) for r in wb.reps["rep_id"]]
+    np.testing.assert_allclose(team.blended.samples, sum(k.blended.samples for k in every))
+    assert "follows what forecast this level best" in cal["sentence"]
+    assert "in the 3 past quarters" in cal["sentence"]
+    assert "Uncalibrated band: only 3 past quarters" in cal["sentence"]
+    assert cal["sentence"] in team.notes
+    # how much the reps' misses moved together is learned from those quarters: on the
+    # sample hardly at all, so the team's band is narrower than the assumed 0.3 makes it
+    from salesnb.forecast.reconcile import SHARED_PRIOR, shared_share
+
+    weight = float(table["weight"].iloc[0])
+    model = levels.mix_model(wb, levels.past_errors(wb, team.as_of, weight), "start",
+                             [str(r) for r in table.index])  # fmt: skip
+    assert cal["shared"] == pytest.approx(shared_share(model["errors"]))
+    assert cal["shared"] < SHARED_PRIOR / 2
+    assert "move together as much as in those 3 quarters" in cal["sentence"]
+
+
+def test_shared_share_is_the_one_way_anova_correlation_shrunk_by_one_quarter():
+    from salesnb.forecast.reconcile import SHARED_PRIOR, shared_share
+
+    # by hand: W = mean(1, 1) = 1; B = var(2, 4) = 2; k = 3; common = 2 - 1/3 = 5/3;
+    # rho = (5/3) / (5/3 + 1) = 0.625; two dates and one prior date: (2 * 0.625 + 0.3) / 3
+    e = np.array([[1.0, 2.0, 3.0], [3.0, 4.0, 5.0]])
+    assert shared_share(e) == pytest.approx((2 * 0.625 + 0.3) / 3)
+    assert shared_share(e, prior_weight=0.0) == pytest.approx(0.625)
+    # a rep not forecast at a date is left out of that date, not read as a miss of 0
+    e_nan = np.array([[1.0, 2.0, 3.0, np.nan], [3.0, 4.0, 5.0, np.nan]])
+    assert shared_share(e_nan) == pytest.approx(shared_share(e))
+    # too little to learn from: the prior
+    assert shared_share(e[:1]) == SHARED_PRIOR
+    assert shared_share(np.array([[1.0], [2.0]])) == SHARED_PRIOR
+
+
+@pytest.mark.parametrize("rho", [0.0, 0.15, 0.5])
+def test_shared_share_recovers_a_known_correlation(rho):
+    """Misses with a known common part (28 reps, 400 dates): the estimate is within 0.05."""
+    from salesnb.forecast.reconcile import shared_share
+
+    rng = np.random.default_rng(7)
+    z = rng.standard_normal((400, 1))
+    e = np.sqrt(rho) * z + np.sqrt(1 - rho) * rng.standard_normal((400, 28))
+    assert shared_share(e, prior_weight=0.0) == pytest.approx(rho, abs=0.05)
+    # and draws made with it move together as much
+    d = shared_normal_draws(np.full(2, 100.0), np.full(2, 10.0), shared=rho, n_sims=40_000)
+    assert np.corrcoef(d.T)[0, 1] == pytest.approx(rho, abs=0.03)

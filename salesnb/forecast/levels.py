@@ -59,10 +59,12 @@ from salesnb.forecast.levelmix import (
 )
 from salesnb.forecast.pipeline import Distribution, expected_by_rep, expected_run_rate
 from salesnb.forecast.reconcile import (
+    SHARED_PRIOR,
     coherent_draws,
     error_scale,
     min_origins,
     shared_normal_draws,
+    shared_share,
     top_down,
 )
 from salesnb.forecast.subjects import (
@@ -76,6 +78,10 @@ from salesnb.forecast.subjects import (
 
 #: Past quarters (per horizon) needed before a band is called calibrated.
 MIN_QUARTERS = 6
+#: Past quarters (per horizon) needed before each level's figure follows its chosen mix
+#: (:func:`mix_model`); below :data:`MIN_QUARTERS` the band is still the uncalibrated one.
+#: Two, as for the chance map: with fewer no choice can be checked on another quarter.
+MIN_MIX_QUARTERS = 2
 #: Draws per rep when tabulating every rep's forecast (only its mean and spread are kept).
 TABLE_SIMS = 2000
 #: A document is a "quarter start" forecast while more than this share of the quarter is left;
@@ -527,6 +533,18 @@ def _mix_model(wb, as_of: pd.Timestamp, weight: float, kind: str, ids: list[str]
     )
 
 
+def _mix_sentence(model: dict, level: str, n: int) -> str:
+    """Plain words for how a level's figure was chosen ("" when the level has no mix of its
+    own, e.g. a manager level that cuts across regions)."""
+    if level not in model["mixes"]:
+        return ""
+    return (
+        f"The figure follows what forecast this level best, made at the same point of the "
+        f"quarter, in the {n} past quarters: {mix_words(MIXES[model['mixes'][level]])}; it is "
+        "shared out so that reps add up to their manager, region and the team. "
+    )
+
+
 def level_draws(
     wb,
     reps: Sequence[str],
@@ -602,15 +620,9 @@ def level_draws(
         info.update(calibrated=True, quarters=n, reliable_95=n >= min_origins(0.95))
         info["mix"] = {k: list(MIXES[v]) for k, v in model["mixes"].items()}
         info["band_factor"] = dict(zip(names, model["factors"], strict=True))
-        if lv in model["mixes"]:
-            how = (
-                f"The figure follows what forecast this level best, made at the same point of "
-                f"the quarter, in the {n} past quarters: "
-                f"{mix_words(MIXES[model['mixes'][lv]])}; it is shared out so that reps add "
-                "up to their manager, region and the team. "
-            )
-        else:
-            how = "The figure adds up the figures of this subject's reps. "
+        how = (
+            _mix_sentence(model, lv, n) or "The figure adds up the figures of this subject's reps. "
+        )
         band = model["bands"].get(lv, {})
         width = ""
         if band.get("factor") is not None and band.get("factor") != 1.0:
@@ -633,20 +645,38 @@ def level_draws(
             )
         )
     else:
-        # the history view's spread, scaled as the rep's forecast was shared out
         own = table["own"].to_numpy(dtype=float)
-        ratio = np.divide(rest, own, out=np.ones_like(rest), where=own > 0)
+        means, how, shared = rest, "", SHARED_PRIOR
+        if is_quarter and n >= MIN_MIX_QUARTERS:
+            # too few quarters to calibrate a band, enough to choose each level's figure
+            model = _mix_model(wb, as_of, weight, kind, ids)
+            naive = same_quarter_last_year(wb, ids, start, end, as_of)
+            means = coherent_means(np.vstack([rest, own, naive]), model["levels"], model["mixes"])
+            info["mix"] = {k: list(MIXES[v]) for k, v in model["mixes"].items()}
+            how = _mix_sentence(model, level, n)
+            # how much reps' misses moved together in those quarters (the sample's: 0-0.15,
+            # not the 0.3 assumed without any, which made upper levels' bands too wide)
+            shared = shared_share(model["errors"])
+            info["shared"] = shared
+        # the history view's spread, scaled as the rep's forecast was shared out
+        ratio = np.divide(means, own, out=np.ones_like(means), where=own > 0)
         sds = table["sd"].to_numpy(dtype=float) * ratio
-        draws = shared_normal_draws(rest, sds, n_sims=n_sims, seed=seed + 3)
+        draws = shared_normal_draws(means, sds, shared=shared, n_sims=n_sims, seed=seed + 3)
         why = (
             "the period is not a fiscal quarter in play"
             if not is_quarter
             else f"only {n} past quarters to check it against (at least {MIN_QUARTERS} needed)"
         )
         info.update(quarters=n)
-        info["sentence"] = (
+        together = (
+            f" (reps' misses taken to move together as much as in those {n} quarters)"
+            if "shared" in info
+            else ""
+        )
+        info["sentence"] = how + (
             f"Uncalibrated band: {why}, so the 80% band and the chance of reaching target come "
-            "from the models' own spread, not from past misses; treat them as rough."
+            f"from the models' own spread{together}, not from how far past forecasts missed; "
+            "treat them as rough."
         )
     return Distribution(draws[:, cols].sum(axis=1) + already), info
 

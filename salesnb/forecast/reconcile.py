@@ -17,7 +17,8 @@ Pure numpy functions, no workbook (the wiring is :mod:`salesnb.forecast.levels`)
   covariance. A parent's draws therefore follow the parent's own past errors: the spread is
   calibrated at every level at once, from the errors at that level.
 * :func:`shared_normal_draws` -- the fallback without enough past errors: normal errors with a
-  shared part, also coherent, but not calibrated.
+  shared part, also coherent, but not calibrated; :func:`shared_share` learns how large
+  the shared part is from the few past dates there are.
 * :func:`conformal_quantile`, :func:`interval_coverage` -- the calibration arithmetic.
 """
 
@@ -267,19 +268,27 @@ def coherent_draws(
     return np.clip(mu + sc * (ratio - LOG_OFFSET - 1.0), 0.0, None)
 
 
+#: The correlation of two reps' misses assumed with no past quarter to learn it from
+#: (:func:`shared_normal_draws`), and the weight, in past quarters, that assumption keeps
+#: once some are known (:func:`shared_share`).
+SHARED_PRIOR = 0.3
+SHARED_PRIOR_QUARTERS = 1.0
+
+
 def shared_normal_draws(
     means: np.ndarray,
     sds: np.ndarray,
     *,
-    shared: float = 0.3,
+    shared: float = SHARED_PRIOR,
     n_sims: int = 10_000,
     seed: int = 0,
 ) -> np.ndarray:
     """Coherent joint draws without past errors: normal, with a shared part (not calibrated).
 
     Rep ``r`` gets ``means[r] + sds[r] * (sqrt(shared) Z + sqrt(1 - shared) Z_r)`` with one
-    ``Z`` per draw for all reps, clipped at 0. ``shared`` is the assumed correlation of two
-    reps' errors (an assumption, not learned: the document says the band is uncalibrated).
+    ``Z`` per draw for all reps, clipped at 0. ``shared`` is the correlation of two reps'
+    errors: assumed, or roughly learned from a few past dates (:func:`shared_share`); the
+    document says the band is uncalibrated either way.
 
     Examples
     --------
@@ -296,6 +305,57 @@ def shared_normal_draws(
     z = rng.standard_normal((n_sims, 1))
     zr = rng.standard_normal((n_sims, mu.size))
     return np.clip(mu + sd * (math.sqrt(shared) * z + math.sqrt(1 - shared) * zr), 0.0, None)
+
+
+def shared_share(errors: np.ndarray, *, prior: float = SHARED_PRIOR,
+                 prior_weight: float = SHARED_PRIOR_QUARTERS) -> float:  # fmt: skip
+    """How much reps' relative misses moved together at past dates: their average correlation.
+
+    One-way analysis of variance over dates: with ``W`` the mean variance of the misses
+    across reps at one date and ``B`` the variance of the dates' mean misses, a common part
+    of variance ``s2 = B - W / k`` (``k`` reps, floored at 0) beside an own part ``W`` gives
+    the correlation ``s2 / (s2 + W)``. With ``n`` past dates it is shrunk towards ``prior``
+    as ``(n * estimate + prior_weight * prior) / (n + prior_weight)``: two or three dates
+    tell the own part well (every rep adds to it) but the common part roughly.
+
+    Parameters
+    ----------
+    errors : ndarray (n_dates, n_reps)
+        Past relative misses (``(booked - forecast) / scale``); NaN where a rep was not
+        forecast.
+    prior, prior_weight
+        The assumed correlation and its weight in dates.
+
+    Returns
+    -------
+    float
+        Between 0 and 1; ``prior`` with fewer than 2 dates or 2 reps.
+
+    Examples
+    --------
+    >>> e = np.array([[0.5, -0.5, 0.1, -0.1], [-0.5, 0.5, -0.1, 0.1]])  # no common part
+    >>> round(shared_share(e), 3)          # (2 * 0 + 1 * 0.3) / 3
+    0.1
+    >>> e = np.array([[0.3, 0.3, 0.3], [-0.3, -0.3, -0.3]])            # all common
+    >>> round(shared_share(e), 3)          # (2 * 1 + 0.3) / 3
+    0.767
+    """
+    e = np.asarray(errors, dtype=float)
+    if e.ndim != 2 or len(e) < 2:
+        return float(prior)
+    ok = np.isfinite(e)
+    rows = ok.sum(axis=1) >= 2
+    e, ok = e[rows], ok[rows]
+    n = len(e)
+    if n < 2:
+        return float(prior)
+    k = float(ok.sum(axis=1).mean())
+    x = np.where(ok, e, np.nan)
+    within = float(np.nanmean(np.nanvar(x, axis=1, ddof=1)))
+    between = float(np.var(np.nanmean(x, axis=1), ddof=1))
+    common = max(between - within / k, 0.0)
+    rho = common / (common + within) if common + within > 0 else float(prior)
+    return float((n * rho + prior_weight * prior) / (n + prior_weight))
 
 
 def conformal_quantile(scores: np.ndarray, level: float) -> float:
