@@ -84,6 +84,12 @@ def test_document_shows_the_split_in_its_text_table_and_headline(sample_wb):
     assert "2 open deals (1 of them past their close date)" in text
     assert "(1 of them past their close date)" in table["how"].iloc[1]
     assert wbk.esc(wbk.fmt(h["pipeline_not_created"], "currency", ctx.currency)) in text
+    # the side-by-side table's pipeline row shows the figure the text adds up, not the
+    # draws' mean (R27 read "$54.1K" in the table beside "$54.2K" in the text)
+    summary = view.tables["summary"].set_index("view")
+    pipe = wbk.fmt(h["pipeline_expected"], "currency", ctx.currency)
+    assert summary.loc["From the pipeline", "expected"] == pipe
+    assert f"pipeline view expects {wbk.esc(pipe)}" in text
     # plain words in the text, the technical model name only in the method footnote
     assert "combo(" not in text and "MASE" not in text
     assert "combo(" in str(view.text["method"])
