@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -180,3 +181,35 @@ def test_a_rep_with_no_deal_at_all_gets_no_forecast_in_words(sample_wb):
     other = wbk.forecast_view(facts.context(sample_wb, "rep", "R28", forward=True),
                               backtest=False)  # fmt: skip
     assert "No forecast for" not in str(other.text["summary"])
+
+
+def test_each_reps_own_forecast_uses_its_own_learned_pipeline_weight(sample_wb):
+    """A rep's own forecast (the bottom-up candidate, and its share of the team's) pools its
+    history and pipeline views with the rep's own weight, learned from its past snapshots
+    and shrunk towards the team's: (n w_rep + 4 w_team) / (n + 4)."""
+    from salesnb.forecast import levels
+    from salesnb.forecast.calibration import BLEND_PRIOR, blend_weight
+
+    as_of = pd.Timestamp(AS_OF)
+    got = levels.rep_weights(sample_wb, ["R28", "R07"], as_of, 0.2)
+    for r, w in zip(["R28", "R07"], got, strict=True):
+        bw = blend_weight(sample_wb, "rep", r, [r], as_of)
+        assert bw["source"] == "learned" and bw["snapshots"] >= 10
+        n = bw["snapshots"]
+        assert w == pytest.approx((n * bw["learned"] + BLEND_PRIOR * 0.2) / (n + BLEND_PRIOR))
+    # R28's pipeline forecast its past quarters better than its history did: mostly pipeline
+    assert got[0] > 0.6
+    # no snapshot of a finished quarter before the date: the team's weight
+    early = levels.rep_weights(sample_wb, ["R28", "R07"], pd.Timestamp("2025-06-30"), 0.2)
+    assert early.tolist() == [0.2, 0.2]
+
+
+def test_the_empty_pipeline_rep_is_not_forecast_a_normal_quarter(r28):
+    """R28 has $1.4K of open deals and created 2 deals last quarter against about 25 a year
+    before; its history alone says about $80K. Its document's figure follows its own
+    pipeline weight, so it lands far below a normal quarter and the chance of target is
+    small (it read "about $76.1K ... chance of reaching it: 25%" with the team's weight)."""
+    hist = float(r28.history_total.samples.mean())
+    assert hist > 60_000
+    assert r28.blended.mean < 0.5 * hist
+    assert np.mean(r28.blended.samples >= r28.target) < 0.1

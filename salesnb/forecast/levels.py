@@ -109,6 +109,34 @@ def positive_mean(mu: float, sd: float) -> float:
     return float(mu * special.ndtr(z) + sd * math.exp(-0.5 * z * z) / math.sqrt(2 * math.pi))
 
 
+def rep_weights(wb, reps: Sequence[str], as_of: pd.Timestamp, weight: float) -> np.ndarray:
+    """Each rep's pipeline weight in its own forecast: learned from the rep's own past
+    snapshots, shrunk towards the whole team's ``weight``.
+
+    The rep's weight of :func:`salesnb.forecast.calibration.blend_weight` (inverse mean
+    squared error of the two views at the snapshots of quarters finished by ``as_of``)
+    counts its ``n`` snapshots against :data:`~salesnb.forecast.calibration.BLEND_PRIOR`
+    pseudo-snapshots at the team's weight: ``(n w_rep + prior w_team) / (n + prior)``; with
+    no snapshot, the team's weight. A rep whose pipeline has dried up while its history
+    still looks normal is then read mostly from the pipeline when its pipeline forecast
+    the past quarters better (the sample's R28: 0.82 against the team's 0.20).
+
+    Examples
+    --------
+    >>> rep_weights(wb, ["R28"], pd.Timestamp("2026-09-30"), 0.2)  # doctest: +SKIP
+    array([0.7])
+    """
+    from salesnb.forecast.calibration import BLEND_PRIOR, blend_weight
+
+    out = np.full(len(reps), float(weight))
+    for i, r in enumerate(reps):
+        bw = blend_weight(wb, "rep", str(r), [str(r)], as_of)
+        if bw["source"] == "learned":
+            n = bw["snapshots"]
+            out[i] = (n * bw["learned"] + BLEND_PRIOR * weight) / (n + BLEND_PRIOR)
+    return out
+
+
 def all_reps(
     wb,
     start: pd.Timestamp,
@@ -123,8 +151,9 @@ def all_reps(
 
     Each rep's own forecast blends its history view (the level's pooled model choice with the
     team's seasonal pattern borrowed, :func:`salesnb.forecast.combined.forecast_many`) and its
-    pipeline view's expectation (:func:`salesnb.forecast.pipeline.expected_by_rep`) with the
-    whole team's pipeline ``weight``; the reps' forecasts are then scaled to add up to the
+    pipeline view's expectation (:func:`salesnb.forecast.pipeline.expected_by_rep`) with its
+    own pipeline weight (:func:`rep_weights`: learned from its past snapshots, shrunk towards
+    the whole team's ``weight``); the reps' forecasts are then scaled to add up to the
     whole team's own forecast of the rest of the period (top-down proportions,
     :func:`salesnb.forecast.reconcile.top_down`): ``team_rest`` when given (today's team
     document), else the team's history and pipeline views blended the same way.
@@ -180,11 +209,12 @@ def all_reps(
         if key not in fits:
             fits[key] = fit()
         hist, team_hist = fits[key]
+        w_rep = rep_weights(wb, reps, as_of, weight)
         for i, r in enumerate(reps):
             h = hist.get(r)
             if h is not None and h.ok:
                 mu, sd[i] = h.total(mw)
-                own[i] = (1 - weight) * positive_mean(mu, sd[i]) + weight * e_pipe[i]
+                own[i] = (1 - w_rep[i]) * positive_mean(mu, sd[i]) + w_rep[i] * e_pipe[i]
     else:
         own[:] = 0.0
     if team_rest is None:
