@@ -233,6 +233,21 @@ def test_positive_mean_is_the_mean_of_clipped_normal_draws():
     assert positive_mean(-5.0, 0.0) == 0.0
 
 
+def _team_candidates(wb, args: dict, team) -> tuple[pd.DataFrame, list[float]]:
+    """The reps' table and the whole team's three candidate figures for the rest of the
+    period: the team's forecast shared out, the reps' own added up, the same quarter last
+    year (a rep without one counts its share of the team's, as the kit reads it)."""
+    from salesnb.forecast import combined as fc
+    from salesnb.forecast import levels
+
+    whole = fc.team_forecast(wb, args["period"], args["as_of"])
+    table = levels.rep_table(wb, args["period"], args["as_of"], whole)
+    start, end = wb.config.calendar.period_bounds(args["period"])
+    naive = levels.same_quarter_last_year(wb, table.index, start, end, team.as_of)
+    naive = np.where(np.isfinite(naive), naive, table["rest"].to_numpy())
+    return table, [table["rest"].sum(), table["own"].sum(), naive.sum()]
+
+
 def test_documents_of_a_manager_and_its_reps_add_up(sample_wb):
     """Through the public API: a manager's, a region's and the whole team's expected figure,
     band and P(target) come from the sums of their reps' draws (same as-of, same seed)."""
@@ -254,14 +269,7 @@ def test_documents_of_a_manager_and_its_reps_add_up(sample_wb):
     np.testing.assert_allclose(team.blended.samples, sum(k.blended.samples for k in every))
     # the whole team's expected figure is its level's chosen mix of the team's own forecast,
     # the reps' own forecasts added up and the same quarter last year (issue 17)
-    from salesnb.forecast import levels
-
-    whole = fc.team_forecast(wb, args["period"], args["as_of"])
-    table = levels.rep_table(wb, args["period"], args["as_of"], whole)
-    start, end = wb.config.calendar.period_bounds(args["period"])
-    naive = levels.same_quarter_last_year(wb, table.index, start, end, team.as_of)
-    naive = np.where(np.isfinite(naive), naive, table["rest"].to_numpy())
-    cands = [table["rest"].sum(), table["own"].sum(), naive.sum()]
+    _, cands = _team_candidates(wb, args, team)
     mix = team.calibration["mix"]["all"]
     want = team.already_won + float(np.dot(mix, cands))
     assert team.blended.mean == pytest.approx(want, rel=0.02)
@@ -312,12 +320,7 @@ def test_with_few_past_quarters_the_figure_follows_the_mix_and_the_band_says_rou
     cal = team.calibration
     assert not cal["calibrated"] and cal["quarters"] == 3 and cal["horizon"] == "quarter start"
     assert levels.MIN_MIX_QUARTERS <= cal["quarters"] < levels.MIN_QUARTERS
-    whole = fc.team_forecast(wb, args["period"], args["as_of"])
-    table = levels.rep_table(wb, args["period"], args["as_of"], whole)
-    start, end = wb.config.calendar.period_bounds(args["period"])
-    naive = levels.same_quarter_last_year(wb, table.index, start, end, team.as_of)
-    naive = np.where(np.isfinite(naive), naive, table["rest"].to_numpy())
-    cands = [table["rest"].sum(), table["own"].sum(), naive.sum()]
+    table, cands = _team_candidates(wb, args, team)
     mix = cal["mix"]["all"]
     assert mix != [1.0, 0.0, 0.0]  # a mix other than top-down alone, so the test can fail
     want = team.already_won + float(np.dot(mix, cands))
