@@ -517,8 +517,8 @@ class WhatIfContext:
             wb, ids, min(start, as_of), as_of + pd.Timedelta(days=3 * 366),
             as_of, n_sims=1, seed=seed, run_rate=False,
         ).deals  # fmt: skip
-        # a deal past its close date can close from the next day on, as the forecast counts it
-        days = (wide["close_date"] - as_of).dt.days.clip(lower=1).to_numpy(dtype=float)
+        # days until each deal is due, as the forecast counts it (past due: the next day)
+        days = (wide["due_on"] - as_of).dt.days.to_numpy(dtype=float)
         o = wb.opportunities
         won = o[o["rep_id"].isin(ids) & (o["outcome"] == "won") & (o["close_date"] <= as_of)]
         cycles = (won["close_date"] - won["created_date"]).dt.days.to_numpy(dtype=float)

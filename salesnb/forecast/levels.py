@@ -637,23 +637,26 @@ def level_draws(
     errs = past_errors(wb, as_of, weight) if is_quarter else pd.DataFrame()
     e = error_matrix(errs, kind, ids) if len(errs) else np.zeros((0, len(ids)))
     n = len(e)
-    if is_quarter and n >= MIN_QUARTERS:
+    own = table["own"].to_numpy(dtype=float)
+    means, model = rest, None
+    if is_quarter and n >= MIN_MIX_QUARTERS:
+        # each level's figure is its chosen mix, shared out so that reps add up
         model = _mix_model(wb, as_of, weight, kind, ids)
         naive = same_quarter_last_year(wb, ids, start, end, as_of)
-        cands = np.vstack([rest, table["own"].to_numpy(dtype=float), naive])
-        means = coherent_means(cands, model["levels"], model["mixes"])
+        means = coherent_means(np.vstack([rest, own, naive]), model["levels"], model["mixes"])
+        info["mix"] = {k: list(MIXES[v]) for k, v in model["mixes"].items()}
+    if model is not None and n >= MIN_QUARTERS:
         draws = coherent_draws(means, error_scale(means), model["errors"], n_sims=n_sims,
                                seed=seed + 3)  # fmt: skip
         draws = nested_scale(draws, model["levels"], model["factors"])
-        lv = "all" if level == "all" else level
         names = [name for name, _ in model["levels"]]
         info.update(calibrated=True, quarters=n, reliable_95=n >= min_origins(0.95))
-        info["mix"] = {k: list(MIXES[v]) for k, v in model["mixes"].items()}
         info["band_factor"] = dict(zip(names, model["factors"], strict=True))
         how = (
-            _mix_sentence(model, lv, n) or "The figure adds up the figures of this subject's reps. "
+            _mix_sentence(model, level, n)
+            or "The figure adds up the figures of this subject's reps. "
         )
-        band = model["bands"].get(lv, {})
+        band = model["bands"].get(level, {})
         width = ""
         if band.get("factor") is not None and band.get("factor") != 1.0:
             width = (
@@ -675,17 +678,12 @@ def level_draws(
             )
         )
     else:
-        own = table["own"].to_numpy(dtype=float)
-        means, how, shared = rest, "", SHARED_PRIOR
-        if is_quarter and n >= MIN_MIX_QUARTERS:
-            # too few quarters to calibrate a band, enough to choose each level's figure
-            model = _mix_model(wb, as_of, weight, kind, ids)
-            naive = same_quarter_last_year(wb, ids, start, end, as_of)
-            means = coherent_means(np.vstack([rest, own, naive]), model["levels"], model["mixes"])
-            info["mix"] = {k: list(MIXES[v]) for k, v in model["mixes"].items()}
+        how, shared = "", SHARED_PRIOR
+        if model is not None:
+            # too few quarters to calibrate a band, enough to choose each level's figure and
+            # to see how much reps' misses moved together in them (the sample's: 0-0.15, not
+            # the 0.3 assumed without any, which made upper levels' bands too wide)
             how = _mix_sentence(model, level, n)
-            # how much reps' misses moved together in those quarters (the sample's: 0-0.15,
-            # not the 0.3 assumed without any, which made upper levels' bands too wide)
             shared = shared_share(model["errors"])
             info["shared"] = shared
         # the history view's spread, scaled as the rep's forecast was shared out

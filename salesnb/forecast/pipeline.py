@@ -17,7 +17,13 @@ import pandas as pd
 from scipy import special
 
 from salesnb.core.errors import ParameterError
-from salesnb.forecast.winprob import _learned, _member, deal_probabilities, factor_key
+from salesnb.forecast.winprob import (
+    _learned,
+    _member,
+    deal_probabilities,
+    due_date,
+    factor_key,
+)
 
 
 @dataclass
@@ -54,8 +60,8 @@ class PipelineForecast:
     already_won : float
         Won in the period up to ``as_of`` (currency).
     deals : DataFrame
-        Open deals due in the period (past-due count as due the next day) with ``past_due``
-        (bool) and ``p_win``.
+        Open deals due in the period with ``due_on`` (the close date, or the day after
+        ``as_of`` for a deal past due), ``past_due`` (bool) and ``p_win``.
     expected_open, expected_run_rate : float
         Analytic expectations: ``sum(p_win * amount)`` and ``E[count] * mean size``.
     run_rate : dict
@@ -388,14 +394,15 @@ def _due_deals(
     as_of: pd.Timestamp,
     learned_as_of: pd.Timestamp | None = None,
 ) -> pd.DataFrame:
-    """Open deals of ``pipe`` due in [start, end] (past-due count as due the next day), with
-    ``past_due`` and ``p_win``: the eventual win probability times the share of it that lands
-    inside the period, learned apart for deals on time and past their close date (both
-    learned from deals closed by ``learned_as_of``, default ``as_of``)."""
+    """Open deals of ``pipe`` due in [start, end] (:func:`~salesnb.forecast.winprob.due_date`:
+    past-due count as due the next day), with ``due_on``, ``past_due`` and ``p_win``: the
+    eventual win probability times the share of it that lands inside the period, learned
+    apart for deals on time and past their close date (both learned from deals closed by
+    ``learned_as_of``, default ``as_of``)."""
     learned_as_of = as_of if learned_as_of is None else learned_as_of
-    # past due: can close from the next day on (at a quarter's last day, in the next quarter)
-    due_on = pipe["close_date"].where(pipe["close_date"] > as_of, as_of + pd.Timedelta(days=1))
-    due = pipe[due_on.between(start, end) & (as_of < end)].copy()
+    due_on = due_date(pipe["close_date"], as_of)
+    keep = due_on.between(start, end) & (as_of < end)
+    due = pipe[keep].assign(due_on=due_on[keep])
     due["past_due"] = (due["close_date"] <= as_of).to_numpy(dtype=bool)
     if len(due):
         slip = _learned(wb, learned_as_of)[3]

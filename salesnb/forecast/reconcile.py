@@ -341,7 +341,7 @@ def shared_share(errors: np.ndarray, *, prior: float = SHARED_PRIOR,
     0.767
     """
     e = np.asarray(errors, dtype=float)
-    if e.ndim != 2 or len(e) < 2:
+    if e.ndim != 2:
         return float(prior)
     ok = np.isfinite(e)
     rows = ok.sum(axis=1) >= 2

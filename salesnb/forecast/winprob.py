@@ -323,6 +323,20 @@ def factor_key(stage: pd.Series, past_due) -> pd.Series:
                      index=stage.index)  # fmt: skip
 
 
+def due_date(close_date: pd.Series, as_of) -> pd.Series:
+    """The day an open deal is counted as due: its close date, or the day after ``as_of``
+    when that date has passed (a deal past due can close from the next day on, so at a
+    quarter's last day it falls in the next quarter). ``as_of``: a date, or one per deal.
+
+    Examples
+    --------
+    >>> close = pd.Series(pd.to_datetime(["2026-10-05", "2026-09-20"]))
+    >>> due_date(close, pd.Timestamp("2026-09-30")).dt.strftime("%Y-%m-%d").tolist()
+    ['2026-10-05', '2026-10-01']
+    """
+    return close_date.where(close_date > as_of, as_of + pd.Timedelta(days=1))
+
+
 def rebuilt_snapshots(wb, as_of) -> pd.DataFrame:
     """Open deals as they stood at past month-ends, rebuilt from the deals' own dates, for
     data without snapshots: ``as_of, opp_id, stage, close_date``.
@@ -387,15 +401,15 @@ def in_period_factors(wb, as_of=None) -> pd.DataFrame:
     snaps = rebuilt_snapshots(wb, as_of) if rebuilt else wb.snapshots
     snaps = snaps[(snaps["as_of"] <= as_of) & snaps["stage"].isin(names)]
     cal = wb.config.calendar
-    keys = [n + suffix for suffix in ("", PAST_DUE) for n in names]
+    stages, late_rows = [*names, *names], [False] * len(names) + [True] * len(names)
+    keys = factor_key(pd.Series(stages), late_rows).tolist()
     if len(snaps):
         # the quarter in play at a snapshot: the next one on a quarter's last day, as for
         # documents; a deal past due can close from the next day on
-        nxt = snaps["as_of"] + pd.Timedelta(days=1)
-        labels = cal.period_of(nxt, "Q")
+        labels = cal.period_of(snaps["as_of"] + pd.Timedelta(days=1), "Q")
         ends = {q: cal.period_bounds(q)[1] for q in labels.unique()}
         q_end = labels.map(ends).astype("datetime64[ns]")
-        due = snaps["close_date"].where(snaps["close_date"] > snaps["as_of"], nxt)
+        due = due_date(snaps["close_date"], snaps["as_of"])
         keep = (q_end <= as_of) & (due <= q_end)
         s = snaps[keep].assign(q_end=q_end[keep])
         o = wb.opportunities.set_index("opp_id")
@@ -415,9 +429,7 @@ def in_period_factors(wb, as_of=None) -> pd.DataFrame:
             g = g.reindex(keys, fill_value=0)
     else:
         g = pd.DataFrame({"size": 0, "sum": 0}, index=keys)
-    stages = [*names, *names]
-    out = pd.DataFrame({"key": keys, "stage": stages,
-                        "past_due": [False] * len(names) + [True] * len(names),
+    out = pd.DataFrame({"key": keys, "stage": stages, "past_due": late_rows,
                         "n": g["size"].to_numpy(),
                         "won_in_period": g["sum"].to_numpy()})  # fmt: skip
     out["rate"] = out["won_in_period"] / out["n"].where(out["n"] > 0)
