@@ -15,9 +15,11 @@ from hypothesis import strategies as st
 
 from salesnb.core.errors import ParameterError
 from salesnb.forecast.levelmix import (
+    DEFAULT_MIX,
     MIXES,
     choose_mix,
     coherent_means,
+    default_mixes,
     fit_factors,
     mix_words,
     nested_levels,
@@ -95,8 +97,22 @@ def test_the_quarter_forecast_never_takes_part_in_its_own_choice():
 
 
 def test_choose_mix_needs_two_dates_and_reads_a_missing_last_year_as_top_down():
+    # one date (one past quarter) cannot tell which mix suits a level: every level above the
+    # reps half top-down, half last year, whichever was right on that date; the reps' own
+    # split top-down
+    assert MIXES[DEFAULT_MIX] == (0.5, 0.0, 0.5)
+    want = {"all": DEFAULT_MIX, "region": DEFAULT_MIX, "manager": DEFAULT_MIX, "rep": 0}
+    assert default_mixes(LEVELS) == want
     one = np.ones((1, 3, 8))
-    assert set(choose_mix(one, np.ones((1, 8)), LEVELS).values()) == {0}
+    assert choose_mix(one, np.ones((1, 8)), LEVELS) == want
+    assert choose_mix(np.ones((0, 3, 8)), np.ones((0, 8)), LEVELS) == want
+    # by hand: the team (10 x 8 top-down, 30 + 10 x 7 last year) gets (80 + 100) / 2 = 90;
+    # regions E and W (40 and 60 last year, 40 and 40 top-down) 50 and 40, adding up to 90;
+    # in E, managers m1 (20 / 40) and m2 (20 / 20) 30 and 20; last year says rep 0 booked
+    # 30 and rep 1 10, but reps split their manager's figure top-down: equally
+    td, ly = np.full(8, 10.0), np.array([30.0] + [10.0] * 7)
+    m = coherent_means(np.vstack([td, np.ones(8), ly]), LEVELS, want)
+    np.testing.assert_allclose(m, [15, 15, 10, 10, 10, 10, 10, 10])
     c = np.tile(np.array([[10.0] * 8, [1.0] * 8, [np.nan] * 8]), (3, 1, 1))
     # last year unknown for all: top-down (10) is right, the rest counts as top-down too
     assert MIXES[choose_mix(c, np.full((3, 8), 10.0), LEVELS)["all"]][1] == 0.0

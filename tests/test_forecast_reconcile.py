@@ -371,3 +371,89 @@ def test_shared_share_recovers_a_known_correlation(rho):
     # and draws made with it move together as much
     d = shared_normal_draws(np.full(2, 100.0), np.full(2, 10.0), shared=rho, n_sims=40_000)
     assert np.corrcoef(d.T)[0, 1] == pytest.approx(rho, abs=0.03)
+
+
+def test_with_one_past_quarter_the_figure_is_half_the_teams_forecast_half_last_year(sample_wb):
+    """At FY2025-Q1's start the sample has one replayed past quarter: nothing to tell which
+    forecast suits a level. The whole team's, regions' and managers' figures are then half
+    the team's forecast shared out and half the same quarter last year (on the sample the
+    team's total missed by $0.18M where the team's forecast alone missed by $0.57M), each
+    rep's its share of its manager's by the team's forecast; reps still add up draw by draw,
+    and the documents say so."""
+    from salesnb.forecast import combined as fc
+    from salesnb.forecast import levels
+
+    wb = sample_wb
+    args = {"period": "FY2025-Q1", "as_of": "2024-12-31", "n_sims": 2000}
+    team = fc.period_forecast(wb, "all", **args)
+    cal = team.calibration
+    assert cal["quarters"] == 1 and not cal["calibrated"]
+    assert cal["mix"] == {
+        "all": [0.5, 0.0, 0.5],
+        "region": [0.5, 0.0, 0.5],
+        "manager": [0.5, 0.0, 0.5],
+        "rep": [1.0, 0.0, 0.0],
+    }
+    table, (top_down, _, last_year) = _team_candidates(wb, args, team)
+    assert abs(top_down - last_year) > 0.2 * top_down  # the candidates differ: can fail
+    # each rep's figure drawn around its mean and floored at 0: the expected total adds up
+    # the reps' floored means
+    start, end = wb.config.calendar.period_bounds(args["period"])
+    naive = levels.same_quarter_last_year(wb, table.index, start, end, team.as_of)
+    own = table["own"].to_numpy()
+    mixes = {k: levels.MIXES.index(tuple(v)) for k, v in cal["mix"].items()}
+    cands = np.vstack([table["rest"].to_numpy(), own, naive])
+    means = levels.coherent_means(cands, levels.hierarchy(wb, list(table.index)), mixes)
+    assert means.sum() == pytest.approx((top_down + last_year) / 2, rel=1e-9)
+    sds = table["sd"].to_numpy() * np.divide(means, own, out=np.ones_like(own), where=own > 0)
+    floored = sum(levels.positive_mean(m, s) for m, s in zip(means, sds, strict=True))
+    assert team.blended.mean == pytest.approx(team.already_won + floored, rel=0.02)
+    assert abs(team.blended.mean - top_down) > 0.08 * top_down
+    every = {r: fc.period_forecast(wb, "rep", r, **args) for r in wb.reps["rep_id"]}
+    np.testing.assert_allclose(team.blended.samples, sum(k.blended.samples for k in every.values()))
+    words = (
+        "With only 1 past quarter to tell which forecast suits this level best, the figure is "
+        "half the team's forecast shared out, half the same quarter last year, which holds "
+        "the season"
+    )
+    assert words in cal["sentence"] and cal["sentence"] in team.notes
+    assert "Uncalibrated band: only 1 past quarter to check it against" in cal["sentence"]
+    # a rep's document says how its own figure was shared
+    sentence = every["R01"].calibration["sentence"]
+    assert "a rep's figure is its share of its manager's" in sentence
+    assert "half the same quarter last year" in sentence
+
+
+def test_a_subject_without_a_same_quarter_last_year_is_not_told_of_one(public_dir):
+    """The public set has ten months of bookings: no past quarter to replay and no same
+    quarter last year. Its documents keep the team's forecast shared out (the default's
+    other half has nothing to stand on) and say so, never that last year's quarter counted."""
+    import salesnb
+    from salesnb.forecast import combined as fc
+
+    wb = salesnb.load(public_dir, profile="crm_sales_opportunities")
+    start, _ = wb.config.calendar.period_bounds("FY2017-Q4")
+    args = {"period": "FY2017-Q4", "as_of": start - pd.Timedelta(days=1), "n_sims": 500}
+    manager = str(wb.reps["manager"].iloc[0])
+    for kind, name in (("all", None), ("manager", manager)):
+        doc = fc.period_forecast(wb, kind, name, **args)
+        cal = doc.calibration
+        assert cal["quarters"] == 0
+        sentence = cal["sentence"]
+        assert "With no past quarter to tell which forecast suits this level best" in sentence
+        assert "the team's forecast shared out (with no same quarter last year" in sentence
+        assert "half the same quarter last year" not in sentence
+        assert sentence in doc.notes
+        # and the figure is the team's forecast shared out: the subject's own table rows
+        from salesnb.forecast import levels
+
+        table = levels.rep_table(
+            wb, args["period"], doc.as_of, fc.team_forecast(wb, args["period"], doc.as_of)
+        )
+        mine = (
+            wb.reps["rep_id"].astype(str).tolist()
+            if name is None
+            else (wb.reps.loc[wb.reps["manager"] == name, "rep_id"].astype(str).tolist())
+        )
+        want = doc.already_won + table.loc[mine, "rest"].sum()
+        assert doc.blended.mean == pytest.approx(want, rel=0.05)

@@ -108,6 +108,20 @@ def test_the_summary_says_how_its_figure_was_made_when_it_is_not_the_pooled_view
     text = str(view.text["summary"])
     own = wbk.esc(wbk.fmt(pf.base_expected, "currency", ctx.currency))
     assert "missed least in past quarters" in text and f"give {own}" in text
+    # with too few past quarters to choose by, the words say what the figure took instead,
+    # and never that it missed least in past quarters
+    chosen = pf.calibration
+    pf.calibration = {**chosen, "mix_chosen": False, "last_year": True}
+    words = fv.figure_words(pf, "R16", "USD")
+    assert words.startswith(
+        "for want of past quarters to choose by, half the whole team's forecast and half the "
+        "same quarter last year"
+    )
+    assert "missed least" not in words
+    pf.calibration = {**chosen, "mix_chosen": False, "last_year": False}
+    words = fv.figure_words(pf, "R16", "USD")
+    assert words.startswith("the whole team's forecast shared out") and "last year" not in words
+    pf.calibration = chosen
     # where the figure is the pooled views' own, the text says so and nothing more
     pf.base_expected = pf.blended.mean
     assert fv.figure_words(pf, "R16", "USD").startswith("the history and pipeline views pooled")

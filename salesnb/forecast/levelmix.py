@@ -10,7 +10,7 @@ reps they give that level's candidates.
 * :func:`choose_mix` -- per level, the mix of the three (weights in steps of a quarter, see
   :data:`MIXES`) with the least mean absolute error, each subject's errors divided by its
   mean outcome, over the past dates given (the caller leaves out the quarter being
-  forecast: choices are out of sample).
+  forecast: choices are out of sample); with under 2 dates, :func:`default_mixes`.
 * :func:`coherent_means` -- every rep's figure such that the whole team gets its level's mix,
   each region its level's mix shared out of the team's, each manager its level's mix shared
   out of the region's, each rep its own mix shared out of the manager's: every parent is
@@ -41,6 +41,16 @@ from salesnb.forecast.reconcile import coherent_draws, error_scale
 MIXES: tuple[tuple[float, float, float], ...] = tuple(
     (a / 4, b / 4, (4 - a - b) / 4) for a in range(4, -1, -1) for b in range(4 - a, -1, -1)
 )
+#: The mix of every level above the reps with under 2 past dates to choose from (index into
+#: :data:`MIXES`): half the team's forecast shared out, half the same quarter last year.
+#: Without evidence on which suits a level, the two sources of information count equally
+#: (equal weights are the combination that is hardest to beat: Clemen 1989; Smith and
+#: Wallis 2009): the history and pipeline views on one side (the reps' own forecasts added
+#: up are the same two views seen from below), and on the other what the same quarter
+#: booked a year before, which holds the season that a history under two years long cannot
+#: show. The reps' own level takes the team's forecast alone (:func:`default_mixes`). Where
+#: no same quarter last year is known, the team's forecast shared out stands in for it.
+DEFAULT_MIX = MIXES.index((0.5, 0.0, 0.5))
 #: Words for the three candidates, in the order of :data:`MIXES`' weights.
 CANDIDATES = ("the team's forecast shared out", "the reps' own forecasts added up",
               "the same quarter last year")  # fmt: skip
@@ -107,6 +117,24 @@ def _codes(lab: np.ndarray) -> tuple[np.ndarray, int]:
     return codes, len(uniq)
 
 
+def default_mixes(levels: list[tuple[str, np.ndarray]]) -> dict[str, int]:
+    """Each level's mix with under 2 past dates to choose from: :data:`DEFAULT_MIX` for every
+    level above the last, top-down alone (0) for the last, the reps' own. Summed over a
+    manager's or a region's reps, last year's quarter is a fair guide to the season; one
+    rep's turns on a few deals (on the sample it missed reps' quarters by more than any
+    other forecast, and the whole team's by less), so within a manager the reps' split
+    follows their shares of the team's forecast.
+
+    Examples
+    --------
+    >>> lv = nested_levels([("all", ["a", "a"]), ("rep", ["r1", "r2"])])
+    >>> {k: MIXES[v] for k, v in default_mixes(lv).items()}
+    {'all': (0.5, 0.0, 0.5), 'rep': (1.0, 0.0, 0.0)}
+    """
+    last = len(levels) - 1
+    return {name: 0 if j == last else DEFAULT_MIX for j, (name, _) in enumerate(levels)}
+
+
 def choose_mix(
     cands: np.ndarray, actual: np.ndarray, levels: list[tuple[str, np.ndarray]]
 ) -> dict[str, int]:
@@ -130,7 +158,7 @@ def choose_mix(
     Returns
     -------
     dict
-        Level name -> index into :data:`MIXES` (0, top-down alone, with under 2 dates).
+        Level name -> index into :data:`MIXES` (:func:`default_mixes` with under 2 dates).
         Each subject's absolute errors are divided by its mean outcome over the dates, so a
         large region does not outweigh a small one; subjects that never booked are left out.
 
@@ -146,7 +174,7 @@ def choose_mix(
     a = np.nan_to_num(np.asarray(actual, dtype=float))
     chosen: dict[str, int] = {}
     if len(x) < 2:
-        return {name: 0 for name, _ in levels}
+        return default_mixes(levels)
     for j, (name, lab) in enumerate(levels):
         codes, k = _codes(lab)
         ag = np.vstack([np.bincount(codes, row, minlength=k) for row in a])

@@ -24,6 +24,9 @@ in the same quarter of the last two years).
    that missed least at the replayed past dates, and each level's band factor fitted so
    that past 80% bands held about 80% of that level's outcomes
    (:mod:`salesnb.forecast.levelmix`; every choice for a past quarter is made without it).
+   With fewer than :data:`MIN_MIX_QUARTERS` past quarters, every level above the reps half
+   top-down and half the same quarter last year, the reps top-down
+   (:func:`~salesnb.forecast.levelmix.default_mixes`).
 4. :func:`level_draws` -- every rep's figure from those mixes, shared out top-down so reps
    add up to every level, and joint draws of all reps that replay the errors all reps made
    together at one past date (:func:`salesnb.forecast.reconcile.coherent_draws`), scaled
@@ -48,9 +51,12 @@ from scipy import special
 from salesnb.forecast.cache import learned_cached
 from salesnb.forecast.history import forecast_history, forecast_many
 from salesnb.forecast.levelmix import (
+    CANDIDATES,
+    DEFAULT_MIX,
     MIXES,
     choose_mix,
     coherent_means,
+    default_mixes,
     fit_factors,
     mix_words,
     nested_levels,
@@ -80,7 +86,8 @@ from salesnb.forecast.subjects import (
 MIN_QUARTERS = 6
 #: Past quarters (per horizon) needed before each level's figure follows its chosen mix
 #: (:func:`mix_model`); below :data:`MIN_QUARTERS` the band is still the uncalibrated one.
-#: Two, as for the chance map: with fewer no choice can be checked on another quarter.
+#: Two, as for the chance map: with fewer no choice can be checked on another quarter, and
+#: each level takes its default (:func:`~salesnb.forecast.levelmix.default_mixes`).
 MIN_MIX_QUARTERS = 2
 #: Draws per rep when tabulating every rep's forecast (only its mean and spread are kept).
 TABLE_SIMS = 2000
@@ -563,15 +570,55 @@ def _mix_model(wb, as_of: pd.Timestamp, weight: float, kind: str, ids: list[str]
     )
 
 
-def _mix_sentence(model: dict, level: str, n: int) -> str:
+def _mix_sentence(model: dict, level: str, n: int, last_year: bool = True) -> str:
     """Plain words for how a level's figure was chosen ("" when the level has no mix of its
-    own, e.g. a manager level that cuts across regions)."""
+    own, e.g. a manager level that cuts across regions). ``last_year``: whether the subject
+    has a same quarter last year (else the team's forecast shared out stands in for it)."""
     if level not in model["mixes"]:
         return ""
+    mix = MIXES[model["mixes"][level]]
+    stand_in = (
+        f" (with no same quarter last year here, {CANDIDATES[0]} stands in for it)"
+        if not last_year and mix[2] > 0
+        else ""
+    )
     return (
         f"The figure follows what forecast this level best, made at the same point of the "
-        f"quarter, in the {n} past quarters: {mix_words(MIXES[model['mixes'][level]])}; it is "
+        f"quarter, in the {n} past quarters: {mix_words(mix)}{stand_in}; it is "
         "shared out so that reps add up to their manager, region and the team. "
+    )
+
+
+def _few_quarters(n: int) -> str:
+    """Words for ``n`` past quarters: "no past quarter", "only 1 past quarter", "only 3 past
+    quarters"."""
+    return "no past quarter" if n == 0 else f"only {n} past quarter" + ("s" if n > 1 else "")
+
+
+def _default_sentence(levels: list, level: str, n: int, last_year: bool) -> str:
+    """Plain words for a level's figure with fewer than :data:`MIN_MIX_QUARTERS` past
+    quarters (:func:`~salesnb.forecast.levelmix.default_mixes`); "" for a level without a
+    mix of its own. ``last_year``: whether the subject has a same quarter last year."""
+    names = [name for name, _ in levels]
+    if level not in names:
+        return ""
+    few = _few_quarters(n)
+    if level == names[-1]:
+        return (
+            f"With {few} to tell which forecast suits each level best, the team's, regions' "
+            f"and managers' figures are {mix_words(MIXES[DEFAULT_MIX])}, which holds the "
+            "season; a rep's figure is its share of its manager's, in proportion to its "
+            "share of the team's forecast (one rep's same quarter last year turns on a few "
+            "deals). "
+        )
+    what = (
+        f"{mix_words(MIXES[DEFAULT_MIX])}, which holds the season"
+        if last_year
+        else f"{CANDIDATES[0]} (with no same quarter last year to set beside it)"
+    )
+    return (
+        f"With {few} to tell which forecast suits this level best, the figure is {what}; it "
+        "is shared out so that reps add up to their manager, region and the team. "
     )
 
 
@@ -639,12 +686,23 @@ def level_draws(
     n = len(e)
     own = table["own"].to_numpy(dtype=float)
     means, model = rest, None
-    if is_quarter and n >= MIN_MIX_QUARTERS:
-        # each level's figure is its chosen mix, shared out so that reps add up
-        model = _mix_model(wb, as_of, weight, kind, ids)
+    how = ""
+    if is_quarter:
+        # each level's figure is its chosen mix (the default one with under 2 past quarters
+        # to choose from), shared out so that reps add up
         naive = same_quarter_last_year(wb, ids, start, end, as_of)
-        means = coherent_means(np.vstack([rest, own, naive]), model["levels"], model["mixes"])
-        info["mix"] = {k: list(MIXES[v]) for k, v in model["mixes"].items()}
+        last_year = bool(np.isfinite(naive[cols]).any())
+        if n >= MIN_MIX_QUARTERS:
+            model = _mix_model(wb, as_of, weight, kind, ids)
+            levels, mixes = model["levels"], model["mixes"]
+            how = _mix_sentence(model, level, n, last_year)
+        else:
+            levels = hierarchy(wb, ids)
+            mixes = default_mixes(levels)
+            how = _default_sentence(levels, level, n, last_year)
+        means = coherent_means(np.vstack([rest, own, naive]), levels, mixes)
+        info["mix"] = {k: list(MIXES[v]) for k, v in mixes.items()}
+        info["mix_chosen"], info["last_year"] = n >= MIN_MIX_QUARTERS, last_year
     if model is not None and n >= MIN_QUARTERS:
         draws = coherent_draws(means, error_scale(means), model["errors"], n_sims=n_sims,
                                seed=seed + 3)  # fmt: skip
@@ -652,10 +710,7 @@ def level_draws(
         names = [name for name, _ in model["levels"]]
         info.update(calibrated=True, quarters=n, reliable_95=n >= min_origins(0.95))
         info["band_factor"] = dict(zip(names, model["factors"], strict=True))
-        how = (
-            _mix_sentence(model, level, n)
-            or "The figure adds up the figures of this subject's reps. "
-        )
+        how = how or "The figure adds up the figures of this subject's reps. "
         band = model["bands"].get(level, {})
         width = ""
         if band.get("factor") is not None and band.get("factor") != 1.0:
@@ -678,12 +733,11 @@ def level_draws(
             )
         )
     else:
-        how, shared = "", SHARED_PRIOR
+        shared = SHARED_PRIOR
         if model is not None:
             # too few quarters to calibrate a band, enough to choose each level's figure and
             # to see how much reps' misses moved together in them (the sample's: 0-0.15, not
             # the 0.3 assumed without any, which made upper levels' bands too wide)
-            how = _mix_sentence(model, level, n)
             shared = shared_share(model["errors"])
             info["shared"] = shared
         # the history view's spread, scaled as the rep's forecast was shared out
@@ -693,7 +747,7 @@ def level_draws(
         why = (
             "the period is not a fiscal quarter in play"
             if not is_quarter
-            else f"only {n} past quarters to check it against (at least {MIN_QUARTERS} needed)"
+            else f"{_few_quarters(n)} to check it against (at least {MIN_QUARTERS} needed)"
         )
         info.update(quarters=n)
         together = (

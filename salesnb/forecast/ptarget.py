@@ -185,7 +185,7 @@ def pooled_map(evidence, kind: str, level: str) -> dict:
     ...                    "p": [0.9, 0.2], "hit": [1.0, 0.0]})
     >>> m = pooled_map(ev, "start", "rep")
     >>> m["calibrated"], m["a"], m["b"], m["why"]
-    (False, 0.0, 1.0, 'not calibrated: too few past quarters (1, at least 2 needed)')
+    (False, 0.0, 1.0, 'not calibrated: too few past quarters (1 whose chance could be replayed, at least 2 needed)')
     """
     cols = ("date", "kind", "level", "p", "hit")
     ev = evidence if len(evidence) else None
@@ -202,7 +202,12 @@ def pooled_map(evidence, kind: str, level: str) -> dict:
         if missing:
             raise ValueError(f"evidence lacks the columns {missing}")
     if quarters < MIN_PAST_QUARTERS:
-        why = f"{NOT_CALIBRATED} ({quarters}, at least {MIN_PAST_QUARTERS} needed)"
+        # a past quarter's chance is replayed from the other quarters' misses, so the first
+        # past quarter never counts: "1 past quarter" in the band's sentence, 0 here
+        why = (
+            f"{NOT_CALIBRATED} ({quarters} whose chance could be replayed, at least "
+            f"{MIN_PAST_QUARTERS} needed)"
+        )
     elif n_pooled < MIN_OUTCOMES or min(hits, n_pooled - hits) < MIN_EACH:
         why = (
             f"{NOT_CALIBRATED} ({quarters} quarters, {n_pooled} past chances of which "

@@ -181,9 +181,10 @@ def figure_words(pf, name: str, currency: str) -> str:
 
     The pooled views' own figure (``pf.base_expected``) is named when the document's figure
     differs from it by more than 5%: the figure is then the one that forecast the level best
-    in past quarters (``pf.calibration["mix"]``), or without enough past quarters the whole
-    team's forecast shared out, kept so that reps add up to their manager, region and the
-    team.
+    in past quarters (``pf.calibration["mix"]``, ``"mix_chosen"``), or with too few past
+    quarters to choose by half the whole team's forecast and half the same quarter last year
+    (the team's forecast alone where no same quarter last year is known, and outside a
+    quarter), kept so that reps add up to their manager, region and the team.
 
     Examples
     --------
@@ -195,14 +196,20 @@ def figure_words(pf, name: str, currency: str) -> str:
     own = float(pf.base_expected)
     shown = float(pf.blended.mean)
     if np.isfinite(own) and abs(shown - own) > 0.05 * max(abs(own), 1.0):
-        how = (
-            "the way of forecasting that missed least in past quarters at this point of the quarter"
-            if pf.calibration.get("mix")
-            else "the whole team's forecast shared out in proportion to each rep's own"
-        )
+        cal = pf.calibration
+        if cal.get("mix_chosen"):
+            how = "the way of forecasting that missed least in past quarters at this point of the quarter"
+        elif cal.get("mix") and cal.get("last_year"):
+            how = (
+                "for want of past quarters to choose by, half the whole team's forecast and "
+                "half the same quarter last year, shared out in proportion to each rep's own"
+            )
+        else:
+            how = "the whole team's forecast shared out in proportion to each rep's own"
+        whose = "the whole team's" if pf.subject_type == "all" else f"{name}'s"
         return (
             f"{how}, kept so that reps add up to their manager, region and the team; "
-            f"{name}'s own history and pipeline views pooled, the pipeline counting for {w}, "
+            f"{whose} own history and pipeline views pooled, the pipeline counting for {w}, "
             f"give {fmt(own, 'currency', currency)}"
         )
     return f"the history and pipeline views pooled, the pipeline counting for {w}"
