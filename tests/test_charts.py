@@ -337,6 +337,14 @@ def test_bookings_forecast_has_history_mean_bands_and_target():
     assert len(chart.layer) == 3
     series = dataset(chart, 2)["series"].value_counts().to_dict()
     assert series == {"Actual": 3, "Forecast": 2, "Target": 3}
+    # one tick per month on a short span (Vega-Lite's own ticks were weekly, each labelled
+    # with its month: "Apr 2026 Apr 2026 Apr 2026"); every 3rd month over 3 years
+    axis = line["encoding"]["x"]["axis"]
+    assert axis["tickCount"] == {"interval": "month", "step": 1} and axis["format"] == "%b %Y"
+    long = pd.DataFrame({"month": pd.date_range("2023-01-01", periods=36, freq="MS"),
+                         "bookings": 100.0})  # fmt: skip
+    axis = layers(ch.bookings_forecast(long, fc, 110.0))[2]["encoding"]["x"]["axis"]
+    assert axis["tickCount"] == {"interval": "month", "step": 4}  # 38 months / 12, rounded up
 
 
 @settings(max_examples=40, deadline=None)

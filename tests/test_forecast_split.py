@@ -227,3 +227,47 @@ def test_the_empty_pipeline_rep_is_not_forecast_a_normal_quarter(r28):
     assert hist > 60_000
     assert r28.blended.mean < 0.5 * hist
     assert np.mean(r28.blended.samples >= r28.target) < 0.1
+
+
+def test_a_new_hire_with_no_booking_yet_is_forecast_from_the_pipeline_not_from_zeros(sample_wb):
+    """R16 joined on 2026-04-06 and had booked nothing by FY2026-Q3's eve, with 5 open deals.
+    The history view fitted the three months of zeros, forecast $0 and took 80% of the
+    blend; the pipeline view's deals not yet created were worth $0 too, since the rep's own
+    run-rate counts its past wins. The document read about $4.7K, 80% between $0 and $16K,
+    and the quarter booked $35.7K. Now the history view says it has nothing to go on, the
+    pipeline view carries the forecast, and new deals come at the rep's own pace at the
+    team's odds; the band holds what was booked. R26 (joined later) likewise."""
+    wb = sample_wb
+    o = wb.opportunities
+    start, end = pd.Timestamp("2026-07-01"), pd.Timestamp("2026-09-30")
+    for rep in ("R16", "R26"):
+        pf = fc.period_forecast(wb, "rep", rep, "FY2026-Q3", "2026-06-30", n_sims=4000)
+        mine = o[o["rep_id"].astype(str) == rep]
+        assert not ((mine["outcome"] == "won") & (mine["close_date"] <= pf.as_of)).any()
+        assert not pf.history.ok and "no booking yet" in pf.history.note
+        assert pf.pipeline_weight == 1.0 and "no usable history" in " ".join(pf.notes)
+        rr = pf.pipeline.run_rate
+        assert rr["borrowed"] and pf.pipeline.expected_run_rate > 0
+        # the same rate in the per-rep table that the figures adding up use
+        table = _run_rates_by_rep(o, pf.as_of, start, end, [rep])[0]
+        assert table[0] == pytest.approx(rr["rate"], rel=1e-9)
+        booked = mine.loc[(mine["outcome"] == "won") & mine["close_date"].between(start, end),
+                          "amount"].sum()  # fmt: skip
+        lo, hi = np.percentile(pf.blended.samples, [10, 90])
+        assert lo <= booked <= hi, (rep, lo, hi, booked)
+        assert pf.blended.mean > 2.5 * 4_750  # no longer the history's zeros
+        text = fv.pipeline_split(pf)["sentence"]("USD")
+        assert "no win of its own yet to learn from" in text
+        words = fv.figure_words(pf, rep, "USD")
+        assert "pipeline view alone" in words and "counting for 100%" not in words
+        assert fv.method_words(pf.history.method, pf.history.note).endswith(
+            "no booking yet to go on"
+        )
+    # the side-by-side table shows the missing history view as unknown, not as $0
+    ctx = facts.context(wb, "rep", "R16", "FY2026-Q3", "2026-06-30", forward=True)
+    row = wbk.forecast_view(ctx, backtest=False).tables["summary"].iloc[0]
+    assert row["view"] == "From history" and row["expected"] == "none: no booking yet"
+    assert "$0" not in row.tolist()
+    # a rep with wins keeps its own run-rate
+    pf = fc.period_forecast(wb, "rep", "R27", "FY2026-Q3", "2026-06-30", n_sims=500)
+    assert not pf.pipeline.run_rate["borrowed"] and pf.history.ok

@@ -297,6 +297,11 @@ def _prepare(
     if n == 0:
         return _empty(horizon, None, levels, "not enough history: no months with data")
     start = s.index[-1] + 1
+    if not (np.nan_to_num(y) > 0).any():
+        # a new hire's first months: a history of zeros forecasts zero by construction,
+        # which is no forecast (the sample's R16 and R26 read ~$4.5K at FY2026-Q3's start
+        # and booked $35.7K and $25.3K); the pipeline view carries such a subject alone
+        return _empty(horizon, start, levels, "no booking yet: nothing for history to go on")
     idx = pd.period_range(start, periods=horizon, freq="M")
     notes = []
     season = None if parent is None else seasonal_indices(_as_monthly(parent), until=s.index[-1])

@@ -69,7 +69,8 @@ class PipelineForecast:
         ``windows`` (historical windows it was learned from), ``creation_factor``,
         ``recent_created`` and ``usual_created`` (:func:`creation_factor`: deals created in
         the last 91 days against the past year's pace, which scaled the rate), ``days_left``
-        and ``share_left`` (of the period after ``as_of``).
+        and ``share_left`` (of the period after ``as_of``), and ``borrowed`` (a rep with no
+        win yet: its pace of new deals at the team's odds, :func:`_borrowed_run_rate`).
     remaining : Distribution
         Simulated bookings still to come (currency); ``total`` adds ``already_won``.
     categories : dict or None
@@ -221,6 +222,64 @@ def _run_rate(
     factor = creation_factor(opps["created_date"], as_of)[0] if recent else 1.0
     rate = float(counts.mean()) * factor
     return rate, max(covered / span, 1.0), fast["amount"].to_numpy()[used]
+
+
+def _borrowed_run_rate(
+    team: pd.DataFrame,
+    created: pd.Series,
+    as_of: pd.Timestamp,
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+    team_rate: tuple[float, float, np.ndarray] | None = None,
+) -> tuple[float, float, np.ndarray]:
+    """The run-rate of a rep with no win yet: its own pace of new deals, each won inside the
+    window as often as the team's new deals are.
+
+    A rep's own run-rate counts its past deals created and won inside such a window; before
+    its first win that is 0, so a new hire's "deals not yet created" were worth nothing (the
+    sample's R16 at FY2026-Q3's eve: $8.4K expected from open deals and nothing more, for a
+    quarter that booked $35.7K). Instead: the team's count per window (:func:`_run_rate`)
+    divided by the team's deals created per window over the past year gives the share of
+    new deals won inside one; times the rep's deals created per window since its first
+    (at most a year). Sizes are the team's. The windows behind the rate are the rep's days
+    of deals over the window's length (at least 1), so a pace seen over a few weeks stays
+    uncertain.
+
+    Returns
+    -------
+    (rate, windows, sizes)
+        As :func:`_run_rate`; ``(0, 1, [])`` when the rep created nothing by ``as_of`` or the
+        team won no new deal inside such a window.
+
+    Examples
+    --------
+    >>> d = pd.to_datetime
+    >>> team = pd.DataFrame({"created_date": d(["2026-01-05", "2026-02-01", "2026-03-01"]),
+    ...                      "close_date": d(["2026-01-20", "2026-02-20", "2026-06-01"]),
+    ...                      "outcome": ["won", "won", "lost"], "amount": [10.0, 20.0, 5.0]})
+    >>> created = pd.Series(d(["2026-05-01", "2026-05-15"]))
+    >>> r, w, sizes = _borrowed_run_rate(team, created, d("2026-06-30"), d("2026-07-01"),
+    ...                                  d("2026-07-30"), team_rate=(0.5, 4.0, np.array([10.0])))
+    >>> round(r, 3), round(w, 2), sizes.tolist()  # 0.5 / (3 x 30/177) x (2 x 30/61); 61/30
+    (0.967, 2.03, [10.0])
+    """
+    empty = (0.0, 1.0, np.array([]))
+    span = (end - as_of).days
+    c = pd.to_datetime(pd.Series(created)).dropna()
+    c = c[c <= as_of]
+    if span <= 0 or c.empty:
+        return empty
+    rate, _, sizes = _run_rate(team, as_of, start, end, False) if team_rate is None else team_rate
+    year = as_of - pd.Timedelta(days=365)
+    tc = team["created_date"].dropna()
+    tc = tc[(tc <= as_of) & (tc > year)]
+    if rate <= 0 or tc.empty:
+        return empty
+    team_days = min(365, (as_of - tc.min()).days + 1)
+    share = rate / (len(tc) * span / team_days)
+    days = min(365, (as_of - c.min()).days + 1)
+    mine = len(c[c > year]) * span / days
+    return float(share * mine), max(days / span, 1.0), sizes
 
 
 @dataclass
@@ -437,9 +496,17 @@ def _run_rates_by_rep(
     owner = fast["rep_id"].to_numpy()
     amounts = fast["amount"].to_numpy()
     out = []
+    team_rate = None
     for r in reps:
-        if not n_won.get(r, 0) or pd.isna(earliest.get(r)):
+        if pd.isna(earliest.get(r)):
             out.append(empty)
+            continue
+        if not n_won.get(r, 0):
+            # no win yet: the rep's pace of new deals at the team's odds
+            if team_rate is None:
+                team_rate = _run_rate(opps, as_of, start, end, False)
+            mine = created.get(r, pd.Series(dtype="datetime64[ns]"))
+            out.append(_borrowed_run_rate(opps, mine, as_of, start, end, team_rate))
             continue
         valid = np.asarray(origins >= earliest[r])
         if not valid.any():
@@ -531,8 +598,16 @@ def forecast_pipeline(
     # the team that pace moves with the season of deal creation, and scaling by it made the
     # sample's pipeline backtest worse (team 10-90% coverage 78% -> 70%, MAPE 11.7% -> 12.5%).
     one_rep = reps is not None and len(set(reps)) == 1
+    borrowed = False
     if run_rate and as_of < end:
-        rr = RunRate(*_run_rate(opps, as_of, start, end, one_rep), p_new=_p_new(wb, as_of))
+        won_by_then = (opps["outcome"] == "won") & (opps["close_date"] <= as_of)
+        if one_rep and not won_by_then.any():
+            # no win yet: the rep's pace of new deals at the team's odds
+            borrowed = True
+            learned = _borrowed_run_rate(wb.opportunities, opps["created_date"], as_of, start, end)
+        else:
+            learned = _run_rate(opps, as_of, start, end, one_rep)
+        rr = RunRate(*learned, p_new=_p_new(wb, as_of))
     rho, how = (SHOCK_PRIOR, "prior") if shock is None else (shock, "given")
     sims = simulate(
         due["p_win"].to_numpy(),
@@ -545,7 +620,7 @@ def forecast_pipeline(
     exp_rr = rr.expected
     rate, windows, sizes = rr.rate, rr.windows, rr.sizes
     factor, recent, usual = (
-        creation_factor(opps["created_date"], as_of) if one_rep else (1.0, 0, 0.0)
+        creation_factor(opps["created_date"], as_of) if one_rep and not borrowed else (1.0, 0, 0.0)
     )
     days_left = max((end - max(as_of, start - pd.Timedelta(days=1))).days, 0)
     cats = None
@@ -574,6 +649,7 @@ def forecast_pipeline(
             "usual_created": usual,
             "days_left": days_left,
             "share_left": days_left / max((end - start).days + 1, 1),
+            "borrowed": borrowed,
         },
         shock={"shock": float(rho), "source": how},
         remaining=Distribution(sims),

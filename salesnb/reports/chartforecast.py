@@ -7,6 +7,7 @@ Public through :mod:`salesnb.reports.charts`; colours and helpers from
 
 from __future__ import annotations
 
+import math
 from typing import Final
 
 import altair as alt
@@ -85,7 +86,13 @@ def bookings_forecast(
     lines["value_text"] = format_money(lines["value"], currency)
     for c in bands:
         f[f"{c}_text"] = format_money(f[c], currency)
-    x = alt.X("month:T", title="Month", axis=alt.Axis(format="%b %Y"))
+    # one tick per month (or per k months on a long span): left to itself, Vega-Lite put
+    # weekly ticks on a new hire's three months, each labelled "Apr 2026"
+    span = pd.concat([pd.to_datetime(lines["month"]), pd.to_datetime(f["month"])])
+    n_months = len(set(span.dt.to_period("M"))) if len(span) else 1
+    step = max(1, math.ceil(n_months / 12))
+    x = alt.X("month:T", title="Month",
+              axis=alt.Axis(format="%b %Y", tickCount={"interval": "month", "step": step}))  # fmt: skip
     y_title = f"Bookings per month ({currency})"
     band_tip = [alt.Tooltip("month:T", format="%b %Y"), alt.Tooltip("lo80_text:N", title="80% from"),
                 alt.Tooltip("hi80_text:N", title="80% to"), alt.Tooltip("lo95_text:N", title="95% from"),

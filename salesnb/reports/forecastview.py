@@ -97,6 +97,11 @@ def forecast_view(ctx: Context, *, months_shown: int = 24, backtest: bool = True
          if pf.target else "no target"}
         for name, s, p in rows
     ])  # fmt: skip
+    if not pf.history_total.samples.size:
+        # no history view (e.g. no booking yet): its figures are unknown, not $0
+        why = "none: " + ("no booking yet" if pf.history.note.startswith("no booking yet")
+                          else "too little history")  # fmt: skip
+        view.tables["summary"].iloc[0, 1:] = [why] + ["—"] * 4
     cats = pf.pipeline.categories
     if cats:
         view.tables["categories"] = pd.DataFrame(
@@ -152,7 +157,7 @@ def forecast_view(ctx: Context, *, months_shown: int = 24, backtest: bool = True
         )  # fmt: skip
     view.text["method"] = para(
         "<small>Method: the history view is {words}.{tech}</small>",
-        words=method_words(pf.history.method),
+        words=method_words(pf.history.method, pf.history.note),
         tech=f" Technically: {pf.history.method}"
         + (f"; in its backtest, MASE relative to the seasonal-naive benchmark {mase:.2f}"
            if mase is not None else "") + "." if pf.history.ok else "",
@@ -207,11 +212,17 @@ def figure_words(pf, name: str, currency: str) -> str:
         else:
             how = "the whole team's forecast shared out in proportion to each rep's own"
         whose = "the whole team's" if pf.subject_type == "all" else f"{name}'s"
+        views = (
+            f"{whose} own history and pipeline views pooled, the pipeline counting for {w}, give"
+            if pf.history.ok
+            else f"{whose} own pipeline view alone (no history view) gives"
+        )
         return (
             f"{how}, kept so that reps add up to their manager, region and the team; "
-            f"{whose} own history and pipeline views pooled, the pipeline counting for {w}, "
-            f"give {fmt(own, 'currency', currency)}"
+            f"{views} {fmt(own, 'currency', currency)}"
         )
+    if not pf.history.ok:
+        return "the pipeline view alone: there is no history view to pool it with"
     return f"the history and pipeline views pooled, the pipeline counting for {w}"
 
 
@@ -233,8 +244,9 @@ _FAMILY_WORDS = {
 }
 
 
-def method_words(method: str) -> str:
-    """The history model in plain words (its technical name goes to a footnote).
+def method_words(method: str, note: str = "") -> str:
+    """The history model in plain words (its technical name goes to a footnote); ``note``
+    (the history forecast's) says why there is none.
 
     Examples
     --------
@@ -242,8 +254,12 @@ def method_words(method: str) -> str:
     'an equal-weight average of 3 models of the sub'
     >>> method_words("mean×season(team)").endswith("the whole team's seasonal pattern")
     True
+    >>> method_words("none", "no booking yet: nothing for history to go on")
+    'not available: no booking yet to go on'
     """
     if method == "none":
+        if note.startswith("no booking yet"):
+            return "not available: no booking yet to go on"
         return "not available (too little history)"
     base, _, season = method.partition("×")
     if base.startswith("combo("):
@@ -314,18 +330,28 @@ def pipeline_split(pf) -> dict[str, Any]:
     n_open = len(p.deals)
     recent, usual = int(rr.get("recent_created", 0)), float(rr.get("usual_created", 0.0))
     days = int(rr.get("days_left", 0))
-    pace = (
-        f"at the recent pace of new deals ({recent} created in the last 91 days against about "
-        f"{usual:.0f} at the past year's pace), over the {days} days of the period left"
-        if usual > 0
-        else f"at the past year's pace of new deals, over the {days} days of the period left"
-    )
+    if rr.get("borrowed"):
+        pace = (
+            "at this rep's pace of new deals so far, each won as often as the team's new deals "
+            "are, since the rep has no win of its own yet to learn from, over the "
+            f"{days} days of the period left"
+        )
+    elif usual > 0:
+        pace = (
+            f"at the recent pace of new deals: {recent} created in the last 91 days against "
+            f"about {usual:.0f} at the past year's pace, over the {days} days of the period left"
+        )
+    else:
+        pace = f"at the past year's pace of new deals, over the {days} days of the period left"
     late = int(p.deals["past_due"].sum()) if n_open else 0
     late_words = f" ({late} of them past their close date)" if late else ""
+    if late == 1 and n_open == 1:
+        late_words = " (past its close date)"
+    deals = f"{n_open} open deal" + ("" if n_open == 1 else "s")
     rows = [
         ("won so far", float(p.already_won), "deals already won in the period"),
         ("open deals", float(p.expected_open),
-         (f"{n_open} open deals due in the period{late_words}, each times its chance of "
+         (f"{deals} due in the period{late_words}, each times its chance of "
           "winning in time")),
         ("deals not yet created", float(p.expected_run_rate), pace),
     ]  # fmt: skip
@@ -335,7 +361,7 @@ def pipeline_split(pf) -> dict[str, Any]:
         return (
             f"The pipeline view expects {fmt(total, 'currency', cur)}: "
             f"{fmt(rows[0][1], 'currency', cur)} won so far, "
-            f"{fmt(rows[1][1], 'currency', cur)} from {n_open} open deals{late_words} and "
+            f"{fmt(rows[1][1], 'currency', cur)} from {deals}{late_words} and "
             f"{fmt(rows[2][1], 'currency', cur)} from deals not yet created ({pace})."
         )
 
