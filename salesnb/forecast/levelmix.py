@@ -20,6 +20,8 @@ reps they give that level's candidates.
   every parent's draws stay the sums of its reps' draws: a child's deviation from its mean
   is split into its share of the parent's deviation and its own part, and only the own part
   is scaled by the child's level factor.
+* :func:`chosen_mix_sentence`, :func:`default_mix_sentence` -- the documents' plain words
+  for how a level's figure was made.
 * :func:`fit_factors` -- the factors, one level after the other from the top, such that the
   past dates' 80% bands (each drawn from the *other* dates' misses) held closest to 80% of
   what was booked at that level.
@@ -77,6 +79,83 @@ def mix_words(mix: Sequence[float]) -> str:
         if w > 0
     ]
     return ", ".join(parts)
+
+
+def few_quarters(n: int) -> str:
+    """Words for ``n`` past quarters.
+
+    Examples
+    --------
+    >>> few_quarters(0), few_quarters(1), few_quarters(3)
+    ('no past quarter', 'only 1 past quarter', 'only 3 past quarters')
+    """
+    return "no past quarter" if n == 0 else f"only {n} past quarter" + ("s" if n > 1 else "")
+
+
+def chosen_mix_sentence(mixes: dict[str, int], level: str, n: int, last_year: bool = True) -> str:
+    """Plain words for how a level's figure was chosen from ``n`` past quarters ("" when the
+    level has no mix of its own, e.g. a manager level that cuts across regions).
+    ``last_year``: whether the subject has a same quarter last year (else the team's
+    forecast shared out stands in for it).
+
+    Examples
+    --------
+    >>> chosen_mix_sentence({"all": 5}, "all", 3)[:60]
+    'The figure follows what forecast this level best, made at th'
+    >>> "stands in" in chosen_mix_sentence({"all": 5}, "all", 3, last_year=False)
+    True
+    """
+    if level not in mixes:
+        return ""
+    mix = MIXES[mixes[level]]
+    stand_in = (
+        f" (with no same quarter last year here, {CANDIDATES[0]} stands in for it)"
+        if not last_year and mix[2] > 0
+        else ""
+    )
+    return (
+        f"The figure follows what forecast this level best, made at the same point of the "
+        f"quarter, in the {n} past quarters: {mix_words(mix)}{stand_in}; it is "
+        "shared out so that reps add up to their manager, region and the team. "
+    )
+
+
+def default_mix_sentence(
+    levels: list[tuple[str, np.ndarray]], level: str, n: int, last_year: bool
+) -> str:
+    """Plain words for a level's figure with under 2 past quarters (:func:`default_mixes`);
+    "" for a level without a mix of its own. ``last_year``: whether the subject has a same
+    quarter last year.
+
+    Examples
+    --------
+    >>> lv = nested_levels([("all", ["a", "a"]), ("rep", ["r1", "r2"])])
+    >>> default_mix_sentence(lv, "all", 1, True)[:66]
+    'With only 1 past quarter to tell which forecast suits this level b'
+    >>> "no same quarter last year" in default_mix_sentence(lv, "all", 0, False)
+    True
+    """
+    names = [name for name, _ in levels]
+    if level not in names:
+        return ""
+    few = few_quarters(n)
+    if level == names[-1]:
+        return (
+            f"With {few} to tell which forecast suits each level best, the team's, regions' "
+            f"and managers' figures are {mix_words(MIXES[DEFAULT_MIX])}, which holds the "
+            "season; a rep's figure is its share of its manager's, in proportion to its "
+            "share of the team's forecast (one rep's same quarter last year turns on a few "
+            "deals). "
+        )
+    what = (
+        f"{mix_words(MIXES[DEFAULT_MIX])}, which holds the season"
+        if last_year
+        else f"{CANDIDATES[0]} (with no same quarter last year to set beside it)"
+    )
+    return (
+        f"With {few} to tell which forecast suits this level best, the figure is {what}; it "
+        "is shared out so that reps add up to their manager, region and the team. "
+    )
 
 
 def nested_levels(groups: Sequence[tuple[str, Sequence]]) -> list[tuple[str, np.ndarray]]:

@@ -51,14 +51,14 @@ from scipy import special
 from salesnb.forecast.cache import learned_cached
 from salesnb.forecast.history import forecast_history, forecast_many
 from salesnb.forecast.levelmix import (
-    CANDIDATES,
-    DEFAULT_MIX,
     MIXES,
     choose_mix,
+    chosen_mix_sentence,
     coherent_means,
+    default_mix_sentence,
     default_mixes,
+    few_quarters,
     fit_factors,
-    mix_words,
     nested_levels,
     nested_scale,
     out_of_sample_means,
@@ -570,58 +570,6 @@ def _mix_model(wb, as_of: pd.Timestamp, weight: float, kind: str, ids: list[str]
     )
 
 
-def _mix_sentence(model: dict, level: str, n: int, last_year: bool = True) -> str:
-    """Plain words for how a level's figure was chosen ("" when the level has no mix of its
-    own, e.g. a manager level that cuts across regions). ``last_year``: whether the subject
-    has a same quarter last year (else the team's forecast shared out stands in for it)."""
-    if level not in model["mixes"]:
-        return ""
-    mix = MIXES[model["mixes"][level]]
-    stand_in = (
-        f" (with no same quarter last year here, {CANDIDATES[0]} stands in for it)"
-        if not last_year and mix[2] > 0
-        else ""
-    )
-    return (
-        f"The figure follows what forecast this level best, made at the same point of the "
-        f"quarter, in the {n} past quarters: {mix_words(mix)}{stand_in}; it is "
-        "shared out so that reps add up to their manager, region and the team. "
-    )
-
-
-def _few_quarters(n: int) -> str:
-    """Words for ``n`` past quarters: "no past quarter", "only 1 past quarter", "only 3 past
-    quarters"."""
-    return "no past quarter" if n == 0 else f"only {n} past quarter" + ("s" if n > 1 else "")
-
-
-def _default_sentence(levels: list, level: str, n: int, last_year: bool) -> str:
-    """Plain words for a level's figure with fewer than :data:`MIN_MIX_QUARTERS` past
-    quarters (:func:`~salesnb.forecast.levelmix.default_mixes`); "" for a level without a
-    mix of its own. ``last_year``: whether the subject has a same quarter last year."""
-    names = [name for name, _ in levels]
-    if level not in names:
-        return ""
-    few = _few_quarters(n)
-    if level == names[-1]:
-        return (
-            f"With {few} to tell which forecast suits each level best, the team's, regions' "
-            f"and managers' figures are {mix_words(MIXES[DEFAULT_MIX])}, which holds the "
-            "season; a rep's figure is its share of its manager's, in proportion to its "
-            "share of the team's forecast (one rep's same quarter last year turns on a few "
-            "deals). "
-        )
-    what = (
-        f"{mix_words(MIXES[DEFAULT_MIX])}, which holds the season"
-        if last_year
-        else f"{CANDIDATES[0]} (with no same quarter last year to set beside it)"
-    )
-    return (
-        f"With {few} to tell which forecast suits this level best, the figure is {what}; it "
-        "is shared out so that reps add up to their manager, region and the team. "
-    )
-
-
 def level_draws(
     wb,
     reps: Sequence[str],
@@ -695,11 +643,11 @@ def level_draws(
         if n >= MIN_MIX_QUARTERS:
             model = _mix_model(wb, as_of, weight, kind, ids)
             levels, mixes = model["levels"], model["mixes"]
-            how = _mix_sentence(model, level, n, last_year)
+            how = chosen_mix_sentence(mixes, level, n, last_year)
         else:
             levels = hierarchy(wb, ids)
             mixes = default_mixes(levels)
-            how = _default_sentence(levels, level, n, last_year)
+            how = default_mix_sentence(levels, level, n, last_year)
         means = coherent_means(np.vstack([rest, own, naive]), levels, mixes)
         info["mix"] = {k: list(MIXES[v]) for k, v in mixes.items()}
         info["mix_chosen"], info["last_year"] = n >= MIN_MIX_QUARTERS, last_year
@@ -747,7 +695,7 @@ def level_draws(
         why = (
             "the period is not a fiscal quarter in play"
             if not is_quarter
-            else f"{_few_quarters(n)} to check it against (at least {MIN_QUARTERS} needed)"
+            else f"{few_quarters(n)} to check it against (at least {MIN_QUARTERS} needed)"
         )
         info.update(quarters=n)
         together = (
