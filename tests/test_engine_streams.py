@@ -175,14 +175,23 @@ def test_logged_stderr_never_lands_in_the_notebook(engine: str, notebook: Path) 
     )
     root = Path(__file__).resolve().parents[1]
     env = {**os.environ, "PYTHONPATH": str(root)}
-    proc = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
+    # papermill's own engine can wait forever on the Output-widget cell (jupyter/nbclient#312,
+    # see _nbclient): it gets two more fresh processes; the kit's engines get none
+    attempts = 3 if engine == "nbclient" else 1
+    for attempt in range(attempts):
+        try:
+            proc = subprocess.run(
+                [sys.executable, "-c", code],
+                capture_output=True,
+                text=True,
+                env=env,
+                timeout=120,
+                check=False,
+            )
+            break
+        except subprocess.TimeoutExpired:
+            if attempt + 1 == attempts:
+                raise
     assert proc.stdout.strip() == "PapermillExecutionError", proc.stderr
     assert proc.stderr.count("err one") == 1
     nb = nbformat.read(str(out), as_version=4)
