@@ -158,13 +158,13 @@ def test_only_a_single_reps_run_rate_follows_its_recent_pace(sample_wb):
     start, end = pd.Timestamp("2026-10-01"), pd.Timestamp("2026-12-31")
     mine = o[o["rep_id"] == "R28"]
     plain = _run_rate(mine, AS_OF, start, end)
-    recent = _run_rate(mine, AS_OF, start, end, recent=True)
     factor = creation_factor(mine["created_date"], AS_OF)[0]
     assert factor < 0.2
-    assert recent[0] == pytest.approx(plain[0] * factor)
-    # the past snapshots behind the blend weight scale each rep the same way
     by_rep = _run_rates_by_rep(o, AS_OF, start, end, ["R28"])[0]
-    assert by_rep[0] == pytest.approx(recent[0])
+    assert by_rep[0] == pytest.approx(plain[0] * factor)
+    # the rep's document uses the same rate
+    doc = fc.period_forecast(sample_wb, "rep", "R28", "FY2026-Q4", "2026-09-30", n_sims=500)
+    assert doc.pipeline.run_rate["rate"] == pytest.approx(by_rep[0])
     # a group keeps the past year's pace: EMEA's forecast shows no recent-pace figures
     emea = fc.period_forecast(sample_wb, "region", "EMEA", "FY2026-Q4", "2026-09-30", n_sims=500)
     assert emea.pipeline.run_rate["creation_factor"] == 1.0

@@ -190,15 +190,12 @@ def _run_rate(
     as_of: pd.Timestamp,
     start: pd.Timestamp,
     end: pd.Timestamp,
-    recent: bool = False,
 ) -> tuple[float, float, np.ndarray]:
     """Learn how many deals are created after ``as_of`` and won by ``end``; and their sizes.
 
-    Replays the same window (length ``end - as_of``) from weekly origins over the past year.
-    With ``recent`` (one rep's deals) the count is then scaled by the rep's recent deal
-    creation against the past year's (:func:`creation_factor`): a rep who stopped creating
-    deals gets few new wins. Returns the mean count per window, the number of independent
-    windows, and the sizes.
+    Replays the same window (length ``end - as_of``) from weekly origins over the past year,
+    at the past year's pace (a group of reps; one rep's: :func:`_run_rates_by_rep`). Returns
+    the mean count per window, the number of independent windows, and the sizes.
     """
     span = (end - as_of).days
     gap = max((start - as_of).days, 0)
@@ -219,9 +216,7 @@ def _run_rate(
     counts = inside.sum(axis=0)
     used = inside.any(axis=1)
     covered = (origins.max() - origins.min()).days + span
-    factor = creation_factor(opps["created_date"], as_of)[0] if recent else 1.0
-    rate = float(counts.mean()) * factor
-    return rate, max(covered / span, 1.0), fast["amount"].to_numpy()[used]
+    return float(counts.mean()), max(covered / span, 1.0), fast["amount"].to_numpy()[used]
 
 
 def _borrowed_run_rate(
@@ -236,9 +231,8 @@ def _borrowed_run_rate(
     window as often as the team's new deals are.
 
     A rep's own run-rate counts its past deals created and won inside such a window; before
-    its first win that is 0, so a new hire's "deals not yet created" were worth nothing (the
-    sample's R16 at FY2026-Q3's eve: $8.4K expected from open deals and nothing more, for a
-    quarter that booked $35.7K). Instead: the team's count per window (:func:`_run_rate`)
+    its first win that is 0 (the sample's R16 at FY2026-Q3's eve: $8.4K expected, $35.7K
+    booked). Instead: the team's count per window (:func:`_run_rate`)
     divided by the team's deals created per window over the past year gives the share of
     new deals won inside one; times the rep's deals created per window since its first
     (at most a year). Sizes are the team's. The windows behind the rate are the rep's days
@@ -269,7 +263,7 @@ def _borrowed_run_rate(
     c = c[c <= as_of]
     if span <= 0 or c.empty:
         return empty
-    rate, _, sizes = _run_rate(team, as_of, start, end, False) if team_rate is None else team_rate
+    rate, _, sizes = _run_rate(team, as_of, start, end) if team_rate is None else team_rate
     year = as_of - pd.Timedelta(days=365)
     tc = team["created_date"].dropna()
     tc = tc[(tc <= as_of) & (tc > year)]
@@ -474,10 +468,20 @@ def _due_deals(
     return due
 
 
+def _borrowing(opps: pd.DataFrame, as_of: pd.Timestamp, reps) -> np.ndarray:
+    """Which ``reps`` had a deal but no win by ``as_of`` (:func:`_borrowed_run_rate`)."""
+    seen = opps[opps["created_date"] <= as_of]
+    won = set(seen.loc[(seen["outcome"] == "won") & (seen["close_date"] <= as_of), "rep_id"])
+    return np.array([r in set(seen["rep_id"]) - won for r in reps], dtype=bool)
+
+
 def _run_rates_by_rep(
     opps: pd.DataFrame, as_of: pd.Timestamp, start: pd.Timestamp, end: pd.Timestamp, reps
 ) -> list[tuple[float, float, np.ndarray]]:
-    """:func:`_run_rate` for each rep in ``reps`` at once (same results, one pass)."""
+    """One rep's run-rate for each of ``reps`` at once: :func:`_run_rate` over the rep's
+    deals, scaled by its recent deal creation against the past year's
+    (:func:`creation_factor`: a rep who stopped creating deals gets few new wins); a rep
+    with a deal but no win yet borrows the team's odds (:func:`_borrowing`)."""
     empty = (0.0, 1.0, np.array([]))
     span = (end - as_of).days
     gap = max((start - as_of).days, 0)
@@ -485,7 +489,7 @@ def _run_rates_by_rep(
         return [empty for _ in reps]
     won = opps[(opps["outcome"] == "won") & (opps["close_date"] <= as_of)]
     fast = won[(won["close_date"] - won["created_date"]).dt.days <= span]
-    n_won = won.groupby("rep_id").size()
+    borrow = dict(zip(reps, _borrowing(opps, as_of, reps), strict=True))
     earliest = opps.groupby("rep_id")["created_date"].min()
     created = dict(tuple(opps.groupby("rep_id")["created_date"]))
     origins = as_of - pd.to_timedelta(np.arange(1, 53) * 7, unit="D") - pd.Timedelta(days=span)
@@ -501,10 +505,9 @@ def _run_rates_by_rep(
         if pd.isna(earliest.get(r)):
             out.append(empty)
             continue
-        if not n_won.get(r, 0):
-            # no win yet: the rep's pace of new deals at the team's odds
+        if borrow[r]:
             if team_rate is None:
-                team_rate = _run_rate(opps, as_of, start, end, False)
+                team_rate = _run_rate(opps, as_of, start, end)
             mine = created.get(r, pd.Series(dtype="datetime64[ns]"))
             out.append(_borrowed_run_rate(opps, mine, as_of, start, end, team_rate))
             continue
@@ -594,19 +597,16 @@ def forecast_pipeline(
         pipe = pipe[_member(pipe["rep_id"], list(reps))]
     due = _due_deals(wb, pipe, start, end, as_of)
     rr = RunRate()
-    # Only a single rep's run-rate follows its recent pace of new deals: for a region or
-    # the team that pace moves with the season of deal creation, and scaling by it made the
-    # sample's pipeline backtest worse (team 10-90% coverage 78% -> 70%, MAPE 11.7% -> 12.5%).
+    # Only one rep's run-rate follows its recent pace of new deals: a group's pace moves with
+    # the season, and scaling by it made the sample's team coverage 78% -> 70%, MAPE +0.8 pt.
     one_rep = reps is not None and len(set(reps)) == 1
-    borrowed = False
+    rep, borrowed = [str(next(iter(reps)))] if one_rep else [], False
     if run_rate and as_of < end:
-        won_by_then = (opps["outcome"] == "won") & (opps["close_date"] <= as_of)
-        if one_rep and not won_by_then.any():
-            # no win yet: the rep's pace of new deals at the team's odds
-            borrowed = True
-            learned = _borrowed_run_rate(wb.opportunities, opps["created_date"], as_of, start, end)
+        if one_rep:
+            learned = _run_rates_by_rep(wb.opportunities, as_of, start, end, rep)[0]
+            borrowed = bool(_borrowing(wb.opportunities, as_of, rep)[0])
         else:
-            learned = _run_rate(opps, as_of, start, end, one_rep)
+            learned = _run_rate(opps, as_of, start, end)
         rr = RunRate(*learned, p_new=_p_new(wb, as_of))
     rho, how = (SHOCK_PRIOR, "prior") if shock is None else (shock, "given")
     sims = simulate(
@@ -796,5 +796,5 @@ def expected_run_rate(wb, period_start, period_end, as_of) -> float:
     start, end = pd.Timestamp(period_start), pd.Timestamp(period_end)
     if as_of >= end:
         return 0.0
-    rr = RunRate(*_run_rate(wb.opportunities, as_of, start, end, False), p_new=_p_new(wb, as_of))
+    rr = RunRate(*_run_rate(wb.opportunities, as_of, start, end), p_new=_p_new(wb, as_of))
     return float(rr.expected)

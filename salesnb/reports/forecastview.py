@@ -89,19 +89,21 @@ def forecast_view(ctx: Context, *, months_shown: int = 24, backtest: bool = True
             ("From the pipeline", {**d["pipeline"], "mean": d["pipeline"]["expected"]},
              d["p_attain_pipeline"]),
             ("Blend", d["blend"], d["p_attain"])]  # fmt: skip
-    view.tables["summary"] = pd.DataFrame([
-        {"view": name, "expected": fmt(s["mean"], "currency", cur),
-         "pessimistic (P10)": fmt(s["p10"], "currency", cur),
-         "median": fmt(s["p50"], "currency", cur), "optimistic (P90)": fmt(s["p90"], "currency", cur),
-         "P(reach target)": (chance_text if name == "Blend" else fmt(p, "chance"))
-         if pf.target else "no target"}
-        for name, s, p in rows
-    ])  # fmt: skip
-    if not pf.history_total.samples.size:
-        # no history view (e.g. no booking yet): its figures are unknown, not $0
-        why = "none: " + ("no booking yet" if pf.history.note.startswith("no booking yet")
-                          else "too little history")  # fmt: skip
-        view.tables["summary"].iloc[0, 1:] = [why] + ["—"] * 4
+    why = "none: " + ("no booking yet" if pf.history.note.startswith("no booking yet")
+                      else "too little history")  # fmt: skip
+
+    def row(name: str, s: dict, p: float) -> list[str]:
+        if name == "From history" and not pf.history_total.samples.size:
+            # no history view (e.g. no booking yet): its figures are unknown, not $0
+            return [why] + ["—"] * 4
+        chance = (
+            (chance_text if name == "Blend" else fmt(p, "chance")) if pf.target else "no target"
+        )
+        return [fmt(s[k], "currency", cur) for k in ("mean", "p10", "p50", "p90")] + [chance]
+
+    heads = ["view", "expected", "pessimistic (P10)", "median", "optimistic (P90)",
+             "P(reach target)"]  # fmt: skip
+    view.tables["summary"] = pd.DataFrame([[n, *row(n, s, p)] for n, s, p in rows], columns=heads)
     cats = pf.pipeline.categories
     if cats:
         view.tables["categories"] = pd.DataFrame(
