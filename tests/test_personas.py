@@ -107,6 +107,28 @@ def test_the_typical_rep_gets_no_concern_where_they_beat_the_team():
     assert any(p.kind == "recognition" for p in points(TYPICAL, END))
 
 
+@pytest.mark.parametrize("rep", NEW)
+@pytest.mark.parametrize("as_of", [MID, END])
+def test_a_new_hire_is_not_judged_on_a_change_from_the_quarter_they_joined(rep, as_of):
+    # The sample's new hires joined during FY2026-Q2. R16's win rate "rose from 0% to 44%"
+    # on it, and the one-on-one said "Well done ... ask what changed in how deals are
+    # qualified": that rise is settling in, not a change to keep doing.
+    from salesnb.reports import summary
+
+    ctx = facts.open_context(DATA, None, "rep", rep, None, as_of, forward=False)
+    joined = facts.joined_during(ctx, facts.previous_period(ctx))
+    assert joined is not None and joined > ctx.wb.config.calendar.period_bounds("FY2026-Q2")[0]
+    rules = {p.rule_id for p in points(rep, as_of)}
+    changes = {"win_rate_improved", "strong_growth", "strong_previous_period"}
+    assert not rules & changes, rules
+    tiles = {t.metric: t for t in summary.summary_tiles(ctx, "one_on_one")}
+    said = f"the quarter {ctx.subject.name} joined ({joined:%Y-%m-%d})"
+    assert said in tiles["win_rate"].vs_last, tiles["win_rate"].vs_last
+    # a rep who joined before the quarter began is compared with it as usual
+    star = facts.open_context(DATA, None, "rep", STAR, None, as_of, forward=False)
+    assert facts.joined_during(star, facts.previous_period(star)) is None
+
+
 def test_under_performers_hear_the_shortfall_plainly_at_quarter_end():
     # Peers are the rep's team (subject excluded). Every under-performer hears the shortfall
     # against their own target; one at or above the team's median hears that too, in the

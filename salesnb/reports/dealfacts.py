@@ -24,6 +24,8 @@ from salesnb.reports.factcontext import (
     LOOKBACK_DAYS,
     Context,
     context,
+    joined_during,
+    previous_period,
     subject_name_map,
 )
 from salesnb.reports.peerfacts import (
@@ -232,6 +234,11 @@ def facts_for(ctx: Context, comparison: pd.DataFrame | None = None) -> RepFacts:
     comp = peer_comparison(ctx) if comparison is None else comparison
     frame = comp.rename(columns={"peer_median": "median", "peer_p25": "q1", "peer_p75": "q3"})
     frame = frame[["metric", "value", "median", "q1", "q3", "previous", "percentile", "target"]]
+    if joined_during(ctx, previous_period(ctx)) is not None:
+        # the previous period was the rep's first: "win rate rose from 0%" would praise
+        # settling in as a change in how deals are run, so no rule compares with it
+        frame = frame.assign(previous=np.nan)
+        frame.loc[frame["metric"] == "bookings_growth", "value"] = np.nan
     facts = RepFacts.from_frame(frame, subject=ctx.subject.name, peers=peer_group(ctx).noun)
     stages = stage_table(ctx)
     conv = {r.stage: (r.conversion, r.team_conversion, r.reached)

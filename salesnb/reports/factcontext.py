@@ -272,3 +272,25 @@ def subject_name_map(ctx: Context) -> dict[str, str]:
     """rep_id -> display name of the subject's own reps (only those)."""
     reps = ctx.wb.reps[ctx.wb.reps["rep_id"].isin(ctx.rep_ids)]
     return dict(zip(reps["rep_id"], reps["name"], strict=True))
+
+
+def joined_during(ctx: Context, label: str) -> pd.Timestamp | None:
+    """The rep's start date when the rep joined during period ``label``, after its first day.
+
+    That period is the rep's first, partly spent before joining and the rest ramping up: a
+    change measured against it says how the rep settled in, not what the rep changed. None
+    for a group, an unknown start date, or a rep who joined before ``label`` began or after
+    it ended.
+
+    Examples
+    --------
+    >>> joined_during(ctx, "FY2026-Q2")   # doctest: +SKIP
+    Timestamp('2026-04-06 00:00:00')
+    """
+    if not ctx.is_rep or "start_date" not in ctx.wb.reps.columns:
+        return None
+    start = ctx.wb.rep(ctx.subject.key)["start_date"]
+    if pd.isna(start):
+        return None
+    first, last = ctx.wb.config.calendar.period_bounds(label)
+    return pd.Timestamp(start) if first < pd.Timestamp(start) <= last else None

@@ -45,6 +45,7 @@ from salesnb.reports.factcontext import (
     SCORECARD_METRICS,
     Context,
     context,
+    joined_during,
     locate_data,
     open_context,
     period_notice,

@@ -125,6 +125,14 @@ def _joined(ctx: Context) -> pd.Timestamp | None:
     return pd.Timestamp(start) if pd.notna(start) else None
 
 
+def _first_quarter(ctx: Context, text: str, label: str) -> str:
+    """``text`` (a change on quarter ``label``) with a note when ``label`` was the rep's first."""
+    joined = facts.joined_during(ctx, label)
+    if joined is None or "not known" in text:
+        return text
+    return f"{text}, the quarter {ctx.subject.name} joined ({joined:%Y-%m-%d})"
+
+
 def _shift(ctx: Context, label: str, quarters: int) -> str:
     cal = ctx.wb.config.calendar
     start = cal.period_bounds(label)[0]
@@ -352,6 +360,7 @@ def _history_tile(ctx: Context, metric: str, q: str, labels: list[str], complete
                            _from_zero(value, values.get(year), unit))  # fmt: skip
     vs_last += whole if ch_last is not None else ""
     vs_year += ", a year before" if ch_year is not None else ""
+    vs_last, vs_year = _first_quarter(ctx, vs_last, last), _first_quarter(ctx, vs_year, year)
     note = q if complete else f"{q} to date"
     if metric == "sales_cycle_days":
         note = f"deals won in the {facts.SALES_CYCLE_WINDOW_DAYS} days to {ref:%Y-%m-%d}"
