@@ -122,7 +122,7 @@ def test_a_new_hire_is_not_judged_on_a_change_from_the_quarter_they_joined(rep, 
     changes = {"win_rate_improved", "strong_growth", "strong_previous_period"}
     assert not rules & changes, rules
     tiles = {t.metric: t for t in summary.summary_tiles(ctx, "one_on_one")}
-    said = f"the quarter {ctx.subject.name} joined ({joined:%Y-%m-%d})"
+    said = f"their first quarter (joined {joined:%Y-%m-%d})"
     assert said in tiles["win_rate"].vs_last, tiles["win_rate"].vs_last
     # a rep who joined before the quarter began is compared with it as usual
     star = facts.open_context(DATA, None, "rep", STAR, None, as_of, forward=False)

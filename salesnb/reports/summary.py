@@ -130,7 +130,7 @@ def _first_quarter(ctx: Context, text: str, label: str) -> str:
     joined = facts.joined_during(ctx, label)
     if joined is None or "not known" in text:
         return text
-    return f"{text}, the quarter {ctx.subject.name} joined ({joined:%Y-%m-%d})"
+    return f"{text}, their first quarter (joined {joined:%Y-%m-%d})"
 
 
 def _shift(ctx: Context, label: str, quarters: int) -> str:
