@@ -470,26 +470,26 @@ def _due_deals(
 
 def _borrowing(opps: pd.DataFrame, as_of: pd.Timestamp, reps) -> np.ndarray:
     """Which ``reps`` had a deal but no win by ``as_of`` (:func:`_borrowed_run_rate`)."""
-    seen = opps[opps["created_date"] <= as_of]
-    won = set(seen.loc[(seen["outcome"] == "won") & (seen["close_date"] <= as_of), "rep_id"])
-    return np.array([r in set(seen["rep_id"]) - won for r in reps], dtype=bool)
+    seen, ids = opps["created_date"] <= as_of, pd.Index([str(r) for r in reps])
+    won = seen & (opps["outcome"] == "won") & (opps["close_date"] <= as_of)
+    return ids.isin(opps.loc[seen, "rep_id"].unique()) & ~ids.isin(opps.loc[won, "rep_id"].unique())
 
 
 def _run_rates_by_rep(
-    opps: pd.DataFrame, as_of: pd.Timestamp, start: pd.Timestamp, end: pd.Timestamp, reps
+    opps: pd.DataFrame, as_of: pd.Timestamp, start: pd.Timestamp, end: pd.Timestamp, reps, team=None
 ) -> list[tuple[float, float, np.ndarray]]:
-    """One rep's run-rate for each of ``reps`` at once: :func:`_run_rate` over the rep's
-    deals, scaled by its recent deal creation against the past year's
-    (:func:`creation_factor`: a rep who stopped creating deals gets few new wins); a rep
-    with a deal but no win yet borrows the team's odds (:func:`_borrowing`)."""
+    """Each rep's run-rate: :func:`_run_rate` over its deals times :func:`creation_factor`
+    (a rep who stopped creating deals gets few new wins); with a deal but no win yet, the
+    odds of ``team``'s deals (default ``opps``; :func:`_borrowing`)."""
     empty = (0.0, 1.0, np.array([]))
     span = (end - as_of).days
     gap = max((start - as_of).days, 0)
     if span <= 0:
         return [empty for _ in reps]
+    team, opps = opps if team is None else team, opps[_member(opps["rep_id"], list(reps))]
+    borrow = dict(zip(reps, _borrowing(opps, as_of, reps), strict=True))
     won = opps[(opps["outcome"] == "won") & (opps["close_date"] <= as_of)]
     fast = won[(won["close_date"] - won["created_date"]).dt.days <= span]
-    borrow = dict(zip(reps, _borrowing(opps, as_of, reps), strict=True))
     earliest = opps.groupby("rep_id")["created_date"].min()
     created = dict(tuple(opps.groupby("rep_id")["created_date"]))
     origins = as_of - pd.to_timedelta(np.arange(1, 53) * 7, unit="D") - pd.Timedelta(days=span)
@@ -507,9 +507,9 @@ def _run_rates_by_rep(
             continue
         if borrow[r]:
             if team_rate is None:
-                team_rate = _run_rate(opps, as_of, start, end)
+                team_rate = _run_rate(team, as_of, start, end)
             mine = created.get(r, pd.Series(dtype="datetime64[ns]"))
-            out.append(_borrowed_run_rate(opps, mine, as_of, start, end, team_rate))
+            out.append(_borrowed_run_rate(team, mine, as_of, start, end, team_rate))
             continue
         valid = np.asarray(origins >= earliest[r])
         if not valid.any():
@@ -603,8 +603,8 @@ def forecast_pipeline(
     rep, borrowed = [str(next(iter(reps)))] if one_rep else [], False
     if run_rate and as_of < end:
         if one_rep:
-            learned = _run_rates_by_rep(wb.opportunities, as_of, start, end, rep)[0]
-            borrowed = bool(_borrowing(wb.opportunities, as_of, rep)[0])
+            learned = _run_rates_by_rep(opps, as_of, start, end, rep, wb.opportunities)[0]
+            borrowed = bool(_borrowing(opps, as_of, rep)[0])
         else:
             learned = _run_rate(opps, as_of, start, end)
         rr = RunRate(*learned, p_new=_p_new(wb, as_of))
