@@ -129,6 +129,22 @@ def test_a_new_hire_is_not_judged_on_a_change_from_the_quarter_they_joined(rep, 
     assert facts.joined_during(star, facts.previous_period(star)) is None
 
 
+def test_no_win_rate_is_judged_on_a_handful_of_closed_deals():
+    # Pieter van der Berg (R26) had closed two deals by mid-quarter, both lost: "Win rate is
+    # 0%, 100% below the team median ... review the last three losses" judged two deals.
+    def closed(rep, as_of):
+        ctx = facts.open_context(DATA, None, "rep", rep, None, as_of, forward=False)
+        row = facts.unit_table(ctx).set_index("rep_id").loc[rep]
+        return int(row["won_deals"] + row["lost_deals"])
+
+    win_rules = {"low_win_rate", "top_quartile_win_rate", "win_rate_improved"}
+    assert closed("R26", MID) < facts.MIN_CLOSED_DEALS
+    assert not {p.rule_id for p in points("R26", MID)} & win_rules
+    # with enough closed deals a low win rate is still said plainly
+    low = [r for r in UNDER if "low_win_rate" in {p.rule_id for p in points(r, END)}]
+    assert low and all(closed(r, END) >= facts.MIN_CLOSED_DEALS for r in low)
+
+
 def test_under_performers_hear_the_shortfall_plainly_at_quarter_end():
     # Peers are the rep's team (subject excluded). Every under-performer hears the shortfall
     # against their own target; one at or above the team's median hears that too, in the

@@ -22,6 +22,7 @@ from salesnb.data.model import Workbook
 from salesnb.reports import subject as subj
 from salesnb.reports.factcontext import (
     LOOKBACK_DAYS,
+    MIN_CLOSED_DEALS,
     Context,
     context,
     joined_during,
@@ -30,6 +31,7 @@ from salesnb.reports.factcontext import (
 )
 from salesnb.reports.peerfacts import (
     _kpi_table,
+    _own_row,
     own_rows,
     peer_comparison,
     peer_group,
@@ -234,6 +236,11 @@ def facts_for(ctx: Context, comparison: pd.DataFrame | None = None) -> RepFacts:
     comp = peer_comparison(ctx) if comparison is None else comparison
     frame = comp.rename(columns={"peer_median": "median", "peer_p25": "q1", "peer_p75": "q3"})
     frame = frame[["metric", "value", "median", "q1", "q3", "previous", "percentile", "target"]]
+    own = _own_row(ctx, unit_table(ctx))
+    if not float(own["won_deals"] + own["lost_deals"]) >= MIN_CLOSED_DEALS:
+        # too few deals closed for a win rate to judge ("win rate is 0%" on two losses)
+        few = frame["metric"].isin(["win_rate", "win_rate_value"])
+        frame.loc[few, ["value", "previous"]] = np.nan
     if joined_during(ctx, previous_period(ctx)) is not None:
         # the previous period was the rep's first: "win rate rose from 0%" would praise
         # settling in as a change in how deals are run, so no rule compares with it

@@ -20,6 +20,9 @@ from salesnb.reports import subject as subj
 #: Fewer peers than this (the subject excluded) and no peer figure is shown: with two
 #: peers a median is one of them.
 MIN_PEERS = 3
+#: Fewer deals closed (won or lost) in the period than this and no talking point judges the
+#: win rate: 0 of 2 is not a win rate (the stage rule asks the same of each stage).
+MIN_CLOSED_DEALS = 5
 #: Days of deal history behind stage conversion and the funnel.
 LOOKBACK_DAYS = 365
 #: Metrics of the scorecard, in display order, with the column of the per-unit table.

@@ -40,6 +40,7 @@ from salesnb.reports.dealfacts import (
 )
 from salesnb.reports.factcontext import (
     LOOKBACK_DAYS,
+    MIN_CLOSED_DEALS,
     MIN_PEERS,
     SALES_CYCLE_WINDOW_DAYS,
     SCORECARD_METRICS,
