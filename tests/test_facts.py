@@ -169,7 +169,14 @@ def test_open_deals_wins_and_biggest_deal(tiny_wb):
 
 def test_rep_facts(tiny_wb):
     f = facts.rep_facts(tiny_wb, "A")
-    assert f.value("win_rate") == 0.5 and f.metric("win_rate").median is None
+    # 1 won of 2 closed: too few deals for the rules to judge a win rate (the scorecard
+    # still shows 50%)
+    ctx = facts.context(tiny_wb, "rep", "A")
+    row = facts.unit_table(ctx).set_index("rep_id").loc["A"]
+    assert (row["won_deals"], row["lost_deals"], row["win_rate"]) == (1, 1, 0.5)
+    assert 2 < facts.MIN_CLOSED_DEALS
+    assert f.value("win_rate") is None
+    assert facts.peer_comparison(ctx).set_index("metric").loc["win_rate", "value"] == 0.5
     rep, team, n = f.stage_conversion["Demo"]
     assert (rep, team, n) == (pytest.approx(1 / 3), pytest.approx(4 / 6), 3)
     assert f.biggest_open_deal.amount == 2000.0

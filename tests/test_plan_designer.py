@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from answer_text import answer_in
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_incentives import plan, workbook
@@ -456,7 +457,7 @@ def test_notebook_has_parameters_notes_and_answers(sample_app):
     assert "## Footnotes" in md
     assert all(not c.get("outputs") for c in cells if c["cell_type"] == "code")
     for text in exercise_answers(sample_app):
-        assert text in md, f"expected answer {text!r} not in the notebook"
+        assert answer_in(text, md), f"expected answer {text!r} not in the notebook"
 
 
 def test_sample_moves_are_fast_and_copy_a_valid_plan(sample_app, tmp_path):
@@ -496,3 +497,12 @@ def test_notebook_runs_under_papermill(tmp_path):
     data = [o.get("data", {}) for o in outputs]
     assert any("application/vnd.jupyter.widget-view+json" in d for d in data)
     assert any("15 enterprise reps, FY2026-Q4" in "".join(d.get("text/html", "")) for d in data)
+
+
+def test_answers_are_matched_word_for_word_and_figure_to_the_last_digit():
+    import doctest
+
+    import answer_text
+
+    assert doctest.testmod(answer_text).failed == 0
+    assert not answer_in("saves $6K (expected $155K)", "saves $6.3K (expected $155K)")
