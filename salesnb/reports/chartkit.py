@@ -294,7 +294,9 @@ def _status_color(mapping: dict[str, str], title: str | None = None) -> alt.Colo
 @functools.lru_cache(maxsize=32)
 def _status_color_cached(items: tuple[tuple[str, str], ...], title: str | None) -> alt.Color:
     scale = alt.Scale(domain=[k for k, _ in items], range=[v for _, v in items])
-    return alt.Color("status:N", scale=scale, legend=alt.Legend(title=title))
+    # one entry per line: side by side, labels measured in one font and drawn in another
+    # ran into each other ("Better than peer median● Worse than peer median●")
+    return alt.Color("status:N", scale=scale, legend=alt.Legend(title=title, columns=1))
 
 
 def _attainment_status(ratio: pd.Series, warn_at: float) -> np.ndarray:

@@ -198,7 +198,8 @@ def _peer_axis(unit: str, currency: str) -> alt.Axis:
     if unit == "currency":
         return money_axis(currency)
     if unit == "multiple":
-        return alt.Axis(labelExpr="format(datum.value, '~r') + 'x'")
+        # at most 5 ticks: a narrow spread read '0.06x0.08x0.1x0.12x...' run together
+        return alt.Axis(labelExpr="format(datum.value, '~r') + 'x'", tickCount=5)
     if unit == "percent":
         # one decimal where needed and fewer ticks: a KPI spread over 2.6-3.3% read
         # '3%, 3%, 3%, 3%' with none, '2.9%, 2.9%, 2.9%' with a dozen ticks
