@@ -39,7 +39,9 @@ STUCK_AFTER = 240.0
 RUN_BOUND = 1800.0
 
 
-def _supervise(engine: str, folder: Path, log_path: Path, retry_stuck: bool) -> list[str]:
+def _supervise(
+    engine: str, folder: Path, log_path: Path, retry_stuck: bool, only: list[str] | None = None
+) -> list[str]:
     """Run every case with ``engine``, restarting the runner after a case that killed it or
     stuck for ``STUCK_AFTER`` seconds; the cases it never finished, in order.
 
@@ -48,9 +50,9 @@ def _supervise(engine: str, folder: Path, log_path: Path, retry_stuck: bool) -> 
     With ``retry_stuck`` (the reference only: stock papermill's kernels now and then never
     answer a finished cell, a hang that is not what this suite measures) each such case is
     run again in a fresh runner at the end, up to twice (a CI run once saw the same case hang
-    in two runners in a row on a loaded machine).
+    in two runners in a row on a loaded machine). ``only``: just these cases.
     """
-    names = [c.name for c in CASES]
+    names = [c.name for c in CASES if only is None or c.name in only]
     done: set[str] = set()
     lost: list[str] = []
     deadline = time.monotonic() + RUN_BOUND
@@ -118,6 +120,12 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         t.start()
     for t in threads:
         t.join()
+    # papermill's own run hung on nbclient/Output in three runners in a row while the kit's
+    # engines ran beside it (a fresh-clone CI run, 2026-12-07; alone it takes 1.2 s): what
+    # it left unfinished runs again with the machine quieter, the kit's engines done
+    left = [c.name for c in CASES if c.name not in set(results(out[REFERENCE]))]
+    if left:
+        _supervise(REFERENCE, out[REFERENCE], base / f"{REFERENCE}.log", True, only=left)
     return out
 
 
