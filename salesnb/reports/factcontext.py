@@ -183,13 +183,12 @@ def period_notice(ctx: Context) -> str | None:
         if len(closed)
         else ""
     )
-    if ctx.is_rep:
-        start = ctx.wb.rep(ctx.subject.key)["start_date"]
-        if pd.notna(start) and start > e:
-            return (
-                f"{ctx.subject.name} joined on {start:%Y-%m-%d}, after {ctx.period}: there is "
-                "nothing to show for it. Fix: pick a period after they joined."
-            )
+    start = rep_start(ctx)
+    if start is not None and start > e:
+        return (
+            f"{ctx.subject.name} joined on {start:%Y-%m-%d}, after {ctx.period}: there is "
+            "nothing to show for it. Fix: pick a period after they joined."
+        )
     return (
         f"No deal of {ctx.subject.name} was created, closed or due in {ctx.period}, and there "
         f"is no target for it: the figures below are zeros, not results.{span} Fix: pick a "
@@ -290,10 +289,22 @@ def joined_during(ctx: Context, label: str) -> pd.Timestamp | None:
     >>> joined_during(ctx, "FY2026-Q2")   # doctest: +SKIP
     Timestamp('2026-04-06 00:00:00')
     """
+    start = rep_start(ctx)
+    if start is None:
+        return None
+    first, last = ctx.wb.config.calendar.period_bounds(label)
+    return start if first < start <= last else None
+
+
+def rep_start(ctx: Context) -> pd.Timestamp | None:
+    """The subject rep's start date; None for a group or where the data does not give it.
+
+    Examples
+    --------
+    >>> rep_start(ctx)   # doctest: +SKIP
+    Timestamp('2026-04-06 00:00:00')
+    """
     if not ctx.is_rep or "start_date" not in ctx.wb.reps.columns:
         return None
     start = ctx.wb.rep(ctx.subject.key)["start_date"]
-    if pd.isna(start):
-        return None
-    first, last = ctx.wb.config.calendar.period_bounds(label)
-    return pd.Timestamp(start) if first < pd.Timestamp(start) <= last else None
+    return pd.Timestamp(start) if pd.notna(start) else None

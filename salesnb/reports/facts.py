@@ -51,6 +51,7 @@ from salesnb.reports.factcontext import (
     open_context,
     period_notice,
     previous_period,
+    rep_start,
     subject_name_map,
 )
 from salesnb.reports.peerfacts import (

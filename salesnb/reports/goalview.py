@@ -87,11 +87,9 @@ def current_quota(ctx: Context) -> tuple[float | None, str]:
         v = float(t["target"].iloc[0]) if len(t) else float("nan")
         return v if np.isfinite(v) and v > 0 else float("nan")
 
-    joined = None
-    if ctx.is_rep:
-        start = ctx.wb.rep(ctx.subject.key)["start_date"]
-        if pd.notna(start) and start > ctx.as_of - pd.DateOffset(years=1):
-            joined = pd.Timestamp(start)
+    joined = facts.rep_start(ctx)
+    if joined is not None and joined <= ctx.as_of - pd.DateOffset(years=1):
+        joined = None
     if joined is not None:
         month = ctx.as_of.strftime("%Y-%m")
         v = target(month)

@@ -114,15 +114,8 @@ def _quarters(ctx: Context) -> tuple[str, pd.Timestamp, list[str]]:
 def _first_quarter_start(ctx: Context) -> pd.Timestamp:
     """The first day the subject has history: the data's first deal, or a rep's start date."""
     first = ctx.wb.opportunities["created_date"].min()
-    joined = _joined(ctx)
+    joined = facts.rep_start(ctx)
     return max(first, joined) if joined is not None else first
-
-
-def _joined(ctx: Context) -> pd.Timestamp | None:
-    if not ctx.is_rep or "start_date" not in ctx.wb.reps.columns:
-        return None
-    start = ctx.wb.rep(ctx.subject.key)["start_date"]
-    return pd.Timestamp(start) if pd.notna(start) else None
 
 
 def _first_quarter(ctx: Context, text: str, label: str) -> str:
@@ -252,7 +245,7 @@ def _why_unknown(ctx: Context, label: str, labels: list[str], values: dict,
                  metric: str = "") -> str:  # fmt: skip
     """Why the figure of quarter ``label`` is not known, in plain words."""
     if label not in labels:
-        joined = _joined(ctx)
+        joined = facts.rep_start(ctx)
         cal = ctx.wb.config.calendar
         if joined is not None and cal.period_bounds(label)[1] < joined:
             return f"{ctx.subject.name} joined on {joined:%Y-%m-%d}"
