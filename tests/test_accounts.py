@@ -200,6 +200,9 @@ def _random_workbook(data) -> salesnb.Workbook:
     })  # fmt: skip
     o["deal_type"] = o["deal_type"].astype("str")
     o.loc[0, "deal_type"] = "renewal"  # the data has renewals
+    # and products: with none at all, grouping by product is the error test_dimensions checks
+    # ("no product on any deal"), not a grouping whose parts could add up
+    o.loc[0, "product"] = "X"
     o["created_date"] = o["close_date"] - pd.Timedelta(days=30)
     stage = {"won": "Closed Won", "lost": "Closed Lost", "open": "Proposal"}
     o["stage"] = o["outcome"].map(stage)
