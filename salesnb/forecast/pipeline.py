@@ -185,12 +185,8 @@ def creation_factor(created: pd.Series, as_of: pd.Timestamp) -> tuple[float, int
     return float(factor), recent, round(usual, 6)
 
 
-def _run_rate(
-    opps: pd.DataFrame,
-    as_of: pd.Timestamp,
-    start: pd.Timestamp,
-    end: pd.Timestamp,
-) -> tuple[float, float, np.ndarray]:
+def _run_rate(opps: pd.DataFrame, as_of: pd.Timestamp, start: pd.Timestamp, end: pd.Timestamp,
+              ) -> tuple[float, float, np.ndarray]:  # fmt: skip
     """Learn how many deals are created after ``as_of`` and won by ``end``; and their sizes.
 
     Replays the same window (length ``end - as_of``) from weekly origins over the past year,
@@ -475,19 +471,20 @@ def _borrowing(opps: pd.DataFrame, as_of: pd.Timestamp, reps) -> np.ndarray:
     return ids.isin(opps.loc[seen, "rep_id"].unique()) & ~ids.isin(opps.loc[won, "rep_id"].unique())
 
 
-def _run_rates_by_rep(
-    opps: pd.DataFrame, as_of: pd.Timestamp, start: pd.Timestamp, end: pd.Timestamp, reps, team=None
-) -> list[tuple[float, float, np.ndarray]]:
+def _run_rates_by_rep(opps: pd.DataFrame, as_of: pd.Timestamp, start: pd.Timestamp,
+                      end: pd.Timestamp, reps, team=None, borrow=None,
+                      ) -> list[tuple[float, float, np.ndarray]]:  # fmt: skip
     """Each rep's run-rate: :func:`_run_rate` over its deals times :func:`creation_factor`
     (a rep who stopped creating deals gets few new wins); with a deal but no win yet, the
-    odds of ``team``'s deals (default ``opps``; :func:`_borrowing`)."""
+    odds of ``team``'s deals (default ``opps``; ``borrow`` per rep, default :func:`_borrowing`)."""
     empty = (0.0, 1.0, np.array([]))
     span = (end - as_of).days
     gap = max((start - as_of).days, 0)
     if span <= 0:
         return [empty for _ in reps]
     team, opps = opps if team is None else team, opps[_member(opps["rep_id"], list(reps))]
-    borrow = dict(zip(reps, _borrowing(opps, as_of, reps), strict=True))
+    borrow = _borrowing(opps, as_of, reps) if borrow is None else borrow
+    borrow = dict(zip(reps, borrow, strict=True))
     won = opps[(opps["outcome"] == "won") & (opps["close_date"] <= as_of)]
     fast = won[(won["close_date"] - won["created_date"]).dt.days <= span]
     earliest = opps.groupby("rep_id")["created_date"].min()
@@ -600,11 +597,13 @@ def forecast_pipeline(
     # Only one rep's run-rate follows its recent pace of new deals: a group's pace moves with
     # the season, and scaling by it made the sample's team coverage 78% -> 70%, MAPE +0.8 pt.
     one_rep = reps is not None and len(set(reps)) == 1
-    rep, borrowed = [str(next(iter(reps)))] if one_rep else [], False
-    if run_rate and as_of < end:
+    rep = [str(next(iter(reps)))] if one_rep else []
+    rated = run_rate and as_of < end
+    borrowed = rated and one_rep and bool(_borrowing(opps, as_of, rep)[0])
+    if rated:
         if one_rep:
-            learned = _run_rates_by_rep(opps, as_of, start, end, rep, wb.opportunities)[0]
-            borrowed = bool(_borrowing(opps, as_of, rep)[0])
+            team = wb.opportunities
+            learned = _run_rates_by_rep(opps, as_of, start, end, rep, team, [borrowed])[0]
         else:
             learned = _run_rate(opps, as_of, start, end)
         rr = RunRate(*learned, p_new=_p_new(wb, as_of))

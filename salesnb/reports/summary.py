@@ -118,10 +118,11 @@ def _first_quarter_start(ctx: Context) -> pd.Timestamp:
     return max(first, joined) if joined is not None else first
 
 
-def _first_quarter(ctx: Context, text: str, label: str) -> str:
-    """``text`` (a change on quarter ``label``) with a note when ``label`` was the rep's first."""
+def _first_quarter(ctx: Context, text: str, label: str, known: bool) -> str:
+    """``text`` (a change on quarter ``label``, ``known`` or not) with a note when ``label``
+    was the rep's first quarter."""
     joined = facts.joined_during(ctx, label)
-    if joined is None or "not known" in text:
+    if joined is None or not known:
         return text
     return f"{text}, their first quarter (joined {joined:%Y-%m-%d})"
 
@@ -353,7 +354,8 @@ def _history_tile(ctx: Context, metric: str, q: str, labels: list[str], complete
                            _from_zero(value, values.get(year), unit))  # fmt: skip
     vs_last += whole if ch_last is not None else ""
     vs_year += ", a year before" if ch_year is not None else ""
-    vs_last, vs_year = _first_quarter(ctx, vs_last, last), _first_quarter(ctx, vs_year, year)
+    vs_last = _first_quarter(ctx, vs_last, last, ch_last is not None)
+    vs_year = _first_quarter(ctx, vs_year, year, ch_year is not None)
     note = q if complete else f"{q} to date"
     if metric == "sales_cycle_days":
         note = f"deals won in the {facts.SALES_CYCLE_WINDOW_DAYS} days to {ref:%Y-%m-%d}"
