@@ -322,6 +322,33 @@ def test_unknown_grouping_raises(wb):
 # ---------------------------------------------------------------- pipeline
 
 
+def test_a_date_between_snapshots_counts_each_deal_once():
+    """At a past date four days after a snapshot: a deal won since is already won and not also
+    open, one lost since is gone, one created since is open at the first stage."""
+    d = [_deal(i, "R1", "Closed Won", "won", 1000, "2026-01-05", "2026-03-20", "Negotiation")
+         for i in range(4)]  # fmt: skip
+    d += [
+        _deal(4, "R1", "Closed Won", "won", 3000, "2026-06-01", "2026-08-12", "Negotiation"),
+        _deal(5, "R1", "Closed Lost", "lost", 5000, "2026-06-01", "2026-08-13", "Proposal"),
+        _deal(6, "R1", "Proposal", "open", 7000, "2026-06-01", "2026-09-20", cat="commit"),
+        _deal(7, "R1", "Closed Won", "won", 2000, "2026-08-11", "2026-09-01", "Negotiation"),
+    ]
+    snaps = pd.DataFrame(
+        {"as_of": pd.to_datetime(["2026-08-10"] * 3), "opp_id": ["O4", "O5", "O6"],
+         "rep_id": "R1", "stage": ["Negotiation", "Proposal", "Proposal"],
+         "amount": [3000.0, 5000.0, 7000.0], "close_date": pd.to_datetime(["2026-08-20"] * 3),
+         "forecast_category": "commit"}
+    )  # fmt: skip
+    wb = make_wb(d, snapshots=snaps, as_of="2026-09-30")
+    fc = forecast_pipeline(wb, None, "2026-07-01", "2026-09-30", "2026-08-14", n_sims=500)
+    assert fc.already_won == 3000.0  # O4, won on 2026-08-12
+    deals = fc.deals.set_index("opp_id")
+    assert sorted(deals.index) == ["O6", "O7"]  # not O4 again, not O5 (lost on 2026-08-13)
+    assert deals.loc["O6", "close_date"] == pd.Timestamp("2026-08-20")  # as the snapshot saw it
+    assert deals.loc["O7", "stage"] == "Prospecting"  # created after the snapshot
+    assert "snapshot of 2026-08-10, brought forward to 2026-08-14" in fc.note
+
+
 def test_pipeline_monte_carlo_mean_matches_the_expectation(wb):
     fc = forecast_pipeline(
         wb, None, "2026-07-01", "2026-09-30", n_sims=40_000, seed=1, run_rate=False

@@ -420,6 +420,30 @@ def test_as_of_hides_the_future(wb):
     assert p["weighted_pipeline"].item() == pytest.approx(500 * 0.75 + 1500 * 0.15 + 2000 * 0.3)
 
 
+def test_a_past_date_reads_its_open_deals_from_the_latest_snapshot(wb):
+    """Between snapshots, a still-open deal stands as the nearer snapshot saw it; a deal closed
+    since and created after that snapshot stood at the first open stage, uncalled."""
+    young = {"opp_id": "o12", "rep_id": "a", "account": "Q", "stage": "Closed Won",
+             "amount": 900.0, "created_date": D("2026-06-20"), "close_date": D("2026-07-25"),
+             "outcome": "won", "furthest_stage": "Negotiation", "product": "P",
+             "forecast_category": "omitted", "source": "inbound"}  # fmt: skip
+    wb.opportunities = pd.concat([wb.opportunities, pd.DataFrame([young])], ignore_index=True)
+    # 2026-06-22: the 2026-06-19 snapshot (3 days before) is nearer than the record (8 after)
+    d = kpis.deals_as_of(wb, "2026-06-22").set_index("opp_id")
+    assert d.loc["o07", "close_date"] == D("2026-06-28")  # the record says 2026-07-15
+    assert d.loc["o07", "forecast_category"] == "commit"  # the record says "pipeline"
+    assert d.loc["o10", ["stage", "amount"]].tolist() == ["Negotiation", 7000.0]
+    assert d.loc["o12", ["stage", "outcome"]].tolist() == ["Prospecting", "open"]
+    assert pd.isna(d.loc["o12", "forecast_category"])
+    # 2026-06-27: o12 was created before the 2026-06-26 snapshot and is not in it: furthest stage
+    assert kpis.deals_as_of(wb, "2026-06-27").set_index("opp_id").loc["o12", "stage"] == (
+        "Negotiation"
+    )
+    # the data's own date: the records as they are
+    d = kpis.deals_as_of(wb, "2026-06-30").set_index("opp_id")
+    assert d.loc["o07", "close_date"] == D("2026-07-15")
+
+
 def test_period_with_no_data_and_by_none(wb):
     df = kpis.bookings(wb, by="rep", period="FY2025-Q1", freq="M")
     assert len(df) == 12 and (df["bookings"] == 0).all()

@@ -13,7 +13,9 @@ every period of the window even when it has no data: sums are 0 there and undefi
 Dates: ``period="FY2026-Q3"`` (or ``start``/``end``, inclusive) restricts the window. ``as_of``
 (default ``wb.as_of``) is the day the report is run: nothing after it is seen. Deals created after it
 are ignored; deals closed after it count as still open (their stage, amount and close date come from
-the latest snapshot on or before ``as_of``, else from the deal's furthest stage).
+the latest snapshot on or before ``as_of``, else from the deal's furthest stage, or the first stage
+for a deal created after a recent snapshot); deals still open today are read from that snapshot
+when it is nearer to ``as_of`` than the data's own date.
 
 Definitions are the same words here and in ``docs/kpis.md``.
 

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
+from salesnb.analytics.kpis import deals_as_of
 from salesnb.core.errors import ParameterError
 from salesnb.forecast.winprob import (
     _learned,
@@ -116,24 +117,24 @@ def _snapshot_pipeline(wb, date: pd.Timestamp) -> pd.DataFrame:
 
 
 def _open_at(wb, as_of: pd.Timestamp) -> tuple[pd.DataFrame, str]:
-    """Open deals as they stood at ``as_of``: the latest snapshot when looking back."""
+    """Open deals as they stood at ``as_of`` (:func:`salesnb.analytics.kpis.deals_as_of`: the
+    latest snapshot brought forward with the deals created and closed since), and a note."""
     opps = wb.opportunities
-    snaps = wb.snapshots
     cols = ["opp_id", "rep_id", "stage", "amount", "close_date", "forecast_category"]
-    if len(snaps) and as_of < wb.as_of - pd.Timedelta(days=6):
-        dates = snaps.loc[snaps["as_of"] <= as_of, "as_of"]
-        if len(dates):
-            pipe = _snapshot_pipeline(wb, dates.max())
-            return pipe, f"pipeline from the snapshot of {dates.max():%Y-%m-%d}"
-    if as_of < wb.as_of - pd.Timedelta(days=6):
-        was_open = (opps["created_date"] <= as_of) & (
-            (opps["outcome"] == "open") | (opps["close_date"] > as_of)
+    if as_of >= pd.Timestamp(wb.as_of).normalize():
+        return opps.loc[opps["outcome"] == "open", [*cols, "created_date"]], ""
+    d = deals_as_of(wb, as_of)
+    d = d.loc[d["outcome"] == "open", [*cols, "created_date"]]
+    d["stage"] = d["stage"].fillna(wb.config.stages.open_names[0])
+    dates = wb.snapshots["as_of"] if len(wb.snapshots) else pd.Series(dtype="datetime64[ns]")
+    dates = dates[dates <= as_of]
+    if len(dates):
+        last = dates.max()
+        return (
+            d,
+            f"pipeline from the snapshot of {last:%Y-%m-%d}, brought forward to {as_of:%Y-%m-%d}",
         )
-        d = opps[was_open].copy()
-        d["stage"] = d["furthest_stage"].where(d["outcome"] != "open", d["stage"])
-        d["stage"] = d["stage"].fillna(wb.config.stages.open_names[0])
-        return d[[*cols, "created_date"]], "no snapshot at as_of: pipeline rebuilt approximately"
-    return opps.loc[opps["outcome"] == "open", [*cols, "created_date"]], ""
+    return d, "no snapshot at as_of: pipeline rebuilt approximately"
 
 
 #: Days of "recent" deal creation that scale the run-rate learned over the past year.
