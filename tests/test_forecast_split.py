@@ -138,6 +138,22 @@ def test_history_warning_in_plain_words_points_to_the_better_view():
     assert "lean on the pipeline" not in text
 
 
+def test_the_warning_does_not_point_away_from_a_figure_made_otherwise(sample_wb):
+    # R27 at 2026-08-14: his history model lost to its benchmark (1.44), and the figure is the
+    # team's forecast shared out ($44.7K), not his own pooled views ($34.3K, pipeline 82%);
+    # the summary used to say "lean on the pipeline view ($29.3K)" under that figure. He
+    # booked $57.6K.
+    text = wbk.history_warning(1.41, 30_500.0, 0.8, 90_000.0, "USD", own_figure=False)
+    assert "lean on" not in text and "not made from these views alone" in text
+    ctx = facts.context(sample_wb, "rep", "R27", as_of="2026-08-14", forward=True)
+    view = wbk.forecast_view(ctx)
+    assert "history model lost to its benchmark" in view.headline["flags"]
+    summary = str(view.text["summary"])
+    assert "Caution: in its own backtest" in summary and "missed least" in summary
+    assert "lean on the pipeline" not in summary
+    assert "not made from these views alone" in summary
+
+
 def test_the_whole_teams_document_warns_and_names_last_years_quarter(sample_wb):
     # The whole team's history model lost to seasonal naive in its own backtest (1.15 on
     # the sample at 2026-09-30) and past quarters gave the pipeline a small weight, so the
@@ -198,24 +214,49 @@ def test_a_rep_with_no_deal_at_all_gets_no_forecast_in_words(sample_wb):
 
 
 def test_each_reps_own_forecast_uses_its_own_learned_pipeline_weight(sample_wb):
-    """A rep's own forecast (the bottom-up candidate, and its share of the team's) pools its
-    history and pipeline views with the rep's own weight, learned from its past snapshots
-    and shrunk towards the team's: (n w_rep + 4 w_team) / (n + 4)."""
+    """A rep's own forecast (the bottom-up candidate, its share of the team's, and its own
+    document) pools its history and pipeline views with the rep's own weight, learned from
+    its past snapshots and shrunk towards the reps' pooled weight (every rep's learned
+    weight, weighted by its snapshots): (n w_rep + 4 w_reps) / (n + 4)."""
     from salesnb.forecast import levels
     from salesnb.forecast.calibration import BLEND_PRIOR, blend_weight
 
     as_of = pd.Timestamp(AS_OF)
+    reps = [str(r) for r in sample_wb.reps["rep_id"]]
+    bws = {r: blend_weight(sample_wb, "rep", r, [r], as_of) for r in reps}
+    assert all(bw["source"] == "learned" for bw in bws.values())
+    n = {r: bw["snapshots"] for r, bw in bws.items()}
+    pooled = sum(n[r] * bws[r]["learned"] for r in reps) / sum(n.values())
     got = levels.rep_weights(sample_wb, ["R28", "R07"], as_of, 0.2)
     for r, w in zip(["R28", "R07"], got, strict=True):
-        bw = blend_weight(sample_wb, "rep", r, [r], as_of)
-        assert bw["source"] == "learned" and bw["snapshots"] >= 10
-        n = bw["snapshots"]
-        assert w == pytest.approx((n * bw["learned"] + BLEND_PRIOR * 0.2) / (n + BLEND_PRIOR))
+        assert n[r] >= 10
+        want = (n[r] * bws[r]["learned"] + BLEND_PRIOR * pooled) / (n[r] + BLEND_PRIOR)
+        assert w == pytest.approx(want)
+    assert levels.pooled_rep_weights(sample_wb, as_of)[1] == pytest.approx(pooled)
     # R28's pipeline forecast its past quarters better than its history did: mostly pipeline
     assert got[0] > 0.6
+    # its own document pools its views with the same weight
+    assert fc.period_forecast(sample_wb, "rep", "R28").pipeline_weight == pytest.approx(got[0])
     # no snapshot of a finished quarter before the date: the team's weight
     early = levels.rep_weights(sample_wb, ["R28", "R07"], pd.Timestamp("2025-06-30"), 0.2)
     assert early.tolist() == [0.2, 0.2]
+
+
+def test_a_new_hire_is_not_read_from_a_few_months_of_history(sample_wb):
+    """R16 joined on 2026-04-06. At 2026-08-14 no past snapshot could replay his history
+    view, so his weight used to be the inverse variance of the two views: 0.20, his four
+    months of history counting for 80% of a figure of $21.2K (he booked $35.7K). The whole
+    team's weight (0.18) is no better guide. He now gets the reps' pooled weight."""
+    from salesnb.forecast import levels
+
+    as_of = pd.Timestamp("2026-08-14")
+    own, pooled = levels.pooled_rep_weights(sample_wb, as_of)
+    assert 0.4 < pooled < 0.6 and own["R16"] == pooled
+    pf = fc.period_forecast(sample_wb, "rep", "R16", as_of=as_of)
+    assert pf.pipeline_weight == pytest.approx(pooled)
+    assert any("the reps' pooled weight" in n for n in pf.notes)
+    assert not any("inverse variance" in n for n in pf.notes)
+    assert pf.blended.mean > 25_000
 
 
 def test_the_empty_pipeline_rep_is_not_forecast_a_normal_quarter(r28):

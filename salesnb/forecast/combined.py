@@ -55,7 +55,7 @@ from salesnb.forecast.history import (
     pooled_choice,
     pooled_scores,
 )
-from salesnb.forecast.levels import positive_mean
+from salesnb.forecast.levels import pooled_rep_weights, positive_mean
 from salesnb.forecast.models import MIN_ARIMA, MIN_MODELS, MIN_SEASONAL, SEASON
 from salesnb.forecast.pipeline import (
     Distribution,
@@ -276,6 +276,26 @@ def level_choice(
     )
 
 
+def _blend_note(bw: dict, weight: float, pooled: float | None) -> str:
+    """The modelling note on the blend's pipeline weight (``pooled``: the reps')."""
+    if bw["source"] == "learned":
+        towards = f"the reps' pooled {pooled:.2f}" if pooled is not None else f"{bw['default']:.2f}"
+        return (
+            f"blend: pipeline weight {weight:.2f} from both views' errors at "
+            f"{bw['snapshots']} past snapshots (RMSE history {bw['rmse_history']:,.0f}, "
+            f"pipeline {bw['rmse_pipeline']:,.0f}), shrunk towards {towards}"
+        )
+    if pooled is not None:
+        return (
+            f"blend: pipeline weight {weight:.2f}, the reps' pooled weight (none of this rep's "
+            "past snapshots could be replayed with a history view)"
+        )
+    return (
+        f"blend: pipeline weight {weight:.2f} by inverse variance (no past snapshot of a "
+        "finished quarter to learn from)"
+    )
+
+
 def team_forecast(wb, period: str, as_of, *, seed: int = 0) -> Callable[[int], PeriodForecast]:
     """The whole team's own forecast of ``period``, as a function of the number of draws: what
     :func:`salesnb.forecast.levels.rep_table` and :func:`~salesnb.forecast.levels.level_draws`
@@ -390,20 +410,13 @@ def period_forecast(
         bw = blend_weight(
             wb, subject_type, name, reps, as_of, history=remaining, pipeline=pipe.remaining
         )
+        # one weight per rep, the one its share of the figures that add up uses
+        own, pooled = pooled_rep_weights(wb, as_of) if subject_type == "rep" else ({}, None)
+        w = own.get(str(name), bw["weight"])
         blended, weight = blend(
-            remaining, pipe.remaining, pipe.already_won, weight=bw["weight"], seed=seed + 2
+            remaining, pipe.remaining, pipe.already_won, weight=w, seed=seed + 2
         )
-        if bw["source"] == "learned":
-            notes.append(
-                f"blend: pipeline weight {weight:.2f} from both views' errors at "
-                f"{bw['snapshots']} past snapshots (RMSE history {bw['rmse_history']:,.0f}, "
-                f"pipeline {bw['rmse_pipeline']:,.0f}), shrunk towards {bw['default']:.2f}"
-            )
-        else:
-            notes.append(
-                f"blend: pipeline weight {weight:.2f} by inverse variance (no past snapshot "
-                "of a finished quarter to learn from)"
-            )
+        notes.append(_blend_note(bw, weight, pooled))
     else:
         blended, weight = pipe.total, 1.0
         notes.append("no usable history: the blend is the pipeline view")

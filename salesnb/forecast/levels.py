@@ -116,32 +116,54 @@ def positive_mean(mu: float, sd: float) -> float:
     return float(mu * special.ndtr(z) + sd * math.exp(-0.5 * z * z) / math.sqrt(2 * math.pi))
 
 
-def rep_weights(wb, reps: Sequence[str], as_of: pd.Timestamp, weight: float) -> np.ndarray:
-    """Each rep's pipeline weight in its own forecast: learned from the rep's own past
-    snapshots, shrunk towards the whole team's ``weight``.
+def pooled_rep_weights(wb, as_of: pd.Timestamp) -> tuple[dict[str, float], float | None]:
+    """Each rep's pipeline weight in its own forecast, and the reps' pooled weight.
 
-    The rep's weight of :func:`salesnb.forecast.calibration.blend_weight` (inverse mean
-    squared error of the two views at the snapshots of quarters finished by ``as_of``)
-    counts its ``n`` snapshots against :data:`~salesnb.forecast.calibration.BLEND_PRIOR`
-    pseudo-snapshots at the team's weight: ``(n w_rep + prior w_team) / (n + prior)``; with
-    no snapshot, the team's weight. A rep whose pipeline has dried up while its history
-    still looks normal is then read mostly from the pipeline when its pipeline forecast
-    the past quarters better (the sample's R28: 0.82 against the team's 0.20).
+    A rep's weight of :func:`salesnb.forecast.calibration.blend_weight` (inverse mean squared
+    error of the two views at the snapshots of quarters finished by ``as_of``) counts its
+    ``n`` snapshots against :data:`~salesnb.forecast.calibration.BLEND_PRIOR` pseudo-snapshots
+    at the reps' pooled weight (every rep's learned weight, weighted by its snapshots):
+    ``(n w_rep + prior w_reps) / (n + prior)``; a rep with none (a new hire) gets the pooled
+    weight. The team's own weight is no guide for one rep: a team's history is smoother than
+    any rep's (the sample at 2026-08-14: team 0.18, reps pooled 0.50). Returns the weight
+    per rep id (0-1) and the pooled weight; ``({}, None)`` when no rep has a snapshot.
+
+    Examples
+    --------
+    >>> pooled_rep_weights(wb, pd.Timestamp("2026-09-30"))[1]  # doctest: +SKIP
+    0.53
+    """
+    from salesnb.forecast.calibration import BLEND_PRIOR, blend_weight
+
+    reps = [str(r) for r in wb.reps["rep_id"]]
+
+    def make() -> list:
+        bws = [blend_weight(wb, "rep", r, [r], as_of) for r in reps]
+        n = np.array([b["snapshots"] if b["source"] == "learned" else 0 for b in bws], float)
+        w = np.array([b["learned"] if b["source"] == "learned" else 0.0 for b in bws], float)
+        if n.sum() == 0:
+            return [{}, None]
+        pooled = float((n * w).sum() / n.sum())
+        own = (n * w + BLEND_PRIOR * pooled) / (n + BLEND_PRIOR)
+        return [dict(zip(reps, own.tolist(), strict=True)), pooled]
+
+    return tuple(learned_cached(wb, "repweights", (as_of, *reps), make, list, list))
+
+
+def rep_weights(wb, reps: Sequence[str], as_of: pd.Timestamp, weight: float) -> np.ndarray:
+    """Each rep's pipeline weight in its own forecast (:func:`pooled_rep_weights`); the whole
+    team's ``weight`` when no rep has a past snapshot to learn from (a rep whose pipeline
+    forecast its past quarters better, as the sample's R28's, is read mostly from it).
 
     Examples
     --------
     >>> rep_weights(wb, ["R28"], pd.Timestamp("2026-09-30"), 0.2)  # doctest: +SKIP
     array([0.7])
     """
-    from salesnb.forecast.calibration import BLEND_PRIOR, blend_weight
-
-    out = np.full(len(reps), float(weight))
-    for i, r in enumerate(reps):
-        bw = blend_weight(wb, "rep", str(r), [str(r)], as_of)
-        if bw["source"] == "learned":
-            n = bw["snapshots"]
-            out[i] = (n * bw["learned"] + BLEND_PRIOR * weight) / (n + BLEND_PRIOR)
-    return out
+    own, pooled = pooled_rep_weights(wb, as_of)
+    if pooled is None:
+        return np.full(len(reps), float(weight))
+    return np.array([own.get(str(r), pooled) for r in reps], dtype=float)
 
 
 def all_reps(
@@ -160,7 +182,7 @@ def all_reps(
     team's seasonal pattern borrowed, :func:`salesnb.forecast.combined.forecast_many`) and its
     pipeline view's expectation (:func:`salesnb.forecast.pipeline.expected_by_rep`) with its
     own pipeline weight (:func:`rep_weights`: learned from its past snapshots, shrunk towards
-    the whole team's ``weight``); the reps' forecasts are then scaled to add up to the
+    the reps' pooled weight); the reps' forecasts are then scaled to add up to the
     whole team's own forecast of the rest of the period (top-down proportions,
     :func:`salesnb.forecast.reconcile.top_down`): ``team_rest`` when given (today's team
     document), else the team's history and pipeline views blended the same way.

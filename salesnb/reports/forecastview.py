@@ -155,7 +155,8 @@ def forecast_view(ctx: Context, *, months_shown: int = 24, backtest: bool = True
             pt=chance_text if pf.target else "n/a (no target)",
             split=split["sentence"](cur),
             warn=(" " + history_warning(mase, d["pipeline"]["expected"], pf.pipeline_weight,
-                                        _last_year(series, pf), cur)) if lost else "",
+                                        _last_year(series, pf), cur, figure_is_own(pf)))
+            if lost else "",
         )  # fmt: skip
     view.text["method"] = para(
         "<small>Method: the history view is {words}.{tech}</small>",
@@ -201,8 +202,7 @@ def figure_words(pf, name: str, currency: str) -> str:
     """
     w = fmt(pf.pipeline_weight, "percent")
     own = float(pf.base_expected)
-    shown = float(pf.blended.mean)
-    if np.isfinite(own) and abs(shown - own) > 0.05 * max(abs(own), 1.0):
+    if not figure_is_own(pf):
         cal = pf.calibration
         if cal.get("mix_chosen"):
             how = "the way of forecasting that missed least in past quarters at this point of the quarter"
@@ -226,6 +226,19 @@ def figure_words(pf, name: str, currency: str) -> str:
     if not pf.history.ok:
         return "the pipeline view alone: there is no history view to pool it with"
     return f"the history and pipeline views pooled, the pipeline counting for {w}"
+
+
+def figure_is_own(pf) -> bool:
+    """Whether the document's figure is the subject's own pooled views (within 5%), not a
+    level's figure shared out (:func:`figure_words`).
+
+    Examples
+    --------
+    >>> figure_is_own(period_forecast(wb, "rep", "R27"))  # doctest: +SKIP
+    False
+    """
+    own, shown = float(pf.base_expected), float(pf.blended.mean)
+    return not np.isfinite(own) or abs(shown - own) <= 0.05 * max(abs(own), 1.0)
 
 
 def _last_year(series: pd.Series, pf) -> float | None:
@@ -280,18 +293,27 @@ def method_words(method: str, note: str = "") -> str:
 
 
 def history_warning(
-    rel_mase: float, pipeline_expected: float, weight: float, last_year: float | None, currency: str
+    rel_mase: float,
+    pipeline_expected: float,
+    weight: float,
+    last_year: float | None,
+    currency: str,
+    own_figure: bool = True,
 ) -> str:
     """Plain words when the history model lost to its benchmark in its own backtest.
 
     The sentence points to the better view: the pipeline when past quarters gave it the
     larger weight in the blend (``weight`` >= 0.5), else the same months a year before (the
-    benchmark that beat the model), with the pipeline's figure beside it.
+    benchmark that beat the model), with the pipeline's figure beside it. When the document's
+    figure is not the subject's own pooled views (``own_figure`` False, :func:`figure_is_own`)
+    it says so instead of pointing away from the figure it shows.
 
     Examples
     --------
     >>> history_warning(1.41, 30_500.0, 0.8, 90_000.0, "USD").split("less: ")[1]
     "lean on the pipeline view ($30.5K), which past quarters' errors weight at 80% in the blend."
+    >>> history_warning(1.41, 30_500.0, 0.8, None, "USD", own_figure=False).split("less. ")[1]
+    'The figure above was not made from these views alone (see how, above); in them the pipeline view ($30.5K) counts for 80%.'
     """
     head = (
         "Caution: in its own backtest the history model missed by more than simply repeating "
@@ -300,6 +322,11 @@ def history_warning(
     )
     pipe = fmt(pipeline_expected, "currency", currency)
     share = fmt(weight, "percent")
+    if not own_figure:
+        return (
+            f"{head}. The figure above was not made from these views alone (see how, above); "
+            f"in them the pipeline view ({pipe}) counts for {share}."
+        )
     if weight >= 0.5 or last_year is None:
         return (
             f"{head}: lean on the pipeline view ({pipe}), which past quarters' errors weight "
