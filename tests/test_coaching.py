@@ -63,7 +63,10 @@ CASES = {
         {"attainment": {"value": 0.68, "previous": 2.1}},
         {"attainment": {"value": 0.68, "previous": 1.1}},
     ),
-    "low_coverage_next": ({"coverage_next": 1.4}, {"coverage_next": 2.0}),
+    "low_coverage_next": (
+        {"coverage_next": {"value": 1.4, "median": 2.6}},
+        {"coverage_next": {"value": 1.4, "median": 1.6}},  # 1.4 >= 0.75 x 1.6: with the team
+    ),
     "low_coverage_current": (
         {"coverage_current": 1.2, "days_left": 30},
         {"coverage_current": 1.2, "days_left": 0},  # nothing can be pulled in on the last day
@@ -168,12 +171,29 @@ def test_win_rate_text_cites_value_median_and_relative_gap():
 
 
 def test_optional_parts_drop_when_their_number_is_missing():
-    p = point({"coverage_next": 1.4}, "low_coverage_next")
-    # no team median given: that bracket goes; the target comes from [targets] (3.0)
-    assert (
-        p.text == "Next quarter's pipeline covers only 1.4x of its target, against a goal of 3.0x."
+    p = point({"coverage_current": 1.2, "days_left": 30}, "low_coverage_current")
+    # no team median given: that bracket goes
+    assert p.text == (
+        "Open pipeline due this period covers 1.2x of the target still to close: little room "
+        "for any deal to slip."
     )
-    assert p.evidence == {"coverage_next": 1.4, "coverage_next.target": 3.0}
+    assert p.evidence["coverage_current"] == 1.2 and "coverage_current.median" not in p.evidence
+
+
+def test_next_quarters_pipeline_is_judged_against_peers_on_the_same_date():
+    # Mid-quarter the sample team's median next-quarter coverage is 0.1-0.2x: a rep at the
+    # median is not told their pipeline is a concern, whatever the 3x goal of a quarter's start,
+    # nor one a few hundredths of a target below it (under 0.75 x median, but not 0.25x below).
+    assert "low_coverage_next" not in ids({"coverage_next": {"value": 0.1, "median": 0.1}})
+    assert "low_coverage_next" not in ids({"coverage_next": {"value": 0.0, "median": 0.2}})
+    assert "low_coverage_next" not in ids({"coverage_next": 1.4})  # no peers: no judgment
+    # 0.3 < min(0.75 x 0.9, 0.9 - 0.25) = 0.65
+    p = point({"coverage_next": {"value": 0.3, "median": 0.9}}, "low_coverage_next")
+    assert p.text == (
+        "Next quarter's pipeline covers only 0.3x of its target, against a peer group median "
+        "of 0.9x by this date."
+    )
+    assert "low_coverage_next" not in ids({"coverage_next": {"value": 0.66, "median": 0.9}})
 
 
 def test_long_cycle_and_slipped_and_activity_texts():
@@ -347,7 +367,7 @@ def test_missing_or_nan_metrics_make_rules_silent():
 # --------------------------------------------------------------------------- selection
 MANY_CONCERNS = {
     "attainment": {"value": 0.5, "median": 0.9},  # 90
-    "coverage_next": 1.0,  # 85
+    "coverage_next": {"value": 1.0, "median": 2.0},  # 85
     "coverage_current": 1.0,  # 80
     "stage_conversion": STAGES_BAD,  # 75
     "win_rate": {"value": 0.1, "median": 0.3},  # 74
@@ -555,12 +575,12 @@ def test_rules_file_errors_name_the_file(tmp_path):
 
 def test_a_copied_and_edited_file_changes_behaviour(tmp_path):
     text = resources.files("salesnb.analytics").joinpath("coaching_rules.toml").read_text("utf-8")
-    edited = text.replace('when = [{ test = "below", threshold = 2.0 }]',
-                          'when = [{ test = "below", threshold = 3.0 }]')  # fmt: skip
+    edited = text.replace('{ test = "below_median", ratio = 0.75, margin = 0.25 }',
+                          '{ test = "below_median", ratio = 1.5, margin = 0.25 }')  # fmt: skip
     assert edited != text
     path = tmp_path / "mine.toml"
     path.write_text(edited, encoding="utf-8")
-    facts = {"coverage_next": 2.5}
+    facts = {"coverage_next": {"value": 1.5, "median": 1.8}}
     assert "low_coverage_next" not in ids(facts)
     got = [p.rule_id for p in c.talking_points(facts, str(path), min_points=0)]
     assert got == ["low_coverage_next"]
@@ -613,7 +633,8 @@ def test_format_value_rejects_unknown_units():
 
 
 def test_to_markdown():
-    pts = c.talking_points({"coverage_next": 1.4, "bookings_growth": 0.5}, DEFAULT, min_points=0)
+    facts = {"coverage_next": {"value": 1.4, "median": 2.6}, "bookings_growth": 0.5}
+    pts = c.talking_points(facts, DEFAULT, min_points=0)
     md = c.to_markdown(pts).splitlines()
     assert md[0].startswith("- **Well done:** Bookings are +50%")
     assert md[1].startswith("- **To work on:** Next quarter's pipeline covers only 1.4x")

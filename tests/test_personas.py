@@ -96,9 +96,26 @@ def test_the_empty_pipeline_rep_hears_about_activity_first_not_a_4k_deal(as_of):
     ids = [p.rule_id for p in pts]
     assert "low_activity" in ids
     concerns = [p.rule_id for p in pts if p.kind == "concern"]
-    assert concerns.index("low_activity") < concerns.index("low_coverage_next")
+    # mid-quarter, this quarter's pipeline; at its end, next quarter's (mid-quarter the
+    # team's median for next quarter is 0.2x: his 0.0x is no gap worth a talking point)
+    coverage = "low_coverage_current" if as_of == MID else "low_coverage_next"
+    assert concerns.index("low_activity") < concerns.index(coverage)
     if "deal_concentration" in concerns:
         assert concerns.index("deal_concentration") > concerns.index("low_activity")
+
+
+@pytest.mark.parametrize("as_of", [MID, END])
+def test_next_quarters_pipeline_is_a_concern_only_well_behind_the_team(as_of):
+    # Mid-quarter the team's median next-quarter coverage is 0.1-0.2x. The star (0.1x), the
+    # typical rep (0.1x against 0.2x) and a new hire (0.0x against 0.2x) were each told
+    # "Next quarter's pipeline covers only 0.1x of its target, against a goal of 3.0x".
+    reps = [STAR, TYPICAL, *NEW] if as_of == MID else [TYPICAL]
+    for rep in reps:
+        assert all(p.rule_id != "low_coverage_next" for p in points(rep, as_of)), rep
+    # at the quarter's end the empty-pipeline rep, 0.0x against the team's 1.5x, hears it
+    if as_of == END:
+        point = next(p for p in points(EMPTY, END) if p.rule_id == "low_coverage_next")
+        assert "against a team median of" in point.text and "by this date" in point.text
 
 
 def test_the_typical_rep_gets_no_concern_where_they_beat_the_team():

@@ -173,6 +173,9 @@ def _check(c: Condition, facts: RepFacts, targets: Mapping[str, float]) -> _Hit:
     x, ref = v, p.get("threshold")
     if t.endswith("_median"):
         ref = None if mf.median is None else mf.median * p["ratio"]
+        if ref is not None and p["margin"]:  # and at least `margin` away from the median
+            far = mf.median - p["margin"] if t == "below_median" else mf.median + p["margin"]
+            ref = min(ref, far) if t == "below_median" else max(ref, far)
     elif t.endswith("_target"):
         target = _target(facts, c.metric, targets)
         ref = None if target is None else target * p["ratio"]
