@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from salesnb.data.sample import PERSONAS
@@ -144,6 +145,34 @@ def test_a_new_hire_is_not_judged_on_a_change_from_the_quarter_they_joined(rep, 
     # a rep who joined before the quarter began is compared with it as usual
     star = facts.open_context(DATA, None, "rep", STAR, None, as_of, forward=False)
     assert facts.joined_during(star, facts.previous_period(star)) is None
+
+
+def test_pipeline_tiles_compare_with_the_same_point_of_last_quarter():
+    # The open-pipeline tiles said "Change: not known (open pipeline is known only as the data
+    # stands today)" although the data holds weekly snapshots from 2026-03-30.
+    from salesnb.reports import summary
+
+    ctx = facts.open_context(DATA, None, "rep", TYPICAL, None, MID, forward=False)
+    tile = {t.metric: t for t in summary.summary_tiles(ctx, "forecast")}["pipeline"]
+    # by hand: R27's deals open on 2026-05-15 and due in FY2026-Q2, as the snapshot of
+    # 2026-05-11 saw them (less those closed by 2026-05-15), and those created since then
+    wb, then = ctx.wb, pd.Timestamp("2026-05-15")
+    o, snap = wb.opportunities, wb.snapshots
+    mine = snap[(snap["as_of"] == pd.Timestamp("2026-05-11")) & (snap["rep_id"] == TYPICAL)]
+    final = o.set_index("opp_id").loc[mine["opp_id"]]
+    closed = (final["outcome"] != "open").to_numpy() & (final["close_date"] <= then).to_numpy()
+    q2 = mine["close_date"].between("2026-04-01", "2026-06-30").to_numpy()
+    new = o[(o["rep_id"] == TYPICAL) & (o["created_date"] > "2026-05-11")
+            & (o["created_date"] <= then) & (o["close_date"] > then)
+            & o["close_date"].between("2026-04-01", "2026-06-30")]  # fmt: skip
+    before = mine.loc[q2 & ~closed, "amount"].sum() + new["amount"].sum()
+    assert before > 0 and tile.change_last == pytest.approx(tile.value / before - 1)
+    assert "on FY2026-Q2 at the same point (2026-05-15)" in tile.vs_last
+    assert "no pipeline snapshot in the two weeks to 2025-08-14" in tile.vs_year
+    # a new hire's year-ago pipeline is not known because he was not there
+    ctx = facts.open_context(DATA, None, "rep", "R16", None, MID, forward=False)
+    tile = {t.metric: t for t in summary.summary_tiles(ctx, "forecast")}["pipeline"]
+    assert "not known (Samuel Adeyemi joined on 2026-04-06)" in tile.vs_year
 
 
 def test_no_win_rate_is_judged_on_a_handful_of_closed_deals():

@@ -216,6 +216,8 @@ def format_value(value: Any, unit: str, currency: str = "USD", *, signed: bool =
     ('CHF 85K', '+12 pts')
     >>> format_value(0.9996, "chance"), format_value(0.004, "chance"), format_value(0.42, "chance")
     ('over 99%', 'under 1%', '42%')
+    >>> format_value(-0.004, "multiple", signed=True), format_value(0.3, "multiple", signed=True)
+    ('0.0x', '+0.3x')
     """
     if unit not in UNITS:
         raise ParameterError(f"Unknown unit {unit!r}. Fix: use one of {', '.join(UNITS)}.")
@@ -237,7 +239,8 @@ def format_value(value: Any, unit: str, currency: str = "USD", *, signed: bool =
     if unit == "points":
         return f"{plus}{_pct(v * 100)} pts"
     if unit == "multiple":
-        return f"{plus}{v:.1f}x"
+        shown = f"{v:.1f}"
+        return "0.0x" if shown in ("0.0", "-0.0") else f"{plus}{shown}x"  # no "-0.0x", "+0.0x"
     if unit == "days":
         n = round(v)
         return f"{plus}{n} day{'' if abs(n) == 1 else 's'}"

@@ -377,7 +377,6 @@ def _now_tile(ctx: Context, metric: str, q: str, targets: Mapping[str, float]) -
         value = v if np.isfinite(v) else None
         target = targets.get(metric)
     status, tone = _status(ctx, metric, value, target, True)
-    why = "open pipeline is known only as the data stands today"
     shown = format_value(value, unit, ctx.currency) if value is not None else "not known"
     if value is None and metric != "pipeline" and len(row):
         t = float(row["target"].iloc[0]) if pd.notna(row["target"].iloc[0]) else 0.0
@@ -385,9 +384,46 @@ def _now_tile(ctx: Context, metric: str, q: str, targets: Mapping[str, float]) -
         status = f"No target for {here} in the data" if t <= 0 else (
             "Target already met: nothing left to cover" if left <= 0 else "")  # fmt: skip
         shown = "n/a" if status else shown
-    return Tile(metric, label, unit, value, shown, target, status, tone, None, None,
-                f"Change: not known ({why})", f"Change: not known ({why})",
+    changes, texts = [], []
+    for back, tail in ((1, ""), (4, ", a year before")):
+        before, when, why = _pipeline_then(ctx, metric, q, back)
+        ch = _change(value, before, unit)
+        then = f"{_shift(ctx, q, back)} at the same point ({when:%Y-%m-%d})"
+        changes.append(ch)
+        text = _change_text(ctx, ch, unit, then, why, _from_zero(value, before, unit))
+        texts.append(_first_quarter(ctx, text + (tail if ch is not None else ""),
+                                    _shift(ctx, q, back), ch is not None))  # fmt: skip
+    return Tile(metric, label, unit, value, shown, target, status, tone, changes[0], changes[1],
+                texts[0], texts[1],
                 (), f"due in {here}, as of {ctx.as_of:%Y-%m-%d}")  # fmt: skip
+
+
+#: A past pipeline is read from a snapshot at most this many days before the date compared.
+SNAPSHOT_NEAR_DAYS = 13
+
+
+def _pipeline_then(ctx: Context, metric: str, q: str, back: int):
+    """``metric`` (open pipeline or a coverage) at the same point of the quarter ``back``
+    quarters before ``q``: (value or None, that date, why it is not known)."""
+    cal = ctx.wb.config.calendar
+    start, _ = cal.period_bounds(q)
+    then_q = _shift(ctx, q, back)
+    s, e = cal.period_bounds(then_q)
+    when = min(s + (ctx.as_of - start), e)
+    joined = facts.rep_start(ctx)
+    if joined is not None and joined > when:
+        return None, when, f"{ctx.subject.name} joined on {joined:%Y-%m-%d}"
+    snaps = ctx.wb.snapshots
+    if not len(snaps):
+        return None, when, "the data holds no pipeline snapshots to show it then"
+    near = snaps["as_of"][(snaps["as_of"] <= when)]
+    if not len(near) or (when - near.max()).days > SNAPSHOT_NEAR_DAYS:
+        return None, when, f"no pipeline snapshot in the two weeks to {when:%Y-%m-%d}"
+    here = _shift(ctx, ctx.next_period, back) if metric == "coverage_next" else then_q
+    kpi = "pipeline" if metric == "pipeline" else "coverage"
+    rows = facts.own_rows(ctx, kpi, period=here, as_of=when)
+    v = float(rows[kpi].iloc[0]) if len(rows) else np.nan
+    return (v if np.isfinite(v) else None), when, f"no {kpi} figure for {here}"
 
 
 def _forecast_tile(ctx: Context, figures: Mapping[str, Any], labels: list[str]) -> Tile:
