@@ -113,6 +113,16 @@ def test_next_quarters_pipeline_is_a_concern_only_well_behind_the_team(as_of):
     reps = [STAR, TYPICAL, *NEW] if as_of == MID else [TYPICAL]
     for rep in reps:
         assert all(p.rule_id != "low_coverage_next" for p in points(rep, as_of)), rep
+    # the tile says where the rep stands against the rule of thumb, marked as a shortfall only
+    # in the last two weeks before the quarter it is for
+    from salesnb.reports import summary
+
+    ctx = facts.open_context(DATA, None, "rep", STAR, None, as_of, forward=False)
+    tile = {t.metric: t for t in summary.summary_tiles(ctx, "one_on_one")}["coverage_next"]
+    assert tile.status.startswith("Below the 3.0x rule of thumb")
+    assert (tile.tone, "which applies from 2026-10-01" in tile.status) == (
+        ("", True) if as_of == MID else ("bad", False)
+    )
     # at the quarter's end the empty-pipeline rep, 0.0x against the team's 1.5x, hears it
     if as_of == END:
         point = next(p for p in points(EMPTY, END) if p.rule_id == "low_coverage_next")

@@ -377,6 +377,10 @@ def _now_tile(ctx: Context, metric: str, q: str, targets: Mapping[str, float]) -
         value = v if np.isfinite(v) else None
         target = targets.get(metric)
     status, tone = _status(ctx, metric, value, target, True)
+    starts = ctx.wb.config.calendar.period_bounds(here)[0]
+    if metric == "coverage_next" and tone == "bad" and (starts - ctx.as_of).days > RULE_DAYS:
+        # weeks before the quarter, its pipeline is still being built: not yet a shortfall
+        status, tone = f"{status}, which applies from {starts:%Y-%m-%d}", ""
     shown = format_value(value, unit, ctx.currency) if value is not None else "not known"
     if value is None and metric != "pipeline" and len(row):
         t = float(row["target"].iloc[0]) if pd.notna(row["target"].iloc[0]) else 0.0
@@ -398,6 +402,8 @@ def _now_tile(ctx: Context, metric: str, q: str, targets: Mapping[str, float]) -
                 (), f"due in {here}, as of {ctx.as_of:%Y-%m-%d}")  # fmt: skip
 
 
+#: Days before a quarter from which its coverage is held to the rule of thumb.
+RULE_DAYS = 14
 #: A past pipeline is read from a snapshot at most this many days before the date compared.
 SNAPSHOT_NEAR_DAYS = 13
 
