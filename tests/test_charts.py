@@ -650,11 +650,13 @@ def test_peer_axes_read_in_their_units():
     """Percent axes keep one decimal where a KPI's spread is narrow and few ticks (no
     '2.9%, 2.9%, 2.9%'); counts never tick at halves; multiples end in 'x'."""
     rows = pd.DataFrame({
-        "metric": ["Conversion", "Stale deals", "Coverage next period"],
-        "value": [0.031, 5.0, 1.3], "p25": [0.028, 1.5, 0.9], "median": [0.029, 2.0, 1.1],
-        "p75": [0.030, 2.5, 1.4], "n_peers": [9, 9, 9], "unit": ["percent", "count", "multiple"],
+        "metric": ["Conversion", "Stale deals", "Coverage next period", "Bookings"],
+        "value": [0.031, 5.0, 1.3, 15_400.0], "p25": [0.028, 1.5, 0.9, 20_000.0],
+        "median": [0.029, 2.0, 1.1, 24_500.0], "p75": [0.030, 2.5, 1.4, 29_000.0],
+        "n_peers": [9, 9, 9, 9], "unit": ["percent", "count", "multiple", "currency"],
     })  # fmt: skip
     spec = json.dumps(ch.scorecard_vs_peers(rows).to_dict())
-    assert '".1~%"' in spec and '"tickCount": 5' in spec
+    # percent, multiple and money axes: at most 5 ticks ('$10K$12K$14K...' ran together)
+    assert '".1~%"' in spec and spec.count('"tickCount": 5') == 3
     assert '"tickMinStep": 1' in spec
     assert "+ 'x'" in spec and "(x target)" in spec

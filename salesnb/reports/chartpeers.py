@@ -196,7 +196,8 @@ def _peer_parts() -> tuple[alt.Chart, alt.Chart, alt.Chart, alt.Y]:
 @functools.lru_cache(maxsize=32)
 def _peer_axis(unit: str, currency: str) -> alt.Axis:
     if unit == "currency":
-        return money_axis(currency)
+        # at most 5 ticks: bookings over $10K-$36K read '$10K$12K$14K...' run together
+        return money_axis(currency, tickCount=5)
     if unit == "multiple":
         # at most 5 ticks: a narrow spread read '0.06x0.08x0.1x0.12x...' run together
         return alt.Axis(labelExpr="format(datum.value, '~r') + 'x'", tickCount=5)

@@ -424,7 +424,7 @@ def _pipeline_then(ctx: Context, metric: str, q: str, back: int):
         return None, when, "the data holds no pipeline snapshots to show it then"
     near = snaps["as_of"][(snaps["as_of"] <= when)]
     if not len(near) or (when - near.max()).days > SNAPSHOT_NEAR_DAYS:
-        return None, when, f"no pipeline snapshot in the two weeks to {when:%Y-%m-%d}"
+        return None, when, "no pipeline snapshot then"
     here = _shift(ctx, ctx.next_period, back) if metric == "coverage_next" else then_q
     kpi = "pipeline" if metric == "pipeline" else "coverage"
     rows = facts.own_rows(ctx, kpi, period=here, as_of=when)
