@@ -152,6 +152,9 @@ def test_the_warning_does_not_point_away_from_a_figure_made_otherwise(sample_wb)
     assert "Caution: in its own backtest" in summary and "missed least" in summary
     assert "lean on the pipeline" not in summary
     assert "not made from these views alone" in summary
+    # deals created since the snapshot of 2026-08-10 were not called yet: said, not left blank
+    calls = view.tables["deals"]["forecast category"].tolist()
+    assert "not called" in calls and all(isinstance(c, str) and c for c in calls)
 
 
 def test_the_whole_teams_document_warns_and_names_last_years_quarter(sample_wb):

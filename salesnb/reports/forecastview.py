@@ -112,6 +112,8 @@ def forecast_view(ctx: Context, *, months_shown: int = 24, backtest: bool = True
     deals = pf.pipeline.deals.merge(ctx.wb.opportunities[["opp_id", "account"]], on="opp_id",
                                     how="left")  # fmt: skip
     deals["expected"] = deals["p_win"] * deals["amount"]
+    if cats:  # a deal created since the last snapshot was not yet called: say so, not a blank
+        deals["forecast_category"] = deals["forecast_category"].fillna("not called")
     deals = deals.sort_values(["expected", "opp_id"], ascending=[False, True]).head(12)
     cols = ["opp_id", "rep_id", "account", "stage", "amount", "close_date", "forecast_category",
             "p_win", "expected"]  # fmt: skip
