@@ -179,6 +179,17 @@ def test_pipeline_tiles_compare_with_the_same_point_of_last_quarter():
     assert before > 0 and tile.change_last == pytest.approx(tile.value / before - 1)
     assert "on FY2026-Q2 at the same point (2026-05-15)" in tile.vs_last
     assert "(2025-08-14): not known (no pipeline snapshot then)" in tile.vs_year
+    # a document about next quarter compares like with like: the pipeline due in FY2026-Q4 on
+    # 2026-09-30 against that due in FY2026-Q3 on 2026-06-30 (it once compared with FY2026-Q2's,
+    # $0 on its own last day: "+$214K ... (none then)")
+    from salesnb.analytics import kpis
+
+    ctx = facts.open_context(DATA, None, "rep", TYPICAL, None, END, forward=True)
+    tile = {t.metric: t for t in summary.summary_tiles(ctx, "forecast")}["pipeline"]
+    p = kpis.pipeline(ctx.wb, by="rep", period="FY2026-Q3", as_of="2026-06-30")
+    before = float(p.set_index("rep_id").loc[TYPICAL, "pipeline"])
+    assert "on FY2026-Q3 at the same point (2026-06-30)" in tile.vs_last
+    assert before > 0 and tile.change_last == pytest.approx(tile.value / before - 1)
     # a new hire's year-ago pipeline is not known because he was not there
     ctx = facts.open_context(DATA, None, "rep", "R16", None, MID, forward=False)
     tile = {t.metric: t for t in summary.summary_tiles(ctx, "forecast")}["pipeline"]

@@ -390,13 +390,17 @@ def _now_tile(ctx: Context, metric: str, q: str, targets: Mapping[str, float]) -
         shown = "n/a" if status else shown
     changes, texts = [], []
     for back, tail in ((1, ""), (4, ", a year before")):
-        before, when, why = _pipeline_then(ctx, metric, q, back)
+        before, when, why = _pipeline_then(ctx, _kpi_of(metric), q, here, back)
         ch = _change(value, before, unit)
-        then = f"{_shift(ctx, q, back)} at the same point ({when:%Y-%m-%d})"
+        was = _shift(ctx, here, back)
+        then = f"{was} at the same point ({when:%Y-%m-%d})"
         changes.append(ch)
-        text = _change_text(ctx, ch, unit, then, why, _from_zero(value, before, unit))
-        texts.append(_first_quarter(ctx, text + (tail if ch is not None else ""),
-                                    _shift(ctx, q, back), ch is not None))  # fmt: skip
+        if value == 0 and before == 0:
+            text = f"No change on {then} (none then either)"
+        else:
+            text = _change_text(ctx, ch, unit, then, why, _from_zero(value, before, unit))
+        texts.append(_first_quarter(ctx, text + (tail if ch is not None else ""), was,
+                                    ch is not None))  # fmt: skip
     return Tile(metric, label, unit, value, shown, target, status, tone, changes[0], changes[1],
                 texts[0], texts[1],
                 (), f"due in {here}, as of {ctx.as_of:%Y-%m-%d}")  # fmt: skip
@@ -408,13 +412,18 @@ RULE_DAYS = 14
 SNAPSHOT_NEAR_DAYS = 13
 
 
-def _pipeline_then(ctx: Context, metric: str, q: str, back: int):
-    """``metric`` (open pipeline or a coverage) at the same point of the quarter ``back``
-    quarters before ``q``: (value or None, that date, why it is not known)."""
+def _kpi_of(metric: str) -> str:
+    """The KPI behind a pipeline tile: ``pipeline`` or ``coverage``."""
+    return "pipeline" if metric == "pipeline" else "coverage"
+
+
+def _pipeline_then(ctx: Context, kpi: str, q: str, here: str, back: int):
+    """``kpi`` (open pipeline or coverage) due in the quarter ``back`` quarters before
+    ``here``, as it stood at the same point of the quarter ``back`` quarters before ``q`` (the
+    quarter holding the as-of date): (value or None, that date, why it is not known)."""
     cal = ctx.wb.config.calendar
     start, _ = cal.period_bounds(q)
-    then_q = _shift(ctx, q, back)
-    s, e = cal.period_bounds(then_q)
+    s, e = cal.period_bounds(_shift(ctx, q, back))
     when = min(s + (ctx.as_of - start), e)
     joined = facts.rep_start(ctx)
     if joined is not None and joined > when:
@@ -425,11 +434,10 @@ def _pipeline_then(ctx: Context, metric: str, q: str, back: int):
     near = snaps["as_of"][(snaps["as_of"] <= when)]
     if not len(near) or (when - near.max()).days > SNAPSHOT_NEAR_DAYS:
         return None, when, "no pipeline snapshot then"
-    here = _shift(ctx, ctx.next_period, back) if metric == "coverage_next" else then_q
-    kpi = "pipeline" if metric == "pipeline" else "coverage"
-    rows = facts.own_rows(ctx, kpi, period=here, as_of=when)
+    was = _shift(ctx, here, back)
+    rows = facts.own_rows(ctx, kpi, period=was, as_of=when)
     v = float(rows[kpi].iloc[0]) if len(rows) else np.nan
-    return (v if np.isfinite(v) else None), when, f"no {kpi} figure for {here}"
+    return (v if np.isfinite(v) else None), when, f"no {kpi} figure for {was}"
 
 
 def _forecast_tile(ctx: Context, figures: Mapping[str, Any], labels: list[str]) -> Tile:
