@@ -390,9 +390,9 @@ def _now_tile(ctx: Context, metric: str, q: str, targets: Mapping[str, float]) -
         shown = "n/a" if status else shown
     changes, texts = [], []
     for back, tail in ((1, ""), (4, ", a year before")):
-        before, when, why = _pipeline_then(ctx, _kpi_of(metric), q, here, back)
-        ch = _change(value, before, unit)
         was = _shift(ctx, here, back)
+        before, when, why = _pipeline_then(ctx, _kpi_of(metric), q, was, back)
+        ch = _change(value, before, unit)
         then = f"{was} at the same point ({when:%Y-%m-%d})"
         changes.append(ch)
         if value == 0 and before == 0:
@@ -417,10 +417,10 @@ def _kpi_of(metric: str) -> str:
     return "pipeline" if metric == "pipeline" else "coverage"
 
 
-def _pipeline_then(ctx: Context, kpi: str, q: str, here: str, back: int):
-    """``kpi`` (open pipeline or coverage) due in the quarter ``back`` quarters before
-    ``here``, as it stood at the same point of the quarter ``back`` quarters before ``q`` (the
-    quarter holding the as-of date): (value or None, that date, why it is not known)."""
+def _pipeline_then(ctx: Context, kpi: str, q: str, was: str, back: int):
+    """``kpi`` (open pipeline or coverage) due in quarter ``was``, as it stood at the same
+    point of the quarter ``back`` quarters before ``q`` (the quarter holding the as-of date):
+    (value or None, that date, why it is not known)."""
     cal = ctx.wb.config.calendar
     start, _ = cal.period_bounds(q)
     s, e = cal.period_bounds(_shift(ctx, q, back))
@@ -434,7 +434,6 @@ def _pipeline_then(ctx: Context, kpi: str, q: str, here: str, back: int):
     near = snaps["as_of"][(snaps["as_of"] <= when)]
     if not len(near) or (when - near.max()).days > SNAPSHOT_NEAR_DAYS:
         return None, when, "no pipeline snapshot then"
-    was = _shift(ctx, here, back)
     rows = facts.own_rows(ctx, kpi, period=was, as_of=when)
     v = float(rows[kpi].iloc[0]) if len(rows) else np.nan
     return (v if np.isfinite(v) else None), when, f"no {kpi} figure for {was}"
